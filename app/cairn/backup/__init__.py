@@ -1,0 +1,1 @@
+"""Envelope cipher, wire protocol, backup client, engine and restore."""

@@ -1,0 +1,1 @@
+"""cairn devnet: an Esplora-compatible simulated regtest chain for tests, demos and QA."""

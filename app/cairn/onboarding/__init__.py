@@ -1,0 +1,1 @@
+"""The onboarding wizard as a pure state machine (no Qt below here)."""

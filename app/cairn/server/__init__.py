@@ -1,0 +1,1 @@
+"""cairn-backupd: the backup server."""

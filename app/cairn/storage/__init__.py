@@ -1,0 +1,1 @@
+"""The embedded record store: names to bytes, with an outbox of changes to back up."""

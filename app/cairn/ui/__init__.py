@@ -1,0 +1,1 @@
+"""The Qt user interface: every PySide6 import lives under this package."""

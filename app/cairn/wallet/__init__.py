@@ -1,0 +1,1 @@
+"""The BDK wallet, persisted as records; chain sync, payments, labels and events."""

@@ -1,0 +1,1 @@
+"""Icons, style sheets, the desktop entry and AppStream metainfo, shipped inside the package."""
