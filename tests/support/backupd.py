@@ -1,0 +1,1 @@
+"""Test support: backupd (fixtures shared by every suite)."""

@@ -1,0 +1,1 @@
+"""Test support: devnet (fixtures shared by every suite)."""

@@ -1,0 +1,1 @@
+"""Test support: postgres (fixtures shared by every suite)."""
