@@ -1,0 +1,31 @@
+"""Qt test set-up: one qasync loop for the whole session, driven by pytest-qt's waits.
+
+qtbot.waitUntil / waitSignal / wait spin the Qt event loop, and with this loop installed as the
+asyncio loop they drive asyncio tasks too. Never stop() or close() this loop in a test: it calls
+QApplication.exit() and every later wait returns at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+
+import pytest
+import qasync
+from PySide6.QtWidgets import QApplication
+
+
+@pytest.fixture(scope="session")
+def qasync_loop(qapp: QApplication) -> Iterator[qasync.QEventLoop]:
+    loop = qasync.QEventLoop(qapp, already_running=True)
+    asyncio.set_event_loop(loop)
+    yield loop
+
+
+@pytest.fixture(autouse=True)
+def _cancel_leftover_tasks(qasync_loop: qasync.QEventLoop, qtbot) -> Iterator[None]:
+    yield
+    for task in asyncio.all_tasks(qasync_loop):
+        if not task.done():
+            task.cancel()
+    qtbot.wait(10)
