@@ -1,0 +1,31 @@
+"""Fixed randomness for wizard tests, so every flow is reproducible."""
+
+from __future__ import annotations
+
+import pytest
+
+from cairn.onboarding import WizardContext
+
+CREATE_WORDS = tuple(
+    [
+        "legal",
+        "winner",
+        "thank",
+        "year",
+        "wave",
+        "sausage",
+        "worth",
+        "useful",
+        "legal",
+        "winner",
+        "thank",
+        "yellow",
+    ]
+)
+RESTORE_WORDS = tuple(("abandon " * 11 + "about").split())
+POSITIONS = (1, 4, 11)
+
+
+@pytest.fixture
+def context() -> WizardContext:
+    return WizardContext(new_words=lambda: CREATE_WORDS, pick_positions=lambda n: POSITIONS)
