@@ -1,0 +1,164 @@
+"""The v1 envelope: how one record value is encrypted before it leaves the machine.
+
+    blob      = b"CRN" || 0x01 || nonce(12) || AES-256-GCM-SIV(data_key, nonce, plaintext, aad)
+    plaintext = flags(1) || payload            flags bit 0: payload is zstd-compressed
+    aad       = b"CRN\\x01" || u16be(len(store_id)) || store_id
+                || u16be(len(object_key)) || object_key || u64be(version)
+
+The AAD binds a blob to its store, object key and version, so the server cannot move it
+elsewhere unnoticed. Pure functions; every failure to open a blob is a DecryptionError.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+
+import zstandard
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCMSIV
+
+__all__ = [
+    "FLAG_ZSTD",
+    "HEADER",
+    "MAX_PLAINTEXT",
+    "NONCE_SIZE",
+    "OVERHEAD",
+    "DecryptionError",
+    "associated_data",
+    "seal",
+    "unseal",
+]
+
+MAGIC = b"CRN"
+FORMAT_VERSION = 1
+HEADER = MAGIC + bytes([FORMAT_VERSION])
+NONCE_SIZE = 12
+TAG_SIZE = 16
+FLAGS_SIZE = 1
+FLAG_ZSTD = 0x01
+KNOWN_FLAGS = FLAG_ZSTD
+# Header, nonce, flags byte and tag: the size of a sealed empty payload.
+OVERHEAD = len(HEADER) + NONCE_SIZE + FLAGS_SIZE + TAG_SIZE
+# Payloads this small rarely shrink; compressing them only costs time.
+COMPRESS_THRESHOLD = 64
+# No record is larger than this; a blob claiming more after decompression is hostile.
+MAX_PLAINTEXT = 8 * 1024 * 1024
+ZSTD_LEVEL = 3
+# Small enough that one slice cannot expand far past MAX_PLAINTEXT (zstd's best ratio is
+# about 1:32k), large enough that an 8 MiB payload takes few calls.
+_DECOMPRESS_SLICE = 1024
+MAX_VERSION = 2**64 - 1
+
+
+class DecryptionError(Exception):
+    """A blob that cannot be opened: damaged, forged, moved, or sealed with another key."""
+
+
+def associated_data(store_id: str, object_key: str, version: int) -> bytes:
+    """The AAD that binds a blob to (store, object key, version)."""
+    store = store_id.encode("utf-8")
+    key = object_key.encode("ascii")
+    if len(store) > 0xFFFF or len(key) > 0xFFFF:
+        raise ValueError("store id and object key must each fit in 65535 bytes")
+    if not 0 <= version <= MAX_VERSION:
+        raise ValueError("version must fit in an unsigned 64-bit integer")
+    return (
+        HEADER
+        + struct.pack(">H", len(store))
+        + store
+        + struct.pack(">H", len(key))
+        + key
+        + struct.pack(">Q", version)
+    )
+
+
+def _check_key(data_key: bytes) -> None:
+    if len(data_key) != 32:
+        raise ValueError("the data key is 32 bytes (AES-256)")
+
+
+def seal(
+    data_key: bytes,
+    store_id: str,
+    object_key: str,
+    version: int,
+    payload: bytes,
+    *,
+    compress: bool | None = None,
+    nonce: bytes | None = None,
+) -> bytes:
+    """Encrypt `payload` for (store_id, object_key, version).
+
+    `compress=None` compresses when the payload has at least 64 bytes and shrinks.
+    `nonce` is for test vectors only: GCM-SIV tolerates a repeated nonce, but a random one
+    keeps equal payloads from giving equal blobs.
+    """
+    _check_key(data_key)
+    if len(payload) > MAX_PLAINTEXT:
+        raise ValueError(f"payload of {len(payload)} bytes exceeds {MAX_PLAINTEXT}")
+    if nonce is None:
+        nonce = os.urandom(NONCE_SIZE)
+    elif len(nonce) != NONCE_SIZE:
+        raise ValueError(f"the nonce is {NONCE_SIZE} bytes")
+    flags, body = 0, payload
+    if compress or (compress is None and len(payload) >= COMPRESS_THRESHOLD):
+        packed = zstandard.ZstdCompressor(level=ZSTD_LEVEL).compress(payload)
+        if compress or len(packed) < len(payload):
+            flags, body = FLAG_ZSTD, packed
+    aad = associated_data(store_id, object_key, version)
+    sealed = AESGCMSIV(data_key).encrypt(nonce, bytes([flags]) + body, aad)
+    return HEADER + nonce + sealed
+
+
+def unseal(data_key: bytes, store_id: str, object_key: str, version: int, blob: bytes) -> bytes:
+    """The payload of a blob sealed for (store_id, object_key, version), or DecryptionError."""
+    _check_key(data_key)
+    if len(blob) < OVERHEAD:
+        raise DecryptionError("blob is truncated")
+    if blob[: len(MAGIC)] != MAGIC:
+        raise DecryptionError("not a Cairn envelope")
+    if blob[len(MAGIC)] != FORMAT_VERSION:
+        raise DecryptionError(f"unknown envelope format version {blob[len(MAGIC)]}")
+    try:
+        aad = associated_data(store_id, object_key, version)
+    except (ValueError, UnicodeEncodeError) as exc:
+        raise DecryptionError("no blob can belong to this store, key and version") from exc
+    nonce = blob[len(HEADER) : len(HEADER) + NONCE_SIZE]
+    try:
+        plaintext = AESGCMSIV(data_key).decrypt(nonce, blob[len(HEADER) + NONCE_SIZE :], aad)
+    except InvalidTag:
+        raise DecryptionError(
+            "authentication failed: wrong key, damaged blob, or blob moved to another "
+            "store, key or version"
+        ) from None
+    flags, body = plaintext[0], plaintext[1:]
+    if flags & ~KNOWN_FLAGS:
+        raise DecryptionError(f"unknown flags 0x{flags:02x}")
+    if not flags & FLAG_ZSTD:
+        return body
+    return _decompress(body)
+
+
+def _decompress(body: bytes) -> bytes:
+    """One complete zstd frame, refusing output beyond MAX_PLAINTEXT (a decompression bomb).
+
+    zstandard's one-shot decompress trusts a declared content size over max_output_size, so
+    the frame is fed in small slices and the output counted as it grows.
+    """
+    decompressor = zstandard.ZstdDecompressor().decompressobj()
+    chunks: list[bytes] = []
+    produced = fed = 0
+    try:
+        while fed < len(body) and not decompressor.eof:
+            chunk = decompressor.decompress(body[fed : fed + _DECOMPRESS_SLICE])
+            fed += _DECOMPRESS_SLICE
+            produced += len(chunk)
+            if produced > MAX_PLAINTEXT:
+                raise DecryptionError("payload is larger than any record")
+            chunks.append(chunk)
+    except zstandard.ZstdError as exc:
+        raise DecryptionError(f"compressed payload is damaged: {exc}") from None
+    if not decompressor.eof or decompressor.unused_data or fed < len(body):
+        raise DecryptionError("compressed payload is not exactly one complete frame")
+    return b"".join(chunks)
