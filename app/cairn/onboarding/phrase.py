@@ -9,6 +9,8 @@ from functools import cache
 
 from mnemonic import Mnemonic
 
+from cairn.keys import closest_words
+
 WORD_COUNTS: tuple[int, ...] = (12, 24)
 
 
@@ -76,17 +78,35 @@ class PhraseCheck:
         return self.verdict is Verdict.VALID
 
 
-def check_phrase(words: tuple[str, ...] | list[str], expected_count: int) -> PhraseCheck:
-    """Judge `words` (one entry per field, "" for an empty field) for a phrase of `expected_count`."""
+def could_become_word(text: str) -> bool:
+    """True while `text` is still the beginning of some BIP39 word."""
+    p = normalise_word(text)
+    return any(w.startswith(p) for w in wordlist())
+
+
+def check_phrase(
+    words: tuple[str, ...] | list[str], expected_count: int, *, typing_index: int | None = None
+) -> PhraseCheck:
+    """Judge `words` (one entry per field, "" for an empty field) for a phrase of `expected_count`.
+
+    The word at `typing_index` is being typed: while it is still the start of a real word it
+    counts as unfinished rather than unknown.
+    """
     normalised = [normalise_word(w) for w in words]
+    if typing_index is not None and 0 <= typing_index < len(normalised):
+        typed = normalised[typing_index]
+        if typed and typed not in _wordset() and could_become_word(typed):
+            normalised[typing_index] = ""
     unknown = tuple(i for i, w in enumerate(normalised) if w and w not in _wordset())
     if unknown:
         listed = ", ".join(f"#{i + 1} “{normalised[i]}”" for i in unknown[:3])
         more = "" if len(unknown) <= 3 else f" and {len(unknown) - 3} more"
+        guesses = closest_words(normalised[unknown[0]])
+        hint = f" Did you mean {' or '.join(guesses)}?" if guesses else ""
         return PhraseCheck(
             Verdict.UNKNOWN_WORDS,
             unknown,
-            f"Not a recovery word: {listed}{more}. Check the spelling against your paper.",
+            f"Not a recovery word: {listed}{more}.{hint}",
         )
     filled = sum(1 for w in normalised if w)
     if filled < expected_count or len(normalised) != expected_count:
@@ -95,7 +115,7 @@ def check_phrase(words: tuple[str, ...] | list[str], expected_count: int) -> Phr
         return PhraseCheck(
             Verdict.BAD_CHECKSUM,
             (),
-            "These words are all valid, but they do not form a recovery phrase: "
+            "Every word is valid, but together they are not a recovery phrase: "
             "one is probably wrong or out of order. Compare them with your paper.",
         )
     return PhraseCheck(Verdict.VALID, (), "The recovery phrase is correct.")

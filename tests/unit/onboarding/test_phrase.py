@@ -54,3 +54,16 @@ def test_valid_phrases():
     assert check_phrase(RESTORE_WORDS, 12).valid
     assert check_phrase(("abandon",) * 23 + ("art",), 24).valid
     assert check_phrase([w.upper() for w in RESTORE_WORDS], 12).valid
+
+
+def test_unknown_word_suggests_the_closest_ones():
+    words = [*RESTORE_WORDS[:11], "abuot"]
+    assert "about" in check_phrase(words, 12).message
+
+
+def test_a_word_being_typed_is_not_unknown_yet():
+    words = ["abandon", "aba", *[""] * 10]
+    assert check_phrase(words, 12).verdict is Verdict.UNKNOWN_WORDS
+    assert check_phrase(words, 12, typing_index=1).verdict is Verdict.INCOMPLETE
+    words[1] = "abx"
+    assert check_phrase(words, 12, typing_index=1).verdict is Verdict.UNKNOWN_WORDS

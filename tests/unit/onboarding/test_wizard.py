@@ -240,7 +240,7 @@ def test_bad_server_url_is_refused(context, url):
     ("words", "fragment"),
     [
         ((*RESTORE_WORDS[:11], "abuot"), "#12"),
-        (("abandon",) * 12, "do not form"),
+        (("abandon",) * 12, "not a recovery phrase"),
         (RESTORE_WORDS[:6] + ("",) * 6, "6 of 12"),
     ],
 )
