@@ -1,0 +1,124 @@
+"""MemoryStore: the record store contract in a dict, for tests and throwaway wallets."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable, Mapping
+
+from cairn.storage.protocol import (
+    OutboxEntry,
+    OutboxOp,
+    OutboxStats,
+    Snapshot,
+    StoreClosedError,
+    check_batch,
+    check_limit,
+    check_name,
+    check_prefix,
+    is_local,
+)
+
+
+class MemoryStore:
+    """A RecordStore that lives only as long as the object; same semantics as SqliteStore."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._records: dict[str, bytes] = {}
+        # seq -> entry; seqs only grow, so insertion order is seq order.
+        self._outbox: dict[int, OutboxEntry] = {}
+        self._pending_seq: dict[str, int] = {}
+        self._last_seq = 0
+        self._closed = False
+
+    def get(self, name: str) -> bytes | None:
+        check_name(name)
+        with self._lock:
+            self._check_open()
+            return self._records.get(name)
+
+    def put(self, name: str, value: bytes) -> None:
+        self.batch({name: value})
+
+    def delete(self, name: str) -> None:
+        self.batch(deletes=(name,))
+
+    def scan(self, prefix: str = "") -> list[tuple[str, bytes]]:
+        check_prefix(prefix)
+        with self._lock:
+            self._check_open()
+            found = [(n, v) for n, v in self._records.items() if n.startswith(prefix)]
+        found.sort()
+        return found
+
+    def batch(self, puts: Mapping[str, bytes] | None = None, deletes: Iterable[str] = ()) -> None:
+        put_items, delete_names = check_batch(puts, deletes)
+        with self._lock:
+            self._check_open()
+            for name, value in put_items:
+                self._records[name] = value
+                self._enqueue(name, "put")
+            for name in delete_names:
+                if self._records.pop(name, None) is not None:
+                    self._enqueue(name, "delete")
+
+    def outbox_pending(self, limit: int = 500) -> list[OutboxEntry]:
+        check_limit(limit)
+        with self._lock:
+            self._check_open()
+            entries: list[OutboxEntry] = []
+            for entry in self._outbox.values():
+                if len(entries) == limit:
+                    break
+                entries.append(entry)
+            return entries
+
+    def outbox_ack(self, seqs: Iterable[int]) -> None:
+        wanted = list(seqs)
+        with self._lock:
+            self._check_open()
+            for seq in wanted:
+                entry = self._outbox.pop(seq, None)
+                if entry is not None:
+                    del self._pending_seq[entry.name]
+
+    def outbox_stats(self) -> OutboxStats:
+        with self._lock:
+            self._check_open()
+            size = sum(len(self._records.get(e.name, b"")) for e in self._outbox.values())
+            return OutboxStats(len(self._outbox), size)
+
+    def snapshot(self) -> Snapshot:
+        with self._lock:
+            self._check_open()
+            records = [(n, v) for n, v in self._records.items() if not is_local(n)]
+            head = self._last_seq
+        records.sort()
+        return Snapshot(records, head)
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+
+    def __enter__(self) -> MemoryStore:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def _enqueue(self, name: str, op: OutboxOp) -> None:
+        if is_local(name):
+            return
+        old = self._pending_seq.pop(name, None)
+        if old is not None:
+            del self._outbox[old]
+        self._last_seq += 1
+        self._outbox[self._last_seq] = OutboxEntry(self._last_seq, name, op)
+        self._pending_seq[name] = self._last_seq
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise StoreClosedError
+
+
+__all__ = ["MemoryStore"]

@@ -1,0 +1,116 @@
+"""Schema versions of the record store file, and the steps between them.
+
+The version lives in ``PRAGMA user_version``. Before an existing file is migrated, an online copy
+is made with sqlite3's backup API next to it (``<file>.v<old version>.bak``, mode 0600) and kept,
+so a migration that goes wrong in a way the transaction cannot catch can still be undone by hand.
+All steps of one upgrade run in one transaction: a failing step leaves the file as it was.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from cairn.storage.protocol import MigrationError, SchemaTooNewError
+
+
+@dataclass(frozen=True)
+class Migration:
+    """One step: ``apply`` brings a file at ``version - 1`` to ``version`` inside a transaction."""
+
+    version: int
+    summary: str
+    apply: Callable[[sqlite3.Connection], None]
+
+
+def _create_v1(conn: sqlite3.Connection) -> None:
+    conn.execute("CREATE TABLE records (name TEXT PRIMARY KEY NOT NULL, value BLOB NOT NULL)")
+    # AUTOINCREMENT: a seq is never reused, even after the newest entries are acknowledged, so
+    # a snapshot's outbox_head keeps meaning "every change up to here".
+    conn.execute(
+        "CREATE TABLE outbox ("
+        " seq INTEGER PRIMARY KEY AUTOINCREMENT,"
+        " name TEXT NOT NULL UNIQUE,"
+        " op TEXT NOT NULL CHECK (op IN ('put', 'delete')))"
+    )
+
+
+MIGRATIONS: tuple[Migration, ...] = (Migration(1, "records and outbox", _create_v1),)
+
+
+def schema_version(conn: sqlite3.Connection) -> int:
+    """The schema version recorded in the file (0 for a new, empty file)."""
+    row = conn.execute("PRAGMA user_version").fetchone()
+    return int(row[0])
+
+
+def backup_path(path: Path, version: int) -> Path:
+    """Where the copy taken before migrating a file at ``version`` is kept."""
+    return path.with_name(f"{path.name}.v{version}.bak")
+
+
+def online_backup(conn: sqlite3.Connection, target: Path) -> None:
+    """Copy the open database to ``target`` (0600) with sqlite3's backup API, durably."""
+    partial = target.with_name(target.name + ".partial")
+    partial.unlink(missing_ok=True)
+    os.close(os.open(partial, os.O_CREAT | os.O_WRONLY | os.O_EXCL, 0o600))
+    copy = sqlite3.connect(partial)
+    try:
+        conn.backup(copy)
+    finally:
+        copy.close()
+    fd = os.open(partial, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(partial, target)
+    _fsync_dir(target.parent)
+
+
+def migrate(
+    conn: sqlite3.Connection, path: Path, migrations: Sequence[Migration] = MIGRATIONS
+) -> Path | None:
+    """Bring the file to the newest version in ``migrations``; return the backup made, if any.
+
+    ``conn`` must be in autocommit mode (``isolation_level=None``) with no open transaction.
+    """
+    latest = migrations[-1].version if migrations else 0
+    current = schema_version(conn)
+    if current > latest:
+        raise SchemaTooNewError(
+            f"{path.name} has schema version {current}; this Cairn knows up to {latest}. "
+            "Open it with a newer Cairn."
+        )
+    if current == latest:
+        return None
+    saved = None
+    if current > 0:
+        saved = backup_path(path, current)
+        online_backup(conn, saved)
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        for step in migrations:
+            if step.version > current:
+                step.apply(conn)
+        conn.execute(f"PRAGMA user_version = {int(latest)}")
+        conn.execute("COMMIT")
+    except Exception as exc:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise MigrationError(
+            f"could not upgrade {path.name} from schema version {current} to {latest}; "
+            "the file is unchanged"
+        ) from exc
+    return saved
+
+
+def _fsync_dir(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

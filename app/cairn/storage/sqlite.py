@@ -1,0 +1,217 @@
+"""SqliteStore: the record store in one SQLite file (WAL, synchronous=FULL, mode 0600)."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import threading
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+from cairn.storage.migrations import MIGRATIONS, Migration, migrate
+from cairn.storage.protocol import (
+    LOCAL_PREFIX,
+    OutboxEntry,
+    OutboxStats,
+    Snapshot,
+    StoreClosedError,
+    StoreCorruptError,
+    StoreError,
+    check_batch,
+    check_limit,
+    check_name,
+    check_prefix,
+    is_local,
+)
+
+_UPSERT = (
+    "INSERT INTO records (name, value) VALUES (?, ?)"
+    " ON CONFLICT (name) DO UPDATE SET value = excluded.value"
+)
+# REPLACE drops the name's older pending entry and gives the new one a fresh, higher seq.
+_ENQUEUE = "INSERT OR REPLACE INTO outbox (name, op) VALUES (?, ?)"
+_MAX_CODE_POINT = 0x10FFFF
+
+
+class SqliteStore:
+    """A RecordStore in one SQLite file.
+
+    Safe to call from any thread, one call at a time (calls are serialised by a lock); the
+    AsyncRecordStore wrapper keeps every call on one worker thread.
+    """
+
+    def __init__(
+        self, path: str | os.PathLike[str], *, migrations: Sequence[Migration] = MIGRATIONS
+    ) -> None:
+        self.path = Path(path)
+        self._lock = threading.Lock()
+        _create_private(self.path)
+        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        try:
+            mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            if str(mode).lower() != "wal":
+                raise StoreError(f"{self.path.name}: SQLite refused WAL mode (got {mode})")
+            conn.execute("PRAGMA synchronous = FULL")
+            conn.execute("PRAGMA foreign_keys = ON")
+            conn.execute("PRAGMA busy_timeout = 5000")
+            self.migration_backup = migrate(conn, self.path, migrations)
+        except BaseException:
+            conn.close()
+            raise
+        self._conn: sqlite3.Connection | None = conn
+
+    def get(self, name: str) -> bytes | None:
+        check_name(name)
+        with self._lock:
+            row = self._open().execute("SELECT value FROM records WHERE name = ?", (name,))
+            found = row.fetchone()
+        return None if found is None else bytes(found[0])
+
+    def put(self, name: str, value: bytes) -> None:
+        self.batch({name: value})
+
+    def delete(self, name: str) -> None:
+        self.batch(deletes=(name,))
+
+    def scan(self, prefix: str = "") -> list[tuple[str, bytes]]:
+        check_prefix(prefix)
+        upper = _prefix_end(prefix)
+        args: tuple[str, ...]
+        if upper is None:
+            sql, args = "SELECT name, value FROM records WHERE name >= ?", (prefix,)
+        else:
+            sql = "SELECT name, value FROM records WHERE name >= ? AND name < ?"
+            args = (prefix, upper)
+        with self._lock:
+            rows = self._open().execute(sql + " ORDER BY name", args).fetchall()
+        return [(str(n), bytes(v)) for n, v in rows]
+
+    def batch(self, puts: Mapping[str, bytes] | None = None, deletes: Iterable[str] = ()) -> None:
+        put_items, delete_names = check_batch(puts, deletes)
+        queued = [(n, "put") for n, _ in put_items if not is_local(n)]
+        with self._write() as conn:
+            if put_items:
+                conn.executemany(_UPSERT, put_items)
+            for name in delete_names:
+                gone = conn.execute("DELETE FROM records WHERE name = ?", (name,)).rowcount
+                if gone and not is_local(name):
+                    queued.append((name, "delete"))
+            if queued:
+                conn.executemany(_ENQUEUE, queued)
+
+    def outbox_pending(self, limit: int = 500) -> list[OutboxEntry]:
+        check_limit(limit)
+        with self._lock:
+            rows = (
+                self._open()
+                .execute("SELECT seq, name, op FROM outbox ORDER BY seq LIMIT ?", (limit,))
+                .fetchall()
+            )
+        return [
+            OutboxEntry(int(s), str(n), "delete" if op == "delete" else "put") for s, n, op in rows
+        ]
+
+    def outbox_ack(self, seqs: Iterable[int]) -> None:
+        keys = [(int(s),) for s in seqs]
+        if not keys:
+            self._open_locked()
+            return
+        with self._write() as conn:
+            conn.executemany("DELETE FROM outbox WHERE seq = ?", keys)
+
+    def outbox_stats(self) -> OutboxStats:
+        with self._lock:
+            count, size = (
+                self._open()
+                .execute(
+                    "SELECT count(*), coalesce(sum(length(r.value)), 0)"
+                    " FROM outbox AS o LEFT JOIN records AS r ON r.name = o.name"
+                )
+                .fetchone()
+            )
+        return OutboxStats(int(count), int(size))
+
+    def snapshot(self) -> Snapshot:
+        # local/ sorts as one contiguous range: skip it by range so the index does the work.
+        local_end = _prefix_end(LOCAL_PREFIX)
+        with self._lock:
+            conn = self._open()
+            conn.execute("BEGIN")
+            try:
+                rows = conn.execute(
+                    "SELECT name, value FROM records WHERE name < ? OR name >= ? ORDER BY name",
+                    (LOCAL_PREFIX, local_end),
+                ).fetchall()
+                head = conn.execute(
+                    "SELECT coalesce(max(seq), 0) FROM sqlite_sequence WHERE name = 'outbox'"
+                ).fetchone()[0]
+            finally:
+                conn.execute("COMMIT")
+        return Snapshot([(str(n), bytes(v)) for n, v in rows], int(head))
+
+    def check_integrity(self) -> None:
+        """Raise StoreCorruptError unless ``PRAGMA integrity_check`` says ok."""
+        with self._lock:
+            rows = self._open().execute("PRAGMA integrity_check").fetchall()
+        if [tuple(r) for r in rows] != [("ok",)]:
+            raise StoreCorruptError(f"{self.path.name} failed the integrity check: {rows[:5]}")
+
+    def close(self) -> None:
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+
+    def __enter__(self) -> SqliteStore:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            conn = self._open()
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+                conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+
+    def _open(self) -> sqlite3.Connection:
+        if self._conn is None:
+            raise StoreClosedError
+        return self._conn
+
+    def _open_locked(self) -> None:
+        with self._lock:
+            self._open()
+
+
+def _create_private(path: Path) -> None:
+    """Create the file 0600 before SQLite opens it; tighten an existing file that is wider."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    try:
+        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+    except FileExistsError:
+        if path.stat().st_mode & 0o077:
+            os.chmod(path, 0o600)
+
+
+def _prefix_end(prefix: str) -> str | None:
+    """The smallest string greater than every string starting with ``prefix`` (None: no bound).
+
+    SQLite compares TEXT as UTF-8 bytes, which orders like Python's code-point order.
+    """
+    chars = list(prefix)
+    while chars:
+        last = ord(chars.pop()) + 1
+        if last == 0xD800:  # surrogates cannot be stored; skip to the next real code point
+            last = 0xE000
+        if last <= _MAX_CODE_POINT:
+            return "".join(chars) + chr(last)
+    return None
