@@ -1,0 +1,1 @@
+"""The main window: balance, receive, send, history, backup status and settings."""

@@ -1,0 +1,35 @@
+"""The balance header: confirmed funds large, pending funds beneath."""
+
+from __future__ import annotations
+
+from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
+
+from cairn.ui.main.formatting import btc, sats_text
+from cairn.ui.main.model import BalanceView
+
+
+class BalancePanel(QWidget):
+    def __init__(self, network: str, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("balancePanel")
+        caption = QLabel("Balance" if network == "bitcoin" else f"Balance · {network}")
+        caption.setObjectName("caption")
+        self.confirmed = QLabel("—")
+        self.confirmed.setObjectName("balanceAmount")
+        self.pending = QLabel("")
+        self.pending.setObjectName("balancePending")
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(2)
+        layout.addWidget(caption)
+        layout.addWidget(self.confirmed)
+        layout.addWidget(self.pending)
+
+    def show_balance(self, balance: BalanceView) -> None:
+        self.confirmed.setText(btc(balance.confirmed))
+        self.confirmed.setToolTip(sats_text(balance.confirmed))
+        if balance.pending:
+            self.pending.setText(f"{btc(balance.pending, signed=True)} pending confirmation")
+        else:
+            self.pending.setText("No pending payments")
+        self.pending.setToolTip(sats_text(balance.pending))

@@ -1,0 +1,20 @@
+"""Which exceptions the user sees as advice, and which are bugs shown only as a short notice."""
+
+from __future__ import annotations
+
+import logging
+
+log = logging.getLogger(__name__)
+
+# The environment's fault or the user's: their message says what happened and what to do.
+KNOWN_ERRORS: tuple[type[BaseException], ...] = (ValueError, ConnectionError, TimeoutError)
+
+
+def user_message(error: BaseException, what_failed: str) -> str:
+    """The text to show for `error`: its own message if it is a known error, else a bug notice."""
+    if isinstance(error, KNOWN_ERRORS):
+        text = str(error).strip()
+        return text or what_failed
+    # Ours: never dress a bug up as advice; the traceback goes to the log (no secrets in it).
+    log.error("%s: unexpected %s", what_failed, type(error).__name__, exc_info=error)
+    return f"{what_failed}: an unexpected error occurred ({type(error).__name__})."

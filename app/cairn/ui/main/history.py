@@ -1,0 +1,207 @@
+"""History: every wallet transaction with direction, amount, fee, status, time and an editable label."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt, Signal
+from PySide6.QtGui import QColor
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QHeaderView,
+    QLabel,
+    QTableView,
+    QVBoxLayout,
+    QWidget,
+)
+
+from cairn.ui.main.errors import user_message
+from cairn.ui.main.formatting import btc, local_time
+from cairn.ui.main.model import HistoryItemView, WalletView
+from cairn.ui.main.tasks import TaskGroup
+
+Index = QModelIndex | QPersistentModelIndex
+
+COLUMNS = ("Date", "", "Label", "Amount", "Fee", "Status")
+DATE, DIRECTION, LABEL, AMOUNT, FEE, STATUS = range(len(COLUMNS))
+SETTLED = 6  # confirmations after which a payment reads as simply "Confirmed"
+
+DIRECTION_TEXT = {"in": "Received", "out": "Sent", "self": "To yourself"}
+# The wallet says "in"/"out"/"self"; older spellings are accepted so the view never shows raw codes.
+DIRECTION_ALIASES = {"received": "in", "incoming": "in", "sent": "out", "outgoing": "out"}
+INCOMING = QColor("#2f7d57")
+OUTGOING = QColor("#3b4a54")
+
+
+def status_text(confirmations: int) -> str:
+    if confirmations <= 0:
+        return "Pending"
+    if confirmations >= SETTLED:
+        return "Confirmed"
+    return f"{confirmations} confirmation{'s' if confirmations != 1 else ''}"
+
+
+def direction_of(item: HistoryItemView) -> str:
+    raw = str(getattr(item.direction, "value", item.direction)).lower()
+    return DIRECTION_ALIASES.get(raw, raw)
+
+
+def signed_amount(item: HistoryItemView) -> int:
+    return -abs(item.amount) if direction_of(item) != "in" else abs(item.amount)
+
+
+def _newest_first(item: HistoryItemView) -> tuple[int, float]:
+    # Unconfirmed first, then by time; a missing time sorts as "now" (it is in the mempool).
+    when = item.time.timestamp() if item.time else datetime.now(UTC).timestamp()
+    return (0 if item.confirmations <= 0 else 1, -when)
+
+
+class HistoryModel(QAbstractTableModel):
+    label_edited = Signal(str, str)  # txid, label
+
+    def __init__(self, parent: Any = None) -> None:
+        super().__init__(parent)
+        self.items: list[HistoryItemView] = []
+        self.labels: dict[str, str] = {}
+
+    def set_items(self, items: Sequence[HistoryItemView]) -> None:
+        self.beginResetModel()
+        self.items = sorted(items, key=_newest_first)
+        self.labels = {i.txid: i.label or "" for i in self.items}
+        self.endResetModel()
+
+    def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(self.items)
+
+    def columnCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(COLUMNS)
+
+    def headerData(self, section: int, orientation: Qt.Orientation, role: int = 0) -> Any:
+        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
+            return COLUMNS[section]
+        return None
+
+    def flags(self, index: Index) -> Qt.ItemFlag:
+        base = super().flags(index)
+        if index.column() == LABEL:
+            return base | Qt.ItemFlag.ItemIsEditable
+        return base
+
+    def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if not index.isValid():
+            return None
+        item = self.items[index.row()]
+        column = index.column()
+        if role in (Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.EditRole):
+            return self._text(item, column)
+        if role == Qt.ItemDataRole.ToolTipRole:
+            return f"Transaction {item.txid}"
+        if role == Qt.ItemDataRole.ForegroundRole and column == AMOUNT:
+            return INCOMING if direction_of(item) == "in" else OUTGOING
+        if role == Qt.ItemDataRole.TextAlignmentRole and column in (AMOUNT, FEE):
+            return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        return None
+
+    def _text(self, item: HistoryItemView, column: int) -> str:
+        if column == DATE:
+            return local_time(item.time) if item.time else "In mempool"
+        if column == DIRECTION:
+            return DIRECTION_TEXT.get(direction_of(item), direction_of(item))
+        if column == LABEL:
+            return self.labels.get(item.txid, "")
+        if column == AMOUNT:
+            return btc(signed_amount(item), signed=True)
+        if column == FEE:
+            return btc(item.fee) if item.fee and direction_of(item) != "in" else ""
+        return status_text(item.confirmations)
+
+    def setData(self, index: Index, value: Any, role: int = Qt.ItemDataRole.EditRole) -> bool:
+        if role != Qt.ItemDataRole.EditRole or index.column() != LABEL:
+            return False
+        txid = self.items[index.row()].txid
+        label = str(value).strip()
+        if self.labels.get(txid, "") == label:
+            return False
+        self.labels[txid] = label
+        self.dataChanged.emit(index, index)
+        self.label_edited.emit(txid, label)
+        return True
+
+    def row_of(self, txid: str) -> int | None:
+        for row, item in enumerate(self.items):
+            if item.txid == txid:
+                return row
+        return None
+
+
+class HistoryPanel(QWidget):
+    def __init__(self, wallet: WalletView, tasks: TaskGroup, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("historyPanel")
+        self.wallet = wallet
+        self.tasks = tasks
+        self.model = HistoryModel(self)
+        self.model.label_edited.connect(self._store_label)
+        self.table = QTableView()
+        self.table.setObjectName("history")
+        self.table.setModel(self.model)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setEditTriggers(
+            QAbstractItemView.EditTrigger.DoubleClicked
+            | QAbstractItemView.EditTrigger.EditKeyPressed
+            | QAbstractItemView.EditTrigger.SelectedClicked
+        )
+        self.table.verticalHeader().hide()
+        self.table.setShowGrid(False)
+        self.table.setAlternatingRowColors(True)
+        self.table.setWordWrap(False)
+        header = self.table.horizontalHeader()
+        header.setHighlightSections(False)
+        header.setDefaultAlignment(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
+        for column in (DATE, DIRECTION, AMOUNT, FEE, STATUS):
+            header.setSectionResizeMode(column, QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(LABEL, QHeaderView.ResizeMode.Stretch)
+        self.empty = QLabel("No transactions yet. Payments you send and receive appear here.")
+        self.empty.setObjectName("hint")
+        self.empty.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.notice = QLabel("")
+        self.notice.setObjectName("error")
+        self.notice.hide()
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(16, 16, 16, 16)
+        layout.addWidget(self.table, 1)
+        layout.addWidget(self.empty, 1)
+        layout.addWidget(self.notice)
+        self._show_empty()
+
+    def _show_empty(self) -> None:
+        empty = not self.model.items
+        self.empty.setVisible(empty)
+        self.table.setVisible(not empty)
+
+    def show_items(self, items: Sequence[HistoryItemView]) -> None:
+        self.model.set_items(items)
+        self._show_empty()
+
+    async def reload(self) -> None:
+        try:
+            items = await asyncio.to_thread(self.wallet.history)
+        except Exception as error:
+            self.notice.setText(user_message(error, "The history could not be loaded"))
+            self.notice.show()
+            return
+        self.notice.hide()
+        self.show_items(items)
+
+    def _store_label(self, txid: str, label: str) -> None:
+        self.tasks.start(self._save_label(txid, label))
+
+    async def _save_label(self, txid: str, label: str) -> None:
+        try:
+            await asyncio.to_thread(self.wallet.set_label, "tx", txid, label)
+        except Exception as error:
+            self.notice.setText(user_message(error, "The label was not saved"))
+            self.notice.show()

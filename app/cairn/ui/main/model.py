@@ -1,0 +1,148 @@
+"""What the main window needs from an open wallet session, as typed protocols.
+
+The window is written against these protocols, not against concrete classes, so it can be built
+and tested while the session, wallet and backup engine evolve; `cairn.session.Session` satisfies
+`MainWindowSession` structurally.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
+from typing import Any, Protocol
+
+
+class BalanceView(Protocol):
+    """Amounts in satoshis."""
+
+    @property
+    def confirmed(self) -> int: ...
+
+    @property
+    def pending(self) -> int: ...
+
+
+class HistoryItemView(Protocol):
+    """One wallet transaction as the history shows it."""
+
+    @property
+    def txid(self) -> str: ...
+
+    @property
+    def direction(self) -> str: ...  # "in" | "out" | "self"
+
+    @property
+    def amount(self) -> int: ...  # satoshis moved in the direction shown, fee excluded
+
+    @property
+    def fee(self) -> int | None: ...
+
+    @property
+    def confirmations(self) -> int: ...
+
+    @property
+    def time(self) -> datetime | None: ...
+
+    @property
+    def label(self) -> str | None: ...
+
+
+class PaymentPlanView(Protocol):
+    """A payment built and checked but not yet signed."""
+
+    @property
+    def recipient(self) -> str: ...
+
+    @property
+    def amount(self) -> int: ...
+
+    @property
+    def fee(self) -> int: ...
+
+    @property
+    def change(self) -> int: ...
+
+    @property
+    def fee_rate(self) -> float: ...
+
+    @property
+    def total(self) -> int: ...
+
+
+class WalletView(Protocol):
+    """The wallet calls the window makes; every one may block, so it runs in a worker thread."""
+
+    def balance(self) -> BalanceView: ...
+
+    def next_receive_address(self) -> str: ...
+
+    def fee_estimates(self) -> Mapping[int, float]: ...
+
+    def plan_payment(self, recipient: str, amount: int | None, fee_rate: float) -> Any: ...
+
+    def send(self, plan: Any) -> str: ...
+
+    def history(self) -> Sequence[HistoryItemView]: ...
+
+    def set_label(self, ref_type: str, ref: str, label: str) -> None: ...
+
+    def export_labels(self) -> str: ...
+
+    def sync(self) -> None: ...
+
+
+class BackupStatusView(Protocol):
+    """The backup engine's observable status model."""
+
+    @property
+    def state(self) -> str: ...
+
+    @property
+    def last_success(self) -> datetime | None: ...
+
+    @property
+    def pending_changes(self) -> int: ...
+
+    @property
+    def pending_bytes(self) -> int: ...
+
+    @property
+    def last_error(self) -> str | None: ...
+
+    @property
+    def server_url(self) -> str: ...
+
+    def subscribe(self, callback: Callable[[], None]) -> Callable[[], None]: ...
+
+
+class MainWindowSession(Protocol):
+    """An open wallet: what the main window reads and the actions it asks for."""
+
+    @property
+    def network(self) -> str: ...
+
+    @property
+    def wallet(self) -> WalletView: ...
+
+    @property
+    def backup_status(self) -> BackupStatusView: ...
+
+    @property
+    def email(self) -> str | None: ...
+
+    def subscribe_events(self, callback: Callable[[object], None]) -> Callable[[], None]: ...
+
+    async def back_up_now(self) -> None: ...
+
+    async def change_backup_server(self, url: str) -> None: ...
+
+    async def delete_server_backup(self) -> None: ...
+
+    async def set_email(self, email: str | None) -> None: ...
+
+    def seed_words(self) -> list[str]: ...
+
+    @property
+    def can_use_faucet(self) -> bool: ...
+
+    async def faucet(self, address: str, amount: int) -> str: ...

@@ -1,0 +1,135 @@
+"""Receive: the next unused address, its QR code, copy, and a label for it."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QGuiApplication, QPixmap
+from PySide6.QtWidgets import (
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from cairn.ui.main.errors import user_message
+from cairn.ui.main.model import WalletView
+from cairn.ui.main.qr import qr_image
+from cairn.ui.main.tasks import TaskGroup
+
+log = logging.getLogger(__name__)
+
+QR_SIZE = 220
+
+
+class ReceivePanel(QWidget):
+    """Shows the next unused address; a label typed here is stored on the address (BIP-329)."""
+
+    def __init__(self, wallet: WalletView, tasks: TaskGroup, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("receivePanel")
+        self.wallet = wallet
+        self.tasks = tasks
+        self.address = ""
+
+        intro = QLabel(
+            "Share this address to receive bitcoin. A fresh one appears once it is used."
+        )
+        intro.setObjectName("hint")
+        intro.setWordWrap(True)
+
+        self.qr = QLabel()
+        self.qr.setObjectName("qrCode")
+        self.qr.setFixedSize(QR_SIZE + 16, QR_SIZE + 16)
+        self.qr.setAlignment(Qt.AlignmentFlag.AlignCenter)
+
+        self.address_label = QLabel("Loading address…")
+        self.address_label.setObjectName("address")
+        self.address_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.address_label.setWordWrap(True)
+
+        self.copy_button = QPushButton("Copy address")
+        self.copy_button.setEnabled(False)
+        self.copy_button.clicked.connect(self.copy_address)
+        self.copied = QLabel("")
+        self.copied.setObjectName("hint")
+
+        self.label_edit = QLineEdit()
+        self.label_edit.setPlaceholderText("Label (who is paying, what for) — optional")
+        self.label_edit.returnPressed.connect(self._save_label)
+        self.save_label_button = QPushButton("Save label")
+        self.save_label_button.setEnabled(False)
+        self.save_label_button.clicked.connect(self._save_label)
+        self.label_status = QLabel("")
+        self.label_status.setObjectName("hint")
+
+        copy_row = QHBoxLayout()
+        copy_row.addWidget(self.copy_button)
+        copy_row.addWidget(self.copied)
+        copy_row.addStretch(1)
+        label_row = QHBoxLayout()
+        label_row.addWidget(self.label_edit, 1)
+        label_row.addWidget(self.save_label_button)
+
+        details = QVBoxLayout()
+        details.setSpacing(10)
+        details.addWidget(intro)
+        caption = QLabel("Address")
+        caption.setObjectName("caption")
+        details.addWidget(caption)
+        details.addWidget(self.address_label)
+        details.addLayout(copy_row)
+        details.addSpacing(8)
+        details.addLayout(label_row)
+        details.addWidget(self.label_status)
+        details.addStretch(1)
+
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(24, 24, 24, 24)
+        layout.setSpacing(24)
+        layout.addWidget(self.qr, 0, Qt.AlignmentFlag.AlignTop)
+        layout.addLayout(details, 1)
+
+    def show_address(self, address: str) -> None:
+        if address == self.address:
+            return
+        self.address = address
+        self.address_label.setText(address)
+        self.qr.setPixmap(QPixmap.fromImage(qr_image(f"bitcoin:{address}", QR_SIZE)))
+        self.copy_button.setEnabled(True)
+        self.save_label_button.setEnabled(True)
+        self.copied.clear()
+        self.label_edit.clear()
+        self.label_status.clear()
+
+    def copy_address(self) -> None:
+        QGuiApplication.clipboard().setText(self.address)
+        self.copied.setText("Copied")
+
+    async def reload(self) -> None:
+        """Fetch the next unused address (it changes once the current one receives funds)."""
+        try:
+            address = await asyncio.to_thread(self.wallet.next_receive_address)
+        except Exception as error:
+            self.address_label.setText(user_message(error, "Could not get an address"))
+            log.warning("next receive address failed: %s", type(error).__name__)
+            return
+        self.show_address(str(address))
+
+    def _save_label(self) -> None:
+        if self.address:
+            self.label_status.setText("Saving…")
+            self.tasks.start(self._store_label(self.address, self.label_edit.text().strip()))
+
+    async def _store_label(self, address: str, label: str) -> None:
+        try:
+            await asyncio.to_thread(self.wallet.set_label, "addr", address, label)
+        except Exception as error:
+            self.label_status.setText(user_message(error, "The label was not saved"))
+            return
+        if address == self.address:
+            self.label_status.setText(f"Label saved: {label}" if label else "Label removed")

@@ -1,0 +1,339 @@
+"""Settings: backup server, back up now, delete the server backup, email, network, words, labels."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import tempfile
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QComboBox,
+    QFileDialog,
+    QFrame,
+    QGridLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QScrollArea,
+    QVBoxLayout,
+    QWidget,
+)
+
+from cairn.ui.main.confirm import ask
+from cairn.ui.main.errors import user_message
+from cairn.ui.main.model import MainWindowSession
+from cairn.ui.main.seed_dialog import SeedDialog
+from cairn.ui.main.tasks import TaskGroup
+
+NETWORKS = ("bitcoin", "testnet", "signet", "regtest")
+
+
+def check_server_url(text: str) -> str:
+    """A backup server URL as typed, normalised; ValueError saying what is wrong."""
+    url = text.strip().rstrip("/")
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ValueError(
+            "Enter the server's address, starting with https:// (or http:// on loopback)."
+        )
+    return url
+
+
+def check_email(text: str) -> str | None:
+    email = text.strip()
+    if not email:
+        return None
+    local, _, domain = email.partition("@")
+    if not local or "." not in domain or " " in email:
+        raise ValueError(f"“{email}” does not look like an email address.")
+    return email
+
+
+def write_text_atomically(path: Path, text: str) -> None:
+    """Temp file in the same directory, fsync, rename: a crash leaves the old file or the new one."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+class Section(QFrame):
+    def __init__(self, title: str, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("card")
+        heading = QLabel(title)
+        heading.setObjectName("sectionTitle")
+        self.grid = QGridLayout()
+        self.grid.setHorizontalSpacing(12)
+        self.grid.setVerticalSpacing(10)
+        self.grid.setColumnStretch(1, 1)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(18, 14, 18, 16)
+        layout.setSpacing(10)
+        layout.addWidget(heading)
+        layout.addLayout(self.grid)
+
+    def add_row(self, caption: str, *widgets: QWidget) -> None:
+        row = self.grid.rowCount()
+        if caption:
+            label = QLabel(caption)
+            label.setObjectName("fieldCaption")
+            self.grid.addWidget(label, row, 0)
+        box = QHBoxLayout()
+        for widget in widgets:
+            box.addWidget(widget, 3 if isinstance(widget, QLineEdit | QLabel) else 0)
+        if not any(isinstance(w, QLineEdit) for w in widgets):
+            # Keeps buttons at their natural width while a result label beside them is hidden.
+            box.addStretch(1)
+        self.grid.addLayout(box, row, 1)
+
+
+class ResultLabel(QLabel):
+    """The outcome of one action, beside its button; hidden until there is something to say."""
+
+    def __init__(self) -> None:
+        super().__init__("")
+        self.setWordWrap(True)
+        self.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.hide()
+
+    def show_result(self, text: str, tone: str = "hint") -> None:
+        self.setObjectName(tone)
+        self.setText(text)
+        self.setVisible(bool(text))
+        self.style().unpolish(self)
+        self.style().polish(self)
+
+
+def result_label() -> ResultLabel:
+    return ResultLabel()
+
+
+class SettingsPanel(QScrollArea):
+    network_change_requested = Signal(str)
+
+    def __init__(
+        self, session: MainWindowSession, tasks: TaskGroup, parent: QWidget | None = None
+    ) -> None:
+        super().__init__(parent)
+        self.setObjectName("settingsPanel")
+        self.session = session
+        self.tasks = tasks
+        self.last_export: Path | None = None
+        self.setWidgetResizable(True)
+        self.setFrameShape(QFrame.Shape.NoFrame)
+        body = QWidget()
+        body.setObjectName("settingsBody")
+        layout = QVBoxLayout(body)
+        layout.setContentsMargins(24, 20, 24, 24)
+        layout.setSpacing(16)
+        layout.addWidget(self._backup_section())
+        layout.addWidget(self._account_section())
+        layout.addWidget(self._security_section())
+        layout.addStretch(1)
+        self.setWidget(body)
+
+    # sections ------------------------------------------------------------------------------
+
+    def _backup_section(self) -> Section:
+        section = Section("Backup")
+        self.server_edit = QLineEdit(self.session.backup_status.server_url)
+        self.server_edit.setObjectName("serverUrl")
+        self.change_server_button = QPushButton("Change server")
+        self.change_server_button.clicked.connect(self.change_server)
+        self.server_result = result_label()
+        section.add_row("Server", self.server_edit, self.change_server_button)
+        section.add_row("", self.server_result)
+        self.back_up_button = QPushButton("Back up now")
+        self.back_up_button.clicked.connect(self.back_up_now)
+        self.backup_result = result_label()
+        section.add_row("", self.back_up_button, self.backup_result)
+        self.delete_button = QPushButton("Delete my backup on the server…")
+        self.delete_button.setObjectName("danger")
+        self.delete_button.clicked.connect(self.ask_delete_backup)
+        self.delete_result = result_label()
+        section.add_row("", self.delete_button, self.delete_result)
+        return section
+
+    def _account_section(self) -> Section:
+        section = Section("Account")
+        self.email_edit = QLineEdit(self.session.email or "")
+        self.email_edit.setObjectName("email")
+        self.email_edit.setPlaceholderText("Optional — for notices about your backup")
+        self.save_email_button = QPushButton("Save")
+        self.save_email_button.clicked.connect(self.save_email)
+        self.email_result = result_label()
+        section.add_row("Email", self.email_edit, self.save_email_button)
+        section.add_row("", self.email_result)
+        self.network_combo = QComboBox()
+        self.network_combo.setObjectName("network")
+        self.network_combo.addItems(NETWORKS)
+        self.network_combo.setCurrentText(str(self.session.network))
+        self.switch_network_button = QPushButton("Switch")
+        self.switch_network_button.clicked.connect(self.switch_network)
+        self.network_result = result_label()
+        self.network_result.show_result(
+            f"This window shows your {self.session.network} wallet. Each network has its own "
+            "wallet from the same words."
+        )
+        section.add_row("Network", self.network_combo, self.switch_network_button)
+        section.add_row("", self.network_result)
+        return section
+
+    def _security_section(self) -> Section:
+        section = Section("Recovery words and labels")
+        self.show_seed_button = QPushButton("Show recovery words…")
+        self.show_seed_button.clicked.connect(self.ask_show_seed)
+        section.add_row("", self.show_seed_button)
+        self.export_button = QPushButton("Export labels (BIP-329)…")
+        self.export_button.clicked.connect(self.choose_export_file)
+        self.export_result = result_label()
+        section.add_row("", self.export_button, self.export_result)
+        return section
+
+    # running an action ----------------------------------------------------------------------
+
+    def _run(
+        self,
+        button: QPushButton,
+        result: ResultLabel,
+        busy_text: str,
+        work: Callable[[], Awaitable[str]],
+        what_failed: str,
+    ) -> None:
+        button.setEnabled(False)
+        result.show_result(busy_text)
+
+        async def run() -> None:
+            try:
+                done_text = await work()
+            except Exception as error:
+                result.show_result(user_message(error, what_failed), "error")
+            else:
+                result.show_result(done_text, "success")
+            finally:
+                button.setEnabled(True)
+
+        self.tasks.start(run())
+
+    # actions --------------------------------------------------------------------------------
+
+    def change_server(self) -> None:
+        try:
+            url = check_server_url(self.server_edit.text())
+        except ValueError as error:
+            self.server_result.show_result(str(error), "error")
+            return
+
+        async def work() -> str:
+            await self.session.change_backup_server(url)
+            return f"Everything is backed up on {url}."
+
+        self._run(
+            self.change_server_button,
+            self.server_result,
+            f"Uploading a full backup to {url}…",
+            work,
+            "The backup server was not changed",
+        )
+
+    def back_up_now(self) -> None:
+        async def work() -> str:
+            await self.session.back_up_now()
+            return "Backed up."
+
+        self._run(self.back_up_button, self.backup_result, "Backing up…", work, "Backup failed")
+
+    def ask_delete_backup(self) -> QWidget:
+        return ask(
+            self,
+            "Delete your backup?",
+            "Delete everything Cairn stored on the backup server for this wallet?",
+            "Delete backup",
+            self._delete_backup,
+            detail="Your wallet on this computer is not affected. Until a new backup runs, "
+            "losing this computer means your words restore only your funds, not your labels "
+            "and history.",
+        )
+
+    def _delete_backup(self) -> None:
+        async def work() -> str:
+            await self.session.delete_server_backup()
+            return "The backup on the server was deleted."
+
+        self._run(
+            self.delete_button, self.delete_result, "Deleting…", work, "The backup was not deleted"
+        )
+
+    def save_email(self) -> None:
+        try:
+            email = check_email(self.email_edit.text())
+        except ValueError as error:
+            self.email_result.show_result(str(error), "error")
+            return
+
+        async def work() -> str:
+            await self.session.set_email(email)
+            return "Email saved." if email else "Email removed."
+
+        self._run(self.save_email_button, self.email_result, "Saving…", work, "Email not saved")
+
+    def switch_network(self) -> None:
+        network = self.network_combo.currentText()
+        if network == str(self.session.network):
+            self.network_result.show_result(f"You are already on {network}.")
+            return
+        self.network_result.show_result(f"Opening your {network} wallet…")
+        self.network_change_requested.emit(network)
+
+    def ask_show_seed(self) -> QWidget:
+        return ask(
+            self,
+            "Show your recovery words?",
+            "Your twelve words give full control of your bitcoin.",
+            "Show words",
+            self.show_seed,
+            detail="Only continue if nobody can see your screen.",
+        )
+
+    def show_seed(self) -> SeedDialog:
+        dialog = SeedDialog(list(self.session.seed_words()), self)
+        dialog.open()
+        return dialog
+
+    def choose_export_file(self) -> QFileDialog:
+        dialog = QFileDialog(self, "Export labels", str(Path.home() / "cairn-labels.jsonl"))
+        dialog.setObjectName("exportDialog")
+        dialog.setAcceptMode(QFileDialog.AcceptMode.AcceptSave)
+        dialog.setNameFilter("BIP-329 labels (*.jsonl)")
+        dialog.setDefaultSuffix("jsonl")
+        dialog.setOption(QFileDialog.Option.DontUseNativeDialog, True)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.fileSelected.connect(lambda path: self.export_labels(Path(path)))
+        dialog.open()
+        return dialog
+
+    def export_labels(self, path: Path) -> None:
+        async def work() -> str:
+            jsonl = await asyncio.to_thread(self.session.wallet.export_labels)
+            count = sum(1 for line in jsonl.splitlines() if line.strip())
+            for line in jsonl.splitlines():
+                if line.strip():
+                    json.loads(line)  # never write a file we would not read back
+            await asyncio.to_thread(write_text_atomically, path, jsonl)
+            self.last_export = path
+            return f"{count} label{'s' if count != 1 else ''} exported to {path}."
+
+        self._run(self.export_button, self.export_result, "Exporting…", work, "Labels not exported")

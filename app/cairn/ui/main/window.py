@@ -1,0 +1,211 @@
+"""The main window: balance on top, tabs for activity, send, receive and settings, and the backup
+status always visible in the status bar."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+
+from PySide6.QtCore import QObject, QTimer, Signal
+from PySide6.QtGui import QCloseEvent
+from PySide6.QtWidgets import (
+    QHBoxLayout,
+    QLabel,
+    QMainWindow,
+    QPushButton,
+    QStatusBar,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from cairn.ui.main.backup_status import BackupStatusWidget
+from cairn.ui.main.balance import BalancePanel
+from cairn.ui.main.errors import user_message
+from cairn.ui.main.formatting import btc
+from cairn.ui.main.history import HistoryPanel
+from cairn.ui.main.model import MainWindowSession
+from cairn.ui.main.receive import ReceivePanel
+from cairn.ui.main.send import SendPanel
+from cairn.ui.main.settings import SettingsPanel
+from cairn.ui.main.style import apply_style
+from cairn.ui.main.tasks import TaskGroup
+
+log = logging.getLogger(__name__)
+
+FAUCET_AMOUNT = 1_000_000  # 0.01 BTC of devnet coins per click
+SYNC_INTERVAL_MS = 30_000
+# Events arrive in bursts (a sync reports many payments); one reload per burst is enough.
+RELOAD_DEBOUNCE_MS = 150
+
+
+class EventBridge(QObject):
+    """Carries wallet events from whatever thread published them onto the GUI thread."""
+
+    arrived = Signal(object)
+
+
+class MainWindow(QMainWindow):
+    network_change_requested = Signal(str)
+
+    def __init__(self, session: MainWindowSession, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("mainWindow")
+        self.session = session
+        self.tasks = TaskGroup()
+        self.setWindowTitle(
+            "Cairn" if session.network == "bitcoin" else f"Cairn — {session.network}"
+        )
+        self.resize(920, 640)
+        apply_style(self)
+
+        wallet = session.wallet
+        self.balance = BalancePanel(str(session.network))
+        self.history = HistoryPanel(wallet, self.tasks)
+        self.send = SendPanel(wallet, self.tasks)
+        self.receive = ReceivePanel(wallet, self.tasks)
+        self.settings = SettingsPanel(session, self.tasks)
+        self.settings.network_change_requested.connect(self.network_change_requested)
+        self.send.payment_sent.connect(lambda _txid: self.schedule_reload())
+
+        self.tabs = QTabWidget()
+        self.tabs.setObjectName("mainTabs")
+        self.tabs.setDocumentMode(True)
+        self.tabs.addTab(self.history, "Activity")
+        self.tabs.addTab(self.send, "Send")
+        self.tabs.addTab(self.receive, "Receive")
+        self.tabs.addTab(self.settings, "Settings")
+
+        central = QWidget()
+        central.setObjectName("central")
+        layout = QVBoxLayout(central)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(0)
+        layout.addWidget(self._header())
+        layout.addWidget(self.tabs, 1)
+        self.setCentralWidget(central)
+
+        self.backup_status = BackupStatusWidget(session.backup_status)
+        status_bar = QStatusBar()
+        status_bar.setSizeGripEnabled(False)
+        status_bar.addWidget(self.backup_status, 1)
+        self.setStatusBar(status_bar)
+
+        self._bridge = EventBridge(self)
+        self._bridge.arrived.connect(self._on_event)
+        self._unsubscribe: Callable[[], None] | None = session.subscribe_events(
+            self._bridge.arrived.emit
+        )
+        self._reload_timer = QTimer(self)
+        self._reload_timer.setSingleShot(True)
+        self._reload_timer.setInterval(RELOAD_DEBOUNCE_MS)
+        self._reload_timer.timeout.connect(lambda: self.tasks.start(self.reload()))
+        self._sync_timer = QTimer(self)
+        self._sync_timer.setInterval(SYNC_INTERVAL_MS)
+        self._sync_timer.timeout.connect(self.sync_now)
+        self._sync_timer.start()
+        self._syncing = False
+
+        self.tasks.start(self.reload())
+        self.tasks.start(self.send.load_fee_estimates())
+        self.sync_now()
+
+    def _header(self) -> QWidget:
+        header = QWidget()
+        header.setObjectName("header")
+        self.sync_label = QLabel("")
+        self.sync_label.setObjectName("hint")
+        self.refresh_button = QPushButton("Refresh")
+        self.refresh_button.setObjectName("quiet")
+        self.refresh_button.clicked.connect(self.sync_now)
+        self.faucet_button = QPushButton("Get test coins")
+        self.faucet_button.setObjectName("faucet")
+        self.faucet_button.setToolTip("Devnet faucet: sends 0.01 test BTC to your receive address")
+        self.faucet_button.clicked.connect(self.use_faucet)
+        self.faucet_button.setVisible(self.session.can_use_faucet)
+        right = QVBoxLayout()
+        right.setSpacing(6)
+        buttons = QHBoxLayout()
+        buttons.addStretch(1)
+        buttons.addWidget(self.faucet_button)
+        buttons.addWidget(self.refresh_button)
+        right.addLayout(buttons)
+        right.addWidget(self.sync_label)
+        right.addStretch(1)
+        layout = QHBoxLayout(header)
+        layout.setContentsMargins(28, 22, 28, 18)
+        layout.addWidget(self.balance, 1)
+        layout.addLayout(right)
+        return header
+
+    # refreshing -----------------------------------------------------------------------------
+
+    async def reload(self) -> None:
+        """Read balance, history and the receive address again (all off the GUI thread)."""
+        wallet = self.session.wallet
+        try:
+            balance = await asyncio.to_thread(wallet.balance)
+        except Exception as error:
+            self.sync_label.setText(user_message(error, "The balance could not be read"))
+        else:
+            self.balance.show_balance(balance)
+        await self.history.reload()
+        await self.receive.reload()
+
+    def schedule_reload(self) -> None:
+        self._reload_timer.start()
+
+    def _on_event(self, event: object) -> None:
+        self.schedule_reload()
+
+    def sync_now(self) -> None:
+        if self._syncing:
+            return
+        self._syncing = True
+        self.refresh_button.setEnabled(False)
+        self.sync_label.setText("Syncing…")
+        self.tasks.start(self._sync())
+
+    async def _sync(self) -> None:
+        try:
+            await asyncio.to_thread(self.session.wallet.sync)
+        except Exception as error:
+            self.sync_label.setText(
+                user_message(error, "Offline — the chain server did not answer")
+            )
+        else:
+            self.sync_label.setText("Up to date")
+            await self.reload()
+        finally:
+            self._syncing = False
+            self.refresh_button.setEnabled(True)
+
+    def use_faucet(self) -> None:
+        address = self.receive.address
+        if not address:
+            return
+        self.faucet_button.setEnabled(False)
+
+        async def run() -> None:
+            try:
+                await self.session.faucet(address, FAUCET_AMOUNT)
+            except Exception as error:
+                self.sync_label.setText(user_message(error, "The faucet did not pay"))
+            else:
+                self.sync_label.setText(f"Faucet sent {btc(FAUCET_AMOUNT)}")
+                self.sync_now()
+            finally:
+                self.faucet_button.setEnabled(True)
+
+        self.tasks.start(run())
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        self._sync_timer.stop()
+        self._reload_timer.stop()
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+            self._unsubscribe = None
+        self.backup_status.signals.detach()
+        self.tasks.cancel_all()
+        super().closeEvent(event)
