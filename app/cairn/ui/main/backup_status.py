@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from PySide6.QtCore import QObject, Qt, QTimer, Signal
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QWidget
 
 from cairn.ui.main.formatting import relative_time
-from cairn.ui.main.model import BackupStatusView
+from cairn.ui.main.model import BackupSnapshotView, BackupStatusView
 
 
 class BackupStatusSignals(QObject):
@@ -45,13 +46,19 @@ def _state_name(state: object) -> str:
     return str(getattr(state, "value", state)).lower()
 
 
-def describe(status: BackupStatusView) -> StatusText:
+def _when(unix: float | None) -> datetime | None:
+    return datetime.fromtimestamp(unix, UTC) if unix is not None else None
+
+
+def describe(status: BackupSnapshotView) -> StatusText:
     state = _state_name(status.state)
     pending = status.pending_changes
     waiting = f"{pending} change{'s' if pending != 1 else ''} waiting" if pending else ""
-    last = f"last backup {relative_time(status.last_success)}"
+    last = f"last backup {relative_time(_when(status.last_success))}"
     if "full" in state:
-        return StatusText("busy", "Full backup running…", last)
+        done, total = status.full_backup_done, status.full_backup_total
+        progress = f"{done:,} of {total:,} records" if total else ""
+        return StatusText("busy", "Full backup running…", progress or last)
     if state == "uploading":
         return StatusText("busy", "Backing up…", waiting or last)
     if state == "offline":
@@ -99,10 +106,10 @@ class BackupStatusWidget(QWidget):
 
     @property
     def text(self) -> StatusText:
-        return describe(self.signals.status)
+        return describe(self.signals.status.current)
 
     def refresh(self) -> None:
-        status = self.signals.status
+        status = self.signals.status.current
         shown = describe(status)
         self.dot.setProperty("tone", shown.tone)
         self.dot.style().unpolish(self.dot)

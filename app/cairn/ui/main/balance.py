@@ -26,10 +26,10 @@ class BalancePanel(QWidget):
         layout.addWidget(self.pending)
 
     def show_balance(self, balance: BalanceView) -> None:
-        self.confirmed.setText(btc(balance.confirmed))
-        self.confirmed.setToolTip(sats_text(balance.confirmed))
-        if balance.pending:
-            self.pending.setText(f"{btc(balance.pending, signed=True)} pending confirmation")
+        self.confirmed.setText(btc(balance.confirmed_sat))
+        self.confirmed.setToolTip(sats_text(balance.confirmed_sat))
+        if balance.pending_sat:
+            self.pending.setText(f"{btc(balance.pending_sat, signed=True)} pending confirmation")
         else:
             self.pending.setText("No pending payments")
-        self.pending.setToolTip(sats_text(balance.pending))
+        self.pending.setToolTip(sats_text(balance.pending_sat))

@@ -50,12 +50,12 @@ def direction_of(item: HistoryItemView) -> str:
 
 
 def signed_amount(item: HistoryItemView) -> int:
-    return -abs(item.amount) if direction_of(item) != "in" else abs(item.amount)
+    return -item.amount_sat if direction_of(item) != "in" else item.amount_sat
 
 
 def _newest_first(item: HistoryItemView) -> tuple[int, float]:
     # Unconfirmed first, then by time; a missing time sorts as "now" (it is in the mempool).
-    when = item.time.timestamp() if item.time else datetime.now(UTC).timestamp()
+    when = item.time if item.time is not None else datetime.now(UTC).timestamp()
     return (0 if item.confirmations <= 0 else 1, -when)
 
 
@@ -107,7 +107,9 @@ class HistoryModel(QAbstractTableModel):
 
     def _text(self, item: HistoryItemView, column: int) -> str:
         if column == DATE:
-            return local_time(item.time) if item.time else "In mempool"
+            if item.confirmations <= 0:
+                return "In mempool"
+            return local_time(datetime.fromtimestamp(item.time, UTC)) if item.time else "—"
         if column == DIRECTION:
             return DIRECTION_TEXT.get(direction_of(item), direction_of(item))
         if column == LABEL:
@@ -115,7 +117,7 @@ class HistoryModel(QAbstractTableModel):
         if column == AMOUNT:
             return btc(signed_amount(item), signed=True)
         if column == FEE:
-            return btc(item.fee) if item.fee and direction_of(item) != "in" else ""
+            return btc(item.fee_sat) if item.fee_sat and direction_of(item) != "in" else ""
         return status_text(item.confirmations)
 
     def setData(self, index: Index, value: Any, role: int = Qt.ItemDataRole.EditRole) -> bool:

@@ -8,22 +8,21 @@ and tested while the session, wallet and backup engine evolve; `cairn.session.Se
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from datetime import datetime
 from typing import Any, Protocol
 
 
 class BalanceView(Protocol):
-    """Amounts in satoshis."""
+    """Amounts in satoshis (`cairn.wallet.history.Balance`)."""
 
     @property
-    def confirmed(self) -> int: ...
+    def confirmed_sat(self) -> int: ...
 
     @property
-    def pending(self) -> int: ...
+    def pending_sat(self) -> int: ...
 
 
 class HistoryItemView(Protocol):
-    """One wallet transaction as the history shows it."""
+    """One wallet transaction as the history shows it (`cairn.wallet.history.HistoryItem`)."""
 
     @property
     def txid(self) -> str: ...
@@ -32,16 +31,16 @@ class HistoryItemView(Protocol):
     def direction(self) -> str: ...  # "in" | "out" | "self"
 
     @property
-    def amount(self) -> int: ...  # satoshis moved in the direction shown, fee excluded
+    def amount_sat(self) -> int: ...  # positive; what moved in that direction, fee excluded
 
     @property
-    def fee(self) -> int | None: ...
+    def fee_sat(self) -> int | None: ...
 
     @property
     def confirmations(self) -> int: ...
 
     @property
-    def time(self) -> datetime | None: ...
+    def time(self) -> int | None: ...  # unix seconds: block time, or first seen
 
     @property
     def label(self) -> str | None: ...
@@ -91,14 +90,17 @@ class WalletView(Protocol):
     def sync(self) -> None: ...
 
 
-class BackupStatusView(Protocol):
-    """The backup engine's observable status model."""
+class BackupSnapshotView(Protocol):
+    """One state of the backup engine (`cairn.backup.status.StatusSnapshot`)."""
 
     @property
     def state(self) -> str: ...
 
     @property
-    def last_success(self) -> datetime | None: ...
+    def server_url(self) -> str: ...
+
+    @property
+    def last_success(self) -> float | None: ...  # unix seconds
 
     @property
     def pending_changes(self) -> int: ...
@@ -110,9 +112,19 @@ class BackupStatusView(Protocol):
     def last_error(self) -> str | None: ...
 
     @property
-    def server_url(self) -> str: ...
+    def full_backup_done(self) -> int: ...
 
-    def subscribe(self, callback: Callable[[], None]) -> Callable[[], None]: ...
+    @property
+    def full_backup_total(self) -> int: ...
+
+
+class BackupStatusView(Protocol):
+    """The backup engine's observable status model (`cairn.backup.status.BackupStatus`)."""
+
+    @property
+    def current(self) -> BackupSnapshotView: ...
+
+    def subscribe(self, listener: Callable[[Any], None]) -> Callable[[], None]: ...
 
 
 class MainWindowSession(Protocol):

@@ -149,7 +149,7 @@ class SettingsPanel(QScrollArea):
 
     def _backup_section(self) -> Section:
         section = Section("Backup")
-        self.server_edit = QLineEdit(self.session.backup_status.server_url)
+        self.server_edit = QLineEdit(self.session.backup_status.current.server_url)
         self.server_edit.setObjectName("serverUrl")
         self.change_server_button = QPushButton("Change server")
         self.change_server_button.clicked.connect(self.change_server)
