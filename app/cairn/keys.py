@@ -136,6 +136,9 @@ def closest_words(word: str, limit: int = 3) -> list[str]:
     found = [w for w in wordlist if w.startswith(word)] if word else []
     if not found and len(word) >= 4:
         found = [w for w in wordlist if w.startswith(word[:4])]
+    if not found:
+        # A valid word with letters typed past its end ("zoology" for "zoo").
+        found = [w for w in wordlist if len(w) >= 3 and word.startswith(w)]
     for match in difflib.get_close_matches(word, wordlist, n=limit, cutoff=0.6):
         if match not in found:
             found.append(match)

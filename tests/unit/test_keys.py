@@ -1,56 +1,166 @@
-"""cairn.keys against the public BIP39, BIP32 and BIP84 vectors."""
+"""cairn.keys against the public BIP39, BIP32 and BIP84 vectors, and its own contract."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+from typing import Any
+
+import bdkpython as bdk
 import pytest
+from mnemonic import Mnemonic
 
 from cairn.keys import (
     BackupKeys,
     InvalidMnemonic,
     Network,
+    bip84_account_xpub,
     bip84_account_zpub,
     bip84_descriptors,
+    closest_words,
     derive_backup_keys,
+    descriptor_checksum,
     generate_mnemonic,
+    master_key,
     mnemonic_to_seed,
+    node_id_of,
+    parse_path,
     validate_mnemonic,
 )
 
+VECTORS = Path(__file__).parent / "vectors"
 ABANDON = (
     "abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon about"
 )
+BIP84_ZPUB = "zpub6rFR7y4Q2AijBEqTUquhVz398htDFrtymD9xYYfG1m4wAcvPhXNfE3EfH1r1ADqtfSdVCToUG868RvUUkgDKf31mGDtKsAYz2oz2AGutZYs"
 
 
-def test_bip84_vector_zpub() -> None:
+def _load(name: str) -> Any:
+    return json.loads((VECTORS / name).read_text(encoding="utf-8"))
+
+
+BIP39 = _load("bip39_english.json")
+BIP32 = _load("bip32.json")
+
+
+@pytest.mark.parametrize(
+    ("entropy", "phrase", "seed", "xprv"), BIP39["english"], ids=lambda v: str(v)[:12]
+)
+def test_bip39_english_vectors(entropy: str, phrase: str, seed: str, xprv: str) -> None:
+    assert Mnemonic("english").to_mnemonic(bytes.fromhex(entropy)) == phrase
+    assert validate_mnemonic(phrase) == phrase
+    derived = mnemonic_to_seed(phrase, BIP39["passphrase"])
+    assert derived.hex() == seed
+    assert master_key(derived).xprv() == xprv
+
+
+def test_bip39_vector_file_is_complete() -> None:
+    # 8 each of 12, 18 and 24 words: a truncated file would pass the parametrized test.
+    counts = [len(v[1].split()) for v in BIP39["english"]]
+    assert len(counts) == 24
+    assert {n: counts.count(n) for n in set(counts)} == {12: 8, 18: 8, 24: 8}
+
+
+@pytest.mark.parametrize("vector", BIP32["vectors"], ids=["vector-1", "vector-2"])
+def test_bip32_vectors_every_chain(vector: dict[str, Any]) -> None:
+    master = master_key(bytes.fromhex(vector["seed"]))
+    for path, xpub, xprv in vector["chains"]:
+        key = master.derive(path)
+        assert key.xprv() == xprv, path
+        assert key.xpub() == xpub, path
+        # Step by step equals all at once.
+        assert master.derive(parse_path(path)) == key
+
+
+def test_parse_path_accepts_both_hardened_markers_and_rejects_junk() -> None:
+    assert parse_path("m/84'/0h/1") == [0x80000054, 0x80000000, 1]
+    assert parse_path("m") == []
+    for bad in ("84'/0'", "m/-1", "m/x", "m/2147483648", "m//1"):
+        with pytest.raises(ValueError):
+            parse_path(bad)
+
+
+def test_bip84_vector_account_keys() -> None:
     seed = mnemonic_to_seed(ABANDON)
-    assert bip84_account_zpub(seed, Network.BITCOIN) == (
-        "zpub6rFR7y4Q2AijBEqTUquhVz398htDFrtymD9xYYfG1m4wAcvPhXNfE3EfH1r1ADqtfSdVCToUG868RvUUkgDKf31mGDtKsAYz2oz2AGutZYs"
+    assert bip84_account_zpub(seed, Network.BITCOIN) == BIP84_ZPUB
+    assert bip84_account_xpub(seed, Network.BITCOIN) == (
+        "xpub6CatWdiZiodmUeTDp8LT5or8nmbKNcuyvz7WyksVFkKB4RHwCD3XyuvPEbvqAQY3rAPshWcMLoP2fMFMKHPJ4ZeZXYVUhLv1VMrjPC7PW6V"
+    )
+    assert bip84_account_zpub(seed, Network.TESTNET).startswith("vpub")
+    assert bip84_account_xpub(seed, Network.REGTEST).startswith("tpub")
+
+
+def _wallet(network: Network, seed: bytes) -> bdk.Wallet:
+    kind = bdk.NetworkKind.MAIN if network is Network.BITCOIN else bdk.NetworkKind.TEST
+    external, internal = bip84_descriptors(seed, network)
+    return bdk.Wallet(
+        bdk.Descriptor(external, kind),
+        bdk.Descriptor(internal, kind),
+        getattr(bdk.Network, network.name),
+        bdk.Persister.new_in_memory(),
     )
 
 
 def test_bip84_descriptors_give_the_vector_addresses_in_bdk() -> None:
-    import bdkpython as bdk
-
-    external, internal = bip84_descriptors(mnemonic_to_seed(ABANDON), Network.BITCOIN)
-    wallet = bdk.Wallet(
-        bdk.Descriptor(external, bdk.NetworkKind.MAIN),
-        bdk.Descriptor(internal, bdk.NetworkKind.MAIN),
-        bdk.Network.BITCOIN,
-        bdk.Persister.new_in_memory(),
+    wallet = _wallet(Network.BITCOIN, mnemonic_to_seed(ABANDON))
+    assert str(wallet.peek_address(bdk.KeychainKind.EXTERNAL, 0).address) == (
+        "bc1qcr8te4kr609gcawutmrza0j4xv80jy8z306fyu"
     )
-    receive = wallet.peek_address(bdk.KeychainKind.EXTERNAL, 0).address
-    change = wallet.peek_address(bdk.KeychainKind.INTERNAL, 0).address
-    assert str(receive) == "bc1qcr8te4kr609gcawutmrza0j4xv80jy8z306fyu"
-    assert str(change) == "bc1q8c6fshw2dlwun7ekn9qwf37cu2rn755upcp6el"
+    assert str(wallet.peek_address(bdk.KeychainKind.INTERNAL, 0).address) == (
+        "bc1q8c6fshw2dlwun7ekn9qwf37cu2rn755upcp6el"
+    )
 
 
-def test_backup_keys_are_distinct_and_stable() -> None:
-    keys = derive_backup_keys(mnemonic_to_seed(ABANDON))
-    assert isinstance(keys, BackupKeys)
+def test_bip84_descriptors_equal_bdks_own_template() -> None:
+    seed = mnemonic_to_seed(ABANDON)
+    for network, kind in [
+        (Network.BITCOIN, bdk.NetworkKind.MAIN),
+        (Network.REGTEST, bdk.NetworkKind.TEST),
+    ]:
+        secret = bdk.DescriptorSecretKey(kind, bdk.Mnemonic.from_string(ABANDON), None)
+        expected = [
+            bdk.Descriptor.new_bip84(secret, keychain, kind).to_string_with_secret()
+            for keychain in (bdk.KeychainKind.EXTERNAL, bdk.KeychainKind.INTERNAL)
+        ]
+        assert list(bip84_descriptors(seed, network)) == expected
+
+
+@pytest.mark.parametrize("network", [Network.TESTNET, Network.SIGNET, Network.REGTEST])
+def test_test_networks_use_tprv_and_coin_type_1(network: Network) -> None:
+    external, internal = bip84_descriptors(mnemonic_to_seed(ABANDON), network)
+    assert external.startswith("wpkh(tprv") and "/84'/1'/0'/0/*)#" in external
+    assert "/84'/1'/0'/1/*)#" in internal
+    address = str(
+        _wallet(network, mnemonic_to_seed(ABANDON))
+        .peek_address(bdk.KeychainKind.EXTERNAL, 0)
+        .address
+    )
+    assert address.startswith("bcrt1q" if network is Network.REGTEST else "tb1q")
+
+
+def test_descriptor_checksum_matches_bitcoin_core_example() -> None:
+    # The example of BIP380 / Bitcoin Core's descriptors documentation.
+    assert descriptor_checksum("raw(deadbeef)") == "89f8spxm"
+
+
+def test_backup_keys_follow_the_documented_derivation() -> None:
+    seed = mnemonic_to_seed(ABANDON)
+    keys = derive_backup_keys(seed)
+    identity = master_key(seed).derive("m/22476'/0'")
+    assert keys.signing_key == identity.private_key
+    assert keys.node_id == identity.public_key.hex() == node_id_of(keys.signing_key)
     assert len(keys.node_id) == 66 and keys.node_id[:2] in {"02", "03"}
     assert len({keys.signing_key, keys.data_key, keys.key_name_key}) == 3
     assert derive_backup_keys(mnemonic_to_seed(ABANDON)) == keys
-    assert keys.node_id in repr(keys) and keys.data_key.hex() not in repr(keys)
+    assert derive_backup_keys(mnemonic_to_seed(ABANDON, "other")) != keys
+
+
+def test_backup_keys_repr_hides_secrets() -> None:
+    keys = derive_backup_keys(mnemonic_to_seed(ABANDON))
+    assert isinstance(keys, BackupKeys)
+    text = repr(keys) + str(keys) + repr(master_key(mnemonic_to_seed(ABANDON)))
+    for secret in (keys.signing_key, keys.data_key, keys.key_name_key):
+        assert secret.hex() not in text
 
 
 def test_unknown_word_is_named_with_suggestions() -> None:
@@ -59,16 +169,59 @@ def test_unknown_word_is_named_with_suggestions() -> None:
     assert info.value.unknown_word == "abuot"
     assert info.value.position == 12
     assert "about" in info.value.suggestions
+    assert "abuot" in str(info.value) and "12" in str(info.value)
+    assert not info.value.checksum_failed
+
+
+def test_typed_prefix_suggests_the_word() -> None:
+    assert closest_words("abando")[0] == "abandon"
+    assert closest_words("zoology")[0] == "zoo"
+    assert closest_words("qqqqqq") == []
 
 
 def test_checksum_failure_is_reported() -> None:
     with pytest.raises(InvalidMnemonic) as info:
-        validate_mnemonic("abandon " * 11 + "abandon")
+        validate_mnemonic(" ".join(["abandon"] * 12))
     assert info.value.checksum_failed
+    assert info.value.unknown_word is None
+    assert "checksum" in str(info.value)
+
+
+@pytest.mark.parametrize("count", [0, 11, 13, 25])
+def test_wrong_word_count_is_reported(count: int) -> None:
+    with pytest.raises(InvalidMnemonic, match="12 or 24 words"):
+        validate_mnemonic(" ".join(["abandon"] * count))
+
+
+def test_phrase_is_normalised() -> None:
+    messy = "  ABANDON abandon\tabandon abandon abandon abandon abandon abandon abandon abandon abandon About \n"
+    assert validate_mnemonic(messy) == ABANDON
+    assert mnemonic_to_seed(messy) == mnemonic_to_seed(ABANDON)
+
+
+def test_passphrase_changes_the_seed() -> None:
+    assert mnemonic_to_seed(ABANDON, "TREZOR") != mnemonic_to_seed(ABANDON)
+
+
+def test_invalid_phrase_gives_no_seed() -> None:
+    with pytest.raises(InvalidMnemonic):
+        mnemonic_to_seed(" ".join(["abandon"] * 12))
 
 
 @pytest.mark.parametrize("words", [12, 24])
-def test_generated_phrases_validate(words: int) -> None:
-    phrase = generate_mnemonic(words)
-    assert len(phrase.split()) == words
-    assert validate_mnemonic(phrase) == phrase
+def test_generated_phrases_validate_and_differ(words: int) -> None:
+    phrases = {generate_mnemonic(words) for _ in range(5)}
+    assert len(phrases) == 5
+    for phrase in phrases:
+        assert len(phrase.split()) == words
+        assert validate_mnemonic(phrase) == phrase
+
+
+def test_generate_refuses_other_lengths() -> None:
+    with pytest.raises(ValueError):
+        generate_mnemonic(18)
+
+
+def test_network_values_are_store_ids() -> None:
+    assert [n.value for n in Network] == ["bitcoin", "testnet", "signet", "regtest"]
+    assert Network("regtest").coin_type == 1 and Network.BITCOIN.coin_type == 0
