@@ -1,0 +1,127 @@
+"""The app's settings file `<data dir>/config.json` and where the data dir is.
+
+Settings: network, backup server URL, Esplora URL, and (devnet/regtest only) the devnet URL for
+the faucet. Written atomically: temp file, fsync, rename.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import platformdirs
+
+from cairn.keys import Network
+
+CONFIG_NAME = "config.json"
+DATA_DIR_ENV = "CAIRN_DATA_DIR"
+
+DEFAULT_ESPLORA: dict[Network, str | None] = {
+    Network.BITCOIN: "https://blockstream.info/api",
+    Network.TESTNET: "https://blockstream.info/testnet/api",
+    Network.SIGNET: "https://mempool.space/signet/api",
+    Network.REGTEST: None,  # no public regtest: use `cairn demo` or `cairn devnet`
+}
+
+
+class ConfigError(ValueError):
+    """config.json cannot be read; the message names the file and what is wrong."""
+
+
+def resolve_data_dir(flag: str | os.PathLike[str] | None = None) -> Path:
+    """--data-dir, else $CAIRN_DATA_DIR, else the platform's user data dir."""
+    if flag:
+        return Path(flag).expanduser()
+    env = os.environ.get(DATA_DIR_ENV)
+    if env:
+        return Path(env).expanduser()
+    return Path(platformdirs.user_data_dir("Cairn", appauthor=False))
+
+
+@dataclass(frozen=True)
+class AppConfig:
+    network: Network = Network.BITCOIN
+    backup_server_url: str | None = None
+    esplora_url: str | None = None
+    devnet_url: str | None = None  # set by `cairn demo`: enables the faucet on regtest
+
+    @property
+    def chain_url(self) -> str | None:
+        """The Esplora API the wallet syncs from: configured, else the network's default."""
+        return self.esplora_url or DEFAULT_ESPLORA[self.network]
+
+    def with_changes(self, **changes: Any) -> AppConfig:
+        return replace(self, **changes)
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["network"] = self.network.value
+        return data
+
+    @staticmethod
+    def from_json(data: dict[str, Any]) -> AppConfig:
+        try:
+            network = Network(data.get("network", Network.BITCOIN.value))
+        except ValueError as exc:
+            raise ConfigError(f"unknown network {data.get('network')!r}") from exc
+
+        def text(name: str) -> str | None:
+            value = data.get(name)
+            if value is not None and not isinstance(value, str):
+                raise ConfigError(f"{name} must be a string")
+            return value or None
+
+        return AppConfig(
+            network=network,
+            backup_server_url=text("backup_server_url"),
+            esplora_url=text("esplora_url"),
+            devnet_url=text("devnet_url"),
+        )
+
+
+def load_config(data_dir: Path) -> AppConfig:
+    path = data_dir / CONFIG_NAME
+    try:
+        raw = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return AppConfig()
+    try:
+        data = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"{path} is not valid JSON ({exc.msg}); fix or remove it") from exc
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path} must hold a JSON object")
+    try:
+        return AppConfig.from_json(data)
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from exc
+
+
+def save_config(data_dir: Path, config: AppConfig) -> None:
+    data_dir.mkdir(parents=True, exist_ok=True)
+    path = data_dir / CONFIG_NAME
+    text = json.dumps(config.to_json(), indent=2, sort_keys=True) + "\n"
+    fd, tmp = tempfile.mkstemp(prefix=".config.", dir=data_dir)
+    try:
+        os.fchmod(fd, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    dir_fd = os.open(data_dir, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
+def wallet_dir(data_dir: Path, network: Network) -> Path:
+    return data_dir / "wallets" / network.value
