@@ -78,7 +78,9 @@ def migrate(
 
     ``conn`` must be in autocommit mode (``isolation_level=None``) with no open transaction.
     """
-    latest = migrations[-1].version if migrations else 0
+    if [step.version for step in migrations] != list(range(1, len(migrations) + 1)):
+        raise ValueError("migrations must be numbered 1, 2, 3, ... in order")
+    latest = len(migrations)
     current = schema_version(conn)
     if current > latest:
         raise SchemaTooNewError(

@@ -153,7 +153,10 @@ class SqliteStore:
     def check_integrity(self) -> None:
         """Raise StoreCorruptError unless ``PRAGMA integrity_check`` says ok."""
         with self._lock:
-            rows = self._open().execute("PRAGMA integrity_check").fetchall()
+            try:
+                rows = self._open().execute("PRAGMA integrity_check").fetchall()
+            except sqlite3.DatabaseError as exc:  # pages too damaged to even walk
+                raise StoreCorruptError(f"{self.path.name} failed the integrity check") from exc
         if [tuple(r) for r in rows] != [("ok",)]:
             raise StoreCorruptError(f"{self.path.name} failed the integrity check: {rows[:5]}")
 

@@ -1,0 +1,205 @@
+"""SqliteStore specifics: durability settings, file permissions, schema versions, migrations."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import stat
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from cairn.storage import (
+    MIGRATIONS,
+    Migration,
+    MigrationError,
+    SchemaTooNewError,
+    SqliteStore,
+    StoreCorruptError,
+)
+from cairn.storage.migrations import backup_path
+
+
+def mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+def user_version(path: Path) -> int:
+    conn = sqlite3.connect(path)
+    try:
+        return int(conn.execute("PRAGMA user_version").fetchone()[0])
+    finally:
+        conn.close()
+
+
+def tables(path: Path) -> set[str]:
+    conn = sqlite3.connect(path)
+    try:
+        return {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    finally:
+        conn.close()
+
+
+@pytest.fixture
+def open_umask() -> Iterator[None]:
+    """The most permissive umask: the store must not rely on the user's umask for 0600."""
+    old = os.umask(0)
+    yield
+    os.umask(old)
+
+
+def test_pragmas_give_wal_full_sync_and_foreign_keys(tmp_path: Path) -> None:
+    with SqliteStore(tmp_path / "records.sqlite") as store:
+        conn = store._conn  # the settings are per connection: read them where they apply
+        assert conn is not None
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        assert conn.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
+        assert conn.execute("PRAGMA foreign_keys").fetchone()[0] == 1
+
+
+@pytest.mark.usefixtures("open_umask")
+def test_database_wal_and_shm_files_are_private(tmp_path: Path) -> None:
+    path = tmp_path / "wallets" / "regtest" / "records.sqlite"
+    with SqliteStore(path) as store:
+        store.put("prefs/email", b"a@example.org")
+        files = [path, Path(f"{path}-wal"), Path(f"{path}-shm")]
+        assert all(f.exists() for f in files)
+        assert {f.name: mode(f) for f in files} == {f.name: 0o600 for f in files}
+    assert mode(path.parent) == 0o700
+
+
+def test_an_existing_file_readable_by_others_is_tightened(tmp_path: Path) -> None:
+    path = tmp_path / "records.sqlite"
+    SqliteStore(path).close()
+    path.chmod(0o644)
+    with SqliteStore(path) as store:
+        assert mode(path) == 0o600
+        assert store.scan() == []
+
+
+def test_a_new_file_gets_the_newest_schema_without_a_backup(tmp_path: Path) -> None:
+    path = tmp_path / "records.sqlite"
+    with SqliteStore(path) as store:
+        assert store.migration_backup is None
+    assert user_version(path) == MIGRATIONS[-1].version == 1
+    assert {"records", "outbox"} <= tables(path)
+    assert not list(tmp_path.glob("*.bak"))
+
+
+def test_a_file_from_a_newer_cairn_is_refused_and_left_alone(tmp_path: Path) -> None:
+    path = tmp_path / "records.sqlite"
+    with SqliteStore(path) as store:
+        store.put("a", b"1")
+    conn = sqlite3.connect(path)
+    conn.execute("PRAGMA user_version = 99")
+    conn.close()
+    before = path.read_bytes()
+    with pytest.raises(SchemaTooNewError, match="newer Cairn"):
+        SqliteStore(path)
+    assert path.read_bytes() == before
+
+
+def _add_tags_table(conn: sqlite3.Connection) -> None:
+    conn.execute("CREATE TABLE tags (name TEXT PRIMARY KEY REFERENCES records (name))")
+    conn.execute("INSERT INTO tags (name) SELECT name FROM records WHERE name LIKE 'labels/%'")
+
+
+def _half_done_then_fail(conn: sqlite3.Connection) -> None:
+    conn.execute("CREATE TABLE tags (name TEXT PRIMARY KEY)")
+    conn.execute("UPDATE records SET value = x'00'")
+    conn.execute("DELETE FROM outbox")
+    raise RuntimeError("step 2 went wrong")
+
+
+def _bad_sql(conn: sqlite3.Connection) -> None:
+    conn.execute("ALTER TABLE records ADD COLUMN size INTEGER")
+    conn.execute("ALTER TABLE no_such_table ADD COLUMN x")
+
+
+def _v1_file(path: Path) -> tuple[list[tuple[str, bytes]], list[object]]:
+    with SqliteStore(path) as store:
+        store.batch({"labels/tx/a": b"rent", "prefs/fiat": b"EUR", "local/gen": b"3"})
+        store.delete("prefs/fiat")
+        return store.scan(), list(store.outbox_pending())
+
+
+def test_migration_keeps_an_online_backup_of_the_old_file(tmp_path: Path) -> None:
+    path = tmp_path / "records.sqlite"
+    records, outbox = _v1_file(path)
+    v2 = (*MIGRATIONS, Migration(2, "tags", _add_tags_table))
+    with SqliteStore(path, migrations=v2) as store:
+        assert store.migration_backup == backup_path(path, 1) == tmp_path / "records.sqlite.v1.bak"
+        assert store.scan() == records
+        assert store.outbox_pending() == outbox
+        store.put("labels/tx/b", b"food")
+    assert user_version(path) == 2
+    assert "tags" in tables(path)
+    saved = backup_path(path, 1)
+    assert mode(saved) == 0o600
+    assert user_version(saved) == 1
+    assert "tags" not in tables(saved)
+    assert not list(tmp_path.glob("*.partial"))
+    # The copy is a complete store at the old version: it opens and has every record.
+    with SqliteStore(saved) as old:
+        assert old.scan() == records
+        assert old.outbox_pending() == outbox
+        old.check_integrity()
+    # Opening again at the same version migrates nothing and makes no new copy.
+    with SqliteStore(path, migrations=v2) as store:
+        assert store.migration_backup is None
+
+
+@pytest.mark.parametrize("step", [_half_done_then_fail, _bad_sql])
+def test_a_failing_migration_rolls_back_and_leaves_the_old_file(
+    tmp_path: Path, step: object
+) -> None:
+    path = tmp_path / "records.sqlite"
+    records, outbox = _v1_file(path)
+    broken = (*MIGRATIONS, Migration(2, "broken", step))  # type: ignore[arg-type]
+    with pytest.raises(MigrationError, match="unchanged") as failure:
+        SqliteStore(path, migrations=broken)
+    assert failure.value.__cause__ is not None
+    assert user_version(path) == 1
+    assert "tags" not in tables(path)
+    assert backup_path(path, 1).exists()
+    with SqliteStore(path) as store:
+        assert store.scan() == records
+        assert store.outbox_pending() == outbox
+        store.check_integrity()
+
+
+def test_migrations_must_be_numbered_in_order(tmp_path: Path) -> None:
+    gap = (*MIGRATIONS, Migration(3, "skips 2", _add_tags_table))
+    with pytest.raises(ValueError, match="numbered"):
+        SqliteStore(tmp_path / "records.sqlite", migrations=gap)
+
+
+def test_integrity_check_finds_a_damaged_page(tmp_path: Path) -> None:
+    path = tmp_path / "records.sqlite"
+    with SqliteStore(path) as store:
+        store.batch({f"r/{i:05}": os.urandom(64) for i in range(3000)})
+        store.check_integrity()
+    # Overwrite one whole page in the middle of the records' b-tree.
+    page_size = 4096
+    with path.open("r+b") as f:
+        f.seek(page_size * 40)
+        f.write(b"\xff" * page_size)
+    with SqliteStore(path) as store, pytest.raises(StoreCorruptError):
+        store.check_integrity()
+
+
+def test_large_batches_and_snapshots_are_fast(tmp_path: Path) -> None:
+    records = {f"wallet/changeset/{i:06}": os.urandom(200) for i in range(20_000)}
+    with SqliteStore(tmp_path / "records.sqlite") as store:
+        started = time.perf_counter()
+        store.batch(records)
+        written = time.perf_counter() - started
+        started = time.perf_counter()
+        snap = store.snapshot()
+        read = time.perf_counter() - started
+    assert len(snap.records) == 20_000
+    # About 0.08 s and 0.015 s on the reference machine; the bounds leave room for a busy CI.
+    assert written < 1.0
+    assert read < 0.5
