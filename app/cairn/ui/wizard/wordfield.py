@@ -1,0 +1,63 @@
+"""A field for one recovery word: BIP39 completion, and a whole pasted phrase spread out."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QStringListModel, Qt, Signal
+from PySide6.QtGui import QKeyEvent, QKeySequence
+from PySide6.QtWidgets import QApplication, QCompleter, QLineEdit, QWidget
+
+from cairn.onboarding.phrase import split_phrase, wordlist
+
+
+def make_completer(parent: QWidget) -> QCompleter:
+    completer = QCompleter(parent)
+    completer.setModel(QStringListModel(list(wordlist()), completer))
+    completer.setCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
+    completer.setFilterMode(Qt.MatchFlag.MatchStartsWith)
+    completer.setCompletionMode(QCompleter.CompletionMode.PopupCompletion)
+    completer.setMaxVisibleItems(6)
+    return completer
+
+
+class WordField(QLineEdit):
+    """One word of the phrase; emits `phrase_pasted` instead of holding several words."""
+
+    phrase_pasted = Signal(int, list)  # (index of this field, the words)
+    advance = Signal(int)  # the user finished this word with space or enter
+
+    def __init__(self, index: int, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.index = index
+        self.setObjectName("wordField")
+        self.setProperty("invalid", False)
+        self.setCompleter(make_completer(self))
+        self.setPlaceholderText(f"{index + 1}")
+        self.setContextMenuPolicy(Qt.ContextMenuPolicy.NoContextMenu)
+        self.textEdited.connect(self._spread_if_many)
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:
+        if event.matches(QKeySequence.StandardKey.Paste):
+            text = QApplication.clipboard().text()
+            words = split_phrase(text)
+            if len(words) > 1:
+                self.phrase_pasted.emit(self.index, words)
+                return
+        if event.key() == Qt.Key.Key_Space and self.text().strip():
+            popup = self.completer().popup()
+            if popup is not None and popup.isVisible():
+                popup.hide()
+            self.advance.emit(self.index)
+            return
+        super().keyPressEvent(event)
+
+    def _spread_if_many(self, text: str) -> None:
+        # Covers paste paths that bypass keyPressEvent (middle click, drag and drop, input methods).
+        words = split_phrase(text)
+        if len(words) > 1:
+            self.phrase_pasted.emit(self.index, words)
+
+    def mark(self, invalid: bool) -> None:
+        if bool(self.property("invalid")) != invalid:
+            self.setProperty("invalid", invalid)
+            self.style().unpolish(self)
+            self.style().polish(self)
