@@ -1,0 +1,5 @@
+import sys
+
+from cairn.devnet.cli import main
+
+sys.exit(main())

@@ -1,0 +1,309 @@
+"""The simulated chain: blocks, a mempool, the UTXO view and the rules a broadcast must pass.
+
+Not thread-safe by itself: the HTTP layer serializes every call through one lock.
+Scripts and signatures are **not** verified: a transaction that spends known, unspent outputs
+without creating value is accepted whatever its witness says. The devnet exists to exercise a
+wallet's chain code path, not to police consensus.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from cairn.devnet.blocks import (
+    COIN,
+    Block,
+    block_subsidy,
+    build_block,
+    build_coinbase,
+    genesis_block,
+)
+from cairn.devnet.txcodec import Tx, TxIn, TxOut
+
+MAX_MONEY = 21_000_000 * COIN
+# The faucet's coins sit at P2WSH(OP_TRUE): anyone-can-spend, and its witness is just the script.
+OP_TRUE_SCRIPT = b"\x51"
+FAUCET_SCRIPT = b"\x00\x20" + hashlib.sha256(OP_TRUE_SCRIPT).digest()
+FAUCET_RESERVE = 1_000_000 * COIN
+FAUCET_FEE_RATE = 2  # sat/vB, so faucet payments look like ordinary ones
+SCRIPTHASH_PAGE = 25
+MEMPOOL_PAGE = 50
+
+OutPoint = tuple[str, int]
+
+
+class TxRejected(Exception):
+    """A broadcast transaction broke a rule; `code` and `reason` follow Bitcoin Core's RPC."""
+
+    def __init__(self, code: int, reason: str) -> None:
+        super().__init__(reason)
+        self.code = code
+        self.reason = reason
+
+
+class UnknownTx(KeyError):
+    """No transaction with that txid in the chain or the mempool."""
+
+
+@dataclass(frozen=True)
+class Confirmation:
+    height: int
+    block_hash: str
+    block_time: int
+    position: int
+
+
+@dataclass(frozen=True)
+class Spend:
+    txid: str
+    vin: int
+
+
+def scripthash(script: bytes) -> str:
+    """Esplora's script hash: SHA-256 of the scriptPubKey, in natural (not reversed) byte order."""
+    return hashlib.sha256(script).hexdigest()
+
+
+class Chain:
+    """Blocks from the regtest genesis up, a mempool in arrival order, and their indexes."""
+
+    def __init__(self) -> None:
+        self.blocks: list[Block] = []
+        self.height_of: dict[str, int] = {}
+        self.txs: dict[str, Tx] = {}
+        self.confirmations: dict[str, Confirmation] = {}
+        self.mempool: list[str] = []
+        self.spent_by: dict[OutPoint, Spend] = {}
+        # scripthash -> txids touching it, in arrival order (a dict as an ordered set)
+        self.history: dict[str, dict[str, None]] = {}
+
+    # ---- construction -------------------------------------------------------------------
+
+    @classmethod
+    def create(cls, now: int) -> Chain:
+        """Genesis, then block 1 whose coinbase funds the faucet reserve."""
+        chain = cls()
+        chain._connect(genesis_block())
+        chain.mine(1, now, coinbase_script=FAUCET_SCRIPT, coinbase_value=FAUCET_RESERVE)
+        return chain
+
+    @classmethod
+    def restore(cls, blocks: Iterable[Block], mempool: Iterable[Tx]) -> Chain:
+        """Rebuild every index from stored blocks and mempool (re-checked as they are added)."""
+        chain = cls()
+        for block in blocks:
+            chain._connect(block)
+        for tx in mempool:
+            chain.accept(tx)
+        return chain
+
+    # ---- queries ------------------------------------------------------------------------
+
+    @property
+    def tip_height(self) -> int:
+        return len(self.blocks) - 1
+
+    @property
+    def tip(self) -> Block:
+        return self.blocks[-1]
+
+    def block_by_hash(self, block_hash: str) -> Block | None:
+        height = self.height_of.get(block_hash)
+        return None if height is None else self.blocks[height]
+
+    def get_tx(self, txid: str) -> Tx:
+        try:
+            return self.txs[txid]
+        except KeyError:
+            raise UnknownTx(txid) from None
+
+    def output(self, txid: str, vout: int) -> TxOut | None:
+        tx = self.txs.get(txid)
+        if tx is None or vout >= len(tx.outputs):
+            return None
+        return tx.outputs[vout]
+
+    def prevout(self, txin: TxIn) -> TxOut | None:
+        return None if txin.is_coinbase else self.output(txin.prev_txid, txin.prev_vout)
+
+    def fee(self, tx: Tx) -> int:
+        if tx.is_coinbase:
+            return 0
+        prevouts = [self.prevout(txin) for txin in tx.inputs]
+        return sum(p.value for p in prevouts if p) - sum(o.value for o in tx.outputs)
+
+    def scripthash_txs(self, script_hash: str, after_txid: str | None = None) -> list[str]:
+        """Esplora's paging: newest mempool txs, then confirmed newest first, 25 per page."""
+        touching = list(self.history.get(script_hash, {}))
+        confirmed = sorted(
+            (t for t in touching if t in self.confirmations),
+            key=lambda t: (self.confirmations[t].height, self.confirmations[t].position),
+            reverse=True,
+        )
+        if after_txid is None:
+            unconfirmed = [t for t in reversed(touching) if t not in self.confirmations]
+            return unconfirmed[:MEMPOOL_PAGE] + confirmed[:SCRIPTHASH_PAGE]
+        if after_txid not in confirmed:
+            return []
+        start = confirmed.index(after_txid) + 1
+        return confirmed[start : start + SCRIPTHASH_PAGE]
+
+    def unspent_outputs(self, script_hash: str) -> list[OutPoint]:
+        found: list[OutPoint] = []
+        for txid in self.history.get(script_hash, {}):
+            for vout, out in enumerate(self.txs[txid].outputs):
+                outpoint = (txid, vout)
+                if scripthash(out.script_pubkey) == script_hash and outpoint not in self.spent_by:
+                    found.append(outpoint)
+        return found
+
+    # ---- mempool ------------------------------------------------------------------------
+
+    def check(self, tx: Tx) -> None:
+        """Raise TxRejected unless `tx` could enter the mempool now."""
+        if not tx.inputs:
+            raise TxRejected(-26, "bad-txns-vin-empty")
+        if not tx.outputs:
+            raise TxRejected(-26, "bad-txns-vout-empty")
+        if tx.is_coinbase or any(txin.is_coinbase for txin in tx.inputs):
+            raise TxRejected(-26, "coinbase")
+        if any(out.value > MAX_MONEY for out in tx.outputs):
+            raise TxRejected(-26, "bad-txns-vout-toolarge")
+        if sum(out.value for out in tx.outputs) > MAX_MONEY:
+            raise TxRejected(-26, "bad-txns-txouttotal-toolarge")
+        outpoints = [(txin.prev_txid, txin.prev_vout) for txin in tx.inputs]
+        if len(set(outpoints)) != len(outpoints):
+            raise TxRejected(-26, "bad-txns-inputs-duplicate")
+        if tx.txid in self.confirmations:
+            raise TxRejected(-27, "Transaction already in block chain")
+        value_in = 0
+        for outpoint in outpoints:
+            prev = self.output(*outpoint)
+            if prev is None:
+                raise TxRejected(-25, "bad-txns-inputs-missingorspent")
+            spender = self.spent_by.get(outpoint)
+            if spender is not None:
+                if spender.txid in self.confirmations:
+                    raise TxRejected(-25, "bad-txns-inputs-missingorspent")
+                raise TxRejected(-26, "txn-mempool-conflict")
+            value_in += prev.value
+        value_out = sum(out.value for out in tx.outputs)
+        if value_out > value_in:
+            raise TxRejected(
+                -26, f"bad-txns-in-belowout, value in ({value_in}) < value out ({value_out})"
+            )
+
+    def accept(self, tx: Tx) -> str:
+        """Add `tx` to the mempool (idempotent for a tx already there); answer its txid."""
+        if tx.txid in self.txs and tx.txid not in self.confirmations:
+            return tx.txid
+        self.check(tx)
+        self._index(tx)
+        self.mempool.append(tx.txid)
+        return tx.txid
+
+    def evict(self, txid: str) -> list[str]:
+        """Drop a mempool tx and everything spending its outputs; answer the dropped txids."""
+        if txid not in self.mempool:
+            raise UnknownTx(txid)
+        doomed = {txid}
+        for candidate in self.mempool:  # arrival order: parents precede children
+            tx = self.txs[candidate]
+            if any(txin.prev_txid in doomed for txin in tx.inputs):
+                doomed.add(candidate)
+        dropped = [t for t in self.mempool if t in doomed]
+        for dropped_txid in reversed(dropped):
+            self._unindex(self.txs[dropped_txid])
+        self.mempool = [t for t in self.mempool if t not in doomed]
+        return dropped
+
+    # ---- faucet and mining --------------------------------------------------------------
+
+    def faucet(self, script_pubkey: bytes, amount: int) -> str:
+        """Pay `amount` to `script_pubkey` from the faucet reserve, into the mempool."""
+        if amount <= 0:
+            raise ValueError("amount must be positive")
+        # The reserve is the largest unspent faucet output (block rewards are far smaller); found
+        # afresh each time so an evicted faucet payment cannot leave a dangling reserve.
+        candidates = self.unspent_outputs(scripthash(FAUCET_SCRIPT))
+        if not candidates:
+            raise ValueError("the faucet is dry")
+        outpoint = max(candidates, key=lambda op: self.txs[op[0]].outputs[op[1]].value)
+        reserve = self.txs[outpoint[0]].outputs[outpoint[1]].value
+
+        def build(fee: int) -> Tx:
+            txin = TxIn(*outpoint, b"", 0xFFFFFFFD, (OP_TRUE_SCRIPT,))
+            change = reserve - amount - fee
+            if change < 0:
+                raise ValueError("the faucet is dry")
+            outputs = (TxOut(amount, script_pubkey), TxOut(change, FAUCET_SCRIPT))
+            return Tx(2, (txin,), outputs, 0)
+
+        return self.accept(build(build(0).vsize * FAUCET_FEE_RATE))
+
+    def mine(
+        self,
+        count: int,
+        now: int,
+        *,
+        coinbase_script: bytes = FAUCET_SCRIPT,
+        coinbase_value: int | None = None,
+    ) -> list[Block]:
+        """Mine `count` blocks; the first takes the whole mempool. Answer the new blocks."""
+        mined: list[Block] = []
+        for _ in range(count):
+            height = len(self.blocks)
+            txs = [self.txs[txid] for txid in self.mempool]
+            fees = sum(self.fee(tx) for tx in txs)
+            value = block_subsidy(height) + fees if coinbase_value is None else coinbase_value
+            coinbase = build_coinbase(height, [TxOut(value, coinbase_script)], txs)
+            # Strictly increasing times keep every block distinct even when mined in one call.
+            time = max(now, self.tip.header.time + 1)
+            block = build_block(self.tip.hash, time, [coinbase, *txs])
+            self.mempool = []
+            self._connect(block)
+            mined.append(block)
+        return mined
+
+    # ---- indexes ------------------------------------------------------------------------
+
+    def _connect(self, block: Block) -> None:
+        height = len(self.blocks)
+        if height and block.header.prev_hash != self.tip.hash:
+            raise ValueError(f"block {block.hash} does not extend the tip")
+        self.blocks.append(block)
+        self.height_of[block.hash] = height
+        for position, tx in enumerate(block.txs):
+            if tx.txid not in self.txs:
+                self._index(tx)
+            if tx.txid in self.mempool:
+                self.mempool.remove(tx.txid)
+            self.confirmations[tx.txid] = Confirmation(
+                height, block.hash, block.header.time, position
+            )
+
+    def _touch(self, script: bytes, txid: str) -> None:
+        self.history.setdefault(scripthash(script), {})[txid] = None
+
+    def _index(self, tx: Tx) -> None:
+        txid = tx.txid
+        self.txs[txid] = tx
+        for vin, txin in enumerate(tx.inputs):
+            prev = self.prevout(txin)
+            if prev is not None:
+                self.spent_by[(txin.prev_txid, txin.prev_vout)] = Spend(txid, vin)
+                self._touch(prev.script_pubkey, txid)
+        for out in tx.outputs:
+            self._touch(out.script_pubkey, txid)
+
+    def _unindex(self, tx: Tx) -> None:
+        txid = tx.txid
+        for txin in tx.inputs:
+            outpoint = (txin.prev_txid, txin.prev_vout)
+            if self.spent_by.get(outpoint, Spend("", 0)).txid == txid:
+                del self.spent_by[outpoint]
+        for txids in self.history.values():
+            txids.pop(txid, None)
+        del self.txs[txid]
