@@ -1,0 +1,260 @@
+"""The seed at rest: the file `seed` in a wallet directory.
+
+The recovery phrase (and optional BIP39 passphrase) is the one secret nothing else can bring
+back, so it lives in its own small file (mode 0600, written atomically), never in the record
+store, never in a backup, never in a log. Where the operating system offers a keyring, the file
+is encrypted with AES-256-GCM under a random key kept there, so a copy of the wallet directory
+alone does not give the seed away. Without a keyring the file is plain and `seed_protection`
+says so, for the app to warn the user.
+
+File format (JSON, UTF-8), one of:
+
+    {"format": 1, "protection": "keyring", "keyring_id": <32 hex>, "nonce": <b64 12 bytes>,
+     "ciphertext": <b64 AES-256-GCM of {"phrase", "passphrase"} JSON, AAD = b"cairn-seed/v1" ||
+     keyring_id>}
+    {"format": 1, "protection": "plain", "phrase": ..., "passphrase": ...}
+
+The keyring entry is service "cairn", username = keyring_id, password = base64 of the key.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import contextlib
+import json
+import os
+import secrets
+from pathlib import Path
+from typing import Any, Literal
+
+import keyring
+import keyring.backends.chainer
+import keyring.backends.fail
+import keyring.backends.null
+import keyring.errors
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from cairn.keys import validate_mnemonic
+
+__all__ = [
+    "KEYRING_SERVICE",
+    "SEED_FILE_NAME",
+    "SeedFileError",
+    "SeedKeyUnavailable",
+    "SeedProtection",
+    "delete_seed",
+    "keyring_available",
+    "load_seed",
+    "save_seed",
+    "seed_exists",
+    "seed_protection",
+]
+
+SEED_FILE_NAME = "seed"
+KEYRING_SERVICE = "cairn"
+FILE_FORMAT = 1
+AAD_PREFIX = b"cairn-seed/v1"
+SeedProtection = Literal["keyring", "plain"]
+
+
+class SeedFileError(Exception):
+    """The seed file is missing, unreadable or damaged (the message never contains the seed)."""
+
+
+class SeedKeyUnavailable(SeedFileError):
+    """The seed file is encrypted but its key cannot be read from the system keyring."""
+
+
+def keyring_available() -> bool:
+    """Whether the system keyring is one that actually stores secrets."""
+    backend = keyring.get_keyring()
+    if isinstance(backend, keyring.backends.fail.Keyring | keyring.backends.null.Keyring):
+        return False
+    if isinstance(backend, keyring.backends.chainer.ChainerBackend):
+        return bool(backend.backends)
+    return True
+
+
+def seed_path(wallet_dir: Path | str) -> Path:
+    return Path(wallet_dir) / SEED_FILE_NAME
+
+
+def seed_exists(wallet_dir: Path | str) -> bool:
+    return seed_path(wallet_dir).is_file()
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    """Temp file created 0600, fsync, rename over `path`, fsync the directory."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+        raise
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
+def _read_document(wallet_dir: Path | str) -> dict[str, Any]:
+    path = seed_path(wallet_dir)
+    try:
+        document = json.loads(path.read_bytes())
+    except FileNotFoundError:
+        raise SeedFileError(f"no seed file in {Path(wallet_dir)}") from None
+    except (OSError, ValueError) as exc:
+        raise SeedFileError(f"the seed file {path} cannot be read: {type(exc).__name__}") from None
+    if not isinstance(document, dict) or document.get("format") != FILE_FORMAT:
+        raise SeedFileError(f"the seed file {path} has an unknown format")
+    if document.get("protection") not in ("keyring", "plain"):
+        raise SeedFileError(f"the seed file {path} has an unknown protection")
+    return document
+
+
+def _secret_json(phrase: str, passphrase: str) -> bytes:
+    return json.dumps({"phrase": phrase, "passphrase": passphrase}).encode("utf-8")
+
+
+def _store_key_in_keyring(key: bytes) -> str | None:
+    """A new keyring id holding `key`, or None when the keyring refuses it."""
+    keyring_id = secrets.token_hex(16)
+    try:
+        keyring.set_password(KEYRING_SERVICE, keyring_id, base64.b64encode(key).decode("ascii"))
+    except keyring.errors.KeyringError:
+        return None
+    return keyring_id
+
+
+def _forget_keyring_entry(keyring_id: str) -> None:
+    with contextlib.suppress(keyring.errors.KeyringError):
+        keyring.delete_password(KEYRING_SERVICE, keyring_id)
+
+
+def save_seed(
+    wallet_dir: Path | str, phrase: str, passphrase: str = "", *, use_keyring: bool = True
+) -> SeedProtection:
+    """Write the seed file (replacing any previous one) and say how it is protected.
+
+    The phrase is validated and stored normalised. `use_keyring=False` forces a plain file.
+    """
+    phrase = validate_mnemonic(phrase)
+    previous_id = _previous_keyring_id(wallet_dir)
+    document: dict[str, Any] = {"format": FILE_FORMAT, "protection": "plain"}
+    key = AESGCM.generate_key(bit_length=256)
+    keyring_id = _store_key_in_keyring(key) if use_keyring and keyring_available() else None
+    if keyring_id is not None:
+        nonce = secrets.token_bytes(12)
+        aad = AAD_PREFIX + keyring_id.encode("ascii")
+        ciphertext = AESGCM(key).encrypt(nonce, _secret_json(phrase, passphrase), aad)
+        document.update(
+            protection="keyring",
+            keyring_id=keyring_id,
+            nonce=base64.b64encode(nonce).decode("ascii"),
+            ciphertext=base64.b64encode(ciphertext).decode("ascii"),
+        )
+    else:
+        document.update(phrase=phrase, passphrase=passphrase)
+    try:
+        _write_atomically(seed_path(wallet_dir), json.dumps(document).encode("utf-8"))
+    except BaseException:
+        if keyring_id is not None:
+            _forget_keyring_entry(keyring_id)
+        raise
+    if previous_id is not None and previous_id != keyring_id:
+        _forget_keyring_entry(previous_id)
+    protection: SeedProtection = document["protection"]
+    return protection
+
+
+def _previous_keyring_id(wallet_dir: Path | str) -> str | None:
+    if not seed_exists(wallet_dir):
+        return None
+    try:
+        document = _read_document(wallet_dir)
+    except SeedFileError:
+        return None
+    keyring_id = document.get("keyring_id")
+    return keyring_id if isinstance(keyring_id, str) else None
+
+
+def seed_protection(wallet_dir: Path | str) -> SeedProtection:
+    """ "keyring" when the seed file is encrypted under a keyring key, "plain" otherwise."""
+    protection: SeedProtection = _read_document(wallet_dir)["protection"]
+    return protection
+
+
+def _secret_fields(secret: object) -> tuple[str, str]:
+    if not isinstance(secret, dict):
+        raise ValueError("the secret is not an object")
+    phrase, passphrase = secret.get("phrase"), secret.get("passphrase")
+    if not isinstance(phrase, str) or not isinstance(passphrase, str):
+        raise ValueError("phrase and passphrase must be strings")
+    return phrase, passphrase
+
+
+def load_seed(wallet_dir: Path | str) -> tuple[str, str]:
+    """(phrase, passphrase) from the seed file; SeedFileError if it cannot be read."""
+    document = _read_document(wallet_dir)
+    try:
+        if document["protection"] == "plain":
+            return _secret_fields(document)
+        keyring_id = document["keyring_id"]
+        nonce = base64.b64decode(document["nonce"], validate=True)
+        ciphertext = base64.b64decode(document["ciphertext"], validate=True)
+    except (KeyError, TypeError, ValueError, binascii.Error):
+        raise SeedFileError("the seed file is damaged") from None
+    if not isinstance(keyring_id, str):
+        raise SeedFileError("the seed file is damaged")
+    key = _key_from_keyring(keyring_id)
+    try:
+        plaintext = AESGCM(key).decrypt(nonce, ciphertext, AAD_PREFIX + keyring_id.encode("ascii"))
+        return _secret_fields(json.loads(plaintext))
+    except (InvalidTag, ValueError, UnicodeError):
+        raise SeedFileError(
+            "the seed file does not open with the key in the system keyring; it is damaged "
+            "or the keyring entry belongs to another file"
+        ) from None
+
+
+def _key_from_keyring(keyring_id: str) -> bytes:
+    if not keyring_available():
+        raise SeedKeyUnavailable(
+            "the seed file is encrypted with a key kept in the system keyring, and no keyring "
+            "is available; unlock or start the keyring, or restore from the recovery phrase"
+        )
+    try:
+        encoded = keyring.get_password(KEYRING_SERVICE, keyring_id)
+    except keyring.errors.KeyringError as exc:
+        raise SeedKeyUnavailable(f"the system keyring refused access: {exc}") from None
+    if encoded is None:
+        raise SeedKeyUnavailable(
+            "the key of the seed file is missing from the system keyring; restore the wallet "
+            "from its recovery phrase"
+        )
+    try:
+        key = base64.b64decode(encoded, validate=True)
+    except (binascii.Error, ValueError):
+        raise SeedKeyUnavailable("the keyring entry of the seed file is damaged") from None
+    if len(key) != 32:
+        raise SeedKeyUnavailable("the keyring entry of the seed file is damaged")
+    return key
+
+
+def delete_seed(wallet_dir: Path | str) -> None:
+    """Remove the seed file and its keyring entry (no error if there is none)."""
+    keyring_id = _previous_keyring_id(wallet_dir)
+    with contextlib.suppress(FileNotFoundError):
+        seed_path(wallet_dir).unlink()
+    if keyring_id is not None:
+        _forget_keyring_entry(keyring_id)
