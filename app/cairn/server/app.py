@@ -1,0 +1,96 @@
+"""The ASGI application: routes, error shapes, metrics, and the backend's lifetime."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+
+from cairn.server import errors
+from cairn.server.backend import Backend
+from cairn.server.config import Settings, from_env
+from cairn.server.observability import Metrics, RequestObserver
+from cairn.server.routes import Service, router
+
+log = logging.getLogger("cairn.server")
+PURGE_INTERVAL = 60.0
+API_VERSION = "1"
+
+
+def make_backend(settings: Settings) -> Backend:
+    if settings.is_postgres:
+        from cairn.server.postgres_backend import PostgresBackend
+
+        return PostgresBackend(settings.db, pool_size=settings.pg_pool_size)
+    from cairn.server.sqlite_backend import SqliteBackend
+
+    return SqliteBackend(Path(settings.db))
+
+
+async def _purge_forever(backend: Backend) -> None:
+    while True:
+        await asyncio.sleep(PURGE_INTERVAL)
+        try:
+            await backend.purge_expired(int(time.time()))
+        except Exception as exc:  # a failed purge is retried next round; never fatal
+            log.warning("purge failed", extra={"fields": {"exception": type(exc).__name__}})
+
+
+def create_app(settings: Settings, backend: Backend | None = None) -> FastAPI:
+    """The cairn-backupd app; the backend is opened on startup and closed on shutdown."""
+    chosen = backend if backend is not None else make_backend(settings)
+    metrics = Metrics()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await chosen.open()
+        purger = asyncio.create_task(_purge_forever(chosen))
+        try:
+            yield
+        finally:
+            purger.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await purger
+            await chosen.close()
+
+    app = FastAPI(
+        title="cairn-backupd",
+        version=API_VERSION,
+        description="Encrypted backup storage for Cairn wallets (protocol v1, docs/PROTOCOL.md).",
+        lifespan=lifespan,
+    )
+    app.state.service = Service(backend=chosen, limits=settings.limits, metrics=metrics)
+    app.include_router(router)
+    errors.install(app)
+    app.add_middleware(RequestObserver, metrics=metrics)
+    app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
+    return app
+
+
+def _openapi(app: FastAPI) -> dict[str, Any]:
+    if app.openapi_schema is None:
+        schema = get_openapi(
+            title=app.title, version=app.version, description=app.description, routes=app.routes
+        )
+        schema.setdefault("components", {})["securitySchemes"] = {
+            "CairnSig": {
+                "type": "apiKey",
+                "in": "header",
+                "name": "Authorization",
+                "description": "Cairn-Sig node=…,ts=…,nonce=…,sig=… (docs/PROTOCOL.md)",
+            }
+        }
+        app.openapi_schema = schema
+    return app.openapi_schema
+
+
+def app_from_env() -> FastAPI:
+    """ASGI factory for `uvicorn --factory cairn.server.app:app_from_env` (CAIRN_BACKUPD_* env)."""
+    return create_app(from_env())

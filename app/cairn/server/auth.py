@@ -1,0 +1,67 @@
+"""Request authentication: signature, freshness, store ownership, and the nonce/rate claim."""
+
+from __future__ import annotations
+
+import time
+
+from starlette.requests import Request
+
+from cairn.backup.protocol import AuthError, Credentials, verify_request
+from cairn.server.backend import Claim, RateLimited, Replayed
+from cairn.server.config import Limits
+from cairn.server.errors import ApiError
+from cairn.server.ratelimit import window_start
+
+# A nonce is kept this long past its timestamp; after that the freshness check refuses it anyway.
+NONCE_GRACE = 5
+
+
+def request_target(request: Request) -> str:
+    """The request target exactly as sent: raw path and query, no scheme or host."""
+    raw_path = request.scope.get("raw_path")
+    path = raw_path.decode("latin-1") if raw_path else request.url.path
+    query = request.scope.get("query_string", b"").decode("latin-1")
+    return f"{path}?{query}" if query else path
+
+
+def authenticate(request: Request, body: bytes, node_id: str, limits: Limits) -> Credentials:
+    """The credentials of a signed, fresh request by the owner of `node_id`'s stores."""
+    try:
+        credentials = verify_request(
+            request.headers.get("authorization"),
+            request.method,
+            request_target(request),
+            body,
+            now=int(time.time()),
+            max_skew=limits.max_skew,
+        )
+    except AuthError as exc:
+        raise ApiError(
+            401, exc.code, exc.detail, headers={"WWW-Authenticate": "Cairn-Sig"}
+        ) from None
+    if credentials.node_id != node_id:
+        raise ApiError(403, "forbidden", "a node may only use its own stores")
+    return credentials
+
+
+def claim_for(credentials: Credentials, limits: Limits, now: int | None = None) -> Claim:
+    now = int(time.time()) if now is None else now
+    return Claim(
+        node_id=credentials.node_id,
+        nonce=credentials.nonce,
+        nonce_expires=credentials.ts + limits.max_skew + NONCE_GRACE,
+        window_start=window_start(now, limits.rate_window),
+        window_seconds=limits.rate_window,
+        rate_limit=limits.rate_limit,
+    )
+
+
+def claim_refusal(exc: Replayed | RateLimited) -> ApiError:
+    if isinstance(exc, Replayed):
+        return ApiError(401, "replayed", "this request was seen before; sign it again")
+    return ApiError(
+        429,
+        "rate_limited",
+        f"too many requests from this node; retry in {exc.retry_after} s",
+        headers={"Retry-After": str(exc.retry_after)},
+    )

@@ -1,0 +1,153 @@
+"""The storage interface both backends implement, and the outcomes it reports.
+
+A backend owns every piece of shared state: objects, store generations, seen nonces and (where
+several instances share it) rate-limit counters. Request handling above it is stateless.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from cairn.backup.protocol import DeleteItem, PutItem
+
+
+@dataclass(frozen=True)
+class StoreRef:
+    node_id: str
+    store_id: str
+
+
+@dataclass(frozen=True)
+class Claim:
+    """One signed request's claim on the shared state: its nonce and its rate-limit hit.
+
+    The nonce is remembered until `nonce_expires` (past it the timestamp check rejects the request
+    anyway). A rate-limit hit counts in the fixed window starting at `window_start`.
+    """
+
+    node_id: str
+    nonce: str
+    nonce_expires: int
+    window_start: int
+    window_seconds: int
+    rate_limit: int  # requests per window; 0 = unlimited
+
+
+@dataclass(frozen=True)
+class StoredObject:
+    key: str
+    version: int
+    value: bytes
+
+
+@dataclass(frozen=True)
+class ObjectSummary:
+    key: str
+    version: int
+    size: int
+
+
+@dataclass(frozen=True)
+class StoreInfo:
+    generation: int
+    objects: int
+    bytes: int
+
+
+@dataclass(frozen=True)
+class ServerStats:
+    stores: int
+    objects: int
+    bytes: int
+
+
+@dataclass(frozen=True)
+class BatchApplied:
+    generation: int
+    versions: dict[str, int]
+
+
+class BackendError(Exception):
+    """A request the shared state refuses; the API maps each subclass to one answer."""
+
+
+class Replayed(BackendError):
+    """The nonce was seen before (by any instance)."""
+
+
+class RateLimited(BackendError):
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(f"rate limit exceeded; retry in {retry_after} s")
+        self.retry_after = retry_after
+
+
+class Conflict(BackendError):
+    def __init__(self, current: dict[str, int]) -> None:
+        super().__init__("a version in the batch does not match the stored version")
+        self.current = current
+
+
+class QuotaExceeded(BackendError):
+    def __init__(self, used: int, quota: int) -> None:
+        super().__init__(f"the store would hold {used} bytes; its quota is {quota} bytes")
+        self.used = used
+        self.quota = quota
+
+
+class Export(Protocol):
+    """A consistent snapshot of one store, read in pages so memory stays bounded."""
+
+    @property
+    def generation(self) -> int: ...
+
+    def objects(self) -> AsyncIterator[StoredObject]: ...
+
+    async def close(self) -> None: ...
+
+
+class Backend(Protocol):
+    async def open(self) -> None:
+        """Connect and bring the schema up to date."""
+
+    async def close(self) -> None: ...
+
+    async def ping(self) -> None:
+        """Raise if the database cannot answer."""
+
+    async def claim(self, claim: Claim) -> None:
+        """Record a request's nonce and rate-limit hit; raises Replayed or RateLimited."""
+
+    async def apply_batch(
+        self,
+        store: StoreRef,
+        puts: Sequence[PutItem],
+        deletes: Sequence[DeleteItem],
+        *,
+        quota: int,
+        claim: Claim | None = None,
+    ) -> BatchApplied:
+        """Apply every item or none; durable when it returns.
+
+        Raises Replayed/RateLimited (claim), Conflict (any version mismatch; `current` holds the
+        stored version, 0 if absent, of every key in the batch) or QuotaExceeded.
+        """
+
+    async def get_object(self, store: StoreRef, key: str) -> StoredObject | None: ...
+
+    async def list_objects(self, store: StoreRef, after: str, limit: int) -> list[ObjectSummary]:
+        """Up to `limit` keys strictly greater than `after`, ascending."""
+
+    async def open_export(self, store: StoreRef) -> Export | None:
+        """A snapshot of the store, or None when the store does not exist."""
+
+    async def store_info(self, store: StoreRef) -> StoreInfo | None: ...
+
+    async def delete_store(self, store: StoreRef) -> bool:
+        """Erase the store; False when it did not exist."""
+
+    async def stats(self) -> ServerStats: ...
+
+    async def purge_expired(self, now: int) -> None:
+        """Forget nonces and rate-limit windows that can no longer matter."""

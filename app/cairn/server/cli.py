@@ -1,0 +1,146 @@
+"""`cairn-backupd serve|migrate|stats`: flags first, then CAIRN_BACKUPD_* env, then defaults."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import fields
+
+from cairn.server.config import (
+    Limits,
+    Settings,
+    default_db_path,
+    env_name,
+    limits_from,
+    parse_non_negative,
+)
+
+LIMIT_HELP = {
+    "max_object_bytes": "largest object value in bytes (default 4 MiB)",
+    "max_batch_items": "most puts + deletes in one batch (default 1000)",
+    "max_batch_bytes": "most value bytes in one batch (default 16 MiB)",
+    "store_quota_bytes": "most value bytes one store may hold (default 512 MiB)",
+    "rate_limit": "requests per node per window; 0 = unlimited (default 600)",
+    "rate_window": "rate-limit window in seconds (default 60)",
+}
+
+
+def _db_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--db",
+        help="SQLite file path or postgresql:// URL "
+        f"(env {env_name('db')}; default {default_db_path()})",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="cairn-backupd", description="The Cairn backup server.")
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve = commands.add_parser("serve", help="run the HTTP server")
+    _db_option(serve)
+    serve.add_argument("--host", help=f"address to listen on (env {env_name('host')}; 127.0.0.1)")
+    serve.add_argument("--port", type=int, help=f"port (env {env_name('port')}; 8470)")
+    serve.add_argument(
+        "--log-level",
+        choices=["debug", "info", "warning", "error"],
+        help=f"log level (env {env_name('log_level')}; info)",
+    )
+    serve.add_argument(
+        "--pg-pool-size",
+        type=int,
+        help=f"PostgreSQL connections (env {env_name('pg_pool_size')}; 20)",
+    )
+    for f in fields(Limits):
+        if f.name in LIMIT_HELP:
+            serve.add_argument(
+                "--" + f.name.replace("_", "-"),
+                type=int,
+                help=f"{LIMIT_HELP[f.name]} (env {env_name(f.name)})",
+            )
+    migrate = commands.add_parser("migrate", help="create or upgrade the database schema")
+    _db_option(migrate)
+    stats = commands.add_parser("stats", help="print stores, objects and bytes as JSON")
+    _db_option(stats)
+    return parser
+
+
+def settings_from(args: argparse.Namespace, env: Mapping[str, str]) -> Settings:
+    def pick(name: str, default: str) -> str:
+        value = getattr(args, name, None)
+        return str(value) if value is not None else env.get(env_name(name), default)
+
+    flag_limits = {f.name: getattr(args, f.name, None) for f in fields(Limits)}
+    return Settings(
+        db=pick("db", str(default_db_path())),
+        host=pick("host", "127.0.0.1"),
+        port=parse_non_negative(pick("port", "8470"), "port"),
+        log_level=pick("log_level", "info"),
+        limits=limits_from(flag_limits, env),
+        pg_pool_size=max(1, parse_non_negative(pick("pg_pool_size", "20"), "pg pool size")),
+    )
+
+
+def serve(settings: Settings) -> None:
+    import uvicorn
+
+    from cairn.server.app import create_app
+    from cairn.server.observability import configure_logging
+
+    configure_logging(settings.log_level)
+    config = uvicorn.Config(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level,
+        log_config=None,
+        # The access log would print concrete paths, which carry object keys.
+        access_log=False,
+        lifespan="on",
+        server_header=False,
+    )
+    uvicorn.Server(config).run()
+
+
+async def _migrate(settings: Settings) -> None:
+    from cairn.server.app import make_backend
+
+    backend = make_backend(settings)
+    await backend.open()  # opening brings the schema up to date
+    await backend.close()
+
+
+async def _stats(settings: Settings) -> dict[str, int]:
+    from cairn.server.app import make_backend
+
+    backend = make_backend(settings)
+    await backend.open()
+    try:
+        stats = await backend.stats()
+    finally:
+        await backend.close()
+    return {"stores": stats.stores, "objects": stats.objects, "bytes": stats.bytes}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        settings = settings_from(args, os.environ)
+    except ValueError as exc:
+        print(f"cairn-backupd: {exc}", file=sys.stderr)
+        return 2
+    if args.command == "serve":
+        serve(settings)
+    elif args.command == "migrate":
+        asyncio.run(_migrate(settings))
+        print("cairn-backupd: schema is up to date", file=sys.stderr)
+    else:
+        print(json.dumps(asyncio.run(_stats(settings))))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,97 @@
+"""Server settings: limits, listening address and database, from flags or CAIRN_BACKUPD_* env."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+
+import platformdirs
+
+MIB = 1024 * 1024
+ENV_PREFIX = "CAIRN_BACKUPD_"
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Every limit the server enforces; 0 disables the rate limit."""
+
+    max_object_bytes: int = 4 * MIB
+    max_batch_items: int = 1000
+    max_batch_bytes: int = 16 * MIB
+    store_quota_bytes: int = 512 * MIB
+    rate_limit: int = 600
+    rate_window: int = 60
+    max_skew: int = 300
+
+    @property
+    def max_body_bytes(self) -> int:
+        """Largest PUT body accepted: the batch bytes in base64 plus JSON framing per item."""
+        return self.max_batch_bytes * 4 // 3 + self.max_batch_items * 256 + 4096
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What `cairn-backupd serve` needs to run."""
+
+    db: str
+    host: str = "127.0.0.1"
+    port: int = 8470
+    log_level: str = "info"
+    limits: Limits = field(default_factory=Limits)
+    pg_pool_size: int = 20
+
+    @property
+    def is_postgres(self) -> bool:
+        return is_postgres_url(self.db)
+
+
+def is_postgres_url(db: str) -> bool:
+    return db.startswith(("postgresql://", "postgres://"))
+
+
+def default_db_path() -> Path:
+    """The embedded default: a SQLite file under the user's data directory."""
+    return Path(platformdirs.user_data_dir("cairn-backupd", appauthor=False)) / "backupd.sqlite"
+
+
+def env_name(option: str) -> str:
+    return ENV_PREFIX + option.upper()
+
+
+def limits_from(values: Mapping[str, int | None], env: Mapping[str, str]) -> Limits:
+    """Limits from explicit values (flags) first, then CAIRN_BACKUPD_<NAME> env, then defaults."""
+    chosen: dict[str, int] = {}
+    for f in fields(Limits):
+        flag_value = values.get(f.name)
+        if flag_value is not None:
+            chosen[f.name] = flag_value
+        elif env_name(f.name) in env:
+            chosen[f.name] = parse_non_negative(env[env_name(f.name)], env_name(f.name))
+    return Limits(**chosen)
+
+
+def parse_non_negative(text: str, what: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise ValueError(f"{what} must be a whole number, got {text!r}") from None
+    if value < 0:
+        raise ValueError(f"{what} must not be negative, got {value}")
+    return value
+
+
+def from_env(env: Mapping[str, str] | None = None) -> Settings:
+    """Settings from the environment alone (used when the app is built by an ASGI factory)."""
+    env = os.environ if env is None else env
+    return Settings(
+        db=env.get(env_name("db"), str(default_db_path())),
+        host=env.get(env_name("host"), "127.0.0.1"),
+        port=parse_non_negative(env.get(env_name("port"), "8470"), env_name("port")),
+        log_level=env.get(env_name("log_level"), "info"),
+        limits=limits_from({}, env),
+        pg_pool_size=parse_non_negative(
+            env.get(env_name("pg_pool_size"), "20"), env_name("pg_pool_size")
+        ),
+    )

@@ -1,0 +1,132 @@
+"""Structured logs and Prometheus metrics for every request.
+
+A request log line holds the method, the route *template* (never the concrete path, which carries
+object keys), the status, the duration and at most the first 8 characters of the node id. Values,
+keys, signatures and nonces never reach a log.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import time
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+log = logging.getLogger("cairn.server")
+NODE_PREFIX = 8
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "ts": round(record.created, 3),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "msg": record.getMessage(),
+        }
+        fields = getattr(record, "fields", None)
+        if isinstance(fields, dict):
+            entry.update(fields)
+        return json.dumps(entry, separators=(",", ":"))
+
+
+def configure_logging(level: str) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonFormatter())
+    for name in ("cairn.server", "uvicorn", "uvicorn.error"):
+        logger = logging.getLogger(name)
+        logger.handlers[:] = [handler]
+        logger.setLevel(level.upper())
+        logger.propagate = False
+
+
+class Metrics:
+    """The server's Prometheus metrics, in a registry of its own (one per app)."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Counter(
+            "cairn_backupd_requests",
+            "HTTP requests answered, by method, route template and status",
+            ["method", "route", "status"],
+            registry=self.registry,
+        )
+        self.duration = Histogram(
+            "cairn_backupd_request_duration_seconds",
+            "Time to answer a request, by method and route template",
+            ["method", "route"],
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10),
+            registry=self.registry,
+        )
+        self.batches = Counter(
+            "cairn_backupd_batches",
+            "PUT batches by outcome (applied, conflict, quota_exceeded, ...)",
+            ["outcome"],
+            registry=self.registry,
+        )
+        self.objects_written = Counter(
+            "cairn_backupd_objects_written",
+            "Objects written by applied batches",
+            registry=self.registry,
+        )
+        self.bytes_written = Counter(
+            "cairn_backupd_bytes_written",
+            "Value bytes written by applied batches",
+            registry=self.registry,
+        )
+        self.in_flight = Gauge(
+            "cairn_backupd_requests_in_flight",
+            "Requests being handled now",
+            registry=self.registry,
+        )
+
+
+class RequestObserver:
+    """ASGI middleware: one metric sample and one log line per HTTP request."""
+
+    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500
+
+        async def send_observed(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+            await send(message)
+
+        self.metrics.in_flight.inc()
+        try:
+            await self.app(scope, receive, send_observed)
+        finally:
+            self.metrics.in_flight.dec()
+            self._record(scope, status, time.perf_counter() - started)
+
+    def _record(self, scope: Scope, status: int, elapsed: float) -> None:
+        route = scope.get("route")
+        template = getattr(route, "path", None) or "unmatched"
+        method = str(scope.get("method", ""))
+        self.metrics.requests.labels(method, template, str(status)).inc()
+        self.metrics.duration.labels(method, template).observe(elapsed)
+        if not log.isEnabledFor(logging.INFO):
+            return
+        fields: dict[str, Any] = {
+            "method": method,
+            "route": template,
+            "status": status,
+            "duration_ms": round(elapsed * 1000, 2),
+        }
+        node_id = scope.get("path_params", {}).get("node_id")
+        if isinstance(node_id, str):
+            fields["node"] = node_id[:NODE_PREFIX]
+        log.info("request", extra={"fields": fields})

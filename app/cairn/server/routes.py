@@ -1,0 +1,298 @@
+"""The protocol v1 endpoints (docs/PROTOCOL.md); every store route is signed."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Path, Query, Request
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.responses import Response, StreamingResponse
+
+from cairn.backup.protocol import (
+    GENERATION_HEADER,
+    NDJSON_MEDIA_TYPE,
+    Batch,
+    Credentials,
+    ProtocolError,
+    encode_value,
+    parse_batch,
+)
+from cairn.server.auth import authenticate, claim_for, claim_refusal
+from cairn.server.backend import (
+    Backend,
+    Conflict,
+    Export,
+    QuotaExceeded,
+    RateLimited,
+    Replayed,
+    StoreRef,
+)
+from cairn.server.config import Limits
+from cairn.server.errors import ApiError, json_response
+from cairn.server.observability import Metrics
+from cairn.server.schemas import (
+    KEY_PATTERN,
+    MAX_VERSION,
+    NODE_PATTERN,
+    BatchModel,
+    BatchResultModel,
+    ConflictModel,
+    DeletedModel,
+    HealthModel,
+    ListPageModel,
+    ObjectModel,
+    StoreInfoModel,
+    errors,
+)
+
+# Bodies of requests other than a batch PUT are empty; anything beyond this is refused unread.
+SMALL_BODY = 64 * 1024
+STORE_PREFIX = "/v1/stores/{node_id}/{store_id}"
+
+NodeId = Annotated[str, Path(pattern=NODE_PATTERN, description="the signing node's public key")]
+StoreId = Annotated[
+    Literal["bitcoin", "testnet", "signet", "regtest"], Path(description="the network name")
+]
+ObjectKey = Annotated[str, Path(pattern=KEY_PATTERN, description="HMAC of the record name")]
+SIGNED: dict[str, Any] = {"security": [{"CairnSig": []}]}
+
+
+@dataclass
+class Service:
+    """What the handlers share: one per app."""
+
+    backend: Backend
+    limits: Limits
+    metrics: Metrics
+
+
+router = APIRouter()
+
+
+def service_of(request: Request) -> Service:
+    service = request.app.state.service
+    assert isinstance(service, Service)
+    return service
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The whole body, refusing with 413 as soon as it is known to exceed `limit`."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise ApiError(413, "too_large", f"the request body exceeds {limit} bytes")
+    chunks: list[bytes] = []
+    total = 0
+    async for chunk in request.stream():
+        total += len(chunk)
+        if total > limit:
+            raise ApiError(413, "too_large", f"the request body exceeds {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def signed(
+    request: Request, service: Service, node_id: str, body_limit: int = SMALL_BODY
+) -> tuple[Credentials, bytes]:
+    """Authenticate a request whose claim is recorded by the caller (with its batch)."""
+    body = await read_body(request, body_limit)
+    return authenticate(request, body, node_id, service.limits), body
+
+
+async def signed_and_claimed(request: Request, service: Service, node_id: str) -> Credentials:
+    credentials, _ = await signed(request, service, node_id)
+    try:
+        await service.backend.claim(claim_for(credentials, service.limits))
+    except (Replayed, RateLimited) as exc:
+        raise claim_refusal(exc) from None
+    return credentials
+
+
+def parse_and_check_batch(body: bytes, limits: Limits) -> Batch:
+    try:
+        batch = parse_batch(json.loads(body))
+    except (ValueError, ProtocolError) as exc:  # JSONDecodeError and UnicodeDecodeError too
+        raise ApiError(400, "bad_request", f"malformed batch: {exc}") from None
+    if len(batch.puts) + len(batch.deletes) > limits.max_batch_items:
+        raise ApiError(413, "too_large", f"a batch holds at most {limits.max_batch_items} items")
+    if any(len(item.value) > limits.max_object_bytes for item in batch.puts):
+        raise ApiError(413, "too_large", f"an object holds at most {limits.max_object_bytes} bytes")
+    if batch.value_bytes > limits.max_batch_bytes:
+        raise ApiError(413, "too_large", f"a batch holds at most {limits.max_batch_bytes} bytes")
+    if any(item.version > MAX_VERSION for item in batch.puts):
+        raise ApiError(400, "bad_request", "a put's version is too large to be incremented")
+    return batch
+
+
+@router.get("/healthz", response_model=HealthModel, responses=errors(503))
+async def healthz(request: Request) -> Response:
+    try:
+        await service_of(request).backend.ping()
+    except Exception:
+        raise ApiError(503, "unavailable", "the database does not answer") from None
+    return json_response({"status": "ok"})
+
+
+@router.get("/metrics", response_class=Response, responses={200: {"content": {"text/plain": {}}}})
+async def metrics(request: Request) -> Response:
+    registry = service_of(request).metrics.registry
+    return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+
+
+@router.put(
+    STORE_PREFIX + "/objects",
+    response_model=BatchResultModel,
+    responses={409: {"model": ConflictModel}, **errors(400, 401, 403, 413, 429)},
+    openapi_extra={
+        **SIGNED,
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": BatchModel.model_json_schema()}},
+        },
+    },
+)
+async def put_objects(request: Request, node_id: NodeId, store_id: StoreId) -> Response:
+    service = service_of(request)
+    credentials, body = await signed(request, service, node_id, service.limits.max_body_bytes)
+    batch = parse_and_check_batch(body, service.limits)
+    try:
+        applied = await service.backend.apply_batch(
+            StoreRef(node_id, store_id),
+            batch.puts,
+            batch.deletes,
+            quota=service.limits.store_quota_bytes,
+            claim=claim_for(credentials, service.limits),
+        )
+    except (Replayed, RateLimited) as exc:
+        service.metrics.batches.labels(type(exc).__name__.lower()).inc()
+        raise claim_refusal(exc) from None
+    except Conflict as exc:
+        service.metrics.batches.labels("conflict").inc()
+        raise ApiError(
+            409,
+            "conflict",
+            "a version does not match the stored one; nothing was applied",
+            extra={"current": exc.current},
+        ) from None
+    except QuotaExceeded as exc:
+        service.metrics.batches.labels("quota_exceeded").inc()
+        raise ApiError(413, "quota_exceeded", str(exc)) from None
+    service.metrics.batches.labels("applied").inc()
+    service.metrics.objects_written.inc(len(batch.puts))
+    service.metrics.bytes_written.inc(batch.value_bytes)
+    return json_response({"generation": applied.generation, "versions": applied.versions})
+
+
+@router.get(
+    STORE_PREFIX + "/objects/{key}",
+    response_model=ObjectModel,
+    responses=errors(400, 401, 403, 404, 429),
+    openapi_extra=SIGNED,
+)
+async def get_object(
+    request: Request, node_id: NodeId, store_id: StoreId, key: ObjectKey
+) -> Response:
+    service = service_of(request)
+    await signed_and_claimed(request, service, node_id)
+    found = await service.backend.get_object(StoreRef(node_id, store_id), key)
+    if found is None:
+        raise ApiError(404, "not_found", "no such object")
+    return json_response(
+        {"key": found.key, "version": found.version, "value": encode_value(found.value)}
+    )
+
+
+@router.get(
+    STORE_PREFIX + "/objects",
+    response_model=ListPageModel,
+    responses=errors(400, 401, 403, 429),
+    openapi_extra=SIGNED,
+)
+async def list_objects(
+    request: Request,
+    node_id: NodeId,
+    store_id: StoreId,
+    after: Annotated[str, Query(max_length=64, description="list keys after this one")] = "",
+    limit: Annotated[int, Query(ge=1, le=1000, description="page size")] = 1000,
+) -> Response:
+    service = service_of(request)
+    await signed_and_claimed(request, service, node_id)
+    # One extra row tells whether another page exists, so `next` is null on the last page.
+    rows = await service.backend.list_objects(StoreRef(node_id, store_id), after, limit + 1)
+    page = rows[:limit]
+    return json_response(
+        {
+            "items": [{"key": r.key, "version": r.version, "size": r.size} for r in page],
+            "next": page[-1].key if len(rows) > limit else None,
+        }
+    )
+
+
+async def ndjson_lines(export: Export) -> AsyncIterator[bytes]:
+    try:
+        async for obj in export.objects():
+            line = {"key": obj.key, "version": obj.version, "value": encode_value(obj.value)}
+            yield json.dumps(line, separators=(",", ":")).encode() + b"\n"
+    finally:
+        await export.close()
+
+
+@router.get(
+    STORE_PREFIX + "/export",
+    response_class=StreamingResponse,
+    responses={
+        200: {"content": {NDJSON_MEDIA_TYPE: {}}, "description": "one object per line"},
+        **errors(400, 401, 403, 404, 429),
+    },
+    openapi_extra=SIGNED,
+)
+async def export_store(request: Request, node_id: NodeId, store_id: StoreId) -> Response:
+    service = service_of(request)
+    await signed_and_claimed(request, service, node_id)
+    export = await service.backend.open_export(StoreRef(node_id, store_id))
+    if export is None:
+        raise ApiError(404, "not_found", "no such store")
+    return StreamingResponse(
+        ndjson_lines(export),
+        media_type=NDJSON_MEDIA_TYPE,
+        headers={GENERATION_HEADER: str(export.generation)},
+    )
+
+
+@router.get(
+    STORE_PREFIX,
+    response_model=StoreInfoModel,
+    responses=errors(400, 401, 403, 404, 429),
+    openapi_extra=SIGNED,
+)
+async def store_info(request: Request, node_id: NodeId, store_id: StoreId) -> Response:
+    service = service_of(request)
+    await signed_and_claimed(request, service, node_id)
+    info = await service.backend.store_info(StoreRef(node_id, store_id))
+    if info is None:
+        raise ApiError(404, "not_found", "no such store")
+    return json_response(
+        {
+            "node_id": node_id,
+            "store_id": store_id,
+            "generation": info.generation,
+            "objects": info.objects,
+            "bytes": info.bytes,
+        }
+    )
+
+
+@router.delete(
+    STORE_PREFIX,
+    response_model=DeletedModel,
+    responses=errors(400, 401, 403, 404, 429),
+    openapi_extra=SIGNED,
+)
+async def delete_store(request: Request, node_id: NodeId, store_id: StoreId) -> Response:
+    service = service_of(request)
+    await signed_and_claimed(request, service, node_id)
+    if not await service.backend.delete_store(StoreRef(node_id, store_id)):
+        raise ApiError(404, "not_found", "no such store")
+    return json_response({"deleted": True})

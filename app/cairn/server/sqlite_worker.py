@@ -1,0 +1,158 @@
+"""Threads that own SQLite connections, so blocking calls stay off the event loop.
+
+`GroupCommitWriter` is the single writer: it takes every queued write, runs each in its own
+savepoint inside one transaction, commits once (WAL + synchronous=FULL, so the commit is on disk)
+and only then answers each caller. Under concurrent load one fsync covers many requests.
+`ReaderPool` runs reads on a few connections of their own; WAL lets them proceed during writes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import queue
+import sqlite3
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+MAX_GROUP = 512
+
+
+def connect(path: Path) -> sqlite3.Connection:
+    # isolation_level=None: transactions are begun and ended explicitly, never implicitly.
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=FULL")
+    conn.execute("PRAGMA busy_timeout=30000")
+    return conn
+
+
+@dataclass
+class _Job:
+    fn: Callable[[sqlite3.Connection], Any]
+    future: asyncio.Future[Any]
+    loop: asyncio.AbstractEventLoop
+
+
+def _answer(job: _Job, result: Any, error: BaseException | None) -> None:
+    def deliver() -> None:
+        if job.future.done():  # the caller went away (cancelled)
+            return
+        if error is not None:
+            job.future.set_exception(error)
+        else:
+            job.future.set_result(result)
+
+    # A closed loop means nobody is waiting any more.
+    with contextlib.suppress(RuntimeError):
+        job.loop.call_soon_threadsafe(deliver)
+
+
+class _Worker:
+    """Common shutdown and submission for the writer and the reader pool."""
+
+    def __init__(self) -> None:
+        self._queue: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
+        self._threads: list[threading.Thread] = []
+        self._closed = False
+
+    async def run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        if self._closed:
+            raise RuntimeError("the SQLite backend is closed")
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[T] = loop.create_future()
+        self._queue.put(_Job(fn, future, loop))
+        return await future
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        for _ in self._threads:
+            self._queue.put(None)
+        for thread in self._threads:
+            thread.join()
+
+
+class GroupCommitWriter(_Worker):
+    def __init__(self, path: Path) -> None:
+        super().__init__()
+        self._conn = connect(path)
+        thread = threading.Thread(target=self._loop, name="cairn-backupd-writer", daemon=True)
+        self._threads.append(thread)
+        thread.start()
+
+    def _loop(self) -> None:
+        stop = False
+        while not stop:
+            first = self._queue.get()
+            if first is None:
+                break
+            jobs = [first]
+            while len(jobs) < MAX_GROUP:
+                try:
+                    nxt = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if nxt is None:
+                    stop = True
+                    break
+                jobs.append(nxt)
+            self._commit_group(jobs)
+        self._conn.close()
+
+    def _commit_group(self, jobs: list[_Job]) -> None:
+        outcomes: list[tuple[_Job, Any, BaseException | None]] = []
+        try:
+            self._conn.execute("BEGIN IMMEDIATE")
+            for job in jobs:
+                self._conn.execute("SAVEPOINT job")
+                try:
+                    result = job.fn(self._conn)
+                except Exception as exc:
+                    self._conn.execute("ROLLBACK TO job")
+                    self._conn.execute("RELEASE job")
+                    outcomes.append((job, None, exc))
+                else:
+                    self._conn.execute("RELEASE job")
+                    outcomes.append((job, result, None))
+            self._conn.execute("COMMIT")
+        except Exception as exc:  # the commit itself failed: nothing in the group is durable
+            if self._conn.in_transaction:
+                self._conn.execute("ROLLBACK")
+            for job in jobs:
+                _answer(job, None, exc)
+            return
+        for job, result, error in outcomes:
+            _answer(job, result, error)
+
+
+class ReaderPool(_Worker):
+    def __init__(self, path: Path, size: int = 2) -> None:
+        super().__init__()
+        for i in range(size):
+            conn = connect(path)
+            thread = threading.Thread(
+                target=self._loop, args=(conn,), name=f"cairn-backupd-reader-{i}", daemon=True
+            )
+            self._threads.append(thread)
+            thread.start()
+
+    def _loop(self, conn: sqlite3.Connection) -> None:
+        while True:
+            job = self._queue.get()
+            if job is None:
+                break
+            try:
+                result = job.fn(conn)
+            except Exception as exc:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                _answer(job, None, exc)
+            else:
+                _answer(job, result, None)
+        conn.close()
