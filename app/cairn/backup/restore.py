@@ -1,0 +1,368 @@
+"""Restore a wallet's record store from the backup server, with the seed's keys alone.
+
+    store info → stream the export → verify and decrypt every object → write into a staging
+    SqliteStore next to the target → integrity check → atomic switch (os.replace, fsync dir)
+
+Every object must decrypt under its own (store, key, version), carry a record name whose wire
+key is the object's key, and the whole set must match the manifest's count and keyed digest
+(payload.py): a missing, added, moved or replayed object makes the backup CORRUPT, and nothing
+is switched into place. A crash at any point leaves the old file or no file; a staging file
+left by a crash is removed by the next restore (or `discard_staging` at start-up).
+
+The staging store also receives the engine's bookkeeping (every object's server version, the
+manifest, the generation, a new writer id), so the uploader carries on with compare-and-swap
+and a restored wallet never needs a full backup.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import logging
+import os
+import sqlite3
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+from typing import NamedTuple, TypeVar
+
+from cairn.backup import envelope, payload
+from cairn.backup.client import (
+    BackupError,
+    BackupNotFound,
+    BackupServerError,
+    BackupUnauthorized,
+    BackupUnreachable,
+    RateLimited,
+    RemoteBackupClient,
+)
+from cairn.backup.localstate import (
+    LAST_GENERATION,
+    LAST_SUCCESS,
+    MANIFEST,
+    SERVER_URL,
+    WRITER,
+    ManifestState,
+    version_name,
+)
+from cairn.backup.protocol import is_valid_object_key, wire_key
+from cairn.keys import BackupKeys
+from cairn.storage import AsyncRecordStore, SqliteStore, is_local
+
+__all__ = [
+    "RestoreOutcome",
+    "RestorePhase",
+    "RestoreProgress",
+    "RestoreResult",
+    "discard_staging",
+    "restore_store",
+    "staging_path",
+]
+
+log = logging.getLogger(__name__)
+
+# Records per staging transaction: large enough to amortise the commit, small enough that the
+# worker writes one chunk while the loop decrypts the next.
+CHUNK_RECORDS = 2000
+YIELD_EVERY = 256  # objects decrypted between two yields to the event loop
+_MOD = 1 << 256
+_T = TypeVar("_T")
+
+
+class RestoreOutcome(StrEnum):
+    RESTORED = "restored"
+    NO_BACKUP = "no_backup"  # nothing on this server for this seed (wrong words, other server)
+    UNREACHABLE = "unreachable"  # retry, or continue without a backup if the user chooses
+    CORRUPT = "corrupt"  # tampered or damaged: refused, nothing was changed
+    FAILED = "failed"  # the server refused us (clock off by minutes, misconfigured server)
+
+
+class RestorePhase(StrEnum):
+    CONNECTING = "connecting"
+    DOWNLOADING = "downloading"
+    VERIFYING = "verifying"
+    SWITCHING = "switching"
+    DONE = "done"
+
+
+class RestoreProgress(NamedTuple):
+    phase: RestorePhase
+    done: int  # objects received so far
+    total: int  # objects the server reported
+    bytes_received: int
+    bytes_total: int
+
+
+@dataclass(frozen=True)
+class RestoreResult:
+    outcome: RestoreOutcome
+    detail: str = ""
+    records: int = 0
+    bytes: int = 0
+    generation: int = 0
+    backup_time: int | None = None  # when the restored state was last written (unix time)
+
+
+ProgressCallback = Callable[[RestoreProgress], None]
+
+
+class _Corrupt(Exception):
+    """The backup fails verification; the message says how (never names or values)."""
+
+
+def staging_path(target: Path) -> Path:
+    return target.with_name(target.name + ".restore-staging")
+
+
+def discard_staging(target: Path) -> bool:
+    """Remove what an interrupted restore left next to `target`; True if there was anything."""
+    found = False
+    staging = staging_path(target)
+    for path in (staging, *_sidecars(staging)):
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+            found = True
+    return found
+
+
+async def restore_store(
+    client: RemoteBackupClient,
+    keys: BackupKeys,
+    target: Path,
+    *,
+    progress: ProgressCallback | None = None,
+) -> RestoreResult:
+    """Restore the record store at `target` from the server (replacing any file there)."""
+    target = Path(target)
+    discard_staging(target)
+    report = progress or (lambda _p: None)
+    report(RestoreProgress(RestorePhase.CONNECTING, 0, 0, 0, 0))
+    try:
+        info = await client.store_info()
+    except BackupNotFound:
+        return RestoreResult(RestoreOutcome.NO_BACKUP, "no backup for these words on this server")
+    except BackupUnauthorized as exc:
+        return RestoreResult(RestoreOutcome.FAILED, _unauthorized(exc))
+    except (BackupUnreachable, BackupServerError, RateLimited) as exc:
+        return RestoreResult(RestoreOutcome.UNREACHABLE, str(exc))
+    if info.objects == 0:
+        return RestoreResult(RestoreOutcome.NO_BACKUP, "the backup on this server is empty")
+    job = _Restore(client, keys, target, info.objects, info.bytes, report=report)
+    try:
+        result = await job.run(info.generation)
+    except BackupNotFound:
+        result = RestoreResult(RestoreOutcome.NO_BACKUP, "no backup for these words on this server")
+    except _Corrupt as exc:
+        log.warning("restore refused: %s", exc)
+        result = RestoreResult(RestoreOutcome.CORRUPT, str(exc))
+    except BackupUnauthorized as exc:
+        result = RestoreResult(RestoreOutcome.FAILED, _unauthorized(exc))
+    except (BackupUnreachable, BackupServerError, RateLimited) as exc:
+        result = RestoreResult(RestoreOutcome.UNREACHABLE, str(exc))
+    except BackupError as exc:
+        result = RestoreResult(RestoreOutcome.FAILED, str(exc))
+    finally:
+        await job.close()
+        if not job.switched:
+            discard_staging(target)
+    return result
+
+
+def _unauthorized(exc: BackupUnauthorized) -> str:
+    if exc.code == "stale_timestamp":
+        return "the backup server refused the request: this computer's clock is wrong"
+    return f"the backup server refused the request ({exc.code or exc.status})"
+
+
+class _Restore:
+    """One restore run: stream, verify, stage, switch."""
+
+    def __init__(
+        self,
+        client: RemoteBackupClient,
+        keys: BackupKeys,
+        target: Path,
+        total: int,
+        total_bytes: int,
+        *,
+        report: ProgressCallback,
+    ) -> None:
+        self.client = client
+        self.keys = keys
+        self.target = target
+        self.total = total
+        self.total_bytes = total_bytes
+        self.report = report
+        self.staging = staging_path(target)
+        self.store: AsyncRecordStore | None = None
+        self.switched = False
+        self.mac_key = payload.manifest_key(keys.key_name_key)
+        self.manifest_key = payload.manifest_wire_key(keys.key_name_key)
+
+    async def close(self) -> None:
+        if self.store is not None:
+            await self.store.aclose()
+            self.store = None
+
+    async def run(self, info_generation: int) -> RestoreResult:
+        self.store = AsyncRecordStore(SqliteStore(self.staging))
+        store = self.store
+        data_key, store_id = self.keys.data_key, self.client.store_id
+        digest = count = received = 0
+        content = 0  # order-independent hash of (name, value) pairs, checked after writing
+        manifest: payload.Manifest | None = None
+        manifest_version = 0
+        seen: set[str] = set()
+        chunk: dict[str, bytes] = {}
+        writing: asyncio.Future[None] | None = None
+        async with self.client.export() as stream:
+            generation = stream.generation
+            if generation < info_generation:
+                raise _Corrupt("the server's export is older than its own store information")
+            self.report(
+                RestoreProgress(RestorePhase.DOWNLOADING, 0, self.total, 0, self.total_bytes)
+            )
+            async for obj in stream:
+                if obj.key in seen or not is_valid_object_key(obj.key):
+                    raise _Corrupt("the export repeats an object or has a malformed key")
+                seen.add(obj.key)
+                received += len(obj.value)
+                try:
+                    body = envelope.unseal(data_key, store_id, obj.key, obj.version, obj.value)
+                except envelope.DecryptionError as exc:
+                    raise _Corrupt(f"an object does not decrypt: {exc}") from None
+                if obj.key == self.manifest_key:
+                    manifest = _decode(payload.decode_manifest, body)
+                    manifest_version = obj.version
+                    continue
+                record = _decode(payload.decode_record, body)
+                if wire_key(self.keys.key_name_key, record.name) != obj.key or is_local(
+                    record.name
+                ):
+                    raise _Corrupt("an object is stored under a key that is not its name's")
+                chunk[record.name] = record.value
+                chunk[version_name(obj.key)] = str(obj.version).encode()
+                digest = (digest + payload.set_term(self.mac_key, obj.key, obj.version)) % _MOD
+                content = (content + _content_term(record.name, record.value)) % _MOD
+                count += 1
+                if len(chunk) >= 2 * CHUNK_RECORDS:
+                    if writing is not None:
+                        await writing
+                    writing = asyncio.ensure_future(store.batch(chunk))
+                    chunk = {}
+                if count % YIELD_EVERY == 0:
+                    self.report(
+                        RestoreProgress(
+                            RestorePhase.DOWNLOADING, count, self.total, received, self.total_bytes
+                        )
+                    )
+                    await asyncio.sleep(0)
+        if writing is not None:
+            await writing
+        self.report(RestoreProgress(RestorePhase.VERIFYING, count, self.total, received, received))
+        if manifest is None:
+            if count == 0:
+                raise BackupNotFound("the backup is empty")
+            raise _Corrupt("the backup has no manifest: it was not written by Cairn, or cut")
+        if manifest.objects != count or manifest.digest != digest:
+            raise _Corrupt(
+                "the backup does not match its manifest: objects are missing, added or older "
+                "than they should be (a replay)"
+            )
+        chunk.update(self._bookkeeping(manifest_version, count, digest, generation))
+        await store.batch(chunk)
+        await self._empty_outbox(store)
+        await self._check_staging(store, count, content)
+        self.report(RestoreProgress(RestorePhase.SWITCHING, count, self.total, received, received))
+        await self.close()
+        await asyncio.to_thread(_switch, self.staging, self.target)
+        self.switched = True
+        self.report(RestoreProgress(RestorePhase.DONE, count, self.total, received, received))
+        log.info("restore complete: %d records", count)
+        return RestoreResult(
+            RestoreOutcome.RESTORED,
+            "",
+            count,
+            received,
+            generation,
+            manifest.written_at,
+        )
+
+    def _bookkeeping(
+        self, manifest_version: int, count: int, digest: int, generation: int
+    ) -> dict[str, bytes]:
+        return {
+            MANIFEST: ManifestState(manifest_version, count, digest).encode(),
+            LAST_GENERATION: str(generation).encode(),
+            SERVER_URL: self.client.base_url.encode(),
+            # A new device id: if the old machine still runs, the two are told apart.
+            WRITER: os.urandom(payload.WRITER_SIZE),
+            LAST_SUCCESS: repr(time.time()).encode(),
+        }
+
+    async def _empty_outbox(self, store: AsyncRecordStore) -> None:
+        """Restored records are already on the server: nothing is pending."""
+        while entries := await store.outbox_pending(10_000):
+            await store.outbox_ack(e.seq for e in entries)
+
+    async def _check_staging(self, store: AsyncRecordStore, count: int, content: int) -> None:
+        sqlite_store = store.store
+        assert isinstance(sqlite_store, SqliteStore)
+        await asyncio.to_thread(sqlite_store.check_integrity)
+        snapshot = await store.snapshot()
+        written = 0
+        for name, value in snapshot.records:
+            written = (written + _content_term(name, value)) % _MOD
+        if len(snapshot.records) != count or written != content:
+            raise _Corrupt("the staging store does not hold what was downloaded")
+
+
+def _decode(decoder: Callable[[bytes], _T], body: bytes) -> _T:
+    try:
+        return decoder(body)
+    except payload.PayloadError as exc:
+        raise _Corrupt(f"an object's contents are malformed: {exc}") from None
+
+
+def _content_term(name: str, value: bytes) -> int:
+    h = hashlib.blake2b(digest_size=32)
+    h.update(len(name).to_bytes(4, "big") + name.encode("utf-8"))
+    h.update(value)
+    return int.from_bytes(h.digest(), "big")
+
+
+def _sidecars(path: Path) -> tuple[Path, Path, Path]:
+    return (
+        path.with_name(path.name + "-wal"),
+        path.with_name(path.name + "-shm"),
+        path.with_name(path.name + "-journal"),
+    )
+
+
+def _switch(staging: Path, target: Path) -> None:
+    """Put the staged file in place of `target` atomically; a crash leaves one or the other."""
+    for leftover in _sidecars(staging):
+        if leftover.exists():
+            raise _Corrupt("the staging store was not closed cleanly")
+    with open(staging, "rb") as handle:
+        os.fsync(handle.fileno())
+    if target.exists():
+        # Fold the old file's WAL into it and drop the WAL, so no stale WAL can be replayed
+        # onto the new file after the switch.
+        conn = sqlite3.connect(target)
+        try:
+            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        finally:
+            conn.close()
+    for sidecar in _sidecars(target):
+        with contextlib.suppress(FileNotFoundError):
+            sidecar.unlink()
+    os.replace(staging, target)
+    fd = os.open(target.parent, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

@@ -1,0 +1,138 @@
+"""BackupService: the backup engine as the app uses it — one object per wallet store.
+
+service = BackupService(AsyncRecordStore(store), keys, "regtest", server_url)
+await service.start()          # resumes pending uploads, runs a required full backup
+service.attach(bus)            # flush on wallet events (urgent at once, others debounced)
+service.status.subscribe(...)  # BackupStatus for the UI
+await service.backup_now()     # "Back up now" in the settings
+await service.stop()
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+import httpx
+
+from cairn.backup.client import BackupUnreachable, RemoteBackupClient
+from cairn.backup.fullbackup import FullBackupResult, ProgressCallback, run_full_backup
+from cairn.backup.localstate import SERVER_URL, AsyncStore, LocalBackupState
+from cairn.backup.status import BackupState, BackupStatus
+from cairn.backup.uploader import DEFAULT_DEBOUNCE, Backoff, OutboxUploader
+from cairn.backup.writer import BackupWriter
+from cairn.events import EventBus
+from cairn.keys import BackupKeys
+
+__all__ = ["BackupService"]
+
+log = logging.getLogger(__name__)
+
+
+class BackupService:
+    """Owns the client, the writer, the uploader and the status of one wallet store."""
+
+    def __init__(
+        self,
+        store: AsyncStore,
+        keys: BackupKeys,
+        store_id: str,
+        server_url: str,
+        *,
+        http: httpx.AsyncClient | None = None,
+        timeout: float = 15.0,
+        debounce: float = DEFAULT_DEBOUNCE,
+        backoff: Backoff | None = None,
+        max_items: int = 500,
+        max_bytes: int = 4 * 1024 * 1024,
+    ) -> None:
+        self.store = store
+        self.server_url = server_url
+        self.local = LocalBackupState(store)
+        self.status = BackupStatus(server_url)
+        self.client = RemoteBackupClient(server_url, keys, store_id, http=http, timeout=timeout)
+        self.writer = BackupWriter(store, self.client, keys, on_rollback=self._on_rollback)
+        self._progress: ProgressCallback | None = None
+        self._max_items = max_items
+        self._max_bytes = max_bytes
+        self.uploader = OutboxUploader(
+            store,
+            self.writer,
+            self.status,
+            full_backup=self.full_backup,
+            debounce=debounce,
+            max_items=max_items,
+            max_bytes=max_bytes,
+            backoff=backoff,
+        )
+
+    async def prepare(self) -> None:
+        """Load the persisted status; a new server URL means everything goes up again."""
+        recorded = await self.local.server_url()
+        if recorded is not None and recorded != self.server_url:
+            await self.local.clear_server_state()
+            await self.local.require_full("the backup server changed")
+        if recorded != self.server_url:
+            await self.store.put(SERVER_URL, self.server_url.encode())
+        stats = await self.store.outbox_stats()
+        self.status.update(
+            last_success=await self.local.last_success(),
+            pending_changes=stats.count,
+            pending_bytes=stats.bytes,
+            conflicts=await self.local.conflicts(),
+            full_backup_reason=await self.local.full_required(),
+        )
+
+    async def start(self) -> None:
+        """Prepare, then upload in the background until stop()."""
+        await self.prepare()
+        self.uploader.start()
+
+    async def stop(self) -> None:
+        await self.uploader.stop()
+        await self.client.aclose()
+
+    def attach(self, bus: EventBus) -> Callable[[], None]:
+        return self.uploader.attach(bus)
+
+    def notify(self, urgent: bool = False) -> None:
+        self.uploader.notify(urgent)
+
+    def set_progress(self, progress: ProgressCallback | None) -> None:
+        """Where full-backup progress goes (the wizard's loading screen)."""
+        self._progress = progress
+
+    async def full_backup(self) -> FullBackupResult:
+        """Run the full backup now (normally the uploader does it when the flag is set)."""
+        return await run_full_backup(
+            self.store,
+            self.writer,
+            self.uploader.drain,
+            status=self.status,
+            progress=self._progress,
+            max_items=self._max_items,
+            max_bytes=self._max_bytes,
+        )
+
+    async def backup_now(self) -> int:
+        """Full backup if required, then every pending change; raises BackupError on failure."""
+        try:
+            return await self.uploader.flush()
+        except BackupUnreachable as exc:
+            self.status.update(state=BackupState.OFFLINE, last_error=str(exc))
+            raise
+        except Exception as exc:
+            self.status.update(state=BackupState.ERROR, last_error=str(exc))
+            raise
+
+    async def delete_server_backup(self) -> None:
+        """Erase this store on the server and forget its versions (the user asked for it)."""
+        await self.client.delete_store()
+        await self.local.clear_server_state()
+        await self.store.put(SERVER_URL, self.server_url.encode())
+        # Changes uploaded from now on would make a partial backup that looks complete: the
+        # next upload is a full one (stop the service to keep the server empty).
+        await self.local.require_full("the server backup was deleted")
+
+    def _on_rollback(self, reason: str) -> None:
+        self.status.update(rollback_detected=True, last_error=reason)
