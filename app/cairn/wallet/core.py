@@ -1,0 +1,527 @@
+"""CairnWallet: a BDK wallet from the seed, persisted as records, synced through Esplora.
+
+Threading: every call into the BDK wallet and its persister holds ``_lock``; network calls run
+without it, in a worker thread (``asyncio.to_thread``), so the event loop never blocks and the
+UI can read balance and history during a slow sync. The async methods publish their events on
+the calling loop's thread; labels and preferences publish from the worker thread that wrote
+them (see ``EventBus``: subscribers tied to a loop hand events over themselves).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import bdkpython as bdk
+
+from cairn.events import (
+    AddressRevealed,
+    Event,
+    EventBus,
+    PaymentConfirmed,
+    PaymentFailed,
+    PaymentReceived,
+    PaymentSent,
+    SyncCompleted,
+    SyncFailed,
+)
+from cairn.keys import Network, bip84_descriptors
+from cairn.wallet.addresses import BDK_NETWORKS, network_kind
+from cairn.wallet.errors import (
+    BroadcastRejected,
+    ChainUnavailable,
+    WalletError,
+    WalletStorageError,
+)
+from cairn.wallet.history import Balance, Direction, HistoryItem, balance_of, history_of
+from cairn.wallet.labels import Label, LabelBook, LabelImportResult
+from cairn.wallet.payments import PaymentPlan, build_plan, payment_record, sign_payment
+from cairn.wallet.persistence import (
+    CHANGESET_PREFIX,
+    DEFAULT_COMPACT_EVERY,
+    RecordPersistence,
+)
+from cairn.wallet.preferences import Preferences
+from cairn.wallet.sync import SyncState, SyncStatus, describe_chain_error, rejection_reason
+
+if TYPE_CHECKING:
+    from cairn.storage import RecordStore
+
+log = logging.getLogger(__name__)
+
+DESCRIPTOR_RECORD = "wallet/descriptor"
+REVEALED_PREFIX = "wallet/revealed/"
+# Machine-local: a fresh wallet's first full scan happened here (never backed up, see storage).
+SCANNED_RECORD = "local/wallet/full_scan_done"
+DEFAULT_STOP_GAP = 20
+DEFAULT_PARALLEL_REQUESTS = 2
+DEFAULT_SYNC_TIMEOUT = 120.0
+
+
+@dataclass(frozen=True)
+class ReceiveAddress:
+    """An address handed out for receiving, with its BIP84 index on the external keychain."""
+
+    address: str
+    index: int
+
+
+@dataclass(frozen=True)
+class _TxState:
+    direction: Direction
+    amount_sat: int
+    height: int | None
+
+
+class CairnWallet:
+    """The wallet of one seed on one network; open it with ``CairnWallet.open``."""
+
+    def __init__(
+        self,
+        *,
+        store: RecordStore,
+        network: Network,
+        esplora_url: str,
+        bus: EventBus,
+        wallet: bdk.Wallet,
+        persistence: RecordPersistence,
+        persister: bdk.Persister,
+        stop_gap: int,
+        parallel_requests: int,
+        sync_timeout: float,
+    ) -> None:
+        self._store = store
+        self._network = network
+        self._esplora_url = esplora_url
+        self._bus = bus
+        self._wallet = wallet
+        self._persistence = persistence
+        self._persister = persister
+        self._stop_gap = stop_gap
+        self._parallel_requests = parallel_requests
+        self._sync_timeout = sync_timeout
+        self._lock = threading.RLock()
+        self._sync_lock = asyncio.Lock()
+        self._client = bdk.EsploraClient(esplora_url)
+        self._labels = LabelBook(store, bus)
+        self._preferences = Preferences(store, bus)
+        self._status = SyncStatus(SyncState.NEVER_SYNCED, wallet.latest_checkpoint().height)
+
+    # --- opening ----------------------------------------------------------------------------
+
+    @classmethod
+    def open(
+        cls,
+        store: RecordStore,
+        seed: bytes,
+        network: Network,
+        *,
+        esplora_url: str,
+        bus: EventBus | None = None,
+        compact_every: int = DEFAULT_COMPACT_EVERY,
+        stop_gap: int = DEFAULT_STOP_GAP,
+        parallel_requests: int = DEFAULT_PARALLEL_REQUESTS,
+        sync_timeout: float = DEFAULT_SYNC_TIMEOUT,
+    ) -> CairnWallet:
+        """Load the wallet from its records, or create it when the store has none.
+
+        Blocks on the store (run it with ``asyncio.to_thread`` or use ``open_async``).
+        Raises WalletStorageError when the records cannot be read or belong to another seed.
+        """
+        external, internal = bip84_descriptors(seed, network)
+        kind = network_kind(network)
+        descriptor = bdk.Descriptor(external, kind)
+        change_descriptor = bdk.Descriptor(internal, kind)
+        persistence = RecordPersistence(store, kind, compact_every=compact_every)
+        persister = bdk.Persister.custom(persistence)
+        _check_descriptor_record(store, descriptor, change_descriptor, network)
+        try:
+            if store.scan(CHANGESET_PREFIX):
+                wallet = bdk.Wallet.load(descriptor, change_descriptor, persister)
+            else:
+                wallet = bdk.Wallet(descriptor, change_descriptor, BDK_NETWORKS[network], persister)
+        except (bdk.LoadWithPersistError, bdk.CreateWithPersistError, bdk.PersistenceError) as e:
+            raise WalletStorageError(
+                f"the wallet records could not be loaded ({type(e).__name__}); "
+                "restore from your backup or your recovery words"
+            ) from None
+        if wallet.network() != BDK_NETWORKS[network]:
+            raise WalletStorageError(f"these wallet records are not for {network.value}")
+        self = cls(
+            store=store,
+            network=network,
+            esplora_url=esplora_url,
+            bus=bus if bus is not None else EventBus(),
+            wallet=wallet,
+            persistence=persistence,
+            persister=persister,
+            stop_gap=stop_gap,
+            parallel_requests=parallel_requests,
+            sync_timeout=sync_timeout,
+        )
+        self._restore_revealed()
+        return self
+
+    @classmethod
+    async def open_async(
+        cls,
+        store: RecordStore,
+        seed: bytes,
+        network: Network,
+        *,
+        esplora_url: str,
+        bus: EventBus | None = None,
+        compact_every: int = DEFAULT_COMPACT_EVERY,
+    ) -> CairnWallet:
+        """``open`` in a worker thread."""
+        return await asyncio.to_thread(
+            lambda: cls.open(
+                store,
+                seed,
+                network,
+                esplora_url=esplora_url,
+                bus=bus,
+                compact_every=compact_every,
+            )
+        )
+
+    def _restore_revealed(self) -> None:
+        # Addresses already handed out (maybe on another machine) are revealed again, so the
+        # next one handed out is new and incremental syncs watch every one of them.
+        recorded = self._recorded_index(bdk.KeychainKind.EXTERNAL)
+        if recorded is None:
+            return
+        with self._lock:
+            current = self._wallet.derivation_index(bdk.KeychainKind.EXTERNAL)
+            if current is None or current < recorded:
+                self._wallet.reveal_addresses_to(bdk.KeychainKind.EXTERNAL, recorded)
+                self._persist()
+
+    # --- properties -------------------------------------------------------------------------
+
+    @property
+    def network(self) -> Network:
+        return self._network
+
+    @property
+    def bus(self) -> EventBus:
+        return self._bus
+
+    @property
+    def esplora_url(self) -> str:
+        return self._esplora_url
+
+    @property
+    def sync_status(self) -> SyncStatus:
+        return self._status
+
+    @property
+    def preferences(self) -> Preferences:
+        """Preference records (blocking calls: use ``set_preference`` from the loop)."""
+        return self._preferences
+
+    @property
+    def persistence(self) -> RecordPersistence:
+        return self._persistence
+
+    # --- reading ----------------------------------------------------------------------------
+
+    def balance(self) -> Balance:
+        with self._lock:
+            return balance_of(self._wallet)
+
+    def history(self) -> list[HistoryItem]:
+        """Every transaction, newest first, with labels."""
+        with self._lock:
+            return history_of(self._wallet, lambda txid: self._labels.get("tx", txid))
+
+    def revealed_index(self) -> int | None:
+        """The highest external index handed out so far (None before the first)."""
+        return self._recorded_index(bdk.KeychainKind.EXTERNAL)
+
+    def label(self, type_: str, ref: str) -> str | None:
+        return self._labels.get(type_, ref)
+
+    def labels(self) -> list[Label]:
+        return self._labels.all()
+
+    def export_labels(self) -> str:
+        """Every label as BIP-329 JSONL."""
+        return self._labels.export_jsonl()
+
+    def preference(self, name: str, default: str | None = None) -> str | None:
+        return self._preferences.get(name, default)
+
+    # --- receiving --------------------------------------------------------------------------
+
+    async def next_receive_address(self) -> ReceiveAddress:
+        """A new address never handed out before; its index is on disk before it is returned."""
+        return await asyncio.to_thread(self.next_receive_address_blocking)
+
+    def next_receive_address_blocking(self) -> ReceiveAddress:
+        keychain = bdk.KeychainKind.EXTERNAL
+        with self._lock:
+            index = self._wallet.next_derivation_index(keychain)
+            recorded = self._recorded_index(keychain)
+            if recorded is not None:
+                index = max(index, recorded + 1)
+            address = str(self._wallet.peek_address(keychain, index).address)
+            try:
+                self._store.put(_revealed_name(keychain), str(index).encode())
+            except Exception as error:
+                raise WalletStorageError(
+                    f"the new address could not be saved ({type(error).__name__}); "
+                    "no address was handed out"
+                ) from None
+            self._wallet.reveal_addresses_to(keychain, index)
+            self._persist_quietly()
+        self._bus.publish(AddressRevealed("external", index, address))
+        return ReceiveAddress(address, index)
+
+    async def current_receive_address(self) -> ReceiveAddress:
+        """The last address handed out while nothing paid to it yet; otherwise a new one."""
+        with self._lock:
+            recorded = self._recorded_index(bdk.KeychainKind.EXTERNAL)
+            if recorded is not None:
+                unused = {
+                    info.index
+                    for info in self._wallet.list_unused_addresses(bdk.KeychainKind.EXTERNAL)
+                }
+                if recorded in unused:
+                    info = self._wallet.peek_address(bdk.KeychainKind.EXTERNAL, recorded)
+                    return ReceiveAddress(str(info.address), recorded)
+        return await self.next_receive_address()
+
+    def _recorded_index(self, keychain: bdk.KeychainKind) -> int | None:
+        value = self._store.get(_revealed_name(keychain))
+        if value is None:
+            return None
+        try:
+            return int(value.decode())
+        except ValueError:
+            log.error("the revealed-index record is unreadable; using the wallet's own index")
+            return None
+
+    # --- sending ----------------------------------------------------------------------------
+
+    def plan_payment(
+        self, recipient: str, amount_sat: int | None, fee_rate_sat_vb: float
+    ) -> PaymentPlan:
+        """Build the payment for review; ``amount_sat=None`` sends everything.
+
+        Raises InvalidAddress, WrongNetworkAddress, InvalidAmount, DustAmount or
+        InsufficientFunds. CPU only: fast enough to call on the loop.
+        """
+        with self._lock:
+            return build_plan(self._wallet, self._network, recipient, amount_sat, fee_rate_sat_vb)
+
+    async def send(self, plan: PaymentPlan, *, memo: str = "") -> str:
+        """Sign, broadcast, apply and record a planned payment; returns the txid.
+
+        Raises BroadcastRejected (the server's reason) or ChainUnavailable, after publishing
+        PaymentFailed; on success publishes PaymentSent.
+        """
+        with self._lock:
+            tx = sign_payment(self._wallet, plan)
+        txid = str(tx.compute_txid())
+        try:
+            await asyncio.to_thread(self._client.broadcast, tx)
+        except Exception as error:
+            reason = rejection_reason(error)
+            failure: WalletError
+            if reason is not None:
+                failure = BroadcastRejected(reason)
+            else:
+                failure = ChainUnavailable(describe_chain_error(error, self._esplora_url))
+            self._bus.publish(PaymentFailed(plan.recipient, plan.amount_sat, str(failure)))
+            raise failure from None
+        await asyncio.to_thread(self._record_sent, tx, plan, txid, memo)
+        self._bus.publish(PaymentSent(txid, plan.recipient, plan.amount_sat, plan.fee_sat))
+        return txid
+
+    def _record_sent(self, tx: bdk.Transaction, plan: PaymentPlan, txid: str, memo: str) -> None:
+        # The payment is on the network now: a failure to record it locally is logged, not
+        # raised, because the next sync finds the transaction anyway.
+        with self._lock:
+            self._wallet.apply_unconfirmed_txs(
+                [bdk.UnconfirmedTx(tx=tx, last_seen=int(time.time()))]
+            )
+            self._persist_quietly()
+        try:
+            name, value = payment_record(plan, txid, memo)
+            self._store.put(name, value)
+            if memo.strip():
+                self._labels.set("tx", txid, memo)
+        except Exception as error:
+            log.error("the sent payment could not be recorded: %s", type(error).__name__)
+
+    async def fee_estimates(self) -> dict[int, float]:
+        """Esplora's fee estimates: confirmation target in blocks -> sat/vB."""
+        try:
+            estimates = await asyncio.to_thread(self._client.get_fee_estimates)
+        except Exception as error:
+            raise ChainUnavailable(describe_chain_error(error, self._esplora_url)) from None
+        return {int(target): float(rate) for target, rate in sorted(estimates.items())}
+
+    # --- labels and preferences -------------------------------------------------------------
+
+    async def set_label(self, type_: str, ref: str, label: str | None) -> None:
+        """Set or (None / blank) remove a BIP-329 label; publishes LabelChanged."""
+        await asyncio.to_thread(self._labels.set, type_, ref, label)
+
+    async def import_labels(self, text: str) -> LabelImportResult:
+        """Import BIP-329 JSONL; valid lines are kept, invalid ones reported in the result."""
+        return await asyncio.to_thread(self._labels.import_jsonl, text)
+
+    async def set_preference(self, name: str, value: str | None) -> None:
+        await asyncio.to_thread(self._preferences.set, name, value)
+
+    # --- sync -------------------------------------------------------------------------------
+
+    def needs_full_scan(self) -> bool:
+        """True for a wallet that has never scanned the chain (new, or restored from words)."""
+        with self._lock:
+            fresh = self._wallet.latest_checkpoint().height == 0
+        return fresh and self._store.get(SCANNED_RECORD) is None
+
+    async def sync(self, *, full_scan: bool | None = None) -> SyncStatus:
+        """Sync with the chain server (a full scan when needed); never raises for I/O errors.
+
+        On failure the status becomes OFFLINE with the reason and SyncFailed is published.
+        """
+        async with self._sync_lock:
+            full = self.needs_full_scan() if full_scan is None else full_scan
+            self._status = SyncStatus(
+                SyncState.SYNCING, self._status.height, self._status.last_success
+            )
+            try:
+                events = await asyncio.wait_for(
+                    asyncio.to_thread(self._sync_blocking, full), timeout=self._sync_timeout
+                )
+            except Exception as error:
+                message = (
+                    str(error)
+                    if isinstance(error, WalletError)
+                    else describe_chain_error(error, self._esplora_url)
+                )
+                self._status = SyncStatus(
+                    SyncState.OFFLINE, self._status.height, self._status.last_success, message
+                )
+                self._bus.publish(SyncFailed(message))
+                return self._status
+            self._status = SyncStatus(SyncState.ONLINE, self._tip(), time.time())
+            for event in events:
+                self._bus.publish(event)
+            return self._status
+
+    def _sync_blocking(self, full: bool) -> list[Event]:
+        with self._lock:
+            before = self._tx_states()
+            first_scan = self.needs_full_scan()
+            if full:
+                full_request = self._wallet.start_full_scan().build()
+            else:
+                sync_request = self._wallet.start_sync_with_revealed_spks().build()
+        if full:
+            update = self._client.full_scan(full_request, self._stop_gap, self._parallel_requests)
+        else:
+            update = self._client.sync(sync_request, self._parallel_requests)
+        with self._lock:
+            self._wallet.apply_update(update)
+            self._persist()
+            after = self._tx_states()
+            height = self._wallet.latest_checkpoint().height
+        # The first full scan of a wallet discovers its past: that is not news to announce.
+        discovering = full and first_scan
+        if discovering:
+            self._store.put(SCANNED_RECORD, b"1")
+        events: list[Event] = [] if discovering else _payment_events(before, after)
+        events.append(SyncCompleted(height=height, full_scan=full))
+        return events
+
+    def _tx_states(self) -> dict[str, _TxState]:
+        return {
+            item.txid: _TxState(item.direction, item.amount_sat, item.height)
+            for item in history_of(self._wallet, lambda _txid: None)
+        }
+
+    def _tip(self) -> int:
+        with self._lock:
+            return int(self._wallet.latest_checkpoint().height)
+
+    # --- persistence ------------------------------------------------------------------------
+
+    def _persist(self) -> None:
+        """Write staged BDK changes; WalletStorageError if the store failed."""
+        try:
+            self._wallet.persist(self._persister)
+        except bdk.PersistenceError:
+            raise WalletStorageError(
+                "the wallet could not save its state on this machine "
+                f"({self._persistence.last_error}); it will retry on the next change"
+            ) from None
+
+    def _persist_quietly(self) -> None:
+        # Staged changes stay staged in BDK on failure and go out with the next persist.
+        try:
+            self._persist()
+        except WalletStorageError as error:
+            log.error("%s", error)
+
+    def compact(self) -> None:
+        """Merge the changeset records into one now (it also happens on its own)."""
+        with self._lock:
+            self._persistence.compact()
+
+    def close(self) -> None:
+        """Persist anything staged. The store belongs to the caller and stays open."""
+        with self._lock:
+            self._persist_quietly()
+
+
+def _revealed_name(keychain: bdk.KeychainKind) -> str:
+    suffix = "external" if keychain == bdk.KeychainKind.EXTERNAL else "internal"
+    return REVEALED_PREFIX + suffix
+
+
+def _check_descriptor_record(
+    store: RecordStore,
+    descriptor: bdk.Descriptor,
+    change_descriptor: bdk.Descriptor,
+    network: Network,
+) -> None:
+    """Write ``wallet/descriptor`` (public) once; refuse records of another seed or network."""
+    expected = {
+        "external": str(descriptor),
+        "internal": str(change_descriptor),
+        "network": network.value,
+    }
+    found = store.get(DESCRIPTOR_RECORD)
+    if found is None:
+        store.put(DESCRIPTOR_RECORD, json.dumps(expected, sort_keys=True).encode())
+        return
+    try:
+        recorded = json.loads(found)
+    except ValueError:
+        raise WalletStorageError("the wallet descriptor record is unreadable") from None
+    if recorded != expected:
+        raise WalletStorageError(
+            "these wallet records belong to another recovery phrase or network"
+        )
+
+
+def _payment_events(before: dict[str, _TxState], after: dict[str, _TxState]) -> list[Event]:
+    events: list[Event] = []
+    for txid, state in after.items():
+        previous = before.get(txid)
+        if previous is None and state.direction is Direction.IN:
+            events.append(PaymentReceived(txid, state.amount_sat, state.height is not None))
+        was_confirmed = previous is not None and previous.height is not None
+        if state.height is not None and not was_confirmed:
+            events.append(PaymentConfirmed(txid, state.height, state.direction.value))
+    return events

@@ -1,0 +1,131 @@
+"""BDK wallet persistence into the record store: append-only changeset records, compacted.
+
+Each BDK ``persist`` call appends one record ``wallet/changeset/<seq>`` (seq zero-padded so
+names sort in write order). Every ``compact_every`` appends, all changesets are merged into one
+aggregate written under the next seq, and the older records are deleted, in one atomic batch:
+after a crash the store holds either the old records or the aggregate, and loading merges
+whatever is there, so both are complete. Merging is idempotent, so a backup that briefly holds
+both the aggregate and some old records restores the same wallet.
+
+A Python exception escaping a bdkpython persistence callback aborts the whole process (a Rust
+panic), so both callbacks catch everything and report failures as ``PersistenceError.Reason``,
+which bdkpython turns into an ordinary exception at the call site.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import TYPE_CHECKING
+
+import bdkpython as bdk
+
+from cairn.wallet.changeset_codec import decode_changeset, encode_changeset, merge
+
+if TYPE_CHECKING:
+    from cairn.storage import RecordStore
+
+log = logging.getLogger(__name__)
+
+CHANGESET_PREFIX = "wallet/changeset/"
+SEQ_DIGITS = 12
+DEFAULT_COMPACT_EVERY = 32
+
+
+def changeset_name(seq: int) -> str:
+    """The record name of changeset number ``seq``."""
+    return f"{CHANGESET_PREFIX}{seq:0{SEQ_DIGITS}d}"
+
+
+def _seq_of(name: str) -> int:
+    return int(name.removeprefix(CHANGESET_PREFIX))
+
+
+class RecordPersistence(bdk.Persistence):  # type: ignore[misc]
+    """A ``bdkpython.Persistence`` writing changesets as records of a RecordStore."""
+
+    def __init__(
+        self,
+        store: RecordStore,
+        network_kind: bdk.NetworkKind,
+        *,
+        compact_every: int = DEFAULT_COMPACT_EVERY,
+    ) -> None:
+        self._store = store
+        self._network_kind = network_kind
+        self._compact_every = max(2, compact_every)
+        self._lock = threading.Lock()
+        self._next_seq: int | None = None  # known after the first read of the store
+        self._records = 0  # changeset records currently in the store
+        self.last_error: str | None = None
+
+    # --- bdkpython callbacks (must never let an exception escape) ---------------------
+
+    def initialize(self) -> bdk.ChangeSet:
+        try:
+            with self._lock:
+                return self._load()
+        except BaseException as error:
+            raise self._failure("loading the wallet", error) from None
+
+    def persist(self, changeset: bdk.ChangeSet) -> None:
+        try:
+            with self._lock:
+                self._append(changeset)
+        except BaseException as error:
+            raise self._failure("saving the wallet", error) from None
+        try:
+            with self._lock:
+                if self._records >= self._compact_every:
+                    self._compact_locked()
+        except BaseException as error:
+            # The changeset itself is stored; compaction is retried on the next append.
+            self._failure("compacting the wallet records", error)
+
+    # --- plain methods ------------------------------------------------------------------
+
+    def compact(self) -> None:
+        """Merge every changeset record into one, atomically."""
+        with self._lock:
+            self._compact_locked()
+
+    def record_count(self) -> int:
+        """How many changeset records the store holds now."""
+        return len(self._store.scan(CHANGESET_PREFIX))
+
+    # --- internals ----------------------------------------------------------------------
+
+    def _load(self) -> bdk.ChangeSet:
+        records = self._store.scan(CHANGESET_PREFIX)
+        self._records = len(records)
+        self._next_seq = _seq_of(records[-1][0]) + 1 if records else 0
+        return merge([decode_changeset(value, self._network_kind) for _, value in records])
+
+    def _append(self, changeset: bdk.ChangeSet) -> None:
+        if self._next_seq is None:
+            self._load()
+        assert self._next_seq is not None
+        self._store.put(changeset_name(self._next_seq), encode_changeset(changeset))
+        self._next_seq += 1
+        self._records += 1
+
+    def _compact_locked(self) -> None:
+        records = self._store.scan(CHANGESET_PREFIX)
+        if len(records) < 2:
+            self._records = len(records)
+            return
+        aggregate = merge([decode_changeset(value, self._network_kind) for _, value in records])
+        seq = _seq_of(records[-1][0]) + 1
+        self._store.batch(
+            puts={changeset_name(seq): encode_changeset(aggregate)},
+            deletes=[name for name, _ in records],
+        )
+        self._next_seq = seq + 1
+        self._records = 1
+
+    def _failure(self, doing: str, error: BaseException) -> Exception:
+        # Only the type reaches the log: a message could quote record contents.
+        self.last_error = f"{doing} failed: {type(error).__name__}"
+        log.error("wallet persistence: %s", self.last_error)
+        reason: Exception = bdk.PersistenceError.Reason(self.last_error)
+        return reason

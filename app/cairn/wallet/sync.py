@@ -1,0 +1,103 @@
+"""Sync state, chain-server error texts, and the periodic ``Syncer`` task."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import TYPE_CHECKING
+
+import bdkpython as bdk
+
+if TYPE_CHECKING:
+    from cairn.wallet.core import CairnWallet
+
+log = logging.getLogger(__name__)
+
+DEFAULT_SYNC_INTERVAL = 60.0
+
+
+class SyncState(StrEnum):
+    NEVER_SYNCED = "never_synced"  # opened, no sync finished yet in this session
+    SYNCING = "syncing"
+    ONLINE = "online"  # the last sync succeeded
+    OFFLINE = "offline"  # the last sync failed; ``SyncStatus.error`` says why
+
+
+@dataclass(frozen=True)
+class SyncStatus:
+    """What the UI shows about the chain connection."""
+
+    state: SyncState
+    height: int  # the wallet's chain tip
+    last_success: float | None = None  # unix time of the last successful sync
+    error: str | None = None  # why the last sync failed (user-facing), while OFFLINE
+
+
+def describe_chain_error(error: BaseException, url: str) -> str:
+    """A user-facing sentence for a failure talking to the chain server."""
+    if isinstance(error, bdk.EsploraError.Minreq):
+        return f"cannot reach the chain server at {url}; check the connection or the server URL"
+    if isinstance(error, bdk.EsploraError.HttpResponse):
+        return f"the chain server at {url} answered HTTP {error.status}; try again later"
+    if isinstance(error, TimeoutError):
+        return f"the chain server at {url} did not answer in time; try again later"
+    if isinstance(error, bdk.EsploraError):
+        return f"the chain server at {url} sent an answer this wallet cannot use ({type(error).__name__})"
+    return f"sync with {url} failed ({type(error).__name__})"
+
+
+def rejection_reason(error: BaseException) -> str | None:
+    """The server's own reason when it refused a broadcast; None for connection failures."""
+    if isinstance(error, bdk.EsploraError.HttpResponse):
+        text = str(error.error_message).strip()
+        return text or f"HTTP {error.status}"
+    return None
+
+
+class Syncer:
+    """Syncs the wallet now and then every ``interval`` seconds, and at once on ``sync_now``.
+
+    Failures never escape: the wallet records them in its SyncStatus (OFFLINE) and the next
+    round tries again.
+    """
+
+    def __init__(self, wallet: CairnWallet, interval: float = DEFAULT_SYNC_INTERVAL) -> None:
+        self._wallet = wallet
+        self._interval = interval
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def running(self) -> bool:
+        return self._task is not None and not self._task.done()
+
+    def start(self) -> None:
+        """Start the background task on the running loop (no-op if already running)."""
+        if not self.running:
+            self._task = asyncio.get_running_loop().create_task(self._run(), name="cairn-syncer")
+
+    def sync_now(self) -> None:
+        """Ask for a sync as soon as the current one (if any) finishes."""
+        self._wake.set()
+
+    async def stop(self) -> None:
+        """Cancel the task and wait for it to end."""
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def _run(self) -> None:
+        while True:
+            self._wake.clear()
+            try:
+                await self._wallet.sync()
+            except Exception:
+                # sync() reports every expected failure in the status; this is a bug.
+                log.exception("wallet sync failed unexpectedly")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=self._interval)
