@@ -15,6 +15,7 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QPushButton, QWidget
 
 from cairn.onboarding import LoadingTask, View, Wizard, WizardState
+from cairn.session import SessionError
 from cairn.ui.wizard.base import WizardPage
 
 log = logging.getLogger(__name__)
@@ -62,13 +63,15 @@ INTRO = {
 }
 
 
-def _outcome_name(outcome: Any) -> str:
+def _outcome_name(result: Any) -> str:
+    outcome = getattr(result, "outcome", result)
     return str(getattr(outcome, "name", outcome)).upper()
 
 
-def restore_problem(outcome: Any, server: str) -> str | None:
-    """The user-facing text for a restore outcome, or None when it restored."""
-    name = _outcome_name(outcome)
+def restore_problem(result: Any, server: str) -> str | None:
+    """The user-facing text for a restore result (or bare outcome); None when it restored."""
+    name = _outcome_name(result)
+    detail = str(getattr(result, "detail", "") or "")
     if name == "RESTORED":
         return None
     if name == "NO_BACKUP":
@@ -87,7 +90,8 @@ def restore_problem(outcome: Any, server: str) -> str | None:
             f"The backup on {server} failed its integrity check and was not used. Nothing was "
             "changed on this computer. Try again later or contact the server's operator."
         )
-    return f"The restore did not finish ({name.lower()}). Nothing was changed on this computer."
+    reason = f": {detail}" if detail else f" ({name.lower()})"
+    return f"The backup server refused the restore{reason}. Nothing was changed on this computer."
 
 
 class LoadingPage(WizardPage):
@@ -166,7 +170,7 @@ class LoadingPage(WizardPage):
             await self._perform(state)
         except asyncio.CancelledError:
             raise
-        except TaskFailed as exc:
+        except (TaskFailed, SessionError) as exc:
             self._fail(str(exc))
             return
         except Exception as exc:

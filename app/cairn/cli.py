@@ -1,0 +1,212 @@
+"""`cairn`: the desktop app, the demo, and the devnet/backup/restore/wallet tools.
+
+cairn [--data-dir DIR] [--quit-when-ready] [--offscreen]   open the app
+cairn demo [...]                     the app against a local devnet and backup server
+cairn devnet ...                     a simulated regtest chain (cairn.devnet.cli)
+cairn backup ... | cairn restore ... backups from the command line (cairn.backup.commands)
+cairn wallet create ...              a wallet without the GUI (scripts, smoke tests)
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from cairn import __version__
+
+log = logging.getLogger("cairn")
+
+DELEGATED = ("devnet", "backup", "restore")
+
+
+def _app_options(parser: argparse.ArgumentParser, *, sub: bool = False) -> None:
+    # On a subcommand, options left out must not overwrite those given before it.
+    extra: dict[str, Any] = {"default": argparse.SUPPRESS} if sub else {}
+    parser.add_argument(
+        "--data-dir",
+        **extra,
+        help="where Cairn keeps its data (env CAIRN_DATA_DIR; default: the platform's user "
+        "data dir)",
+    )
+    parser.add_argument(
+        "--quit-when-ready",
+        action="store_true",
+        **extra,
+        help="exit 0 as soon as the first window is ready (start-up smoke tests)",
+    )
+    parser.add_argument(
+        "--offscreen",
+        action="store_true",
+        **extra,
+        help="render without a display (QT_QPA_PLATFORM=offscreen), for tests",
+    )
+    parser.add_argument(
+        "--log-level",
+        choices=["debug", "info", "warning", "error"],
+        **(extra or {"default": "warning"}),
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="cairn",
+        description="Cairn: a Bitcoin wallet that backs up every change and restores everything "
+        "from twelve words.",
+        epilog="Also: `cairn devnet ...`, `cairn backup ...`, `cairn restore ...` (see their --help).",
+    )
+    parser.add_argument("--version", action="version", version=f"cairn {__version__}")
+    _app_options(parser)
+    commands = parser.add_subparsers(dest="command")
+    demo = commands.add_parser(
+        "demo",
+        help="open the app against a local simulated chain and backup server (regtest)",
+        description="Starts `cairn devnet` and `cairn-backupd` on loopback, opens the app against "
+        "them, and stops them when the app exits. Data lives in <data dir>/demo.",
+    )
+    _app_options(demo, sub=True)
+    wallet = commands.add_parser("wallet", help="wallet tools without the GUI")
+    wallet_commands = wallet.add_subparsers(dest="wallet_command", required=True)
+    create = wallet_commands.add_parser("create", help="create a wallet from recovery words")
+    create.add_argument("--data-dir", help="data dir (as for the app)")
+    create.add_argument(
+        "--network", choices=["bitcoin", "testnet", "signet", "regtest"], default=None
+    )
+    create.add_argument(
+        "--words-stdin", action="store_true", help="read the recovery words from standard input"
+    )
+    create.add_argument(
+        "--no-backup", action="store_true", help="do not upload the first backup now"
+    )
+    return parser
+
+
+def has_display() -> bool:
+    if sys.platform != "linux":
+        return True
+    if os.environ.get("QT_QPA_PLATFORM", "").startswith(("offscreen", "minimal", "vnc")):
+        return True
+    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+
+
+NO_DISPLAY = (
+    "cairn: no display found. Cairn is a desktop app and needs a graphical session "
+    "(X11 or Wayland).\n"
+    "  - On a desktop, run it from a terminal inside the session.\n"
+    "  - Over SSH, use `ssh -X`, or run headless under a virtual display: "
+    "`xvfb-run -a cairn ...` (apt-get install xvfb).\n"
+    "  - For automated checks, add --offscreen."
+)
+
+
+def _run_gui(data_dir: Path, args: argparse.Namespace) -> int:
+    if args.offscreen:
+        os.environ["QT_QPA_PLATFORM"] = "offscreen"
+    if not has_display():
+        print(NO_DISPLAY, file=sys.stderr)
+        return 2
+    from cairn.ui.app import run
+
+    return run(data_dir, quit_when_ready=args.quit_when_ready)
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from cairn.config import resolve_data_dir
+    from cairn.demo import DemoError, DemoServices, demo_config
+
+    if args.offscreen:
+        os.environ["QT_QPA_PLATFORM"] = "offscreen"
+    if not has_display():
+        print(NO_DISPLAY, file=sys.stderr)
+        return 2
+    data_dir = resolve_data_dir(args.data_dir) / "demo"
+    print(f"cairn demo: data in {data_dir}", file=sys.stderr)
+    try:
+        with DemoServices(data_dir) as services:
+            demo_config(data_dir, services)
+            print(
+                f"cairn demo: devnet at {services.devnet_url}, "
+                f"backup server at {services.backupd_url}",
+                file=sys.stderr,
+            )
+            return _run_gui(data_dir, args)
+    except DemoError as exc:
+        print(f"cairn demo: {exc}", file=sys.stderr)
+        return 1
+
+
+def _wallet_create(args: argparse.Namespace) -> int:
+    from cairn.config import resolve_data_dir, save_config
+    from cairn.keys import InvalidMnemonic, Network
+    from cairn.session import Session, SessionError
+
+    data_dir = resolve_data_dir(args.data_dir)
+    if not args.words_stdin:
+        print(
+            "cairn wallet create: pass the words on standard input with --words-stdin",
+            file=sys.stderr,
+        )
+        return 2
+    words = sys.stdin.read().split()
+
+    async def create() -> int:
+        session = await Session.open(data_dir)
+        if args.network:
+            session.config = session.config.with_changes(network=Network(args.network))
+            if session.config.chain_url is None:
+                # Regtest has no public server: the devnet's default address.
+                session.config = session.config.with_changes(esplora_url="http://127.0.0.1:3002")
+            save_config(data_dir, session.config)
+        if session.has_wallet:
+            print(
+                f"cairn: a {session.network} wallet already exists in {session.wallet_dir}",
+                file=sys.stderr,
+            )
+            return 1
+        try:
+            await session.create_wallet(words)
+            if not args.no_backup:
+                await session.run_initial_backup()
+        except (InvalidMnemonic, SessionError) as exc:
+            print(f"cairn: {exc}", file=sys.stderr)
+            return 1
+        finally:
+            await session.close()
+        print(f"created a {session.network} wallet in {session.wallet_dir}")
+        return 0
+
+    return asyncio.run(create())
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in DELEGATED:
+        command, rest = argv[0], argv[1:]
+        if command == "devnet":
+            from cairn.devnet.cli import main as devnet_main
+
+            return devnet_main(rest)
+        from cairn.backup.commands import main as backup_main
+
+        return backup_main(argv)
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=args.log_level.upper() if hasattr(args, "log_level") else "WARNING",
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    if args.command == "demo":
+        return _demo(args)
+    if args.command == "wallet":
+        return _wallet_create(args)
+    from cairn.config import resolve_data_dir
+
+    return _run_gui(resolve_data_dir(args.data_dir), args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,355 @@
+"""One open data dir and network: the wallet, its record store, the backup engine, the event bus.
+
+No Qt here. The wizard's loading screen calls `create_wallet`, `run_initial_backup`, `restore`
+and `run_full_backup`; the main window uses the rest. Every blocking call (SQLite, the seed
+file, BDK) runs in a worker thread, so the event loop never stalls.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import httpx
+
+from cairn.backup.client import BackupError, BackupUnreachable, RemoteBackupClient
+from cairn.backup.fullbackup import FullBackupProgress
+from cairn.backup.localstate import full_backup_reason
+from cairn.backup.restore import (
+    RestoreOutcome,
+    RestorePhase,
+    RestoreProgress,
+    RestoreResult,
+    restore_store,
+)
+from cairn.backup.service import BackupService
+from cairn.backup.status import BackupState, BackupStatus, StatusSnapshot
+from cairn.config import AppConfig, load_config, save_config, wallet_dir
+from cairn.events import Event, EventBus
+from cairn.keys import Network, derive_backup_keys, mnemonic_to_seed, validate_mnemonic
+from cairn.onboarding import WalletPresence
+from cairn.seedfile import load_seed, save_seed, seed_exists
+from cairn.storage import AsyncRecordStore, SqliteStore
+from cairn.wallet import CairnWallet
+
+log = logging.getLogger(__name__)
+
+RECORDS_NAME = "records.sqlite"
+EMAIL_PREFERENCE = "email"
+
+Progress = Callable[[str, int, int], None]  # phase, done, total (0: not known yet)
+
+RESTORE_PHASES = {
+    RestorePhase.CONNECTING: "Contacting the backup server",
+    RestorePhase.DOWNLOADING: "Downloading and decrypting your backup",
+    RestorePhase.VERIFYING: "Checking every record",
+    RestorePhase.SWITCHING: "Putting the restored wallet in place",
+    RestorePhase.DONE: "Restored",
+}
+
+
+class SessionError(Exception):
+    """Something the user can act on (server down, no server set); the message says what."""
+
+
+def _ignore(_phase: str, _done: int, _total: int) -> None:
+    return None
+
+
+class Session:
+    """The wallet of `config.network` under `data_dir`, and its backups."""
+
+    def __init__(self, data_dir: Path, config: AppConfig, *, backup_timeout: float = 15.0) -> None:
+        self.data_dir = Path(data_dir)
+        self.config = config
+        self.bus = EventBus()
+        self._backup_timeout = backup_timeout
+        self._store: SqliteStore | None = None
+        self._async_store: AsyncRecordStore | None = None
+        self._wallet: CairnWallet | None = None
+        self._service: BackupService | None = None
+        self._detach_service: Callable[[], None] | None = None
+        self._status = BackupStatus(config.backup_server_url or "")
+        self._started = False
+
+    @classmethod
+    async def open(cls, data_dir: Path, **kwargs: float) -> Session:
+        config = await asyncio.to_thread(load_config, Path(data_dir))
+        return cls(Path(data_dir), config, **kwargs)
+
+    # --- where things are ------------------------------------------------------------------------
+
+    @property
+    def network(self) -> str:
+        return self.config.network.value
+
+    @property
+    def wallet_dir(self) -> Path:
+        return wallet_dir(self.data_dir, self.config.network)
+
+    @property
+    def records_path(self) -> Path:
+        return self.wallet_dir / RECORDS_NAME
+
+    @property
+    def has_wallet(self) -> bool:
+        return seed_exists(self.wallet_dir)
+
+    @property
+    def backup_server_url(self) -> str | None:
+        return self.config.backup_server_url
+
+    def set_backup_server(self, url: str) -> None:
+        """Remember `url` in config.json (a running engine is switched by change_backup_server)."""
+        self.config = self.config.with_changes(backup_server_url=url.rstrip("/") or None)
+        save_config(self.data_dir, self.config)
+        if self._service is None:
+            self._status.update(server_url=self.config.backup_server_url or "")
+
+    async def presence(self) -> WalletPresence:
+        """What the start screen should be: none, an existing wallet, or one owing a full backup."""
+        if not await asyncio.to_thread(seed_exists, self.wallet_dir):
+            return WalletPresence.NONE
+        store = await self._open_store()
+        reason = await asyncio.to_thread(full_backup_reason, store)
+        return WalletPresence.READY if reason is None else WalletPresence.NEEDS_FULL_BACKUP
+
+    # --- the wizard's loading screen -------------------------------------------------------------
+
+    async def create_wallet(self, words: Sequence[str], *, email: str | None = None) -> None:
+        """A new wallet from `words` (or, by the user's choice, a restore without backup)."""
+        phrase = validate_mnemonic(" ".join(words))
+        self.wallet_dir.mkdir(parents=True, exist_ok=True)
+        await asyncio.to_thread(save_seed, self.wallet_dir, phrase)
+        await self._open_wallet(phrase)
+        if email:
+            await self.require_wallet().set_preference(EMAIL_PREFERENCE, email)
+
+    async def run_initial_backup(self, progress: Progress = _ignore) -> None:
+        """Upload everything the new wallet wrote; returns once the server acknowledged it."""
+        service = self._require_service()
+        store = self._require_async_store()
+        total = (await store.outbox_stats()).count
+        progress("Uploading the first backup", 0, total)
+
+        def on_status(snapshot: StatusSnapshot) -> None:
+            progress("Uploading the first backup", max(0, total - snapshot.pending_changes), total)
+
+        unsubscribe = service.status.subscribe(on_status)
+        try:
+            await self._backup_now(service)
+        finally:
+            unsubscribe()
+        progress("Backed up", total, total)
+
+    async def restore(self, words: Sequence[str], progress: Progress = _ignore) -> RestoreResult:
+        """Restore the record store from the backup server; the wallet opens only if it worked."""
+        phrase = validate_mnemonic(" ".join(words))
+        url = self.backup_server_url
+        if not url:
+            raise SessionError("No backup server is set. Choose one to restore from.")
+        keys = await asyncio.to_thread(lambda: derive_backup_keys(mnemonic_to_seed(phrase)))
+
+        def report(p: RestoreProgress) -> None:
+            progress(RESTORE_PHASES.get(p.phase, str(p.phase)), p.done, p.total)
+
+        # The restore replaces records.sqlite: nothing may hold the old file open.
+        await self.close()
+        self.wallet_dir.mkdir(parents=True, exist_ok=True)
+        client = RemoteBackupClient(url, keys, self.network, timeout=self._backup_timeout)
+        try:
+            result = await restore_store(client, keys, self.records_path, progress=report)
+        finally:
+            await client.aclose()
+        log.info("restore finished: %s (%d records)", result.outcome.value, result.records)
+        if result.outcome is RestoreOutcome.RESTORED:
+            progress("Opening the wallet", result.records, result.records)
+            await asyncio.to_thread(save_seed, self.wallet_dir, phrase)
+            await self._open_wallet(phrase)
+        return result
+
+    async def run_full_backup(self, progress: Progress = _ignore) -> None:
+        """Upload every record again (upgrade, server change); returns when the server has all."""
+        await self.open_existing()
+        service = self._require_service()
+
+        def report(p: FullBackupProgress) -> None:
+            progress("Backing up every record", p.done, p.total)
+
+        progress("Preparing the full backup", 0, 0)
+        service.set_progress(report)
+        try:
+            await self._backup_now(service)
+        finally:
+            service.set_progress(None)
+
+    # --- life cycle ------------------------------------------------------------------------------
+
+    async def open_existing(self) -> None:
+        """Open the wallet whose seed is on disk (no-op when it is already open)."""
+        if self._wallet is None:
+            phrase, _passphrase = await asyncio.to_thread(load_seed, self.wallet_dir)
+            await self._open_wallet(phrase)
+
+    async def start(self) -> None:
+        """Start background uploads (the main window is about to show)."""
+        await self.open_existing()
+        if self._service is not None and not self._started:
+            self._service.uploader.start()
+            self._started = True
+
+    async def close(self) -> None:
+        await self._close_wallet()
+        if self._async_store is not None:
+            await self._async_store.aclose()
+            self._async_store = None
+            self._store = None
+
+    async def _open_store(self) -> SqliteStore:
+        if self._store is None:
+            self.wallet_dir.mkdir(parents=True, exist_ok=True)
+            self._store = await asyncio.to_thread(SqliteStore, self.records_path)
+            self._async_store = AsyncRecordStore(self._store)
+        return self._store
+
+    async def _open_wallet(self, phrase: str) -> None:
+        if self._wallet is not None:
+            return
+        esplora = self.config.chain_url
+        if esplora is None:
+            raise SessionError(
+                f"No chain server is set for {self.network}. Set esplora_url in "
+                f"{self.data_dir / 'config.json'}, or run `cairn demo`."
+            )
+        seed = await asyncio.to_thread(mnemonic_to_seed, phrase)
+        store = await self._open_store()
+        self._wallet = await CairnWallet.open_async(
+            store, seed, self.config.network, esplora_url=esplora, bus=self.bus
+        )
+        await self._build_backup(seed)
+
+    async def _build_backup(self, seed: bytes) -> None:
+        url = self.backup_server_url
+        if not url:
+            self._status.update(
+                state=BackupState.ERROR, last_error="No backup server is set (see Settings)."
+            )
+            return
+        keys = await asyncio.to_thread(derive_backup_keys, seed)
+        service = BackupService(
+            self._require_async_store(), keys, self.network, url, timeout=self._backup_timeout
+        )
+        await service.prepare()
+        # Wallet events → uploader.notify(event.urgent): urgent ones flush at once.
+        self._detach_service = service.attach(self.bus)
+        self._service = service
+        self._status = service.status
+
+    async def _close_wallet(self) -> None:
+        if self._detach_service is not None:
+            self._detach_service()
+            self._detach_service = None
+        if self._service is not None:
+            await self._service.stop()
+            self._service = None
+            self._started = False
+        if self._wallet is not None:
+            await asyncio.to_thread(self._wallet.close)
+            self._wallet = None
+
+    async def _backup_now(self, service: BackupService) -> None:
+        try:
+            await service.backup_now()
+        except BackupUnreachable as exc:
+            raise SessionError(
+                f"The backup server at {service.server_url} could not be reached ({exc}). "
+                "Check your connection and try again, or change the server."
+            ) from exc
+        except BackupError as exc:
+            raise SessionError(f"The backup server refused the backup: {exc}") from exc
+
+    def _require_service(self) -> BackupService:
+        if self._service is None:
+            raise SessionError("No backup server is set. Choose one to back up to.")
+        return self._service
+
+    def _require_async_store(self) -> AsyncRecordStore:
+        if self._async_store is None:
+            raise RuntimeError("the record store is not open")
+        return self._async_store
+
+    def require_wallet(self) -> CairnWallet:
+        if self._wallet is None:
+            raise RuntimeError("the wallet is not open")
+        return self._wallet
+
+    # --- what the main window uses ---------------------------------------------------------------
+
+    @property
+    def wallet(self) -> CairnWallet:
+        return self.require_wallet()
+
+    @property
+    def backup_status(self) -> BackupStatus:
+        return self._status
+
+    @property
+    def email(self) -> str | None:
+        return self.require_wallet().preference(EMAIL_PREFERENCE)
+
+    def subscribe_events(self, callback: Callable[[Event], None]) -> Callable[[], None]:
+        return self.bus.subscribe(callback)
+
+    async def back_up_now(self) -> None:
+        await self._backup_now(self._require_service())
+
+    async def change_backup_server(self, url: str) -> None:
+        """Switch servers: the engine sees the new URL and uploads everything there."""
+        self.set_backup_server(url)
+        if self._detach_service is not None:
+            self._detach_service()
+            self._detach_service = None
+        if self._service is not None:
+            await self._service.stop()
+            self._service = None
+        was_started = self._started
+        self._started = False
+        phrase, _ = await asyncio.to_thread(load_seed, self.wallet_dir)
+        seed = await asyncio.to_thread(mnemonic_to_seed, phrase)
+        await self._build_backup(seed)
+        if was_started and self._service is not None:
+            self._service.uploader.start()
+            self._started = True
+
+    async def delete_server_backup(self) -> None:
+        await self._require_service().delete_server_backup()
+
+    async def set_email(self, email: str | None) -> None:
+        await self.require_wallet().set_preference(EMAIL_PREFERENCE, email or None)
+
+    def seed_words(self) -> list[str]:
+        phrase, _ = load_seed(self.wallet_dir)
+        return phrase.split()
+
+    @property
+    def can_use_faucet(self) -> bool:
+        return self.config.network is Network.REGTEST and bool(self.config.devnet_url)
+
+    async def faucet(self, address: str, amount: int) -> str:
+        """Ask the devnet for `amount` sats to `address`, mined at once; the txid."""
+        if not self.can_use_faucet:
+            raise SessionError("The faucet exists only on the local devnet.")
+        async with httpx.AsyncClient(timeout=15.0) as http:
+            try:
+                response = await http.post(
+                    f"{self.config.devnet_url}/devnet/faucet",
+                    json={"address": address, "amount_sat": amount, "mine": True},
+                )
+            except httpx.HTTPError as exc:
+                raise SessionError(f"The devnet could not be reached ({exc}).") from exc
+        if response.status_code != 200:
+            raise SessionError(f"The devnet faucet refused: {response.text[:200]}")
+        txid: str = response.json()["txid"]
+        return txid

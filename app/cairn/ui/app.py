@@ -1,0 +1,167 @@
+"""The Qt application: the wizard when there is no wallet (or one owes a full backup), then the
+main window. Runs on a qasync loop so every network and storage call is a coroutine."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+from pathlib import Path
+
+import qasync
+from PySide6.QtCore import QObject, QTimer, Signal
+from PySide6.QtGui import QIcon
+from PySide6.QtWidgets import QApplication, QMessageBox, QWidget
+
+from cairn.config import ConfigError, load_config, save_config
+from cairn.keys import Network
+from cairn.onboarding import View, Wizard, start_state
+from cairn.session import Session, SessionError
+from cairn.ui.main.window import MainWindow
+from cairn.ui.resources import icon_path
+from cairn.ui.wizard.window import WizardWindow
+
+log = logging.getLogger(__name__)
+
+
+class CairnApp(QObject):
+    """Owns the session and whichever window is showing; `finished` carries the exit code."""
+
+    finished = Signal(int)
+    main_shown = Signal()
+
+    def __init__(self, data_dir: Path, *, quit_when_ready: bool = False) -> None:
+        super().__init__()
+        self.data_dir = data_dir
+        self.quit_when_ready = quit_when_ready
+        self.session: Session | None = None
+        self.wizard: Wizard | None = None
+        self.wizard_window: WizardWindow | None = None
+        self.main_window: MainWindow | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.get_event_loop().create_task(self._open())
+
+    @property
+    def window(self) -> QWidget | None:
+        return self.main_window or self.wizard_window
+
+    async def _open(self) -> None:
+        try:
+            self.session = await Session.open(self.data_dir)
+            presence = await self.session.presence()
+            state = start_state(presence, self.session.backup_server_url)
+            if state.view is View.MAIN:
+                await self._show_main()
+            else:
+                self._show_wizard(Wizard(state))
+        except (ConfigError, SessionError, OSError) as exc:
+            self._fatal(str(exc))
+        except Exception as exc:
+            log.error("Cairn could not start", exc_info=exc)
+            self._fatal(f"Cairn could not start: an unexpected error ({type(exc).__name__}).")
+
+    def _show_wizard(self, wizard: Wizard) -> None:
+        assert self.session is not None
+        self.wizard = wizard
+        self.wizard_window = WizardWindow(wizard, self.session)
+        self.wizard_window.finished.connect(self._wizard_finished)
+        self.wizard_window.destroyed.connect(lambda: None)
+        self.wizard_window.show()
+        self._ready()
+
+    def _wizard_finished(self) -> None:
+        self._task = asyncio.get_event_loop().create_task(self._after_wizard())
+
+    async def _after_wizard(self) -> None:
+        try:
+            await self._show_main()
+        except Exception as exc:
+            log.error("the main window could not open", exc_info=exc)
+            self._fatal(f"The wallet could not be opened ({type(exc).__name__}).")
+            return
+        if self.wizard_window is not None:
+            self.wizard_window.hide()
+            self.wizard_window.deleteLater()
+            self.wizard_window = None
+
+    async def _show_main(self) -> None:
+        assert self.session is not None
+        await self.session.start()
+        # MainWindowSession.wallet is still being aligned with CairnWallet's async API.
+        self.main_window = MainWindow(self.session)  # type: ignore[arg-type]
+        self.main_window.setWindowIcon(QIcon(str(icon_path(256))))
+        self.main_window.network_change_requested.connect(self._switch_network)
+        self.main_window.show()
+        self.main_shown.emit()
+        self._ready()
+
+    def _switch_network(self, network: str) -> None:
+        async def switch() -> None:
+            config = load_config(self.data_dir).with_changes(network=Network(network))
+            save_config(self.data_dir, config)
+            if self.main_window is not None:
+                self.main_window.hide()
+                self.main_window.deleteLater()
+                self.main_window = None
+            if self.session is not None:
+                await self.session.close()
+            await self._open()
+
+        self._task = asyncio.get_event_loop().create_task(switch())
+
+    def _ready(self) -> None:
+        if self.quit_when_ready:
+            log.info("ready; quitting as asked (--quit-when-ready)")
+            QTimer.singleShot(0, lambda: self.finished.emit(0))
+
+    def _fatal(self, message: str) -> None:
+        log.error("fatal: %s", message)
+        print(f"cairn: {message}", file=sys.stderr)
+        if self.quit_when_ready:
+            self.finished.emit(1)
+            return
+        box = QMessageBox(QMessageBox.Icon.Critical, "Cairn", message)
+        box.finished.connect(lambda _: self.finished.emit(1))
+        box.open()
+        self._fatal_box = box
+
+    async def shutdown(self) -> None:
+        for window in (self.main_window, self.wizard_window):
+            if window is not None:
+                window.close()
+        if self.session is not None:
+            await self.session.close()
+
+
+def run(data_dir: Path, *, quit_when_ready: bool = False) -> int:
+    """Start the app on a qasync loop and return its exit code."""
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    assert isinstance(app, QApplication)
+    app.setApplicationName("Cairn")
+    app.setOrganizationName("Cairn")
+    app.setDesktopFileName("org.cairnwallet.Cairn")
+    app.setWindowIcon(QIcon(str(icon_path(256))))
+    loop = qasync.QEventLoop(app)
+    asyncio.set_event_loop(loop)
+    cairn = CairnApp(data_dir, quit_when_ready=quit_when_ready)
+    exit_code = 0
+    done = asyncio.Event()
+
+    def finish(code: int) -> None:
+        nonlocal exit_code
+        exit_code = code
+        done.set()
+
+    cairn.finished.connect(finish)
+    app.lastWindowClosed.connect(lambda: finish(exit_code))
+
+    async def main() -> None:
+        cairn.start()
+        await done.wait()
+        await cairn.shutdown()
+
+    with loop:
+        loop.run_until_complete(main())
+    return exit_code
