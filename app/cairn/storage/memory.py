@@ -15,6 +15,7 @@ from cairn.storage.protocol import (
     check_limit,
     check_name,
     check_prefix,
+    check_seqs,
     is_local,
 )
 
@@ -74,7 +75,7 @@ class MemoryStore:
             return entries
 
     def outbox_ack(self, seqs: Iterable[int]) -> None:
-        wanted = list(seqs)
+        wanted = check_seqs(seqs)
         with self._lock:
             self._check_open()
             for seq in wanted:

@@ -141,6 +141,16 @@ def check_limit(limit: object) -> int:
     return limit
 
 
+def check_seqs(seqs: Iterable[object]) -> list[int]:
+    """Return the outbox seqs as a list if every one is an int, else raise ValueError."""
+    checked: list[int] = []
+    for seq in seqs:
+        if not isinstance(seq, int) or isinstance(seq, bool):
+            raise ValueError(f"outbox seq must be int, not {type(seq).__name__}")
+        checked.append(seq)
+    return checked
+
+
 def check_batch(
     puts: Mapping[str, bytes] | None, deletes: Iterable[str]
 ) -> tuple[list[tuple[str, bytes]], list[str]]:

@@ -22,6 +22,7 @@ from cairn.storage.protocol import (
     check_limit,
     check_name,
     check_prefix,
+    check_seqs,
     is_local,
 )
 
@@ -32,6 +33,9 @@ _UPSERT = (
 # REPLACE drops the name's older pending entry and gives the new one a fresh, higher seq.
 _ENQUEUE = "INSERT OR REPLACE INTO outbox (name, op) VALUES (?, ?)"
 _MAX_CODE_POINT = 0x10FFFF
+_CORRUPT_CODES = frozenset({sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB})
+# Another process (a second Cairn, the backup command) may hold the write lock for a moment.
+BUSY_TIMEOUT_MS = 5000
 
 
 class SqliteStore:
@@ -47,25 +51,25 @@ class SqliteStore:
         self.path = Path(path)
         self._lock = threading.Lock()
         _create_private(self.path)
-        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-        try:
-            mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
-            if str(mode).lower() != "wal":
-                raise StoreError(f"{self.path.name}: SQLite refused WAL mode (got {mode})")
-            conn.execute("PRAGMA synchronous = FULL")
-            conn.execute("PRAGMA foreign_keys = ON")
-            conn.execute("PRAGMA busy_timeout = 5000")
-            self.migration_backup = migrate(conn, self.path, migrations)
-        except BaseException:
-            conn.close()
-            raise
+        with _translated(self.path):
+            conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+            try:
+                mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+                if str(mode).lower() != "wal":
+                    raise StoreError(f"{self.path.name}: SQLite refused WAL mode (got {mode})")
+                conn.execute("PRAGMA synchronous = FULL")
+                conn.execute("PRAGMA foreign_keys = ON")
+                conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+                self.migration_backup = migrate(conn, self.path, migrations)
+            except BaseException:
+                conn.close()
+                raise
         self._conn: sqlite3.Connection | None = conn
 
     def get(self, name: str) -> bytes | None:
         check_name(name)
-        with self._lock:
-            row = self._open().execute("SELECT value FROM records WHERE name = ?", (name,))
-            found = row.fetchone()
+        with self._reading() as conn:
+            found = conn.execute("SELECT value FROM records WHERE name = ?", (name,)).fetchone()
         return None if found is None else bytes(found[0])
 
     def put(self, name: str, value: bytes) -> None:
@@ -83,8 +87,8 @@ class SqliteStore:
         else:
             sql = "SELECT name, value FROM records WHERE name >= ? AND name < ?"
             args = (prefix, upper)
-        with self._lock:
-            rows = self._open().execute(sql + " ORDER BY name", args).fetchall()
+        with self._reading() as conn:
+            rows = conn.execute(sql + " ORDER BY name", args).fetchall()
         return [(str(n), bytes(v)) for n, v in rows]
 
     def batch(self, puts: Mapping[str, bytes] | None = None, deletes: Iterable[str] = ()) -> None:
@@ -102,41 +106,31 @@ class SqliteStore:
 
     def outbox_pending(self, limit: int = 500) -> list[OutboxEntry]:
         check_limit(limit)
-        with self._lock:
-            rows = (
-                self._open()
-                .execute("SELECT seq, name, op FROM outbox ORDER BY seq LIMIT ?", (limit,))
-                .fetchall()
-            )
+        with self._reading() as conn:
+            rows = conn.execute(
+                "SELECT seq, name, op FROM outbox ORDER BY seq LIMIT ?", (limit,)
+            ).fetchall()
         return [
             OutboxEntry(int(s), str(n), "delete" if op == "delete" else "put") for s, n, op in rows
         ]
 
     def outbox_ack(self, seqs: Iterable[int]) -> None:
-        keys = [(int(s),) for s in seqs]
-        if not keys:
-            self._open_locked()
-            return
+        keys = [(seq,) for seq in check_seqs(seqs)]
         with self._write() as conn:
             conn.executemany("DELETE FROM outbox WHERE seq = ?", keys)
 
     def outbox_stats(self) -> OutboxStats:
-        with self._lock:
-            count, size = (
-                self._open()
-                .execute(
-                    "SELECT count(*), coalesce(sum(length(r.value)), 0)"
-                    " FROM outbox AS o LEFT JOIN records AS r ON r.name = o.name"
-                )
-                .fetchone()
-            )
+        with self._reading() as conn:
+            count, size = conn.execute(
+                "SELECT count(*), coalesce(sum(length(r.value)), 0)"
+                " FROM outbox AS o LEFT JOIN records AS r ON r.name = o.name"
+            ).fetchone()
         return OutboxStats(int(count), int(size))
 
     def snapshot(self) -> Snapshot:
         # local/ sorts as one contiguous range: skip it by range so the index does the work.
         local_end = _prefix_end(LOCAL_PREFIX)
-        with self._lock:
-            conn = self._open()
+        with self._reading() as conn:
             conn.execute("BEGIN")
             try:
                 rows = conn.execute(
@@ -152,11 +146,8 @@ class SqliteStore:
 
     def check_integrity(self) -> None:
         """Raise StoreCorruptError unless ``PRAGMA integrity_check`` says ok."""
-        with self._lock:
-            try:
-                rows = self._open().execute("PRAGMA integrity_check").fetchall()
-            except sqlite3.DatabaseError as exc:  # pages too damaged to even walk
-                raise StoreCorruptError(f"{self.path.name} failed the integrity check") from exc
+        with self._reading() as conn:
+            rows = conn.execute("PRAGMA integrity_check").fetchall()
         if [tuple(r) for r in rows] != [("ok",)]:
             raise StoreCorruptError(f"{self.path.name} failed the integrity check: {rows[:5]}")
 
@@ -173,9 +164,15 @@ class SqliteStore:
         self.close()
 
     @contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
+    def _reading(self) -> Iterator[sqlite3.Connection]:
         with self._lock:
             conn = self._open()
+            with _translated(self.path):
+                yield conn
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        with self._reading() as conn:
             conn.execute("BEGIN IMMEDIATE")
             try:
                 yield conn
@@ -190,9 +187,17 @@ class SqliteStore:
             raise StoreClosedError
         return self._conn
 
-    def _open_locked(self) -> None:
-        with self._lock:
-            self._open()
+
+@contextmanager
+def _translated(path: Path) -> Iterator[None]:
+    """Map sqlite3's errors to the store's: corruption, or any other failure of the file."""
+    try:
+        yield
+    except sqlite3.DatabaseError as exc:
+        code = getattr(exc, "sqlite_errorcode", None)
+        if code is not None and (code & 0xFF) in _CORRUPT_CODES:  # extended codes keep the base
+            raise StoreCorruptError(f"{path.name} is damaged or not a record store") from exc
+        raise StoreError(f"{path.name}: {exc}") from exc
 
 
 def _create_private(path: Path) -> None:

@@ -131,6 +131,11 @@ def test_invalid_scan_prefix_and_limit_are_refused(store: RecordStore) -> None:
     for limit in (0, -1, True, 1.5):
         with pytest.raises(ValueError, match="limit"):
             store.outbox_pending(limit)  # type: ignore[arg-type]
+    store.put("a", b"1")
+    for seqs in (["1"], [1.0], [True], [1, None]):
+        with pytest.raises(ValueError, match="outbox seq"):
+            store.outbox_ack(seqs)  # type: ignore[arg-type]
+    assert len(store.outbox_pending()) == 1
 
 
 # --- batch -------------------------------------------------------------------------------------

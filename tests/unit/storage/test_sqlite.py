@@ -190,6 +190,15 @@ def test_integrity_check_finds_a_damaged_page(tmp_path: Path) -> None:
         store.check_integrity()
 
 
+def test_a_file_that_is_not_a_record_store_is_refused_and_left_alone(tmp_path: Path) -> None:
+    path = tmp_path / "records.sqlite"
+    path.write_bytes(b"not a database, " * 512)
+    path.chmod(0o600)
+    with pytest.raises(StoreCorruptError, match="damaged or not a record store"):
+        SqliteStore(path)
+    assert path.read_bytes() == b"not a database, " * 512
+
+
 def test_large_batches_and_snapshots_are_fast(tmp_path: Path) -> None:
     records = {f"wallet/changeset/{i:06}": os.urandom(200) for i in range(20_000)}
     with SqliteStore(tmp_path / "records.sqlite") as store:
