@@ -150,7 +150,8 @@ async def restore_store(
         return RestoreResult(RestoreOutcome.UNREACHABLE, str(exc))
     if info.objects == 0:
         return RestoreResult(RestoreOutcome.NO_BACKUP, "the backup on this server is empty")
-    job = _Restore(client, keys, target, info.objects, info.bytes, report=report)
+    # The manifest is one of the objects; progress counts records.
+    job = _Restore(client, keys, target, info.objects - 1, info.bytes, report=report)
     try:
         result = await job.run(info.generation)
     except BackupNotFound:

@@ -1,0 +1,347 @@
+"""Headless backup commands for QA and scripting: `cairn backup status|now`, `cairn restore`.
+
+They work on a data dir (`--data-dir`, else $CAIRN_DATA_DIR, else the platform's) without the
+GUI. The recovery words are read from standard input or `--words-file`, never from the command
+line, where every other user of the machine could read them. Exit codes (distinct per outcome):
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TextIO
+
+from cairn.backup.client import (
+    BackupError,
+    BackupUnreachable,
+    RateLimited,
+    RemoteBackupClient,
+)
+from cairn.backup.fullbackup import FullBackupProgress
+from cairn.backup.restore import (
+    RestoreOutcome,
+    RestoreProgress,
+    RestoreResult,
+    discard_staging,
+    restore_store,
+)
+from cairn.backup.service import BackupService
+from cairn.backup.writer import BackupCorrupt
+from cairn.config import (
+    AppConfig,
+    ConfigError,
+    load_config,
+    resolve_data_dir,
+    save_config,
+    wallet_dir,
+)
+from cairn.keys import (
+    InvalidMnemonic,
+    Network,
+    derive_backup_keys,
+    mnemonic_to_seed,
+    validate_mnemonic,
+)
+from cairn.seedfile import SeedFileError, load_seed, save_seed, seed_exists
+from cairn.storage import AsyncRecordStore, SqliteStore
+
+__all__ = ["EXIT_CODES", "main"]
+
+RECORDS_FILE = "records.sqlite"
+
+EXIT_OK = 0
+EXIT_BUG = 1
+EXIT_USAGE = 2
+EXIT_NO_BACKUP = 3
+EXIT_UNREACHABLE = 4
+EXIT_CORRUPT = 5
+EXIT_REFUSED = 6
+EXIT_NO_WALLET = 7
+EXIT_WALLET_EXISTS = 8
+EXIT_PENDING = 9
+
+EXIT_CODES = {
+    EXIT_OK: "done (restored, or everything backed up)",
+    EXIT_BUG: "unexpected error (a bug: please report it)",
+    EXIT_USAGE: "bad arguments, bad recovery words or no backup server configured",
+    EXIT_NO_BACKUP: "no backup for these words on this server",
+    EXIT_UNREACHABLE: "the backup server cannot be reached (nothing was changed)",
+    EXIT_CORRUPT: "the backup is damaged or was tampered with: refused",
+    EXIT_REFUSED: "the backup server refused the request (clock, quota or server problem)",
+    EXIT_NO_WALLET: "no wallet in this data dir",
+    EXIT_WALLET_EXISTS: "a wallet already exists there (use --force to replace it)",
+    EXIT_PENDING: "changes are still waiting to be backed up",
+}
+__doc__ = (__doc__ or "") + "\n".join(f"    {k}  {v}" for k, v in EXIT_CODES.items()) + "\n"
+
+_RESTORE_EXIT = {
+    RestoreOutcome.RESTORED: EXIT_OK,
+    RestoreOutcome.NO_BACKUP: EXIT_NO_BACKUP,
+    RestoreOutcome.UNREACHABLE: EXIT_UNREACHABLE,
+    RestoreOutcome.CORRUPT: EXIT_CORRUPT,
+    RestoreOutcome.FAILED: EXIT_REFUSED,
+}
+
+
+class _Exit(Exception):
+    def __init__(self, code: int, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="cairn",
+        description="Back up and restore a Cairn wallet without the GUI.",
+        epilog="exit codes:\n" + "\n".join(f"  {k}  {v}" for k, v in EXIT_CODES.items()),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    backup = commands.add_parser("backup", help="show the backup status or back up now")
+    actions = backup.add_subparsers(dest="action", required=True)
+    for name, text in (
+        ("status", "what is backed up, what is pending, the last error"),
+        ("now", "run a full backup if one is required, then upload every pending change"),
+    ):
+        action = actions.add_parser(name, help=text)
+        _common(action)
+        action.add_argument("--json", action="store_true", help="machine-readable output")
+    restore = commands.add_parser("restore", help="restore the wallet from its recovery words")
+    _common(restore)
+    restore.add_argument(
+        "--words-file",
+        type=Path,
+        help="file with the recovery words (first line) and an optional BIP39 passphrase "
+        "(second line); default: standard input",
+    )
+    restore.add_argument("--server", help="backup server URL (default: from config.json)")
+    restore.add_argument("--force", action="store_true", help="replace an existing wallet")
+    return parser
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--data-dir", help="data directory (default: $CAIRN_DATA_DIR or the platform's)"
+    )
+    parser.add_argument(
+        "--network", choices=[n.value for n in Network], help="default: from config.json"
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """`cairn backup status|now ...` or `cairn restore ...` (argv without the program name)."""
+    args = build_parser().parse_args(list(sys.argv[1:] if argv is None else argv))
+    try:
+        if args.command == "restore":
+            return asyncio.run(_restore(args))
+        return asyncio.run(_backup(args))
+    except _Exit as exc:
+        print(f"cairn: {exc}", file=sys.stderr)
+        return exc.code
+    except ConfigError as exc:
+        print(f"cairn: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+# --- backup status / now -----------------------------------------------------------------
+
+
+async def _backup(args: argparse.Namespace) -> int:
+    data_dir = resolve_data_dir(args.data_dir)
+    config = load_config(data_dir)
+    network = Network(args.network) if args.network else config.network
+    wallet = wallet_dir(data_dir, network)
+    records = wallet / RECORDS_FILE
+    if not records.exists() or not seed_exists(wallet):
+        raise _Exit(EXIT_NO_WALLET, f"no {network.value} wallet in {data_dir}")
+    if not config.backup_server_url:
+        raise _Exit(EXIT_USAGE, "no backup server is configured in config.json")
+    try:
+        phrase, passphrase = load_seed(wallet)
+    except SeedFileError as exc:
+        raise _Exit(EXIT_REFUSED, f"cannot read the seed file: {exc}") from None
+    keys = derive_backup_keys(mnemonic_to_seed(phrase, passphrase))
+    store = AsyncRecordStore(SqliteStore(records))
+    service = BackupService(store, keys, network.value, config.backup_server_url)
+    try:
+        await service.prepare()
+        if args.action == "now":
+            return await _backup_now(service, as_json=args.json)
+        return _print_status(service, as_json=args.json)
+    finally:
+        await service.stop()
+        await store.aclose()
+
+
+async def _backup_now(service: BackupService, *, as_json: bool) -> int:
+    service.set_progress(_full_progress_printer(sys.stderr))
+    started = time.monotonic()
+    code, error = EXIT_OK, None
+    try:
+        sent = await service.backup_now()
+    except (BackupUnreachable, RateLimited) as exc:
+        sent, code, error = 0, EXIT_UNREACHABLE, str(exc)
+    except BackupCorrupt as exc:
+        sent, code, error = 0, EXIT_CORRUPT, str(exc)
+    except BackupError as exc:
+        sent, code, error = 0, EXIT_REFUSED, str(exc)
+    status = service.status.current
+    if code == EXIT_OK and (status.pending_changes or status.full_backup_reason):
+        code = EXIT_PENDING
+    if as_json:
+        report = _status_json(service)
+        report.update(sent=sent, seconds=round(time.monotonic() - started, 3), error=error)
+        print(json.dumps(report, sort_keys=True))
+    else:
+        if error:
+            print(f"backup failed: {error}")
+        else:
+            print(f"backed up {sent} change(s) in {time.monotonic() - started:.2f} s")
+        _print_status(service, as_json=False)
+    return code
+
+
+def _print_status(service: BackupService, *, as_json: bool) -> int:
+    if as_json:
+        print(json.dumps(_status_json(service), sort_keys=True))
+        return EXIT_OK
+    s = service.status.current
+    last = (
+        time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(s.last_success))
+        if s.last_success
+        else "never"
+    )
+    print(f"server:          {s.server_url}")
+    print(f"state:           {s.state.value}")
+    print(f"last backup:     {last}")
+    print(f"pending:         {s.pending_changes} change(s), {s.pending_bytes} bytes")
+    print(
+        f"full backup:     {'required: ' + s.full_backup_reason if s.full_backup_reason else 'not required'}"
+    )
+    print(f"conflicts kept:  {s.conflicts}")
+    if s.last_error:
+        print(f"last error:      {s.last_error}")
+    return EXIT_OK
+
+
+def _status_json(service: BackupService) -> dict[str, object]:
+    s = service.status.current
+    return {
+        "server": s.server_url,
+        "state": s.state.value,
+        "last_success": s.last_success,
+        "pending_changes": s.pending_changes,
+        "pending_bytes": s.pending_bytes,
+        "full_backup_required": s.full_backup_reason,
+        "conflicts": s.conflicts,
+        "last_error": s.last_error,
+        "rollback_detected": s.rollback_detected,
+    }
+
+
+def _full_progress_printer(out: TextIO) -> Callable[[FullBackupProgress], None]:
+    def show(p: FullBackupProgress) -> None:
+        print(f"full backup: {p.done}/{p.total} records, {p.bytes_sent} bytes", file=out)
+
+    return show
+
+
+# --- restore -------------------------------------------------------------------------------
+
+
+def _read_words(args: argparse.Namespace) -> tuple[str, str]:
+    if args.words_file is not None:
+        try:
+            text = Path(args.words_file).read_text(encoding="utf-8")
+        except OSError as exc:
+            raise _Exit(EXIT_USAGE, f"cannot read the words file: {exc.strerror}") from None
+    elif sys.stdin.isatty():
+        print("Type the recovery words, then Enter:", file=sys.stderr)
+        text = sys.stdin.readline()
+    else:
+        text = sys.stdin.read()
+    lines = [line.strip() for line in text.splitlines()]
+    lines = [line for line in lines if line]
+    if not lines:
+        raise _Exit(EXIT_USAGE, "no recovery words were given")
+    try:
+        phrase = validate_mnemonic(lines[0])
+    except InvalidMnemonic as exc:
+        # The words themselves never go to the terminal or a log: say where, not what.
+        if exc.position is not None:
+            raise _Exit(EXIT_USAGE, f"word {exc.position + 1} is not a recovery word") from None
+        raise _Exit(EXIT_USAGE, "these recovery words do not form a valid phrase") from None
+    passphrase = lines[1] if len(lines) > 1 else ""
+    return phrase, passphrase
+
+
+async def _restore(args: argparse.Namespace) -> int:
+    data_dir = resolve_data_dir(args.data_dir)
+    config = load_config(data_dir)
+    network = Network(args.network) if args.network else config.network
+    server = args.server or config.backup_server_url
+    if not server:
+        raise _Exit(EXIT_USAGE, "no backup server: pass --server or configure one")
+    wallet = wallet_dir(data_dir, network)
+    target = wallet / RECORDS_FILE
+    discard_staging(target)
+    # Records without a seed file are what a restore interrupted after its switch leaves.
+    if seed_exists(wallet) and not args.force:
+        raise _Exit(EXIT_WALLET_EXISTS, f"a {network.value} wallet already exists in {data_dir}")
+    phrase, passphrase = _read_words(args)
+    keys = derive_backup_keys(mnemonic_to_seed(phrase, passphrase))
+    wallet.mkdir(parents=True, exist_ok=True, mode=0o700)
+    async with RemoteBackupClient(server, keys, network.value) as client:
+        result = await restore_store(client, keys, target, progress=_restore_printer())
+    _report_restore(result)
+    if result.outcome is RestoreOutcome.RESTORED:
+        # The records are in place; the seed file comes last, so a wallet dir that has one
+        # always has its records.
+        save_seed(wallet, phrase, passphrase)
+        save_config(
+            data_dir,
+            AppConfig(
+                network=network,
+                backup_server_url=server,
+                esplora_url=config.esplora_url,
+                devnet_url=config.devnet_url,
+            ),
+        )
+    return _RESTORE_EXIT[result.outcome]
+
+
+def _restore_printer() -> Callable[[RestoreProgress], None]:
+    last = [0.0]
+
+    def show(p: RestoreProgress) -> None:
+        now = time.monotonic()
+        if p.phase == "downloading" and now - last[0] < 0.5:
+            return
+        last[0] = now
+        print(
+            f"restore: {p.phase}: {p.done}/{p.total} objects, {p.bytes_received} bytes",
+            file=sys.stderr,
+        )
+
+    return show
+
+
+def _report_restore(result: RestoreResult) -> None:
+    if result.outcome is RestoreOutcome.RESTORED:
+        when = (
+            time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(result.backup_time))
+            if result.backup_time
+            else "unknown"
+        )
+        print(f"restored {result.records} records ({result.bytes} bytes); backup as of {when}")
+    else:
+        print(f"restore {result.outcome.value}: {result.detail}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

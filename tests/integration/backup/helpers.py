@@ -1,0 +1,91 @@
+"""Shared pieces of the backup engine's integration tests: seeds, stores, services."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from pathlib import Path
+
+from cairn.backup.client import RemoteBackupClient
+from cairn.backup.restore import RestoreResult, restore_store
+from cairn.backup.service import BackupService
+from cairn.backup.uploader import Backoff
+from cairn.keys import BackupKeys, derive_backup_keys, mnemonic_to_seed
+from cairn.storage import AsyncRecordStore, SqliteStore
+
+WORDS = "legal winner thank year wave sausage worth useful legal winner thank yellow"
+OTHER_WORDS = "letter advice cage absurd amount doctor acoustic avoid letter advice cage above"
+NETWORK = "regtest"
+
+
+def keys_for(words: str = WORDS) -> BackupKeys:
+    return derive_backup_keys(mnemonic_to_seed(words))
+
+
+def open_store(path: Path) -> AsyncRecordStore:
+    return AsyncRecordStore(SqliteStore(path))
+
+
+def service_for(
+    store: AsyncRecordStore, url: str, keys: BackupKeys | None = None, **options: object
+) -> BackupService:
+    options.setdefault("debounce", 0.05)
+    options.setdefault("backoff", Backoff(base=0.05, cap=0.3))
+    options.setdefault("timeout", 5.0)
+    return BackupService(store, keys or keys_for(), NETWORK, url, **options)  # type: ignore[arg-type]
+
+
+def records_of(path: Path) -> dict[str, bytes]:
+    """Every backed-up record of a store file (local/ excluded), read fresh from disk."""
+    store = SqliteStore(path)
+    try:
+        return dict(store.snapshot().records)
+    finally:
+        store.close()
+
+
+async def restore_to(url: str, target: Path, keys: BackupKeys | None = None) -> RestoreResult:
+    keys = keys or keys_for()
+    async with RemoteBackupClient(url, keys, NETWORK) as client:
+        return await restore_store(client, keys, target)
+
+
+def sample_records(count: int, size: int = 200) -> dict[str, bytes]:
+    """Names shaped like the wallet's, values random (incompressible, as the worst case)."""
+    records: dict[str, bytes] = {}
+    for i in range(count):
+        kind = i % 4
+        if kind == 0:
+            name = f"wallet/changeset/{i:06d}"
+        elif kind == 1:
+            name = f"labels/tx/{os.urandom(8).hex()}"
+        elif kind == 2:
+            name = f"payments/{os.urandom(8).hex()}"
+        else:
+            name = f"prefs/naïve-ünïcode-{i}"
+        records[name] = os.urandom(size)
+    return records
+
+
+def server_rows(
+    db: str, where: str = "", args: tuple[object, ...] = ()
+) -> list[tuple[str, int, bytes]]:
+    """(key, version, value) rows straight from cairn-backupd's SQLite file."""
+    conn = sqlite3.connect(db)
+    try:
+        return [
+            (str(k), int(v), bytes(b))
+            for k, v, b in conn.execute(f"SELECT key, version, value FROM objects {where}", args)
+        ]
+    finally:
+        conn.close()
+
+
+def server_execute(db: str, sql: str, args: tuple[object, ...] = ()) -> None:
+    """Change cairn-backupd's database behind its back, as a malicious operator could."""
+    conn = sqlite3.connect(db)
+    try:
+        with conn:
+            conn.execute(sql, args)
+    finally:
+        conn.close()

@@ -1,0 +1,138 @@
+"""The background uploader: urgent events flush at once, routine ones are debounced, and writes
+made while the server is down wait in the outbox and go out when it is back."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+
+from cairn.backup.restore import RestoreOutcome
+from cairn.backup.status import BackupState
+from cairn.events import EventBus, LabelChanged, SyncCompleted
+from tests.integration.backup.helpers import open_store, records_of, restore_to, service_for
+
+
+async def wait_for(predicate, timeout=10.0):
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not reached in time")
+        await asyncio.sleep(0.01)
+
+
+@pytest.mark.asyncio
+async def test_urgent_events_flush_at_once_routine_ones_after_the_debounce(backupd, tmp_path):
+    store = open_store(tmp_path / "a.sqlite")
+    service = service_for(store, backupd.url, debounce=0.6)
+    bus = EventBus()
+    await service.start()
+    service.attach(bus)
+    await wait_for(lambda: service.status.current.state is BackupState.IDLE)
+
+    await store.put("labels/tx/1", b"urgent")
+    started = time.monotonic()
+    bus.publish(LabelChanged("tx", "1", "urgent"))
+    await wait_for(
+        lambda: service.status.current.pending_changes == 0 and service.status.current.last_success
+    )
+    first = service.status.current.last_success
+    assert time.monotonic() - started < 0.5
+
+    await store.put("wallet/changeset/000001", b"routine")
+    started = time.monotonic()
+    bus.publish(SyncCompleted(height=101, full_scan=False))
+    await asyncio.sleep(0.3)
+    assert service.status.current.last_success == first  # still debouncing
+    await wait_for(lambda: service.status.current.last_success != first)
+    assert time.monotonic() - started >= 0.55
+    await service.stop()
+    await store.aclose()
+
+
+@pytest.mark.asyncio
+async def test_publishing_from_another_thread_reaches_the_uploader(backupd, tmp_path):
+    store = open_store(tmp_path / "a.sqlite")
+    service = service_for(store, backupd.url)
+    bus = EventBus()
+    await service.start()
+    service.attach(bus)
+    await store.put("labels/tx/2", b"from a worker thread")
+    await asyncio.to_thread(bus.publish, LabelChanged("tx", "2", "x"))
+    await wait_for(
+        lambda: service.status.current.pending_changes == 0 and service.status.current.last_success
+    )
+    await service.stop()
+    await store.aclose()
+
+
+@pytest.mark.asyncio
+async def test_writes_while_the_server_is_down_queue_and_flush_when_it_is_back(backupd, tmp_path):
+    path = tmp_path / "a.sqlite"
+    store = open_store(path)
+    service = service_for(store, backupd.url)
+    await service.start()
+    backupd.stop()
+    for i in range(20):
+        await store.put(f"labels/tx/{i}", f"label {i}".encode())
+        service.notify(urgent=True)
+    await wait_for(lambda: service.status.current.state is BackupState.OFFLINE)
+    assert service.status.current.last_error
+    stats = await store.outbox_stats()
+    assert stats.count == 20
+
+    await asyncio.to_thread(backupd.start)
+    await wait_for(
+        lambda: (
+            service.status.current.state is BackupState.IDLE
+            and service.status.current.pending_changes == 0
+        ),
+        timeout=15,
+    )
+    assert service.status.current.last_error is None
+    await service.stop()
+    await store.aclose()
+    restored = tmp_path / "restored.sqlite"
+    assert (await restore_to(backupd.url, restored)).outcome is RestoreOutcome.RESTORED
+    assert records_of(restored) == records_of(path)
+
+
+@pytest.mark.asyncio
+async def test_pending_changes_from_before_a_restart_go_out_on_start(backupd, tmp_path):
+    path = tmp_path / "a.sqlite"
+    store = open_store(path)
+    await store.batch({f"payments/{i}": b"memo" for i in range(30)})
+    await store.aclose()  # the app quit before uploading anything
+
+    store = open_store(path)
+    service = service_for(store, backupd.url)
+    changes = []
+    service.status.subscribe(changes.append)
+    await service.start()
+    assert service.status.current.pending_changes in (0, 30)
+    await wait_for(
+        lambda: service.status.current.pending_changes == 0 and service.status.current.last_success
+    )
+    assert any(c.state is BackupState.UPLOADING for c in changes)
+    await service.stop()
+    await store.aclose()
+    restored = tmp_path / "restored.sqlite"
+    assert (await restore_to(backupd.url, restored)).outcome is RestoreOutcome.RESTORED
+    assert records_of(restored) == records_of(path)
+
+
+@pytest.mark.asyncio
+async def test_batches_stay_within_the_item_and_byte_bounds(backupd_factory, tmp_path):
+    server = backupd_factory(max_batch_items=11, max_batch_bytes=64 * 1024)
+    path = tmp_path / "a.sqlite"
+    store = open_store(path)
+    await store.batch({f"labels/tx/{i:03d}": bytes(3000) + str(i).encode() for i in range(60)})
+    service = service_for(store, server.url, max_items=10, max_bytes=40 * 1024)
+    await service.prepare()
+    assert await service.backup_now() == 60
+    await service.stop()
+    await store.aclose()
+    restored = tmp_path / "restored.sqlite"
+    assert (await restore_to(server.url, restored)).outcome is RestoreOutcome.RESTORED
+    assert records_of(restored) == records_of(path)
