@@ -22,6 +22,8 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from mnemonic import Mnemonic
 
+from cairn.ripemd160 import ripemd160
+
 __all__ = [
     "BACKUP_ENCRYPTION_PATH",
     "BACKUP_IDENTITY_PATH",
@@ -197,7 +199,12 @@ def _versions(network: Network) -> _Versions:
 
 
 def hash160(data: bytes) -> bytes:
-    return hashlib.new("ripemd160", hashlib.sha256(data).digest()).digest()
+    """RIPEMD-160 of SHA-256: the hash of BIP32 key fingerprints."""
+    digest = hashlib.sha256(data).digest()
+    try:
+        return hashlib.new("ripemd160", digest).digest()
+    except ValueError:  # OpenSSL 3 builds without the legacy provider
+        return ripemd160(digest)
 
 
 _B58_ALPHABET = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
