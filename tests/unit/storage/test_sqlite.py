@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import sqlite3
 import stat
 import time
@@ -15,6 +16,7 @@ from cairn.storage import (
     MIGRATIONS,
     Migration,
     MigrationError,
+    OutboxEntry,
     SchemaTooNewError,
     SqliteStore,
     StoreCorruptError,
@@ -168,6 +170,31 @@ def test_a_failing_migration_rolls_back_and_leaves_the_old_file(
         assert store.scan() == records
         assert store.outbox_pending() == outbox
         store.check_integrity()
+
+
+def test_a_schema_v1_file_from_the_first_release_opens_with_everything(tmp_path: Path) -> None:
+    # The fixture is a real file written by schema version 1; never open it in place.
+    path = tmp_path / "records.sqlite"
+    shutil.copyfile(Path(__file__).with_name("fixtures") / "records-v1.sqlite", path)
+    with SqliteStore(path) as store:
+        store.check_integrity()
+        assert store.scan() == [
+            ("labels/tx/00ff", b"rent, March"),
+            ("local/server_generation", b"41"),
+            ("meta/format", b"2"),
+            ("prefs/email", b"a@example.org"),
+            ("prefs/fiat", b"EUR"),
+            ("wallet/descriptor", b"wpkh(...)"),
+        ]
+        assert store.outbox_pending() == [
+            OutboxEntry(5, "prefs/fiat", "put"),
+            OutboxEntry(6, "labels/tx/00ff", "put"),
+            OutboxEntry(8, "payments/abcd", "delete"),
+        ]
+        assert store.snapshot().outbox_head == 8
+        store.put("prefs/email", b"b@example.org")
+        assert store.outbox_pending()[-1] == OutboxEntry(9, "prefs/email", "put")
+    assert mode(path) == 0o600
 
 
 def test_migrations_must_be_numbered_in_order(tmp_path: Path) -> None:
