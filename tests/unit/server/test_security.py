@@ -1,0 +1,155 @@
+"""Authentication, ownership and limits: every way a request must be refused."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from cairn.backup.protocol import sign_request
+from tests.support.signing import Node, batch
+from tests.unit.server.conftest import ApiFactory
+
+A, B, C, D = "a" * 64, "b" * 64, "c" * 64, "d" * 64
+
+
+@pytest.mark.asyncio
+async def test_a_replayed_request_is_refused(make_api: ApiFactory) -> None:
+    async with make_api() as api:
+        target, body = api.node.path("/objects"), batch({A: (0, b"x")})
+        headers = api.node.headers("PUT", target, body)
+        assert (await api.http.put(target, content=body, headers=headers)).status_code == 200
+        r = await api.http.put(target, content=body, headers=headers)
+        assert r.status_code == 401 and r.json()["error"] == "replayed"
+        read = api.node.path()
+        headers = api.node.headers("GET", read)
+        assert (await api.http.get(read, headers=headers)).status_code == 200
+        r = await api.http.get(read, headers=headers)
+        assert r.status_code == 401 and r.json()["error"] == "replayed"
+
+
+@pytest.mark.parametrize("skew", [-301, 301])
+@pytest.mark.asyncio
+async def test_stale_and_future_timestamps_are_refused(make_api: ApiFactory, skew: int) -> None:
+    async with make_api() as api:
+        target = api.node.path()
+        headers = api.node.headers("GET", target, ts=int(time.time()) + skew)
+        r = await api.http.get(target, headers=headers)
+        assert r.status_code == 401 and r.json()["error"] == "stale_timestamp"
+
+
+@pytest.mark.asyncio
+async def test_a_timestamp_inside_the_window_is_accepted(make_api: ApiFactory) -> None:
+    async with make_api() as api:
+        target = api.node.path()
+        for skew in (-290, 290):
+            headers = api.node.headers("GET", target, ts=int(time.time()) + skew)
+            assert (await api.http.get(target, headers=headers)).status_code == 404
+
+
+@pytest.mark.asyncio
+async def test_a_node_cannot_touch_another_nodes_store(make_api: ApiFactory) -> None:
+    async with make_api() as api:
+        await api.put({A: (0, b"mine")})
+        intruder = Node()
+        for method, suffix, body in (
+            ("GET", "", b""),
+            ("GET", f"/objects/{A}", b""),
+            ("GET", "/export", b""),
+            ("PUT", "/objects", batch({B: (0, b"theirs")})),
+            ("DELETE", "", b""),
+        ):
+            target = api.node.path(suffix)
+            r = await api.http.request(
+                method, target, content=body, headers=intruder.headers(method, target, body)
+            )
+            assert r.status_code == 403 and r.json()["error"] == "forbidden"
+        assert (await api.get()).json()["objects"] == 1
+
+
+@pytest.mark.asyncio
+async def test_a_request_changed_after_signing_is_refused(make_api: ApiFactory) -> None:
+    async with make_api() as api:
+        target = api.node.path("/objects")
+        signed_body = batch({A: (0, b"original")})
+        headers = api.node.headers("PUT", target, signed_body)
+        r = await api.http.put(target, content=batch({A: (0, b"tampered")}), headers=headers)
+        assert r.status_code == 401 and r.json()["error"] == "bad_signature"
+        # Same body, another target (the query is signed too).
+        headers = api.node.headers("GET", target + "?limit=5")
+        r = await api.http.get(target + "?limit=6", headers=headers)
+        assert r.status_code == 401 and r.json()["error"] == "bad_signature"
+        # Another method.
+        headers = api.node.headers("GET", api.node.path())
+        r = await api.http.delete(api.node.path(), headers=headers)
+        assert r.status_code == 401 and r.json()["error"] == "bad_signature"
+        assert (await api.get()).status_code == 404
+
+
+@pytest.mark.parametrize(
+    "header",
+    [None, "", "Bearer abc", "Cairn-Sig node=02,ts=1,nonce=2,sig=3", "Cairn-Sig garbage"],
+)
+@pytest.mark.asyncio
+async def test_missing_or_malformed_authorization_is_401(
+    make_api: ApiFactory, header: str | None
+) -> None:
+    async with make_api() as api:
+        headers = {} if header is None else {"Authorization": header}
+        r = await api.http.get(api.node.path(), headers=headers)
+        assert r.status_code == 401 and r.json()["error"] == "unauthorized"
+        assert r.headers["www-authenticate"] == "Cairn-Sig"
+
+
+@pytest.mark.asyncio
+async def test_oversize_object_and_batch_are_413(make_api: ApiFactory) -> None:
+    async with make_api(max_object_bytes=1000, max_batch_items=3, max_batch_bytes=2000) as api:
+        r = await api.put({A: (0, b"x" * 1001)})
+        assert r.status_code == 413 and r.json()["error"] == "too_large"
+        r = await api.put({A: (0, b"")}, deletes={B: 0, C: 0, D: 0})
+        assert r.status_code == 413 and r.json()["error"] == "too_large"
+        r = await api.put({A: (0, b"x" * 800), B: (0, b"x" * 800), C: (0, b"x" * 800)})
+        assert r.status_code == 413 and r.json()["error"] == "too_large"
+        assert (await api.put({A: (0, b"x" * 1000), B: (0, b"x" * 1000)})).status_code == 200
+
+
+@pytest.mark.asyncio
+async def test_a_body_too_large_to_be_a_batch_is_refused_unread(make_api: ApiFactory) -> None:
+    async with make_api(max_batch_bytes=1000, max_batch_items=2) as api:
+        target = api.node.path("/objects")
+        body = b" " * 10_000  # larger than any valid batch under these limits
+        r = await api.http.put(target, content=body, headers=api.node.headers("PUT", target, body))
+        assert r.status_code == 413 and r.json()["error"] == "too_large"
+
+
+@pytest.mark.asyncio
+async def test_store_quota_is_enforced(make_api: ApiFactory) -> None:
+    async with make_api(store_quota_bytes=1000) as api:
+        assert (await api.put({A: (0, b"x" * 600)})).status_code == 200
+        r = await api.put({B: (0, b"x" * 600)})
+        assert r.status_code == 413 and r.json()["error"] == "quota_exceeded"
+        info = (await api.get()).json()
+        assert info["bytes"] == 600 and info["generation"] == 1
+
+
+@pytest.mark.asyncio
+async def test_rate_limit_answers_429_with_retry_after(make_api: ApiFactory) -> None:
+    async with make_api(rate_limit=3, rate_window=60) as api:
+        for _ in range(3):
+            assert (await api.get()).status_code == 404
+        r = await api.put({A: (0, b"x")})
+        assert r.status_code == 429 and r.json()["error"] == "rate_limited"
+        assert 1 <= int(r.headers["retry-after"]) <= 60
+        # Other nodes have their own budget.
+        other = Node()
+        target = other.path()
+        assert (await api.http.get(target, headers=other.headers("GET", target))).status_code == 404
+
+
+@pytest.mark.asyncio
+async def test_signatures_from_the_protocol_module_round_trip(make_api: ApiFactory) -> None:
+    """A header built by the shared protocol code, as the real client does, is accepted."""
+    async with make_api() as api:
+        target = api.node.path()
+        header = sign_request(api.node.secret, "GET", target, b"")
+        assert (await api.http.get(target, headers={"Authorization": header})).status_code == 404
