@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import tempfile
 import threading
 from pathlib import Path
+from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from cairn.storage import (
     MAX_NAME_BYTES,
+    MemoryStore,
     OutboxEntry,
     OutboxStats,
     RecordStore,
@@ -350,3 +355,62 @@ def test_sqlite_store_keeps_records_and_outbox_across_reopen(tmp_path: Path) -> 
         assert again.snapshot().outbox_head == head
         again.put("d", b"4")
         assert again.outbox_pending()[-1].seq > head
+
+
+# --- both stores agree on any sequence of operations --------------------------------------------
+
+_names = st.sampled_from(
+    ["a", "a/b", "a/c", "b", "local/x", "local/y", "é", "\U0001f600", "locale"]
+)
+_values = st.binary(max_size=40)
+_operations = st.lists(
+    st.one_of(
+        st.tuples(st.just("put"), _names, _values),
+        st.tuples(st.just("delete"), _names),
+        st.tuples(
+            st.just("batch"),
+            st.dictionaries(_names, _values, max_size=4),
+            st.lists(_names, max_size=3, unique=True),
+        ),
+        st.tuples(st.just("ack"), st.integers(min_value=0, max_value=5)),
+    ),
+    max_size=30,
+)
+
+
+def _observe(store: RecordStore) -> tuple[object, ...]:
+    return (
+        store.scan(),
+        store.scan("a/"),
+        store.outbox_pending(),
+        store.outbox_stats(),
+        store.snapshot(),
+    )
+
+
+def _apply(store: RecordStore, op: tuple[Any, ...]) -> str | None:
+    try:
+        if op[0] == "put":
+            store.put(op[1], op[2])
+        elif op[0] == "delete":
+            store.delete(op[1])
+        elif op[0] == "batch":
+            store.batch(op[1], op[2])
+        else:
+            store.outbox_ack(e.seq for e in store.outbox_pending(limit=op[1] + 1))
+    except ValueError as exc:
+        return str(exc)
+    return None
+
+
+@settings(max_examples=60, deadline=None)
+@given(_operations)
+def test_memory_and_sqlite_stores_agree_on_any_sequence(operations: list[tuple[Any, ...]]) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        memory, sqlite = MemoryStore(), SqliteStore(Path(tmp) / "records.sqlite")
+        try:
+            for op in operations:
+                assert _apply(memory, op) == _apply(sqlite, op)
+                assert _observe(memory) == _observe(sqlite)
+        finally:
+            sqlite.close()
