@@ -191,9 +191,14 @@ class OutboxUploader:
             if not self._server_checked:
                 await self.check_server()
                 self._server_checked = True
-            if self._full_backup is not None and await self.local.full_required():
-                await self._full_backup()
-            sent = await self.drain()
+            sent = 0
+            # A rollback noticed while draining sets the flag again: go round once more.
+            for _ in range(3):
+                if self._full_backup is not None and await self.local.full_required():
+                    await self._full_backup()
+                sent += await self.drain()
+                if self._full_backup is None or not await self.local.full_required():
+                    break
             self.status.update(
                 state=BackupState.IDLE,
                 last_error=None,

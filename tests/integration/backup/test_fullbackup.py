@@ -1,0 +1,135 @@
+"""Full backup: after an upgrade, a server change or a server that lost our store; resumable."""
+
+from __future__ import annotations
+
+import pytest
+
+from cairn.backup.client import BackupUnreachable, RemoteBackupClient
+from cairn.backup.fullbackup import FullBackupProgress, full_backup_reason, require_full_backup
+from cairn.backup.localstate import FULL_PROGRESS
+from cairn.backup.restore import RestoreOutcome
+from cairn.storage import SqliteStore
+from tests.integration.backup.helpers import (
+    keys_for,
+    open_store,
+    records_of,
+    restore_to,
+    sample_records,
+    service_for,
+)
+
+
+def upgraded_store(path, count):
+    """A store as an upgrade from a format without backups leaves it: records, no outbox."""
+    store = SqliteStore(path)
+    store.batch(sample_records(count))
+    while entries := store.outbox_pending(1000):
+        store.outbox_ack(e.seq for e in entries)
+    require_full_backup(store, "upgraded from a version without backups")
+    store.close()
+
+
+@pytest.mark.asyncio
+async def test_an_upgraded_wallet_is_fully_backed_up_with_progress(backupd, tmp_path):
+    path = tmp_path / "a.sqlite"
+    upgraded_store(path, 120)
+    store = open_store(path)
+    service = service_for(store, backupd.url, max_items=50)
+    seen: list[FullBackupProgress] = []
+    service.set_progress(seen.append)
+    await service.prepare()
+    assert service.status.current.full_backup_reason == "upgraded from a version without backups"
+    await service.backup_now()
+    assert [p.done for p in seen] == [0, 50, 100, 120]
+    assert all(p.total == 120 for p in seen)
+    assert seen[-1].bytes_sent > 120 * 200
+    assert service.status.current.full_backup_reason is None
+    await service.stop()
+    await store.aclose()
+    assert full_backup_reason(SqliteStore(path)) is None
+    restored = tmp_path / "restored.sqlite"
+    assert (await restore_to(backupd.url, restored)).outcome is RestoreOutcome.RESTORED
+    assert records_of(restored) == records_of(path)
+
+
+@pytest.mark.asyncio
+async def test_an_interrupted_full_backup_resumes_where_it_stopped(backupd, tmp_path):
+    path = tmp_path / "a.sqlite"
+    upgraded_store(path, 100)
+    store = open_store(path)
+    service = service_for(store, backupd.url, max_items=10)
+    seen: list[FullBackupProgress] = []
+
+    def kill_after_three_batches(progress: FullBackupProgress) -> None:
+        seen.append(progress)
+        if progress.done == 30:
+            backupd.kill()
+
+    service.set_progress(kill_after_three_batches)
+    await service.prepare()
+    with pytest.raises(BackupUnreachable):
+        await service.backup_now()
+    assert await store.get(FULL_PROGRESS) is not None
+    await store.put("labels/tx/written-meanwhile", b"new")  # must reach the server too
+
+    backupd.start()
+    seen.clear()
+    await service.backup_now()
+    # The first three batches are not sent again (the new record may sort before the cursor).
+    assert seen[0].total == 101
+    assert 30 <= seen[0].done <= 31
+    assert seen[-1].done == 101
+    assert service.status.current.full_backup_reason is None
+    await service.stop()
+    await store.aclose()
+    restored = tmp_path / "restored.sqlite"
+    assert (await restore_to(backupd.url, restored)).outcome is RestoreOutcome.RESTORED
+    assert records_of(restored) == records_of(path)
+
+
+@pytest.mark.asyncio
+async def test_a_new_server_url_sends_everything_to_the_new_server(backupd_factory, tmp_path):
+    first, second = backupd_factory(), backupd_factory()
+    path = tmp_path / "a.sqlite"
+    store = open_store(path)
+    await store.batch(sample_records(40))
+    service = service_for(store, first.url)
+    await service.prepare()
+    await service.backup_now()
+    await service.stop()
+
+    service = service_for(store, second.url)
+    await service.prepare()
+    assert service.status.current.full_backup_reason == "the backup server changed"
+    await service.backup_now()
+    assert service.status.current.full_backup_reason is None
+    await service.stop()
+    await store.aclose()
+    restored = tmp_path / "restored.sqlite"
+    assert (await restore_to(second.url, restored)).outcome is RestoreOutcome.RESTORED
+    assert records_of(restored) == records_of(path)
+
+
+@pytest.mark.asyncio
+async def test_a_store_missing_on_the_server_is_uploaded_again(backupd, tmp_path):
+    path = tmp_path / "a.sqlite"
+    store = open_store(path)
+    await store.batch(sample_records(40))
+    service = service_for(store, backupd.url)
+    await service.prepare()
+    await service.backup_now()
+    await service.stop()
+
+    async with RemoteBackupClient(backupd.url, keys_for(), "regtest") as client:
+        await client.delete_store()  # the operator lost it
+
+    service = service_for(store, backupd.url)  # the app starts again
+    await service.prepare()
+    await service.backup_now()
+    assert service.status.current.rollback_detected
+    assert service.status.current.full_backup_reason is None
+    await service.stop()
+    await store.aclose()
+    restored = tmp_path / "restored.sqlite"
+    assert (await restore_to(backupd.url, restored)).outcome is RestoreOutcome.RESTORED
+    assert records_of(restored) == records_of(path)
