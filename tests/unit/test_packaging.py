@@ -1,5 +1,6 @@
 """The desktop entry, the AppStream metainfo and the .deb layout are what desktops expect."""
 
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -64,9 +65,47 @@ def test_deb_installs_bundle_under_opt_with_launcher_and_desktop_files(tmp_path)
         f"./usr/share/icons/hicolor/256x256/apps/{APP_ID}.png",
     ):
         assert path in contents, path
-    assert (
-        "rwxr-xr-x root/root"
-        in [line for line in contents.splitlines() if line.endswith("./usr/bin/cairn")][0]
+    assert "rwxr-xr-x root/root" in next(
+        line for line in contents.splitlines() if line.endswith("./usr/bin/cairn")
     )
     fields = run("dpkg-deb", "--field", str(deb), "Package", "Architecture").stdout
     assert "Package: cairn" in fields
+
+
+def read_env_file(path: Path) -> dict[str, str]:
+    pairs = {}
+    for line in path.read_text().splitlines():
+        if line.strip() and not line.startswith("#"):
+            name, _, value = line.partition("=")
+            pairs[name] = value
+    return pairs
+
+
+def test_server_example_configs_are_understood_by_the_server():
+    from cairn.server.cli import build_parser, settings_from
+
+    for name, postgres in (("backupd-sqlite.env", False), ("backupd-postgresql.env", True)):
+        env = read_env_file(ROOT / "packaging" / "server" / name)
+        assert all(key.startswith("CAIRN_BACKUPD_") for key in env)
+        settings = settings_from(build_parser().parse_args(["serve"]), env)
+        assert settings.is_postgres is postgres
+        assert settings.port == 8470
+        assert settings.limits.rate_limit == 600
+
+
+def test_systemd_unit_runs_migrate_then_serve_from_the_env_file():
+    unit = (ROOT / "packaging" / "server" / "cairn-backupd.service").read_text()
+    assert "EnvironmentFile=/etc/cairn/backupd.env" in unit
+    assert "ExecStartPre=/opt/cairn-backupd/bin/cairn-backupd migrate" in unit
+    assert "ExecStart=/opt/cairn-backupd/bin/cairn-backupd serve" in unit
+    if shutil.which("systemd-analyze") is None:  # the text checks above still hold
+        return
+    result = run(
+        "systemd-analyze", "verify", str(ROOT / "packaging" / "server" / "cairn-backupd.service")
+    )
+    problems = [
+        line
+        for line in (result.stdout + result.stderr).splitlines()
+        if "is not executable" not in line and line.strip()
+    ]
+    assert problems == []
