@@ -37,25 +37,35 @@ class Heartbeat:
             last = now
 
 
+async def write_while_beating(store: AsyncRecordStore, records: dict[str, bytes]) -> Heartbeat:
+    heartbeat = Heartbeat()
+    stop = asyncio.Event()
+    beating = asyncio.create_task(heartbeat.run(stop))
+    await asyncio.sleep(0.01)
+    await store.batch(records)
+    snap = await store.snapshot()
+    stop.set()
+    await beating
+    assert len(snap.records) == len(records)
+    return heartbeat
+
+
 @pytest.mark.asyncio
 async def test_loop_keeps_ticking_during_a_large_batch_write(tmp_path: Path) -> None:
     records = {f"wallet/changeset/{i:06}": os.urandom(256) for i in range(20_000)}
+    gaps: list[float] = []
     async with AsyncRecordStore(SqliteStore(tmp_path / "records.sqlite")) as store:
-        heartbeat = Heartbeat()
-        stop = asyncio.Event()
-        beating = asyncio.create_task(heartbeat.run(stop))
-        await asyncio.sleep(0.01)
-        started = time.perf_counter()
+        # Writing the batch on the loop stalls it for about 80 ms on every attempt. Other
+        # processes on a busy machine can also stall it now and then, so one quiet attempt
+        # out of three is the evidence asked for.
         for _ in range(3):
-            await store.batch(records)
-            snap = await store.snapshot()
-        elapsed = time.perf_counter() - started
-        stop.set()
-        await beating
-        assert len(snap.records) == 20_000
+            heartbeat = await write_while_beating(store, records)
+            assert heartbeat.ticks > 10
+            gaps.append(heartbeat.max_gap)
+            if heartbeat.max_gap < 0.050:
+                break
         assert (await store.outbox_stats()) == OutboxStats(20_000, 20_000 * 256)
-    assert heartbeat.ticks > 10, f"only {heartbeat.ticks} ticks in {elapsed:.3f} s"
-    assert heartbeat.max_gap < 0.050, f"the loop stalled for {heartbeat.max_gap * 1000:.1f} ms"
+    assert min(gaps) < 0.050, f"the loop stalled for {[round(g * 1000) for g in gaps]} ms"
 
 
 @pytest.mark.asyncio
