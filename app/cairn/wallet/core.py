@@ -436,11 +436,15 @@ class CairnWallet:
             self._persist()
             after = self._tx_states()
             height = self._wallet.latest_checkpoint().height
-        # The first full scan of a wallet discovers its past: that is not news to announce.
+        # The first full scan of a wallet discovers its past, which is not news to announce;
+        # a payment still pending is (someone is waiting for it), so it is announced.
         discovering = full and first_scan
         if discovering:
             self._store.put(SCANNED_RECORD, b"1")
-        events: list[Event] = [] if discovering else _payment_events(before, after)
+            after_news = {txid: s for txid, s in after.items() if s.height is None}
+            events = _payment_events(before, after_news)
+        else:
+            events = _payment_events(before, after)
         events.append(SyncCompleted(height=height, full_scan=full))
         return events
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 from dataclasses import dataclass
 from enum import StrEnum
@@ -53,6 +54,13 @@ def rejection_reason(error: BaseException) -> str | None:
     """The server's own reason when it refused a broadcast; None for connection failures."""
     if isinstance(error, bdk.EsploraError.HttpResponse):
         text = str(error.error_message).strip()
+        # Esplora passes bitcoind's error through: `sendrawtransaction RPC error: {json}`.
+        _, marker, detail = text.partition("RPC error:")
+        if marker:
+            with contextlib.suppress(ValueError, AttributeError):
+                message = json.loads(detail).get("message")
+                if isinstance(message, str) and message:
+                    return message
         return text or f"HTTP {error.status}"
     return None
 

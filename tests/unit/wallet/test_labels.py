@@ -1,0 +1,147 @@
+"""Labels as records and BIP-329 JSONL: round trips, pass-through fields, clear line errors."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from cairn.events import Event, EventBus, LabelChanged
+from cairn.storage import MemoryStore
+from cairn.wallet.labels import LabelBook, LabelError, parse_labels
+
+TXID = "f91d0a8a78462bc59398f2c5d7a84fcff491c26ba54c4833478b202796c8aafd"
+ADDRESS = "bcrt1q6rz28mcfaxtmd6v789l9rrlrusdprr9pz3cppk"
+
+
+@pytest.fixture
+def bus_events() -> tuple[EventBus, list[Event]]:
+    bus = EventBus()
+    seen: list[Event] = []
+    bus.subscribe(seen.append)
+    return bus, seen
+
+
+def test_set_stores_a_record_and_publishes(bus_events):
+    bus, seen = bus_events
+    store = MemoryStore()
+    book = LabelBook(store, bus)
+    book.set("tx", TXID, "  rent  ")
+    assert book.get("tx", TXID) == "rent"
+    record = store.get(f"labels/tx/{TXID}")
+    assert record is not None
+    assert json.loads(record) == {"type": "tx", "ref": TXID, "label": "rent"}
+    assert seen == [LabelChanged("tx", TXID, "rent")]
+    assert LabelBook(store, bus).get("tx", TXID) == "rent"  # read back from records
+
+
+def test_blank_or_none_removes_the_label(bus_events):
+    bus, seen = bus_events
+    store = MemoryStore()
+    book = LabelBook(store, bus)
+    book.set("addr", ADDRESS, "from Alice")
+    book.set("addr", ADDRESS, "   ")
+    book.set("addr", ADDRESS, None)  # already gone: no second event
+    assert store.get(f"labels/addr/{ADDRESS}") is None
+    assert seen == [
+        LabelChanged("addr", ADDRESS, "from Alice"),
+        LabelChanged("addr", ADDRESS, None),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("type_", "ref"),
+    [("tx", "not-a-txid"), ("colour", TXID), ("addr", ""), ("output", TXID)],
+)
+def test_bad_references_are_refused(type_: str, ref: str):
+    with pytest.raises(LabelError):
+        LabelBook(MemoryStore(), EventBus()).set(type_, ref, "x")
+
+
+def test_export_then_import_into_another_wallet_round_trips():
+    source = LabelBook(MemoryStore(), EventBus())
+    source.set("tx", TXID, "coffee ☕")
+    source.set("addr", ADDRESS, 'for "Bob"')
+    exported = source.export_jsonl()
+    assert exported.endswith("\n")
+    assert len(exported.splitlines()) == 2
+    target = LabelBook(MemoryStore(), EventBus())
+    result = target.import_jsonl(exported)
+    assert result.imported == 2
+    assert result.errors == []
+    assert target.get("tx", TXID) == "coffee ☕"
+    assert target.get("addr", ADDRESS) == 'for "Bob"'
+    assert target.export_jsonl() == exported
+
+
+def test_other_types_and_fields_pass_through():
+    lines = [
+        {"type": "output", "ref": f"{TXID}:1", "label": "change", "spendable": False},
+        {
+            "type": "xpub",
+            "ref": "tpubDC8msFGeGuwnKG9Upg7DM2b4DaRqg3CUZa5g8v2SRQ6K4N",
+            "label": "acct",
+        },
+        {"type": "tx", "ref": TXID, "label": "rent", "origin": "wpkh([73c5da0a/84'/1'/0'])"},
+        {"type": "pubkey", "ref": "02" + "11" * 32, "label": "key"},
+        {"type": "input", "ref": f"{TXID}:0", "label": "in"},
+    ]
+    text = "\n".join(json.dumps(line) for line in lines)
+    book = LabelBook(MemoryStore(), EventBus())
+    result = book.import_jsonl(text)
+    assert result.errors == []
+    exported = [json.loads(line) for line in book.export_jsonl().splitlines()]
+    assert sorted(exported, key=lambda d: (d["type"], d["ref"])) == sorted(
+        lines, key=lambda d: (d["type"], d["ref"])
+    )
+
+
+def test_invalid_lines_are_reported_and_valid_ones_kept(bus_events):
+    bus, seen = bus_events
+    text = "\n".join(
+        [
+            json.dumps({"type": "tx", "ref": TXID, "label": "ok"}),
+            "{broken json",
+            json.dumps(["not", "an", "object"]),
+            json.dumps({"type": "tx", "label": "no ref"}),
+            json.dumps({"type": "wallet", "ref": "x", "label": "unknown type"}),
+            json.dumps({"type": "tx", "ref": "abc", "label": "bad txid"}),
+            json.dumps({"type": "addr", "ref": ADDRESS, "label": 5}),
+            "",
+            json.dumps({"type": "addr", "ref": ADDRESS, "label": "kept"}),
+        ]
+    )
+    book = LabelBook(MemoryStore(), bus)
+    result = book.import_jsonl(text)
+    assert result.imported == 2
+    assert [error.line for error in result.errors] == [2, 3, 4, 5, 6, 7]
+    reasons = [error.reason for error in result.errors]
+    assert reasons[0] == "not valid JSON"
+    assert reasons[1] == "not a JSON object"
+    assert reasons[2] == 'missing "ref"'
+    assert "unknown label type" in reasons[3]
+    assert "64 hex" in reasons[4]
+    assert reasons[5] == '"label" must be a string'
+    assert book.get("tx", TXID) == "ok"
+    assert book.get("addr", ADDRESS) == "kept"
+    assert {type(event) for event in seen} == {LabelChanged}
+    assert len(seen) == 2
+
+
+def test_reimporting_the_same_labels_changes_nothing(bus_events):
+    bus, seen = bus_events
+    store = MemoryStore()
+    book = LabelBook(store, bus)
+    book.set("tx", TXID, "rent")
+    exported = book.export_jsonl()
+    seen.clear()
+    pending_before = store.outbox_stats().count
+    book.import_jsonl(exported)
+    assert seen == []
+    assert store.outbox_stats().count == pending_before
+
+
+def test_parse_labels_skips_blank_lines():
+    labels, errors = parse_labels("\n\n" + json.dumps({"type": "tx", "ref": TXID}) + "\n\n")
+    assert errors == []
+    assert labels[0].label is None
