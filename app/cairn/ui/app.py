@@ -143,6 +143,9 @@ def run(data_dir: Path, *, quit_when_ready: bool = False) -> int:
     app.setOrganizationName("Cairn")
     app.setDesktopFileName("org.cairnwallet.Cairn")
     app.setWindowIcon(QIcon(str(icon_path(256))))
+    # Closing the last window ends `main()` below, which closes the session before the loop
+    # stops; Qt quitting on its own would stop the loop in the middle of that.
+    app.setQuitOnLastWindowClosed(False)
     loop = qasync.QEventLoop(app)
     asyncio.set_event_loop(loop)
     cairn = CairnApp(data_dir, quit_when_ready=quit_when_ready)

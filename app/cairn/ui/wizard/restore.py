@@ -45,6 +45,7 @@ class RestoreWordsPage(WizardPage):
         self.body.addStretch(1)
         self.fields: list[WordField] = []
         self.numbers: list[QLabel] = []
+        self._typing: int | None = None
         self.count_group.idToggled.connect(self._count_toggled)
 
     # --- building --------------------------------------------------------------------------------
@@ -65,10 +66,10 @@ class RestoreWordsPage(WizardPage):
                 field.setText(words[i])
             elif i < len(old):
                 field.setText(old[i])
-            field.textEdited.connect(self._edited)
+            field.textEdited.connect(lambda _text, i=i: self._edited(i))
             field.phrase_pasted.connect(self._spread)
             field.advance.connect(self._advance)
-            field.editingFinished.connect(self._refresh)
+            field.editingFinished.connect(lambda i=i: self._finished(i))
             number = QLabel(f"{i + 1}")
             number.setObjectName("wordNumber")
             number.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
@@ -87,6 +88,7 @@ class RestoreWordsPage(WizardPage):
         self.fields_for(count, state.words)
 
     def fields_for(self, count: int, words: tuple[str, ...] = ()) -> None:
+        self._typing = None
         self._build(count, words)
         self._publish()
 
@@ -113,24 +115,27 @@ class RestoreWordsPage(WizardPage):
         for offset, word in enumerate(words):
             if start + offset < len(self.fields):
                 self.fields[start + offset].setText(word)
+        self._typing = None
         self._publish()
         self.entered()
 
     def _advance(self, index: int) -> None:
+        self._finished(index)
         if index + 1 < len(self.fields):
             self.fields[index + 1].setFocus()
 
-    def _edited(self, _: str) -> None:
+    def _edited(self, index: int) -> None:
+        self._typing = index
         self._publish()
 
-    def _refresh(self) -> None:
+    def _finished(self, index: int) -> None:
+        if self._typing == index:
+            self._typing = None
         self._publish()
 
     def _typing_index(self) -> int | None:
-        for field in self.fields:
-            if field.hasFocus():
-                return field.index
-        return None
+        """The field the user is typing in: its word may still be unfinished."""
+        return self._typing
 
     def _publish(self) -> None:
         words = tuple(f.text().strip().lower() for f in self.fields)

@@ -1,0 +1,69 @@
+"""Helpers for the app and wizard GUI tests: data dirs, coroutines from the test body."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Coroutine
+from pathlib import Path
+from typing import Any, TypeVar
+
+from cairn.backup.client import RemoteBackupClient, StoreInfo
+from cairn.config import AppConfig, save_config
+from cairn.keys import Network, derive_backup_keys, mnemonic_to_seed
+from cairn.session import Session
+
+T = TypeVar("T")
+
+RESTORE_WORDS = "legal winner thank year wave sausage worth useful legal winner thank yellow"
+
+
+def run(
+    qtbot: Any, loop: asyncio.AbstractEventLoop, coro: Coroutine[Any, Any, T], timeout: int = 30_000
+) -> T:
+    """Run `coro` on the shared qasync loop while pytest-qt spins the Qt loop."""
+    task = loop.create_task(coro)
+    qtbot.waitUntil(task.done, timeout=timeout)
+    return task.result()
+
+
+def data_dir_for(tmp: Path, backup_url: str | None, devnet_url: str) -> Path:
+    tmp.mkdir(parents=True, exist_ok=True)
+    save_config(
+        tmp,
+        AppConfig(
+            network=Network.REGTEST,
+            backup_server_url=backup_url,
+            esplora_url=devnet_url,
+            devnet_url=devnet_url,
+        ),
+    )
+    return tmp
+
+
+async def server_store_info(url: str, words: str) -> StoreInfo:
+    keys = derive_backup_keys(mnemonic_to_seed(words))
+    client = RemoteBackupClient(url, keys, Network.REGTEST.value)
+    try:
+        return await client.store_info()
+    finally:
+        await client.aclose()
+
+
+async def make_backed_up_wallet(data_dir: Path, words: str) -> tuple[str, str]:
+    """A wallet with a received payment, a label and an email, fully backed up.
+
+    Returns (txid, address)."""
+    session = await Session.open(data_dir)
+    try:
+        await session.create_wallet(words.split(), email="alice@example.com")
+        await session.run_initial_backup()
+        address = (await session.wallet.next_receive_address()).address
+        await session.wallet.set_label("addr", address, "savings from the faucet")
+        txid = await session.faucet(address, 250_000)
+        await session.wallet.sync()
+        await session.wallet.set_label("tx", txid, "first coins")
+        await session.back_up_now()
+        assert session.backup_status.current.pending_changes == 0
+        return txid, address
+    finally:
+        await session.close()
