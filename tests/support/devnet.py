@@ -44,7 +44,14 @@ def devnet_command() -> list[str]:
 class DevnetProcess:
     """One `cairn-devnet` subprocess; `stop()` then `start()` restarts it on the same port and state."""
 
-    def __init__(self, workdir: Path, *, block_interval: float = 0.0, log_level: str = "info"):
+    def __init__(
+        self,
+        workdir: Path,
+        *,
+        block_interval: float = 0.0,
+        log_level: str = "info",
+        verify_signatures: bool = True,
+    ):
         workdir.mkdir(parents=True, exist_ok=True)
         self.state_path = workdir / "devnet.sqlite"
         self.log_path = workdir / "devnet.log"
@@ -52,6 +59,7 @@ class DevnetProcess:
         self.url = f"http://127.0.0.1:{self.port}"
         self.block_interval = block_interval
         self.log_level = log_level
+        self.verify_signatures = verify_signatures
         self._process: subprocess.Popen[bytes] | None = None
         self._http = httpx.Client(base_url=self.url, timeout=10.0)
 
@@ -68,6 +76,8 @@ class DevnetProcess:
             f"--block-interval={self.block_interval}",
             f"--log-level={self.log_level}",
         ]
+        if not self.verify_signatures:
+            args.append("--no-verify-signatures")
         with self.log_path.open("ab") as log:
             self._process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + READY_TIMEOUT
@@ -148,7 +158,8 @@ class DevnetProcess:
 
 @pytest.fixture
 def devnet_factory(tmp_path: Path) -> Iterator[Callable[..., DevnetProcess]]:
-    """Start devnets with options (`block_interval`, `log_level`); all stopped after the test."""
+    """Start devnets with options (`block_interval`, `log_level`, `verify_signatures`); all are
+    stopped after the test."""
     started: list[DevnetProcess] = []
 
     def make(**options: Any) -> DevnetProcess:

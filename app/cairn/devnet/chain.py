@@ -1,9 +1,9 @@
 """The simulated chain: blocks, a mempool, the UTXO view and the rules a broadcast must pass.
 
 Not thread-safe by itself: the HTTP layer serializes every call through one lock.
-Scripts and signatures are **not** verified: a transaction that spends known, unspent outputs
-without creating value is accepted whatever its witness says. The devnet exists to exercise a
-wallet's chain code path, not to police consensus.
+Only P2WPKH signatures (and the faucet's own P2WSH(OP_TRUE) witnesses) are verified, see
+`sigcheck`; other scripts are accepted unchecked. The devnet exists to exercise a wallet's
+chain code path, not to police consensus.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from cairn.devnet.blocks import (
     build_coinbase,
     genesis_block,
 )
+from cairn.devnet.sigcheck import ScriptFailure, check_input
 from cairn.devnet.txcodec import Tx, TxIn, TxOut
 
 MAX_MONEY = 21_000_000 * COIN
@@ -69,7 +70,8 @@ def scripthash(script: bytes) -> str:
 class Chain:
     """Blocks from the regtest genesis up, a mempool in arrival order, and their indexes."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, verify_signatures: bool = True) -> None:
+        self.verify_signatures = verify_signatures
         self.blocks: list[Block] = []
         self.height_of: dict[str, int] = {}
         self.txs: dict[str, Tx] = {}
@@ -82,17 +84,19 @@ class Chain:
     # ---- construction -------------------------------------------------------------------
 
     @classmethod
-    def create(cls, now: int) -> Chain:
+    def create(cls, now: int, *, verify_signatures: bool = True) -> Chain:
         """Genesis, then block 1 whose coinbase funds the faucet reserve."""
-        chain = cls()
+        chain = cls(verify_signatures=verify_signatures)
         chain._connect(genesis_block())
         chain.mine(1, now, coinbase_script=FAUCET_SCRIPT, coinbase_value=FAUCET_RESERVE)
         return chain
 
     @classmethod
-    def restore(cls, blocks: Iterable[Block], mempool: Iterable[Tx]) -> Chain:
+    def restore(
+        cls, blocks: Iterable[Block], mempool: Iterable[Tx], *, verify_signatures: bool = True
+    ) -> Chain:
         """Rebuild every index from stored blocks and mempool (re-checked as they are added)."""
-        chain = cls()
+        chain = cls(verify_signatures=verify_signatures)
         for block in blocks:
             chain._connect(block)
         for tx in mempool:
@@ -179,6 +183,7 @@ class Chain:
         if tx.txid in self.confirmations:
             raise TxRejected(-27, "Transaction already in block chain")
         value_in = 0
+        prevouts: list[TxOut] = []
         for outpoint in outpoints:
             prev = self.output(*outpoint)
             if prev is None:
@@ -189,11 +194,18 @@ class Chain:
                     raise TxRejected(-25, "bad-txns-inputs-missingorspent")
                 raise TxRejected(-26, "txn-mempool-conflict")
             value_in += prev.value
+            prevouts.append(prev)
         value_out = sum(out.value for out in tx.outputs)
         if value_out > value_in:
             raise TxRejected(
                 -26, f"bad-txns-in-belowout, value in ({value_in}) < value out ({value_out})"
             )
+        if self.verify_signatures:
+            for index, prev in enumerate(prevouts):
+                try:
+                    check_input(tx, index, prev)
+                except ScriptFailure as exc:
+                    raise TxRejected(-26, f"mandatory-script-verify-flag-failed ({exc})") from None
 
     def accept(self, tx: Tx) -> str:
         """Add `tx` to the mempool (idempotent for a tx already there); answer its txid."""

@@ -31,6 +31,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="mine a block every SECONDS (default 0: only on demand)",
     )
     parser.add_argument(
+        "--no-verify-signatures",
+        dest="verify_signatures",
+        action="store_false",
+        help="accept P2WPKH inputs without checking their signatures",
+    )
+    parser.add_argument(
         "--log-level",
         default="info",
         choices=["debug", "info", "warning", "error"],
@@ -52,7 +58,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(
         level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    devnet = Devnet(args.state)
+    devnet = Devnet(args.state, verify_signatures=args.verify_signatures)
     app = create_app(devnet, block_interval=args.block_interval)
     logging.getLogger("cairn.devnet").info(
         "devnet at http://%s:%d, height %d, state %s",

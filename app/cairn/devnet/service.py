@@ -45,11 +45,17 @@ def expand_fee_curve(curve: dict[int, float]) -> dict[str, float]:
 class Devnet:
     """A chain persisted in a state file; every public method is safe from any thread."""
 
-    def __init__(self, state_path: Path, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        state_path: Path,
+        *,
+        verify_signatures: bool = True,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self._clock = clock
         self._lock = threading.Lock()
         self._state = StateFile(state_path)
-        self.chain = self._state.load(self.now())
+        self.chain = self._state.load(self.now(), verify_signatures=verify_signatures)
         stored = self._state.get_setting("fee_estimates")
         self._fees = (
             {str(k): float(v) for k, v in stored.items()}

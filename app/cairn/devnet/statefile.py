@@ -40,11 +40,11 @@ class StateFile:
             raise ValueError(f"{path}: devnet state version {version}, expected {SCHEMA_VERSION}")
         self._saved_height = -1
 
-    def load(self, now: int) -> Chain:
+    def load(self, now: int, *, verify_signatures: bool = True) -> Chain:
         """The stored chain, or a new one (genesis plus the faucet's block) saved at once."""
         rows = self._db.execute("SELECT height, hash, raw FROM blocks ORDER BY height").fetchall()
         if not rows:
-            chain = Chain.create(now)
+            chain = Chain.create(now, verify_signatures=verify_signatures)
             self.save(chain)
             return chain
         blocks: list[Block] = []
@@ -56,7 +56,7 @@ class StateFile:
         mempool = [
             parse_tx(raw) for (raw,) in self._db.execute("SELECT raw FROM mempool ORDER BY seq")
         ]
-        chain = Chain.restore(blocks, mempool)
+        chain = Chain.restore(blocks, mempool, verify_signatures=verify_signatures)
         self._saved_height = chain.tip_height
         return chain
 

@@ -17,7 +17,9 @@ from tests.support.devnet import DevnetProcess
 ADDRESS = "bcrt1qw508d6qejxtdg4y5r3zarvary0c5xw7kygt080"  # BIP173's regtest P2WPKH example
 SCRIPT = bytes.fromhex("0014751e76e8199196d454941c45d1b3a323f1433bd6")
 OTHER = bytes.fromhex("0014" + "55" * 20)
-WITNESS = (b"\x30" * 71, b"\x02" * 33)
+# P2WSH(OP_TRUE): hand-built spends of it need no signature, only the script as witness.
+ANYONE = "bcrt1qft5p2uhsdcdc3l2ua4ap5qqfg4pjaqlp250x7us7a8qqhrxrxfsqseac85"
+WITNESS = (b"\x51",)
 
 
 @pytest.fixture(scope="module")
@@ -139,7 +141,7 @@ def test_merkle_proof_leads_to_the_blocks_merkle_root(node: DevnetProcess) -> No
 
 
 def test_outspends_follow_spending(node: DevnetProcess) -> None:
-    funding = node.faucet(ADDRESS, 20_000)
+    funding = node.faucet(ANYONE, 20_000)
     assert node.get(f"/tx/{funding}/outspend/0").json() == {"spent": False}
 
     code, spender = broadcast(node, spend([(funding, 0)], [(19_000, OTHER)]))
@@ -196,7 +198,7 @@ def rpc_error(code: int, message: str) -> str:
 
 
 def test_broadcast_answers_the_txid(node: DevnetProcess) -> None:
-    funding = node.faucet(ADDRESS, 10_000)
+    funding = node.faucet(ANYONE, 10_000)
     tx = spend([(funding, 0)], [(9_000, OTHER)])
     assert broadcast(node, tx) == (200, tx.txid)
     assert broadcast(node, tx) == (200, tx.txid)  # a rebroadcast is not an error
@@ -213,7 +215,7 @@ def test_broadcast_rejects_an_unknown_input(node: DevnetProcess) -> None:
 
 
 def test_broadcast_rejects_double_spends_in_mempool_and_chain(node: DevnetProcess) -> None:
-    funding = node.faucet(ADDRESS, 10_000)
+    funding = node.faucet(ANYONE, 10_000)
     assert broadcast(node, spend([(funding, 0)], [(9_000, OTHER)]))[0] == 200
     conflict = spend([(funding, 0)], [(8_000, OTHER)])
     assert broadcast(node, conflict) == (400, rpc_error(-26, "txn-mempool-conflict"))
@@ -221,8 +223,18 @@ def test_broadcast_rejects_double_spends_in_mempool_and_chain(node: DevnetProces
     assert broadcast(node, conflict) == (400, rpc_error(-25, "bad-txns-inputs-missingorspent"))
 
 
-def test_broadcast_rejects_creating_money(node: DevnetProcess) -> None:
+def test_broadcast_rejects_a_p2wpkh_spend_without_a_valid_signature(node: DevnetProcess) -> None:
     funding = node.faucet(ADDRESS, 10_000)
+    forged = Tx(
+        2, (TxIn(funding, 0, b"", 0, (b"\x30" * 71, b"\x02" * 33)),), (TxOut(9_000, OTHER),), 0
+    )
+    code, text = broadcast(node, forged)
+    assert code == 400
+    assert "mandatory-script-verify-flag-failed" in text
+
+
+def test_broadcast_rejects_creating_money(node: DevnetProcess) -> None:
+    funding = node.faucet(ANYONE, 10_000)
     code, text = broadcast(node, spend([(funding, 0)], [(10_001, OTHER)]))
     assert code == 400
     assert "bad-txns-in-belowout" in text
@@ -318,3 +330,12 @@ def test_a_wallet_sync_uses_only_the_endpoints_documented(
         for m in re.finditer(r'"GET (\S+) HTTP', node.log()[before:])
     }
     assert requested == {"/blocks", "/block-height/{}", "/scripthash/{}/txs"}
+
+
+def test_signature_checks_can_be_switched_off(
+    devnet_factory: Callable[..., DevnetProcess],
+) -> None:
+    node = devnet_factory(verify_signatures=False)
+    funding = node.faucet(ADDRESS, 10_000)
+    unsigned = Tx(2, (TxIn(funding, 0),), (TxOut(9_000, OTHER),), 0)
+    assert broadcast(node, unsigned) == (200, unsigned.txid)
