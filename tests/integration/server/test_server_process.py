@@ -1,0 +1,112 @@
+"""The real `cairn-backupd` program: serve on loopback, configuration, logs, migrate and stats."""
+
+from __future__ import annotations
+
+import base64
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.support.backupd import BackupdFactory, BackupServer
+from tests.support.signing import Node, batch
+
+A, B = "a" * 64, "b" * 64
+SECRET_VALUE = b"value that must never be logged"
+
+
+def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "cairn.server", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env=env,
+    )
+
+
+def signed(
+    server: BackupServer, node: Node, method: str, suffix: str, body: bytes = b""
+) -> httpx.Response:
+    target = node.path(suffix)
+    return httpx.request(
+        method, server.url + target, content=body, headers=node.headers(method, target, body)
+    )
+
+
+def test_logs_name_routes_never_keys_values_or_signatures(backupd: BackupServer) -> None:
+    node = Node()
+    target = node.path("/objects")
+    body = batch({A: (0, SECRET_VALUE)})
+    headers = node.headers("PUT", target, body)
+    assert httpx.put(backupd.url + target, content=body, headers=headers).status_code == 200
+    assert signed(backupd, node, "GET", f"/objects/{A}").status_code == 200
+    assert signed(backupd, node, "GET", "/export").status_code == 200
+    assert signed(backupd, node, "PUT", "/objects", batch({A: (0, b"x")})).status_code == 409
+    backupd.stop()
+    log = backupd.log_text()
+    lines = [json.loads(line) for line in log.splitlines() if line.startswith("{")]
+    requests = [line for line in lines if line.get("msg") == "request"]
+    assert {(r["method"], r["route"], r["status"]) for r in requests} >= {
+        ("PUT", "/v1/stores/{node_id}/{store_id}/objects", 200),
+        ("GET", "/v1/stores/{node_id}/{store_id}/objects/{key}", 200),
+        ("PUT", "/v1/stores/{node_id}/{store_id}/objects", 409),
+    }
+    assert all(r["node"] == node.node_id[:8] for r in requests if r["route"].startswith("/v1/"))
+    signature = headers["Authorization"].rsplit("sig=", 1)[1]
+    nonce = headers["Authorization"].split("nonce=", 1)[1].split(",", 1)[0]
+    for secret in (
+        A,
+        node.node_id,
+        signature,
+        nonce,
+        base64.b64encode(SECRET_VALUE).decode(),
+        SECRET_VALUE.decode(),
+    ):
+        assert secret not in log
+
+
+def test_limits_come_from_flags_and_environment(backupd_factory: BackupdFactory) -> None:
+    server = backupd_factory(max_object_bytes=10, env={"CAIRN_BACKUPD_MAX_BATCH_ITEMS": "1"})
+    node = Node()
+    too_big = signed(server, node, "PUT", "/objects", batch({A: (0, b"x" * 11)}))
+    assert too_big.status_code == 413
+    too_many = signed(server, node, "PUT", "/objects", batch({A: (0, b"x"), B: (0, b"y")}))
+    assert too_many.status_code == 413
+    assert signed(server, node, "PUT", "/objects", batch({A: (0, b"x" * 10)})).status_code == 200
+
+
+def test_a_bad_setting_is_refused_with_a_message(tmp_path: Path) -> None:
+    result = run_cli(
+        "serve",
+        "--db",
+        str(tmp_path / "x.sqlite"),
+        env={"CAIRN_BACKUPD_RATE_LIMIT": "many", "PATH": ""},
+    )
+    assert result.returncode == 2
+    assert "CAIRN_BACKUPD_RATE_LIMIT must be a whole number" in result.stderr
+
+
+def test_migrate_and_stats_on_sqlite(backupd: BackupServer, tmp_path: Path) -> None:
+    fresh = tmp_path / "fresh.sqlite"
+    assert run_cli("migrate", "--db", str(fresh)).returncode == 0
+    assert fresh.stat().st_mode & 0o777 == 0o600
+    node = Node()
+    signed(backupd, node, "PUT", "/objects", batch({A: (0, b"12345"), B: (0, b"678")}))
+    stats = run_cli("stats", "--db", backupd.db)
+    assert stats.returncode == 0, stats.stderr
+    assert json.loads(stats.stdout) == {"stores": 1, "objects": 2, "bytes": 8}
+
+
+@pytest.mark.postgres
+def test_migrate_and_stats_on_postgres(backupd_factory: BackupdFactory) -> None:
+    server = backupd_factory(postgres=True)
+    assert run_cli("migrate", "--db", server.db).returncode == 0  # again: a no-op
+    node = Node()
+    assert signed(server, node, "PUT", "/objects", batch({A: (0, b"1234")})).status_code == 200
+    stats = run_cli("stats", "--db", server.db)
+    assert json.loads(stats.stdout) == {"stores": 1, "objects": 1, "bytes": 4}
