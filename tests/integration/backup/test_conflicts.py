@@ -101,3 +101,25 @@ async def test_a_deletion_on_one_device_keeps_the_other_devices_newer_value(back
     got = records_of(restored)
     assert "labels/tx/x" not in got
     assert got["conflicts/labels/tx/x/2"] == b"v2 from b"
+
+
+@pytest.mark.asyncio
+async def test_our_own_write_whose_answer_was_lost_is_not_a_conflict(backupd, tmp_path):
+    """The server applied a batch but the app died before writing down the new versions."""
+    from cairn.backup.localstate import MANIFEST, VERSIONS_PREFIX
+
+    store, service = await device(tmp_path / "a.sqlite", backupd.url)
+    await store.batch({"labels/tx/1": b"one", "labels/tx/2": b"two"})
+    await service.backup_now()
+    forgotten = [n for n, _ in await store.scan(VERSIONS_PREFIX)]
+    await store.batch(deletes=[*forgotten, MANIFEST])  # as if the bookkeeping never happened
+    await store.put("labels/tx/1", b"one, edited")
+    await store.put("labels/tx/2", b"two")  # same value again
+    await service.backup_now()
+    assert service.status.current.conflicts == 0
+    assert await store.scan("conflicts/") == []
+    await service.stop()
+    await store.aclose()
+    restored = tmp_path / "restored.sqlite"
+    assert (await restore_to(backupd.url, restored)).outcome is RestoreOutcome.RESTORED
+    assert records_of(restored) == {"labels/tx/1": b"one, edited", "labels/tx/2": b"two"}
