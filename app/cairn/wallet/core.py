@@ -10,7 +10,6 @@ them (see ``EventBus``: subscribers tied to a loop hand events over themselves).
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import threading
 import time
@@ -23,9 +22,7 @@ from cairn.events import (
     AddressRevealed,
     Event,
     EventBus,
-    PaymentConfirmed,
     PaymentFailed,
-    PaymentReceived,
     PaymentSent,
     SyncCompleted,
     SyncFailed,
@@ -38,29 +35,41 @@ from cairn.wallet.errors import (
     WalletError,
     WalletStorageError,
 )
-from cairn.wallet.history import Balance, Direction, HistoryItem, balance_of, history_of
+from cairn.wallet.history import Balance, HistoryItem, balance_of, history_of
 from cairn.wallet.labels import Label, LabelBook, LabelImportResult
 from cairn.wallet.payments import PaymentPlan, build_plan, payment_record, sign_payment
 from cairn.wallet.persistence import (
     CHANGESET_PREFIX,
     DEFAULT_COMPACT_EVERY,
+    DescriptorMismatch,
     RecordPersistence,
+    check_descriptor_record,
 )
 from cairn.wallet.preferences import Preferences
-from cairn.wallet.sync import SyncState, SyncStatus, describe_chain_error, rejection_reason
+from cairn.wallet.sync import (
+    SyncState,
+    SyncStatus,
+    TxState,
+    describe_chain_error,
+    payment_events,
+    rejection_reason,
+    tx_states,
+)
 
 if TYPE_CHECKING:
     from cairn.storage import RecordStore
 
 log = logging.getLogger(__name__)
 
-DESCRIPTOR_RECORD = "wallet/descriptor"
 REVEALED_PREFIX = "wallet/revealed/"
 # Machine-local: a fresh wallet's first full scan happened here (never backed up, see storage).
 SCANNED_RECORD = "local/wallet/full_scan_done"
 DEFAULT_STOP_GAP = 20
 DEFAULT_PARALLEL_REQUESTS = 2
 DEFAULT_SYNC_TIMEOUT = 120.0
+# Incremental syncs watch only revealed addresses; a periodic full scan also finds payments to
+# addresses handed out elsewhere (the same words on another machine, or a backup that lagged).
+DEFAULT_FULL_SCAN_EVERY = 60
 
 
 @dataclass(frozen=True)
@@ -69,13 +78,6 @@ class ReceiveAddress:
 
     address: str
     index: int
-
-
-@dataclass(frozen=True)
-class _TxState:
-    direction: Direction
-    amount_sat: int
-    height: int | None
 
 
 class CairnWallet:
@@ -94,6 +96,7 @@ class CairnWallet:
         stop_gap: int,
         parallel_requests: int,
         sync_timeout: float,
+        full_scan_every: int = DEFAULT_FULL_SCAN_EVERY,
     ) -> None:
         self._store = store
         self._network = network
@@ -105,6 +108,8 @@ class CairnWallet:
         self._stop_gap = stop_gap
         self._parallel_requests = parallel_requests
         self._sync_timeout = sync_timeout
+        self._full_scan_every = full_scan_every
+        self._syncs_since_full_scan = 0
         self._lock = threading.RLock()
         self._sync_lock = asyncio.Lock()
         self._client = bdk.EsploraClient(esplora_url)
@@ -127,6 +132,7 @@ class CairnWallet:
         stop_gap: int = DEFAULT_STOP_GAP,
         parallel_requests: int = DEFAULT_PARALLEL_REQUESTS,
         sync_timeout: float = DEFAULT_SYNC_TIMEOUT,
+        full_scan_every: int = DEFAULT_FULL_SCAN_EVERY,
     ) -> CairnWallet:
         """Load the wallet from its records, or create it when the store has none.
 
@@ -139,7 +145,10 @@ class CairnWallet:
         change_descriptor = bdk.Descriptor(internal, kind)
         persistence = RecordPersistence(store, kind, compact_every=compact_every)
         persister = bdk.Persister.custom(persistence)
-        _check_descriptor_record(store, descriptor, change_descriptor, network)
+        try:
+            check_descriptor_record(store, descriptor, change_descriptor, network.value)
+        except DescriptorMismatch as error:
+            raise WalletStorageError(str(error)) from None
         try:
             if store.scan(CHANGESET_PREFIX):
                 wallet = bdk.Wallet.load(descriptor, change_descriptor, persister)
@@ -163,6 +172,7 @@ class CairnWallet:
             stop_gap=stop_gap,
             parallel_requests=parallel_requests,
             sync_timeout=sync_timeout,
+            full_scan_every=full_scan_every,
         )
         self._restore_revealed()
         return self
@@ -390,12 +400,17 @@ class CairnWallet:
         return fresh and self._store.get(SCANNED_RECORD) is None
 
     async def sync(self, *, full_scan: bool | None = None) -> SyncStatus:
-        """Sync with the chain server (a full scan when needed); never raises for I/O errors.
+        """Sync with the chain server; never raises for I/O errors.
 
+        A full scan when ``full_scan`` says so, else when the wallet never scanned or every
+        ``full_scan_every`` syncs; otherwise an incremental sync of the revealed addresses.
         On failure the status becomes OFFLINE with the reason and SyncFailed is published.
         """
         async with self._sync_lock:
-            full = self.needs_full_scan() if full_scan is None else full_scan
+            full = full_scan
+            if full is None:
+                periodic = self._syncs_since_full_scan >= self._full_scan_every > 0
+                full = periodic or self.needs_full_scan()
             self._status = SyncStatus(
                 SyncState.SYNCING, self._status.height, self._status.last_success
             )
@@ -414,6 +429,7 @@ class CairnWallet:
                 )
                 self._bus.publish(SyncFailed(message))
                 return self._status
+            self._syncs_since_full_scan = 0 if full else self._syncs_since_full_scan + 1
             self._status = SyncStatus(SyncState.ONLINE, self._tip(), time.time())
             for event in events:
                 self._bus.publish(event)
@@ -442,17 +458,14 @@ class CairnWallet:
         if discovering:
             self._store.put(SCANNED_RECORD, b"1")
             after_news = {txid: s for txid, s in after.items() if s.height is None}
-            events = _payment_events(before, after_news)
+            events = payment_events(before, after_news)
         else:
-            events = _payment_events(before, after)
+            events = payment_events(before, after)
         events.append(SyncCompleted(height=height, full_scan=full))
         return events
 
-    def _tx_states(self) -> dict[str, _TxState]:
-        return {
-            item.txid: _TxState(item.direction, item.amount_sat, item.height)
-            for item in history_of(self._wallet, lambda _txid: None)
-        }
+    def _tx_states(self) -> dict[str, TxState]:
+        return tx_states(history_of(self._wallet, lambda _txid: None))
 
     def _tip(self) -> int:
         with self._lock:
@@ -491,41 +504,3 @@ class CairnWallet:
 def _revealed_name(keychain: bdk.KeychainKind) -> str:
     suffix = "external" if keychain == bdk.KeychainKind.EXTERNAL else "internal"
     return REVEALED_PREFIX + suffix
-
-
-def _check_descriptor_record(
-    store: RecordStore,
-    descriptor: bdk.Descriptor,
-    change_descriptor: bdk.Descriptor,
-    network: Network,
-) -> None:
-    """Write ``wallet/descriptor`` (public) once; refuse records of another seed or network."""
-    expected = {
-        "external": str(descriptor),
-        "internal": str(change_descriptor),
-        "network": network.value,
-    }
-    found = store.get(DESCRIPTOR_RECORD)
-    if found is None:
-        store.put(DESCRIPTOR_RECORD, json.dumps(expected, sort_keys=True).encode())
-        return
-    try:
-        recorded = json.loads(found)
-    except ValueError:
-        raise WalletStorageError("the wallet descriptor record is unreadable") from None
-    if recorded != expected:
-        raise WalletStorageError(
-            "these wallet records belong to another recovery phrase or network"
-        )
-
-
-def _payment_events(before: dict[str, _TxState], after: dict[str, _TxState]) -> list[Event]:
-    events: list[Event] = []
-    for txid, state in after.items():
-        previous = before.get(txid)
-        if previous is None and state.direction is Direction.IN:
-            events.append(PaymentReceived(txid, state.amount_sat, state.height is not None))
-        was_confirmed = previous is not None and previous.height is not None
-        if state.height is not None and not was_confirmed:
-            events.append(PaymentConfirmed(txid, state.height, state.direction.value))
-    return events

@@ -14,6 +14,7 @@ which bdkpython turns into an ordinary exception at the call site.
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 from typing import TYPE_CHECKING
@@ -27,9 +28,14 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+DESCRIPTOR_RECORD = "wallet/descriptor"
 CHANGESET_PREFIX = "wallet/changeset/"
 SEQ_DIGITS = 12
 DEFAULT_COMPACT_EVERY = 32
+
+
+class DescriptorMismatch(ValueError):
+    """The records belong to another seed or network, or their descriptor record is unreadable."""
 
 
 def changeset_name(seq: int) -> str:
@@ -129,3 +135,29 @@ class RecordPersistence(bdk.Persistence):  # type: ignore[misc]
         log.error("wallet persistence: %s", self.last_error)
         reason: Exception = bdk.PersistenceError.Reason(self.last_error)
         return reason
+
+
+def check_descriptor_record(
+    store: RecordStore,
+    descriptor: bdk.Descriptor,
+    change_descriptor: bdk.Descriptor,
+    network: str,
+) -> None:
+    """Write ``wallet/descriptor`` (public) once; refuse records of another seed or network."""
+    expected = {
+        "external": str(descriptor),
+        "internal": str(change_descriptor),
+        "network": network,
+    }
+    found = store.get(DESCRIPTOR_RECORD)
+    if found is None:
+        store.put(DESCRIPTOR_RECORD, json.dumps(expected, sort_keys=True).encode())
+        return
+    try:
+        recorded = json.loads(found)
+    except ValueError:
+        raise DescriptorMismatch("the wallet descriptor record is unreadable") from None
+    if recorded != expected:
+        raise DescriptorMismatch(
+            "these wallet records belong to another recovery phrase or network"
+        )

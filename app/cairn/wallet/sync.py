@@ -12,6 +12,9 @@ from typing import TYPE_CHECKING
 
 import bdkpython as bdk
 
+from cairn.events import Event, PaymentConfirmed, PaymentReceived
+from cairn.wallet.history import Direction, HistoryItem
+
 if TYPE_CHECKING:
     from cairn.wallet.core import CairnWallet
 
@@ -35,6 +38,32 @@ class SyncStatus:
     height: int  # the wallet's chain tip
     last_success: float | None = None  # unix time of the last successful sync
     error: str | None = None  # why the last sync failed (user-facing), while OFFLINE
+
+
+@dataclass(frozen=True)
+class TxState:
+    """What a sync compares, per transaction, to find news."""
+
+    direction: Direction
+    amount_sat: int
+    height: int | None
+
+
+def tx_states(history: list[HistoryItem]) -> dict[str, TxState]:
+    return {item.txid: TxState(item.direction, item.amount_sat, item.height) for item in history}
+
+
+def payment_events(before: dict[str, TxState], after: dict[str, TxState]) -> list[Event]:
+    """PaymentReceived for new incoming transactions, PaymentConfirmed for first confirmations."""
+    events: list[Event] = []
+    for txid, state in after.items():
+        previous = before.get(txid)
+        if previous is None and state.direction is Direction.IN:
+            events.append(PaymentReceived(txid, state.amount_sat, state.height is not None))
+        was_confirmed = previous is not None and previous.height is not None
+        if state.height is not None and not was_confirmed:
+            events.append(PaymentConfirmed(txid, state.height, state.direction.value))
+    return events
 
 
 def describe_chain_error(error: BaseException, url: str) -> str:

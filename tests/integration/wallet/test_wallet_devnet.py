@@ -163,14 +163,37 @@ async def test_a_wallet_restored_from_records_never_reuses_a_handed_out_address(
     seed = new_seed()
     original_store = MemoryStore()
     original = open_wallet(seed, store=original_store)
+    await fund(original, devnet, 20_000)
     given = [(await original.next_receive_address()).address for _ in range(3)]
     # A restore copies every backed-up record into a new store (local/ names never travel).
     restored_store = MemoryStore()
     restored_store.batch(dict(original_store.snapshot().records))
     restored = open_wallet(seed, store=restored_store)
+    assert not restored.needs_full_scan()  # the chain data came with the records
+    assert restored.history() == original.history()
     fresh = await restored.next_receive_address()
-    assert fresh.index == 3
+    assert fresh.index == 4
     assert fresh.address not in given
+
+
+async def test_a_periodic_full_scan_finds_addresses_handed_out_elsewhere(
+    devnet: DevnetProcess, open_wallet: OpenWallet, new_seed: Callable[[], bytes]
+):
+    seed = new_seed()
+    bus = EventBus()
+    seen = Recorder(bus)
+    here = open_wallet(seed, bus=bus, full_scan_every=1)
+    await here.sync()  # the first, full scan
+    elsewhere = open_wallet(seed)  # the same words on another machine
+    for _ in range(3):
+        address = await elsewhere.next_receive_address()
+    txid = devnet.faucet(address.address, 12_000, mine=True)
+    await here.sync()  # incremental: only addresses handed out here are watched
+    assert here.history() == []
+    await here.sync()
+    assert seen.of(SyncCompleted)[-1] == SyncCompleted(height=2, full_scan=True)
+    assert [item.txid for item in here.history()] == [txid]
+    assert seen.of(PaymentReceived) == [PaymentReceived(txid, 12_000, confirmed=True)]
 
 
 async def test_a_second_wallet_from_the_same_seed_sees_the_same_history(
