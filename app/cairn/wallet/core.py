@@ -210,7 +210,7 @@ class CairnWallet:
             current = self._wallet.derivation_index(bdk.KeychainKind.EXTERNAL)
             if current is None or current < recorded:
                 self._wallet.reveal_addresses_to(bdk.KeychainKind.EXTERNAL, recorded)
-                self._persist()
+                self._persist_quietly()
 
     # --- properties -------------------------------------------------------------------------
 

@@ -107,9 +107,15 @@ class RecordPersistence(bdk.Persistence):  # type: ignore[misc]
         self._next_seq = _seq_of(records[-1][0]) + 1 if records else 0
         return merge([decode_changeset(value, self._network_kind) for _, value in records])
 
+    def _resume_seq(self) -> None:
+        records = self._store.scan(CHANGESET_PREFIX)
+        self._records = len(records)
+        self._next_seq = _seq_of(records[-1][0]) + 1 if records else 0
+
     def _append(self, changeset: bdk.ChangeSet) -> None:
-        if self._next_seq is None:
-            self._load()
+        if self._next_seq is None or self._store.get(changeset_name(self._next_seq)) is not None:
+            # First write, or another writer on this store took the seq: never overwrite.
+            self._resume_seq()
         assert self._next_seq is not None
         self._store.put(changeset_name(self._next_seq), encode_changeset(changeset))
         self._next_seq += 1

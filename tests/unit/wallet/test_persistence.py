@@ -147,3 +147,16 @@ def test_a_failed_compaction_does_not_fail_the_persist():
     wallet.reveal_addresses_to(bdk.KeychainKind.EXTERNAL, 5)
     assert wallet.persist(persister)
     assert len(names(store)) == 1
+
+
+def test_a_second_writer_on_the_same_store_never_overwrites_a_changeset():
+    store = MemoryStore()
+    first, _, first_persister = open_wallet(store)
+    second, _, second_persister = open_wallet(store)
+    second.reveal_addresses_to(bdk.KeychainKind.EXTERNAL, 4)
+    second.persist(second_persister)
+    first.reveal_addresses_to(bdk.KeychainKind.INTERNAL, 2)
+    first.persist(first_persister)
+    loaded, _, _ = open_wallet(store)
+    assert loaded.derivation_index(bdk.KeychainKind.EXTERNAL) == 4
+    assert loaded.derivation_index(bdk.KeychainKind.INTERNAL) == 2
