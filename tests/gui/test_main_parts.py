@@ -1,0 +1,79 @@
+"""The main window's small pure parts: amounts, fee presets, backup status wording, QR codes."""
+
+from __future__ import annotations
+
+import pytest
+
+from cairn.backup.status import BackupState, StatusSnapshot
+from cairn.ui.main.backup_status import describe
+from cairn.ui.main.formatting import btc, parse_btc
+from cairn.ui.main.send import pick_estimate
+from cairn.ui.main.settings import check_email, check_server_url
+
+pytestmark = pytest.mark.gui
+
+
+def test_amounts_read_with_eight_decimals_and_a_sign() -> None:
+    assert btc(150_000_000) == "1.50000000 BTC"
+    assert btc(-2_500, signed=True) == "−0.00002500 BTC"
+    assert btc(1, signed=True) == "+0.00000001 BTC"
+
+
+@pytest.mark.parametrize(
+    ("text", "sats"), [("0.001", 100_000), ("1", 100_000_000), (" 0.00000546 BTC", 546)]
+)
+def test_typed_amounts_become_satoshis(text: str, sats: int) -> None:
+    assert parse_btc(text) == sats
+
+
+@pytest.mark.parametrize("text", ["", "abc", "0", "-1", "0.000000001"])
+def test_unusable_amounts_say_why(text: str) -> None:
+    with pytest.raises(ValueError, match=r"\w"):
+        parse_btc(text)
+
+
+def test_fee_preset_takes_the_nearest_target_at_or_above() -> None:
+    estimates = {"1": 20.0, "3": 10.0, "144": 1.5}
+    assert pick_estimate(estimates, 1) == 20.0
+    assert pick_estimate(estimates, 6) == 1.5
+    assert pick_estimate(estimates, 1008) == 1.5
+    assert pick_estimate({}, 6) is None
+
+
+def test_backup_status_wording_follows_the_engine_state() -> None:
+    never = StatusSnapshot(server_url="http://b")
+    assert describe(never).headline == "Not backed up yet"
+    waiting = StatusSnapshot(pending_changes=3, last_success=1.0)
+    assert describe(waiting).headline == "3 changes waiting"
+    assert describe(waiting).tone == "warn"
+    done = StatusSnapshot(last_success=1.0)
+    assert (describe(done).tone, describe(done).headline) == ("ok", "Backed up")
+    full = StatusSnapshot(state=BackupState.FULL_BACKUP, full_backup_done=5, full_backup_total=9)
+    assert describe(full).detail == "5 of 9 records"
+    failed = StatusSnapshot(state=BackupState.ERROR, last_error="quota exceeded")
+    assert describe(failed).tone == "error"
+
+
+def test_settings_inputs_are_checked_before_any_action() -> None:
+    assert check_server_url(" https://backup.example.org/ ") == "https://backup.example.org"
+    with pytest.raises(ValueError):
+        check_server_url("backup.example.org")
+    assert check_email("") is None
+    assert check_email("ada@example.org") == "ada@example.org"
+    with pytest.raises(ValueError):
+        check_email("ada at example")
+
+
+def test_qr_image_has_whole_pixel_modules(qapp) -> None:
+    from cairn.ui.main.qr import qr_image, qr_matrix
+
+    text = "bitcoin:bcrt1qw508d6qejxtdg4y5r3zarvary0c5xw7kygt080"
+    matrix = qr_matrix(text)
+    image = qr_image(text, 220)
+    scale = image.width() // len(matrix)
+    assert image.width() == image.height() == scale * len(matrix)
+    # Sample the centre of every module: the picture is exactly the matrix.
+    for y, row in enumerate(matrix):
+        for x, dark in enumerate(row):
+            pixel = image.pixelColor(x * scale + scale // 2, y * scale + scale // 2)
+            assert (pixel.lightness() < 128) == dark
