@@ -4,17 +4,26 @@ from __future__ import annotations
 
 import logging
 
+from cairn.backup.client import BackupError
+from cairn.wallet.errors import WalletError
+
 log = logging.getLogger(__name__)
 
 # The environment's fault or the user's: their message says what happened and what to do.
-KNOWN_ERRORS: tuple[type[BaseException], ...] = (ValueError, ConnectionError, TimeoutError)
+KNOWN_ERRORS: tuple[type[BaseException], ...] = (
+    WalletError,
+    BackupError,
+    ValueError,
+    ConnectionError,
+    TimeoutError,
+)
 
 
 def user_message(error: BaseException, what_failed: str) -> str:
     """The text to show for `error`: its own message if it is a known error, else a bug notice."""
     if isinstance(error, KNOWN_ERRORS):
         text = str(error).strip()
-        return text or what_failed
+        return text[:1].upper() + text[1:] if text else what_failed
     # Ours: never dress a bug up as advice; the traceback goes to the log (no secrets in it).
     log.error("%s: unexpected %s", what_failed, type(error).__name__, exc_info=error)
     return f"{what_failed}: an unexpected error occurred ({type(error).__name__})."

@@ -203,7 +203,7 @@ class HistoryPanel(QWidget):
 
     async def _save_label(self, txid: str, label: str) -> None:
         try:
-            await asyncio.to_thread(self.wallet.set_label, "tx", txid, label)
+            await self.wallet.set_label("tx", txid, label or None)
         except Exception as error:
             self.notice.setText(user_message(error, "The label was not saved"))
             self.notice.show()

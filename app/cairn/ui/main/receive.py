@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
-import logging
+from collections.abc import Awaitable, Callable
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QGuiApplication, QPixmap
@@ -17,11 +16,9 @@ from PySide6.QtWidgets import (
 )
 
 from cairn.ui.main.errors import user_message
-from cairn.ui.main.model import WalletView
+from cairn.ui.main.model import ReceiveAddressView, WalletView
 from cairn.ui.main.qr import qr_image
 from cairn.ui.main.tasks import TaskGroup
-
-log = logging.getLogger(__name__)
 
 QR_SIZE = 220
 
@@ -55,6 +52,9 @@ class ReceivePanel(QWidget):
         self.copy_button = QPushButton("Copy address")
         self.copy_button.setEnabled(False)
         self.copy_button.clicked.connect(self.copy_address)
+        self.new_button = QPushButton("New address")
+        self.new_button.setObjectName("quiet")
+        self.new_button.clicked.connect(self.new_address)
         self.copied = QLabel("")
         self.copied.setObjectName("hint")
 
@@ -69,6 +69,7 @@ class ReceivePanel(QWidget):
 
         copy_row = QHBoxLayout()
         copy_row.addWidget(self.copy_button)
+        copy_row.addWidget(self.new_button)
         copy_row.addWidget(self.copied)
         copy_row.addStretch(1)
         label_row = QHBoxLayout()
@@ -111,14 +112,23 @@ class ReceivePanel(QWidget):
         self.copied.setText("Copied")
 
     async def reload(self) -> None:
-        """Fetch the next unused address (it changes once the current one receives funds)."""
+        """Show the address handed out last while it is unused; once paid, a new one."""
+        await self._fetch(self.wallet.current_receive_address)
+
+    def new_address(self) -> None:
+        """A fresh address (one per payer keeps payments apart)."""
+        self.new_button.setEnabled(False)
+        self.tasks.start(self._fetch(self.wallet.next_receive_address))
+
+    async def _fetch(self, get: Callable[[], Awaitable[ReceiveAddressView]]) -> None:
         try:
-            address = await asyncio.to_thread(self.wallet.next_receive_address)
+            received = await get()
         except Exception as error:
             self.address_label.setText(user_message(error, "Could not get an address"))
-            log.warning("next receive address failed: %s", type(error).__name__)
             return
-        self.show_address(str(address))
+        finally:
+            self.new_button.setEnabled(True)
+        self.show_address(received.address)
 
     def _save_label(self) -> None:
         if self.address:
@@ -127,7 +137,7 @@ class ReceivePanel(QWidget):
 
     async def _store_label(self, address: str, label: str) -> None:
         try:
-            await asyncio.to_thread(self.wallet.set_label, "addr", address, label)
+            await self.wallet.set_label("addr", address, label or None)
         except Exception as error:
             self.label_status.setText(user_message(error, "The label was not saved"))
             return

@@ -171,7 +171,7 @@ class SendPanel(QWidget):
 
     async def load_fee_estimates(self) -> None:
         try:
-            estimates = await asyncio.to_thread(self.wallet.fee_estimates)
+            estimates = await self.wallet.fee_estimates()
         except Exception:
             # Estimates are a convenience: the rate stays editable and the form says why.
             self.fee_preset.setItemText(0, "Estimates unavailable · enter a rate")
@@ -252,12 +252,12 @@ class SendPanel(QWidget):
             self.review_button.setText("Review payment")
         self.plan = plan
         self.review_to.setText(plan.recipient)
-        self.review_amount.setText(btc(plan.amount))
+        self.review_amount.setText(btc(plan.amount_sat))
         self.review_fee.setText(
-            f"{btc(plan.fee)}  ({plan.fee:,} sat at {plan.fee_rate:.1f} sat/vB)"
+            f"{btc(plan.fee_sat)}  ({plan.fee_sat:,} sat at {plan.fee_rate_sat_vb:.1f} sat/vB)"
         )
-        self.review_total.setText(btc(plan.total))
-        self.review_change.setText(btc(plan.change) if plan.change else "None")
+        self.review_total.setText(btc(plan.total_sat))
+        self.review_change.setText(btc(plan.change_sat) if plan.change_sat else "None")
         self.send_button.setEnabled(True)
         self.edit_button.setEnabled(True)
         self.review_box.show()
@@ -278,7 +278,7 @@ class SendPanel(QWidget):
 
     async def _send(self, plan: Any) -> None:
         try:
-            txid = await asyncio.to_thread(self.wallet.send, plan)
+            txid = await self.wallet.send(plan)
         except Exception as error:
             self.send_button.setText("Sign and send")
             self.edit_button.setEnabled(True)
@@ -292,6 +292,6 @@ class SendPanel(QWidget):
         self.amount.clear()
         self.everything.setChecked(False)
         self._set_editable(True)
-        self.result.setText(f"Sent {btc(plan.amount)}. Transaction {txid}")
+        self.result.setText(f"Sent {btc(plan.amount_sat)}. Transaction {txid}")
         self.result.show()
         self.payment_sent.emit(str(txid))

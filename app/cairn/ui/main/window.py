@@ -25,7 +25,7 @@ from cairn.ui.main.balance import BalancePanel
 from cairn.ui.main.errors import user_message
 from cairn.ui.main.formatting import btc
 from cairn.ui.main.history import HistoryPanel
-from cairn.ui.main.model import MainWindowSession
+from cairn.ui.main.model import MainWindowSession, SyncStatusView
 from cairn.ui.main.receive import ReceivePanel
 from cairn.ui.main.send import SendPanel
 from cairn.ui.main.settings import SettingsPanel
@@ -169,17 +169,23 @@ class MainWindow(QMainWindow):
 
     async def _sync(self) -> None:
         try:
-            await asyncio.to_thread(self.session.wallet.sync)
+            status = await self.session.wallet.sync()
         except Exception as error:
-            self.sync_label.setText(
-                user_message(error, "Offline — the chain server did not answer")
-            )
+            self.sync_label.setText(user_message(error, "The wallet could not sync"))
         else:
-            self.sync_label.setText("Up to date")
+            self.show_sync_status(status)
             await self.reload()
         finally:
             self._syncing = False
             self.refresh_button.setEnabled(True)
+
+    def show_sync_status(self, status: SyncStatusView) -> None:
+        if str(status.state) == "offline":
+            self.sync_label.setText(f"Offline: {status.error}" if status.error else "Offline")
+            self.sync_label.setToolTip(status.error or "")
+        else:
+            self.sync_label.setText(f"Up to date · block {status.height:,}")
+            self.sync_label.setToolTip("")
 
     def use_faucet(self) -> None:
         address = self.receive.address
