@@ -1,0 +1,133 @@
+"""`cairn backup status|now` and `cairn restore` on a real data dir against a real server."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from cairn.backup import commands
+from cairn.config import AppConfig, save_config, wallet_dir
+from cairn.keys import Network
+from cairn.seedfile import load_seed, save_seed
+from cairn.storage import SqliteStore
+from tests.integration.backup.helpers import OTHER_WORDS, WORDS, records_of, sample_records
+
+ROOT = Path(__file__).resolve().parents[3]
+
+
+def make_wallet(data_dir: Path, url: str, count: int = 30) -> Path:
+    save_config(data_dir, AppConfig(network=Network.REGTEST, backup_server_url=url))
+    wallet = wallet_dir(data_dir, Network.REGTEST)
+    wallet.mkdir(parents=True)
+    save_seed(wallet, WORDS, use_keyring=False)
+    store = SqliteStore(wallet / "records.sqlite")
+    store.batch(sample_records(count))
+    store.close()
+    return wallet
+
+
+def run(argv, monkeypatch, stdin: str = "") -> int:
+    monkeypatch.setattr(sys, "stdin", io.StringIO(stdin))
+    return commands.main(argv)
+
+
+def test_backup_now_then_restore_into_a_wiped_data_dir(backupd, tmp_path, monkeypatch, capsys):
+    data = tmp_path / "data"
+    wallet = make_wallet(data, backupd.url)
+    assert run(["backup", "status", "--data-dir", str(data), "--json"], monkeypatch) == 0
+    status = json.loads(capsys.readouterr().out)
+    assert status["pending_changes"] == 30 and status["last_success"] is None
+
+    assert run(["backup", "now", "--data-dir", str(data), "--json"], monkeypatch) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["sent"] == 30 and report["pending_changes"] == 0 and report["error"] is None
+    expected = records_of(wallet / "records.sqlite")
+
+    shutil.rmtree(wallet)
+    code = run(["restore", "--data-dir", str(data)], monkeypatch, stdin=WORDS + "\n")
+    out = capsys.readouterr()
+    assert code == 0, out
+    assert "restored 30 records" in out.out
+    assert WORDS.split()[0] not in out.out + out.err  # the words are never echoed
+    assert records_of(wallet / "records.sqlite") == expected
+    assert load_seed(wallet) == (WORDS, "")
+
+    # A second restore would replace the wallet: only with --force.
+    assert run(["restore", "--data-dir", str(data)], monkeypatch, stdin=WORDS) == 8
+
+
+def test_restore_outcomes_have_distinct_exit_codes(backupd, tmp_path, monkeypatch, capsys):
+    source = tmp_path / "source"
+    make_wallet(source, backupd.url)
+    assert run(["backup", "now", "--data-dir", str(source)], monkeypatch) == 0
+
+    fresh = tmp_path / "fresh"
+    args = ["restore", "--data-dir", str(fresh), "--server", backupd.url, "--network", "regtest"]
+    assert run(args, monkeypatch, stdin=OTHER_WORDS) == commands.EXIT_NO_BACKUP
+    assert run(args, monkeypatch, stdin="legal winner thank year") == commands.EXIT_USAGE
+    err = capsys.readouterr().err
+    assert "legal" not in err
+    backupd.stop()
+    assert run(args, monkeypatch, stdin=WORDS) == commands.EXIT_UNREACHABLE
+    assert not (wallet_dir(fresh, Network.REGTEST) / "seed").exists()
+    assert run(["backup", "now", "--data-dir", str(source)], monkeypatch) in (0, 4)
+    assert (
+        run(["backup", "status", "--data-dir", str(fresh)], monkeypatch) == commands.EXIT_NO_WALLET
+    )
+
+
+def test_words_are_read_from_a_file_and_never_from_the_command_line(backupd, tmp_path, monkeypatch):
+    source = tmp_path / "source"
+    make_wallet(source, backupd.url, count=3)
+    assert run(["backup", "now", "--data-dir", str(source)], monkeypatch) == 0
+    with pytest.raises(SystemExit) as caught:
+        commands.main(["restore", "--data-dir", str(tmp_path / "x"), *WORDS.split()])
+    assert caught.value.code == 2
+    words = tmp_path / "words.txt"
+    words.write_text(WORDS + "\n")
+    fresh = tmp_path / "fresh"
+    argv = ["restore", "--data-dir", str(fresh), "--server", backupd.url, "--network", "regtest"]
+    assert run([*argv, "--words-file", str(words)], monkeypatch) == 0
+
+
+def test_the_module_runs_as_a_program_reading_standard_input(backupd, tmp_path):
+    source = tmp_path / "source"
+    make_wallet(source, backupd.url, count=3)
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "app")}
+    now = subprocess.run(
+        [sys.executable, "-m", "cairn.backup.commands", "backup", "now", "--data-dir", str(source)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
+    assert now.returncode == 0, now.stderr
+    fresh = tmp_path / "fresh"
+    restore = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "cairn.backup.commands",
+            "restore",
+            "--data-dir",
+            str(fresh),
+            "--server",
+            backupd.url,
+            "--network",
+            "regtest",
+        ],
+        input=WORDS + "\n",
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
+    assert restore.returncode == 0, restore.stderr
+    assert "restored 3 records" in restore.stdout

@@ -1,0 +1,73 @@
+"""Small pure parts of the engine: backoff, error mapping, conflict names, batch chunks."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from cairn.backup.client import (
+    BackupBadRequest,
+    BackupConflict,
+    BackupNotFound,
+    BackupQuotaExceeded,
+    BackupServerError,
+    BackupTooLarge,
+    BackupUnauthorized,
+    RateLimited,
+    _error_from,
+)
+from cairn.backup.fullbackup import _chunks
+from cairn.backup.uploader import Backoff
+from cairn.backup.writer import conflict_name
+
+
+def test_backoff_grows_to_the_cap_with_jitter_and_resets():
+    low = Backoff(base=1.0, cap=8.0, rng=lambda: 0.0)
+    high = Backoff(base=1.0, cap=8.0, rng=lambda: 1.0)
+    assert [round(high.next_delay(), 3) for _ in range(6)] == [1.0, 2.0, 4.0, 8.0, 8.0, 8.0]
+    assert [low.next_delay() for _ in range(3)] == [0.5, 0.5, 0.5]
+    high.reset()
+    assert high.next_delay() == 1.0
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "expected"),
+    [
+        (400, b'{"error":"bad_request","detail":"x"}', BackupBadRequest),
+        (401, b'{"error":"bad_signature","detail":"x"}', BackupUnauthorized),
+        (403, b'{"error":"forbidden","detail":"x"}', BackupUnauthorized),
+        (404, b'{"error":"not_found"}', BackupNotFound),
+        (413, b'{"error":"too_large","detail":"x"}', BackupTooLarge),
+        (413, b'{"error":"quota_exceeded","detail":"x"}', BackupQuotaExceeded),
+        (507, b"", BackupQuotaExceeded),
+        (500, b"<html>", BackupServerError),
+        (502, b"", BackupServerError),
+        (409, b'{"error":"conflict"}', BackupServerError),  # no versions: not our protocol
+    ],
+)
+def test_every_status_maps_to_one_typed_error(status, body, expected):
+    error = _error_from(status, body, httpx.Headers())
+    assert type(error) is expected
+    assert error.status == status
+
+
+def test_conflict_and_rate_limit_carry_what_the_caller_needs():
+    conflict = _error_from(409, b'{"error":"conflict","current":{"aa":3}}', httpx.Headers())
+    assert isinstance(conflict, BackupConflict)
+    assert conflict.current == {"aa": 3}
+    limited = _error_from(429, b'{"error":"rate_limited"}', httpx.Headers({"Retry-After": "7"}))
+    assert isinstance(limited, RateLimited)
+    assert limited.retry_after == 7.0
+
+
+def test_conflict_names_fall_back_to_the_key_when_too_long():
+    assert conflict_name("labels/tx/1", 4, "k" * 64) == "conflicts/labels/tx/1/4"
+    assert conflict_name("x" * 1020, 4, "k" * 64) == "conflicts/" + "k" * 64 + "/4"
+
+
+def test_full_backup_chunks_respect_both_bounds():
+    records = [(f"n{i}", bytes(10)) for i in range(25)]
+    assert [len(c) for c in _chunks(records, 10, 10_000)] == [10, 10, 5]
+    assert [len(c) for c in _chunks(records, 100, 35)] == [3] * 8 + [1]
+    big = [("a", bytes(100)), ("b", bytes(1))]
+    assert [len(c) for c in _chunks(big, 10, 50)] == [1, 1]  # an oversized record goes alone
