@@ -139,6 +139,16 @@ class DevnetProcess:
         response.raise_for_status()
         return list(response.json()["evicted"])
 
+    def reorg(self, depth: int = 1, blocks: int | None = None) -> dict[str, list[str]]:
+        """Replace the top `depth` blocks by `blocks` (default depth + 1) empty ones; their txs
+        go back to the mempool. Answers {disconnected, connected, returned, dropped}."""
+        body: dict[str, int] = {"depth": depth}
+        if blocks is not None:
+            body["blocks"] = blocks
+        response = self._http.post("/devnet/reorg", json=body)
+        response.raise_for_status()
+        return dict(response.json())
+
     def set_fee_estimates(self, curve: dict[int, float]) -> dict[str, float]:
         response = self._http.put(
             "/devnet/fee-estimates", json={str(k): v for k, v in curve.items()}

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 import logging
 import re
@@ -288,10 +289,22 @@ def create_app(devnet: Devnet, *, block_interval: float = 0.0) -> Starlette:
                 script = views.address_script(str(body["address"]))
             except ValueError as exc:
                 return _json_error(400, str(exc))
-        mined = await anyio.to_thread.run_sync(lambda: devnet.mine(count, script))
-        return JSONResponse(
-            {"height": devnet.chain.tip_height, "hashes": [block.hash for block in mined]}
-        )
+        mined, height = await anyio.to_thread.run_sync(lambda: devnet.mine(count, script))
+        return JSONResponse({"height": height, "hashes": [block.hash for block in mined]})
+
+    async def control_reorg(request: Request) -> Response:
+        body = await _json_body(request)
+        depth = body.get("depth", 1)
+        if not _is_positive_int(depth):
+            return _json_error(400, "depth must be a positive integer")
+        new_blocks = body.get("blocks", depth + 1)
+        if not isinstance(new_blocks, int) or isinstance(new_blocks, bool) or new_blocks > MAX_MINE:
+            return _json_error(400, f"blocks must be an integer from 0 to {MAX_MINE}")
+        try:
+            result = await anyio.to_thread.run_sync(devnet.reorg, depth, new_blocks)
+        except ValueError as exc:
+            return _json_error(400, str(exc))
+        return JSONResponse(dataclasses.asdict(result))
 
     async def control_evict(request: Request) -> Response:
         body = await _json_body(request)
@@ -369,6 +382,7 @@ def create_app(devnet: Devnet, *, block_interval: float = 0.0) -> Starlette:
         Route("/devnet/faucet", _control(control_faucet), methods=["POST"]),
         Route("/devnet/mine", _control(control_mine), methods=["POST"]),
         Route("/devnet/evict", _control(control_evict), methods=["POST"]),
+        Route("/devnet/reorg", _control(control_reorg), methods=["POST"]),
         Route("/devnet/fee-estimates", _control(control_fees), methods=["PUT"]),
     ]
     return Starlette(routes=routes, lifespan=lifespan)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 from cairn.devnet.txcodec import (
@@ -12,6 +13,7 @@ from cairn.devnet.txcodec import (
     Tx,
     TxIn,
     TxOut,
+    encode_bytes,
     encode_varint,
     hash_to_hex,
     parse_tx,
@@ -61,7 +63,7 @@ class Header:
             + self.nonce.to_bytes(4, "little")
         )
 
-    @property
+    @functools.cached_property
     def hash(self) -> str:
         return hash_to_hex(sha256d(self.serialize()))
 
@@ -174,9 +176,14 @@ def witness_commitment_script(txs: list[Tx]) -> bytes:
     return _WITNESS_COMMITMENT_PREFIX + commitment
 
 
-def build_coinbase(height: int, outputs: list[TxOut], txs: list[Tx]) -> Tx:
-    """A coinbase paying `outputs`, with the BIP34 height and, if any tx has a witness, BIP141."""
-    script_sig = bip34_height_push(height) + b"\x0ccairn-devnet"
+def build_coinbase(
+    height: int, outputs: list[TxOut], txs: list[Tx], *, extra_nonce: bytes = b""
+) -> Tx:
+    """A coinbase paying `outputs`, with the BIP34 height and, if any tx has a witness, BIP141.
+
+    `extra_nonce` makes a block differ from another one at the same height (a reorg's).
+    """
+    script_sig = bip34_height_push(height) + b"\x0ccairn-devnet" + encode_bytes(extra_nonce)
     all_outputs = list(outputs)
     witness: tuple[bytes, ...] = ()
     if any(tx.has_witness for tx in txs):

@@ -57,6 +57,14 @@ class Confirmation:
 
 
 @dataclass(frozen=True)
+class Reorg:
+    disconnected: list[str]  # block hashes, lowest first
+    connected: list[str]
+    returned: list[str]  # txids back in the mempool
+    dropped: list[str]  # txids that no longer fit anywhere
+
+
+@dataclass(frozen=True)
 class Spend:
     txid: str
     vin: int
@@ -262,22 +270,60 @@ class Chain:
         *,
         coinbase_script: bytes = FAUCET_SCRIPT,
         coinbase_value: int | None = None,
+        include_mempool: bool = True,
+        extra_nonce: bytes = b"",
     ) -> list[Block]:
         """Mine `count` blocks; the first takes the whole mempool. Answer the new blocks."""
         mined: list[Block] = []
         for _ in range(count):
             height = len(self.blocks)
-            txs = [self.txs[txid] for txid in self.mempool]
+            txs = [self.txs[txid] for txid in self.mempool] if include_mempool else []
             fees = sum(self.fee(tx) for tx in txs)
             value = block_subsidy(height) + fees if coinbase_value is None else coinbase_value
-            coinbase = build_coinbase(height, [TxOut(value, coinbase_script)], txs)
+            outputs = [TxOut(value, coinbase_script)]
+            coinbase = build_coinbase(height, outputs, txs, extra_nonce=extra_nonce)
             # Strictly increasing times keep every block distinct even when mined in one call.
             time = max(now, self.tip.header.time + 1)
             block = build_block(self.tip.hash, time, [coinbase, *txs])
-            self.mempool = []
+            if include_mempool:
+                self.mempool = []
             self._connect(block)
             mined.append(block)
         return mined
+
+    def reorg(self, depth: int, new_blocks: int, now: int) -> Reorg:
+        """Replace the top `depth` blocks by `new_blocks` empty ones.
+
+        Their transactions go back to the mempool (before the ones already there) unless they
+        no longer fit, e.g. because they spend a coinbase of a disconnected block.
+        """
+        if not 1 <= depth < self.tip_height:  # the faucet's block 1 stays
+            raise ValueError(f"depth must be from 1 to {self.tip_height - 1}")
+        if new_blocks < 0:
+            raise ValueError("new_blocks must not be negative")
+        disconnected = self.blocks[-depth:]
+        pending = [tx for block in disconnected for tx in block.txs[1:]]
+        pending += [self.txs[txid] for txid in self.mempool]
+        for txid in reversed(self.mempool):
+            self._unindex(self.txs[txid])
+        self.mempool = []
+        for block in reversed(disconnected):
+            for tx in reversed(block.txs):
+                del self.confirmations[tx.txid]
+                self._unindex(tx)
+            self.blocks.pop()
+            del self.height_of[block.hash]
+        returned: list[str] = []
+        dropped: list[str] = []
+        for tx in pending:
+            try:
+                returned.append(self.accept(tx))
+            except TxRejected:
+                dropped.append(tx.txid)
+        # The old tip's hash as extra nonce: a replacement block never equals the one it replaces.
+        nonce = bytes.fromhex(disconnected[-1].hash)[:8]
+        mined = self.mine(new_blocks, now, include_mempool=False, extra_nonce=nonce)
+        return Reorg([b.hash for b in disconnected], [b.hash for b in mined], returned, dropped)
 
     # ---- indexes ------------------------------------------------------------------------
 

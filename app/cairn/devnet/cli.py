@@ -16,7 +16,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="A local Esplora-compatible simulated regtest chain (faucet, mining, mempool).",
     )
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
-    parser.add_argument("--port", type=int, default=3002, help="port to listen on (0: any)")
+    parser.add_argument("--port", type=int, default=3002, help="port to listen on")
     parser.add_argument(
         "--state",
         type=Path,

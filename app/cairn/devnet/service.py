@@ -10,7 +10,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from cairn.devnet.blocks import Block
-from cairn.devnet.chain import FAUCET_SCRIPT, Chain
+from cairn.devnet.chain import FAUCET_SCRIPT, Chain, Reorg
 from cairn.devnet.statefile import StateFile
 from cairn.devnet.txcodec import Tx
 
@@ -94,12 +94,26 @@ class Devnet:
             log.info("faucet paid %d sat in %s", amount, txid)
             return txid, block_hash
 
-    def mine(self, count: int, coinbase_script: bytes = FAUCET_SCRIPT) -> list[Block]:
+    def mine(self, count: int, coinbase_script: bytes = FAUCET_SCRIPT) -> tuple[list[Block], int]:
+        """Mine `count` blocks; answer them and the new tip height."""
         with self._lock:
             blocks = self.chain.mine(count, self.now(), coinbase_script=coinbase_script)
             self._state.save(self.chain)
             log.info("mined %d block(s), tip %d %s", count, self.chain.tip_height, blocks[-1].hash)
-            return blocks
+            return blocks, self.chain.tip_height
+
+    def reorg(self, depth: int, new_blocks: int) -> Reorg:
+        with self._lock:
+            result = self.chain.reorg(depth, new_blocks, self.now())
+            self._state.save(self.chain)
+            log.info(
+                "reorg: %d block(s) replaced by %d, %d tx(s) back in the mempool, %d dropped",
+                depth,
+                new_blocks,
+                len(result.returned),
+                len(result.dropped),
+            )
+            return result
 
     def evict(self, txid: str) -> list[str]:
         with self._lock:

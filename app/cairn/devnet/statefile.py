@@ -38,7 +38,7 @@ class StateFile:
             self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
         elif version != SCHEMA_VERSION:
             raise ValueError(f"{path}: devnet state version {version}, expected {SCHEMA_VERSION}")
-        self._saved_height = -1
+        self._saved_hashes: list[str] = []
 
     def load(self, now: int, *, verify_signatures: bool = True) -> Chain:
         """The stored chain, or a new one (genesis plus the faucet's block) saved at once."""
@@ -57,12 +57,19 @@ class StateFile:
             parse_tx(raw) for (raw,) in self._db.execute("SELECT raw FROM mempool ORDER BY seq")
         ]
         chain = Chain.restore(blocks, mempool, verify_signatures=verify_signatures)
-        self._saved_height = chain.tip_height
+        self._saved_hashes = [block.hash for block in chain.blocks]
         return chain
 
     def save(self, chain: Chain) -> None:
+        hashes = [block.hash for block in chain.blocks]
+        # After a reorg the stored chain forks from ours somewhere below its tip.
+        fork = next(
+            (h for h, (a, b) in enumerate(zip(self._saved_hashes, hashes, strict=False)) if a != b),
+            min(len(self._saved_hashes), len(hashes)),
+        )
         with self._transaction():
-            for height in range(self._saved_height + 1, chain.tip_height + 1):
+            self._db.execute("DELETE FROM blocks WHERE height >= ?", (fork,))
+            for height in range(fork, chain.tip_height + 1):
                 block = chain.blocks[height]
                 self._db.execute(
                     "INSERT INTO blocks (height, hash, raw) VALUES (?, ?, ?)",
@@ -73,7 +80,7 @@ class StateFile:
                 "INSERT INTO mempool (seq, txid, raw) VALUES (?, ?, ?)",
                 [(i, t, chain.txs[t].serialize()) for i, t in enumerate(chain.mempool)],
             )
-        self._saved_height = chain.tip_height
+        self._saved_hashes = hashes
 
     def get_setting(self, name: str) -> object | None:
         row = self._db.execute("SELECT value FROM settings WHERE name = ?", (name,)).fetchone()

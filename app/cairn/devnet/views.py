@@ -6,6 +6,7 @@ Field names and meanings follow Blockstream Esplora's API.md; the `*_asm` fields
 
 from __future__ import annotations
 
+import functools
 import statistics
 from typing import Any
 
@@ -39,7 +40,9 @@ def script_type(script: bytes) -> str:
     return "unknown"
 
 
+@functools.lru_cache(maxsize=4096)
 def script_address(script: bytes) -> str | None:
+    """The regtest address of a script (cached: wallets ask for the same few over and over)."""
     try:
         return str(
             bdkpython.Address.from_script(bdkpython.Script(script), bdkpython.Network.REGTEST)

@@ -150,3 +150,28 @@ def test_the_chain_and_mempool_survive_a_restart(devnet: DevnetProcess) -> None:
     sync(wallet, devnet.url)
     assert wallet.balance().confirmed.to_sat() == 10_000
     assert wallet.balance().untrusted_pending.to_sat() == 20_000
+
+
+def test_a_wallet_follows_a_reorg(devnet: DevnetProcess) -> None:
+    wallet = make_wallet()
+    full_scan(wallet, devnet.url)
+    txid = devnet.faucet(receive_address(wallet), 40_000)
+    (old_hash,) = devnet.mine()
+    sync(wallet, devnet.url)
+    assert wallet.balance().confirmed.to_sat() == 40_000
+
+    result = devnet.reorg(depth=1)
+    sync(wallet, devnet.url)
+
+    assert result["disconnected"] == [old_hash]
+    assert result["returned"] == [txid]
+    assert wallet.balance().confirmed.to_sat() == 0
+    assert wallet.balance().untrusted_pending.to_sat() == 40_000
+    assert str(wallet.latest_checkpoint().hash) == result["connected"][-1]
+
+    (new_hash,) = devnet.mine()
+    sync(wallet, devnet.url)
+    confirmed = position(wallet, txid)
+    assert isinstance(confirmed, bdk.ChainPosition.CONFIRMED)
+    assert str(confirmed.confirmation_block_time.block_id.hash) == new_hash
+    assert wallet.balance().confirmed.to_sat() == 40_000

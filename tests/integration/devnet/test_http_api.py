@@ -259,6 +259,9 @@ def test_fee_estimates_cover_every_esplora_target(node: DevnetProcess) -> None:
         ("/devnet/faucet", {"address": ADDRESS, "amount_sat": 10**18}),
         ("/devnet/mine", {"blocks": 0}),
         ("/devnet/mine", {"blocks": "2"}),
+        ("/devnet/reorg", {"depth": 0}),
+        ("/devnet/reorg", {"depth": 10**6}),
+        ("/devnet/reorg", {"depth": 1, "blocks": -1}),
     ],
 )
 def test_controls_reject_bad_requests(

@@ -219,3 +219,51 @@ def test_restore_rebuilds_the_same_chain(chain: Chain) -> None:
     assert copy.confirmations == chain.confirmations
     assert copy.spent_by == chain.spent_by
     assert copy.scripthash_txs(scripthash(ALICE)) == chain.scripthash_txs(scripthash(ALICE))
+
+
+def test_a_reorg_returns_confirmed_txs_to_the_mempool_on_a_longer_chain(chain: Chain) -> None:
+    funding = chain.faucet(ALICE, 50_000)
+    (old_block,) = chain.mine(1, NOW)
+    pending = chain.faucet(BOB, 1_000)
+    old_height = chain.tip_height
+
+    result = chain.reorg(1, 2, NOW)
+
+    assert result.disconnected == [old_block.hash]
+    assert len(result.connected) == 2
+    assert chain.tip_height == old_height + 1
+    assert chain.blocks[old_height].hash != old_block.hash
+    assert chain.block_by_hash(old_block.hash) is None
+    assert result.returned == [funding, pending]
+    assert chain.mempool == [funding, pending]  # the disconnected block's txs come first
+    assert funding not in chain.confirmations
+    assert all(len(chain.blocks[h].txs) == 1 for h in (old_height, old_height + 1))
+    (block,) = chain.mine(1, NOW)
+    assert chain.confirmations[funding].block_hash == block.hash
+
+
+def test_a_reorg_drops_spends_of_a_disconnected_coinbase(chain: Chain) -> None:
+    (block,) = chain.mine(1, NOW, coinbase_script=ALICE)
+    coinbase = block.txs[0]
+    spend_of_reward = chain.accept(spend([(coinbase.txid, 0)], [(1_000, BOB)]))
+
+    result = chain.reorg(1, 1, NOW)
+
+    assert result.dropped == [spend_of_reward]
+    assert chain.mempool == []
+    assert coinbase.txid not in chain.txs
+    assert chain.scripthash_txs(scripthash(ALICE)) == []
+
+
+def test_a_reorg_of_the_same_shape_still_changes_the_block(chain: Chain) -> None:
+    (empty,) = chain.mine(1, NOW)
+    chain.reorg(1, 1, NOW)
+    assert chain.tip.hash != empty.hash
+
+
+@pytest.mark.parametrize("depth", [0, 2])
+def test_a_reorg_never_reaches_the_faucet_block(depth: int) -> None:
+    fresh = Chain.create(NOW, verify_signatures=False)
+    fresh.mine(1, NOW)
+    with pytest.raises(ValueError, match="depth"):
+        fresh.reorg(depth, 1, NOW)

@@ -71,3 +71,18 @@ def test_restore_keeps_the_chain_that_was_saved(tmp_path: Path) -> None:
     state.save(chain)
     state.close()
     assert StateFile(tmp_path / "s.sqlite").load(NOW + 5).tip.hash == chain.tip.hash
+
+
+def test_a_reorg_is_saved_in_place_of_the_old_blocks(tmp_path: Path) -> None:
+    state = StateFile(tmp_path / "s.sqlite")
+    chain = state.load(NOW)
+    chain.mine(3, NOW)
+    state.save(chain)
+    chain.reorg(2, 1, NOW)
+    state.save(chain)
+    state.close()
+
+    reopened = StateFile(tmp_path / "s.sqlite").load(NOW)
+
+    assert [b.hash for b in reopened.blocks] == [b.hash for b in chain.blocks]
+    assert reopened.tip_height == 3
