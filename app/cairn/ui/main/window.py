@@ -153,6 +153,10 @@ class MainWindow(QMainWindow):
         await self.history.reload()
         await self.receive.reload()
 
+    @property
+    def syncing(self) -> bool:
+        return self._syncing
+
     def schedule_reload(self) -> None:
         self._reload_timer.start()
 
