@@ -67,6 +67,8 @@ SCANNED_RECORD = "local/wallet/full_scan_done"
 DEFAULT_STOP_GAP = 20
 DEFAULT_PARALLEL_REQUESTS = 2
 DEFAULT_SYNC_TIMEOUT = 120.0
+# bdkpython's Esplora client has no timeout of its own: a hung server must not hang the UI.
+REQUEST_TIMEOUT = 60.0
 # Incremental syncs watch only revealed addresses; a periodic full scan also finds payments to
 # addresses handed out elsewhere (the same words on another machine, or a backup that lagged).
 DEFAULT_FULL_SCAN_EVERY = 60
@@ -340,14 +342,20 @@ class CairnWallet:
             tx = sign_payment(self._wallet, plan)
         txid = str(tx.compute_txid())
         try:
-            await asyncio.to_thread(self._client.broadcast, tx)
+            await asyncio.wait_for(
+                asyncio.to_thread(self._client.broadcast, tx), timeout=REQUEST_TIMEOUT
+            )
         except Exception as error:
             reason = rejection_reason(error)
             failure: WalletError
             if reason is not None:
                 failure = BroadcastRejected(reason)
             else:
-                failure = ChainUnavailable(describe_chain_error(error, self._esplora_url))
+                message = describe_chain_error(error, self._esplora_url)
+                if isinstance(error, TimeoutError):
+                    # The server may have taken it before going quiet: only a sync can tell.
+                    message += "; the payment may still go through, so check the history first"
+                failure = ChainUnavailable(message)
             self._bus.publish(PaymentFailed(plan.recipient, plan.amount_sat, str(failure)))
             raise failure from None
         await asyncio.to_thread(self._record_sent, tx, plan, txid, memo)
@@ -373,7 +381,9 @@ class CairnWallet:
     async def fee_estimates(self) -> dict[int, float]:
         """Esplora's fee estimates: confirmation target in blocks -> sat/vB."""
         try:
-            estimates = await asyncio.to_thread(self._client.get_fee_estimates)
+            estimates = await asyncio.wait_for(
+                asyncio.to_thread(self._client.get_fee_estimates), timeout=REQUEST_TIMEOUT
+            )
         except Exception as error:
             raise ChainUnavailable(describe_chain_error(error, self._esplora_url)) from None
         return {int(target): float(rate) for target, rate in sorted(estimates.items())}

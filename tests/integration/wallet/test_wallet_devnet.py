@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
 from collections.abc import Callable
 from pathlib import Path
 
@@ -30,6 +31,7 @@ from cairn.wallet import (
     Syncer,
     SyncState,
     WalletStorageError,
+    core,
 )
 from cairn.wallet.core import CairnWallet
 from tests.support.devnet import DevnetProcess
@@ -372,3 +374,22 @@ async def test_the_syncer_syncs_periodically_and_on_demand(
         assert len(seen.of(PaymentConfirmed)) == 1
     finally:
         await slow.stop()
+
+
+async def test_a_server_that_never_answers_times_out_into_the_offline_state(
+    monkeypatch: pytest.MonkeyPatch, new_seed: Callable[[], bytes]
+):
+    # A listening socket nobody accepts on: connections open, requests hang.
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        url = f"http://127.0.0.1:{silent.getsockname()[1]}"
+        wallet = CairnWallet.open(
+            MemoryStore(), new_seed(), Network.REGTEST, esplora_url=url, sync_timeout=0.5
+        )
+        status = await wallet.sync()
+        assert status.state is SyncState.OFFLINE
+        assert status.error == f"the chain server at {url} did not answer in time; try again later"
+        monkeypatch.setattr(core, "REQUEST_TIMEOUT", 0.5)
+        with pytest.raises(ChainUnavailable, match="did not answer in time"):
+            await wallet.fee_estimates()
