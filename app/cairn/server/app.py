@@ -18,6 +18,7 @@ from cairn.server.backend import Backend
 from cairn.server.config import Settings, from_env
 from cairn.server.observability import Metrics, RequestObserver
 from cairn.server.routes import Service, router
+from cairn.server.schemas import BatchModel
 
 log = logging.getLogger("cairn.server")
 PURGE_INTERVAL = 60.0
@@ -79,6 +80,17 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
         schema = get_openapi(
             title=app.title, version=app.version, description=app.description, routes=app.routes
         )
+        # Parameter errors are answered 400 bad_request (errors.py), never FastAPI's 422.
+        for operations in schema.get("paths", {}).values():
+            for operation in operations.values():
+                operation.get("responses", {}).pop("422", None)
+        component_schemas = schema.setdefault("components", {}).setdefault("schemas", {})
+        for unused in ("HTTPValidationError", "ValidationError"):
+            component_schemas.pop(unused, None)
+        # The batch body is parsed by the protocol module, so FastAPI does not see its model.
+        batch = BatchModel.model_json_schema(ref_template="#/components/schemas/{model}")
+        component_schemas.update(batch.pop("$defs", {}))
+        component_schemas["BatchModel"] = batch
         schema.setdefault("components", {})["securitySchemes"] = {
             "CairnSig": {
                 "type": "apiKey",

@@ -37,7 +37,6 @@ from cairn.server.schemas import (
     KEY_PATTERN,
     MAX_VERSION,
     NODE_PATTERN,
-    BatchModel,
     BatchResultModel,
     ConflictModel,
     DeletedModel,
@@ -149,7 +148,9 @@ async def metrics(request: Request) -> Response:
         **SIGNED,
         "requestBody": {
             "required": True,
-            "content": {"application/json": {"schema": BatchModel.model_json_schema()}},
+            "content": {
+                "application/json": {"schema": {"$ref": "#/components/schemas/BatchModel"}}
+            },
         },
     },
 )

@@ -6,7 +6,7 @@ answers directly; these models only describe them.
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 KEY_PATTERN = "^[0-9a-f]{64}$"
 NODE_PATTERN = "^0[23][0-9a-f]{64}$"
@@ -15,17 +15,23 @@ MAX_VERSION = 2**63 - 2
 
 
 class PutItemModel(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     key: str = Field(pattern=KEY_PATTERN)
     version: int = Field(ge=0, le=MAX_VERSION, description="the version last seen; 0 = create")
     value: str = Field(pattern=BASE64_PATTERN, description="sealed envelope, standard base64")
 
 
 class DeleteItemModel(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     key: str = Field(pattern=KEY_PATTERN)
     version: int = Field(ge=0, le=MAX_VERSION)
 
 
 class BatchModel(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     put: list[PutItemModel] = Field(default_factory=list)
     delete: list[DeleteItemModel] = Field(default_factory=list)
 
