@@ -1,4 +1,4 @@
-"""The devnet's HTTP API: Esplora's read endpoints, broadcast, and the /devnet controls.
+"""The devnet's HTTP API: Esplora's read endpoints and broadcast, plus the controls of `controls`.
 
 Handlers are plain functions, so Starlette runs them on its worker threads; the `Devnet` lock
 serializes them against each other and against the block timer.
@@ -8,12 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import json
 import logging
 import re
-from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any, TypeGuard
+from collections.abc import AsyncIterator, Callable
 
 import anyio.to_thread
 from starlette.applications import Starlette
@@ -22,16 +20,17 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from cairn.devnet import views
-from cairn.devnet.chain import FAUCET_SCRIPT, Chain, TxRejected, scripthash
+from cairn.devnet.blocks import Block
+from cairn.devnet.chain import Chain, TxRejected, scripthash
+from cairn.devnet.controls import control_routes
 from cairn.devnet.service import Devnet
-from cairn.devnet.txcodec import DecodeError, parse_tx_hex
+from cairn.devnet.txcodec import DecodeError, Tx, parse_tx_hex
 
 log = logging.getLogger("cairn.devnet")
 
 _HASH = re.compile(r"^[0-9a-fA-F]{64}$")
 BLOCKS_PAGE = 10
 BLOCK_TXS_PAGE = 25
-MAX_MINE = 1000
 
 
 class HTTPError(Exception):
@@ -62,13 +61,13 @@ def _text(value: object) -> PlainTextResponse:
 def create_app(devnet: Devnet, *, block_interval: float = 0.0) -> Starlette:
     """The ASGI app over `devnet`; with `block_interval` > 0 it mines a block that often."""
 
-    def get_block(chain: Chain, request: Request) -> Any:
+    def get_block(chain: Chain, request: Request) -> Block:
         block = chain.block_by_hash(_hash_param(request, "hash"))
         if block is None:
             raise HTTPError(404, "Block not found")
         return block
 
-    def get_tx(chain: Chain, request: Request) -> Any:
+    def get_tx(chain: Chain, request: Request) -> Tx:
         txid = _hash_param(request, "txid")
         tx = chain.txs.get(txid)
         if tx is None:
@@ -248,85 +247,6 @@ def create_app(devnet: Devnet, *, block_interval: float = 0.0) -> Starlette:
             return _rpc_error(exc.code, exc.reason)
         return _text(txid)
 
-    # ---- devnet controls ----------------------------------------------------------------
-
-    async def control_status(request: Request) -> Response:
-        def read() -> dict[str, Any]:
-            with devnet.reading() as chain:
-                return {
-                    "network": "regtest",
-                    "height": chain.tip_height,
-                    "tip": chain.tip.hash,
-                    "mempool": len(chain.mempool),
-                    "block_interval": block_interval,
-                }
-
-        return JSONResponse(await anyio.to_thread.run_sync(read))
-
-    async def control_faucet(request: Request) -> Response:
-        body = await _json_body(request)
-        address = body.get("address")
-        amount = body.get("amount_sat")
-        if not isinstance(address, str) or not _is_positive_int(amount):
-            return _json_error(400, 'expected {"address": str, "amount_sat": int > 0}')
-        try:
-            script = views.address_script(address)
-            txid, block_hash = await anyio.to_thread.run_sync(
-                lambda: devnet.faucet(script, amount, mine=bool(body.get("mine", False)))
-            )
-        except ValueError as exc:
-            return _json_error(400, str(exc))
-        return JSONResponse({"txid": txid, "block_hash": block_hash})
-
-    async def control_mine(request: Request) -> Response:
-        body = await _json_body(request)
-        count = body.get("blocks", 1)
-        if not _is_positive_int(count) or count > MAX_MINE:
-            return _json_error(400, f"blocks must be an integer from 1 to {MAX_MINE}")
-        script = FAUCET_SCRIPT
-        if body.get("address") is not None:
-            try:
-                script = views.address_script(str(body["address"]))
-            except ValueError as exc:
-                return _json_error(400, str(exc))
-        mined, height = await anyio.to_thread.run_sync(lambda: devnet.mine(count, script))
-        return JSONResponse({"height": height, "hashes": [block.hash for block in mined]})
-
-    async def control_reorg(request: Request) -> Response:
-        body = await _json_body(request)
-        depth = body.get("depth", 1)
-        if not _is_positive_int(depth):
-            return _json_error(400, "depth must be a positive integer")
-        new_blocks = body.get("blocks", depth + 1)
-        if not isinstance(new_blocks, int) or isinstance(new_blocks, bool) or new_blocks > MAX_MINE:
-            return _json_error(400, f"blocks must be an integer from 0 to {MAX_MINE}")
-        try:
-            result = await anyio.to_thread.run_sync(devnet.reorg, depth, new_blocks)
-        except ValueError as exc:
-            return _json_error(400, str(exc))
-        return JSONResponse(dataclasses.asdict(result))
-
-    async def control_evict(request: Request) -> Response:
-        body = await _json_body(request)
-        txid = body.get("txid")
-        if not isinstance(txid, str):
-            return _json_error(400, 'expected {"txid": str}')
-        try:
-            dropped = await anyio.to_thread.run_sync(devnet.evict, txid.lower())
-        except KeyError:
-            return _json_error(404, "no such transaction in the mempool")
-        return JSONResponse({"evicted": dropped})
-
-    async def control_fees(request: Request) -> Response:
-        body = await _json_body(request)
-        try:
-            curve = {int(k): float(v) for k, v in body.items()}
-        except (TypeError, ValueError):
-            curve = {}
-        if not curve or any(t < 1 or r <= 0 for t, r in curve.items()):
-            return _json_error(400, 'expected {"<blocks>": <sat/vB> > 0, ...}')
-        return JSONResponse(await anyio.to_thread.run_sync(devnet.set_fee_estimates, curve))
-
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         timer = asyncio.create_task(_mine_every(devnet, block_interval)) if block_interval else None
@@ -378,12 +298,7 @@ def create_app(devnet: Devnet, *, block_interval: float = 0.0) -> Starlette:
         Route("/mempool/txids", reader(mempool_txids)),
         Route("/mempool/recent", reader(mempool_recent)),
         Route("/fee-estimates", fee_estimates),
-        Route("/devnet/status", _control(control_status)),
-        Route("/devnet/faucet", _control(control_faucet), methods=["POST"]),
-        Route("/devnet/mine", _control(control_mine), methods=["POST"]),
-        Route("/devnet/evict", _control(control_evict), methods=["POST"]),
-        Route("/devnet/reorg", _control(control_reorg), methods=["POST"]),
-        Route("/devnet/fee-estimates", _control(control_fees), methods=["PUT"]),
+        *control_routes(devnet, block_interval),
     ]
     return Starlette(routes=routes, lifespan=lifespan)
 
@@ -401,40 +316,3 @@ def _rpc_error(code: int, message: str) -> Response:
     """Esplora passes bitcoind's broadcast errors through as 400 text."""
     detail = json.dumps({"code": code, "message": message}, separators=(",", ":"))
     return PlainTextResponse(f"sendrawtransaction RPC error: {detail}", status_code=400)
-
-
-def _json_error(status: int, detail: str) -> Response:
-    code = "bad_request" if status == 400 else "not_found"
-    return JSONResponse({"error": code, "detail": detail}, status_code=status)
-
-
-def _is_positive_int(value: object) -> TypeGuard[int]:
-    return isinstance(value, int) and not isinstance(value, bool) and value > 0
-
-
-async def _json_body(request: Request) -> dict[str, Any]:
-    """The request's JSON object (an empty body counts as `{}`)."""
-    raw = await request.body()
-    if not raw.strip():
-        return {}
-    try:
-        body = json.loads(raw)
-    except ValueError:
-        raise HTTPError(400, "the body is not JSON") from None
-    if not isinstance(body, dict):
-        raise HTTPError(400, "the body must be a JSON object")
-    return body
-
-
-def _control(
-    fn: Callable[[Request], Awaitable[Response]],
-) -> Callable[[Request], Awaitable[Response]]:
-    """Map HTTPError raised by a /devnet handler to a JSON error."""
-
-    async def handler(request: Request) -> Response:
-        try:
-            return await fn(request)
-        except HTTPError as exc:
-            return _json_error(exc.status, exc.text)
-
-    return handler

@@ -9,6 +9,7 @@ chain code path, not to police consensus.
 from __future__ import annotations
 
 import hashlib
+import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -22,6 +23,8 @@ from cairn.devnet.blocks import (
 )
 from cairn.devnet.sigcheck import ScriptFailure, check_input
 from cairn.devnet.txcodec import Tx, TxIn, TxOut
+
+log = logging.getLogger("cairn.devnet")
 
 MAX_MONEY = 21_000_000 * COIN
 # The faucet's coins sit at P2WSH(OP_TRUE): anyone-can-spend, and its witness is just the script.
@@ -108,7 +111,10 @@ class Chain:
         for block in blocks:
             chain._connect(block)
         for tx in mempool:
-            chain.accept(tx)
+            try:
+                chain.accept(tx)
+            except TxRejected as exc:  # e.g. saved without signature checks, loaded with them
+                log.warning("dropped mempool tx %s on load: %s", tx.txid, exc.reason)
         return chain
 
     # ---- queries ------------------------------------------------------------------------
@@ -194,7 +200,8 @@ class Chain:
         prevouts: list[TxOut] = []
         for outpoint in outpoints:
             prev = self.output(*outpoint)
-            if prev is None:
+            # As in Bitcoin Core, the genesis coinbase never entered the UTXO set.
+            if prev is None or outpoint[0] == self.blocks[0].txs[0].txid:
                 raise TxRejected(-25, "bad-txns-inputs-missingorspent")
             spender = self.spent_by.get(outpoint)
             if spender is not None:

@@ -267,3 +267,20 @@ def test_a_reorg_never_reaches_the_faucet_block(depth: int) -> None:
     fresh.mine(1, NOW)
     with pytest.raises(ValueError, match="depth"):
         fresh.reorg(depth, 1, NOW)
+
+
+def test_the_genesis_coinbase_is_unspendable(chain: Chain) -> None:
+    genesis_coinbase = chain.blocks[0].txs[0].txid
+    with pytest.raises(TxRejected, match="missingorspent"):
+        chain.accept(spend([(genesis_coinbase, 0)], [(1_000, BOB)]))
+
+
+def test_a_saved_mempool_tx_that_no_longer_passes_is_dropped_on_load(chain: Chain) -> None:
+    funding = chain.faucet(ALICE, 50_000)
+    unsigned = chain.accept(spend([(funding, 0)], [(49_000, BOB)]))  # accepted: checks are off
+    mempool = [chain.txs[t] for t in chain.mempool]
+
+    strict = Chain.restore(chain.blocks, mempool, verify_signatures=True)
+
+    assert strict.mempool == [funding]
+    assert unsigned not in strict.txs
