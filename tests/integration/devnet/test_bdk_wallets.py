@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
+
 import bdkpython as bdk
 import pytest
 
@@ -175,3 +178,34 @@ def test_a_wallet_follows_a_reorg(devnet: DevnetProcess) -> None:
     assert isinstance(confirmed, bdk.ChainPosition.CONFIRMED)
     assert str(confirmed.confirmation_block_time.block_id.hash) == new_hash
     assert wallet.balance().confirmed.to_sat() == 40_000
+
+
+def test_a_full_scan_pages_through_a_busy_address(
+    devnet_factory: Callable[..., DevnetProcess],
+) -> None:
+    devnet = devnet_factory(log_level="debug")
+    wallet = make_wallet()
+    full_scan(wallet, devnet.url)
+    address = receive_address(wallet)
+    for _ in range(30):  # more than one 25-transaction page
+        devnet.faucet(address, 1_000)
+    devnet.mine()
+    devnet.faucet(address, 500)  # and one still pending
+
+    restored = make_wallet_like(wallet)
+    full_scan(restored, devnet.url)
+
+    assert len(restored.transactions()) == 31
+    assert restored.balance().confirmed.to_sat() == 30_000
+    assert restored.balance().untrusted_pending.to_sat() == 500
+    assert re.search(r"GET /scripthash/[0-9a-f]{64}/txs/chain/[0-9a-f]{64} ", devnet.log())
+
+
+def make_wallet_like(wallet: bdk.Wallet) -> bdk.Wallet:
+    """A watch-only wallet on the same descriptors, with no local history."""
+    return bdk.Wallet(
+        bdk.Descriptor(wallet.public_descriptor(bdk.KeychainKind.EXTERNAL), bdk.NetworkKind.TEST),
+        bdk.Descriptor(wallet.public_descriptor(bdk.KeychainKind.INTERNAL), bdk.NetworkKind.TEST),
+        bdk.Network.REGTEST,
+        bdk.Persister.new_in_memory(),
+    )
