@@ -61,7 +61,8 @@ class DevnetProcess:
         self.log_level = log_level
         self.verify_signatures = verify_signatures
         self._process: subprocess.Popen[bytes] | None = None
-        self._http = httpx.Client(base_url=self.url, timeout=10.0)
+        # Loopback only: never through a proxy from the environment.
+        self._http = httpx.Client(base_url=self.url, timeout=10.0, trust_env=False)
 
     # ---- lifecycle ----------------------------------------------------------------------
 
