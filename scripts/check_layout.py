@@ -18,6 +18,7 @@ FORBIDDEN: dict[str, tuple[str, ...]] = {
     "onboarding": ("cairn.ui", "cairn.server"),
     "server": ("cairn.wallet", "cairn.ui", "cairn.storage", "cairn.onboarding", "cairn.devnet"),
     "devnet": ("cairn.ui", "cairn.server", "cairn.backup", "cairn.storage", "cairn.onboarding"),
+    "upgrade": ("cairn.ui", "cairn.server", "cairn.onboarding"),
 }
 SERVER_MAY_USE = ("cairn.backup", "cairn.backup.protocol")
 QT_MODULES = ("PySide6", "qasync", "pytestqt")
