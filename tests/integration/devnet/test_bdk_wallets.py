@@ -209,3 +209,17 @@ def make_wallet_like(wallet: bdk.Wallet) -> bdk.Wallet:
         bdk.Network.REGTEST,
         bdk.Persister.new_in_memory(),
     )
+
+
+def test_a_wallet_notices_an_evicted_payment(devnet: DevnetProcess) -> None:
+    wallet = make_wallet()
+    full_scan(wallet, devnet.url)
+    txid = devnet.faucet(receive_address(wallet), 8_000)
+    sync(wallet, devnet.url)
+    assert wallet.balance().untrusted_pending.to_sat() == 8_000
+
+    devnet.evict(txid)
+    sync(wallet, devnet.url)
+
+    assert wallet.balance().total.to_sat() == 0
+    assert txid not in {str(c.transaction.compute_txid()) for c in wallet.transactions()}
