@@ -111,7 +111,11 @@ class PostgresBackend:
         finally:
             await conn.close()
         self._pool = await asyncpg.create_pool(
-            self.dsn, min_size=min(2, self.pool_size), max_size=self.pool_size
+            self.dsn,
+            min_size=min(2, self.pool_size),
+            max_size=self.pool_size,
+            # Answered means durable, whatever the cluster's default for synchronous_commit.
+            server_settings={"synchronous_commit": "on", "application_name": "cairn-backupd"},
         )
 
     async def close(self) -> None:

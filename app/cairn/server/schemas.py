@@ -26,7 +26,7 @@ class DeleteItemModel(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     key: str = Field(pattern=KEY_PATTERN)
-    version: int = Field(ge=0, le=MAX_VERSION)
+    version: int = Field(ge=0, le=MAX_VERSION + 1)
 
 
 class BatchModel(BaseModel):
