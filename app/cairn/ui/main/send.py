@@ -14,7 +14,6 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
-    QDoubleSpinBox,
     QFormLayout,
     QFrame,
     QHBoxLayout,
@@ -48,6 +47,26 @@ def pick_estimate(estimates: Mapping[Any, float], target: int) -> float | None:
     return by_target[-1][1] if by_target else None
 
 
+class FeeRateField(QLineEdit):
+    """A fee rate in sat/vB, typed or set from a preset (one decimal)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.setObjectName("feeRate")
+        self.setMaximumWidth(90)
+        self.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+
+    def value(self) -> float:
+        """The rate typed; ValueError with a readable reason if it is not a number."""
+        try:
+            return float(self.text().strip().replace(",", "."))
+        except ValueError:
+            raise ValueError(f"“{self.text().strip()}” is not a fee rate in sat/vB.") from None
+
+    def setValue(self, rate: float) -> None:
+        self.setText(f"{rate:.1f}")
+
+
 class SendPanel(QWidget):
     payment_sent = Signal(str)  # txid
 
@@ -76,20 +95,15 @@ class SendPanel(QWidget):
 
         self.fee_preset = QComboBox()
         self.fee_preset.setObjectName("feePreset")
-        self.fee_rate = QDoubleSpinBox()
-        self.fee_rate.setObjectName("feeRate")
-        self.fee_rate.setDecimals(1)
-        self.fee_rate.setRange(1.0, 5000.0)
-        self.fee_rate.setSingleStep(0.5)
-        self.fee_rate.setSuffix(" sat/vB")
-        self.fee_rate.setButtonSymbols(QDoubleSpinBox.ButtonSymbols.NoButtons)
-        self.fee_rate.setMinimumWidth(110)
+        self.fee_rate = FeeRateField()
         self.fee_rate.setValue(DEFAULT_FEE_RATE)
-        self.fee_rate.valueChanged.connect(self._fee_rate_edited)
+        self.fee_rate.textEdited.connect(self._fee_rate_edited)
         self.fee_preset.activated.connect(self._preset_chosen)
         fee_row = QHBoxLayout()
         fee_row.addWidget(self.fee_preset, 1)
         fee_row.addWidget(self.fee_rate)
+        fee_row.addSpacing(6)
+        fee_row.addWidget(QLabel("sat/vB"))
 
         form = QFormLayout()
         form.setLabelAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
@@ -195,11 +209,9 @@ class SendPanel(QWidget):
     def _preset_chosen(self, index: int) -> None:
         rate = self.fee_preset.itemData(index)
         if rate is not None:
-            self.fee_rate.blockSignals(True)
             self.fee_rate.setValue(max(1.0, float(rate)))
-            self.fee_rate.blockSignals(False)
 
-    def _fee_rate_edited(self, _value: float) -> None:
+    def _fee_rate_edited(self, _text: str) -> None:
         self.fee_preset.setCurrentIndex(self.fee_preset.count() - 1)
 
     # form ----------------------------------------------------------------------------------
@@ -237,9 +249,14 @@ class SendPanel(QWidget):
             except ValueError as error:
                 self.show_error(str(error))
                 return
+        try:
+            rate = self.fee_rate.value()
+        except ValueError as error:
+            self.show_error(str(error))
+            return
         self._set_editable(False)
         self.review_button.setText("Checking…")
-        self.tasks.start(self._plan(recipient, amount, self.fee_rate.value()))
+        self.tasks.start(self._plan(recipient, amount, rate))
 
     async def _plan(self, recipient: str, amount: int | None, fee_rate: float) -> None:
         try:
