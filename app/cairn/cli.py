@@ -185,6 +185,11 @@ def _wallet_create(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["__restore-worker"]:
+        # Internal: the restore's child process in a bundled app (see cairn.restore_worker).
+        from cairn.restore_worker import main as restore_worker_main
+
+        return restore_worker_main()
     if argv and argv[0] in DELEGATED:
         command, rest = argv[0], argv[1:]
         if command == "devnet":

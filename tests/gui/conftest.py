@@ -14,6 +14,11 @@ import pytest
 import qasync
 from PySide6.QtWidgets import QApplication
 
+from cairn.ui.qtfix import guard_bool_refcounts
+
+# PySide6 6.12 signals leak references to True/None; without this, long GUI runs abort.
+guard_bool_refcounts()
+
 
 @pytest.fixture(scope="session")
 def qasync_loop(qapp: QApplication) -> Iterator[qasync.QEventLoop]:

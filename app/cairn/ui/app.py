@@ -18,6 +18,7 @@ from cairn.keys import Network
 from cairn.onboarding import View, Wizard, start_state
 from cairn.session import Session, SessionError
 from cairn.ui.main.window import MainWindow
+from cairn.ui.qtfix import guard_bool_refcounts
 from cairn.ui.resources import icon_path
 from cairn.ui.wizard.window import WizardWindow
 
@@ -89,8 +90,7 @@ class CairnApp(QObject):
     async def _show_main(self) -> None:
         assert self.session is not None
         await self.session.start()
-        # MainWindowSession.wallet is still being aligned with CairnWallet's async API.
-        self.main_window = MainWindow(self.session)  # type: ignore[arg-type]
+        self.main_window = MainWindow(self.session)
         self.main_window.setWindowIcon(QIcon(str(icon_path(256))))
         self.main_window.network_change_requested.connect(self._switch_network)
         self.main_window.show()
@@ -137,6 +137,7 @@ class CairnApp(QObject):
 
 def run(data_dir: Path, *, quit_when_ready: bool = False) -> int:
     """Start the app on a qasync loop and return its exit code."""
+    guard_bool_refcounts()
     app = QApplication.instance() or QApplication(sys.argv[:1])
     assert isinstance(app, QApplication)
     app.setApplicationName("Cairn")
