@@ -44,6 +44,12 @@ class Result:
     seconds: float
     latencies: list[float] = field(default_factory=list)
     errors: int = 0
+    requests: int = 0  # including the warm-up
+    server_cpu: float = 0.0  # seconds of CPU the server process used, warm-up included
+
+    @property
+    def cpu_ms_per_request(self) -> float:
+        return self.server_cpu / max(1, self.requests) * 1000
 
     @property
     def throughput(self) -> float:
@@ -111,6 +117,7 @@ async def client(port: int, deadline: float, measure_from: float, result: Result
             started = time.monotonic()
             status, answer = await conn.request("PUT", target, headers, body)
             elapsed = time.monotonic() - started
+            result.requests += 1
             if status != 200:
                 result.errors += 1
                 continue
@@ -145,6 +152,12 @@ def wait_healthy(port: int, process: subprocess.Popen[bytes]) -> None:
     raise RuntimeError("cairn-backupd did not start")
 
 
+def process_cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process (Linux /proc), all threads."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def run_backend(backend: str, db: str, args: argparse.Namespace, workdir: Path) -> Result:
     port = free_port()
     log = (workdir / f"{backend}.log").open("wb")
@@ -167,7 +180,10 @@ def run_backend(backend: str, db: str, args: argparse.Namespace, workdir: Path) 
     )
     try:
         wait_healthy(port, process)
-        return asyncio.run(drive(port, args.clients, args.seconds, args.warmup, backend))
+        cpu_before = process_cpu_seconds(process.pid)
+        result = asyncio.run(drive(port, args.clients, args.seconds, args.warmup, backend))
+        result.server_cpu = process_cpu_seconds(process.pid) - cpu_before
+        return result
     finally:
         process.terminate()
         process.wait(30)
@@ -197,12 +213,15 @@ def main() -> int:
         f"{args.clients} clients, signed single-object PUT ({VALUE_BYTES} B value), "
         f"{args.seconds:.0f} s per backend, {os.cpu_count()} CPUs"
     )
-    print(f"{'backend':<10} {'PUT/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'mean ms':>8} {'errors':>7}")
+    print(
+        f"{'backend':<10} {'PUT/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'mean ms':>8} "
+        f"{'errors':>7} {'server CPU ms/PUT':>18}"
+    )
     for r in results:
         mean = statistics.fmean(r.latencies) * 1000 if r.latencies else float("nan")
         print(
             f"{r.backend:<10} {r.throughput:>8.0f} {r.percentile(50):>8.1f} "
-            f"{r.percentile(99):>8.1f} {mean:>8.1f} {r.errors:>7}"
+            f"{r.percentile(99):>8.1f} {mean:>8.1f} {r.errors:>7} {r.cpu_ms_per_request:>18.2f}"
         )
     return 0
 

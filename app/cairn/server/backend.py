@@ -96,6 +96,24 @@ class QuotaExceeded(BackendError):
         self.quota = quota
 
 
+# An export reads a page of at most this many rows and (beyond its first object) bytes, so a
+# restore of a large store streams in bounded memory on both backends.
+EXPORT_PAGE_ROWS = 256
+EXPORT_PAGE_BYTES = 4 * 1024 * 1024
+
+
+def export_page_end(sizes: Sequence[tuple[str, int]]) -> str:
+    """The last key of the next page, given the (key, size) of the candidate rows in order."""
+    total = 0
+    last = sizes[0][0]
+    for key, size in sizes:
+        if total and total + size > EXPORT_PAGE_BYTES:
+            break
+        total += size
+        last = key
+    return last
+
+
 class Export(Protocol):
     """A consistent snapshot of one store, read in pages so memory stays bounded."""
 

@@ -13,6 +13,7 @@ import asyncpg
 
 from cairn.backup.protocol import DeleteItem, PutItem
 from cairn.server.backend import (
+    EXPORT_PAGE_ROWS,
     BatchApplied,
     Claim,
     Conflict,
@@ -24,11 +25,11 @@ from cairn.server.backend import (
     StoredObject,
     StoreInfo,
     StoreRef,
+    export_page_end,
 )
 from cairn.server.ratelimit import retry_after
 from cairn.server.schema_postgres import MIGRATION_LOCK, SCHEMA, SCHEMA_VERSION
 
-EXPORT_PREFETCH = 16
 RATE_WINDOW_RETENTION = 86400
 
 
@@ -78,15 +79,28 @@ class PostgresExport:
         return self._generation
 
     async def objects(self) -> AsyncIterator[StoredObject]:
-        cursor = self._conn.cursor(
-            "SELECT key, version, value FROM objects WHERE node_id = $1 AND store_id = $2 "
-            "ORDER BY key",
-            self._store.node_id,
-            self._store.store_id,
-            prefetch=EXPORT_PREFETCH,
-        )
-        async for row in cursor:
-            yield StoredObject(key=row[0], version=row[1], value=row[2])
+        ids = (self._store.node_id, self._store.store_id)
+        after = ""
+        while True:
+            sizes = await self._conn.fetch(
+                "SELECT key, size FROM objects WHERE node_id = $1 AND store_id = $2 AND key > $3 "
+                "ORDER BY key LIMIT $4",
+                *ids,
+                after,
+                EXPORT_PAGE_ROWS,
+            )
+            if not sizes:
+                return
+            rows = await self._conn.fetch(
+                "SELECT key, version, value FROM objects "
+                "WHERE node_id = $1 AND store_id = $2 AND key > $3 AND key <= $4 ORDER BY key",
+                *ids,
+                after,
+                export_page_end([(r[0], r[1]) for r in sizes]),
+            )
+            for row in rows:
+                yield StoredObject(key=row[0], version=row[1], value=row[2])
+            after = rows[-1][0]
 
     async def close(self) -> None:
         if self._closed:

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from cairn.backup.protocol import DeleteItem, PutItem
 from cairn.server.backend import (
+    EXPORT_PAGE_ROWS,
     BackendError,
     BatchApplied,
     Claim,
@@ -23,6 +24,7 @@ from cairn.server.backend import (
     StoredObject,
     StoreInfo,
     StoreRef,
+    export_page_end,
 )
 from cairn.server.batch import Stored, plan_batch
 from cairn.server.ratelimit import FixedWindowCounter, retry_after
@@ -56,7 +58,6 @@ CREATE TABLE IF NOT EXISTS nonces (
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS nonces_expiry ON nonces (expires_at);
 """
-EXPORT_PAGE = 16
 
 
 def migrate_file(path: Path) -> None:
@@ -114,17 +115,30 @@ class SqliteExport:
         return self._generation
 
     async def objects(self) -> AsyncIterator[StoredObject]:
-        cursor = await asyncio.to_thread(
-            self._conn.execute,
-            "SELECT key, version, value FROM objects WHERE node_id = ? AND store_id = ? ORDER BY key",
-            (self._store.node_id, self._store.store_id),
-        )
+        after = ""
         while True:
-            rows = await asyncio.to_thread(cursor.fetchmany, EXPORT_PAGE)
-            if not rows:
-                break
-            for key, version, value in rows:
-                yield StoredObject(key=key, version=version, value=value)
+            page = await asyncio.to_thread(self._page, after)
+            if not page:
+                return
+            for obj in page:
+                yield obj
+            after = page[-1].key
+
+    def _page(self, after: str) -> list[StoredObject]:
+        ids = (self._store.node_id, self._store.store_id)
+        sizes = self._conn.execute(
+            "SELECT key, size FROM objects WHERE node_id = ? AND store_id = ? AND key > ? "
+            "ORDER BY key LIMIT ?",
+            (*ids, after, EXPORT_PAGE_ROWS),
+        ).fetchall()
+        if not sizes:
+            return []
+        rows = self._conn.execute(
+            "SELECT key, version, value FROM objects "
+            "WHERE node_id = ? AND store_id = ? AND key > ? AND key <= ? ORDER BY key",
+            (*ids, after, export_page_end(sizes)),
+        ).fetchall()
+        return [StoredObject(key=k, version=v, value=val) for k, v, val in rows]
 
     async def close(self) -> None:
         await asyncio.to_thread(self._close)

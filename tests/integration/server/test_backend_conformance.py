@@ -310,3 +310,18 @@ async def test_rate_limit_counts_requests_per_node_and_window(backend: Backend) 
             STORE, [PutItem(key(1), 0, b"x")], [], quota=QUOTA, claim=claim(rate_limit=3)
         )
     assert await backend.store_info(STORE) is None
+
+
+@pytest.mark.asyncio
+async def test_export_pages_through_many_rows_and_large_values(backend: Backend) -> None:
+    big = {key(f"big{i}"): bytes([i]) * (600 * 1024) for i in range(10)}  # > one page of bytes
+    small = {key(f"small{i}"): str(i).encode() for i in range(300)}  # > one page of rows
+    for name, value in big.items():
+        await put(backend, (name, 0, value))
+    await put(backend, *((k, 0, v) for k, v in small.items()))
+    export = await backend.open_export(STORE)
+    assert export is not None
+    exported = {obj.key: obj.value async for obj in export.objects()}
+    await export.close()
+    assert exported == {**big, **small}
+    assert list(exported) == sorted(exported)
