@@ -48,7 +48,8 @@ def main_window(
     try:
         yield Opened(session, window, data_dir, words)
     finally:
-        window.close()
+        window.close()  # cancels the window's tasks; let them unwind before the session closes
+        qtbot.waitUntil(lambda: not window.tasks.busy, timeout=10_000)
         run(qtbot, loop, session.close())
 
 

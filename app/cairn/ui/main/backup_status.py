@@ -23,6 +23,15 @@ class BackupStatusSignals(QObject):
         self.status = status
         self._unsubscribe: Callable[[], None] | None = status.subscribe(self._notify)
 
+    def bind(self, status: BackupStatusView) -> None:
+        """Follow another status model (the session builds a new engine for a new server)."""
+        if status is self.status:
+            return
+        self.detach()
+        self.status = status
+        self._unsubscribe = status.subscribe(self._notify)
+        self.changed.emit()
+
     def _notify(self, *_: object) -> None:
         # Emitting from a worker thread queues the signal onto this object's (GUI) thread.
         self.changed.emit()

@@ -123,6 +123,7 @@ def result_label() -> ResultLabel:
 
 class SettingsPanel(QScrollArea):
     network_change_requested = Signal(str)
+    backup_server_changed = Signal()  # the session may now have a new backup status model
 
     def __init__(
         self, session: MainWindowSession, tasks: TaskGroup, parent: QWidget | None = None
@@ -238,7 +239,12 @@ class SettingsPanel(QScrollArea):
             return
 
         async def work() -> str:
-            await self.session.change_backup_server(url)
+            try:
+                await self.session.change_backup_server(url)
+                # The server is switched; the full backup to it is what "changed" means.
+                await self.session.back_up_now()
+            finally:
+                self.backup_server_changed.emit()
             return f"Everything is backed up on {url}."
 
         self._run(

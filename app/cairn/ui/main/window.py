@@ -67,6 +67,9 @@ class MainWindow(QMainWindow):
         self.receive = ReceivePanel(wallet, self.tasks)
         self.settings = SettingsPanel(session, self.tasks)
         self.settings.network_change_requested.connect(self.network_change_requested)
+        self.settings.backup_server_changed.connect(
+            lambda: self.backup_status.signals.bind(self.session.backup_status)
+        )
         self.send.payment_sent.connect(lambda _txid: self.schedule_reload())
 
         self.tabs = QTabWidget()

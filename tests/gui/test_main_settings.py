@@ -1,0 +1,145 @@
+"""Settings against a real cairn-backupd: back up now, export labels (BIP-329), delete the server
+backup only after confirmation, show the words only after confirmation, email, and a new backup
+server that receives a full backup."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QFileDialog, QMessageBox, QPushButton
+
+from cairn.backup.client import BackupNotFound
+from cairn.ui.main.seed_dialog import SeedDialog
+
+from .main_support import main_window, screenshot
+from .wizard_support import run, server_store_info
+
+pytestmark = pytest.mark.gui
+
+
+@pytest.fixture
+def opened(qasync_loop, qtbot, tmp_path, backupd, devnet):
+    with main_window(qtbot, qasync_loop, tmp_path / "data", backupd.url, devnet.url) as o:
+        o.window.tabs.setCurrentWidget(o.window.settings)
+        yield o
+
+
+def click(qtbot, button: QPushButton) -> None:
+    qtbot.mouseClick(button, Qt.MouseButton.LeftButton)
+
+
+def answer(box: QMessageBox, confirm: bool) -> None:
+    assert box.isVisible()
+    button = box.findChild(QPushButton, "confirmButton") if confirm else box.escapeButton()
+    button.click()
+
+
+def test_back_up_now_and_export_labels_to_a_bip329_file(
+    opened, qtbot, qasync_loop, devnet, tmp_path
+):
+    window, session = opened.window, opened.session
+    settings, wallet = window.settings, session.wallet
+    qtbot.waitUntil(lambda: window.receive.address != "", timeout=10_000)
+    address = window.receive.address
+    txid = devnet.faucet(address, 100_000, mine=True)
+    run(qtbot, qasync_loop, wallet.set_label("addr", address, "from the faucet"))
+    run(qtbot, qasync_loop, wallet.set_label("tx", txid, "test coins, ünïcode ✓"))
+
+    click(qtbot, settings.back_up_button)
+    qtbot.waitUntil(lambda: settings.backup_result.text() == "Backed up.", timeout=10_000)
+    assert settings.back_up_button.isEnabled()
+    status = session.backup_status.current
+    assert status.pending_changes == 0 and status.last_success is not None
+
+    target = tmp_path / "exported" / "labels.jsonl"
+    target.parent.mkdir()
+    dialog = settings.choose_export_file()
+    assert isinstance(dialog, QFileDialog) and dialog.isVisible()
+    dialog.selectFile(str(target))
+    dialog.accept()
+    qtbot.waitUntil(lambda: "exported" in settings.export_result.text(), timeout=10_000)
+    assert settings.export_result.text() == f"2 labels exported to {target}."
+    lines = target.read_text(encoding="utf-8").splitlines()
+    entries = [json.loads(line) for line in lines]
+    assert {(e["type"], e["ref"], e["label"]) for e in entries} == {
+        ("addr", address, "from the faucet"),
+        ("tx", txid, "test coins, ünïcode ✓"),
+    }
+
+
+def test_delete_backup_asks_first_then_removes_the_server_store(
+    opened, qtbot, qasync_loop, backupd
+):
+    settings, words = opened.window.settings, opened.words
+    before = run(qtbot, qasync_loop, server_store_info(backupd.url, words))
+    assert before.objects > 0
+
+    box = settings.ask_delete_backup()
+    screenshot(opened.window, "main-delete-confirmation")
+    answer(box, confirm=False)
+    qtbot.wait(50)
+    assert not settings.delete_result.isVisible()
+    # Cancel deleted nothing (the store may have grown meanwhile: uploads go on).
+    assert run(qtbot, qasync_loop, server_store_info(backupd.url, words)).objects >= before.objects
+
+    box = settings.ask_delete_backup()
+    answer(box, confirm=True)
+    qtbot.waitUntil(lambda: "deleted" in settings.delete_result.text(), timeout=10_000)
+    assert settings.delete_result.text() == "The backup on the server was deleted."
+    with pytest.raises(BackupNotFound):
+        run(qtbot, qasync_loop, server_store_info(backupd.url, words))
+
+
+def test_words_only_after_confirmation_email_and_a_new_server_gets_a_full_backup(
+    opened, qtbot, qasync_loop, backupd_factory
+):
+    window, session, settings = opened.window, opened.session, opened.window.settings
+
+    click(qtbot, settings.show_seed_button)
+    box = settings.findChild(QMessageBox, "confirmation")
+    assert box is not None and box.isVisible()
+    assert settings.findChild(SeedDialog) is None
+    answer(box, confirm=False)
+    qtbot.wait(50)
+    assert settings.findChild(SeedDialog) is None
+    box = settings.ask_show_seed()
+    answer(box, confirm=True)
+    dialog = settings.findChild(SeedDialog)
+    assert dialog is not None and dialog.isVisible()
+    assert dialog.words == opened.words.split()
+    assert all(
+        label.textInteractionFlags() == Qt.TextInteractionFlag.NoTextInteraction
+        for label in dialog.word_labels
+    )
+    dialog.accept()
+
+    settings.email_edit.clear()
+    qtbot.keyClicks(settings.email_edit, "not an email")
+    click(qtbot, settings.save_email_button)
+    assert "does not look like an email" in settings.email_result.text()
+    settings.email_edit.clear()
+    qtbot.keyClicks(settings.email_edit, "ada@example.org")
+    click(qtbot, settings.save_email_button)
+    qtbot.waitUntil(lambda: settings.email_result.text() == "Email saved.", timeout=5000)
+    assert session.email == "ada@example.org"
+
+    settings.server_edit.setText("backup.example.org")
+    click(qtbot, settings.change_server_button)
+    assert "starting with https://" in settings.server_result.text()
+
+    second = backupd_factory()
+    settings.server_edit.setText(second.url + "/")
+    click(qtbot, settings.change_server_button)
+    qtbot.waitUntil(
+        lambda: "Everything is backed up" in settings.server_result.text(), timeout=20_000
+    )
+    assert session.backup_server_url == second.url
+    info = run(qtbot, qasync_loop, server_store_info(second.url, opened.words))
+    assert info.objects >= 4  # descriptor, changesets, revealed index, email, …
+    assert session.backup_status.current.pending_changes == 0
+    # The status bar follows the new engine.
+    assert window.backup_status.signals.status is session.backup_status
+    assert second.url in window.backup_status.toolTip()
+    assert window.backup_status.headline.text() == "Backed up"
