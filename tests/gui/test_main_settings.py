@@ -106,6 +106,7 @@ def test_words_only_after_confirmation_email_and_a_new_server_gets_a_full_backup
     assert settings.findChild(SeedDialog) is None
     box = settings.ask_show_seed()
     answer(box, confirm=True)
+    qtbot.waitUntil(lambda: settings.findChild(SeedDialog) is not None, timeout=5000)
     dialog = settings.findChild(SeedDialog)
     assert dialog is not None and dialog.isVisible()
     assert dialog.words == opened.words.split()

@@ -197,7 +197,8 @@ class SettingsPanel(QScrollArea):
         section = Section("Recovery words and labels")
         self.show_seed_button = QPushButton("Show recovery words…")
         self.show_seed_button.clicked.connect(self.ask_show_seed)
-        section.add_row("", self.show_seed_button)
+        self.seed_result = result_label()
+        section.add_row("", self.show_seed_button, self.seed_result)
         self.export_button = QPushButton("Export labels (BIP-329)…")
         self.export_button.clicked.connect(self.choose_export_file)
         self.export_result = result_label()
@@ -314,10 +315,19 @@ class SettingsPanel(QScrollArea):
             detail="Only continue if nobody can see your screen.",
         )
 
-    def show_seed(self) -> SeedDialog:
-        dialog = SeedDialog(list(self.session.seed_words()), self)
-        dialog.open()
-        return dialog
+    def show_seed(self) -> None:
+        self.tasks.start(self._show_seed())
+
+    async def _show_seed(self) -> None:
+        # The seed file may be decrypted with a key from the OS keyring: not on the GUI thread.
+        try:
+            words = await asyncio.to_thread(self.session.seed_words)
+        except Exception as error:
+            self.seed_result.show_result(
+                user_message(error, "The words could not be read"), "error"
+            )
+            return
+        SeedDialog(list(words), self).open()
 
     def choose_export_file(self) -> QFileDialog:
         dialog = QFileDialog(self, "Export labels", str(Path.home() / "cairn-labels.jsonl"))

@@ -67,9 +67,6 @@ class MainWindow(QMainWindow):
         self.receive = ReceivePanel(wallet, self.tasks)
         self.settings = SettingsPanel(session, self.tasks)
         self.settings.network_change_requested.connect(self.network_change_requested)
-        self.settings.backup_server_changed.connect(
-            lambda: self.backup_status.signals.bind(self.session.backup_status)
-        )
         self.send.payment_sent.connect(lambda _txid: self.schedule_reload())
 
         self.tabs = QTabWidget()
@@ -94,6 +91,7 @@ class MainWindow(QMainWindow):
         status_bar.setSizeGripEnabled(False)
         status_bar.addWidget(self.backup_status, 1)
         self.setStatusBar(status_bar)
+        self.settings.backup_server_changed.connect(self._follow_backup_engine)
 
         self._bridge = EventBridge(self)
         self._bridge.arrived.connect(self._on_event)
@@ -159,6 +157,9 @@ class MainWindow(QMainWindow):
     @property
     def syncing(self) -> bool:
         return self._syncing
+
+    def _follow_backup_engine(self) -> None:
+        self.backup_status.signals.bind(self.session.backup_status)
 
     def schedule_reload(self) -> None:
         self._reload_timer.start()
