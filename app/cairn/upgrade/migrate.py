@@ -42,12 +42,14 @@ from cairn.storage.migrations import online_backup
 from cairn.upgrade.bdkdb import LegacyDatabaseError, read_changeset, wallet_info
 from cairn.upgrade.formats import (
     CURRENT_FORMAT,
+    FORMAT_FILE,
     LEGACY_FORMAT,
     LEGACY_LABELS,
     LEGACY_SEED,
     LEGACY_SETTINGS,
     LEGACY_WALLET_DB,
     RECORDS_FILE,
+    SEED_FILE,
     detect_format,
     fsync_dir,
     write_file_atomically,
@@ -142,6 +144,7 @@ def upgrade_wallet_dir(
         return UpgradeResult(directory, before, migrated=False, cleaned=cleaned)
     log.info("upgrading a wallet from format %d to %d", LEGACY_FORMAT, CURRENT_FORMAT)
     phrase = _legacy_phrase(directory)
+    _remove_leftovers(directory)
     backup = _back_up_legacy_files(directory)
     result = _build_store(directory, backup, phrase, network)
     _discard_sidecars(directory / RECORDS_FILE)
@@ -370,11 +373,7 @@ def _read_text(path: Path) -> str:
 
 def _finish(directory: Path) -> list[str]:
     """Remove what a migration leaves once `format` is 2: staging files, plain seed, legacy files."""
-    cleaned: list[str] = []
-    staging = directory / STAGING_FILE
-    for path in (staging, *_sidecar_paths(staging)):
-        if _unlink(path):
-            cleaned.append(path.name)
+    cleaned = _remove_leftovers(directory)
     plain_seed = directory / LEGACY_SEED
     if plain_seed.exists():
         _secure_seed_file(directory, plain_seed)
@@ -390,6 +389,20 @@ def _finish(directory: Path) -> list[str]:
     if cleaned:
         fsync_dir(directory)
     return cleaned
+
+
+def _remove_leftovers(directory: Path) -> list[str]:
+    """Files a killed migration leaves: the staging store, temp files of atomic writes."""
+    staging = directory / STAGING_FILE
+    backup = directory / BACKUP_DIR
+    leftovers = [staging, *_sidecar_paths(staging)]
+    # Atomic writes go through `.<name>.<random>.tmp` (ours and cairn.seedfile's).
+    leftovers += directory.glob(f".{FORMAT_FILE}.*.tmp")
+    leftovers += directory.glob(f".{SEED_FILE}.*.tmp")
+    if backup.is_dir():
+        leftovers += backup.glob(".*.tmp")
+        leftovers += backup.glob("*.partial")
+    return [path.name for path in leftovers if _unlink(path)]
 
 
 def _secure_seed_file(directory: Path, plain_seed: Path) -> None:
