@@ -421,14 +421,20 @@ class CairnWallet:
             if full is None:
                 periodic = self._syncs_since_full_scan >= self._full_scan_every > 0
                 full = periodic or self.needs_full_scan()
-            self._status = SyncStatus(
-                SyncState.SYNCING, self._status.height, self._status.last_success
-            )
+            previous = self._status
+            self._status = SyncStatus(SyncState.SYNCING, previous.height, previous.last_success)
+            # The worker thread cannot be stopped: after a timeout or a cancellation it may still
+            # finish, and then its events are published late rather than lost.
+            work = asyncio.ensure_future(asyncio.to_thread(self._sync_blocking, full))
             try:
-                events = await asyncio.wait_for(
-                    asyncio.to_thread(self._sync_blocking, full), timeout=self._sync_timeout
-                )
+                events = await asyncio.wait_for(asyncio.shield(work), timeout=self._sync_timeout)
+            except asyncio.CancelledError:
+                work.add_done_callback(self._publish_late)
+                self._status = previous
+                raise
             except Exception as error:
+                if not work.done():
+                    work.add_done_callback(self._publish_late)
                 message = (
                     str(error)
                     if isinstance(error, WalletError)
@@ -444,6 +450,12 @@ class CairnWallet:
             for event in events:
                 self._bus.publish(event)
             return self._status
+
+    def _publish_late(self, work: asyncio.Future[list[Event]]) -> None:
+        if work.cancelled() or work.exception() is not None:
+            return
+        for event in work.result():
+            self._bus.publish(event)
 
     def _sync_blocking(self, full: bool) -> list[Event]:
         with self._lock:

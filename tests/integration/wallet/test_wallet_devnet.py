@@ -351,7 +351,7 @@ async def test_the_syncer_syncs_periodically_and_on_demand(
     try:
         address = await wallet.next_receive_address()
         devnet.faucet(address.address, 15_000)
-        for _ in range(100):
+        for _ in range(300):
             if seen.of(PaymentReceived):
                 break
             await asyncio.sleep(0.05)
@@ -366,7 +366,7 @@ async def test_the_syncer_syncs_periodically_and_on_demand(
         rounds = len(seen.of(SyncCompleted))
         devnet.mine(1)
         slow.sync_now()
-        for _ in range(100):
+        for _ in range(300):
             if seen.of(PaymentConfirmed):
                 break
             await asyncio.sleep(0.05)
@@ -393,3 +393,25 @@ async def test_a_server_that_never_answers_times_out_into_the_offline_state(
         monkeypatch.setattr(core, "REQUEST_TIMEOUT", 0.5)
         with pytest.raises(ChainUnavailable, match="did not answer in time"):
             await wallet.fee_estimates()
+
+
+async def test_a_cancelled_sync_leaves_a_sane_status_and_loses_no_event(
+    devnet: DevnetProcess, open_wallet: OpenWallet, new_seed: Callable[[], bytes]
+):
+    bus = EventBus()
+    seen = Recorder(bus)
+    wallet = open_wallet(new_seed(), bus=bus)
+    await wallet.sync()
+    address = await wallet.next_receive_address()
+    txid = devnet.faucet(address.address, 11_000)
+    task = asyncio.ensure_future(wallet.sync())
+    await asyncio.sleep(0)  # the sync is now running in its worker thread
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert wallet.sync_status.state is SyncState.ONLINE  # the status before the sync
+    for _ in range(200):
+        if seen.of(PaymentReceived):
+            break
+        await asyncio.sleep(0.025)
+    assert seen.of(PaymentReceived) == [PaymentReceived(txid, 11_000, confirmed=False)]
