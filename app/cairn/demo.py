@@ -71,6 +71,14 @@ def choose_ports(demo_dir: Path) -> dict[str, int]:
     return chosen
 
 
+def _service_command(module: str, subcommand: str) -> list[str]:
+    """How to start a service: `python -m module`, or in a bundled app (which has no `-m`) the
+    bundle's own executable with a subcommand (packaging/cairn_launcher.py adds `backupd`)."""
+    if getattr(sys, "frozen", False):
+        return [sys.executable, subcommand]
+    return [sys.executable, "-m", module]
+
+
 @dataclass
 class DemoServices:
     """Starts devnet and cairn-backupd; stops them on exit, whatever happens in between."""
@@ -88,8 +96,7 @@ class DemoServices:
                 "devnet",
                 ports["devnet"],
                 [
-                    "-m",
-                    "cairn.devnet",
+                    *_service_command("cairn.devnet", "devnet"),
                     "--port",
                     str(ports["devnet"]),
                     "--state",
@@ -103,8 +110,7 @@ class DemoServices:
                 "backupd",
                 ports["backupd"],
                 [
-                    "-m",
-                    "cairn.server",
+                    *_service_command("cairn.server", "backupd"),
                     "serve",
                     "--port",
                     str(ports["backupd"]),
@@ -130,7 +136,7 @@ class DemoServices:
         log_path = self.demo_dir / f"{name}.log"
         with open(log_path, "ab") as log_file:
             child = subprocess.Popen(
-                [sys.executable, *args],
+                args,
                 stdout=log_file,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
