@@ -140,3 +140,28 @@ def test_unreachable_server_then_retry_succeeds_once_it_is_up(
     qtbot.waitUntil(lambda: app.main_window is not None, timeout=30_000)
     assert app.session.email == "alice@example.com"
     run(qtbot, qasync_loop, app.shutdown())
+
+
+def test_no_backup_found_is_a_choice_never_a_silent_empty_wallet(
+    qasync_loop, qtbot, tmp_path, backupd, devnet
+):
+    app = CairnApp(data_dir_for(tmp_path / "new", backupd.url, devnet.url))
+    page = open_restore_page(qtbot, app)
+    window = app.wizard_window
+    paste_phrase(qtbot, page, 0, RESTORE_WORDS)
+    qtbot.mouseClick(window.next_button, Qt.MouseButton.LeftButton)
+    loading = window.current_page
+    assert isinstance(loading, LoadingPage)
+    qtbot.waitUntil(lambda: loading.problem.isVisible(), timeout=30_000)
+    assert "No backup was found" in loading.problem.text()
+    qtbot.wait(200)
+    assert app.main_window is None
+    assert not app.session.has_wallet
+
+    # Only the user's explicit choice opens a wallet without its backup.
+    qtbot.mouseClick(loading.without_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: app.main_window is not None, timeout=30_000)
+    assert app.wizard.state.without_backup
+    assert app.session.has_wallet
+    assert app.session.seed_words() == RESTORE_WORDS.split()
+    run(qtbot, qasync_loop, app.shutdown())

@@ -1,0 +1,116 @@
+"""The session against a real cairn-backupd and devnet: what the wizard's screens rely on."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from cairn.backup.localstate import require_full_backup
+from cairn.backup.restore import RestoreOutcome
+from cairn.config import AppConfig, save_config
+from cairn.keys import Network
+from cairn.onboarding import WalletPresence
+from cairn.session import Session, SessionError
+
+WORDS = [
+    "legal",
+    "winner",
+    "thank",
+    "year",
+    "wave",
+    "sausage",
+    "worth",
+    "useful",
+    "legal",
+    "winner",
+    "thank",
+    "yellow",
+]
+OTHER = ("abandon " * 11 + "about").split()
+
+
+def data_dir(tmp_path, name, backup_url, devnet_url):
+    path = tmp_path / name
+    save_config(
+        path,
+        AppConfig(
+            network=Network.REGTEST,
+            backup_server_url=backup_url,
+            esplora_url=devnet_url,
+            devnet_url=devnet_url,
+        ),
+    )
+    return path
+
+
+@pytest.mark.asyncio
+async def test_presence_follows_the_wallet_through_create_and_full_backup(
+    tmp_path, backupd, devnet
+):
+    session = await Session.open(data_dir(tmp_path, "a", backupd.url, devnet.url))
+    try:
+        assert await session.presence() is WalletPresence.NONE
+        await session.create_wallet(WORDS, email="carol@example.com")
+        assert await session.presence() is WalletPresence.READY
+        await asyncio.to_thread(require_full_backup, session._store, "upgraded")
+        assert await session.presence() is WalletPresence.NEEDS_FULL_BACKUP
+        seen: list[tuple[str, int, int]] = []
+        await session.run_full_backup(lambda *p: seen.append(p))
+        assert await session.presence() is WalletPresence.READY
+        assert seen[-1][1] == seen[-1][2] > 0
+        assert session.backup_status.current.pending_changes == 0
+    finally:
+        await session.close()
+
+
+@pytest.mark.asyncio
+async def test_restore_of_words_without_a_backup_leaves_no_wallet(tmp_path, backupd, devnet):
+    session = await Session.open(data_dir(tmp_path, "b", backupd.url, devnet.url))
+    try:
+        result = await session.restore(OTHER)
+        assert result.outcome is RestoreOutcome.NO_BACKUP
+        assert not session.has_wallet
+        assert not session.records_path.exists()
+    finally:
+        await session.close()
+
+
+@pytest.mark.asyncio
+async def test_unreachable_server_is_an_outcome_and_a_failed_backup_an_error(
+    tmp_path, backupd_factory, devnet
+):
+    server = backupd_factory(start=False)
+    session = await Session.open(data_dir(tmp_path, "c", server.url, devnet.url))
+    try:
+        result = await session.restore(WORDS)
+        assert result.outcome is RestoreOutcome.UNREACHABLE
+        assert not session.has_wallet
+        await session.create_wallet(WORDS)
+        with pytest.raises(SessionError, match="could not be reached"):
+            await session.run_initial_backup()
+        server.start()
+        await session.run_initial_backup()
+        assert session.backup_status.current.pending_changes == 0
+    finally:
+        await session.close()
+
+
+@pytest.mark.asyncio
+async def test_faucet_only_on_the_devnet(tmp_path, backupd, devnet):
+    path = data_dir(tmp_path, "d", backupd.url, devnet.url)
+    session = await Session.open(path)
+    try:
+        assert session.can_use_faucet
+        await session.create_wallet(WORDS)
+        address = (await session.wallet.next_receive_address()).address
+        txid = await session.faucet(address, 50_000)
+        await session.wallet.sync()
+        assert [item.txid for item in session.wallet.history()] == [txid]
+    finally:
+        await session.close()
+    save_config(path, AppConfig(network=Network.REGTEST, backup_server_url=backupd.url))
+    session = await Session.open(path)
+    assert not session.can_use_faucet
+    with pytest.raises(SessionError):
+        await session.faucet("bcrt1qxyz", 1)

@@ -1,0 +1,68 @@
+"""The `cairn` command: dispatch, the no-display message, and `wallet create`."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+
+from cairn import cli
+from cairn.config import load_config
+from cairn.keys import Network
+from cairn.seedfile import load_seed
+
+WORDS = (
+    "abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon about"
+)
+
+
+def test_no_display_is_explained_not_a_crash(monkeypatch, capsys, tmp_path):
+    monkeypatch.setattr(cli.sys, "platform", "linux")
+    monkeypatch.delenv("DISPLAY", raising=False)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    monkeypatch.setenv("QT_QPA_PLATFORM", "xcb")
+    assert cli.main(["--data-dir", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "no display" in err
+    assert "xvfb-run" in err
+
+
+def test_subcommand_options_do_not_hide_global_ones():
+    args = cli.build_parser().parse_args(["--data-dir", "X", "--offscreen", "demo"])
+    assert args.command == "demo"
+    assert args.data_dir == "X"
+    assert args.offscreen
+    args = cli.build_parser().parse_args(["demo", "--data-dir", "Y"])
+    assert args.data_dir == "Y"
+
+
+def test_devnet_and_backup_are_dispatched(capsys):
+    with pytest.raises(SystemExit) as devnet_help:
+        cli.main(["devnet", "--help"])
+    assert devnet_help.value.code == 0
+    assert "cairn devnet" in capsys.readouterr().out
+    with pytest.raises(SystemExit) as backup_help:
+        cli.main(["backup", "--help"])
+    assert backup_help.value.code == 0
+    assert "status" in capsys.readouterr().out
+
+
+def test_wallet_create_from_stdin_without_backup(monkeypatch, tmp_path, capsys):
+    monkeypatch.setattr(cli.sys, "stdin", io.StringIO(WORDS + "\n"))
+    argv = ["wallet", "create", "--data-dir", str(tmp_path), "--network", "regtest"]
+    assert cli.main([*argv, "--words-stdin", "--no-backup"]) == 0
+    assert load_config(tmp_path).network is Network.REGTEST
+    assert load_seed(tmp_path / "wallets" / "regtest")[0] == WORDS
+    assert (tmp_path / "wallets" / "regtest" / "records.sqlite").exists()
+    # A second create never overwrites a wallet.
+    monkeypatch.setattr(cli.sys, "stdin", io.StringIO(WORDS + "\n"))
+    assert cli.main([*argv, "--words-stdin", "--no-backup"]) == 1
+    assert "already exists" in capsys.readouterr().err
+
+
+def test_wallet_create_refuses_bad_words(monkeypatch, tmp_path, capsys):
+    monkeypatch.setattr(cli.sys, "stdin", io.StringIO("abandon " * 12))
+    argv = ["wallet", "create", "--data-dir", str(tmp_path), "--network", "regtest"]
+    assert cli.main([*argv, "--words-stdin", "--no-backup"]) == 1
+    assert "checksum" in capsys.readouterr().err
+    assert not (tmp_path / "wallets" / "regtest" / "seed").exists()
