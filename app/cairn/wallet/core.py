@@ -112,6 +112,7 @@ class CairnWallet:
         self._sync_timeout = sync_timeout
         self._full_scan_every = full_scan_every
         self._syncs_since_full_scan = 0
+        self._in_flight: set[asyncio.Future[list[Event]]] = set()
         self._lock = threading.RLock()
         self._sync_lock = asyncio.Lock()
         self._client = bdk.EsploraClient(esplora_url)
@@ -426,6 +427,8 @@ class CairnWallet:
             # The worker thread cannot be stopped: after a timeout or a cancellation it may still
             # finish, and then its events are published late rather than lost.
             work = asyncio.ensure_future(asyncio.to_thread(self._sync_blocking, full))
+            self._in_flight.add(work)
+            work.add_done_callback(self._in_flight.discard)
             try:
                 events = await asyncio.wait_for(asyncio.shield(work), timeout=self._sync_timeout)
             except asyncio.CancelledError:
@@ -521,6 +524,12 @@ class CairnWallet:
         """Persist anything staged. The store belongs to the caller and stays open."""
         with self._lock:
             self._persist_quietly()
+
+    async def aclose(self, timeout: float = 5.0) -> None:
+        """Wait (up to ``timeout``) for syncs still running in worker threads, then ``close``."""
+        if self._in_flight:
+            await asyncio.wait(set(self._in_flight), timeout=timeout)
+        await asyncio.to_thread(self.close)
 
 
 def _revealed_name(keychain: bdk.KeychainKind) -> str:

@@ -393,6 +393,8 @@ async def test_a_server_that_never_answers_times_out_into_the_offline_state(
         monkeypatch.setattr(core, "REQUEST_TIMEOUT", 0.5)
         with pytest.raises(ChainUnavailable, match="did not answer in time"):
             await wallet.fee_estimates()
+    # Closing the socket resets the hung requests; the sync's worker thread then ends.
+    await wallet.aclose()
 
 
 async def test_a_cancelled_sync_leaves_a_sane_status_and_loses_no_event(
