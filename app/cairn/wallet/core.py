@@ -2,19 +2,21 @@
 
 Threading: every call into the BDK wallet and its persister holds ``_lock``; network calls run
 without it, in a worker thread (``asyncio.to_thread``), so the event loop never blocks and the
-UI can read balance and history during a slow sync. The async methods publish their events on
-the calling loop's thread; labels and preferences publish from the worker thread that wrote
-them (see ``EventBus``: subscribers tied to a loop hand events over themselves).
+UI can read balance and history during a slow sync. ``sync`` and ``send`` publish their events
+on the calling loop's thread; receive addresses, labels and preferences publish from the worker
+thread that wrote them (see ``EventBus``: subscribers tied to a loop hand events over
+themselves).
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import threading
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import bdkpython as bdk
 
@@ -182,26 +184,10 @@ class CairnWallet:
 
     @classmethod
     async def open_async(
-        cls,
-        store: RecordStore,
-        seed: bytes,
-        network: Network,
-        *,
-        esplora_url: str,
-        bus: EventBus | None = None,
-        compact_every: int = DEFAULT_COMPACT_EVERY,
+        cls, store: RecordStore, seed: bytes, network: Network, **options: Any
     ) -> CairnWallet:
-        """``open`` in a worker thread."""
-        return await asyncio.to_thread(
-            lambda: cls.open(
-                store,
-                seed,
-                network,
-                esplora_url=esplora_url,
-                bus=bus,
-                compact_every=compact_every,
-            )
-        )
+        """``open`` in a worker thread; ``options`` are those of ``open``."""
+        return await asyncio.to_thread(functools.partial(cls.open, store, seed, network, **options))
 
     def _restore_revealed(self) -> None:
         # Addresses already handed out (maybe on another machine) are revealed again, so the

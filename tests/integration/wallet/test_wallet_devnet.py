@@ -147,7 +147,9 @@ async def test_a_restart_loads_from_the_record_file_without_a_full_scan(
     with SqliteStore(path) as store:
         bus = EventBus()
         seen = Recorder(bus)
-        reopened = CairnWallet.open(store, seed, Network.REGTEST, esplora_url=devnet.url, bus=bus)
+        reopened = await CairnWallet.open_async(
+            store, seed, Network.REGTEST, esplora_url=devnet.url, bus=bus
+        )
         assert reopened.history() == before  # from the records, before any sync
         assert reopened.history()[0].txid == txid
         assert reopened.balance().confirmed_sat == 90_000
