@@ -2,7 +2,8 @@
 
 cairn-legacy-wallet create  --data-dir DIR --devnet-url URL [--inputs FILE] [--words-stdin]
                             [--email E] [--fiat F] [--report FILE]
-cairn-legacy-wallet migrate --data-dir DIR          the upgrade the app runs at start, headless
+cairn-legacy-wallet migrate --data-dir DIR [--backup-server URL]
+                            the upgrade the app runs at start, headless
 cairn-legacy-wallet compare --legacy COPY --data-dir DIR [--network N] [--json]
 
 Exit codes: 0 done (compare: nothing missing), 1 failed (compare: something is missing),
@@ -19,7 +20,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from cairn.config import load_config, resolve_data_dir, wallet_dir
+from cairn.config import load_config, resolve_data_dir, save_config, wallet_dir
 from cairn.keys import InvalidMnemonic, Network, generate_mnemonic, validate_mnemonic
 
 # The content of a legacy wallet when no --inputs file is given (words: --words-stdin or new).
@@ -70,6 +71,9 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument("--report", type=Path, help="write the txids and addresses created (JSON)")
     migrate = commands.add_parser("migrate", help="upgrade the data dir as the app does at start")
     migrate.add_argument("--data-dir", help="data dir (env CAIRN_DATA_DIR; as for the app)")
+    migrate.add_argument(
+        "--backup-server", help="also set the backup server in config.json (as the wizard would)"
+    )
     compare = commands.add_parser(
         "compare", help="check a current wallet holds a legacy one's data"
     )
@@ -119,11 +123,15 @@ def _create(args: argparse.Namespace) -> int:
 def _migrate(args: argparse.Namespace) -> int:
     from cairn.upgrade import UnknownFormatError, UpgradeError, upgrade_data_dir
 
+    data_dir = resolve_data_dir(args.data_dir)
     try:
-        results = upgrade_data_dir(resolve_data_dir(args.data_dir))
+        results = upgrade_data_dir(data_dir)
     except (UpgradeError, UnknownFormatError) as exc:
         print(f"cairn-legacy-wallet: {exc}", file=sys.stderr)
         return 1
+    if args.backup_server:
+        config = load_config(data_dir).with_changes(backup_server_url=args.backup_server)
+        save_config(data_dir, config)
     for result in results:
         state = "upgraded" if result.migrated else f"format {result.format_before}, nothing to do"
         print(f"{result.wallet_dir}: {state}")

@@ -10,7 +10,6 @@ copies, so neither directory is touched.
 from __future__ import annotations
 
 import json
-import sqlite3
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,13 +21,13 @@ from cairn.events import EventBus
 from cairn.keys import Network, bip84_descriptors, mnemonic_to_seed
 from cairn.seedfile import load_seed
 from cairn.storage import SqliteStore
-from cairn.storage.migrations import online_backup
 from cairn.upgrade.formats import (
     LEGACY_LABELS,
     LEGACY_SEED,
     LEGACY_SETTINGS,
     LEGACY_WALLET_DB,
     RECORDS_FILE,
+    sqlite_online_copy,
 )
 from cairn.upgrade.legacy import legacy_descriptors
 from cairn.upgrade.migrate import CONFIG_SETTINGS
@@ -95,11 +94,7 @@ def read_legacy(legacy_dir: Path, network: Network) -> WalletView:
     external, internal = legacy_descriptors(phrase, network)
     with tempfile.TemporaryDirectory() as scratch:
         copy = Path(scratch) / LEGACY_WALLET_DB
-        source = sqlite3.connect(legacy_dir / LEGACY_WALLET_DB)
-        try:
-            online_backup(source, copy)
-        finally:
-            source.close()
+        sqlite_online_copy(legacy_dir / LEGACY_WALLET_DB, copy)
         wallet = bdk.Wallet.load(external, internal, bdk.Persister.new_sqlite(str(copy)))
         transactions = _positions(wallet)
         balance = wallet.balance().total.to_sat()
@@ -131,11 +126,7 @@ def read_current(wallet_dir: Path, network: Network) -> WalletView:
     seed = mnemonic_to_seed(phrase, passphrase)
     with tempfile.TemporaryDirectory() as scratch:
         copy = Path(scratch) / RECORDS_FILE
-        source = sqlite3.connect(wallet_dir / RECORDS_FILE)
-        try:
-            online_backup(source, copy)
-        finally:
-            source.close()
+        sqlite_online_copy(wallet_dir / RECORDS_FILE, copy)
         store = SqliteStore(copy)
         try:
             kind = network_kind(network)

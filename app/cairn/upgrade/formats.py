@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
+import sqlite3
 from pathlib import Path
 
 FORMAT_FILE = "format"
@@ -103,3 +104,35 @@ def fsync_dir(directory: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def sqlite_online_copy(source: Path, target: Path) -> None:
+    """Copy the SQLite database at `source` to `target` (0600) with sqlite3's backup API.
+
+    The copy is made under a temporary name, fsynced, then renamed: `target` is either absent,
+    the previous copy, or a complete new one. `source` is opened as any reader would open it,
+    so a journal left by a crash of the old version is rolled back first, as SQLite requires.
+    """
+    partial = target.with_name(f".{target.name}.{secrets.token_hex(4)}.tmp")
+    os.close(os.open(partial, os.O_CREAT | os.O_WRONLY | os.O_EXCL, 0o600))
+    try:
+        reader = sqlite3.connect(source)
+        try:
+            copy = sqlite3.connect(partial)
+            try:
+                reader.backup(copy)
+            finally:
+                copy.close()
+        finally:
+            reader.close()
+        fd = os.open(partial, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(partial, target)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            partial.unlink()
+        raise
+    fsync_dir(target.parent)

@@ -38,7 +38,6 @@ from cairn.events import EventBus
 from cairn.keys import InvalidMnemonic, Network, mnemonic_to_seed, validate_mnemonic
 from cairn.seedfile import SeedFileError, load_seed, save_seed, seed_exists
 from cairn.storage import SqliteStore, StoreError
-from cairn.storage.migrations import online_backup
 from cairn.upgrade.bdkdb import LegacyDatabaseError, read_changeset, wallet_info
 from cairn.upgrade.formats import (
     CURRENT_FORMAT,
@@ -52,6 +51,7 @@ from cairn.upgrade.formats import (
     SEED_FILE,
     detect_format,
     fsync_dir,
+    sqlite_online_copy,
     write_file_atomically,
     write_format,
 )
@@ -206,11 +206,7 @@ def _back_up_legacy_files(directory: Path) -> Path:
             "wallet from its recovery phrase instead"
         )
     try:
-        conn = sqlite3.connect(source)
-        try:
-            online_backup(conn, backup / LEGACY_WALLET_DB)
-        finally:
-            conn.close()
+        sqlite_online_copy(source, backup / LEGACY_WALLET_DB)
     except sqlite3.DatabaseError as exc:
         raise UpgradeError(f"{source} cannot be read as a database ({exc})") from None
     for name in (LEGACY_SETTINGS, LEGACY_LABELS):
@@ -401,7 +397,6 @@ def _remove_leftovers(directory: Path) -> list[str]:
     leftovers += directory.glob(f".{SEED_FILE}.*.tmp")
     if backup.is_dir():
         leftovers += backup.glob(".*.tmp")
-        leftovers += backup.glob("*.partial")
     return [path.name for path in leftovers if _unlink(path)]
 
 
