@@ -116,7 +116,9 @@ def run_and_kill(path: Path, seed: int, rng: random.Random) -> tuple[str, str]:
     if rng.random() < 0.15:
         time.sleep(rng.uniform(0, 0.06))  # sometimes while it starts or opens the file
     else:
-        assert child.stdout.readline() == "ready\n"
+        if child.stdout.readline() != "ready\n":
+            child.kill()
+            raise AssertionError(f"writer failed to start: {child.communicate()[1]}")
         time.sleep(rng.uniform(0, 0.12))
     child.send_signal(signal.SIGKILL)
     # Read through the same buffered pipe objects as readline() above: communicate() would

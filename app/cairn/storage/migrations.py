@@ -52,16 +52,24 @@ def backup_path(path: Path, version: int) -> Path:
     return path.with_name(f"{path.name}.v{version}.bak")
 
 
-def online_backup(conn: sqlite3.Connection, target: Path) -> None:
-    """Copy the open database to ``target`` (0600) with sqlite3's backup API, durably."""
+def online_backup(source: Path, target: Path) -> None:
+    """Copy the database at ``source`` to ``target`` (0600) with sqlite3's backup API, durably.
+
+    The copy reads through its own connection: in WAL mode a reader does not wait for a writer,
+    so the caller may hold the write lock meanwhile and nothing can change in between.
+    """
     partial = target.with_name(target.name + ".partial")
     partial.unlink(missing_ok=True)
     os.close(os.open(partial, os.O_CREAT | os.O_WRONLY | os.O_EXCL, 0o600))
-    copy = sqlite3.connect(partial)
+    reader = sqlite3.connect(source)
     try:
-        conn.backup(copy)
+        copy = sqlite3.connect(partial)
+        try:
+            reader.backup(copy)
+        finally:
+            copy.close()
     finally:
-        copy.close()
+        reader.close()
     fd = os.open(partial, os.O_RDONLY)
     try:
         os.fsync(fd)
@@ -81,33 +89,42 @@ def migrate(
     if [step.version for step in migrations] != list(range(1, len(migrations) + 1)):
         raise ValueError("migrations must be numbered 1, 2, 3, ... in order")
     latest = len(migrations)
+    if _check_version(conn, path, latest) == latest:
+        return None
+    # Hold the write lock from the copy to the commit, so no other process writes in between.
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        current = _check_version(conn, path, latest)
+        saved = None
+        if 0 < current < latest:
+            saved = backup_path(path, current)
+            online_backup(path, saved)
+        try:
+            for step in migrations:
+                if step.version > current:
+                    step.apply(conn)
+            conn.execute(f"PRAGMA user_version = {int(latest)}")
+        except Exception as exc:
+            raise MigrationError(
+                f"could not upgrade {path.name} from schema version {current} to {latest}; "
+                "the file is unchanged"
+            ) from exc
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+    return saved
+
+
+def _check_version(conn: sqlite3.Connection, path: Path, latest: int) -> int:
     current = schema_version(conn)
     if current > latest:
         raise SchemaTooNewError(
             f"{path.name} has schema version {current}; this Cairn knows up to {latest}. "
             "Open it with a newer Cairn."
         )
-    if current == latest:
-        return None
-    saved = None
-    if current > 0:
-        saved = backup_path(path, current)
-        online_backup(conn, saved)
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        for step in migrations:
-            if step.version > current:
-                step.apply(conn)
-        conn.execute(f"PRAGMA user_version = {int(latest)}")
-        conn.execute("COMMIT")
-    except Exception as exc:
-        if conn.in_transaction:
-            conn.execute("ROLLBACK")
-        raise MigrationError(
-            f"could not upgrade {path.name} from schema version {current} to {latest}; "
-            "the file is unchanged"
-        ) from exc
-    return saved
+    return current
 
 
 def _fsync_dir(directory: Path) -> None:

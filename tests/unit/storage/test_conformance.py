@@ -403,7 +403,7 @@ def _apply(store: RecordStore, op: tuple[Any, ...]) -> str | None:
     return None
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=40, deadline=None)
 @given(_operations)
 def test_memory_and_sqlite_stores_agree_on_any_sequence(operations: list[tuple[Any, ...]]) -> None:
     with tempfile.TemporaryDirectory() as tmp:

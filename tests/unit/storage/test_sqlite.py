@@ -197,6 +197,31 @@ def test_a_schema_v1_file_from_the_first_release_opens_with_everything(tmp_path:
     assert mode(path) == 0o600
 
 
+def test_the_copy_is_made_before_the_steps_run_and_nobody_writes_in_between(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "records.sqlite"
+    records, _ = _v1_file(path)
+    seen: list[object] = []
+
+    def step(conn: sqlite3.Connection) -> None:
+        with SqliteStore(backup_path(path, 1)) as copy:
+            seen.append(copy.scan())
+        other = sqlite3.connect(path, timeout=0)
+        try:
+            other.execute("INSERT INTO records VALUES ('sneaked/in', x'00')")
+            other.commit()
+        except sqlite3.OperationalError as exc:
+            seen.append(str(exc))
+        finally:
+            other.close()
+        _add_tags_table(conn)
+
+    with SqliteStore(path, migrations=(*MIGRATIONS, Migration(2, "tags", step))) as store:
+        assert store.get("sneaked/in") is None
+    assert seen == [records, "database is locked"]
+
+
 def test_migrations_must_be_numbered_in_order(tmp_path: Path) -> None:
     gap = (*MIGRATIONS, Migration(3, "skips 2", _add_tags_table))
     with pytest.raises(ValueError, match="numbered"):
