@@ -52,6 +52,10 @@ class BackupServer:
         env: dict[str, str] | None = None,
     ) -> None:
         self.db = db
+        # A port picked here may be taken by someone else before the server binds it; then the
+        # first start moves to another one (a restart always keeps its port).
+        self._port_chosen_here = port is None
+        self._started_once = False
         self.port = port or free_port()
         self.log_path = log_path
         self.limits = {"rate_limit": 0, **(limits or {})}
@@ -76,13 +80,30 @@ class BackupServer:
     def start(self) -> BackupServer:
         if self.process is not None and self.process.poll() is None:
             raise RuntimeError("the server is already running")
+        for attempt in range(3):
+            try:
+                self._spawn()
+                self._wait_ready()
+                break
+            except RuntimeError:
+                port_lost = "address already in use" in self.log_text().lower()
+                if (
+                    self._started_once
+                    or not self._port_chosen_here
+                    or not port_lost
+                    or attempt == 2
+                ):
+                    raise
+                self.port = free_port()
+        self._started_once = True
+        return self
+
+    def _spawn(self) -> None:
         env = {**os.environ, **self.extra_env}
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
                 self.command(), stdout=log, stderr=subprocess.STDOUT, env=env
             )
-        self._wait_ready()
-        return self
 
     def _wait_ready(self) -> None:
         assert self.process is not None
