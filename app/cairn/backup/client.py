@@ -334,15 +334,18 @@ class ExportStream(AbstractAsyncContextManager["ExportStream"]):
     async def __aiter__(self) -> AsyncIterator[StoredObject]:
         if self._response is None:
             raise RuntimeError("use the export inside `async with`")
+        pending = b""
         try:
-            async for line in self._response.aiter_lines():
-                if not line.strip():
-                    continue
-                try:
-                    data = json.loads(line)
-                except ValueError:
-                    raise BackupServerError("the export has a line that is not JSON") from None
-                yield _stored_object(data)
+            # Lines are split here rather than with aiter_lines: no text decoding of a
+            # stream that is ASCII JSON, one split per network read instead of per chunk.
+            async for block in self._response.aiter_bytes():
+                lines = (pending + block).split(b"\n")
+                pending = lines.pop()
+                for line in lines:
+                    if line.strip():
+                        yield _parse_line(line)
+            if pending.strip():
+                yield _parse_line(pending)
         except httpx.TimeoutException as exc:
             raise BackupUnreachable(f"the export stalled ({exc})") from None
         except httpx.TransportError as exc:
@@ -354,6 +357,14 @@ class ExportStream(AbstractAsyncContextManager["ExportStream"]):
 
 def _b64(value: bytes) -> str:
     return base64.b64encode(value).decode("ascii")
+
+
+def _parse_line(line: bytes) -> StoredObject:
+    try:
+        data = json.loads(line)
+    except ValueError:
+        raise BackupServerError("the export has a line that is not JSON") from None
+    return _stored_object(data)
 
 
 def _stored_object(data: Any) -> StoredObject:

@@ -21,7 +21,6 @@ or add one without the restore noticing (see "Backup engine" in docs/PROTOCOL.md
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import json
 import struct
@@ -145,8 +144,8 @@ def manifest_wire_key(key_name_key: bytes) -> str:
 
 def set_term(mac_key: bytes, object_key: str, version: int) -> int:
     """One (key, version) pair's term of the set digest."""
-    mac = hmac.new(mac_key, object_key.encode("ascii") + struct.pack(">Q", version), hashlib.sha256)
-    return int.from_bytes(mac.digest(), "big")
+    mac = hmac.digest(mac_key, object_key.encode("ascii") + struct.pack(">Q", version), "sha256")
+    return int.from_bytes(mac, "big")
 
 
 def digest_add(digest: int, mac_key: bytes, pairs: Iterable[tuple[str, int]]) -> int:

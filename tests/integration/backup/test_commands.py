@@ -8,6 +8,7 @@ import os
 import shutil
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -34,8 +35,11 @@ def make_wallet(data_dir: Path, url: str, count: int = 30) -> Path:
 
 
 def run(argv, monkeypatch, stdin: str = "") -> int:
+    """main() as the `cairn` program runs it, in a thread of its own: its asyncio.run must not
+    replace the event loop pytest-asyncio keeps for this thread."""
     monkeypatch.setattr(sys, "stdin", io.StringIO(stdin))
-    return commands.main(argv)
+    with ThreadPoolExecutor(1) as worker:
+        return worker.submit(commands.main, argv).result()
 
 
 def test_backup_now_then_restore_into_a_wiped_data_dir(backupd, tmp_path, monkeypatch, capsys):
@@ -88,7 +92,7 @@ def test_words_are_read_from_a_file_and_never_from_the_command_line(backupd, tmp
     make_wallet(source, backupd.url, count=3)
     assert run(["backup", "now", "--data-dir", str(source)], monkeypatch) == 0
     with pytest.raises(SystemExit) as caught:
-        commands.main(["restore", "--data-dir", str(tmp_path / "x"), *WORDS.split()])
+        run(["restore", "--data-dir", str(tmp_path / "x"), *WORDS.split()], monkeypatch)
     assert caught.value.code == 2
     words = tmp_path / "words.txt"
     words.write_text(WORDS + "\n")
