@@ -1,0 +1,92 @@
+"""Upgrade from format 1, in the app: the committed legacy wallet is migrated at start, the
+full-backup screen comes first (and waits out a backup server that is down), then the main
+window shows the legacy wallet's history, labels and balance, served by the chain it came from.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+from pathlib import Path
+
+import pytest
+
+from cairn.backup.localstate import full_backup_reason
+from cairn.onboarding import View
+from cairn.ui.app import CairnApp
+from cairn.ui.main.formatting import btc
+from cairn.ui.wizard.loading import LoadingPage
+from cairn.upgrade import FULL_BACKUP_REASON, detect_format, upgrade_data_dir
+from tests.integration.upgrade.helpers import FIXTURE, INPUTS, REPORT, copy_fixture
+from tests.support.devnet import DevnetProcess
+
+from .wizard_support import data_dir_for, run, server_store_info
+
+pytestmark = pytest.mark.gui
+
+
+@pytest.fixture
+def fixture_chain(tmp_path: Path):
+    """A devnet serving the chain the legacy fixture was made on."""
+    workdir = tmp_path / "chain"
+    workdir.mkdir()
+    shutil.copy(FIXTURE / "devnet.sqlite", workdir / "devnet.sqlite")
+    node = DevnetProcess(workdir)
+    node.start()
+    yield node
+    node.close()
+
+
+def test_legacy_wallet_gets_its_full_backup_before_the_main_window(
+    qasync_loop, qtbot, tmp_path, backupd, fixture_chain
+):
+    data_dir = tmp_path / "data"
+    wallet_dir = copy_fixture(data_dir)
+    data_dir_for(data_dir, backupd.url, fixture_chain.url)
+    # What the app runs at start before reading the data dir (Session.open → upgrade_data_dir).
+    run(qtbot, qasync_loop, asyncio.to_thread(upgrade_data_dir, data_dir))
+    assert detect_format(wallet_dir) == 2
+    backupd.stop()
+
+    app = CairnApp(data_dir)
+    seen: list[tuple[str, int, int]] = []
+    app.start()
+    qtbot.waitUntil(
+        lambda: app.wizard_window is not None or app.main_window is not None, timeout=10_000
+    )
+    assert app.main_window is None, "the main window must wait for the full backup"
+    assert app.wizard.history == (View.LOADING,)
+    loading = app.wizard_window.current_page
+    assert isinstance(loading, LoadingPage)
+    assert loading.heading.text() == "Backing up your wallet"
+    loading.progress_changed.connect(lambda phase, done, total: seen.append((phase, done, total)))
+
+    # The server is down: the screen says so and offers to try again; nothing is lost.
+    qtbot.waitUntil(lambda: loading.retry_button.isVisible(), timeout=20_000)
+    assert "could not be reached" in loading.problem.text()
+    assert app.main_window is None
+    assert app.session.backup_status.current.full_backup_reason == FULL_BACKUP_REASON
+
+    backupd.start()
+    loading.retry_button.click()
+    qtbot.waitUntil(lambda: app.main_window is not None, timeout=30_000)
+
+    assert any(total > 0 and done == total for _phase, done, total in seen), seen
+    session = app.session
+    assert session.backup_status.current.full_backup_reason is None
+    assert full_backup_reason(session._store) is None
+    info = run(qtbot, qasync_loop, server_store_info(backupd.url, INPUTS["mnemonic"]))
+    assert info.objects >= 14  # changeset, descriptor, revealed x2, 3 prefs, 7 labels, ...
+
+    window = app.main_window
+    txids = REPORT["funding"] + REPORT["payment"] + REPORT["pending"]
+    qtbot.waitUntil(
+        lambda: {item.txid for item in window.history.model.items} == set(txids), timeout=20_000
+    )
+    items = {item.txid: item for item in window.history.model.items}
+    assert items[REPORT["funding"][0]].label == "Salary"
+    assert items[REPORT["payment"][0]].label == "Rent"
+    confirmed_sat = REPORT["balance_sat"] - INPUTS["pending_funding"][0]
+    qtbot.waitUntil(lambda: window.balance.confirmed.text() == btc(confirmed_sat), timeout=20_000)
+    assert session.email == INPUTS["settings"]["email"]
+    run(qtbot, qasync_loop, app.shutdown())
