@@ -31,6 +31,66 @@ class ChangeSetFormatError(ValueError):
 
 def encode_changeset(changeset: bdk.ChangeSet) -> bytes:
     """The stable JSON bytes of ``changeset``."""
+    return _dump(_document(changeset))
+
+
+def encode_changeset_chunks(changeset: bdk.ChangeSet, max_bytes: int) -> list[bytes]:
+    """``changeset`` as one or more encoded changesets of at most ``max_bytes`` each.
+
+    Merging the chunks gives back the whole (every part of a changeset is a union), so a large
+    wallet never produces a record too big to back up. A single transaction larger than
+    ``max_bytes`` still gets a chunk of its own.
+    """
+    document = _document(changeset)
+    whole = _dump(document)
+    if len(whole) <= max_bytes:
+        return [whole]
+    graph = document["tx_graph"]
+    items: list[tuple[str, Any]] = [
+        (part, item) for part in _GRAPH_LISTS for item in graph[part]
+    ] + [(part, item) for part in _GRAPH_MAPS for item in sorted(graph[part].items())]
+    chunks: list[dict[str, Any]] = [{**document, "tx_graph": _empty_graph()}]
+    size = len(_dump(chunks[0]))
+    for part, item in items:
+        cost = len(json.dumps(item, separators=(",", ":"))) + 1
+        if size + cost > max_bytes and any(chunks[-1]["tx_graph"].values()):
+            chunks.append(_empty_document())
+            size = len(_dump(chunks[-1]))
+        target = chunks[-1]["tx_graph"][part]
+        if part in _GRAPH_MAPS:
+            target[item[0]] = item[1]
+        else:
+            target.append(item)
+        size += cost
+    return [_dump(chunk) for chunk in chunks]
+
+
+_GRAPH_LISTS = ("txs", "txouts", "anchors")
+_GRAPH_MAPS = ("last_seen", "first_seen", "last_evicted")
+
+
+def _empty_graph() -> dict[str, Any]:
+    return {**{part: [] for part in _GRAPH_LISTS}, **{part: {} for part in _GRAPH_MAPS}}
+
+
+def _empty_document() -> dict[str, Any]:
+    return {
+        "format": FORMAT_VERSION,
+        "descriptor": None,
+        "change_descriptor": None,
+        "network": None,
+        "local_chain": [],
+        "tx_graph": _empty_graph(),
+        "indexer": {"last_revealed": {}},
+        "locked_outpoints": [],
+    }
+
+
+def _dump(document: dict[str, Any]) -> bytes:
+    return json.dumps(document, sort_keys=True, separators=(",", ":")).encode()
+
+
+def _document(changeset: bdk.ChangeSet) -> dict[str, Any]:
     descriptor = changeset.descriptor()
     change_descriptor = changeset.change_descriptor()
     network = changeset.network()
@@ -79,7 +139,7 @@ def encode_changeset(changeset: bdk.ChangeSet) -> bytes:
             for outpoint, locked in changeset.locked_outpoints_changeset().items()
         ),
     }
-    return json.dumps(document, sort_keys=True, separators=(",", ":")).encode()
+    return document
 
 
 def _txid_map(values: dict[bdk.Txid, int]) -> dict[str, int]:

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 
 import bdkpython as bdk
 
-from cairn.wallet.changeset_codec import decode_changeset, encode_changeset, merge
+from cairn.wallet.changeset_codec import decode_changeset, encode_changeset_chunks, merge
 
 if TYPE_CHECKING:
     from cairn.storage import RecordStore
@@ -32,6 +32,8 @@ DESCRIPTOR_RECORD = "wallet/descriptor"
 CHANGESET_PREFIX = "wallet/changeset/"
 SEQ_DIGITS = 12
 DEFAULT_COMPACT_EVERY = 32
+# Well under the backup server's 4 MiB object limit, even before compression.
+MAX_RECORD_BYTES = 1024 * 1024
 
 
 class DescriptorMismatch(ValueError):
@@ -56,13 +58,16 @@ class RecordPersistence(bdk.Persistence):  # type: ignore[misc]
         network_kind: bdk.NetworkKind,
         *,
         compact_every: int = DEFAULT_COMPACT_EVERY,
+        max_record_bytes: int = MAX_RECORD_BYTES,
     ) -> None:
         self._store = store
         self._network_kind = network_kind
         self._compact_every = max(2, compact_every)
+        self._max_record_bytes = max_record_bytes
         self._lock = threading.Lock()
         self._next_seq: int | None = None  # known after the first read of the store
         self._records = 0  # changeset records currently in the store
+        self._compacted = 0  # records the last compaction left (more than one for big wallets)
         self.last_error: str | None = None
 
     # --- bdkpython callbacks (must never let an exception escape) ---------------------
@@ -82,7 +87,7 @@ class RecordPersistence(bdk.Persistence):  # type: ignore[misc]
             raise self._failure("saving the wallet", error) from None
         try:
             with self._lock:
-                if self._records >= self._compact_every:
+                if self._records - self._compacted >= self._compact_every:
                     self._compact_locked()
         except BaseException as error:
             # The changeset itself is stored; compaction is retried on the next append.
@@ -91,7 +96,7 @@ class RecordPersistence(bdk.Persistence):  # type: ignore[misc]
     # --- plain methods ------------------------------------------------------------------
 
     def compact(self) -> None:
-        """Merge every changeset record into one, atomically."""
+        """Merge every changeset record into one (or a few, for big wallets), atomically."""
         with self._lock:
             self._compact_locked()
 
@@ -104,6 +109,9 @@ class RecordPersistence(bdk.Persistence):  # type: ignore[misc]
     def _load(self) -> bdk.ChangeSet:
         records = self._store.scan(CHANGESET_PREFIX)
         self._records = len(records)
+        # What a compaction would leave: compacting sooner than that gains nothing.
+        total = sum(len(value) for _, value in records)
+        self._compacted = -(-total // self._max_record_bytes)
         self._next_seq = _seq_of(records[-1][0]) + 1 if records else 0
         return merge([decode_changeset(value, self._network_kind) for _, value in records])
 
@@ -117,23 +125,28 @@ class RecordPersistence(bdk.Persistence):  # type: ignore[misc]
             # First write, or another writer on this store took the seq: never overwrite.
             self._resume_seq()
         assert self._next_seq is not None
-        self._store.put(changeset_name(self._next_seq), encode_changeset(changeset))
-        self._next_seq += 1
-        self._records += 1
+        chunks = encode_changeset_chunks(changeset, self._max_record_bytes)
+        # One batch: a changeset BDK believes saved is on disk whole or not at all.
+        self._store.batch(
+            puts={changeset_name(self._next_seq + i): chunk for i, chunk in enumerate(chunks)}
+        )
+        self._next_seq += len(chunks)
+        self._records += len(chunks)
 
     def _compact_locked(self) -> None:
         records = self._store.scan(CHANGESET_PREFIX)
         if len(records) < 2:
-            self._records = len(records)
+            self._records = self._compacted = len(records)
             return
         aggregate = merge([decode_changeset(value, self._network_kind) for _, value in records])
+        chunks = encode_changeset_chunks(aggregate, self._max_record_bytes)
         seq = _seq_of(records[-1][0]) + 1
         self._store.batch(
-            puts={changeset_name(seq): encode_changeset(aggregate)},
+            puts={changeset_name(seq + i): chunk for i, chunk in enumerate(chunks)},
             deletes=[name for name, _ in records],
         )
-        self._next_seq = seq + 1
-        self._records = 1
+        self._next_seq = seq + len(chunks)
+        self._records = self._compacted = len(chunks)
 
     def _failure(self, doing: str, error: BaseException) -> Exception:
         # Only the type reaches the log: a message could quote record contents.

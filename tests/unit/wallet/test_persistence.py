@@ -160,3 +160,23 @@ def test_a_second_writer_on_the_same_store_never_overwrites_a_changeset():
     loaded, _, _ = open_wallet(store)
     assert loaded.derivation_index(bdk.KeychainKind.EXTERNAL) == 4
     assert loaded.derivation_index(bdk.KeychainKind.INTERNAL) == 2
+
+
+def test_a_big_wallet_is_split_into_records_under_the_size_limit():
+    store = MemoryStore()
+    wallet, persistence, persister = open_wallet(store, max_record_bytes=2_000, compact_every=100)
+    addresses = [
+        str(info.address) for info in wallet.reveal_addresses_to(bdk.KeychainKind.EXTERNAL, 11)
+    ]
+    txids = [fund(wallet, address, 10_000 + n, tag=n + 1) for n, address in enumerate(addresses)]
+    wallet.persist(persister)  # one changeset with 12 transactions: several records, one batch
+    assert len(names(store)) > 3
+    assert all(len(value) <= 2_000 for _, value in store.scan(CHANGESET_PREFIX))
+    persistence.compact()
+    sizes = [len(value) for _, value in store.scan(CHANGESET_PREFIX)]
+    assert len(sizes) > 1
+    assert all(size <= 2_000 for size in sizes)
+    loaded, _, _ = open_wallet(store)
+    assert sorted(str(t.transaction.compute_txid()) for t in loaded.transactions()) == sorted(txids)
+    assert loaded.balance().total.to_sat() == sum(10_000 + n for n in range(12))
+    assert loaded.derivation_index(bdk.KeychainKind.EXTERNAL) == 11
