@@ -8,3 +8,14 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 # Shared fixtures: a throwaway PostgreSQL cluster, a real cairn-backupd and a real devnet,
 # each started as a separate process on loopback.
 pytest_plugins = ["tests.support.postgres", "tests.support.backupd", "tests.support.devnet"]
+
+
+def pytest_collection_modifyitems(config, items):
+    """Run the Qt suite last.
+
+    The GUI tests install one session-wide qasync loop that stays "running" for the rest of the
+    process (see tests/gui/conftest.py); pytest-asyncio tests after it would find a running loop.
+    """
+    gui = [item for item in items if "/tests/gui/" in str(item.path)]
+    rest = [item for item in items if "/tests/gui/" not in str(item.path)]
+    items[:] = rest + gui
