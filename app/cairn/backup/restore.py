@@ -336,7 +336,8 @@ def _switch(staging: Path, target: Path) -> None:
     """Put the staged file in place of `target` atomically; a crash leaves one or the other."""
     for leftover in _sidecars(staging):
         if leftover.exists():
-            raise _Corrupt("the staging store was not closed cleanly")
+            # Something else holds the staging file open: not the backup's fault.
+            raise BackupError("the staging store is still in use; nothing was switched")
     with open(staging, "rb") as handle:
         os.fsync(handle.fileno())
     if target.exists():

@@ -47,6 +47,8 @@ class BackupService:
         max_bytes: int = 4 * 1024 * 1024,
     ) -> None:
         self.store = store
+        # One spelling per server, so "https://host/" and "https://host" are not a change.
+        server_url = server_url.rstrip("/")
         self.server_url = server_url
         self.local = LocalBackupState(store)
         self.status = BackupStatus(server_url)
