@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query, Request
@@ -49,6 +50,9 @@ from cairn.server.schemas import (
 
 # Bodies of requests other than a batch PUT are empty; anything beyond this is refused unread.
 SMALL_BODY = 64 * 1024
+# Batch bodies above LARGE_BODY are handled at most LARGE_BODY_SLOTS at a time.
+LARGE_BODY = 1024 * 1024
+LARGE_BODY_SLOTS = 4
 STORE_PREFIX = "/v1/stores/{node_id}/{store_id}"
 
 NodeId = Annotated[str, Path(pattern=NODE_PATTERN, description="the signing node's public key")]
@@ -66,6 +70,9 @@ class Service:
     backend: Backend
     limits: Limits
     metrics: Metrics
+    large_batches: asyncio.Semaphore = field(
+        default_factory=lambda: asyncio.Semaphore(LARGE_BODY_SLOTS)
+    )
 
 
 router = APIRouter()
@@ -156,11 +163,21 @@ async def metrics(request: Request) -> Response:
 )
 async def put_objects(request: Request, node_id: NodeId, store_id: StoreId) -> Response:
     service = service_of(request)
-    credentials, body = await signed(request, service, node_id, service.limits.max_body_bytes)
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > LARGE_BODY:
+        # A maximal batch takes several times its size in memory while it is parsed and
+        # applied; a few at a time keep a burst of full backups from exhausting memory.
+        async with service.large_batches:
+            return await apply_batch(request, service, StoreRef(node_id, store_id))
+    return await apply_batch(request, service, StoreRef(node_id, store_id))
+
+
+async def apply_batch(request: Request, service: Service, store: StoreRef) -> Response:
+    credentials, body = await signed(request, service, store.node_id, service.limits.max_body_bytes)
     batch = parse_and_check_batch(body, service.limits)
     try:
         applied = await service.backend.apply_batch(
-            StoreRef(node_id, store_id),
+            store,
             batch.puts,
             batch.deletes,
             quota=service.limits.store_quota_bytes,
