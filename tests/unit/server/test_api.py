@@ -153,3 +153,10 @@ async def test_health_metrics_and_openapi_are_public(make_api: ApiFactory) -> No
         schema = (await api.http.get("/openapi.json")).json()
         assert "/v1/stores/{node_id}/{store_id}/objects" in schema["paths"]
         assert "CairnSig" in schema["components"]["securitySchemes"]
+
+
+@pytest.mark.asyncio
+async def test_a_store_that_does_not_exist_lists_as_empty(make_api: ApiFactory) -> None:
+    async with make_api() as api:
+        r = await api.get("/objects")
+        assert r.status_code == 200 and r.json() == {"items": [], "next": None}
