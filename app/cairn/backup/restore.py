@@ -200,10 +200,16 @@ class _Restore:
         self.staging = staging_path(target)
         self.store: AsyncRecordStore | None = None
         self.switched = False
+        self.writing: asyncio.Future[None] | None = None
         self.mac_key = payload.manifest_key(keys.key_name_key)
         self.manifest_key = payload.manifest_wire_key(keys.key_name_key)
 
     async def close(self) -> None:
+        if self.writing is not None:
+            # A chunk still being written when the stream failed: let it finish (or fail).
+            with contextlib.suppress(Exception):
+                await self.writing
+        self.writing = None
         if self.store is not None:
             await self.store.aclose()
             self.store = None
@@ -217,7 +223,6 @@ class _Restore:
         manifest_version = 0
         seen: set[str] = set()
         chunk: dict[str, bytes] = {}
-        writing: asyncio.Future[None] | None = None
         async with self.client.export() as stream:
             generation = stream.generation
             if generation < info_generation:
@@ -248,9 +253,9 @@ class _Restore:
                 digest = (digest + payload.set_term(self.mac_key, obj.key, obj.version)) % _MOD
                 count += 1
                 if len(chunk) >= 2 * CHUNK_RECORDS:
-                    if writing is not None:
-                        await writing
-                    writing = asyncio.ensure_future(store.batch(chunk))
+                    if self.writing is not None:
+                        await self.writing
+                    self.writing = asyncio.ensure_future(store.batch(chunk))
                     chunk = {}
                 if count % YIELD_EVERY == 0:
                     self.report(
@@ -259,8 +264,8 @@ class _Restore:
                         )
                     )
                     await asyncio.sleep(0)
-        if writing is not None:
-            await writing
+        if self.writing is not None:
+            await self.writing
         self.report(RestoreProgress(RestorePhase.VERIFYING, count, self.total, received, received))
         if manifest is None:
             if count == 0:
