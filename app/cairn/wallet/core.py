@@ -323,11 +323,15 @@ class CairnWallet:
         """Sign, broadcast, apply and record a planned payment; returns the txid.
 
         Raises BroadcastRejected (the server's reason) or ChainUnavailable, after publishing
-        PaymentFailed; on success publishes PaymentSent.
+        PaymentFailed; on success publishes PaymentSent. Idempotent: a plan already sent (a
+        second click on Send) returns its txid without sending or announcing it again.
         """
         with self._lock:
             tx = sign_payment(self._wallet, plan)
+            already_sent = self._wallet.get_tx(tx.compute_txid()) is not None
         txid = str(tx.compute_txid())
+        if already_sent:
+            return txid
         try:
             await asyncio.wait_for(
                 asyncio.to_thread(self._client.broadcast, tx), timeout=REQUEST_TIMEOUT

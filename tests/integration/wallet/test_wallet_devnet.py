@@ -100,6 +100,7 @@ async def test_a_payment_to_a_second_wallet_is_seen_by_both(
     plan = alice.plan_payment(target.address, 50_000, estimates[6])
     assert plan.change_sat == 200_000 - plan.total_sat
     txid = await alice.send(plan, memo="rent for March")
+    assert await alice.send(plan) == txid  # a second click on Send sends nothing more
     assert seen.of(PaymentSent) == [PaymentSent(txid, target.address, 50_000, plan.fee_sat)]
     record = store.get(f"payments/{txid}")
     assert record is not None
