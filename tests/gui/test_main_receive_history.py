@@ -10,6 +10,7 @@ from PySide6.QtGui import QGuiApplication
 
 from cairn.ui.main.formatting import btc
 from cairn.ui.main.history import AMOUNT, DIRECTION, LABEL, STATUS
+from cairn.ui.main.window import FAUCET_AMOUNT
 
 from .main_support import main_window, screenshot, wait_synced
 
@@ -44,7 +45,12 @@ def test_receive_shows_an_address_with_its_qr_code_and_stores_a_label(opened, qt
     qtbot.mouseClick(receive.new_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: receive.address not in ("", first), timeout=5000)
     assert wallet.revealed_index() == 1
-    assert not window.faucet_button.isHidden()  # regtest with a devnet: the demo faucet
+
+    # Regtest with a devnet: the demo faucet pays the address on show and a block confirms it.
+    assert not window.faucet_button.isHidden()
+    qtbot.mouseClick(window.faucet_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: window.balance.confirmed.text() == btc(FAUCET_AMOUNT), timeout=15_000)
+    assert window.history.model.items[0].confirmations == 1
 
 
 def test_balance_and_history_follow_the_faucet_and_a_mined_block(opened, qtbot, devnet):
@@ -79,10 +85,15 @@ def test_balance_and_history_follow_the_faucet_and_a_mined_block(opened, qtbot, 
     )
     assert model.setData(model.index(model.row_of(txid), LABEL), "first coins")
     qtbot.waitUntil(lambda: session.wallet.label("tx", txid) == "first coins", timeout=5000)
-    qtbot.waitUntil(lambda: window.backup_status.headline.text() == "Backed up", timeout=10_000)
-    assert session.backup_status.current.pending_changes == 0
-    # The change was seen waiting or uploading before it was backed up.
-    assert any(text != "Backed up" for text in seen), seen
+    # The change shows as waiting or uploading, then as backed up.
+    qtbot.waitUntil(lambda: any(text != "Backed up" for text in seen), timeout=10_000)
+    qtbot.waitUntil(
+        lambda: (
+            window.backup_status.headline.text() == "Backed up"
+            and session.backup_status.current.pending_changes == 0
+        ),
+        timeout=10_000,
+    )
     assert window.backup_status.detail.text() == "last backup just now"
     assert model.index(model.row_of(txid), LABEL).data() == "first coins"
     screenshot(window, "main-history")

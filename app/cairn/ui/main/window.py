@@ -107,6 +107,7 @@ class MainWindow(QMainWindow):
         self._sync_timer.timeout.connect(self.sync_now)
         self._sync_timer.start()
         self._syncing = False
+        self._sync_again = False
 
         self.tasks.start(self.reload())
         self.tasks.start(self.send.load_fee_estimates())
@@ -168,7 +169,11 @@ class MainWindow(QMainWindow):
         self.schedule_reload()
 
     def sync_now(self) -> None:
+        """Sync with the chain; asked during a sync, one more runs right after it."""
         if self._syncing:
+            # The running sync may have started before what the caller wants to see (a faucet
+            # payment, a mined block): remember to go again rather than drop the request.
+            self._sync_again = True
             return
         self._syncing = True
         self.refresh_button.setEnabled(False)
@@ -177,12 +182,17 @@ class MainWindow(QMainWindow):
 
     async def _sync(self) -> None:
         try:
-            status = await self.session.wallet.sync()
-        except Exception as error:
-            self.sync_label.setText(user_message(error, "The wallet could not sync"))
-        else:
-            self.show_sync_status(status)
-            await self.reload()
+            while True:
+                self._sync_again = False
+                try:
+                    status = await self.session.wallet.sync()
+                except Exception as error:
+                    self.sync_label.setText(user_message(error, "The wallet could not sync"))
+                else:
+                    self.show_sync_status(status)
+                    await self.reload()
+                if not self._sync_again:
+                    break
         finally:
             self._syncing = False
             self.refresh_button.setEnabled(True)
