@@ -20,7 +20,7 @@ class HistoryItem:
     """One transaction of the wallet.
 
     ``amount_sat`` is positive: what arrived (in), what the recipients got (out, fee excluded),
-    or what moved between this wallet's own addresses (self). ``time`` is the block time once
+    or what a payment to itself moved to its receive addresses (self, change excluded). ``time`` is the block time once
     confirmed, else when the transaction was first seen (unix seconds; None if unknown).
     """
 
@@ -85,7 +85,7 @@ def _item(
     if sent == 0:
         direction, amount = Direction.IN, received
     elif all(wallet.is_mine(output.script_pubkey) for output in tx.output()):
-        direction, amount = Direction.SELF, received
+        direction, amount = Direction.SELF, _to_receive_addresses(wallet, tx) or received
     elif received >= sent:
         direction, amount = Direction.IN, received - sent
     else:
@@ -110,3 +110,13 @@ def _item(
         time=time,
         label=label_of(txid),
     )
+
+
+def _to_receive_addresses(wallet: bdk.Wallet, tx: bdk.Transaction) -> int:
+    """What a transaction pays to this wallet's receive (not change) addresses."""
+    total = 0
+    for output in tx.output():
+        origin = wallet.derivation_of_spk(output.script_pubkey)
+        if origin is not None and origin.keychain == bdk.KeychainKind.EXTERNAL:
+            total += output.value.to_sat()
+    return total
