@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -66,6 +67,7 @@ def create_app(settings: Settings, backend: Backend | None = None) -> FastAPI:
         version=API_VERSION,
         description="Encrypted backup storage for Cairn wallets (protocol v1, docs/PROTOCOL.md).",
         lifespan=lifespan,
+        **_without_framework_telemetry(),
     )
     app.state.service = Service(backend=chosen, limits=settings.limits, metrics=metrics)
     app.include_router(router)
@@ -73,6 +75,18 @@ def create_app(settings: Settings, backend: Backend | None = None) -> FastAPI:
     app.add_middleware(RequestObserver, metrics=metrics)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
+
+
+def _without_framework_telemetry() -> dict[str, Any]:
+    """Turn off FastAPI's own OpenTelemetry spans and logs (in FastAPI versions that have them).
+
+    They would record concrete paths (node ids, object keys) and exception messages, which must
+    never leave the server; its metrics and logs are the ones in observability.py.
+    """
+    if "telemetry" not in inspect.signature(FastAPI.__init__).parameters:
+        return {}
+    off = {"tracing": False, "metrics": False, "logs": False, "operation_spans": False}
+    return {"telemetry": {**off, "auto_configure": False}}
 
 
 def _openapi(app: FastAPI) -> dict[str, Any]:
