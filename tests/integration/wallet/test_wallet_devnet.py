@@ -420,3 +420,17 @@ async def test_a_cancelled_sync_leaves_a_sane_status_and_loses_no_event(
             break
         await asyncio.sleep(0.025)
     assert seen.of(PaymentReceived) == [PaymentReceived(txid, 11_000, confirmed=False)]
+
+
+async def test_the_current_receive_address_stays_until_it_is_paid(
+    devnet: DevnetProcess, open_wallet: OpenWallet, new_seed: Callable[[], bytes]
+):
+    wallet = open_wallet(new_seed())
+    first = await wallet.current_receive_address()  # nothing handed out yet: a new one
+    assert first.index == 0
+    assert await wallet.current_receive_address() == first  # opening the page again
+    devnet.faucet(first.address, 5_000)
+    await wallet.sync()
+    second = await wallet.current_receive_address()
+    assert second.index == 1
+    assert wallet.revealed_index() == 1
