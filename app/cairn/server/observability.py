@@ -11,6 +11,7 @@ import json
 import logging
 import sys
 import time
+import traceback
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
@@ -31,6 +32,14 @@ class JsonFormatter(logging.Formatter):
         fields = getattr(record, "fields", None)
         if isinstance(fields, dict):
             entry.update(fields)
+        if record.exc_info and record.exc_info[1] is not None:
+            # The type and where it happened, never the message: messages can quote data.
+            error = record.exc_info[1]
+            entry["exception"] = type(error).__name__
+            entry["trace"] = [
+                f"{frame.filename}:{frame.lineno} {frame.name}"
+                for frame in traceback.extract_tb(error.__traceback__)
+            ]
         return json.dumps(entry, separators=(",", ":"))
 
 

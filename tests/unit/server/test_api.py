@@ -160,3 +160,20 @@ async def test_a_store_that_does_not_exist_lists_as_empty(make_api: ApiFactory) 
     async with make_api() as api:
         r = await api.get("/objects")
         assert r.status_code == 200 and r.json() == {"items": [], "next": None}
+
+
+def test_an_error_log_names_the_exception_and_place_but_not_its_message() -> None:
+    import logging
+
+    from cairn.server.observability import JsonFormatter
+
+    try:
+        raise ValueError("secret-ish detail " + A)
+    except ValueError:
+        record = logging.LogRecord("cairn.server", logging.ERROR, __file__, 1, "boom", None, None)
+        import sys
+
+        record.exc_info = sys.exc_info()
+    line = json.loads(JsonFormatter().format(record))
+    assert line["exception"] == "ValueError" and line["trace"]
+    assert A not in json.dumps(line)
