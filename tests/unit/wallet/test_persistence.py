@@ -6,6 +6,8 @@ from pathlib import Path
 
 import bdkpython as bdk
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from cairn.storage import MemoryStore, SqliteStore
 from cairn.wallet.persistence import CHANGESET_PREFIX, RecordPersistence, changeset_name
@@ -180,3 +182,50 @@ def test_a_big_wallet_is_split_into_records_under_the_size_limit():
     assert sorted(str(t.transaction.compute_txid()) for t in loaded.transactions()) == sorted(txids)
     assert loaded.balance().total.to_sat() == sum(10_000 + n for n in range(12))
     assert loaded.derivation_index(bdk.KeychainKind.EXTERNAL) == 11
+
+
+operations = st.lists(
+    st.one_of(
+        st.tuples(st.just("reveal"), st.integers(0, 30)),
+        st.tuples(st.just("change"), st.integers(0, 30)),
+        st.tuples(st.just("fund"), st.integers(1_000, 5_000_000)),
+    ),
+    max_size=12,
+)
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    ops=operations,
+    compact_every=st.integers(2, 6),
+    max_record_bytes=st.sampled_from([600, 5_000, 1 << 20]),
+    reload_every=st.integers(1, 5),
+)
+def test_any_history_of_persists_compactions_and_reloads_loses_nothing(
+    ops: list[tuple[str, int]], compact_every: int, max_record_bytes: int, reload_every: int
+):
+    store = MemoryStore()
+    options = {"compact_every": compact_every, "max_record_bytes": max_record_bytes}
+    wallet, _, persister = open_wallet(store, **options)
+    for step, (op, value) in enumerate(ops, start=1):
+        if op == "reveal":
+            wallet.reveal_addresses_to(bdk.KeychainKind.EXTERNAL, value)
+        elif op == "change":
+            wallet.reveal_addresses_to(bdk.KeychainKind.INTERNAL, value)
+        else:
+            address = str(wallet.reveal_next_address(bdk.KeychainKind.EXTERNAL).address)
+            fund(wallet, address, value, tag=step)
+        wallet.persist(persister)
+        if step % reload_every == 0:
+            expected = state_of(wallet)
+            wallet, _, persister = open_wallet(store, **options)
+            assert state_of(wallet) == expected
+
+
+def state_of(wallet: bdk.Wallet) -> tuple[object, ...]:
+    return (
+        wallet.derivation_index(bdk.KeychainKind.EXTERNAL),
+        wallet.derivation_index(bdk.KeychainKind.INTERNAL),
+        wallet.balance().total.to_sat(),
+        sorted(str(t.transaction.compute_txid()) for t in wallet.transactions()),
+    )
