@@ -434,3 +434,22 @@ async def test_the_current_receive_address_stays_until_it_is_paid(
     second = await wallet.current_receive_address()
     assert second.index == 1
     assert wallet.revealed_index() == 1
+
+
+async def test_a_payment_dropped_from_the_mempool_leaves_the_history_for_good(
+    devnet: DevnetProcess, open_wallet: OpenWallet, new_seed: Callable[[], bytes]
+):
+    seed = new_seed()
+    store = MemoryStore()
+    wallet = open_wallet(seed, store=store)
+    await wallet.sync()
+    address = await wallet.next_receive_address()
+    txid = devnet.faucet(address.address, 10_000)
+    await wallet.sync()
+    assert [item.txid for item in wallet.history()] == [txid]
+    assert devnet.evict(txid) == [txid]
+    await wallet.sync()
+    assert wallet.history() == []
+    assert wallet.balance().total_sat == 0
+    reopened = open_wallet(seed, store=store)  # the eviction time is in the records too
+    assert reopened.history() == []
