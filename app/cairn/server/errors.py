@@ -90,6 +90,30 @@ async def _validation_error(_: Request, exc: Exception) -> Response:
     return error_response(ApiError(400, "bad_request", "; ".join(problems) or "invalid request"))
 
 
+def _unavailable_errors() -> tuple[type[Exception], ...]:
+    """Exceptions that mean the database cannot be reached now (answered 503, not 500)."""
+    errors: list[type[Exception]] = [OSError]
+    try:
+        import asyncpg
+    except ImportError:  # a SQLite-only installation
+        return tuple(errors)
+    # Lost or refused connections, and an administrator shutting the database down.
+    errors += [asyncpg.PostgresConnectionError, asyncpg.exceptions.OperatorInterventionError]
+    return tuple(errors)
+
+
+async def _unavailable(_: Request, exc: Exception) -> Response:
+    log.warning("database unavailable", extra={"fields": {"exception": type(exc).__name__}})
+    return error_response(
+        ApiError(
+            503,
+            "unavailable",
+            "the server's database cannot be reached; retry later",
+            headers={"Retry-After": "5"},
+        )
+    )
+
+
 async def _unexpected(_: Request, exc: Exception) -> Response:
     log.error("unhandled error", extra={"fields": {"exception": type(exc).__name__}})
     return error_response(ApiError(500, "internal", "the server failed to handle the request"))
@@ -99,4 +123,6 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(ApiError, _api_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
+    for unavailable in _unavailable_errors():
+        app.add_exception_handler(unavailable, _unavailable)
     app.add_exception_handler(Exception, _unexpected)
