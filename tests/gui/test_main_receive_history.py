@@ -40,6 +40,8 @@ def test_receive_shows_an_address_with_its_qr_code_and_stores_a_label(opened, qt
     qtbot.mouseClick(receive.save_label_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: receive.label_status.text().startswith("Label saved"), timeout=5000)
     assert wallet.label("addr", first) == "rent from Bob"
+    window.tabs.setCurrentWidget(receive)
+    screenshot(window, "main-receive")
 
     # Until it is paid, the same address stays on show; "New address" hands out the next one.
     qtbot.mouseClick(receive.new_button, Qt.MouseButton.LeftButton)

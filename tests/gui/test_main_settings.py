@@ -125,6 +125,7 @@ def test_words_only_after_confirmation_email_and_a_new_server_gets_a_full_backup
     click(qtbot, settings.save_email_button)
     qtbot.waitUntil(lambda: settings.email_result.text() == "Email saved.", timeout=5000)
     assert session.email == "ada@example.org"
+    screenshot(window, "main-settings")
 
     settings.server_edit.setText("backup.example.org")
     click(qtbot, settings.change_server_button)

@@ -20,6 +20,7 @@ def ask(
     on_confirm: Callable[[], object],
     *,
     detail: str = "",
+    destructive: bool = False,
 ) -> QMessageBox:
     """Open a window-modal question; `on_confirm` runs only if the user clicks `action`."""
     box = QMessageBox(parent)
@@ -33,6 +34,10 @@ def ask(
     cancel = box.addButton(QMessageBox.StandardButton.Cancel)
     confirm = box.addButton(action, QMessageBox.ButtonRole.AcceptRole)
     confirm.setObjectName("confirmButton")
+    confirm.setProperty("destructive", destructive)
+    # The button box polished the button when it was added: polish again to apply the property.
+    confirm.style().unpolish(confirm)
+    confirm.style().polish(confirm)
     box.setDefaultButton(cancel)
     box.setEscapeButton(cancel)
 

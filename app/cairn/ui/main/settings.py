@@ -32,6 +32,7 @@ from cairn.ui.main.seed_dialog import SeedDialog
 from cairn.ui.main.tasks import TaskGroup
 
 NETWORKS = ("bitcoin", "testnet", "signet", "regtest")
+CAPTION_WIDTH = 72  # the same in every section, so fields line up down the page
 
 
 def check_server_url(text: str) -> str:
@@ -87,9 +88,12 @@ class Section(QFrame):
 
     def add_row(self, caption: str, *widgets: QWidget) -> None:
         row = self.grid.rowCount()
-        if caption:
+        # An empty caption still takes its column, so every section lines up the same; a row of
+        # results only (hidden until an action reports) gets none, so it takes no space.
+        if caption or not all(isinstance(w, ResultLabel) for w in widgets):
             label = QLabel(caption)
             label.setObjectName("fieldCaption")
+            label.setFixedWidth(CAPTION_WIDTH)
             self.grid.addWidget(label, row, 0)
         box = QHBoxLayout()
         for widget in widgets:
@@ -273,6 +277,7 @@ class SettingsPanel(QScrollArea):
             detail="Your wallet on this computer is not affected. Until a new backup runs, "
             "losing this computer means your words restore only your funds, not your labels "
             "and history.",
+            destructive=True,
         )
 
     def _delete_backup(self) -> None:

@@ -57,7 +57,7 @@ class MainWindow(QMainWindow):
         self.setWindowTitle(
             "Cairn" if session.network == "bitcoin" else f"Cairn — {session.network}"
         )
-        self.resize(920, 640)
+        self.resize(960, 720)
         apply_style(self)
 
         wallet = session.wallet
