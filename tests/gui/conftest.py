@@ -29,8 +29,14 @@ def qasync_loop(qapp: QApplication) -> Iterator[qasync.QEventLoop]:
 
 @pytest.fixture(autouse=True)
 def _cancel_leftover_tasks(qasync_loop: qasync.QEventLoop, qtbot) -> Iterator[None]:
+    # The qasync loop is the running loop only while a GUI test runs: pytest-asyncio tests
+    # later in the same run must be able to start their own loops.
+    asyncio.events._set_running_loop(qasync_loop)
+    asyncio.set_event_loop(qasync_loop)
     yield
     for task in asyncio.all_tasks(qasync_loop):
         if not task.done():
             task.cancel()
     qtbot.wait(10)
+    asyncio.events._set_running_loop(None)
+    asyncio.set_event_loop(None)

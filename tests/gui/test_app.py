@@ -27,7 +27,7 @@ def test_existing_wallet_opens_the_main_window_and_quit_when_ready_exits_0(
     data_dir = data_dir_for(tmp_path / "data", backupd.url, devnet.url)
     run(qtbot, qasync_loop, existing_wallet(data_dir))
     app = CairnApp(data_dir, quit_when_ready=True)
-    with qtbot.waitSignal(app.finished, timeout=20_000) as finished:
+    with qtbot.waitSignal(app.finished, timeout=60_000) as finished:
         app.start()
     assert finished.args == [0]
     assert app.wizard_window is None

@@ -4,6 +4,7 @@ main window. Runs on a qasync loop so every network and storage call is a corout
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import sys
 from pathlib import Path
@@ -160,6 +161,10 @@ def run(data_dir: Path, *, quit_when_ready: bool = False) -> int:
 
     cairn.finished.connect(finish)
     app.lastWindowClosed.connect(lambda: finish(exit_code))
+    # Modules, Qt wrappers and everything else made at start-up live as long as the app: keep
+    # them out of the garbage collector's full passes, which otherwise walk all of them and
+    # pause every thread (hundreds of ms measured while restoring 20,000 records).
+    gc.freeze()
 
     async def main() -> None:
         cairn.start()
