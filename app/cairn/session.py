@@ -112,6 +112,13 @@ class Session:
         if self._service is None:
             self._status.update(server_url=self.config.backup_server_url or "")
 
+    async def use_backup_server(self, url: str) -> None:
+        """The wizard's server choice: remembered, and the engine switched if it is running."""
+        if self._service is not None or self._wallet is not None:
+            await self.change_backup_server(url)
+        else:
+            self.set_backup_server(url)
+
     async def presence(self) -> WalletPresence:
         """What the start screen should be: none, an existing wallet, or one owing a full backup."""
         if not await asyncio.to_thread(seed_exists, self.wallet_dir):

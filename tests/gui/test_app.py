@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from cairn.config import load_config
+from cairn.keys import Network
 from cairn.session import Session
 from cairn.ui.app import CairnApp
 
@@ -33,4 +35,22 @@ def test_existing_wallet_opens_the_main_window_and_quit_when_ready_exits_0(
     assert app.wizard_window is None
     assert app.main_window is not None
     assert app.main_window.session.can_use_faucet  # regtest with the devnet configured
+    run(qtbot, qasync_loop, app.shutdown())
+
+
+def test_switching_network_reopens_on_the_other_networks_wallet_dir(
+    qasync_loop, qtbot, tmp_path, backupd, devnet
+):
+    data_dir = data_dir_for(tmp_path / "data", backupd.url, devnet.url)
+    run(qtbot, qasync_loop, existing_wallet(data_dir))
+    app = CairnApp(data_dir)
+    app.start()
+    qtbot.waitUntil(lambda: app.main_window is not None, timeout=20_000)
+    app.main_window.network_change_requested.emit("signet")
+    # No signet wallet yet: the welcome screen, for a wallet under wallets/signet.
+    qtbot.waitUntil(lambda: app.wizard_window is not None, timeout=20_000)
+    assert app.main_window is None
+    assert app.session.network == "signet"
+    assert app.session.wallet_dir == data_dir / "wallets" / "signet"
+    assert load_config(data_dir).network is Network.SIGNET
     run(qtbot, qasync_loop, app.shutdown())

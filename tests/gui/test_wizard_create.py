@@ -9,7 +9,9 @@ from PySide6.QtCore import Qt
 from cairn.onboarding import View
 from cairn.ui.app import CairnApp
 from cairn.ui.wizard.email import EmailPage
+from cairn.ui.wizard.loading import LoadingPage
 from cairn.ui.wizard.seed import ConfirmWordsPage, DisclaimerPage, ShowWordsPage
+from cairn.ui.wizard.server import BackupServerPage
 from cairn.ui.wizard.welcome import WelcomePage
 
 from .wizard_support import data_dir_for, run, server_store_info
@@ -102,4 +104,43 @@ def test_back_from_the_confirmation_shows_the_same_words(qasync_loop, qtbot, tmp
     assert window.current_page.shown_words == first
     qtbot.mouseClick(window.back_button, Qt.MouseButton.LeftButton)
     assert app.wizard.view is View.WELCOME
+    run(qtbot, qasync_loop, app.shutdown())
+
+
+def test_initial_backup_failure_then_change_server_backs_up_there(
+    qasync_loop, qtbot, tmp_path, backupd_factory, devnet
+):
+    down = backupd_factory(start=False)
+    up = backupd_factory()
+    app = CairnApp(data_dir_for(tmp_path / "data", down.url, devnet.url))
+    app.start()
+    qtbot.waitUntil(lambda: app.wizard_window is not None, timeout=10_000)
+    window, wizard = app.wizard_window, app.wizard
+    qtbot.mouseClick(window.current_page.create_button, Qt.MouseButton.LeftButton)
+    words = wizard.state.words
+    wizard.next()
+    wizard.update(confirm_answers=tuple(words[p] for p in wizard.state.confirm_positions))
+    wizard.next()
+    wizard.update(acknowledged=True)
+    wizard.next()
+    qtbot.mouseClick(window.skip_button, Qt.MouseButton.LeftButton)  # no email
+
+    loading = window.current_page
+    assert isinstance(loading, LoadingPage)
+    qtbot.waitUntil(lambda: loading.problem.isVisible(), timeout=30_000)
+    assert "could not be reached" in loading.problem.text()
+    assert app.session.has_wallet  # the wallet exists; only its backup is missing
+
+    qtbot.mouseClick(loading.change_button, Qt.MouseButton.LeftButton)
+    server_page = window.current_page
+    assert isinstance(server_page, BackupServerPage)
+    assert server_page.field.text() == down.url
+    server_page.field.clear()
+    qtbot.keyClicks(server_page.field, up.url)
+    qtbot.mouseClick(window.next_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: app.main_window is not None, timeout=30_000)
+    assert app.session.backup_server_url == up.url
+    assert app.session.email is None
+    info = run(qtbot, qasync_loop, server_store_info(up.url, " ".join(words)))
+    assert info.objects >= 2
     run(qtbot, qasync_loop, app.shutdown())

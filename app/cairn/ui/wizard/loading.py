@@ -32,7 +32,7 @@ class OnboardingSession(Protocol):
     @property
     def backup_server_url(self) -> str | None: ...
 
-    def set_backup_server(self, url: str) -> None: ...
+    async def use_backup_server(self, url: str) -> None: ...
 
     async def create_wallet(self, words: Sequence[str], *, email: str | None = None) -> None: ...
 
@@ -186,7 +186,7 @@ class LoadingPage(WizardPage):
     async def _perform(self, state: WizardState) -> None:
         session = self.session
         if state.backup_server_url and state.backup_server_url != session.backup_server_url:
-            session.set_backup_server(state.backup_server_url)
+            await session.use_backup_server(state.backup_server_url)
         task = state.loading_task
         report = self.progress_changed.emit
         if task is LoadingTask.INITIAL_BACKUP:
