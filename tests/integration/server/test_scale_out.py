@@ -14,7 +14,7 @@ from tests.support.backupd import BackupdFactory, BackupServer
 from tests.support.signing import Node, batch
 
 CLIENTS = 20
-INCREMENTS = 4  # per client, on the shared key and on its own key
+INCREMENTS = 3  # per client, on the shared key and on its own key
 SHARED = hashlib.sha256(b"shared counter").hexdigest()
 
 
