@@ -20,7 +20,6 @@ import tempfile
 from pathlib import Path
 
 import httpx
-import qasync
 from PySide6.QtWidgets import QApplication, QWidget
 
 from cairn.config import AppConfig, save_config
@@ -29,7 +28,7 @@ from cairn.keys import Network
 from cairn.onboarding import Flow, View
 from cairn.session import Session
 from cairn.ui.app import CairnApp
-from cairn.ui.qtfix import guard_bool_refcounts
+from cairn.ui.loop import new_event_loop
 
 ROOT = Path(__file__).resolve().parent.parent
 README_SHOTS = ("welcome", "restore", "main")
@@ -219,10 +218,9 @@ def cli() -> int:
     parser.add_argument("--no-readme", action="store_true", help="do not update docs/screenshots/")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
-    guard_bool_refcounts()
     app = QApplication(sys.argv[:1])
     app.setQuitOnLastWindowClosed(False)
-    loop = qasync.QEventLoop(app)
+    loop = new_event_loop(app)
     asyncio.set_event_loop(loop)
     with loop:
         loop.run_until_complete(main(args.out, not args.no_readme))

@@ -14,15 +14,14 @@ import pytest
 import qasync
 from PySide6.QtWidgets import QApplication
 
-from cairn.ui.qtfix import guard_bool_refcounts
-
-# PySide6 6.12 signals leak references to True/None; without this, long GUI runs abort.
-guard_bool_refcounts()
+from cairn.ui.loop import new_event_loop
 
 
 @pytest.fixture(scope="session")
 def qasync_loop(qapp: QApplication) -> Iterator[qasync.QEventLoop]:
-    loop = qasync.QEventLoop(qapp, already_running=True)
+    # The app's loop: plain worker threads (QThreads alive at exit abort the process) and the
+    # guard against PySide6 6.12's signal reference leak (long runs abort without it).
+    loop = new_event_loop(qapp, already_running=True)
     asyncio.set_event_loop(loop)
     yield loop
 

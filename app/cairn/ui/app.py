@@ -9,7 +9,6 @@ import logging
 import sys
 from pathlib import Path
 
-import qasync
 from PySide6.QtCore import QObject, QTimer, Signal
 from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QApplication, QMessageBox, QWidget
@@ -18,8 +17,8 @@ from cairn.config import ConfigError, load_config, save_config
 from cairn.keys import Network
 from cairn.onboarding import View, Wizard, start_state
 from cairn.session import Session, SessionError
+from cairn.ui.loop import new_event_loop
 from cairn.ui.main.window import MainWindow
-from cairn.ui.qtfix import guard_bool_refcounts
 from cairn.ui.resources import icon_path
 from cairn.ui.wizard.window import WizardWindow
 
@@ -138,7 +137,6 @@ class CairnApp(QObject):
 
 def run(data_dir: Path, *, quit_when_ready: bool = False) -> int:
     """Start the app on a qasync loop and return its exit code."""
-    guard_bool_refcounts()
     app = QApplication.instance() or QApplication(sys.argv[:1])
     assert isinstance(app, QApplication)
     app.setApplicationName("Cairn")
@@ -148,7 +146,7 @@ def run(data_dir: Path, *, quit_when_ready: bool = False) -> int:
     # Closing the last window ends `main()` below, which closes the session before the loop
     # stops; Qt quitting on its own would stop the loop in the middle of that.
     app.setQuitOnLastWindowClosed(False)
-    loop = qasync.QEventLoop(app)
+    loop = new_event_loop(app)
     asyncio.set_event_loop(loop)
     cairn = CairnApp(data_dir, quit_when_ready=quit_when_ready)
     exit_code = 0
