@@ -6,6 +6,7 @@ import asyncio
 import base64
 import hashlib
 import itertools
+import random
 
 import httpx
 import pytest
@@ -50,6 +51,8 @@ class Client:
             if r.status_code == 200:
                 return
             assert r.status_code == 409, r.text
+            # As the real uploader does: back off with jitter instead of hammering the key.
+            await asyncio.sleep(random.uniform(0, 0.02))
 
     async def run(self, i: int) -> None:
         for _ in range(INCREMENTS):
