@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import sqlite3
 from pathlib import Path
@@ -18,7 +19,21 @@ OTHER_WORDS = "letter advice cage absurd amount doctor acoustic avoid letter adv
 NETWORK = "regtest"
 
 
-def keys_for(words: str = WORDS) -> BackupKeys:
+WORDS_ENV = "CAIRN_TEST_WORDS"
+
+
+def current_words() -> str:
+    """This test's recovery words: fresh for every test (conftest), so tests sharing one server
+    never see each other's stores; child processes inherit them through the environment."""
+    return os.environ.get(WORDS_ENV, WORDS)
+
+
+def keys_for(words: str | None = None) -> BackupKeys:
+    return _keys(words or current_words())
+
+
+@functools.lru_cache(maxsize=64)
+def _keys(words: str) -> BackupKeys:
     return derive_backup_keys(mnemonic_to_seed(words))
 
 
