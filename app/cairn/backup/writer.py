@@ -142,6 +142,9 @@ class BackupWriter:
                 )
             else:
                 puts, deletes, new_manifest = self._build(by_key, known, manifest, writer)
+            if len(puts) == 1 and not deletes:
+                # Only deletions of objects the server never had: nothing to send.
+                return SendResult(await self.local.last_generation(), 0, 0, tuple(notices))
             try:
                 result = await self.client.put_batch(puts, deletes)
             except BackupConflict as conflict:

@@ -138,3 +138,21 @@ async def test_batches_stay_within_the_item_and_byte_bounds(backupd_factory, tmp
     restored = tmp_path / "restored.sqlite"
     assert (await restore_to(server.url, restored)).outcome is RestoreOutcome.RESTORED
     assert records_of(restored) == records_of(path)
+
+
+@pytest.mark.asyncio
+async def test_a_record_created_and_deleted_before_any_upload_costs_no_request(backupd, tmp_path):
+    store = open_store(tmp_path / "a.sqlite")
+    await store.put("labels/tx/brief", b"x")
+    service = service_for(store, backupd.url)
+    await service.prepare()
+    await service.backup_now()
+    generation = int(await store.get("local/backup/last_generation") or b"0")
+    await store.put("labels/tx/fleeting", b"y")
+    await store.delete("labels/tx/fleeting")
+    assert (await store.outbox_stats()).count == 1
+    await service.backup_now()
+    assert (await store.outbox_stats()).count == 0
+    assert int(await store.get("local/backup/last_generation") or b"0") == generation
+    await service.stop()
+    await store.aclose()
