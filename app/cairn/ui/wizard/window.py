@@ -122,6 +122,12 @@ class WizardWindow(QWidget):
         layout.addWidget(logo)
         layout.addWidget(name)
         layout.addStretch(1)
+        network = str(getattr(self.session, "network", "bitcoin"))
+        if network != "bitcoin":
+            # Test networks are said plainly: their coins have no value.
+            badge = QLabel(f"{network} · test coins only")
+            badge.setObjectName("networkBadge")
+            layout.addWidget(badge)
         return bar
 
     def page(self, view: View) -> WizardPage:
