@@ -56,6 +56,18 @@ async def migrate(conn: asyncpg.Connection) -> None:
             await conn.execute("INSERT INTO cairn_schema (version) VALUES ($1)", SCHEMA_VERSION)
 
 
+class StatelessConnection(asyncpg.Connection):  # type: ignore[misc]  # untyped library
+    """A pooled connection released without the reset query (one round trip per request saved).
+
+    The server keeps no session state: no SET, LISTEN, cursors or advisory locks outlive a
+    request (migrations run on their own connection), and asyncpg still rolls back any open
+    transaction on release.
+    """
+
+    def get_reset_query(self) -> str:
+        return ""
+
+
 class PostgresExport:
     """A REPEATABLE READ transaction on a pooled connection, read through a cursor."""
 
@@ -128,6 +140,7 @@ class PostgresBackend:
             self.dsn,
             min_size=min(2, self.pool_size),
             max_size=self.pool_size,
+            connection_class=StatelessConnection,
             # Answered means durable, whatever the cluster's default for synchronous_commit.
             server_settings={"synchronous_commit": "on", "application_name": "cairn-backupd"},
         )
