@@ -8,12 +8,15 @@ cd "$ROOT"
 
 CAIRN_EXTRAS=test,packaging source "$ROOT/scripts/bootstrap"
 
-echo "== PyInstaller bundle" >&2
+stage() { echo "== $1 ($SECONDS s so far)" >&2; }
+
+stage "PyInstaller bundle"
 "$VENV/bin/pyinstaller" --noconfirm --clean --log-level WARN \
     --distpath "$ROOT/dist" --workpath "$ROOT/build/pyinstaller" packaging/cairn.spec
 
-echo "== smoke test of the bundle" >&2
+stage "smoke test of the bundle"
 "$ROOT/packaging/smoke_test.sh" "$ROOT/dist/cairn/cairn"
 
-echo "== .deb" >&2
+stage ".deb"
 "$VENV/bin/python" "$ROOT/packaging/deb/build_deb.py" --bundle "$ROOT/dist/cairn" --out "$ROOT/dist"
+echo "== done in $SECONDS s: bundle $(du -sh dist/cairn | cut -f1), $(ls -s --block-size=M dist/cairn_*.deb | tr '\n' ' ')" >&2

@@ -93,8 +93,12 @@ def build(bundle: Path, out_dir: Path) -> Path:
                 Path(dirpath, name).chmod(0o755)
         out_dir.mkdir(parents=True, exist_ok=True)
         deb = out_dir / f"cairn_{version}_{arch}.deb"
+        # zstd -9: about 9 s and 89 MB for a 258 MB bundle on 2 busy cores, where dpkg-deb's
+        # default xz took six minutes for 74 MB. dpkg reads zstd since 1.21.18 (Debian 12,
+        # Ubuntu 21.10), older than any system the bundle's glibc runs on anyway.
         subprocess.run(
-            ["dpkg-deb", "--build", "--root-owner-group", str(root), str(deb)], check=True
+            ["dpkg-deb", "--build", "--root-owner-group", "-Zzstd", "-z9", str(root), str(deb)],
+            check=True,
         )
     return deb
 
