@@ -22,10 +22,12 @@ Nothing here logs the seed, record names or values.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import logging
 import os
 import sqlite3
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,7 +38,7 @@ from cairn.backup.fullbackup import require_full_backup
 from cairn.config import CONFIG_NAME, AppConfig, load_config, save_config
 from cairn.events import EventBus
 from cairn.keys import InvalidMnemonic, Network, mnemonic_to_seed, validate_mnemonic
-from cairn.seedfile import SeedFileError, load_seed, save_seed, seed_exists
+from cairn.seedfile import SeedFileError, SeedKeyUnavailable, load_seed, save_seed, seed_exists
 from cairn.storage import SqliteStore, StoreError
 from cairn.upgrade.bdkdb import LegacyDatabaseError, read_changeset, wallet_info
 from cairn.upgrade.formats import (
@@ -138,6 +140,27 @@ def upgrade_wallet_dir(
     cannot be read, and UnknownFormatError for a directory of a newer Cairn.
     """
     directory = Path(wallet_dir)
+    if not directory.is_dir():
+        return UpgradeResult(directory, None, migrated=False)
+    with _exclusive(directory):
+        return _upgrade_locked(directory, network, use_keyring=use_keyring)
+
+
+@contextlib.contextmanager
+def _exclusive(directory: Path) -> Iterator[None]:
+    """Hold an exclusive lock on the wallet directory: two Cairns starting at once take turns.
+
+    Without it, a second process could replace the staging file the first is about to rename.
+    """
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing the descriptor releases the lock
+
+
+def _upgrade_locked(directory: Path, network: Network, *, use_keyring: bool) -> UpgradeResult:
     before = detect_format(directory)
     if before != LEGACY_FORMAT:
         cleaned = _finish(directory) if before == CURRENT_FORMAT else []
@@ -371,10 +394,8 @@ def _finish(directory: Path) -> list[str]:
     """Remove what a migration leaves once `format` is 2: staging files, plain seed, legacy files."""
     cleaned = _remove_leftovers(directory)
     plain_seed = directory / LEGACY_SEED
-    if plain_seed.exists():
-        _secure_seed_file(directory, plain_seed)
-        if _unlink(plain_seed):
-            cleaned.append(LEGACY_SEED)
+    if plain_seed.exists() and _secure_seed_file(directory) and _unlink(plain_seed):
+        cleaned.append(LEGACY_SEED)
     backup = directory / BACKUP_DIR
     for name in (LEGACY_WALLET_DB, LEGACY_SETTINGS, LEGACY_LABELS):
         legacy = directory / name
@@ -400,14 +421,23 @@ def _remove_leftovers(directory: Path) -> list[str]:
     return [path.name for path in leftovers if _unlink(path)]
 
 
-def _secure_seed_file(directory: Path, plain_seed: Path) -> None:
-    """The plain seed goes only when the seed file holds the same phrase, durably."""
+def _secure_seed_file(directory: Path) -> bool:
+    """Whether the seed file holds the phrase of `seed.txt`, durably (written again if not).
+
+    False when that cannot be checked now (the keyring is locked): the plain seed then stays
+    until a later start can check, rather than a second copy being written in plain text.
+    """
     phrase = _legacy_phrase(directory)
     if seed_exists(directory):
-        with contextlib.suppress(SeedFileError):
+        try:
             if load_seed(directory)[0] == phrase:
-                return
+                return True
+        except SeedKeyUnavailable:
+            return False
+        except SeedFileError:
+            pass  # damaged: written again below
     save_seed(directory, phrase)
+    return True
 
 
 def _sidecar_paths(path: Path) -> list[Path]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import stat
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,7 @@ from cairn.seedfile import load_seed, seed_protection
 from cairn.storage import SqliteStore
 from cairn.upgrade import (
     FULL_BACKUP_REASON,
+    UnknownFormatError,
     UpgradeError,
     detect_format,
     upgrade_data_dir,
@@ -203,3 +205,41 @@ def test_a_seed_that_does_not_match_leaves_the_legacy_wallet_as_it_was(tmp_path:
     assert legacy_bytes(wallet_dir) == before
     assert not (wallet_dir / "seed").exists()
     assert not (wallet_dir / "records.sqlite").exists()
+
+
+def test_two_starts_at_once_take_turns(tmp_path: Path) -> None:
+    reference_dir = copy_fixture(tmp_path / "reference")
+    upgrade_wallet_dir(reference_dir, NETWORK)
+    wallet_dir = copy_fixture(tmp_path / "data")
+    with ThreadPoolExecutor(2) as pool:
+        results = list(pool.map(lambda _: upgrade_wallet_dir(wallet_dir, NETWORK), range(2)))
+    assert sorted(r.migrated for r in results) == [False, True]
+    assert dump_records(wallet_dir / "records.sqlite") == dump_records(
+        reference_dir / "records.sqlite"
+    )
+
+
+def test_unreadable_legacy_lines_and_settings_are_kept_aside(tmp_path: Path) -> None:
+    wallet_dir = copy_fixture(tmp_path / "data")
+    labels = wallet_dir / "labels.jsonl"
+    labels.write_text(labels.read_text() + '{"type": "tx", "ref": "not a txid"}\nnot json\n')
+    settings = json.loads((wallet_dir / "settings.json").read_text())
+    settings.update({"Bad Name!": "x", "hide_balance": True, "empty": ""})
+    (wallet_dir / "settings.json").write_text(json.dumps(settings))
+    result = upgrade_wallet_dir(wallet_dir, NETWORK)
+    assert (result.labels, result.skipped_labels) == (7, 2)
+    assert result.preferences == ["email", "fiat_currency", "hide_balance", "unit"]
+    with SqliteStore(wallet_dir / "records.sqlite") as store:
+        assert store.get("prefs/hide_balance") == b"true"
+    # The originals, unreadable lines included, stay in upgrade-backup/.
+    assert (wallet_dir / "upgrade-backup" / "labels.jsonl").read_text().endswith("not json\n")
+
+
+def test_a_directory_of_a_newer_cairn_is_left_alone(tmp_path: Path) -> None:
+    wallet_dir = copy_fixture(tmp_path / "data")
+    (wallet_dir / "format").write_text("3\n")
+    with pytest.raises(UnknownFormatError, match="newer Cairn"):
+        upgrade_data_dir(tmp_path / "data")
+    assert sorted(p.name for p in wallet_dir.iterdir()) == sorted(
+        ["format", "seed.txt", "wallet.sqlite", "settings.json", "labels.jsonl"]
+    )
