@@ -46,6 +46,7 @@ class Result:
     errors: int = 0
     requests: int = 0  # including the warm-up
     server_cpu: float = 0.0  # seconds of CPU the server process used, warm-up included
+    database_cpu: float | None = None  # seconds of CPU of the PostgreSQL cluster, likewise
 
     @property
     def cpu_ms_per_request(self) -> float:
@@ -158,7 +159,27 @@ def process_cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def run_backend(backend: str, db: str, args: argparse.Namespace, workdir: Path) -> Result:
+def cluster_cpu_seconds(postmaster: int) -> dict[int, float]:
+    """CPU seconds of the postmaster and each of its children, by pid."""
+    found: dict[int, float] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        pid = int(stat.parent.name)
+        if pid == postmaster or int(fields[1]) == postmaster:
+            found[pid] = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return found
+
+
+def run_backend(
+    backend: str,
+    db: str,
+    args: argparse.Namespace,
+    workdir: Path,
+    postmaster: int | None = None,
+) -> Result:
     port = free_port()
     log = (workdir / f"{backend}.log").open("wb")
     process = subprocess.Popen(
@@ -181,8 +202,12 @@ def run_backend(backend: str, db: str, args: argparse.Namespace, workdir: Path) 
     try:
         wait_healthy(port, process)
         cpu_before = process_cpu_seconds(process.pid)
+        db_before = cluster_cpu_seconds(postmaster) if postmaster else {}
         result = asyncio.run(drive(port, args.clients, args.seconds, args.warmup, backend))
         result.server_cpu = process_cpu_seconds(process.pid) - cpu_before
+        if postmaster:
+            db_after = cluster_cpu_seconds(postmaster)
+            result.database_cpu = sum(t - db_before.get(pid, 0.0) for pid, t in db_after.items())
         return result
     finally:
         process.terminate()
@@ -206,7 +231,9 @@ def main() -> int:
             cluster = start_cluster(fsync=True)  # durable: fsync and synchronous_commit on
             try:
                 dsn = cluster.create_database("bench")
-                results.append(run_backend("postgres", dsn, args, workdir))
+                pid_file = (cluster.data_dir / "postmaster.pid").read_text()
+                postmaster = int(pid_file.split()[0])
+                results.append(run_backend("postgres", dsn, args, workdir, postmaster))
             finally:
                 cluster.stop()
     print(
@@ -215,14 +242,20 @@ def main() -> int:
     )
     print(
         f"{'backend':<10} {'PUT/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'mean ms':>8} "
-        f"{'errors':>7} {'server CPU ms/PUT':>18}"
+        f"{'errors':>7} {'server CPU ms/PUT':>18} {'db CPU ms/PUT':>14}"
     )
     for r in results:
         mean = statistics.fmean(r.latencies) * 1000 if r.latencies else float("nan")
+        db_cpu = (
+            "-" if r.database_cpu is None else f"{r.database_cpu / max(1, r.requests) * 1000:.2f}"
+        )
         print(
             f"{r.backend:<10} {r.throughput:>8.0f} {r.percentile(50):>8.1f} "
-            f"{r.percentile(99):>8.1f} {mean:>8.1f} {r.errors:>7} {r.cpu_ms_per_request:>18.2f}"
+            f"{r.percentile(99):>8.1f} {mean:>8.1f} {r.errors:>7} "
+            f"{r.cpu_ms_per_request:>18.2f} {db_cpu:>14}"
         )
+    load = os.getloadavg()
+    print(f"load average at the end: {load[0]:.1f} {load[1]:.1f} {load[2]:.1f}")
     return 0
 
 
