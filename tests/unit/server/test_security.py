@@ -28,7 +28,7 @@ async def test_a_replayed_request_is_refused(make_api: ApiFactory) -> None:
         assert r.status_code == 401 and r.json()["error"] == "replayed"
 
 
-@pytest.mark.parametrize("skew", [-301, 301])
+@pytest.mark.parametrize("skew", [-310, 310])
 @pytest.mark.asyncio
 async def test_stale_and_future_timestamps_are_refused(make_api: ApiFactory, skew: int) -> None:
     async with make_api() as api:
