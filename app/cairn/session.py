@@ -17,7 +17,13 @@ import httpx
 from cairn.backup.client import BackupError, BackupUnreachable
 from cairn.backup.fullbackup import FullBackupProgress
 from cairn.backup.localstate import full_backup_reason
-from cairn.backup.restore import RestoreOutcome, RestorePhase, RestoreProgress, RestoreResult
+from cairn.backup.restore import (
+    RestoreOutcome,
+    RestorePhase,
+    RestoreProgress,
+    RestoreResult,
+    discard_staging,
+)
 from cairn.backup.service import BackupService
 from cairn.backup.status import BackupState, BackupStatus, StatusSnapshot
 from cairn.config import AppConfig, load_config, save_config, wallet_dir
@@ -33,6 +39,13 @@ from cairn.onboarding import WalletPresence
 from cairn.restore_worker import RestoreChild
 from cairn.seedfile import load_seed, save_seed, seed_exists
 from cairn.storage import AsyncRecordStore, SqliteStore
+from cairn.upgrade import (
+    CURRENT_FORMAT,
+    UnknownFormatError,
+    UpgradeError,
+    upgrade_data_dir,
+    write_format,
+)
 from cairn.wallet import CairnWallet
 
 log = logging.getLogger(__name__)
@@ -80,8 +93,19 @@ class Session:
 
     @classmethod
     async def open(cls, data_dir: Path, **kwargs: float) -> Session:
-        config = await asyncio.to_thread(load_config, Path(data_dir))
-        return cls(Path(data_dir), config, **kwargs)
+        """Bring the data dir to the current format, then read its settings."""
+        data_dir = Path(data_dir)
+        try:
+            # A wallet from before backups is migrated here; it then owes a full backup,
+            # which presence() reports so the wizard runs it before the main window.
+            await asyncio.to_thread(upgrade_data_dir, data_dir)
+        except (UpgradeError, UnknownFormatError) as exc:
+            raise SessionError(f"The wallet in {data_dir} could not be opened: {exc}") from exc
+        config = await asyncio.to_thread(load_config, data_dir)
+        session = cls(data_dir, config, **kwargs)
+        # What a restore interrupted by a crash left behind is never a wallet.
+        await asyncio.to_thread(discard_staging, session.records_path)
+        return session
 
     # --- where things are ------------------------------------------------------------------------
 
@@ -135,6 +159,7 @@ class Session:
         self.wallet_dir.mkdir(parents=True, exist_ok=True)
         await asyncio.to_thread(save_seed, self.wallet_dir, phrase)
         await self._open_wallet(phrase)
+        await asyncio.to_thread(write_format, self.wallet_dir, CURRENT_FORMAT)
         if email:
             await self.require_wallet().set_preference(EMAIL_PREFERENCE, email)
 
@@ -175,6 +200,7 @@ class Session:
             progress("Opening the wallet", result.records, result.records)
             await asyncio.to_thread(save_seed, self.wallet_dir, phrase)
             await self._open_wallet(phrase)
+            await asyncio.to_thread(write_format, self.wallet_dir, CURRENT_FORMAT)
         return result
 
     async def _restore_off_loop(

@@ -12,6 +12,7 @@ from cairn.config import AppConfig, save_config
 from cairn.keys import Network
 from cairn.onboarding import WalletPresence
 from cairn.session import Session, SessionError
+from cairn.upgrade import CURRENT_FORMAT, detect_format
 
 WORDS = [
     "legal",
@@ -53,6 +54,7 @@ async def test_presence_follows_the_wallet_through_create_and_full_backup(
         assert await session.presence() is WalletPresence.NONE
         await session.create_wallet(WORDS, email="carol@example.com")
         assert await session.presence() is WalletPresence.READY
+        assert detect_format(session.wallet_dir) == CURRENT_FORMAT
         await asyncio.to_thread(require_full_backup, session._store, "upgraded")
         assert await session.presence() is WalletPresence.NEEDS_FULL_BACKUP
         seen: list[tuple[str, int, int]] = []
@@ -114,3 +116,25 @@ async def test_faucet_only_on_the_devnet(tmp_path, backupd, devnet):
     assert not session.can_use_faucet
     with pytest.raises(SessionError):
         await session.faucet("bcrt1qxyz", 1)
+
+
+@pytest.mark.asyncio
+async def test_open_removes_what_an_interrupted_restore_left(tmp_path, backupd, devnet):
+    path = data_dir(tmp_path, "e", backupd.url, devnet.url)
+    staging = path / "wallets" / "regtest" / "records.sqlite.restore-staging"
+    staging.parent.mkdir(parents=True)
+    staging.write_bytes(b"half a restore")
+    session = await Session.open(path)
+    assert not staging.exists()
+    assert await session.presence() is WalletPresence.NONE
+    await session.close()
+
+
+@pytest.mark.asyncio
+async def test_a_wallet_from_a_newer_cairn_is_refused_with_advice(tmp_path, backupd, devnet):
+    path = data_dir(tmp_path, "f", backupd.url, devnet.url)
+    wallet = path / "wallets" / "regtest"
+    wallet.mkdir(parents=True)
+    (wallet / "format").write_text("7\n")
+    with pytest.raises(SessionError, match="newer Cairn"):
+        await Session.open(path)
