@@ -243,3 +243,14 @@ def test_a_directory_of_a_newer_cairn_is_left_alone(tmp_path: Path) -> None:
     assert sorted(p.name for p in wallet_dir.iterdir()) == sorted(
         ["format", "seed.txt", "wallet.sqlite", "settings.json", "labels.jsonl"]
     )
+
+
+def test_a_bdk_file_of_a_newer_schema_is_refused_not_half_read(tmp_path: Path) -> None:
+    wallet_dir = copy_fixture(tmp_path / "data")
+    with sqlite3.connect(wallet_dir / "wallet.sqlite") as bdk_db:
+        bdk_db.execute("UPDATE bdk_schemas SET version = 99 WHERE name = 'bdk_txgraph'")
+    before = legacy_bytes(wallet_dir)
+    with pytest.raises(UpgradeError, match="bdk_txgraph is at version 99"):
+        upgrade_wallet_dir(wallet_dir, NETWORK)
+    assert legacy_bytes(wallet_dir) == before
+    assert detect_format(wallet_dir) == 1
