@@ -123,7 +123,11 @@ class RequestObserver:
 
     def _record(self, scope: Scope, status: int, elapsed: float) -> None:
         route = scope.get("route")
-        template = getattr(route, "path", None) or "unmatched"
+        template = getattr(route, "path", None)
+        if template is None:
+            # Framework routes (/openapi.json, /docs) have no template object; their paths are
+            # fixed strings. Anything unrouted is one label, whatever its path.
+            template = str(scope.get("path", "")) if "endpoint" in scope else "unmatched"
         method = str(scope.get("method", ""))
         self.metrics.requests.labels(method, template, str(status)).inc()
         self.metrics.duration.labels(method, template).observe(elapsed)

@@ -177,3 +177,18 @@ def test_an_error_log_names_the_exception_and_place_but_not_its_message() -> Non
     line = json.loads(JsonFormatter().format(record))
     assert line["exception"] == "ValueError" and line["trace"]
     assert A not in json.dumps(line)
+
+
+@pytest.mark.asyncio
+async def test_metrics_label_routes_by_template_never_by_concrete_path(
+    make_api: ApiFactory,
+) -> None:
+    async with make_api() as api:
+        await api.put({A: (0, b"a")})
+        await api.get(f"/objects/{A}")
+        await api.http.get("/openapi.json")
+        await api.http.get(f"/nowhere/{B}")
+        metrics = (await api.http.get("/metrics")).text
+        assert 'route="/v1/stores/{node_id}/{store_id}/objects/{key}",status="200"' in metrics
+        assert 'route="/openapi.json"' in metrics and 'route="unmatched"' in metrics
+        assert A not in metrics and B not in metrics and api.node.node_id not in metrics
