@@ -151,7 +151,9 @@ async def bench_bytes(url: str, workdir: Path, events: int) -> tuple[float, int,
     return per_event, file_size, 5000
 
 
-async def bench_restore(url: str, workdir: Path, count: int) -> tuple[float, float, float, int]:
+async def bench_restore(
+    url: str, workdir: Path, count: int
+) -> tuple[float, float, float, int, float]:
     k = keys()
     store = AsyncRecordStore(SqliteStore(workdir / "big.sqlite"))
     await store.batch({f"wallet/changeset/{i:08d}": os.urandom(2000) for i in range(count)})
@@ -164,12 +166,13 @@ async def bench_restore(url: str, workdir: Path, count: int) -> tuple[float, flo
     await store.aclose()
     target = workdir / "restored.sqlite"
     async with RemoteBackupClient(url, k, NETWORK, timeout=120) as client:  # type: ignore[arg-type]
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         result = await restore_store(client, k, target)  # type: ignore[arg-type]
         restore_s = time.perf_counter() - started
+        cpu_s = time.process_time() - cpu
     if result.outcome is not RestoreOutcome.RESTORED:
         raise SystemExit(f"restore failed: {result}")
-    return result.bytes / 1e6, restore_s, upload_s, result.records
+    return result.bytes / 1e6, restore_s, upload_s, result.records, cpu_s
 
 
 async def main() -> None:
@@ -180,6 +183,10 @@ async def main() -> None:
     with tempfile.TemporaryDirectory(prefix="cairn-bench-") as tmp:
         workdir = Path(tmp)
         server, url = start_server(workdir)
+        load = os.getloadavg()
+        print(
+            f"machine: {os.cpu_count()} cores, load average {load[0]:.1f} {load[1]:.1f} {load[2]:.1f}"
+        )
         try:
             p50, p99, worst = await bench_latency(url, workdir, args.events)
             print(f"event -> server ack latency ({args.events} urgent events, loopback):")
@@ -194,11 +201,12 @@ async def main() -> None:
             print(f"  whole database file  {file_size:10d} B/event")
             print(f"  ratio                {file_size / per_event:10.0f}x fewer (target >= 100x)")
 
-            mb, restore_s, upload_s, records = await bench_restore(
+            mb, restore_s, upload_s, records, cpu_s = await bench_restore(
                 url, workdir, args.restore_records
             )
             print(f"restore of {records} records, {mb:.1f} MB of sealed objects:")
             print(f"  {restore_s:.2f} s = {mb / restore_s:.1f} MB/s   (target >= 40)")
+            print(f"  client CPU {cpu_s:.2f} s = {mb / cpu_s:.1f} MB per CPU-second (all threads)")
             print(
                 f"  (the full backup that uploaded them took {upload_s:.2f} s = {mb / upload_s:.1f} MB/s)"
             )

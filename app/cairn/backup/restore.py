@@ -255,7 +255,7 @@ class _Restore:
                 if len(chunk) >= 2 * CHUNK_RECORDS:
                     if self.writing is not None:
                         await self.writing
-                    self.writing = asyncio.ensure_future(store.batch(chunk))
+                    self.writing = asyncio.ensure_future(self._write_chunk(store, chunk))
                     chunk = {}
                 if count % YIELD_EVERY == 0:
                     self.report(
@@ -306,6 +306,11 @@ class _Restore:
             WRITER: os.urandom(payload.WRITER_SIZE),
             LAST_SUCCESS: repr(time.time()).encode(),
         }
+
+    async def _write_chunk(self, store: AsyncRecordStore, chunk: dict[str, bytes]) -> None:
+        """Write one chunk while the next downloads; its outbox entries go with it."""
+        await store.batch(chunk)
+        await self._empty_outbox(store)
 
     async def _empty_outbox(self, store: AsyncRecordStore) -> None:
         """Restored records are already on the server: nothing is pending."""
