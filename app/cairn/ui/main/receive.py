@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 
 from PySide6.QtCore import Qt
@@ -32,6 +33,9 @@ class ReceivePanel(QWidget):
         self.wallet = wallet
         self.tasks = tasks
         self.address = ""
+        # One request at a time: two overlapping "current address" calls on a fresh wallet
+        # would each hand out an address, skipping one.
+        self._fetching = asyncio.Lock()
 
         intro = QLabel(
             "Share this address to receive bitcoin. A fresh one appears once it is used."
@@ -122,7 +126,8 @@ class ReceivePanel(QWidget):
 
     async def _fetch(self, get: Callable[[], Awaitable[ReceiveAddressView]]) -> None:
         try:
-            received = await get()
+            async with self._fetching:
+                received = await get()
         except Exception as error:
             self.address_label.setText(user_message(error, "Could not get an address"))
             return

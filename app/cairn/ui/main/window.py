@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from PySide6.QtCore import QObject, QTimer, Signal
 from PySide6.QtGui import QCloseEvent
@@ -25,7 +25,12 @@ from cairn.ui.main.balance import BalancePanel
 from cairn.ui.main.errors import user_message
 from cairn.ui.main.formatting import btc
 from cairn.ui.main.history import HistoryPanel
-from cairn.ui.main.model import MainWindowSession, SyncStatusView
+from cairn.ui.main.model import (
+    BalanceView,
+    HistoryItemView,
+    MainWindowSession,
+    SyncStatusView,
+)
 from cairn.ui.main.receive import ReceivePanel
 from cairn.ui.main.send import SendPanel
 from cairn.ui.main.settings import SettingsPanel
@@ -146,13 +151,18 @@ class MainWindow(QMainWindow):
     async def reload(self) -> None:
         """Read balance, history and the receive address again (all off the GUI thread)."""
         wallet = self.session.wallet
+
+        def read() -> tuple[BalanceView, Sequence[HistoryItemView]]:
+            return wallet.balance(), wallet.history()
+
         try:
-            balance = await asyncio.to_thread(wallet.balance)
+            balance, items = await asyncio.to_thread(read)
         except Exception as error:
-            self.sync_label.setText(user_message(error, "The balance could not be read"))
+            self.sync_label.setText(user_message(error, "The wallet could not be read"))
         else:
+            # Balance and history change together, so they never disagree on screen.
             self.balance.show_balance(balance)
-        await self.history.reload()
+            self.history.show_items(items)
         await self.receive.reload()
 
     @property
