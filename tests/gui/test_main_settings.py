@@ -127,6 +127,15 @@ def test_words_only_after_confirmation_email_and_a_new_server_gets_a_full_backup
     assert session.email == "ada@example.org"
     screenshot(window, "main-settings")
 
+    # Switching network is the app's job (another wallet dir): the window asks for it.
+    settings.network_combo.setCurrentText("regtest")
+    click(qtbot, settings.switch_network_button)
+    assert settings.network_result.text() == "You are already on regtest."
+    settings.network_combo.setCurrentText("testnet")
+    with qtbot.waitSignal(window.network_change_requested, timeout=1000) as asked:
+        click(qtbot, settings.switch_network_button)
+    assert asked.args == ["testnet"]
+
     settings.server_edit.setText("backup.example.org")
     click(qtbot, settings.change_server_button)
     assert "starting with https://" in settings.server_result.text()

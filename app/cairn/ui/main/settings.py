@@ -149,6 +149,13 @@ class SettingsPanel(QScrollArea):
         layout.addWidget(self._security_section())
         layout.addStretch(1)
         self.setWidget(body)
+        self.tasks.start(self._load_email())
+
+    async def _load_email(self) -> None:
+        # A record read (SQLite): off the GUI thread like every other read.
+        email = await asyncio.to_thread(lambda: self.session.email)
+        if not self.email_edit.isModified():
+            self.email_edit.setText(email or "")
 
     # sections ------------------------------------------------------------------------------
 
@@ -174,7 +181,7 @@ class SettingsPanel(QScrollArea):
 
     def _account_section(self) -> Section:
         section = Section("Account")
-        self.email_edit = QLineEdit(self.session.email or "")
+        self.email_edit = QLineEdit()
         self.email_edit.setObjectName("email")
         self.email_edit.setPlaceholderText("Optional — for notices about your backup")
         self.save_email_button = QPushButton("Save")
