@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from PySide6.QtWidgets import QApplication
 
 from cairn.config import load_config
 from cairn.keys import Network
@@ -44,6 +45,9 @@ def test_switching_network_reopens_on_the_other_networks_wallet_dir(
     data_dir = data_dir_for(tmp_path / "data", backupd.url, devnet.url)
     run(qtbot, qasync_loop, existing_wallet(data_dir))
     app = CairnApp(data_dir)
+    quit_requests: list[int] = []
+    app.finished.connect(quit_requests.append)
+    QApplication.instance().lastWindowClosed.connect(app.last_window_closed)
     app.start()
     qtbot.waitUntil(lambda: app.main_window is not None, timeout=20_000)
     app.main_window.network_change_requested.emit("signet")
@@ -53,4 +57,6 @@ def test_switching_network_reopens_on_the_other_networks_wallet_dir(
     assert app.session.network == "signet"
     assert app.session.wallet_dir == data_dir / "wallets" / "signet"
     assert load_config(data_dir).network is Network.SIGNET
+    assert quit_requests == []  # closing the old main window was not taken for quitting
+    QApplication.instance().lastWindowClosed.disconnect(app.last_window_closed)
     run(qtbot, qasync_loop, app.shutdown())

@@ -40,6 +40,7 @@ class CairnApp(QObject):
         self.wizard_window: WizardWindow | None = None
         self.main_window: MainWindow | None = None
         self._task: asyncio.Task[None] | None = None
+        self._switching = False
 
     def start(self) -> None:
         self._task = asyncio.get_event_loop().create_task(self._open())
@@ -68,7 +69,6 @@ class CairnApp(QObject):
         self.wizard = wizard
         self.wizard_window = WizardWindow(wizard, self.session)
         self.wizard_window.finished.connect(self._wizard_finished)
-        self.wizard_window.destroyed.connect(lambda: None)
         self.wizard_window.show()
         self._ready()
 
@@ -99,17 +99,30 @@ class CairnApp(QObject):
 
     def _switch_network(self, network: str) -> None:
         async def switch() -> None:
-            config = load_config(self.data_dir).with_changes(network=Network(network))
-            save_config(self.data_dir, config)
-            if self.main_window is not None:
-                self.main_window.hide()
-                self.main_window.deleteLater()
-                self.main_window = None
-            if self.session is not None:
-                await self.session.close()
-            await self._open()
+            config = await asyncio.to_thread(load_config, self.data_dir)
+            await asyncio.to_thread(
+                save_config, self.data_dir, config.with_changes(network=Network(network))
+            )
+            # Closing the main window runs its own clean-up; the app must not take it for
+            # the user quitting.
+            self._switching = True
+            try:
+                if self.main_window is not None:
+                    self.main_window.close()
+                    self.main_window.deleteLater()
+                    self.main_window = None
+                if self.session is not None:
+                    await self.session.close()
+                await self._open()
+            finally:
+                self._switching = False
 
         self._task = asyncio.get_event_loop().create_task(switch())
+
+    def last_window_closed(self) -> None:
+        """The user closed the last window: quit, unless a network switch is replacing it."""
+        if not self._switching:
+            self.finished.emit(0)
 
     def _ready(self) -> None:
         if self.quit_when_ready:
@@ -154,11 +167,12 @@ def run(data_dir: Path, *, quit_when_ready: bool = False) -> int:
 
     def finish(code: int) -> None:
         nonlocal exit_code
-        exit_code = code
-        done.set()
+        if not done.is_set():  # the first reason to stop decides the exit code
+            exit_code = code
+            done.set()
 
     cairn.finished.connect(finish)
-    app.lastWindowClosed.connect(lambda: finish(exit_code))
+    app.lastWindowClosed.connect(cairn.last_window_closed)
     # Modules, Qt wrappers and everything else made at start-up live as long as the app: keep
     # them out of the garbage collector's full passes, which otherwise walk all of them and
     # pause every thread (hundreds of ms measured while restoring 20,000 records).
