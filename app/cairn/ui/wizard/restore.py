@@ -70,6 +70,7 @@ class RestoreWordsPage(WizardPage):
             field.phrase_pasted.connect(self._spread)
             field.advance.connect(self._advance)
             field.editingFinished.connect(lambda i=i: self._finished(i))
+            field.returnPressed.connect(lambda i=i: self._return_pressed(i))
             number = QLabel(f"{i + 1}")
             number.setObjectName("wordNumber")
             number.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
@@ -123,6 +124,14 @@ class RestoreWordsPage(WizardPage):
         self._finished(index)
         if index + 1 < len(self.fields):
             self.fields[index + 1].setFocus()
+
+    def _return_pressed(self, index: int) -> None:
+        """Enter goes on to the next word, or on to the next page once the phrase is right."""
+        self._finished(index)
+        if self.wizard.status.can_next:
+            self.wizard.next()
+        else:
+            self._advance(index)
 
     def _edited(self, index: int) -> None:
         self._typing = index
