@@ -96,8 +96,9 @@ async def test_an_object_dropped_by_the_server_is_noticed(backupd, tmp_path):
     await close(store, service)
     server_execute(
         backupd.db,
-        "DELETE FROM objects WHERE key = (SELECT min(key) FROM objects WHERE key != ?)",
-        (manifest_wire_key(keys_for().key_name_key),),
+        "DELETE FROM objects WHERE node_id = ?1 AND key ="
+        " (SELECT min(key) FROM objects WHERE node_id = ?1 AND key != ?2)",
+        (keys_for().node_id, manifest_wire_key(keys_for().key_name_key)),
     )
     result = await restore_to(backupd.url, tmp_path / "restored.sqlite")
     assert result.outcome is RestoreOutcome.CORRUPT
