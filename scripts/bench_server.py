@@ -47,6 +47,9 @@ class Result:
     requests: int = 0  # including the warm-up
     server_cpu: float = 0.0  # seconds of CPU the server process used, warm-up included
     database_cpu: float | None = None  # seconds of CPU of the PostgreSQL cluster, likewise
+    # The server's own view of PUT latency (from accepting the request to the answer), which
+    # leaves out time spent queued in the kernel and in the load generator.
+    server_buckets: list[tuple[float, float]] = field(default_factory=list)
 
     @property
     def cpu_ms_per_request(self) -> float:
@@ -159,6 +162,32 @@ def process_cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def put_duration_buckets(port: int) -> list[tuple[float, float]]:
+    """(upper bound s, cumulative count) of the server's own PUT latency histogram."""
+    import httpx
+
+    text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text
+    buckets = []
+    for line in text.splitlines():
+        if line.startswith("cairn_backupd_request_duration_seconds_bucket{") and (
+            'method="PUT"' in line
+        ):
+            bound = line.split('le="', 1)[1].split('"', 1)[0]
+            buckets.append((float(bound), float(line.rsplit(" ", 1)[1])))
+    return buckets
+
+
+def bucket_quantile(buckets: list[tuple[float, float]], q: float) -> str:
+    """The histogram bucket bound below which a fraction q of requests finished, as '≤ N ms'."""
+    if not buckets:
+        return "-"
+    total = buckets[-1][1]
+    for bound, count in buckets:
+        if count >= q * total:
+            return "inf" if bound == float("inf") else f"<={bound * 1000:g}"
+    return "-"
+
+
 def cluster_cpu_seconds(postmaster: int) -> dict[int, float]:
     """CPU seconds of the postmaster and each of its children, by pid."""
     found: dict[int, float] = {}
@@ -205,6 +234,7 @@ def run_backend(
         db_before = cluster_cpu_seconds(postmaster) if postmaster else {}
         result = asyncio.run(drive(port, args.clients, args.seconds, args.warmup, backend))
         result.server_cpu = process_cpu_seconds(process.pid) - cpu_before
+        result.server_buckets = put_duration_buckets(port)
         if postmaster:
             db_after = cluster_cpu_seconds(postmaster)
             result.database_cpu = sum(t - db_before.get(pid, 0.0) for pid, t in db_after.items())
@@ -254,6 +284,10 @@ def main() -> int:
             f"{r.percentile(99):>8.1f} {mean:>8.1f} {r.errors:>7} "
             f"{r.cpu_ms_per_request:>18.2f} {db_cpu:>14}"
         )
+    print("in-server PUT latency (histogram buckets, whole run):")
+    for r in results:
+        p50, p99 = bucket_quantile(r.server_buckets, 0.5), bucket_quantile(r.server_buckets, 0.99)
+        print(f"{r.backend:<10} p50 {p50} ms, p99 {p99} ms")
     load = os.getloadavg()
     print(f"load average at the end: {load[0]:.1f} {load[1]:.1f} {load[2]:.1f}")
     return 0
