@@ -23,6 +23,10 @@ LAUNCHER = """#!/bin/sh
 exec /opt/cairn/cairn "$@"
 """
 
+# Depends: what the bundle links from the system rather than carrying (checked with ldd over
+# every library in it): glibc (2.36 is the newest symbol version the bundle uses, from the Debian
+# 12 build machine), GL/EGL and libxcb. The Wayland libraries serve Qt's native Wayland window;
+# without them Qt runs through XWayland.
 CONTROL = """Package: cairn
 Version: {version}
 Section: utils
@@ -30,7 +34,8 @@ Priority: optional
 Architecture: {arch}
 Maintainer: The Cairn developers <dev@cairnwallet.org>
 Installed-Size: {size_kib}
-Depends: libc6, libgl1, libegl1, libxkbcommon0, libfontconfig1, libdbus-1-3, libxcb-cursor0
+Depends: libc6 (>= 2.36), libgl1, libegl1, libxcb1, libxkbcommon0, libfontconfig1, libdbus-1-3, libxcb-cursor0
+Recommends: libwayland-client0, libwayland-cursor0, libwayland-egl1
 Homepage: https://cairnwallet.org
 Description: Bitcoin wallet that backs up every change, encrypted
  Cairn is a desktop Bitcoin wallet. Every change to the wallet is encrypted on

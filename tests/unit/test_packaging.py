@@ -109,3 +109,94 @@ def test_systemd_unit_runs_migrate_then_serve_from_the_env_file():
         if "is not executable" not in line and line.strip()
     ]
     assert problems == []
+
+
+def build_fake_deb(tmp_path: Path) -> Path:
+    bundle = tmp_path / "bundle"
+    bundle.mkdir()
+    (bundle / "cairn").write_text("#!/bin/sh\necho cairn\n")
+    (bundle / "cairn").chmod(0o755)
+    out = tmp_path / "out"
+    result = run(
+        sys.executable,
+        str(ROOT / "packaging" / "deb" / "build_deb.py"),
+        "--bundle",
+        str(bundle),
+        "--out",
+        str(out),
+    )
+    assert result.returncode == 0, result.stderr
+    return Path(result.stdout.strip().splitlines()[-1])
+
+
+def test_deb_declares_what_the_bundle_takes_from_the_system_and_is_zstd(tmp_path):
+    deb = build_fake_deb(tmp_path)
+    fields = run("dpkg-deb", "--field", str(deb), "Depends", "Recommends").stdout
+    depends = fields.split("Depends:")[1].split("\n")[0]
+    # The bundle carries Qt and its own libraries; glibc, GL/EGL and libxcb come from the system,
+    # and the build machine's glibc (Debian 12) sets the oldest glibc the bundle runs on.
+    for package in ("libc6 (>= 2.36)", "libgl1", "libegl1", "libxcb1", "libxcb-cursor0"):
+        assert package in depends, package
+    assert "libwayland-cursor0" in fields.split("Recommends:")[1]
+    assert ar_members(deb.read_bytes()) == ["debian-binary", "control.tar.zst", "data.tar.zst"]
+
+
+def ar_members(archive: bytes) -> list[str]:
+    """Member names of an ar archive (a .deb is one), without needing binutils."""
+    assert archive.startswith(b"!<arch>\n")
+    names, offset = [], 8
+    while offset < len(archive):
+        header = archive[offset : offset + 60]
+        names.append(header[:16].decode("ascii").strip().rstrip("/"))
+        size = int(header[48:58].decode("ascii"))
+        offset += 60 + size + size % 2
+    return names
+
+
+def load_launcher():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "cairn_launcher", ROOT / "packaging" / "cairn_launcher.py"
+    )
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_bundle_launcher_runs_backupd_and_the_cairn_command(capsys):
+    import pytest
+
+    launcher = load_launcher()
+    with pytest.raises(SystemExit) as exit_backupd:
+        launcher.main(["backupd", "--help"])
+    assert exit_backupd.value.code == 0
+    assert capsys.readouterr().out.startswith("usage: cairn-backupd")
+    with pytest.raises(SystemExit) as exit_cairn:
+        launcher.main(["--version"])
+    assert exit_cairn.value.code == 0
+    assert capsys.readouterr().out.startswith("cairn ")
+
+
+def test_demo_services_run_through_the_bundle_executable_when_frozen(monkeypatch):
+    from cairn import demo
+
+    assert demo._service_command("cairn.server", "backupd") == [
+        sys.executable,
+        "-m",
+        "cairn.server",
+    ]
+    monkeypatch.setattr(sys, "frozen", True, raising=False)
+    assert demo._service_command("cairn.server", "backupd") == [sys.executable, "backupd"]
+    assert demo._service_command("cairn.devnet", "devnet") == [sys.executable, "devnet"]
+
+
+def test_bundle_spec_collects_what_analysis_cannot_see():
+    spec = (ROOT / "packaging" / "cairn.spec").read_text()
+    assert 'collect_dynamic_libs("bdkpython")' in spec  # libbdkffi.so, loaded by ctypes
+    assert '"coincurve._cffi_backend"' in spec
+    assert 'Path("cairn", "resources"' in spec
+    smoke = (ROOT / "packaging" / "smoke_test.sh").read_text()
+    assert "bdkpython/libbdkffi.so" in smoke
+    assert '"$BIN" demo' in smoke
