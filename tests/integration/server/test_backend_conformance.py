@@ -325,3 +325,14 @@ async def test_export_pages_through_many_rows_and_large_values(backend: Backend)
     await export.close()
     assert exported == {**big, **small}
     assert list(exported) == sorted(exported)
+
+
+@pytest.mark.asyncio
+async def test_concurrent_first_writes_create_the_store_once(backend: Backend) -> None:
+    fresh = StoreRef(NODE, "testnet")
+    results = await asyncio.gather(
+        *(put(backend, (key(f"f{i}"), 0, b"v"), store=fresh) for i in range(12))
+    )
+    assert sorted(results) == list(range(1, 13))
+    info = await backend.store_info(fresh)
+    assert info is not None and (info.generation, info.objects) == (12, 12)
