@@ -52,6 +52,11 @@ def test_backup_status_wording_follows_the_engine_state() -> None:
     assert describe(full).detail == "5 of 9 records"
     failed = StatusSnapshot(state=BackupState.ERROR, last_error="quota exceeded")
     assert describe(failed).tone == "error"
+    owed = StatusSnapshot(last_success=1.0, full_backup_reason="the backup server changed")
+    assert (describe(owed).headline, describe(owed).detail) == (
+        "Full backup needed",
+        "the backup server changed",
+    )
 
 
 def test_settings_inputs_are_checked_before_any_action() -> None:

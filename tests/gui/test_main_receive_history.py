@@ -10,7 +10,7 @@ from PySide6.QtGui import QGuiApplication
 
 from cairn.ui.main.formatting import btc
 from cairn.ui.main.history import AMOUNT, DIRECTION, LABEL, STATUS
-from cairn.ui.main.window import FAUCET_AMOUNT
+from cairn.ui.main.window import FAUCET_AMOUNT, MainWindow
 
 from .main_support import main_window, screenshot, wait_synced
 
@@ -42,6 +42,14 @@ def test_receive_shows_an_address_with_its_qr_code_and_stores_a_label(opened, qt
     assert wallet.label("addr", first) == "rent from Bob"
     window.tabs.setCurrentWidget(receive)
     screenshot(window, "main-receive")
+
+    # Opened again, the window shows the same unused address with its label.
+    again = MainWindow(opened.session)
+    qtbot.addWidget(again)
+    qtbot.waitUntil(lambda: again.receive.address == first, timeout=10_000)
+    assert again.receive.label_edit.text() == "rent from Bob"
+    again.close()
+    qtbot.waitUntil(lambda: not again.tasks.busy, timeout=10_000)
 
     # Until it is paid, the same address stays on show; "New address" hands out the next one.
     qtbot.mouseClick(receive.new_button, Qt.MouseButton.LeftButton)

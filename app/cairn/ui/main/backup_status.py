@@ -74,6 +74,8 @@ def describe(status: BackupSnapshotView) -> StatusText:
         return StatusText("warn", "Backup server unreachable, retrying", _join(waiting, last))
     if state == "error":
         return StatusText("error", "Backup failed", _join(waiting, last))
+    if status.full_backup_reason:
+        return StatusText("warn", "Full backup needed", status.full_backup_reason)
     if pending:
         return StatusText("warn", waiting[0].upper() + waiting[1:], last)
     if status.last_success is None:
@@ -131,6 +133,17 @@ class BackupStatusWidget(QWidget):
             tip.append(f"Pending: {status.pending_changes} changes, {status.pending_bytes:,} bytes")
         if status.last_error:
             tip.append(f"Last error: {status.last_error}")
+        if status.rollback_detected:
+            # Sticky in the engine's status: a past event, explained rather than alarmed about.
+            tip.append(
+                "The server once went back in time (lost or replayed data); "
+                "Cairn uploaded everything again"
+            )
+        if status.conflicts:
+            tip.append(
+                f"{status.conflicts} value(s) written on another device were kept aside, "
+                "not overwritten"
+            )
         self.setToolTip("\n".join(tip))
         self.setAttribute(Qt.WidgetAttribute.WA_StyledBackground, True)
 

@@ -98,7 +98,8 @@ class HistoryModel(QAbstractTableModel):
         if role in (Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.EditRole):
             return self._text(item, column)
         if role == Qt.ItemDataRole.ToolTipRole:
-            return f"Transaction {item.txid}"
+            confirmations = f"{item.confirmations:,} confirmations" if item.confirmations else ""
+            return "\n".join(filter(None, [f"Transaction {item.txid}", confirmations]))
         if role == Qt.ItemDataRole.ForegroundRole and column == AMOUNT:
             return INCOMING if direction_of(item) == "in" else OUTGOING
         if role == Qt.ItemDataRole.TextAlignmentRole and column in (AMOUNT, FEE):

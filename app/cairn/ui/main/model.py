@@ -104,6 +104,8 @@ class WalletView(Protocol):
 
     def export_labels(self) -> str: ...
 
+    def label(self, type_: str, ref: str) -> str | None: ...
+
     def plan_payment(
         self, recipient: str, amount_sat: int | None, fee_rate_sat_vb: float
     ) -> PaymentPlanView: ...
@@ -147,6 +149,15 @@ class BackupSnapshotView(Protocol):
 
     @property
     def full_backup_total(self) -> int: ...
+
+    @property
+    def full_backup_reason(self) -> str | None: ...
+
+    @property
+    def conflicts(self) -> int: ...
+
+    @property
+    def rollback_detected(self) -> bool: ...
 
 
 class BackupStatusView(Protocol):

@@ -99,7 +99,7 @@ class ReceivePanel(QWidget):
         layout.addWidget(self.qr, 0, Qt.AlignmentFlag.AlignTop)
         layout.addLayout(details, 1)
 
-    def show_address(self, address: str) -> None:
+    def show_address(self, address: str, label: str | None = None) -> None:
         if address == self.address:
             return
         self.address = address
@@ -108,7 +108,7 @@ class ReceivePanel(QWidget):
         self.copy_button.setEnabled(True)
         self.save_label_button.setEnabled(True)
         self.copied.clear()
-        self.label_edit.clear()
+        self.label_edit.setText(label or "")
         self.label_status.clear()
 
     def copy_address(self) -> None:
@@ -128,12 +128,16 @@ class ReceivePanel(QWidget):
         try:
             async with self._fetching:
                 received = await get()
+                if received.address == self.address:
+                    return
+                # An address handed out before (this run or before a restore) keeps its label.
+                label = await asyncio.to_thread(self.wallet.label, "addr", received.address)
         except Exception as error:
             self.address_label.setText(user_message(error, "Could not get an address"))
             return
         finally:
             self.new_button.setEnabled(True)
-        self.show_address(received.address)
+        self.show_address(received.address, label)
 
     def _save_label(self) -> None:
         if self.address:

@@ -121,6 +121,8 @@ class SendPanel(QWidget):
         self.review_button = QPushButton("Review payment")
         self.review_button.setObjectName("primary")
         self.review_button.clicked.connect(self.review)
+        self.recipient.returnPressed.connect(self.review)
+        self.amount.returnPressed.connect(self.review)
         review_row = QHBoxLayout()
         review_row.addStretch(1)
         review_row.addWidget(self.review_button)
