@@ -66,7 +66,7 @@ def limits_from(values: Mapping[str, int | None], env: Mapping[str, str]) -> Lim
     for f in fields(Limits):
         flag_value = values.get(f.name)
         if flag_value is not None:
-            chosen[f.name] = flag_value
+            chosen[f.name] = parse_non_negative(str(flag_value), "--" + f.name.replace("_", "-"))
         elif env_name(f.name) in env:
             chosen[f.name] = parse_non_negative(env[env_name(f.name)], env_name(f.name))
     return Limits(**chosen)

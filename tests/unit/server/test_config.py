@@ -50,3 +50,8 @@ def test_a_body_limit_fits_the_largest_valid_batch() -> None:
     limits = Limits()
     # base64 of the batch bytes plus JSON framing for every item
     assert limits.max_body_bytes > limits.max_batch_bytes * 4 // 3 + limits.max_batch_items * 150
+
+
+def test_a_negative_flag_is_refused_by_name() -> None:
+    with pytest.raises(ValueError, match="--store-quota-bytes"):
+        settings(["--store-quota-bytes", "-1"])
