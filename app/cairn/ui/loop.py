@@ -2,8 +2,7 @@
 
 qasync's default executor runs `asyncio.to_thread` work on QThreads. A QThread still alive when
 the process exits makes Qt abort ("QThread: Destroyed while thread is still running", exit
-134), and PySide6 6.12 gets reference counts wrong on that path (see qtfix). A standard
-ThreadPoolExecutor has neither problem.
+134); a standard ThreadPoolExecutor does not have that problem.
 """
 
 from __future__ import annotations
@@ -13,13 +12,10 @@ from concurrent.futures import ThreadPoolExecutor
 import qasync
 from PySide6.QtWidgets import QApplication
 
-from cairn.ui.qtfix import guard_bool_refcounts
-
 WORKER_THREADS = 8
 
 
 def new_event_loop(app: QApplication, *, already_running: bool = False) -> qasync.QEventLoop:
-    guard_bool_refcounts()
     loop = qasync.QEventLoop(app, already_running=already_running)
     loop.set_default_executor(
         ThreadPoolExecutor(max_workers=WORKER_THREADS, thread_name_prefix="cairn-worker")
