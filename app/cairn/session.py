@@ -251,8 +251,8 @@ class Session:
     async def open_existing(self) -> None:
         """Open the wallet whose seed is on disk (no-op when it is already open)."""
         if self._wallet is None:
-            phrase, _passphrase = await asyncio.to_thread(load_seed, self.wallet_dir)
-            await self._open_wallet(phrase)
+            phrase, passphrase = await asyncio.to_thread(load_seed, self.wallet_dir)
+            await self._open_wallet(phrase, passphrase)
 
     async def start(self) -> None:
         """Start background uploads (the main window is about to show)."""
@@ -275,7 +275,7 @@ class Session:
             self._async_store = AsyncRecordStore(self._store)
         return self._store
 
-    async def _open_wallet(self, phrase: str) -> None:
+    async def _open_wallet(self, phrase: str, passphrase: str = "") -> None:
         if self._wallet is not None:
             return
         esplora = self.config.chain_url
@@ -284,7 +284,7 @@ class Session:
                 f"No chain server is set for {self.network}. Set esplora_url in "
                 f"{self.data_dir / 'config.json'}, or run `cairn demo`."
             )
-        seed = await asyncio.to_thread(mnemonic_to_seed, phrase)
+        seed = await asyncio.to_thread(mnemonic_to_seed, phrase, passphrase)
         store = await self._open_store()
         self._wallet = await CairnWallet.open_async(
             store, seed, self.config.network, esplora_url=esplora, bus=self.bus
@@ -382,8 +382,8 @@ class Session:
             self._service = None
         was_started = self._started
         self._started = False
-        phrase, _ = await asyncio.to_thread(load_seed, self.wallet_dir)
-        seed = await asyncio.to_thread(mnemonic_to_seed, phrase)
+        phrase, passphrase = await asyncio.to_thread(load_seed, self.wallet_dir)
+        seed = await asyncio.to_thread(mnemonic_to_seed, phrase, passphrase)
         await self._build_backup(seed)
         if was_started and self._service is not None:
             self._service.uploader.start()

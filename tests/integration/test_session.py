@@ -138,3 +138,37 @@ async def test_a_wallet_from_a_newer_cairn_is_refused_with_advice(tmp_path, back
     (wallet / "format").write_text("7\n")
     with pytest.raises(SessionError, match="newer Cairn"):
         await Session.open(path)
+
+
+def first_address(seed: bytes) -> str:
+    import bdkpython as bdk
+
+    from cairn.keys import bip84_descriptors
+
+    external, internal = bip84_descriptors(seed, Network.REGTEST)
+    wallet = bdk.Wallet(
+        bdk.Descriptor(external, bdk.NetworkKind.TEST),
+        bdk.Descriptor(internal, bdk.NetworkKind.TEST),
+        bdk.Network.REGTEST,
+        bdk.Persister.new_in_memory(),
+    )
+    return str(wallet.peek_address(bdk.KeychainKind.EXTERNAL, 0).address)
+
+
+@pytest.mark.asyncio
+async def test_a_seed_saved_with_a_passphrase_opens_the_passphrase_wallet(
+    tmp_path, backupd, devnet
+):
+    from cairn.keys import mnemonic_to_seed
+    from cairn.seedfile import save_seed
+
+    session = await Session.open(data_dir(tmp_path, "pp", backupd.url, devnet.url))
+    try:
+        session.wallet_dir.mkdir(parents=True, exist_ok=True)
+        save_seed(session.wallet_dir, " ".join(WORDS), "correct horse")
+        await session.open_existing()
+        address = (await session.require_wallet().next_receive_address()).address
+        assert address == first_address(mnemonic_to_seed(" ".join(WORDS), "correct horse"))
+        assert address != first_address(mnemonic_to_seed(" ".join(WORDS)))
+    finally:
+        await session.close()
