@@ -9,10 +9,10 @@ from cairn.ui.main.model import BalanceView
 
 
 class BalancePanel(QWidget):
-    def __init__(self, network: str, parent: QWidget | None = None) -> None:
+    def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("balancePanel")
-        caption = QLabel("Balance" if network == "bitcoin" else f"Balance · {network}")
+        caption = QLabel("Balance")
         caption.setObjectName("caption")
         self.confirmed = QLabel("—")
         self.confirmed.setObjectName("balanceAmount")

@@ -7,7 +7,7 @@ import asyncio
 import logging
 from collections.abc import Callable, Sequence
 
-from PySide6.QtCore import QObject, QTimer, Signal
+from PySide6.QtCore import QObject, Qt, QTimer, Signal
 from PySide6.QtGui import QCloseEvent
 from PySide6.QtWidgets import (
     QHBoxLayout,
@@ -66,7 +66,7 @@ class MainWindow(QMainWindow):
         apply_style(self)
 
         wallet = session.wallet
-        self.balance = BalancePanel(str(session.network))
+        self.balance = BalancePanel()
         self.history = HistoryPanel(wallet, self.tasks)
         self.send = SendPanel(wallet, self.tasks)
         self.receive = ReceivePanel(wallet, self.tasks)
@@ -123,6 +123,7 @@ class MainWindow(QMainWindow):
         header.setObjectName("header")
         self.sync_label = QLabel("")
         self.sync_label.setObjectName("hint")
+        self.sync_label.setAlignment(Qt.AlignmentFlag.AlignRight)
         self.refresh_button = QPushButton("Refresh")
         self.refresh_button.setObjectName("quiet")
         self.refresh_button.clicked.connect(self.sync_now)
@@ -135,6 +136,13 @@ class MainWindow(QMainWindow):
         right.setSpacing(6)
         buttons = QHBoxLayout()
         buttons.addStretch(1)
+        network = str(self.session.network)
+        if network != "bitcoin":
+            # As in the wizard: test networks are said plainly, their coins have no value.
+            badge = QLabel(f"{network} · test coins only")
+            badge.setObjectName("networkBadge")
+            buttons.addWidget(badge, 0, Qt.AlignmentFlag.AlignVCenter)
+            buttons.addSpacing(8)
         buttons.addWidget(self.faucet_button)
         buttons.addWidget(self.refresh_button)
         right.addLayout(buttons)
