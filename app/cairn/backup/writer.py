@@ -47,7 +47,6 @@ from cairn.storage.protocol import MAX_NAME_BYTES
 
 __all__ = [
     "BackupCorrupt",
-    "BackupRollback",
     "BackupWriter",
     "Change",
     "ConflictNotice",
@@ -66,10 +65,6 @@ SEAL_ON_LOOP_BYTES = 64 * 1024
 
 class BackupCorrupt(BackupError):
     """An object on the server does not decrypt or does not match its key: tampered or damaged."""
-
-
-class BackupRollback(BackupError):
-    """The server went back in time (lower generation or older manifest): data was lost there."""
 
 
 @dataclass(frozen=True)
