@@ -71,3 +71,43 @@ def test_full_backup_chunks_respect_both_bounds():
     assert [len(c) for c in _chunks(records, 100, 35)] == [3] * 8 + [1]
     big = [("a", bytes(100)), ("b", bytes(1))]
     assert [len(c) for c in _chunks(big, 10, 50)] == [1, 1]  # an oversized record goes alone
+
+
+@pytest.mark.asyncio
+async def test_the_export_is_split_into_lines_whatever_the_network_pieces():
+    """Lines cut across reads, blank lines and a last line without a newline all parse."""
+    import base64
+    import json
+
+    from cairn.backup.client import RemoteBackupClient
+    from cairn.keys import derive_backup_keys
+
+    lines = [
+        json.dumps(
+            {
+                "key": f"{i:064x}",
+                "version": i + 1,
+                "value": base64.b64encode(bytes([i]) * (i * 37)).decode(),
+            }
+        )
+        for i in range(40)
+    ]
+    body = ("\n".join(lines[:20]) + "\n\n" + "\n".join(lines[20:])).encode()
+
+    async def pieces():
+        for start in range(0, len(body), 113):
+            yield body[start : start + 113]
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, content=pieces(), headers={"X-Cairn-Generation": "7"})
+
+    keys = derive_backup_keys(bytes(64))
+    http = httpx.AsyncClient(transport=httpx.MockTransport(handler))
+    client = RemoteBackupClient("http://backup.invalid", keys, "regtest", http=http)
+    async with client.export() as stream:
+        got = [obj async for obj in stream]
+    await http.aclose()
+    assert stream.generation == 7
+    assert [(o.key, o.version, o.value) for o in got] == [
+        (f"{i:064x}", i + 1, bytes([i]) * (i * 37)) for i in range(40)
+    ]
