@@ -37,7 +37,7 @@ def answer(box: QMessageBox, confirm: bool) -> None:
 
 
 def test_back_up_now_and_export_labels_to_a_bip329_file(
-    opened, qtbot, qasync_loop, devnet, tmp_path
+    opened, qtbot, qasync_loop, devnet, backupd, tmp_path
 ):
     window, session = opened.window, opened.session
     settings, wallet = window.settings, session.wallet
@@ -47,8 +47,18 @@ def test_back_up_now_and_export_labels_to_a_bip329_file(
     run(qtbot, qasync_loop, wallet.set_label("addr", address, "from the faucet"))
     run(qtbot, qasync_loop, wallet.set_label("tx", txid, "test coins, ünïcode ✓"))
 
+    # With the server down, "Back up now" says so beside the button and the status bar agrees.
+    backupd.stop()
     click(qtbot, settings.back_up_button)
-    qtbot.waitUntil(lambda: settings.backup_result.text() == "Backed up.", timeout=10_000)
+    qtbot.waitUntil(lambda: settings.back_up_button.isEnabled(), timeout=20_000)
+    assert "could not be reached" in settings.backup_result.text(), settings.backup_result.text()
+    assert settings.backup_result.objectName() == "error"
+    assert window.backup_status.text.tone in ("warn", "error")
+    backupd.start()
+
+    click(qtbot, settings.back_up_button)
+    qtbot.waitUntil(lambda: settings.backup_result.text() == "Backed up.", timeout=20_000)
+    assert window.backup_status.headline.text() == "Backed up"
     assert settings.back_up_button.isEnabled()
     status = session.backup_status.current
     assert status.pending_changes == 0 and status.last_success is not None

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 from cairn.backup.client import BackupError
+from cairn.session import SessionError
 from cairn.wallet.errors import WalletError
 
 log = logging.getLogger(__name__)
@@ -13,6 +14,7 @@ log = logging.getLogger(__name__)
 KNOWN_ERRORS: tuple[type[BaseException], ...] = (
     WalletError,
     BackupError,
+    SessionError,
     ValueError,
     ConnectionError,
     TimeoutError,

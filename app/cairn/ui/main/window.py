@@ -7,7 +7,7 @@ import asyncio
 import logging
 from collections.abc import Callable, Sequence
 
-from PySide6.QtCore import QObject, Qt, QTimer, Signal
+from PySide6.QtCore import QEvent, QObject, Qt, QTimer, Signal
 from PySide6.QtGui import QCloseEvent
 from PySide6.QtWidgets import (
     QHBoxLayout,
@@ -242,7 +242,8 @@ class MainWindow(QMainWindow):
 
         self.tasks.start(run())
 
-    def closeEvent(self, event: QCloseEvent) -> None:
+    def shutdown(self) -> None:
+        """Stop syncing, listening and every task; the session may be closed after this."""
         self._sync_timer.stop()
         self._reload_timer.stop()
         if self._unsubscribe is not None:
@@ -250,4 +251,13 @@ class MainWindow(QMainWindow):
             self._unsubscribe = None
         self.backup_status.signals.detach()
         self.tasks.cancel_all()
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        self.shutdown()
         super().closeEvent(event)
+
+    def event(self, event: QEvent) -> bool:
+        # deleteLater() without close() (the app replacing the window) skips closeEvent.
+        if event.type() == QEvent.Type.DeferredDelete:
+            self.shutdown()
+        return super().event(event)
