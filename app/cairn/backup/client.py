@@ -407,4 +407,7 @@ def _error_from(status: int, content: bytes, headers: httpx.Headers) -> BackupEr
         return BackupTooLarge(message, status=status, code=code)
     if status == 400:
         return BackupBadRequest(message, status=status, code=code)
+    if status in (502, 503, 504):
+        # The server (or the proxy in front of it) cannot serve now: like being offline.
+        return BackupUnreachable(message, status=status, code=code)
     return BackupServerError(message, status=status, code=code)

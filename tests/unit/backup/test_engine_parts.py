@@ -13,6 +13,7 @@ from cairn.backup.client import (
     BackupServerError,
     BackupTooLarge,
     BackupUnauthorized,
+    BackupUnreachable,
     RateLimited,
     _error_from,
 )
@@ -41,7 +42,8 @@ def test_backoff_grows_to_the_cap_with_jitter_and_resets():
         (413, b'{"error":"quota_exceeded","detail":"x"}', BackupQuotaExceeded),
         (507, b"", BackupQuotaExceeded),
         (500, b"<html>", BackupServerError),
-        (502, b"", BackupServerError),
+        (502, b"", BackupUnreachable),
+        (503, b'{"error":"unavailable","detail":"database down"}', BackupUnreachable),
         (409, b'{"error":"conflict"}', BackupServerError),  # no versions: not our protocol
     ],
 )
