@@ -49,6 +49,8 @@ def test_back_up_now_and_export_labels_to_a_bip329_file(
 
     # With the server down, "Back up now" says so beside the button and the status bar agrees.
     backupd.stop()
+    # A change made while it is down (with nothing pending there is nothing to fail).
+    run(qtbot, qasync_loop, session.set_email("ada@example.org"))
     click(qtbot, settings.back_up_button)
     qtbot.waitUntil(lambda: settings.back_up_button.isEnabled(), timeout=20_000)
     assert "could not be reached" in settings.backup_result.text(), settings.backup_result.text()
