@@ -32,7 +32,6 @@ def make_api(tmp_path: Path) -> ApiFactory:
             async with httpx.AsyncClient(
                 transport=transport, base_url="http://backupd.test"
             ) as http:
-                http.app = app  # type: ignore[attr-defined]
                 yield SignedClient(http)
 
     return open_api
