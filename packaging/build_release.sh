@@ -12,7 +12,8 @@ if [ -n "$(git status --porcelain --untracked-files=normal -- app resources pack
     echo "cairn: warning: uncommitted changes under app/, resources/ or packaging/ go into this build" >&2
 fi
 
-CAIRN_EXTRAS=test,packaging source "$ROOT/scripts/bootstrap"
+# The test extras include PyInstaller (the bundle is also built by a slow test).
+CAIRN_EXTRAS=test source "$ROOT/scripts/bootstrap"
 
 stage() { echo "== $1 ($SECONDS s so far)" >&2; }
 
