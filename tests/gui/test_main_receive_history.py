@@ -7,12 +7,14 @@ from __future__ import annotations
 import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QGuiApplication
+from PySide6.QtWidgets import QAbstractItemView
 
 from cairn.ui.main.formatting import btc
 from cairn.ui.main.history import AMOUNT, DIRECTION, LABEL, STATUS
 from cairn.ui.main.window import FAUCET_AMOUNT, MainWindow
 
 from .main_support import main_window, screenshot, wait_synced
+from .wizard_support import run
 
 pytestmark = pytest.mark.gui
 
@@ -63,7 +65,9 @@ def test_receive_shows_an_address_with_its_qr_code_and_stores_a_label(opened, qt
     assert window.history.model.items[0].confirmations == 1
 
 
-def test_balance_and_history_follow_the_faucet_and_a_mined_block(opened, qtbot, devnet):
+def test_balance_and_history_follow_the_faucet_and_a_mined_block(
+    opened, qtbot, qasync_loop, devnet
+):
     window, session = opened.window, opened.session
     qtbot.waitUntil(lambda: window.receive.address != "", timeout=10_000)
     address = window.receive.address
@@ -106,4 +110,13 @@ def test_balance_and_history_follow_the_faucet_and_a_mined_block(opened, qtbot, 
     )
     assert window.backup_status.detail.text() == "last backup just now"
     assert model.index(model.row_of(txid), LABEL).data() == "first coins"
+
+    # A label being typed survives the reload every sync brings.
+    window.tabs.setCurrentWidget(window.history)
+    table, index = window.history.table, model.index(model.row_of(txid), LABEL)
+    table.setCurrentIndex(index)
+    table.edit(index)
+    assert table.state() == QAbstractItemView.State.EditingState
+    run(qtbot, qasync_loop, window.reload())
+    assert table.state() == QAbstractItemView.State.EditingState
     screenshot(window, "main-history")

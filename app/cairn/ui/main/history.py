@@ -68,10 +68,23 @@ class HistoryModel(QAbstractTableModel):
         self.labels: dict[str, str] = {}
 
     def set_items(self, items: Sequence[HistoryItemView]) -> None:
-        self.beginResetModel()
-        self.items = sorted(items, key=_newest_first)
-        self.labels = {i.txid: i.label or "" for i in self.items}
-        self.endResetModel()
+        ordered = sorted(items, key=_newest_first)
+        if [i.txid for i in ordered] != [i.txid for i in self.items]:
+            self.beginResetModel()
+            self.items = ordered
+            self.labels = {i.txid: i.label or "" for i in ordered}
+            self.endResetModel()
+            return
+        # Same rows: update in place, so a label being typed (an open editor) survives the
+        # reload that every sync brings; only cells whose text changed are announced.
+        for row, (old, new) in enumerate(zip(self.items, ordered, strict=True)):
+            before = [self._text(old, column) for column in range(len(COLUMNS))]
+            self.items[row] = new
+            self.labels[new.txid] = new.label or ""
+            for column in range(len(COLUMNS)):
+                if self._text(new, column) != before[column]:
+                    index = self.index(row, column)
+                    self.dataChanged.emit(index, index)
 
     def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: B008
         return 0 if parent.isValid() else len(self.items)
