@@ -232,3 +232,18 @@ def test_bundle_builds_and_its_smoke_test_passes(tmp_path):
     assert smoke.returncode == 0, smoke.stdout[-2000:] + smoke.stderr[-3000:]
     assert "main window was ready" in smoke.stderr
     assert "cairn demo started devnet and the backup server" in smoke.stderr
+
+
+def test_desktop_entry_starts_the_app_with_arguments_it_accepts():
+    """A field code like %u would hand the app a bitcoin: URI, which the command line rejects
+    (exit 2, unseen behind Terminal=false): the menu entry and link handler must start it."""
+    from cairn.cli import build_parser
+
+    entry = (ROOT / "resources" / f"{APP_ID}.desktop").read_text()
+    exec_line = next(line for line in entry.splitlines() if line.startswith("Exec="))
+    program, *arguments = exec_line.removeprefix("Exec=").split()
+    assert program == "cairn"
+    sample = {"%u": "bitcoin:bc1qcr8te4kr609gcawutmrza0j4xv80jy8z306fyu", "%f": "/tmp/x"}
+    args = [sample.get(argument.lower(), argument) for argument in arguments]
+    parsed = build_parser().parse_args(args)
+    assert parsed.command is None  # the app itself, not a subcommand
