@@ -47,6 +47,14 @@ def pick_estimate(estimates: Mapping[Any, float], target: int) -> float | None:
     return by_target[-1][1] if by_target else None
 
 
+def _row(layout: QHBoxLayout) -> QWidget:
+    """A layout as one widget, so the form centres its caption like a plain field's."""
+    layout.setContentsMargins(0, 0, 0, 0)
+    holder = QWidget()
+    holder.setLayout(layout)
+    return holder
+
+
 class FeeRateField(QLineEdit):
     """A fee rate in sat/vB, typed or set from a preset (one decimal)."""
 
@@ -110,8 +118,8 @@ class SendPanel(QWidget):
         form.setHorizontalSpacing(16)
         form.setVerticalSpacing(12)
         form.addRow("Pay to", self.recipient)
-        form.addRow("Amount", amount_row)
-        form.addRow("Fee", fee_row)
+        form.addRow("Amount", _row(amount_row))
+        form.addRow("Fee", _row(fee_row))
 
         self.error = QLabel("")
         self.error.setObjectName("error")
