@@ -1,11 +1,10 @@
-"""Upgrade from format 1, in the app: the committed legacy wallet is migrated at start, the
-full-backup screen comes first (and waits out a backup server that is down), then the main
+"""Upgrade from format 1, in the app: the committed legacy wallet is migrated when the app
+starts, the full-backup screen comes first (and waits out a backup server that is down), then the main
 window shows the legacy wallet's history, labels and balance, served by the chain it came from.
 """
 
 from __future__ import annotations
 
-import asyncio
 import shutil
 from pathlib import Path
 
@@ -16,7 +15,7 @@ from cairn.onboarding import View
 from cairn.ui.app import CairnApp
 from cairn.ui.main.formatting import btc
 from cairn.ui.wizard.loading import LoadingPage
-from cairn.upgrade import FULL_BACKUP_REASON, detect_format, upgrade_data_dir
+from cairn.upgrade import FULL_BACKUP_REASON, detect_format
 from tests.integration.upgrade.helpers import FIXTURE, INPUTS, REPORT, copy_fixture
 from tests.support.devnet import DevnetProcess
 
@@ -43,9 +42,7 @@ def test_legacy_wallet_gets_its_full_backup_before_the_main_window(
     data_dir = tmp_path / "data"
     wallet_dir = copy_fixture(data_dir)
     data_dir_for(data_dir, backupd.url, fixture_chain.url)
-    # What the app runs at start before reading the data dir (Session.open → upgrade_data_dir).
-    run(qtbot, qasync_loop, asyncio.to_thread(upgrade_data_dir, data_dir))
-    assert detect_format(wallet_dir) == 2
+    assert detect_format(wallet_dir) == 1
     backupd.stop()
 
     app = CairnApp(data_dir)
@@ -55,6 +52,8 @@ def test_legacy_wallet_gets_its_full_backup_before_the_main_window(
         lambda: app.wizard_window is not None or app.main_window is not None, timeout=10_000
     )
     assert app.main_window is None, "the main window must wait for the full backup"
+    assert detect_format(wallet_dir) == 2  # migrated at start, before anything read it
+    assert not (wallet_dir / "seed.txt").exists()
     assert app.wizard.history == (View.LOADING,)
     loading = app.wizard_window.current_page
     assert isinstance(loading, LoadingPage)

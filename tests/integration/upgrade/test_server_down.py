@@ -15,7 +15,7 @@ from cairn.backup.status import BackupState
 from cairn.config import load_config, save_config
 from cairn.onboarding import WalletPresence
 from cairn.session import Session, SessionError
-from cairn.upgrade import FULL_BACKUP_REASON, upgrade_data_dir
+from cairn.upgrade import FULL_BACKUP_REASON, detect_format
 from cairn.upgrade.compare import compare_wallets
 from tests.integration.upgrade.helpers import FIXTURE, INPUTS, NETWORK, REPORT, copy_fixture
 from tests.support.backupd import BackupServer
@@ -43,13 +43,13 @@ async def test_full_backup_is_retried_until_the_server_is_back(
     tmp_path: Path, backupd: BackupServer
 ) -> None:
     data_dir = tmp_path / "data"
-    copy_fixture(data_dir)
-    upgrade_data_dir(data_dir)
+    wallet_dir = copy_fixture(data_dir)
     configure(data_dir, backupd.url)
     backupd.stop()
 
-    session = await Session.open(data_dir, backup_timeout=2.0)
+    session = await Session.open(data_dir, backup_timeout=2.0)  # migrates the format-1 dir
     try:
+        assert detect_format(wallet_dir) == 2
         assert await session.presence() is WalletPresence.NEEDS_FULL_BACKUP
         with pytest.raises(SessionError, match="could not be reached"):
             await session.run_full_backup()
@@ -88,6 +88,7 @@ async def test_full_backup_is_retried_until_the_server_is_back(
         result = await restored.restore(INPUTS["mnemonic"].split())
         assert result.outcome is RestoreOutcome.RESTORED
         assert await restored.presence() is WalletPresence.READY  # a restore never owes one
+        assert (restored.wallet_dir / "format").read_text() == "2\n"
         assert restored.wallet.revealed_index() == address.index
     finally:
         await restored.close()
