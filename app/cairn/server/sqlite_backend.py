@@ -28,7 +28,7 @@ from cairn.server.backend import (
 )
 from cairn.server.batch import Stored, plan_batch
 from cairn.server.ratelimit import FixedWindowCounter, retry_after
-from cairn.server.sqlite_worker import GroupCommitWriter, ReaderPool, connect
+from cairn.server.sqlite_worker import Checkpointer, GroupCommitWriter, ReaderPool, connect
 
 SCHEMA_VERSION = 1
 SCHEMA = """
@@ -155,20 +155,24 @@ class SqliteBackend:
         self._readers_count = readers
         self._writer: GroupCommitWriter | None = None
         self._readers: ReaderPool | None = None
+        self._checkpointer: Checkpointer | None = None
         self._rate = FixedWindowCounter()
 
     async def open(self) -> None:
         await asyncio.to_thread(migrate_file, self.path)
         self._writer = GroupCommitWriter(self.path)
         self._readers = ReaderPool(self.path, self._readers_count)
+        self._checkpointer = Checkpointer(self.path)
 
     async def close(self) -> None:
-        writer, readers = self._writer, self._readers
-        self._writer = self._readers = None
+        writer, readers, checkpointer = self._writer, self._readers, self._checkpointer
+        self._writer = self._readers = self._checkpointer = None
         if writer is not None:
             await asyncio.to_thread(writer.close)
         if readers is not None:
             await asyncio.to_thread(readers.close)
+        if checkpointer is not None:
+            await asyncio.to_thread(checkpointer.close)
 
     @property
     def writer(self) -> GroupCommitWriter:

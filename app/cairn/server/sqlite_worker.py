@@ -4,6 +4,7 @@
 savepoint inside one transaction, commits once (WAL + synchronous=FULL, so the commit is on disk)
 and only then answers each caller. Under concurrent load one fsync covers many requests.
 `ReaderPool` runs reads on a few connections of their own; WAL lets them proceed during writes.
+`Checkpointer` moves the WAL into the database file in the background.
 """
 
 from __future__ import annotations
@@ -82,6 +83,8 @@ class GroupCommitWriter(_Worker):
     def __init__(self, path: Path) -> None:
         super().__init__()
         self._conn = connect(path)
+        # Checkpoints run on the Checkpointer's thread, not inside a commit everyone waits for.
+        self._conn.execute("PRAGMA wal_autocheckpoint=0")
         thread = threading.Thread(target=self._loop, name="cairn-backupd-writer", daemon=True)
         self._threads.append(thread)
         thread.start()
@@ -156,3 +159,36 @@ class ReaderPool(_Worker):
             else:
                 _answer(job, result, None)
         conn.close()
+
+
+class Checkpointer:
+    """Copies committed WAL frames back into the database file, off the commit path.
+
+    SQLite's automatic checkpoint would run inside the writer's commit and stall every request
+    of that group for the length of a database-file fsync. A PASSIVE checkpoint from a
+    connection of its own never blocks the writer; the WAL is reused once it has caught up.
+    """
+
+    def __init__(self, path: Path, interval: float = 0.5) -> None:
+        self._conn = connect(path)
+        self._interval = interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(
+            target=self._loop, name="cairn-backupd-checkpointer", daemon=True
+        )
+        self._thread.start()
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self._interval):
+            self._checkpoint("PASSIVE")
+        self._checkpoint("TRUNCATE")  # the writer is gone: leave a small WAL behind
+        self._conn.close()
+
+    def _checkpoint(self, mode: str) -> None:
+        # A busy database only postpones the checkpoint to the next round.
+        with contextlib.suppress(sqlite3.Error):
+            self._conn.execute(f"PRAGMA wal_checkpoint({mode})").fetchall()
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join()
