@@ -37,7 +37,7 @@ from cairn.keys import (
 )
 from cairn.onboarding import WalletPresence
 from cairn.restore_worker import RestoreChild
-from cairn.seedfile import load_seed, save_seed, seed_exists
+from cairn.seedfile import delete_seed, load_seed, save_seed, seed_exists
 from cairn.storage import AsyncRecordStore, SqliteStore
 from cairn.upgrade import (
     CURRENT_FORMAT,
@@ -156,12 +156,28 @@ class Session:
     async def create_wallet(self, words: Sequence[str], *, email: str | None = None) -> None:
         """A new wallet from `words` (or, by the user's choice, a restore without backup)."""
         phrase = validate_mnemonic(" ".join(words))
+        if self.config.chain_url is None:
+            raise SessionError(
+                f"No chain server is set for {self.network}. Set esplora_url in "
+                f"{self.data_dir / 'config.json'}, or run `cairn demo`."
+            )
         self.wallet_dir.mkdir(parents=True, exist_ok=True)
         await asyncio.to_thread(save_seed, self.wallet_dir, phrase)
-        await self._open_wallet(phrase)
-        await asyncio.to_thread(write_format, self.wallet_dir, CURRENT_FORMAT)
+        try:
+            await self._open_wallet(phrase)
+            await asyncio.to_thread(write_format, self.wallet_dir, CURRENT_FORMAT)
+        except BaseException:
+            # A wallet that could not be created leaves nothing behind: no seed, no records.
+            await self.close()
+            await asyncio.to_thread(self._remove_new_wallet_files)
+            raise
         if email:
             await self.require_wallet().set_preference(EMAIL_PREFERENCE, email)
+
+    def _remove_new_wallet_files(self) -> None:
+        delete_seed(self.wallet_dir)
+        for path in self.wallet_dir.glob(self.records_path.name + "*"):
+            path.unlink(missing_ok=True)
 
     async def run_initial_backup(self, progress: Progress = _ignore) -> None:
         """Upload everything the new wallet wrote; returns once the server acknowledged it."""

@@ -172,3 +172,18 @@ async def test_a_seed_saved_with_a_passphrase_opens_the_passphrase_wallet(
         assert address != first_address(mnemonic_to_seed(" ".join(WORDS)))
     finally:
         await session.close()
+
+
+@pytest.mark.asyncio
+async def test_a_wallet_that_cannot_be_created_leaves_nothing_behind(tmp_path, backupd):
+    path = tmp_path / "nochain"
+    save_config(path, AppConfig(network=Network.REGTEST, backup_server_url=backupd.url))
+    session = await Session.open(path)
+    try:
+        with pytest.raises(SessionError, match="No chain server"):
+            await session.create_wallet(WORDS)
+        assert not session.has_wallet
+        assert not (session.wallet_dir / "seed").exists()
+        assert not session.records_path.exists()
+    finally:
+        await session.close()
