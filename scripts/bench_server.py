@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
+import gc
 import json
 import os
 import statistics
@@ -133,6 +134,9 @@ async def client(port: int, deadline: float, measure_from: float, result: Result
 
 
 async def drive(port: int, clients: int, seconds: float, warmup: float, backend: str) -> Result:
+    # The load generator's own garbage-collection pauses would show up as server latency.
+    gc.collect()
+    gc.freeze()
     start = time.monotonic()
     result = Result(backend=backend, seconds=seconds)
     await asyncio.gather(

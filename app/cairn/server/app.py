@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import inspect
 import logging
 import time
@@ -45,14 +46,25 @@ async def _purge_forever(backend: Backend) -> None:
             log.warning("purge failed", extra={"fields": {"exception": type(exc).__name__}})
 
 
-def create_app(settings: Settings, backend: Backend | None = None) -> FastAPI:
-    """The cairn-backupd app; the backend is opened on startup and closed on shutdown."""
+def create_app(
+    settings: Settings, backend: Backend | None = None, *, freeze_startup_objects: bool = False
+) -> FastAPI:
+    """The cairn-backupd app; the backend is opened on startup and closed on shutdown.
+
+    `freeze_startup_objects` (for the server process, not for tests sharing a process) moves
+    everything alive after start-up out of the garbage collector's sight: a full collection
+    would otherwise walk the framework's tens of thousands of objects, a pause every request in
+    flight waits for.
+    """
     chosen = backend if backend is not None else make_backend(settings)
     metrics = Metrics()
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await chosen.open()
+        if freeze_startup_objects:
+            gc.collect()
+            gc.freeze()
         purger = asyncio.create_task(_purge_forever(chosen))
         try:
             yield

@@ -92,7 +92,7 @@ def serve(settings: Settings) -> None:
 
     configure_logging(settings.log_level)
     config = uvicorn.Config(
-        create_app(settings),
+        create_app(settings, freeze_startup_objects=True),
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level,
