@@ -15,6 +15,7 @@ from cairn.backup.envelope import (
     MAX_PLAINTEXT,
     OVERHEAD,
     DecryptionError,
+    Unsealer,
     associated_data,
     seal,
     unseal,
@@ -164,6 +165,36 @@ def test_impossible_address_is_a_decryption_error() -> None:
         unseal(KEY, STORE, "é" * 64, 1, blob)
     with pytest.raises(DecryptionError):
         unseal(KEY, STORE, OBJ, -1, blob)
+
+
+def test_one_unsealer_opens_many_blobs_with_every_check_of_unseal() -> None:
+    unsealer = Unsealer(KEY)
+    payloads = [bytes([i]) * (i * 10) for i in range(20)]
+    blobs = [
+        (f"{i:064x}", i + 1, seal(KEY, STORE, f"{i:064x}", i + 1, p))
+        for i, p in enumerate(payloads)
+    ]
+    assert [unsealer.unseal(STORE, k, v, b) for k, v, b in blobs] == payloads
+    key, version, blob = blobs[7]
+    refused = [
+        (STORE, key, version + 1, blob),  # another version
+        ("testnet", key, version, blob),  # another store
+        (STORE, blobs[8][0], version, blob),  # another key
+        (STORE, key, version, blob[:-1]),
+        (STORE, key, version, blob[:10]),
+        (STORE, key, version, b"CRN\x02" + blob[4:]),
+        (STORE, "é" * 64, version, blob),
+        (STORE, key, -1, blob),
+    ]
+    for args in refused:
+        with pytest.raises(DecryptionError):
+            unsealer.unseal(*args)
+    with pytest.raises(DecryptionError):
+        Unsealer(bytes(32)).unseal(STORE, key, version, blob)
+    # Refusals leave the unsealer usable.
+    assert unsealer.unseal(STORE, key, version, blob) == unseal(KEY, STORE, key, version, blob)
+    with pytest.raises(ValueError):
+        Unsealer(bytes(16))
 
 
 @settings(max_examples=300, deadline=None)
