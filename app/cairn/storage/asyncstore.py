@@ -53,6 +53,10 @@ class AsyncRecordStore:
         # Materialise the arguments now: the caller may mutate them while the worker runs.
         await self._run(self._store.batch, dict(puts or {}), list(deletes))
 
+    async def load_restored(self, records: Iterable[tuple[str, bytes]]) -> None:
+        """Write records that came from the backup, queueing nothing (for a restore only)."""
+        await self._run(self._store.load_restored, list(records))
+
     async def outbox_pending(self, limit: int = 500) -> list[OutboxEntry]:
         return await self._run(self._store.outbox_pending, limit)
 

@@ -15,6 +15,7 @@ from cairn.storage.protocol import (
     check_limit,
     check_name,
     check_prefix,
+    check_restored,
     check_seqs,
     is_local,
 )
@@ -62,6 +63,13 @@ class MemoryStore:
             for name in delete_names:
                 if self._records.pop(name, None) is not None:
                     self._enqueue(name, "delete")
+
+    def load_restored(self, records: Iterable[tuple[str, bytes]]) -> None:
+        """Write records that came from the backup, all or nothing, queueing nothing."""
+        items = check_restored(records)
+        with self._lock:
+            self._check_open()
+            self._records.update(items)
 
     def outbox_pending(self, limit: int = 500) -> list[OutboxEntry]:
         check_limit(limit)

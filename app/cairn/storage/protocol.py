@@ -4,6 +4,9 @@ Every put or delete of a backed-up name queues an outbox entry in the same trans
 write. A name has at most one pending entry: a newer write replaces the older entry with a new,
 higher sequence number, so an uploader that acknowledges what it read never acknowledges a change
 it has not seen. Names under ``local/`` are machine-local and never queued or snapshotted.
+
+The one write that queues nothing is ``load_restored``: it fills a store with records that
+came from the backup (a restore), which the server already has.
 """
 
 from __future__ import annotations
@@ -85,6 +88,8 @@ class RecordStore(Protocol):
         self, puts: Mapping[str, bytes] | None = None, deletes: Iterable[str] = ()
     ) -> None: ...
 
+    def load_restored(self, records: Iterable[tuple[str, bytes]]) -> None: ...
+
     def outbox_pending(self, limit: int = 500) -> list[OutboxEntry]: ...
 
     def outbox_ack(self, seqs: Iterable[int]) -> None: ...
@@ -163,3 +168,11 @@ def check_batch(
             raise ValueError("a record name appears more than once in one batch")
         seen.add(name)
     return put_items, delete_names
+
+
+def check_restored(records: Iterable[tuple[str, bytes]]) -> list[tuple[str, bytes]]:
+    """Validate records for ``load_restored`` before anything is written; names only once."""
+    items = [(check_name(n), check_value(v)) for n, v in records]
+    if len({n for n, _ in items}) != len(items):
+        raise ValueError("a record name appears more than once in one load")
+    return items

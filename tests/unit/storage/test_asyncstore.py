@@ -84,6 +84,9 @@ async def test_every_method_answers_like_the_wrapped_store(kind: str, tmp_path: 
     assert [(e.name, e.op) for e in entries] == [("prefs/email", "put"), ("labels/b", "put")]
     await store.outbox_ack(e.seq for e in entries)
     assert await store.outbox_stats() == OutboxStats(1, 0)
+    await store.load_restored(iter([("labels/c", b"4")]))
+    assert await store.get("labels/c") == b"4"
+    assert await store.outbox_stats() == OutboxStats(1, 0)
     snap = await store.snapshot()
     assert snap.records == inner.snapshot().records
     await store.aclose()

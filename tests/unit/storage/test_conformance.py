@@ -308,6 +308,49 @@ def test_snapshot_is_one_consistent_read_while_another_writer_runs(
     assert not errors
 
 
+# --- loading restored records -------------------------------------------------------------------
+
+
+def test_load_restored_writes_records_and_queues_nothing(store: RecordStore) -> None:
+    head = store.snapshot().outbox_head
+    store.load_restored([("wallet/b", b"2"), ("local/backup/x", b"3"), ("wallet/a", b"1")])
+    assert store.scan() == [("local/backup/x", b"3"), ("wallet/a", b"1"), ("wallet/b", b"2")]
+    assert store.outbox_pending() == []
+    assert store.outbox_stats() == OutboxStats(0, 0)
+    assert store.snapshot() == ([("wallet/a", b"1"), ("wallet/b", b"2")], head)
+    store.load_restored([])
+    assert len(store.scan()) == 3
+
+
+def test_load_restored_overwrites_and_leaves_other_pending_entries(store: RecordStore) -> None:
+    store.batch({"a": b"old", "b": b"mine"})
+    before = store.outbox_pending()
+    store.load_restored([("a", b"restored"), ("c", b"new")])
+    assert store.scan() == [("a", b"restored"), ("b", b"mine"), ("c", b"new")]
+    assert store.outbox_pending() == before
+    # A later ordinary write of a loaded name is queued as usual.
+    store.put("c", b"changed")
+    assert pending(store)[-1] == ("c", "put")
+
+
+@pytest.mark.parametrize(
+    "records",
+    [
+        [("a", b"1"), ("", b"2")],
+        [("a", b"1"), ("b", "text")],
+        [("a", b"1"), ("b\x00", b"2")],
+        [("a", b"1"), ("a", b"2")],
+    ],
+)
+def test_load_restored_refuses_bad_records_and_writes_none(
+    store: RecordStore, records: list[tuple[Any, Any]]
+) -> None:
+    with pytest.raises(ValueError):
+        store.load_restored(records)
+    assert store.scan() == []
+    assert store.outbox_pending() == []
+
+
 # --- lifecycle ---------------------------------------------------------------------------------
 
 
@@ -321,6 +364,7 @@ def test_every_call_after_close_fails_loudly(store: RecordStore) -> None:
         lambda: store.delete("a"),
         lambda: store.scan(),
         lambda: store.batch({"b": b"1"}),
+        lambda: store.load_restored([("b", b"1")]),
         lambda: store.outbox_pending(),
         lambda: store.outbox_ack([1]),
         lambda: store.outbox_ack([]),
@@ -373,6 +417,7 @@ _operations = st.lists(
             st.lists(_names, max_size=3, unique=True),
         ),
         st.tuples(st.just("ack"), st.integers(min_value=0, max_value=5)),
+        st.tuples(st.just("load"), st.lists(st.tuples(_names, _values), max_size=4)),
     ),
     max_size=30,
 )
@@ -396,6 +441,8 @@ def _apply(store: RecordStore, op: tuple[Any, ...]) -> str | None:
             store.delete(op[1])
         elif op[0] == "batch":
             store.batch(op[1], op[2])
+        elif op[0] == "load":
+            store.load_restored(op[1])
         else:
             store.outbox_ack(e.seq for e in store.outbox_pending(limit=op[1] + 1))
     except ValueError as exc:
