@@ -15,36 +15,43 @@ from cairn.upgrade import upgrade_wallet_dir
 from tests.integration.upgrade.helpers import FIXTURE, INPUTS, NETWORK, copy_fixture
 
 
-class DictKeyring(keyring.backend.KeyringBackend):
-    """An unlocked desktop keyring, in memory."""
+def make_desktop_keyring() -> keyring.backend.KeyringBackend:
+    """An unlocked desktop keyring, in memory.
 
-    priority = 1  # type: ignore[assignment]
+    The class is made here, not at import: keyring would otherwise offer it to every test that
+    lets keyring choose its backend.
+    """
 
-    def __init__(self) -> None:
-        super().__init__()
-        self.entries: dict[tuple[str, str], str] = {}
+    class DictKeyring(keyring.backend.KeyringBackend):
+        priority = 1  # type: ignore[assignment]
 
-    def get_password(self, service: str, username: str) -> str | None:
-        return self.entries.get((service, username))
+        def __init__(self) -> None:
+            super().__init__()
+            self.entries: dict[tuple[str, str], str] = {}
 
-    def set_password(self, service: str, username: str, password: str) -> None:
-        self.entries[(service, username)] = password
+        def get_password(self, service: str, username: str) -> str | None:
+            return self.entries.get((service, username))
 
-    def delete_password(self, service: str, username: str) -> None:
-        del self.entries[(service, username)]
+        def set_password(self, service: str, username: str, password: str) -> None:
+            self.entries[(service, username)] = password
+
+        def delete_password(self, service: str, username: str) -> None:
+            del self.entries[(service, username)]
+
+    return DictKeyring()
 
 
 @pytest.fixture
-def desktop_keyring() -> Iterator[DictKeyring]:
+def desktop_keyring() -> Iterator[keyring.backend.KeyringBackend]:
     previous = keyring.get_keyring()
-    backend = DictKeyring()
+    backend = make_desktop_keyring()
     keyring.set_keyring(backend)
     yield backend
     keyring.set_keyring(previous)
 
 
 def test_seed_txt_stays_while_the_keyring_is_locked(
-    tmp_path: Path, desktop_keyring: DictKeyring
+    tmp_path: Path, desktop_keyring: keyring.backend.KeyringBackend
 ) -> None:
     wallet_dir = copy_fixture(tmp_path / "data")
     upgrade_wallet_dir(wallet_dir, NETWORK)
