@@ -227,9 +227,6 @@ def run_backend(
             str(port),
             "--rate-limit",
             "0",
-            # One connection per concurrent client: a request never waits for a free one.
-            "--pg-pool-size",
-            str(args.clients),
         ],
         stdout=log,
         stderr=subprocess.STDOUT,
@@ -275,8 +272,7 @@ def main() -> int:
                 cluster.stop()
     print(
         f"{args.clients} clients, signed single-object PUT ({VALUE_BYTES} B value), "
-        f"{args.seconds:.0f} s per backend, {os.cpu_count()} CPUs, "
-        f"PostgreSQL pool {args.clients} connections"
+        f"{args.seconds:.0f} s per backend, {os.cpu_count()} CPUs, default server settings"
     )
     print(
         f"{'backend':<10} {'PUT/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'mean ms':>8} "

@@ -27,6 +27,7 @@ from cairn.server.backend import (
     StoreRef,
     export_page_end,
 )
+from cairn.server.pg_group import BatchGrouper
 from cairn.server.ratelimit import retry_after
 from cairn.server.schema_postgres import MIGRATION_LOCK, SCHEMA, SCHEMA_VERSION
 
@@ -129,6 +130,7 @@ class PostgresBackend:
         self.dsn = dsn
         self.pool_size = pool_size
         self._pool: asyncpg.Pool | None = None
+        self._grouper: BatchGrouper | None = None
 
     async def open(self) -> None:
         conn = await asyncpg.connect(self.dsn)
@@ -144,11 +146,22 @@ class PostgresBackend:
             # Answered means durable, whatever the cluster's default for synchronous_commit.
             server_settings={"synchronous_commit": "on", "application_name": "cairn-backupd"},
         )
+        # A few senders: while one group commits, the next one gathers.
+        self._grouper = BatchGrouper(self._pool, senders=max(1, min(8, self.pool_size // 2)))
 
     async def close(self) -> None:
+        grouper, self._grouper = self._grouper, None
+        if grouper is not None:
+            await grouper.close()
         pool, self._pool = self._pool, None
         if pool is not None:
             await pool.close()
+
+    @property
+    def grouper(self) -> BatchGrouper:
+        if self._grouper is None:
+            raise RuntimeError("the PostgreSQL backend is not open")
+        return self._grouper
 
     @property
     def pool(self) -> asyncpg.Pool:
@@ -181,21 +194,7 @@ class PostgresBackend:
         quota: int,
         claim: Claim | None = None,
     ) -> BatchApplied:
-        row = await self.pool.fetchrow(
-            "SELECT * FROM cairn_apply_batch($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
-            store.node_id,
-            store.store_id,
-            [p.key for p in puts],
-            [p.version for p in puts],
-            [p.value for p in puts],
-            [d.key for d in deletes],
-            [d.version for d in deletes],
-            quota,
-            claim.nonce if claim else None,
-            claim.nonce_expires if claim else 0,
-            claim.window_start if claim else 0,
-            claim.rate_limit if claim else 0,
-        )
+        row = await self.grouper.apply(store, puts, deletes, quota, claim)
         assert row is not None
         outcome: str = row["outcome"]
         if claim is not None:

@@ -164,4 +164,39 @@ BEGIN
     RETURN QUERY SELECT 'ok'::text, v_gen + 1, NULL::text[], NULL::bigint[], v_new_bytes;
 END;
 $$;
+
+-- Several batches in one transaction (group commit, pg_group.py): batch i's items are the
+-- slices [start[i], start[i] + count[i] - 1] of the item arrays. Rows come back with idx = i.
+CREATE OR REPLACE FUNCTION cairn_apply_batches(
+    p_nodes text[], p_stores text[], p_quotas bigint[],
+    p_nonces text[], p_expires bigint[], p_windows bigint[], p_limits integer[],
+    p_put_start integer[], p_put_count integer[],
+    p_put_keys text[], p_put_versions bigint[], p_put_values bytea[],
+    p_del_start integer[], p_del_count integer[], p_del_keys text[], p_del_versions bigint[]
+) RETURNS TABLE (
+    idx integer, outcome text, generation bigint, cur_keys text[], cur_versions bigint[],
+    used bigint
+)
+LANGUAGE plpgsql AS $$
+DECLARE
+    i integer;
+    ps integer;
+    pe integer;
+    ds integer;
+    de integer;
+BEGIN
+    FOR i IN 1 .. coalesce(cardinality(p_nodes), 0) LOOP
+        ps := p_put_start[i];
+        pe := ps + p_put_count[i] - 1;
+        ds := p_del_start[i];
+        de := ds + p_del_count[i] - 1;
+        RETURN QUERY SELECT i, b.* FROM cairn_apply_batch(
+            p_nodes[i], p_stores[i],
+            coalesce(p_put_keys[ps:pe], '{}'), coalesce(p_put_versions[ps:pe], '{}'),
+            coalesce(p_put_values[ps:pe], '{}'),
+            coalesce(p_del_keys[ds:de], '{}'), coalesce(p_del_versions[ds:de], '{}'),
+            p_quotas[i], p_nonces[i], p_expires[i], p_windows[i], p_limits[i]) AS b;
+    END LOOP;
+END;
+$$;
 """
