@@ -30,7 +30,7 @@ from cairn.upgrade.formats import (
     sqlite_online_copy,
 )
 from cairn.upgrade.legacy import legacy_descriptors
-from cairn.upgrade.migrate import CONFIG_SETTINGS
+from cairn.upgrade.records import CONFIG_SETTINGS
 from cairn.wallet.addresses import network_kind
 from cairn.wallet.core import REVEALED_PREFIX
 from cairn.wallet.labels import LabelBook, parse_labels

@@ -4,11 +4,10 @@ Steps, each safe to repeat:
 
 1. Copy every legacy file into `upgrade-backup/`: wallet.sqlite through sqlite3's online backup
    API, settings.json and labels.jsonl as files (each written to a temp name, fsynced, renamed).
-2. Build the record store in a staging file `records.sqlite.upgrading` from those copies: BDK's
-   tables as one changeset record in cairn.wallet's format, the revealed indexes, settings as
-   `prefs/...`, labels as `labels/...`, and the "full backup required" flag of the backup
-   engine. The wallet is then opened once through cairn.wallet on the staging store, which
-   proves the records load for this seed before anything is switched.
+2. Build the record store in a staging file `records.sqlite.upgrading` from those copies
+   (records.py): BDK's tables as one changeset record in cairn.wallet's format, the revealed
+   indexes, settings as `prefs/...`, labels as `labels/...`, and the "full backup required"
+   flag of the backup engine; then the wallet is opened once on it through cairn.wallet.
 3. Rename the staging file to `records.sqlite`; write the seed file (cairn.seedfile).
 4. Write `format` = 2: the commit point. Before it the directory is still a complete format-1
    directory (its legacy files are never changed), so a crash anywhere up to here means the
@@ -23,24 +22,17 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import json
 import logging
 import os
 import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
-import bdkpython as bdk
-
-from cairn.backup.fullbackup import require_full_backup
 from cairn.config import CONFIG_NAME, AppConfig, load_config, save_config
-from cairn.events import EventBus
-from cairn.keys import InvalidMnemonic, Network, mnemonic_to_seed, validate_mnemonic
+from cairn.keys import InvalidMnemonic, Network, validate_mnemonic
 from cairn.seedfile import SeedFileError, SeedKeyUnavailable, load_seed, save_seed, seed_exists
-from cairn.storage import SqliteStore, StoreError
-from cairn.upgrade.bdkdb import LegacyDatabaseError, read_changeset, wallet_info
+from cairn.upgrade.errors import UpgradeError
 from cairn.upgrade.formats import (
     CURRENT_FORMAT,
     FORMAT_FILE,
@@ -57,13 +49,13 @@ from cairn.upgrade.formats import (
     write_file_atomically,
     write_format,
 )
-from cairn.wallet import CairnWallet, WalletError
-from cairn.wallet.addresses import network_kind
-from cairn.wallet.changeset_codec import encode_changeset
-from cairn.wallet.core import REVEALED_PREFIX, SCANNED_RECORD
-from cairn.wallet.labels import LabelBook
-from cairn.wallet.persistence import changeset_name
-from cairn.wallet.preferences import preference_record_name
+from cairn.upgrade.records import (
+    BACKUP_DIR,
+    FULL_BACKUP_REASON,
+    STAGING_FILE,
+    build_store,
+    read_settings,
+)
 
 __all__ = [
     "BACKUP_DIR",
@@ -77,21 +69,7 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-BACKUP_DIR = "upgrade-backup"
-STAGING_FILE = RECORDS_FILE + ".upgrading"
-FULL_BACKUP_REASON = "upgraded from a version without backups"
-# settings.json keys that configure the app (config.json), not the wallet's preferences.
-CONFIG_SETTINGS = ("network", "esplora_url")
-# The wallet never contacts the chain during the migration; the client just needs a URL.
-OFFLINE_URL = "http://127.0.0.1:9"
 _SQLITE_SIDECARS = ("-journal", "-wal", "-shm")
-
-
-class UpgradeError(Exception):
-    """The wallet directory cannot be upgraded; the message says why and what to do.
-
-    The directory is left as it was (format 1, legacy files untouched).
-    """
 
 
 @dataclass(frozen=True)
@@ -169,7 +147,7 @@ def _upgrade_locked(directory: Path, network: Network, *, use_keyring: bool) -> 
     phrase = _legacy_phrase(directory)
     _remove_leftovers(directory)
     backup = _back_up_legacy_files(directory)
-    result = _build_store(directory, backup, phrase, network)
+    result = build_store(directory, backup, phrase, network)
     _discard_sidecars(directory / RECORDS_FILE)
     os.replace(directory / STAGING_FILE, directory / RECORDS_FILE)
     fsync_dir(directory)
@@ -242,151 +220,6 @@ def _back_up_legacy_files(directory: Path) -> Path:
     return backup
 
 
-# --- step 2: the record store, built in a staging file -----------------------------------------
-
-
-@dataclass(frozen=True)
-class _Built:
-    records: int
-    transactions: int
-    labels: int
-    skipped_labels: int
-    preferences: list[str]
-
-
-def _build_store(directory: Path, backup: Path, phrase: str, network: Network) -> _Built:
-    staging = directory / STAGING_FILE
-    _discard_with_sidecars(staging)
-    settings = _read_settings(backup / LEGACY_SETTINGS)
-    labels_text = _read_text(backup / LEGACY_LABELS)
-    kind = network_kind(network)
-    changeset, transactions, tip, revealed = _read_bdk(backup / LEGACY_WALLET_DB, kind, network)
-    seed = mnemonic_to_seed(phrase)
-    puts: dict[str, bytes] = {changeset_name(0): encode_changeset(changeset)}
-    puts.update(_revealed_records(changeset, revealed))
-    preferences = _preference_records(settings)
-    puts.update(preferences)
-    try:
-        store = SqliteStore(staging)
-    except StoreError as exc:
-        raise UpgradeError(f"the new wallet file could not be created ({exc})") from None
-    try:
-        store.batch(puts)
-        book = LabelBook(store, EventBus())
-        imported = book.import_jsonl(labels_text)
-        _open_once(store, seed, network)
-        if tip > 0:
-            # The legacy wallet has scanned the chain already: no first full scan again.
-            store.put(SCANNED_RECORD, b"1")
-        require_full_backup(store, FULL_BACKUP_REASON)
-        store.check_integrity()
-        records = len(store.scan())
-    except StoreError as exc:
-        raise UpgradeError(f"the new wallet file could not be written ({exc})") from None
-    finally:
-        store.close()
-    if any(Path(str(staging) + suffix).exists() for suffix in ("-wal", "-journal")):
-        # Closing the last connection folds the WAL into the file; if it did not, renaming
-        # the file alone would lose committed records.
-        raise UpgradeError("the new wallet file was not closed cleanly; try again")
-    _fsync_file(staging)
-    return _Built(
-        records=records,
-        transactions=transactions,
-        labels=imported.imported,
-        skipped_labels=len(imported.errors),
-        preferences=sorted(name.removeprefix("prefs/") for name in preferences),
-    )
-
-
-def _read_bdk(
-    path: Path, kind: bdk.NetworkKind, network: Network
-) -> tuple[bdk.ChangeSet, int, int, dict[str, int]]:
-    try:
-        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-    except sqlite3.DatabaseError as exc:
-        raise UpgradeError(f"the copy of {LEGACY_WALLET_DB} cannot be opened ({exc})") from None
-    try:
-        info = wallet_info(conn)
-        if info.network != network.value:
-            raise UpgradeError(
-                f"the old wallet in this directory is a {info.network} wallet, not {network.value}"
-            )
-        changeset = read_changeset(conn, kind)
-    except LegacyDatabaseError as exc:
-        raise UpgradeError(f"{LEGACY_WALLET_DB} cannot be upgraded: {exc}") from None
-    except sqlite3.DatabaseError as exc:
-        raise UpgradeError(f"{LEGACY_WALLET_DB} is damaged ({exc})") from None
-    finally:
-        conn.close()
-    return changeset, info.transactions, info.tip_height, info.last_revealed
-
-
-def _revealed_records(changeset: bdk.ChangeSet, revealed: dict[str, int]) -> dict[str, bytes]:
-    """`wallet/revealed/<keychain>`: the addresses the legacy wallet handed out stay handed out."""
-    records: dict[str, bytes] = {}
-    descriptors = {
-        "external": changeset.descriptor(),
-        "internal": changeset.change_descriptor(),
-    }
-    for keychain, descriptor in descriptors.items():
-        if descriptor is None:
-            continue
-        index = revealed.get(str(descriptor.descriptor_id()))
-        if index is not None:
-            records[REVEALED_PREFIX + keychain] = str(index).encode()
-    return records
-
-
-def _preference_records(settings: dict[str, Any]) -> dict[str, bytes]:
-    records: dict[str, bytes] = {}
-    for key, value in settings.items():
-        if key in CONFIG_SETTINGS or value is None:
-            continue
-        text = value if isinstance(value, str) else json.dumps(value, sort_keys=True)
-        try:
-            name = preference_record_name(key)
-        except ValueError:
-            log.warning("a legacy setting with an unusable name was left in %s", BACKUP_DIR)
-            continue
-        if text:
-            records[name] = text.encode()
-    return records
-
-
-def _open_once(store: SqliteStore, seed: bytes, network: Network) -> None:
-    """Load the migrated records through cairn.wallet: they must open for this seed."""
-    try:
-        wallet = CairnWallet.open(store, seed, network, esplora_url=OFFLINE_URL)
-    except WalletError as exc:
-        raise UpgradeError(
-            f"the old wallet does not open with the recovery phrase stored next to it ({exc})"
-        ) from None
-    wallet.close()
-
-
-def _read_settings(path: Path) -> dict[str, Any]:
-    text = _read_text(path)
-    if not text.strip():
-        return {}
-    try:
-        settings = json.loads(text)
-    except ValueError:
-        raise UpgradeError(f"{LEGACY_SETTINGS} is not valid JSON; fix or remove it") from None
-    if not isinstance(settings, dict):
-        raise UpgradeError(f"{LEGACY_SETTINGS} must hold a JSON object; fix or remove it")
-    return settings
-
-
-def _read_text(path: Path) -> str:
-    try:
-        return path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        return ""
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UpgradeError(f"{path.name} cannot be read ({type(exc).__name__})") from None
-
-
 # --- step 5: after the commit --------------------------------------------------------------------
 
 
@@ -450,11 +283,6 @@ def _discard_sidecars(path: Path) -> None:
         _unlink(sidecar)
 
 
-def _discard_with_sidecars(path: Path) -> None:
-    _unlink(path)
-    _discard_sidecars(path)
-
-
 def _unlink(path: Path) -> bool:
     try:
         path.unlink()
@@ -463,21 +291,13 @@ def _unlink(path: Path) -> bool:
     return True
 
 
-def _fsync_file(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 # --- config.json from the legacy settings ------------------------------------------------------
 
 
 def _adopt_legacy_config(data_dir: Path, network: Network, directory: Path) -> None:
     """Create config.json from the legacy wallet's settings, or fill in a missing Esplora URL."""
     try:
-        settings = _read_settings(directory / LEGACY_SETTINGS)
+        settings = read_settings(directory / LEGACY_SETTINGS)
     except UpgradeError:
         settings = {}
     url = settings.get("esplora_url")
