@@ -109,6 +109,20 @@ class GroupCommitWriter(_Worker):
         self._conn.close()
 
     def _commit_group(self, jobs: list[_Job]) -> None:
+        # Jobs report refusals as results; an exception is unexpected. So first run the group
+        # straight through, and only when a job raises run it again with a savepoint per job.
+        try:
+            self._conn.execute("BEGIN IMMEDIATE")
+            results = [job.fn(self._conn) for job in jobs]
+            self._conn.execute("COMMIT")
+        except Exception:
+            self._rollback()
+            self._commit_one_by_one(jobs)
+            return
+        for job, result in zip(jobs, results, strict=True):
+            _answer(job, result, None)
+
+    def _commit_one_by_one(self, jobs: list[_Job]) -> None:
         outcomes: list[tuple[_Job, Any, BaseException | None]] = []
         try:
             self._conn.execute("BEGIN IMMEDIATE")
@@ -125,13 +139,16 @@ class GroupCommitWriter(_Worker):
                     outcomes.append((job, result, None))
             self._conn.execute("COMMIT")
         except Exception as exc:  # the commit itself failed: nothing in the group is durable
-            if self._conn.in_transaction:
-                self._conn.execute("ROLLBACK")
+            self._rollback()
             for job in jobs:
                 _answer(job, None, exc)
             return
         for job, result, error in outcomes:
             _answer(job, result, error)
+
+    def _rollback(self) -> None:
+        if self._conn.in_transaction:
+            self._conn.execute("ROLLBACK")
 
 
 class ReaderPool(_Worker):
