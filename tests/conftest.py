@@ -4,6 +4,8 @@ import os
 
 # Qt must never look for a display in tests; set before any QApplication exists.
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+# No test may touch the keyring of the machine it runs on; tests that need one set their own.
+os.environ["PYTHON_KEYRING_BACKEND"] = "keyring.backends.fail.Keyring"
 
 # Shared fixtures: a throwaway PostgreSQL cluster, a real cairn-backupd and a real devnet,
 # each started as a separate process on loopback.

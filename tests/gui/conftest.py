@@ -8,6 +8,7 @@ QApplication.exit() and every later wait returns at once.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Iterator
 
 import pytest
@@ -19,8 +20,12 @@ from cairn.ui.loop import new_event_loop
 
 @pytest.fixture(scope="session")
 def qasync_loop(qapp: QApplication) -> Iterator[qasync.QEventLoop]:
-    # The app's loop: plain worker threads (QThreads alive at exit abort the process) and the
-    # guard against PySide6 6.12's signal reference leak (long runs abort without it).
+    # The app's loop, with plain worker threads (QThreads alive at exit abort the process).
+    # A loop left behind by earlier non-GUI tests is closed first, or it leaks its sockets.
+    with contextlib.suppress(RuntimeError):
+        old = asyncio.get_event_loop_policy().get_event_loop()
+        if not old.is_running() and not old.is_closed():
+            old.close()
     loop = new_event_loop(qapp, already_running=True)
     asyncio.set_event_loop(loop)
     yield loop

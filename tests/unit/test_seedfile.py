@@ -35,7 +35,7 @@ OTHER = "letter advice cage absurd amount doctor acoustic avoid letter advice ca
 class DictKeyring(keyring.backend.KeyringBackend):
     """A keyring holding its entries in a dict, like an unlocked desktop keyring would."""
 
-    priority = 1  # type: ignore[assignment]
+    priority = -1  # type: ignore[assignment]  # never chosen on its own: tests set it explicitly
 
     def __init__(self) -> None:
         super().__init__()
