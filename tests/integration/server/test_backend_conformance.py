@@ -336,3 +336,34 @@ async def test_concurrent_first_writes_create_the_store_once(backend: Backend) -
     assert sorted(results) == list(range(1, 13))
     info = await backend.store_info(fresh)
     assert info is not None and (info.generation, info.objects) == (12, 12)
+
+
+@pytest.mark.asyncio
+async def test_concurrent_batches_keep_their_own_outcomes(backend: Backend) -> None:
+    """Whatever the backend groups into one commit, each batch is answered as if alone."""
+    await put(backend, (key("taken"), 0, b"x"))
+    nonce = secrets.token_hex(16)
+    outcomes = await asyncio.gather(
+        backend.apply_batch(
+            STORE, [PutItem(key("r1"), 0, b"1")], [], quota=QUOTA, claim=claim(nonce)
+        ),
+        backend.apply_batch(
+            STORE, [PutItem(key("r2"), 0, b"2")], [], quota=QUOTA, claim=claim(nonce)
+        ),
+        backend.apply_batch(STORE, [PutItem(key("taken"), 0, b"y")], [], quota=QUOTA),
+        backend.apply_batch(STORE, [PutItem(key("big"), 0, b"z" * 300_000)], [], quota=QUOTA),
+        backend.apply_batch(OTHER, [PutItem(key("q"), 0, b"q" * 200)], [], quota=100),
+        backend.apply_batch(OTHER, [PutItem(key("ok"), 0, b"fine")], [], quota=QUOTA),
+        return_exceptions=True,
+    )
+    replay_pair = outcomes[:2]
+    assert sum(isinstance(o, Replayed) for o in replay_pair) == 1
+    assert sum(not isinstance(o, BaseException) for o in replay_pair) == 1
+    assert isinstance(outcomes[2], Conflict)
+    assert not isinstance(outcomes[3], BaseException)
+    assert isinstance(outcomes[4], QuotaExceeded)
+    assert not isinstance(outcomes[5], BaseException)
+    written = {k for k in (key("r1"), key("r2")) if await backend.get_object(STORE, k)}
+    assert len(written) == 1
+    assert await backend.get_object(OTHER, key("q")) is None
+    assert await backend.get_object(OTHER, key("ok")) is not None

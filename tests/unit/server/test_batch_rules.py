@@ -47,3 +47,35 @@ def test_an_export_page_holds_at_least_one_object_and_stays_within_its_budget() 
     assert export_page_end([(A, EXPORT_PAGE_BYTES * 2), (B, 1)]) == A
     assert export_page_end([(A, 1), (B, EXPORT_PAGE_BYTES), (C, 1)]) == A
     assert export_page_end([(A, 1), (B, 2), (C, 3)]) == C
+
+
+def test_a_group_call_slices_each_batch_out_of_the_item_arrays() -> None:
+    import asyncio
+
+    from cairn.server.backend import StoreRef
+    from cairn.server.pg_group import PendingBatch, group_args
+
+    loop = asyncio.new_event_loop()
+    try:
+        first = PendingBatch(
+            StoreRef("02" + "1" * 64, "regtest"),
+            [PutItem(A, 0, b"a"), PutItem(B, 2, b"bb")],
+            [],
+            100,
+            None,
+            loop.create_future(),
+        )
+        second = PendingBatch(
+            StoreRef("03" + "2" * 64, "signet"),
+            [],
+            [DeleteItem(C, 4)],
+            50,
+            None,
+            loop.create_future(),
+        )
+        args = group_args([first, second])
+    finally:
+        loop.close()
+    assert args[0] == [first.store.node_id, second.store.node_id]
+    assert (args[7], args[8], args[9]) == ([1, 3], [2, 0], [A, B])  # put start, count, keys
+    assert (args[12], args[13], args[14], args[15]) == ([1, 1], [0, 1], [C], [4])
