@@ -183,6 +183,40 @@ def _wallet_create(args: argparse.Namespace) -> int:
     return asyncio.run(create())
 
 
+def _data_dir_argument(argv: Sequence[str]) -> str | None:
+    for i, arg in enumerate(argv):
+        if arg == "--data-dir" and i + 1 < len(argv):
+            return argv[i + 1]
+        if arg.startswith("--data-dir="):
+            return arg.split("=", 1)[1]
+    return None
+
+
+def _upgrade_before_headless_command(argv: Sequence[str]) -> int | None:
+    """Bring a first-release wallet to the current format, as the app does on start.
+
+    `cairn backup` and `cairn restore` must never act on a format-1 directory: a backup would
+    not find the wallet, and a restore would land beside the old files. None when all is well,
+    else the exit code of a failed upgrade.
+    """
+    from cairn.config import resolve_data_dir
+    from cairn.upgrade import UpgradeError, upgrade_data_dir
+
+    try:
+        results = upgrade_data_dir(resolve_data_dir(_data_dir_argument(argv)))
+    except UpgradeError as exc:
+        print(f"cairn: the wallet could not be upgraded: {exc}", file=sys.stderr)
+        return 1
+    for result in results:
+        if result.migrated:
+            print(
+                f"cairn: upgraded {result.wallet_dir} to the current format; "
+                "a full backup is required",
+                file=sys.stderr,
+            )
+    return None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["__restore-worker"]:
@@ -196,6 +230,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             from cairn.devnet.cli import main as devnet_main
 
             return devnet_main(rest)
+        upgraded = _upgrade_before_headless_command(rest)
+        if upgraded is not None:
+            return upgraded
         from cairn.backup.commands import main as backup_main
 
         return backup_main(argv)
