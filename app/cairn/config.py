@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import platformdirs
 
+from cairn.files import write_file_atomically
 from cairn.keys import Network
 
 CONFIG_NAME = "config.json"
@@ -105,22 +105,7 @@ def save_config(data_dir: Path, config: AppConfig) -> None:
     data_dir.mkdir(parents=True, exist_ok=True)
     path = data_dir / CONFIG_NAME
     text = json.dumps(config.to_json(), indent=2, sort_keys=True) + "\n"
-    fd, tmp = tempfile.mkstemp(prefix=".config.", dir=data_dir)
-    try:
-        os.fchmod(fd, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    dir_fd = os.open(data_dir, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
+    write_file_atomically(path, text.encode("utf-8"))
 
 
 def wallet_dir(data_dir: Path, network: Network) -> Path:

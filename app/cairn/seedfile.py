@@ -23,7 +23,6 @@ import base64
 import binascii
 import contextlib
 import json
-import os
 import secrets
 from pathlib import Path
 from typing import Any, Literal
@@ -36,6 +35,7 @@ import keyring.errors
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from cairn.files import write_file_atomically
 from cairn.keys import validate_mnemonic
 
 __all__ = [
@@ -83,28 +83,6 @@ def seed_path(wallet_dir: Path | str) -> Path:
 
 def seed_exists(wallet_dir: Path | str) -> bool:
     return seed_path(wallet_dir).is_file()
-
-
-def _write_atomically(path: Path, data: bytes) -> None:
-    """Temp file created 0600, fsync, rename over `path`, fsync the directory."""
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
-        raise
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
 
 
 def _read_document(wallet_dir: Path | str) -> dict[str, Any]:
@@ -166,7 +144,7 @@ def save_seed(
     else:
         document.update(phrase=phrase, passphrase=passphrase)
     try:
-        _write_atomically(seed_path(wallet_dir), json.dumps(document).encode("utf-8"))
+        write_file_atomically(seed_path(wallet_dir), json.dumps(document).encode("utf-8"))
     except BaseException:
         if keyring_id is not None:
             _forget_keyring_entry(keyring_id)

@@ -8,12 +8,12 @@ All steps of one upgrade run in one transaction: a failing step leaves the file 
 
 from __future__ import annotations
 
-import os
 import sqlite3
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from cairn.files import sqlite_online_copy
 from cairn.storage.protocol import MigrationError, SchemaTooNewError
 
 
@@ -52,33 +52,6 @@ def backup_path(path: Path, version: int) -> Path:
     return path.with_name(f"{path.name}.v{version}.bak")
 
 
-def online_backup(source: Path, target: Path) -> None:
-    """Copy the database at ``source`` to ``target`` (0600) with sqlite3's backup API, durably.
-
-    The copy reads through its own connection: in WAL mode a reader does not wait for a writer,
-    so the caller may hold the write lock meanwhile and nothing can change in between.
-    """
-    partial = target.with_name(target.name + ".partial")
-    partial.unlink(missing_ok=True)
-    os.close(os.open(partial, os.O_CREAT | os.O_WRONLY | os.O_EXCL, 0o600))
-    reader = sqlite3.connect(source)
-    try:
-        copy = sqlite3.connect(partial)
-        try:
-            reader.backup(copy)
-        finally:
-            copy.close()
-    finally:
-        reader.close()
-    fd = os.open(partial, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(partial, target)
-    _fsync_dir(target.parent)
-
-
 def migrate(
     conn: sqlite3.Connection, path: Path, migrations: Sequence[Migration] = MIGRATIONS
 ) -> Path | None:
@@ -98,7 +71,7 @@ def migrate(
         saved = None
         if 0 < current < latest:
             saved = backup_path(path, current)
-            online_backup(path, saved)
+            sqlite_online_copy(path, saved)
         try:
             for step in migrations:
                 if step.version > current:
@@ -125,11 +98,3 @@ def _check_version(conn: sqlite3.Connection, path: Path, latest: int) -> int:
             "Open it with a newer Cairn."
         )
     return current
-
-
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

@@ -18,6 +18,7 @@ from typing import Any
 import bdkpython as bdk
 
 from cairn.events import EventBus
+from cairn.files import sqlite_online_copy
 from cairn.keys import Network, bip84_descriptors, mnemonic_to_seed
 from cairn.seedfile import load_seed
 from cairn.storage import SqliteStore
@@ -27,7 +28,6 @@ from cairn.upgrade.formats import (
     LEGACY_SETTINGS,
     LEGACY_WALLET_DB,
     RECORDS_FILE,
-    sqlite_online_copy,
 )
 from cairn.upgrade.legacy import legacy_descriptors
 from cairn.upgrade.records import CONFIG_SETTINGS

@@ -14,11 +14,9 @@ behind, the directory is what its `format` file says.
 
 from __future__ import annotations
 
-import contextlib
-import os
-import secrets
-import sqlite3
 from pathlib import Path
+
+from cairn.files import write_file_atomically
 
 FORMAT_FILE = "format"
 LEGACY_FORMAT = 1
@@ -78,61 +76,3 @@ def write_format(wallet_dir: Path | str, version: int) -> None:
     if version not in KNOWN_FORMATS:
         raise ValueError(f"unknown wallet format {version}")
     write_file_atomically(format_path(wallet_dir), f"{version}\n".encode("ascii"))
-
-
-def write_file_atomically(path: Path, data: bytes, mode: int = 0o600) -> None:
-    """Temp file created with `mode`, fsync, rename over `path`, fsync the directory."""
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
-        raise
-    fsync_dir(path.parent)
-
-
-def fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def sqlite_online_copy(source: Path, target: Path) -> None:
-    """Copy the SQLite database at `source` to `target` (0600) with sqlite3's backup API.
-
-    The copy is made under a temporary name, fsynced, then renamed: `target` is either absent,
-    the previous copy, or a complete new one. `source` is opened as any reader would open it,
-    so a journal left by a crash of the old version is rolled back first, as SQLite requires.
-    """
-    partial = target.with_name(f".{target.name}.{secrets.token_hex(4)}.tmp")
-    os.close(os.open(partial, os.O_CREAT | os.O_WRONLY | os.O_EXCL, 0o600))
-    try:
-        reader = sqlite3.connect(source)
-        try:
-            copy = sqlite3.connect(partial)
-            try:
-                reader.backup(copy)
-            finally:
-                copy.close()
-        finally:
-            reader.close()
-        fd = os.open(partial, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(partial, target)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            partial.unlink()
-        raise
-    fsync_dir(target.parent)

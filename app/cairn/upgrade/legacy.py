@@ -23,6 +23,7 @@ from typing import Any
 import bdkpython as bdk
 import httpx
 
+from cairn.files import write_file_atomically
 from cairn.keys import Network, validate_mnemonic
 from cairn.upgrade.bdkdb import NETWORKS
 from cairn.upgrade.formats import (
@@ -31,7 +32,6 @@ from cairn.upgrade.formats import (
     LEGACY_SEED,
     LEGACY_SETTINGS,
     LEGACY_WALLET_DB,
-    write_file_atomically,
     write_format,
 )
 

@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from cairn.config import CONFIG_NAME, AppConfig, load_config, save_config
+from cairn.files import fsync_dir, sqlite_online_copy, write_file_atomically
 from cairn.keys import InvalidMnemonic, Network, validate_mnemonic
 from cairn.seedfile import SeedFileError, SeedKeyUnavailable, load_seed, save_seed, seed_exists
 from cairn.upgrade.errors import UpgradeError
@@ -44,9 +45,6 @@ from cairn.upgrade.formats import (
     RECORDS_FILE,
     SEED_FILE,
     detect_format,
-    fsync_dir,
-    sqlite_online_copy,
-    write_file_atomically,
     write_format,
 )
 from cairn.upgrade.records import (

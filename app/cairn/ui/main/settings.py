@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import tempfile
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -25,6 +23,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from cairn.files import write_file_atomically
 from cairn.ui.main.confirm import ask
 from cairn.ui.main.errors import user_message
 from cairn.ui.main.model import MainWindowSession
@@ -54,20 +53,6 @@ def check_email(text: str) -> str | None:
     if not local or "." not in domain or " " in email:
         raise ValueError(f"“{email}” does not look like an email address.")
     return email
-
-
-def write_text_atomically(path: Path, text: str) -> None:
-    """Temp file in the same directory, fsync, rename: a crash leaves the old file or the new one."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 class Section(QFrame):
@@ -360,7 +345,7 @@ class SettingsPanel(QScrollArea):
             for line in jsonl.splitlines():
                 if line.strip():
                     json.loads(line)  # never write a file we would not read back
-            await asyncio.to_thread(write_text_atomically, path, jsonl)
+            await asyncio.to_thread(write_file_atomically, path, jsonl.encode("utf-8"))
             self.last_export = path
             return f"{count} label{'s' if count != 1 else ''} exported to {path}."
 

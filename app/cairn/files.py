@@ -1,0 +1,76 @@
+"""Durable file writes shared by every package: a crash leaves the old file or the new one.
+
+A leaf module (standard library only), so the record store, the seed file, the config and the
+upgrade all write files the same way.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import sqlite3
+from pathlib import Path
+
+
+def write_file_atomically(path: Path, data: bytes, mode: int = 0o600) -> None:
+    """Temp file created with `mode` before any data, fsync, rename over `path`, fsync the dir."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+        raise
+    fsync_dir(path.parent)
+
+
+def fsync_dir(directory: Path) -> None:
+    """Make a rename or a new file in `directory` durable."""
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def fsync_file(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def sqlite_online_copy(source: Path, target: Path) -> None:
+    """Copy the SQLite database at `source` to `target` (0600) with sqlite3's backup API.
+
+    The copy reads through its own connection (in WAL mode a reader does not wait for a writer,
+    so a caller may hold the write lock meanwhile). It is made under a temporary name, fsynced,
+    then renamed: `target` is absent, the previous copy, or a complete new one.
+    """
+    partial = target.with_name(f".{target.name}.{secrets.token_hex(4)}.tmp")
+    os.close(os.open(partial, os.O_CREAT | os.O_WRONLY | os.O_EXCL, 0o600))
+    try:
+        reader = sqlite3.connect(source)
+        try:
+            copy = sqlite3.connect(partial)
+            try:
+                reader.backup(copy)
+            finally:
+                copy.close()
+        finally:
+            reader.close()
+        fsync_file(partial)
+        os.replace(partial, target)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            partial.unlink()
+        raise
+    fsync_dir(target.parent)
