@@ -162,7 +162,8 @@ class BatchGrouper:
         try:
             rows = await self._pool.fetch(GROUP_SQL, *group_args(group))
         except asyncpg.exceptions.DeadlockDetectedError:
-            # Only replayed nonces racing each other can close a lock cycle; apply one by one.
+            # Locks are taken in (node, store) order, so this takes a client reusing one nonce
+            # for two stores; the group was rolled back, so apply its batches one by one.
             for pending in group:
                 await self._send_alone(pending)
             return
