@@ -37,6 +37,7 @@ from cairn.backup.client import (
     BackupUnreachable,
     RateLimited,
     RemoteBackupClient,
+    StoredObject,
 )
 from cairn.backup.localstate import (
     LAST_GENERATION,
@@ -67,7 +68,7 @@ log = logging.getLogger(__name__)
 # Records per staging transaction: large enough to amortise the commit, small enough that the
 # worker writes one chunk while the loop decrypts the next.
 CHUNK_RECORDS = 2000
-YIELD_EVERY = 256  # objects decrypted between two yields to the event loop
+REPORT_EVERY = 256  # objects between two progress reports
 _MOD = 1 << 256
 _T = TypeVar("_T")
 
@@ -201,8 +202,6 @@ class _Restore:
         self.store: AsyncRecordStore | None = None
         self.switched = False
         self.writing: asyncio.Future[None] | None = None
-        self.mac_key = payload.manifest_key(keys.key_name_key)
-        self.manifest_key = payload.manifest_wire_key(keys.key_name_key)
 
     async def close(self) -> None:
         if self.writing is not None:
@@ -217,12 +216,9 @@ class _Restore:
     async def run(self, info_generation: int) -> RestoreResult:
         self.store = AsyncRecordStore(SqliteStore(self.staging))
         store = self.store
-        data_key, store_id = self.keys.data_key, self.client.store_id
-        digest = count = received = 0
-        manifest: payload.Manifest | None = None
-        manifest_version = 0
-        seen: set[str] = set()
-        chunk: dict[str, bytes] = {}
+        opener = _Opener(self.keys, self.client.store_id)
+        chunk: list[tuple[str, bytes]] = []
+        next_report = REPORT_EVERY
         async with self.client.export() as stream:
             generation = stream.generation
             if generation < info_generation:
@@ -230,42 +226,30 @@ class _Restore:
             self.report(
                 RestoreProgress(RestorePhase.DOWNLOADING, 0, self.total, 0, self.total_bytes)
             )
-            async for obj in stream:
-                if obj.key in seen or not is_valid_object_key(obj.key):
-                    raise _Corrupt("the export repeats an object or has a malformed key")
-                seen.add(obj.key)
-                received += len(obj.value)
-                try:
-                    body = envelope.unseal(data_key, store_id, obj.key, obj.version, obj.value)
-                except envelope.DecryptionError as exc:
-                    raise _Corrupt(f"an object does not decrypt: {exc}") from None
-                if obj.key == self.manifest_key:
-                    manifest = _decode(payload.decode_manifest, body)
-                    manifest_version = obj.version
-                    continue
-                record = _decode(payload.decode_record, body)
-                if wire_key(self.keys.key_name_key, record.name) != obj.key or is_local(
-                    record.name
-                ):
-                    raise _Corrupt("an object is stored under a key that is not its name's")
-                chunk[record.name] = record.value
-                chunk[version_name(obj.key)] = str(obj.version).encode()
-                digest = (digest + payload.set_term(self.mac_key, obj.key, obj.version)) % _MOD
-                count += 1
+            # One network read at a time: its objects are verified and decrypted here while
+            # the next read arrives and the worker thread writes the previous chunk.
+            async for objects in stream.batches():
+                opener.open(objects, chunk)
                 if len(chunk) >= 2 * CHUNK_RECORDS:
                     if self.writing is not None:
                         await self.writing
-                    self.writing = asyncio.ensure_future(self._write_chunk(store, chunk))
-                    chunk = {}
-                if count % YIELD_EVERY == 0:
+                    self.writing = asyncio.ensure_future(store.load_restored(chunk))
+                    chunk = []
+                if opener.count >= next_report:
+                    next_report = opener.count + REPORT_EVERY
                     self.report(
                         RestoreProgress(
-                            RestorePhase.DOWNLOADING, count, self.total, received, self.total_bytes
+                            RestorePhase.DOWNLOADING,
+                            opener.count,
+                            self.total,
+                            opener.received,
+                            self.total_bytes,
                         )
                     )
-                    await asyncio.sleep(0)
         if self.writing is not None:
             await self.writing
+        count, received, digest = opener.count, opener.received, opener.digest % _MOD
+        manifest = opener.manifest
         self.report(RestoreProgress(RestorePhase.VERIFYING, count, self.total, received, received))
         if manifest is None:
             if count == 0:
@@ -276,9 +260,8 @@ class _Restore:
                 "the backup does not match its manifest: objects are missing, added or older "
                 "than they should be (a replay)"
             )
-        chunk.update(self._bookkeeping(manifest_version, count, digest, generation))
-        await store.batch(chunk)
-        await self._empty_outbox(store)
+        chunk.extend(self._bookkeeping(opener.manifest_version, count, digest, generation).items())
+        await store.load_restored(chunk)
         await self._check_staging(store, count)
         self.report(RestoreProgress(RestorePhase.SWITCHING, count, self.total, received, received))
         await self.close()
@@ -307,24 +290,63 @@ class _Restore:
             LAST_SUCCESS: repr(time.time()).encode(),
         }
 
-    async def _write_chunk(self, store: AsyncRecordStore, chunk: dict[str, bytes]) -> None:
-        """Write one chunk while the next downloads; its outbox entries go with it."""
-        await store.batch(chunk)
-        await self._empty_outbox(store)
-
-    async def _empty_outbox(self, store: AsyncRecordStore) -> None:
-        """Restored records are already on the server: nothing is pending."""
-        while entries := await store.outbox_pending(10_000):
-            await store.outbox_ack(e.seq for e in entries)
-
     async def _check_staging(self, store: AsyncRecordStore, count: int) -> None:
-        """SQLite's own integrity check, and one version record per downloaded record."""
+        """SQLite's own integrity check, one version record per downloaded record, and nothing
+        queued for upload (restored records were loaded as already backed up)."""
         sqlite_store = store.store
         assert isinstance(sqlite_store, SqliteStore)
         await asyncio.to_thread(sqlite_store.check_integrity)
         versions = await store.scan(VERSIONS_PREFIX)
         if len(versions) != count:
             raise _Corrupt("the staging store does not hold what was downloaded")
+        if (await store.outbox_stats()).count:
+            raise BackupError("the staging store has changes queued for upload; nothing switched")
+
+
+class _Opener:
+    """Verifies and decrypts the export's objects, one network read at a time.
+
+    Each object must be new in the export, have a well-formed key, open under its own (store,
+    key, version), and be either the manifest or a record whose name is not local and whose
+    wire key is the object's key. The counts and the set digest are kept for the manifest check.
+    """
+
+    def __init__(self, keys: BackupKeys, store_id: str) -> None:
+        self._unsealer = envelope.Unsealer(keys.data_key)
+        self._store_id = store_id
+        self._key_name_key = keys.key_name_key
+        self._mac_key = payload.manifest_key(keys.key_name_key)
+        self._manifest_key = payload.manifest_wire_key(keys.key_name_key)
+        self._seen: set[str] = set()
+        self.count = 0  # records, the manifest not included
+        self.received = 0  # bytes of sealed objects
+        self.digest = 0  # the sum of terms; reduced mod 2^256 by the reader
+        self.manifest: payload.Manifest | None = None
+        self.manifest_version = 0
+
+    def open(self, objects: list[StoredObject], rows: list[tuple[str, bytes]]) -> None:
+        """Check and open `objects`, appending each record and its server version to `rows`."""
+        unseal, seen, store_id = self._unsealer.unseal, self._seen, self._store_id
+        for key, version, blob in objects:
+            if key in seen or not is_valid_object_key(key):
+                raise _Corrupt("the export repeats an object or has a malformed key")
+            seen.add(key)
+            self.received += len(blob)
+            try:
+                body = unseal(store_id, key, version, blob)
+            except envelope.DecryptionError as exc:
+                raise _Corrupt(f"an object does not decrypt: {exc}") from None
+            if key == self._manifest_key:
+                self.manifest = _decode(payload.decode_manifest, body)
+                self.manifest_version = version
+                continue
+            record = _decode(payload.decode_record, body)
+            if wire_key(self._key_name_key, record.name) != key or is_local(record.name):
+                raise _Corrupt("an object is stored under a key that is not its name's")
+            rows.append((record.name, record.value))
+            rows.append((version_name(key), str(version).encode()))
+            self.digest += payload.set_term(self._mac_key, key, version)
+            self.count += 1
 
 
 def _decode(decoder: Callable[[bytes], _T], body: bytes) -> _T:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import httpx
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from cairn.backup.client import (
     BackupBadRequest,
@@ -76,7 +78,8 @@ def test_full_backup_chunks_respect_both_bounds():
 
 
 @pytest.mark.asyncio
-async def test_the_export_is_split_into_lines_whatever_the_network_pieces():
+@pytest.mark.parametrize("separators", [(", ", ": "), (",", ":")])  # any JSON, the server's own
+async def test_the_export_is_split_into_lines_whatever_the_network_pieces(separators):
     """Lines cut across reads, blank lines and a last line without a newline all parse."""
     import base64
     import json
@@ -90,11 +93,12 @@ async def test_the_export_is_split_into_lines_whatever_the_network_pieces():
                 "key": f"{i:064x}",
                 "version": i + 1,
                 "value": base64.b64encode(bytes([i]) * (i * 37)).decode(),
-            }
+            },
+            separators=separators,
         )
         for i in range(40)
     ]
-    body = ("\n".join(lines[:20]) + "\n\n" + "\n".join(lines[20:])).encode()
+    body = ("\n".join(lines[:20]) + "\n\n \n" + "\n".join(lines[20:])).encode()
 
     async def pieces():
         for start in range(0, len(body), 113):
@@ -113,3 +117,75 @@ async def test_the_export_is_split_into_lines_whatever_the_network_pieces():
     assert [(o.key, o.version, o.value) for o in got] == [
         (f"{i:064x}", i + 1, bytes([i]) * (i * 37)) for i in range(40)
     ]
+
+
+def _reference_parse(line: bytes) -> object:
+    """What a JSON parser makes of an export line: the object, or the error type."""
+    import json
+
+    from cairn.backup.client import BackupServerError, _stored_object
+
+    try:
+        return _stored_object(json.loads(line))
+    except (ValueError, BackupServerError):
+        return BackupServerError
+
+
+def _fast_parse(line: bytes) -> object:
+    from cairn.backup.client import BackupServerError, _parse_line
+
+    try:
+        return _parse_line(line)
+    except BackupServerError:
+        return BackupServerError
+
+
+def _server_line(key: str, version: int, value: bytes) -> bytes:
+    import base64
+    import json
+
+    line = {"key": key, "version": version, "value": base64.b64encode(value).decode()}
+    return json.dumps(line, separators=(",", ":")).encode()
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        _server_line("ab" * 32, 1, b"sealed"),
+        _server_line("0" * 64, 0, b""),
+        _server_line("f" * 64, 2**63 - 1, bytes(range(256))),
+        b'{"key":"' + b"a" * 64 + b'","version":01,"value":"QQ=="}',  # leading zero
+        b'{"key":"' + b"a" * 64 + b'","version":1,"value":"}',  # unterminated value
+        b'{"key":"' + b"a" * 64 + b'","version":1,"value":"QQ\\u003d="}',  # an escape
+        b'{"key":"' + b"A" * 64 + b'","version":1,"value":"QQ=="}',  # upper-case key
+        b'{"key":"' + b"a" * 64 + b'","version":1,"value":"QQ==","x":"y"}',
+        b'{"key":"' + b"a" * 64 + b'","version":-1,"value":"QQ=="}',
+        b'{"key":"' + b"a" * 64 + b'","version":1,"value":"QQ="}',
+        b'{"key": "' + b"a" * 64 + b'", "version": 1, "value": "QQ=="}',
+    ],
+)
+def test_an_export_line_reads_as_json_would_read_it(line: bytes) -> None:
+    assert _fast_parse(line) == _reference_parse(line)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    version=st.integers(0, 2**63 - 1),
+    value=st.binary(max_size=40),
+    edits=st.lists(
+        st.tuples(st.integers(0, 200), st.sampled_from(list(b'"\\}{,:0=A /+ \n')), st.booleans()),
+        max_size=3,
+    ),
+)
+def test_a_damaged_export_line_never_reads_differently_from_json(
+    version: int, value: bytes, edits: list[tuple[int, int, bool]]
+) -> None:
+    """The fast reading of the server's compact lines accepts nothing json would read otherwise."""
+    line = bytearray(_server_line("c" * 64, version, value))
+    for at, byte, insert in edits:
+        at %= len(line) + 1
+        if insert or at == len(line):
+            line.insert(at, byte)
+        else:
+            line[at] = byte
+    assert _fast_parse(bytes(line)) == _reference_parse(bytes(line))
