@@ -37,7 +37,7 @@ from cairn.keys import (
 )
 from cairn.onboarding import WalletPresence
 from cairn.restore_worker import RestoreChild
-from cairn.seedfile import delete_seed, load_seed, save_seed, seed_exists
+from cairn.seedfile import delete_seed, load_seed, save_seed, seed_exists, seed_protection
 from cairn.storage import AsyncRecordStore, SqliteStore
 from cairn.upgrade import (
     CURRENT_FORMAT,
@@ -414,6 +414,11 @@ class Session:
     def seed_words(self) -> list[str]:
         phrase, _ = load_seed(self.wallet_dir)
         return phrase.split()
+
+    @property
+    def seed_is_plain(self) -> bool:
+        """Whether the seed file is unencrypted (no usable system keyring): the app warns."""
+        return seed_exists(self.wallet_dir) and seed_protection(self.wallet_dir) == "plain"
 
     @property
     def can_use_faucet(self) -> bool:

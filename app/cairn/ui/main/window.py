@@ -39,6 +39,11 @@ from cairn.ui.main.tasks import TaskGroup
 
 log = logging.getLogger(__name__)
 
+PLAIN_SEED_WARNING = (
+    "Your recovery words are stored unencrypted on this computer: no system keyring (such as "
+    "GNOME Keyring, KWallet or the macOS Keychain) is available. Anyone who can read your files "
+    "can read them. Keep your written copy safe, and consider installing a keyring."
+)
 FAUCET_AMOUNT = 1_000_000  # 0.01 BTC of devnet coins per click
 SYNC_INTERVAL_MS = 30_000
 # Events arrive in bursts (a sync reports many payments); one reload per burst is enough.
@@ -88,6 +93,11 @@ class MainWindow(QMainWindow):
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(0)
         layout.addWidget(self._header())
+        self.seed_warning = QLabel(PLAIN_SEED_WARNING)
+        self.seed_warning.setObjectName("warningBanner")
+        self.seed_warning.setWordWrap(True)
+        self.seed_warning.setVisible(session.seed_is_plain)
+        layout.addWidget(self.seed_warning)
         layout.addWidget(self.tabs, 1)
         self.setCentralWidget(central)
 
