@@ -6,7 +6,7 @@ import keyring
 import keyring.backend
 import pytest
 
-from .main_support import main_window
+from .main_support import main_window, screenshot
 
 pytestmark = pytest.mark.gui
 
@@ -33,6 +33,7 @@ def test_a_plain_seed_file_shows_a_warning(qasync_loop, qtbot, tmp_path, backupd
         assert opened.session.seed_is_plain
         assert opened.window.seed_warning.isVisible()
         assert "unencrypted" in opened.window.seed_warning.text()
+        screenshot(opened.window, "main-plain-seed")
 
 
 def test_a_seed_under_a_keyring_key_shows_no_warning(qasync_loop, qtbot, tmp_path, backupd, devnet):
