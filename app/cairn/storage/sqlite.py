@@ -44,21 +44,34 @@ class SqliteStore:
 
     Safe to call from any thread, one call at a time (calls are serialised by a lock); the
     AsyncRecordStore wrapper keeps every call on one worker thread.
+
+    ``durable=False`` is for a staging file that its owner fills, checks, fsyncs and only then
+    moves into place (a restore): transactions stay atomic, but through an in-memory journal and
+    without syncing, so each page is written once instead of twice. A crash can leave such a
+    file damaged: it must be thrown away, never opened as a wallet's store. Opened again
+    normally, the file is switched to WAL like any other.
     """
 
     def __init__(
-        self, path: str | os.PathLike[str], *, migrations: Sequence[Migration] = MIGRATIONS
+        self,
+        path: str | os.PathLike[str],
+        *,
+        migrations: Sequence[Migration] = MIGRATIONS,
+        durable: bool = True,
     ) -> None:
         self.path = Path(path)
         self._lock = threading.Lock()
         _create_private(self.path)
+        journal, sync = ("wal", "FULL") if durable else ("memory", "OFF")
         with _translated(self.path):
             conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
             try:
-                mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
-                if str(mode).lower() != "wal":
-                    raise StoreError(f"{self.path.name}: SQLite refused WAL mode (got {mode})")
-                conn.execute("PRAGMA synchronous = FULL")
+                mode = conn.execute(f"PRAGMA journal_mode = {journal}").fetchone()[0]
+                if str(mode).lower() != journal:
+                    raise StoreError(
+                        f"{self.path.name}: SQLite refused journal mode {journal} (got {mode})"
+                    )
+                conn.execute(f"PRAGMA synchronous = {sync}")
                 conn.execute("PRAGMA foreign_keys = ON")
                 conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
                 self.migration_backup = migrate(conn, self.path, migrations)

@@ -20,6 +20,7 @@ from cairn.storage import (
     SchemaTooNewError,
     SqliteStore,
     StoreCorruptError,
+    StoreError,
 )
 from cairn.storage.migrations import backup_path
 
@@ -59,6 +60,34 @@ def test_pragmas_give_wal_full_sync_and_foreign_keys(tmp_path: Path) -> None:
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         assert conn.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
         assert conn.execute("PRAGMA foreign_keys").fetchone()[0] == 1
+
+
+def test_a_staging_store_is_atomic_unsynced_and_opens_as_wal_afterwards(tmp_path: Path) -> None:
+    path = tmp_path / "records.sqlite.restore-staging"
+    with SqliteStore(path, durable=False) as store:
+        conn = store._conn
+        assert conn is not None
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "memory"
+        assert conn.execute("PRAGMA synchronous").fetchone()[0] == 0  # OFF
+        store.load_restored([("wallet/a", b"1"), ("local/backup/x", b"2")])
+        # A statement that fails half-way through a transaction still undoes all of it.
+        other = sqlite3.connect(path)
+        other.execute(
+            "CREATE TRIGGER refuse BEFORE INSERT ON records WHEN NEW.name = 'wallet/boom'"
+            " BEGIN SELECT RAISE(ABORT, 'refused'); END"
+        )
+        other.commit()
+        other.close()
+        with pytest.raises(StoreError):
+            store.load_restored([("wallet/b", b"3"), ("wallet/boom", b"4")])
+        assert store.scan() == [("local/backup/x", b"2"), ("wallet/a", b"1")]
+        assert list(tmp_path.iterdir()) == [path]  # no journal or WAL next to it
+        store.check_integrity()
+    with SqliteStore(path) as again:
+        assert again._conn is not None
+        assert again._conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        assert again.scan() == [("local/backup/x", b"2"), ("wallet/a", b"1")]
+        assert again.outbox_pending() == []
 
 
 @pytest.mark.usefixtures("open_umask")
