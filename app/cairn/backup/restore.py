@@ -214,7 +214,9 @@ class _Restore:
             self.store = None
 
     async def run(self, info_generation: int) -> RestoreResult:
-        self.store = AsyncRecordStore(SqliteStore(self.staging))
+        # Not durable while it fills: the file is checked and fsynced before the switch, and
+        # thrown away if anything fails before it.
+        self.store = AsyncRecordStore(SqliteStore(self.staging, durable=False))
         store = self.store
         opener = _Opener(self.keys, self.client.store_id)
         chunk: list[tuple[str, bytes]] = []
