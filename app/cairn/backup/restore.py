@@ -248,6 +248,9 @@ class _Restore:
                             self.total_bytes,
                         )
                     )
+                    # Reads from a socket yield to the loop; this keeps it responsive with any
+                    # transport.
+                    await asyncio.sleep(0)
         if self.writing is not None:
             await self.writing
         count, received, digest = opener.count, opener.received, opener.digest % _MOD
