@@ -341,18 +341,24 @@ class ExportStream(AbstractAsyncContextManager["ExportStream"]):
         """The objects in key order, one list per network read: one await per read, not object."""
         if self._response is None:
             raise RuntimeError("use the export inside `async with`")
-        pending = b""
+        # The unfinished line, in pieces: a 4 MiB object spans many reads, and joining them
+        # once its newline arrives keeps that linear.
+        pending: list[bytes] = []
         try:
             # Lines are split here rather than with aiter_lines: no text decoding of a
             # stream that is ASCII JSON, one split per network read instead of per chunk.
             async for block in self._response.aiter_bytes():
-                data = pending + block if pending else block
+                if b"\n" not in block:
+                    pending.append(block)
+                    continue
+                data = b"".join([*pending, block]) if pending else block
                 objects, consumed = _parse_lines(data)
-                pending = data[consumed:]
+                pending = [data[consumed:]] if consumed < len(data) else []
                 if objects:
                     yield objects
-            if pending.strip():
-                yield [_parse_line(pending)]
+            rest = b"".join(pending)
+            if rest.strip():
+                yield [_parse_line(rest)]
         except httpx.TimeoutException as exc:
             raise BackupUnreachable(f"the export stalled ({exc})") from None
         except httpx.TransportError as exc:
