@@ -35,10 +35,10 @@ def imported_modules(path: Path) -> list[str]:
     return names
 
 
-def problems() -> list[str]:
+def problems(package: Path = PKG) -> list[str]:
     found: list[str] = []
-    for path in sorted(PKG.rglob("*.py")):
-        rel = path.relative_to(PKG)
+    for path in sorted(package.rglob("*.py")):
+        rel = path.relative_to(package)
         top = rel.parts[0].removesuffix(".py")
         for name in imported_modules(path):
             if top != "ui" and name.split(".")[0] in QT_MODULES:
@@ -51,8 +51,9 @@ def problems() -> list[str]:
     return found
 
 
-def main() -> int:
-    found = problems()
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    found = problems(Path(args[0])) if args else problems()
     for line in found:
         print(line, file=sys.stderr)
     return 1 if found else 0

@@ -6,7 +6,6 @@ import os
 import shutil
 import sqlite3
 import stat
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -280,16 +279,12 @@ def test_a_file_that_is_not_a_record_store_is_refused_and_left_alone(tmp_path: P
     assert path.read_bytes() == b"not a database, " * 512
 
 
-def test_large_batches_and_snapshots_are_fast(tmp_path: Path) -> None:
+def test_a_large_batch_is_one_transaction_and_one_snapshot(tmp_path: Path) -> None:
+    # Its speed is measured by scripts/bench_backup.py, not asserted here.
     records = {f"wallet/changeset/{i:06}": os.urandom(200) for i in range(20_000)}
     with SqliteStore(tmp_path / "records.sqlite") as store:
-        started = time.perf_counter()
         store.batch(records)
-        written = time.perf_counter() - started
-        started = time.perf_counter()
         snap = store.snapshot()
-        read = time.perf_counter() - started
-    assert len(snap.records) == 20_000
-    # About 0.08 s and 0.015 s on the reference machine; the bounds leave room for a busy CI.
-    assert written < 1.0
-    assert read < 0.5
+        assert store.outbox_stats().count == 20_000
+    assert dict(snap.records) == records
+    assert snap.outbox_head >= 20_000
