@@ -10,6 +10,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
+import shutil
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -40,6 +42,7 @@ from cairn.config import (
     save_config,
     wallet_dir,
 )
+from cairn.files import fsync_dir
 from cairn.keys import (
     InvalidMnemonic,
     Network,
@@ -295,10 +298,21 @@ async def _restore(args: argparse.Namespace) -> int:
         raise _Exit(EXIT_WALLET_EXISTS, f"a {network.value} wallet already exists in {data_dir}")
     phrase, passphrase = _read_words(args)
     keys = derive_backup_keys(mnemonic_to_seed(phrase, passphrase))
+    # --force never destroys the wallet it replaces: it is set aside whole first, so a crash at
+    # any later point leaves it intact beside whatever the restore got to.
+    set_aside = _set_aside(wallet) if wallet.is_dir() and any(wallet.iterdir()) else None
     wallet.mkdir(parents=True, exist_ok=True, mode=0o700)
-    async with RemoteBackupClient(server, keys, network.value) as client:
-        result = await restore_store(client, keys, target, progress=_restore_printer())
+    try:
+        async with RemoteBackupClient(server, keys, network.value) as client:
+            result = await restore_store(client, keys, target, progress=_restore_printer())
+    except BaseException:
+        _put_back(set_aside, wallet)
+        raise
     _report_restore(result)
+    if result.outcome is not RestoreOutcome.RESTORED:
+        _put_back(set_aside, wallet)
+    elif set_aside is not None:
+        print(f"restore: the replaced wallet is kept in {set_aside}", file=sys.stderr)
     if result.outcome is RestoreOutcome.RESTORED:
         # The records are in place; the seed file comes last, so a wallet dir that has one
         # always has its records.
@@ -313,6 +327,24 @@ async def _restore(args: argparse.Namespace) -> int:
             ),
         )
     return _RESTORE_EXIT[result.outcome]
+
+
+def _set_aside(wallet: Path) -> Path:
+    """Rename the wallet dir to `<network>.replaced-<UTC time>` beside it; the new name."""
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    kept = wallet.with_name(f"{wallet.name}.replaced-{stamp}")
+    os.replace(wallet, kept)
+    fsync_dir(wallet.parent)
+    return kept
+
+
+def _put_back(kept: Path | None, wallet: Path) -> None:
+    """Undo `_set_aside` after a restore that did not happen."""
+    if kept is None:
+        return
+    shutil.rmtree(wallet, ignore_errors=True)
+    os.replace(kept, wallet)
+    fsync_dir(wallet.parent)
 
 
 def _restore_printer() -> Callable[[RestoreProgress], None]:

@@ -135,3 +135,29 @@ def test_the_module_runs_as_a_program_reading_standard_input(backupd, tmp_path):
     )
     assert restore.returncode == 0, restore.stderr
     assert "restored 3 records" in restore.stdout
+
+
+def test_restore_force_keeps_the_replaced_wallet_and_puts_it_back_when_nothing_came(
+    backupd, tmp_path, monkeypatch, capsys
+):
+    data = tmp_path / "data"
+    wallet = make_wallet(data, backupd.url, count=5)
+    assert run(["backup", "now", "--data-dir", str(data)], monkeypatch) == 0
+    with SqliteStore(wallet / "records.sqlite") as store:
+        store.put("prefs/only-here", b"not backed up yet")  # what the replaced wallet held
+    before = records_of(wallet / "records.sqlite")
+
+    # Words without a backup: nothing is replaced, the wallet is back where it was.
+    args = ["restore", "--data-dir", str(data), "--force"]
+    assert run(args, monkeypatch, stdin=OTHER_WORDS) == commands.EXIT_NO_BACKUP
+    assert records_of(wallet / "records.sqlite") == before
+    assert load_seed(wallet) == (current_words(), "")
+    assert [p.name for p in wallet.parent.iterdir()] == [wallet.name]
+
+    # The right words: the backup comes back and the replaced wallet is kept beside it, whole.
+    assert run(args, monkeypatch, stdin=current_words()) == 0
+    assert "the replaced wallet is kept in" in capsys.readouterr().err
+    kept = [p for p in wallet.parent.iterdir() if p.name.startswith(f"{wallet.name}.replaced-")]
+    assert len(kept) == 1
+    assert records_of(kept[0] / "records.sqlite") == before
+    assert "prefs/only-here" not in records_of(wallet / "records.sqlite")
