@@ -14,7 +14,7 @@ from typing import Any
 
 import platformdirs
 
-from cairn.files import write_file_atomically
+from cairn.files import make_private_dir, write_file_atomically
 from cairn.keys import Network
 
 CONFIG_NAME = "config.json"
@@ -102,7 +102,7 @@ def load_config(data_dir: Path) -> AppConfig:
 
 
 def save_config(data_dir: Path, config: AppConfig) -> None:
-    data_dir.mkdir(parents=True, exist_ok=True)
+    make_private_dir(data_dir)
     path = data_dir / CONFIG_NAME
     text = json.dumps(config.to_json(), indent=2, sort_keys=True) + "\n"
     write_file_atomically(path, text.encode("utf-8"))

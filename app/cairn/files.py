@@ -31,6 +31,18 @@ def write_file_atomically(path: Path, data: bytes, mode: int = 0o600) -> None:
     fsync_dir(path.parent)
 
 
+def make_private_dir(directory: Path) -> None:
+    """Create `directory` and any missing parents as 0700: wallet data is for its user only."""
+    missing: list[Path] = []
+    for path in (directory, *directory.parents):
+        if path.exists():
+            break
+        missing.append(path)
+    for path in reversed(missing):
+        path.mkdir(mode=0o700, exist_ok=True)
+    directory.mkdir(mode=0o700, exist_ok=True)
+
+
 def fsync_dir(directory: Path) -> None:
     """Make a rename or a new file in `directory` durable."""
     fd = os.open(directory, os.O_RDONLY)

@@ -28,6 +28,7 @@ from cairn.backup.service import BackupService
 from cairn.backup.status import BackupState, BackupStatus, StatusSnapshot
 from cairn.config import AppConfig, load_config, save_config, wallet_dir
 from cairn.events import Event, EventBus
+from cairn.files import make_private_dir
 from cairn.keys import (
     BackupKeys,
     Network,
@@ -161,7 +162,7 @@ class Session:
                 f"No chain server is set for {self.network}. Set esplora_url in "
                 f"{self.data_dir / 'config.json'}, or run `cairn demo`."
             )
-        self.wallet_dir.mkdir(parents=True, exist_ok=True)
+        make_private_dir(self.wallet_dir)
         await asyncio.to_thread(save_seed, self.wallet_dir, phrase)
         try:
             await self._open_wallet(phrase)
@@ -209,7 +210,7 @@ class Session:
 
         # The restore replaces records.sqlite: nothing may hold the old file open.
         await self.close()
-        self.wallet_dir.mkdir(parents=True, exist_ok=True)
+        make_private_dir(self.wallet_dir)
         result = await self._restore_off_loop(url, keys, report)
         log.info("restore finished: %s (%d records)", result.outcome.value, result.records)
         if result.outcome is RestoreOutcome.RESTORED:
@@ -286,7 +287,7 @@ class Session:
 
     async def _open_store(self) -> SqliteStore:
         if self._store is None:
-            self.wallet_dir.mkdir(parents=True, exist_ok=True)
+            make_private_dir(self.wallet_dir)
             self._store = await asyncio.to_thread(SqliteStore, self.records_path)
             self._async_store = AsyncRecordStore(self._store)
         return self._store
