@@ -7,7 +7,7 @@ import dataclasses
 import pytest
 
 from cairn.devnet.chain import Chain, TxRejected
-from cairn.devnet.sigcheck import _ripemd160_pure, bip143_digest, ripemd160
+from cairn.devnet.sigcheck import bip143_digest
 from cairn.devnet.txcodec import Tx, TxIn, TxOut, parse_tx
 from tests.unit.devnet.test_txcodec import signed_payment
 
@@ -99,14 +99,3 @@ def test_bip143_digest_matches_the_spec_vector() -> None:
     script_code = bytes.fromhex("76a9141d0f172a0ecb48aee1be1f2687d2963ae33f71a188ac")
     digest = bip143_digest(unsigned, 1, script_code, 600_000_000, 1)
     assert digest.hex() == "c37af31116d1b27caf68aae9e3ac82f1477929014d5b917657d0eb49478cb670"
-
-
-@pytest.mark.parametrize("size", [0, 1, 3, 55, 56, 63, 64, 65, 200])
-def test_pure_ripemd160_matches_the_reference(size: int) -> None:
-    data = bytes(range(size))
-    assert _ripemd160_pure(data) == ripemd160(data)
-
-
-def test_pure_ripemd160_known_answers() -> None:
-    assert _ripemd160_pure(b"").hex() == "9c1185a5c5e9fc54612808977ee8f548b2258d31"
-    assert _ripemd160_pure(b"abc").hex() == "8eb208f7e05d987a9b044a8e98c6b087f15a0bfc"
