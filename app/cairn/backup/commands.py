@@ -204,7 +204,7 @@ async def _backup_now(service: BackupService, *, as_json: bool) -> int:
         if error:
             print(f"backup failed: {error}")
         else:
-            print(f"backed up {sent} change(s) in {time.monotonic() - started:.2f} s")
+            print(f"backed up {sent} record(s) in {time.monotonic() - started:.2f} s")
         _print_status(service, as_json=False)
     return code
 

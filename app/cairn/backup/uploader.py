@@ -26,6 +26,7 @@ from cairn.backup.client import (
     BackupUnreachable,
     RateLimited,
 )
+from cairn.backup.fullbackup import FullBackupResult
 from cairn.backup.localstate import AsyncStore, LocalBackupState
 from cairn.backup.status import BackupState, BackupStatus
 from cairn.backup.writer import BackupWriter, Change
@@ -60,7 +61,7 @@ class Backoff:
         self.failures = 0
 
 
-FullBackupRunner = Callable[[], Awaitable[object]]
+FullBackupRunner = Callable[[], Awaitable[FullBackupResult]]
 
 
 class OutboxUploader:
@@ -183,7 +184,7 @@ class OutboxUploader:
     # -- one round ----------------------------------------------------------------------------
 
     async def flush(self) -> int:
-        """Run a required full backup, then upload every pending change; the count sent.
+        """Run a required full backup, then upload every pending change; the records sent.
 
         Raises BackupError if the server cannot take them now (the entries stay pending).
         """
@@ -195,7 +196,7 @@ class OutboxUploader:
             # A rollback noticed while draining sets the flag again: go round once more.
             for _ in range(3):
                 if self._full_backup is not None and await self.local.full_required():
-                    await self._full_backup()
+                    sent += (await self._full_backup()).records
                 sent += await self.drain()
                 if self._full_backup is None or not await self.local.full_required():
                     break

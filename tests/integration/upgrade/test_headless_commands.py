@@ -38,6 +38,7 @@ def test_backup_now_upgrades_a_format_1_wallet_then_runs_its_full_backup(
     done = cairn("backup", "now", "--data-dir", str(data_dir), "--json")
     assert done.returncode == 0, done.stderr
     assert "upgraded" in done.stderr
+    assert json.loads(done.stdout)["sent"] == 14  # every backed-up record of the fixture
     assert detect_format(wallet_dir) == 2
 
     status = json.loads(cairn("backup", "status", "--data-dir", str(data_dir), "--json").stdout)
