@@ -8,7 +8,7 @@ import sqlite3
 from pathlib import Path
 
 from cairn.backup.client import RemoteBackupClient
-from cairn.backup.restore import RestoreResult, restore_store
+from cairn.backup.restore import RestoreOutcome, RestoreResult, restore_store
 from cairn.backup.service import BackupService
 from cairn.backup.uploader import Backoff
 from cairn.keys import BackupKeys, derive_backup_keys, mnemonic_to_seed
@@ -63,6 +63,14 @@ async def restore_to(url: str, target: Path, keys: BackupKeys | None = None) -> 
     keys = keys or keys_for()
     async with RemoteBackupClient(url, keys, NETWORK) as client:
         return await restore_store(client, keys, target)
+
+
+async def restored_records(url: str, tmp_path: Path) -> dict[str, bytes]:
+    """What a restore of the test seed's backup from `url` brings back; it must succeed."""
+    target = tmp_path / "restored.sqlite"
+    result = await restore_to(url, target)
+    assert result.outcome is RestoreOutcome.RESTORED, result.detail
+    return records_of(target)
 
 
 def sample_records(count: int, size: int = 200) -> dict[str, bytes]:

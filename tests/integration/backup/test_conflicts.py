@@ -5,7 +5,12 @@ from __future__ import annotations
 import pytest
 
 from cairn.backup.restore import RestoreOutcome
-from tests.integration.backup.helpers import open_store, records_of, restore_to, service_for
+from tests.integration.backup.helpers import (
+    open_store,
+    restore_to,
+    restored_records,
+    service_for,
+)
 
 
 async def device(path, url):
@@ -39,9 +44,7 @@ async def test_same_record_written_on_two_devices_keeps_both_values(backupd, tmp
         await s.stop()
     for st in (store_a, store_b):
         await st.aclose()
-    restored = tmp_path / "restored.sqlite"
-    assert (await restore_to(backupd.url, restored)).outcome is RestoreOutcome.RESTORED
-    got = records_of(restored)
+    got = await restored_records(backupd.url, tmp_path)
     assert got["labels/tx/abc"] == b"rent, March"
     assert got["conflicts/labels/tx/abc/1"] == b"rent"
     assert got["conflicts/labels/tx/abc/2"] == b"groceries"
@@ -67,9 +70,7 @@ async def test_different_records_on_two_devices_are_merged_without_conflict(back
     for st in (store_a, store_b):
         await st.aclose()
 
-    restored = tmp_path / "restored.sqlite"
-    assert (await restore_to(backupd.url, restored)).outcome is RestoreOutcome.RESTORED
-    got = records_of(restored)
+    got = await restored_records(backupd.url, tmp_path)
     assert {n for n in got if n.startswith("labels/")} == {
         *(f"labels/addr/a{i}" for i in range(3)),
         *(f"labels/addr/b{i}" for i in range(3)),
@@ -96,9 +97,7 @@ async def test_a_deletion_on_one_device_keeps_the_other_devices_newer_value(back
         await s.stop()
     for st in (store_a, store_b):
         await st.aclose()
-    restored = tmp_path / "restored.sqlite"
-    assert (await restore_to(backupd.url, restored)).outcome is RestoreOutcome.RESTORED
-    got = records_of(restored)
+    got = await restored_records(backupd.url, tmp_path)
     assert "labels/tx/x" not in got
     assert got["conflicts/labels/tx/x/2"] == b"v2 from b"
 
@@ -120,6 +119,7 @@ async def test_our_own_write_whose_answer_was_lost_is_not_a_conflict(backupd, tm
     assert await store.scan("conflicts/") == []
     await service.stop()
     await store.aclose()
-    restored = tmp_path / "restored.sqlite"
-    assert (await restore_to(backupd.url, restored)).outcome is RestoreOutcome.RESTORED
-    assert records_of(restored) == {"labels/tx/1": b"one, edited", "labels/tx/2": b"two"}
+    assert await restored_records(backupd.url, tmp_path) == {
+        "labels/tx/1": b"one, edited",
+        "labels/tx/2": b"two",
+    }

@@ -7,13 +7,12 @@ import pytest
 from cairn.backup.client import BackupUnreachable, RemoteBackupClient
 from cairn.backup.fullbackup import FullBackupProgress, full_backup_reason, require_full_backup
 from cairn.backup.localstate import FULL_PROGRESS
-from cairn.backup.restore import RestoreOutcome
 from cairn.storage import SqliteStore
 from tests.integration.backup.helpers import (
     keys_for,
     open_store,
     records_of,
-    restore_to,
+    restored_records,
     sample_records,
     service_for,
 )
@@ -47,9 +46,7 @@ async def test_an_upgraded_wallet_is_fully_backed_up_with_progress(backupd, tmp_
     await service.stop()
     await store.aclose()
     assert full_backup_reason(SqliteStore(path)) is None
-    restored = tmp_path / "restored.sqlite"
-    assert (await restore_to(backupd.url, restored)).outcome is RestoreOutcome.RESTORED
-    assert records_of(restored) == records_of(path)
+    assert await restored_records(backupd.url, tmp_path) == records_of(path)
 
 
 @pytest.mark.asyncio
@@ -82,9 +79,7 @@ async def test_an_interrupted_full_backup_resumes_where_it_stopped(backupd, tmp_
     assert service.status.current.full_backup_reason is None
     await service.stop()
     await store.aclose()
-    restored = tmp_path / "restored.sqlite"
-    assert (await restore_to(backupd.url, restored)).outcome is RestoreOutcome.RESTORED
-    assert records_of(restored) == records_of(path)
+    assert await restored_records(backupd.url, tmp_path) == records_of(path)
 
 
 @pytest.mark.asyncio
@@ -105,9 +100,7 @@ async def test_a_new_server_url_sends_everything_to_the_new_server(backupd_facto
     assert service.status.current.full_backup_reason is None
     await service.stop()
     await store.aclose()
-    restored = tmp_path / "restored.sqlite"
-    assert (await restore_to(second.url, restored)).outcome is RestoreOutcome.RESTORED
-    assert records_of(restored) == records_of(path)
+    assert await restored_records(second.url, tmp_path) == records_of(path)
 
 
 @pytest.mark.asyncio
@@ -130,6 +123,4 @@ async def test_a_store_missing_on_the_server_is_uploaded_again(backupd, tmp_path
     assert service.status.current.full_backup_reason is None
     await service.stop()
     await store.aclose()
-    restored = tmp_path / "restored.sqlite"
-    assert (await restore_to(backupd.url, restored)).outcome is RestoreOutcome.RESTORED
-    assert records_of(restored) == records_of(path)
+    assert await restored_records(backupd.url, tmp_path) == records_of(path)

@@ -16,6 +16,7 @@ from tests.integration.backup.helpers import (
     open_store,
     records_of,
     restore_to,
+    restored_records,
     sample_records,
     server_execute,
     server_rows,
@@ -140,9 +141,7 @@ async def test_a_server_rolled_back_to_an_older_generation_is_detected(backupd, 
     assert status.full_backup_reason is None  # the full backup already ran
     await close(store, service)
 
-    restored = tmp_path / "restored.sqlite"
-    assert (await restore_to(backupd.url, restored)).outcome is RestoreOutcome.RESTORED
-    assert records_of(restored) == records_of(path)
+    assert await restored_records(backupd.url, tmp_path) == records_of(path)
 
 
 @pytest.mark.asyncio
@@ -170,6 +169,4 @@ async def test_a_rolled_back_server_is_detected_when_the_app_starts(backupd, tmp
     assert "went back" in (await service.local.full_required() or "")
     await service.backup_now()
     await close(store, service)
-    restored = tmp_path / "restored.sqlite"
-    assert (await restore_to(backupd.url, restored)).outcome is RestoreOutcome.RESTORED
-    assert records_of(restored) == records_of(path)
+    assert await restored_records(backupd.url, tmp_path) == records_of(path)

@@ -8,10 +8,14 @@ import time
 
 import pytest
 
-from cairn.backup.restore import RestoreOutcome
 from cairn.backup.status import BackupState
 from cairn.events import EventBus, LabelChanged, SyncCompleted
-from tests.integration.backup.helpers import open_store, records_of, restore_to, service_for
+from tests.integration.backup.helpers import (
+    open_store,
+    records_of,
+    restored_records,
+    service_for,
+)
 
 
 async def wait_for(predicate, timeout=30.0):
@@ -95,9 +99,7 @@ async def test_writes_while_the_server_is_down_queue_and_flush_when_it_is_back(b
     assert service.status.current.last_error is None
     await service.stop()
     await store.aclose()
-    restored = tmp_path / "restored.sqlite"
-    assert (await restore_to(backupd.url, restored)).outcome is RestoreOutcome.RESTORED
-    assert records_of(restored) == records_of(path)
+    assert await restored_records(backupd.url, tmp_path) == records_of(path)
 
 
 @pytest.mark.asyncio
@@ -119,9 +121,7 @@ async def test_pending_changes_from_before_a_restart_go_out_on_start(backupd, tm
     assert any(c.state is BackupState.UPLOADING for c in changes)
     await service.stop()
     await store.aclose()
-    restored = tmp_path / "restored.sqlite"
-    assert (await restore_to(backupd.url, restored)).outcome is RestoreOutcome.RESTORED
-    assert records_of(restored) == records_of(path)
+    assert await restored_records(backupd.url, tmp_path) == records_of(path)
 
 
 @pytest.mark.asyncio
@@ -135,9 +135,7 @@ async def test_batches_stay_within_the_item_and_byte_bounds(backupd_factory, tmp
     assert await service.backup_now() == 60
     await service.stop()
     await store.aclose()
-    restored = tmp_path / "restored.sqlite"
-    assert (await restore_to(server.url, restored)).outcome is RestoreOutcome.RESTORED
-    assert records_of(restored) == records_of(path)
+    assert await restored_records(server.url, tmp_path) == records_of(path)
 
 
 @pytest.mark.asyncio
