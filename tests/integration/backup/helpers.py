@@ -13,8 +13,9 @@ from cairn.backup.service import BackupService
 from cairn.backup.uploader import Backoff
 from cairn.keys import BackupKeys, derive_backup_keys, mnemonic_to_seed
 from cairn.storage import AsyncRecordStore, SqliteStore
+from tests.support.words import PHRASE
 
-WORDS = "legal winner thank year wave sausage worth useful legal winner thank yellow"
+WORDS = PHRASE
 OTHER_WORDS = "letter advice cage absurd amount doctor acoustic avoid letter advice cage above"
 NETWORK = "regtest"
 
@@ -63,6 +64,17 @@ async def restore_to(url: str, target: Path, keys: BackupKeys | None = None) -> 
     keys = keys or keys_for()
     async with RemoteBackupClient(url, keys, NETWORK) as client:
         return await restore_store(client, keys, target)
+
+
+async def back_up_records(path: Path, records: dict[str, bytes], url: str) -> None:
+    """A store file at `path` holding `records`, backed up to `url` in full and closed."""
+    store = open_store(path)
+    await store.batch(records)
+    service = service_for(store, url)
+    await service.prepare()
+    await service.backup_now()
+    await service.stop()
+    await store.aclose()
 
 
 async def restored_records(url: str, tmp_path: Path) -> dict[str, bytes]:

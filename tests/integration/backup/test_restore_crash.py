@@ -15,11 +15,10 @@ import pytest
 from cairn.backup.restore import RestoreOutcome, discard_staging, staging_path
 from cairn.storage import SqliteStore
 from tests.integration.backup.helpers import (
-    open_store,
+    back_up_records,
     records_of,
     restore_to,
     sample_records,
-    service_for,
 )
 
 CHILD = Path(__file__).with_name("restore_child.py")
@@ -28,13 +27,7 @@ ROOT = Path(__file__).resolve().parents[3]
 
 async def backed_up_wallet(tmp_path, url, count):
     path = tmp_path / "source.sqlite"
-    store = open_store(path)
-    await store.batch(sample_records(count, size=1500))
-    service = service_for(store, url)
-    await service.prepare()
-    await service.backup_now()
-    await service.stop()
-    await store.aclose()
+    await back_up_records(path, sample_records(count, size=1500), url)
     return records_of(path)
 
 

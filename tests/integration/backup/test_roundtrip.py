@@ -12,6 +12,7 @@ from cairn.backup.restore import RestoreOutcome, RestorePhase, staging_path
 from cairn.storage import SqliteStore
 from tests.integration.backup.helpers import (
     OTHER_WORDS,
+    back_up_records,
     keys_for,
     open_store,
     records_of,
@@ -53,13 +54,7 @@ async def test_records_come_back_after_the_wallet_dir_is_wiped(backupd, tmp_path
 
 @pytest.mark.asyncio
 async def test_a_restored_wallet_carries_on_with_compare_and_swap(backupd, tmp_path):
-    first = open_store(tmp_path / "a.sqlite")
-    await first.batch(sample_records(50))
-    service = service_for(first, backupd.url)
-    await service.prepare()
-    await service.backup_now()
-    await service.stop()
-    await first.aclose()
+    await back_up_records(tmp_path / "a.sqlite", sample_records(50), backupd.url)
 
     restored_path = tmp_path / "b.sqlite"
     result = await restore_to(backupd.url, restored_path)
@@ -89,13 +84,7 @@ async def test_a_restored_wallet_carries_on_with_compare_and_swap(backupd, tmp_p
 
 @pytest.mark.asyncio
 async def test_restore_reports_progress_through_every_phase(backupd, tmp_path):
-    store = open_store(tmp_path / "a.sqlite")
-    await store.batch(sample_records(600))
-    service = service_for(store, backupd.url)
-    await service.prepare()
-    await service.backup_now()
-    await service.stop()
-    await store.aclose()
+    await back_up_records(tmp_path / "a.sqlite", sample_records(600), backupd.url)
 
     from cairn.backup.client import RemoteBackupClient
     from cairn.backup.restore import restore_store
@@ -114,13 +103,7 @@ async def test_restore_reports_progress_through_every_phase(backupd, tmp_path):
 
 @pytest.mark.asyncio
 async def test_wrong_seed_finds_no_backup_and_creates_nothing(backupd, tmp_path):
-    store = open_store(tmp_path / "a.sqlite")
-    await store.batch(sample_records(5))
-    service = service_for(store, backupd.url)
-    await service.prepare()
-    await service.backup_now()
-    await service.stop()
-    await store.aclose()
+    await back_up_records(tmp_path / "a.sqlite", sample_records(5), backupd.url)
 
     target = tmp_path / "restored" / "records.sqlite"
     target.parent.mkdir()
@@ -142,13 +125,7 @@ async def test_unreachable_server_is_its_own_outcome(backupd, tmp_path):
 async def test_restore_replaces_an_existing_file_and_drops_a_leftover_staging_file(
     backupd, tmp_path
 ):
-    source = open_store(tmp_path / "a.sqlite")
-    await source.batch(sample_records(20))
-    service = service_for(source, backupd.url)
-    await service.prepare()
-    await service.backup_now()
-    await service.stop()
-    await source.aclose()
+    await back_up_records(tmp_path / "a.sqlite", sample_records(20), backupd.url)
 
     target = tmp_path / "b.sqlite"
     old = SqliteStore(target)
