@@ -18,21 +18,9 @@ import pytest
 from cairn.config import AppConfig, save_config
 from cairn.keys import Network
 from cairn.session import Session
+from tests.support.words import WORDS as TEST_WORDS
 
-WORDS = [
-    "legal",
-    "winner",
-    "thank",
-    "year",
-    "wave",
-    "sausage",
-    "worth",
-    "useful",
-    "legal",
-    "winner",
-    "thank",
-    "yellow",
-]
+WORDS = list(TEST_WORDS)
 
 
 def configure(path, backupd, devnet) -> None:

@@ -11,10 +11,11 @@ from cairn.backup.client import RemoteBackupClient, StoreInfo
 from cairn.config import AppConfig, save_config
 from cairn.keys import Network, derive_backup_keys, mnemonic_to_seed
 from cairn.session import Session
+from tests.support.words import PHRASE
 
 T = TypeVar("T")
 
-RESTORE_WORDS = "legal winner thank year wave sausage worth useful legal winner thank yellow"
+RESTORE_WORDS = PHRASE
 
 
 def run(

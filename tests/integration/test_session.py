@@ -13,21 +13,9 @@ from cairn.keys import Network
 from cairn.onboarding import WalletPresence
 from cairn.session import Session, SessionError
 from cairn.upgrade import CURRENT_FORMAT, detect_format
+from tests.support.words import WORDS as TEST_WORDS
 
-WORDS = [
-    "legal",
-    "winner",
-    "thank",
-    "year",
-    "wave",
-    "sausage",
-    "worth",
-    "useful",
-    "legal",
-    "winner",
-    "thank",
-    "yellow",
-]
+WORDS = list(TEST_WORDS)
 OTHER = ("abandon " * 11 + "about").split()
 
 

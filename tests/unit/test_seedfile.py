@@ -27,8 +27,8 @@ from cairn.seedfile import (
     seed_exists,
     seed_protection,
 )
+from tests.support.words import PHRASE
 
-PHRASE = "legal winner thank year wave sausage worth useful legal winner thank yellow"
 OTHER = "letter advice cage absurd amount doctor acoustic avoid letter advice cage above"
 
 

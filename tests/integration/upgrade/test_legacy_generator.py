@@ -18,8 +18,9 @@ from cairn.upgrade.compare import compare_wallets
 from cairn.upgrade.legacy import LegacyInputs, LegacyWalletError, Payment, create_legacy_wallet
 from cairn.wallet import CairnWallet, SyncState
 from tests.support.devnet import DevnetProcess
+from tests.support.words import PHRASE
 
-WORDS = "legal winner thank year wave sausage worth useful legal winner thank yellow"
+WORDS = PHRASE
 OTHER = "bcrt1qc74th7kymdhva56ntt26yzzsn5ujz2wtz3al4w"
 
 

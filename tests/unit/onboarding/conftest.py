@@ -5,23 +5,9 @@ from __future__ import annotations
 import pytest
 
 from cairn.onboarding import WizardContext
+from tests.support.words import WORDS
 
-CREATE_WORDS = tuple(
-    [
-        "legal",
-        "winner",
-        "thank",
-        "year",
-        "wave",
-        "sausage",
-        "worth",
-        "useful",
-        "legal",
-        "winner",
-        "thank",
-        "yellow",
-    ]
-)
+CREATE_WORDS = WORDS
 RESTORE_WORDS = tuple(("abandon " * 11 + "about").split())
 POSITIONS = (1, 4, 11)
 

@@ -10,11 +10,12 @@ import bdkpython as bdk
 
 from cairn.keys import Network, bip84_descriptors, mnemonic_to_seed
 from cairn.storage import MemoryStore
+from tests.support.words import PHRASE
 
 WORDS = (
     "abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon abandon about"
 )
-OTHER_WORDS = "legal winner thank year wave sausage worth useful legal winner thank yellow"
+OTHER_WORDS = PHRASE
 SEED = mnemonic_to_seed(WORDS)
 OTHER_SEED = mnemonic_to_seed(OTHER_WORDS)
 # Index 0 of the external keychain of WORDS on regtest (BIP84, coin type 1).
