@@ -7,24 +7,41 @@ a restore never holds the whole backup in memory twice.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
-import re
 import time
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar
 
 import httpx
 
 from cairn.backup.protocol import (
     GENERATION_HEADER,
+    INCARNATION_HEADER,
     LIST_LIMIT_MAX,
+    Batch,
+    BatchResult,
+    Conflict,
+    FeedPage,
+    ProtocolError,
+    StoredObject,
+    StoreInfo,
+    changes_target,
+    decode_batch_result,
+    decode_conflict,
+    decode_feed_page,
+    decode_list_page,
+    decode_object,
+    decode_store_info,
+    encode_batch,
+    is_valid_id16,
     list_target,
+    loads,
     object_path,
+    parse_export_line,
+    parse_export_lines,
     sign_request,
     store_path,
 )
@@ -40,15 +57,12 @@ __all__ = [
     "BackupTooLarge",
     "BackupUnauthorized",
     "BackupUnreachable",
-    "BatchResult",
-    "DeleteItem",
+    "BackupUnsupported",
     "ExportStream",
     "ObjectVersion",
-    "PutItem",
     "RateLimited",
     "RemoteBackupClient",
-    "StoreInfo",
-    "StoredObject",
+    "ResyncRequired",
 ]
 
 DEFAULT_TIMEOUT = 15.0
@@ -79,11 +93,11 @@ class BackupNotFound(BackupError):
 
 
 class BackupConflict(BackupError):
-    """409: a version did not match; `current` holds the server's version of every batch key."""
+    """409: the store moved on since the batch's generation (or has another incarnation)."""
 
-    def __init__(self, message: str, current: Mapping[str, int]) -> None:
+    def __init__(self, message: str, info: Conflict | None = None) -> None:
         super().__init__(message, status=409, code="conflict")
-        self.current: dict[str, int] = dict(current)
+        self.info = info
 
 
 class BackupQuotaExceeded(BackupError):
@@ -110,23 +124,15 @@ class BackupServerError(BackupError):
     """5xx or an answer that does not follow the protocol: the server's fault, retry later."""
 
 
-# --- shapes ----------------------------------------------------------------------------------
+class ResyncRequired(BackupError):
+    """410 resync_required: the change feed no longer reaches back that far; list the store."""
 
 
-class StoreInfo(NamedTuple):
-    """`GET /v1/stores/{node}/{store}`."""
-
-    generation: int
-    objects: int
-    bytes: int
+class BackupUnsupported(BackupError):
+    """410 upgrade_required, or another protocol: this server and this Cairn do not match."""
 
 
-class StoredObject(NamedTuple):
-    """One object as stored: wire key, server version and sealed blob."""
-
-    key: str
-    version: int
-    value: bytes
+# --- shapes (the wire messages are owned by cairn.backup.protocol) -------------------------
 
 
 class ObjectVersion(NamedTuple):
@@ -135,28 +141,6 @@ class ObjectVersion(NamedTuple):
     key: str
     version: int
     size: int
-
-
-class PutItem(NamedTuple):
-    """Store `value` under `key`; `version` is the version last seen (0: must not exist)."""
-
-    key: str
-    version: int
-    value: bytes
-
-
-class DeleteItem(NamedTuple):
-    """Delete `key`, which must currently be at `version`."""
-
-    key: str
-    version: int
-
-
-class BatchResult(NamedTuple):
-    """A batch the server applied: the store's new generation and every key's new version."""
-
-    generation: int
-    versions: dict[str, int]
 
 
 # --- the client ------------------------------------------------------------------------------
@@ -204,51 +188,34 @@ class RemoteBackupClient:
     # -- endpoints ----------------------------------------------------------------------------
 
     async def store_info(self) -> StoreInfo:
-        """Generation, object count and bytes of the store; BackupNotFound if there is none."""
-        data = await self._json("GET", self.store_path)
-        try:
-            return StoreInfo(int(data["generation"]), int(data["objects"]), int(data["bytes"]))
-        except (KeyError, TypeError, ValueError) as exc:
-            raise BackupServerError(f"malformed store info: {exc}") from None
+        """The store's generation, incarnation, object count and bytes; BackupNotFound if none."""
+        return _decoded(decode_store_info, await self._json("GET", self.store_path))
 
-    async def put_batch(
-        self, puts: Sequence[PutItem], deletes: Sequence[DeleteItem] = ()
-    ) -> BatchResult:
-        """Apply one atomic batch; BackupConflict (nothing applied) on any version mismatch."""
-        body = {
-            "put": [{"key": p.key, "version": p.version, "value": _b64(p.value)} for p in puts],
-            "delete": [{"key": d.key, "version": d.version} for d in deletes],
-        }
-        data = await self._json("PUT", self.store_path + "/objects", body)
-        try:
-            versions = {str(k): int(v) for k, v in data["versions"].items()}
-            return BatchResult(int(data["generation"]), versions)
-        except (KeyError, TypeError, ValueError, AttributeError) as exc:
-            raise BackupServerError(f"malformed batch answer: {exc}") from None
+    async def put_batch(self, batch: Batch) -> BatchResult:
+        """Apply one atomic batch; BackupConflict (nothing applied) if the store moved on."""
+        data = await self._json("PUT", self.store_path + "/objects", encode_batch(batch))
+        return _decoded(decode_batch_result, data)
 
     async def get_object(self, key: str) -> StoredObject:
-        """One object; BackupNotFound if the store has no such key."""
+        """One live object; BackupNotFound if the store has no such key."""
         data = await self._json("GET", object_path(self.node_id, self.store_id, key))
-        return _stored_object(data)
+        return _decoded(decode_object, data)
+
+    async def changes(self, since: int, *, limit: int | None = None) -> FeedPage:
+        """One page of the change feed after generation `since` (ResyncRequired if too old)."""
+        target = changes_target(self.node_id, self.store_id, since=since, limit=limit)
+        return _decoded(decode_feed_page, await self._json("GET", target))
 
     async def list_versions(
         self, *, page_size: int = LIST_LIMIT_MAX
     ) -> AsyncIterator[ObjectVersion]:
-        """Every key and version in the store, page by page, in key order."""
+        """Every live key and version in the store, page by page, in key order."""
         after: str | None = None
         while True:
             target = list_target(self.node_id, self.store_id, after=after, limit=page_size)
-            data = await self._json("GET", target)
-            try:
-                items = [
-                    ObjectVersion(str(i["key"]), int(i["version"]), int(i["size"]))
-                    for i in data["items"]
-                ]
-                after = data.get("next")
-            except (KeyError, TypeError, ValueError, AttributeError) as exc:
-                raise BackupServerError(f"malformed listing: {exc}") from None
+            items, after = _decoded(decode_list_page, await self._json("GET", target))
             for item in items:
-                yield item
+                yield ObjectVersion(item.key, item.version, item.size)
             if not after:
                 return
 
@@ -274,8 +241,7 @@ class RemoteBackupClient:
             method, url, content=body, headers=headers, timeout=self._timeout
         )
 
-    async def _json(self, method: str, target: str, payload: object = None) -> Any:
-        body = b"" if payload is None else json.dumps(payload, separators=(",", ":")).encode()
+    async def _json(self, method: str, target: str, body: bytes = b"") -> Any:
         request = self._signed(method, target, body)
         try:
             response = await self._http.send(request)
@@ -286,8 +252,8 @@ class RemoteBackupClient:
         if response.status_code >= 400:
             raise _error_from(response.status_code, response.content, response.headers)
         try:
-            return response.json()
-        except ValueError:
+            return loads(response.content)
+        except ProtocolError:
             raise BackupServerError(
                 "the backup server answered something that is not JSON"
             ) from None
@@ -299,6 +265,7 @@ class ExportStream(AbstractAsyncContextManager["ExportStream"]):
 
     client: RemoteBackupClient
     generation: int = 0
+    incarnation: str | None = None
     _response: httpx.Response | None = field(default=None, repr=False)
 
     async def __aenter__(self) -> ExportStream:
@@ -319,6 +286,11 @@ class ExportStream(AbstractAsyncContextManager["ExportStream"]):
         except ValueError:
             await response.aclose()
             raise BackupServerError("malformed X-Cairn-Generation header") from None
+        incarnation = response.headers.get(INCARNATION_HEADER, "")
+        if incarnation and not is_valid_id16(incarnation):
+            await response.aclose()
+            raise BackupServerError("malformed X-Cairn-Incarnation header")
+        self.incarnation = incarnation or None
         self._response = response
         return self
 
@@ -352,13 +324,13 @@ class ExportStream(AbstractAsyncContextManager["ExportStream"]):
                     pending.append(block)
                     continue
                 data = b"".join([*pending, block]) if pending else block
-                objects, consumed = _parse_lines(data)
+                objects, consumed = _lines(data)
                 pending = [data[consumed:]] if consumed < len(data) else []
                 if objects:
                     yield objects
             rest = b"".join(pending)
             if rest.strip():
-                yield [_parse_line(rest)]
+                yield [_decoded(parse_export_line, rest)]
         except httpx.TimeoutException as exc:
             raise BackupUnreachable(f"the export stalled ({exc})") from None
         except httpx.TransportError as exc:
@@ -367,89 +339,21 @@ class ExportStream(AbstractAsyncContextManager["ExportStream"]):
 
 # --- helpers ---------------------------------------------------------------------------------
 
-
-def _b64(value: bytes) -> str:
-    return base64.b64encode(value).decode("ascii")
+_T = TypeVar("_T")
 
 
-# The compact line cairn-backupd writes: {"key":"<64 hex>","version":<n>,"value":"<base64>"}.
-_LINE_HEAD = b'{"key":"'
-_LINE_VERSION = b'","version":'
-_LINE_VALUE = b',"value":"'
-_LINE_TAIL = b'"}'
-_KEY_END = len(_LINE_HEAD) + 64
-_VERSION_START = _KEY_END + len(_LINE_VERSION)
-_HEX_KEY = re.compile(rb"[0-9a-f]{64}")
-
-
-def _parse_lines(data: bytes) -> tuple[list[StoredObject], int]:
-    """The objects of every complete line of `data`, and the offset of the unfinished rest."""
-    objects: list[StoredObject] = []
-    # Lines and values are read in place: copying each one out first costs as much as the
-    # parsing itself.
-    view = memoryview(data)
-    start = 0
-    while (end := data.find(b"\n", start)) >= 0:
-        obj = _parse_compact(data, view, start, end)
-        if obj is None and data[start:end].strip():
-            obj = _parse_json(data[start:end])
-        if obj is not None:
-            objects.append(obj)
-        start = end + 1
-    return objects, start
-
-
-def _parse_line(line: bytes) -> StoredObject:
-    return _parse_compact(line, memoryview(line), 0, len(line)) or _parse_json(line)
-
-
-def _parse_json(line: bytes) -> StoredObject:
+def _decoded(decoder: Callable[[Any], _T], data: Any) -> _T:
+    """A server answer through its protocol decoder; BackupServerError if it does not fit."""
     try:
-        data = json.loads(line)
-    except ValueError:
-        raise BackupServerError("the export has a line that is not JSON") from None
-    return _stored_object(data)
+        return decoder(data)
+    except ProtocolError as exc:
+        raise BackupServerError(
+            f"the backup server's answer does not follow the protocol: {exc}"
+        ) from None
 
 
-def _parse_compact(data: bytes, view: memoryview, start: int, end: int) -> StoredObject | None:
-    """The line data[start:end] if it has exactly the server's compact form, else None.
-
-    json.loads costs as much as decrypting the object, so the server's own form is read by
-    slicing. Only a line that is exactly the JSON text {"key":K,"version":N,"value":V} with K
-    64 hex digits, N an integer without leading zeros and V strict base64 is read here, so this
-    gives the same object json would; every other line goes through json and its checks.
-    """
-    if not (
-        data.startswith(_LINE_HEAD, start, end)
-        and data.startswith(_LINE_VERSION, start + _KEY_END, end)
-        and data.endswith(_LINE_TAIL, start, end)
-    ):
-        return None
-    value_at = data.find(_LINE_VALUE, start + _VERSION_START, end)
-    value_start = value_at + len(_LINE_VALUE)
-    value_end = end - len(_LINE_TAIL)
-    if value_at < 0 or value_start > value_end:
-        return None
-    digits = data[start + _VERSION_START : value_at]
-    if not digits.isdigit() or (digits[0] == 0x30 and len(digits) > 1):
-        return None
-    if _HEX_KEY.fullmatch(data, start + len(_LINE_HEAD), start + _KEY_END) is None:
-        return None
-    try:
-        # Strict: the standard alphabet only, so a quote or backslash (JSON syntax) is refused.
-        value = binascii.a2b_base64(view[value_start:value_end], strict_mode=True)
-    except binascii.Error:
-        return None
-    key = data[start + len(_LINE_HEAD) : start + _KEY_END].decode("ascii")
-    return StoredObject(key, int(digits), value)
-
-
-def _stored_object(data: Any) -> StoredObject:
-    try:
-        value = binascii.a2b_base64(data["value"], strict_mode=True)
-        return StoredObject(str(data["key"]), int(data["version"]), value)
-    except (KeyError, TypeError, ValueError, binascii.Error) as exc:
-        raise BackupServerError(f"malformed object: {exc}") from None
+def _lines(data: bytes) -> tuple[list[StoredObject], int]:
+    return _decoded(parse_export_lines, data)
 
 
 def _error_from(status: int, content: bytes, headers: httpx.Headers) -> BackupError:
@@ -457,17 +361,22 @@ def _error_from(status: int, content: bytes, headers: httpx.Headers) -> BackupEr
         data = json.loads(content)
         code = str(data.get("error", ""))
         detail = str(data.get("detail", "") or code)
-    except (ValueError, AttributeError):
+    except (ValueError, AttributeError, RecursionError):
         data, code, detail = {}, "", content[:200].decode("utf-8", "replace")
     message = f"backup server answered {status}: {detail}"
     if status == 409:
-        current = data.get("current") if isinstance(data, dict) else None
-        if not isinstance(current, dict):
-            return BackupServerError("409 without the current versions", status=status, code=code)
         try:
-            return BackupConflict(message, {str(k): int(v) for k, v in current.items()})
-        except (TypeError, ValueError):
-            return BackupServerError("409 with malformed versions", status=status, code=code)
+            return BackupConflict(message, decode_conflict(data))
+        except ProtocolError:
+            return BackupServerError("409 without a well-formed conflict", status=status, code=code)
+    if status == 410:
+        if code == "resync_required":
+            return ResyncRequired(message, status=status, code=code)
+        return BackupUnsupported(
+            "the backup server speaks another protocol version: update Cairn or the server",
+            status=status,
+            code=code,
+        )
     if status == 429:
         try:
             retry_after = float(headers.get("Retry-After", "1"))

@@ -33,7 +33,7 @@ from cairn.backup.restore import (
     restore_store,
 )
 from cairn.backup.service import BackupService
-from cairn.backup.writer import BackupCorrupt
+from cairn.backup.sync import BackupCorrupt
 from cairn.config import (
     AppConfig,
     ConfigError,

@@ -1,12 +1,17 @@
-"""The v1 envelope: how one record value is encrypted before it leaves the machine.
+"""The envelope: how one record value is encrypted before it leaves the machine.
 
-    blob      = b"CRN" || 0x01 || nonce(12) || AES-256-GCM-SIV(data_key, nonce, plaintext, aad)
+    blob      = b"CRN" || 0x02 || nonce(12) || AES-256-GCM-SIV(data_key, nonce, plaintext, aad)
     plaintext = flags(1) || payload            flags bit 0: payload is zstd-compressed
-    aad       = b"CRN\\x01" || u16be(len(store_id)) || store_id
+    aad       = b"CRN\\x02" || u16be(len(store_id)) || store_id
                 || u16be(len(object_key)) || object_key || u64be(version)
+                || write_id(16) || incarnation(16)
 
-The AAD binds a blob to its store, object key and version, so the server cannot move it
-elsewhere unnoticed. Pure functions; every failure to open a blob is a DecryptionError.
+The AAD binds a blob to its store, object key, version, the write that made it and the store's
+incarnation, so the server cannot move it elsewhere, present it as another write, or carry it
+over into a later incarnation of the store unnoticed. Format 0x01 (protocol v1, without the
+write id and incarnation) is still opened for objects a v1 client wrote before the server's
+upgrade; nothing writes it any more. Pure functions; every failure to open a blob is one
+DecryptionError.
 """
 
 from __future__ import annotations
@@ -32,8 +37,12 @@ __all__ = [
 ]
 
 MAGIC = b"CRN"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+LEGACY_FORMAT = 1
 HEADER = MAGIC + bytes([FORMAT_VERSION])
+LEGACY_HEADER = MAGIC + bytes([LEGACY_FORMAT])
+WRITE_ID_SIZE = 16
+INCARNATION_SIZE = 16
 NONCE_SIZE = 12
 TAG_SIZE = 16
 FLAGS_SIZE = 1
@@ -57,8 +66,27 @@ class DecryptionError(Exception):
     """A blob that cannot be opened: damaged, forged, moved, or sealed with another key."""
 
 
-def associated_data(store_id: str, object_key: str, version: int) -> bytes:
-    """The AAD that binds a blob to (store, object key, version)."""
+def associated_data(
+    store_id: str,
+    object_key: str,
+    version: int,
+    write_id: bytes | None = None,
+    incarnation: bytes | None = None,
+) -> bytes:
+    """The AAD that binds a blob to (store, key, version, write id, incarnation).
+
+    Without a write id and incarnation it is the legacy (format 0x01) AAD.
+    """
+    if (write_id is None) != (incarnation is None):
+        raise ValueError("a write id and an incarnation go together")
+    if write_id is not None and incarnation is not None:
+        if len(write_id) != WRITE_ID_SIZE or len(incarnation) != INCARNATION_SIZE:
+            raise ValueError("the write id and the incarnation are 16 bytes each")
+        return _legacy_or_v2_aad(HEADER, store_id, object_key, version) + write_id + incarnation
+    return _legacy_or_v2_aad(LEGACY_HEADER, store_id, object_key, version)
+
+
+def _legacy_or_v2_aad(header: bytes, store_id: str, object_key: str, version: int) -> bytes:
     store = store_id.encode("utf-8")
     key = object_key.encode("ascii")
     if len(store) > 0xFFFF or len(key) > 0xFFFF:
@@ -66,7 +94,7 @@ def associated_data(store_id: str, object_key: str, version: int) -> bytes:
     if not 0 <= version <= MAX_VERSION:
         raise ValueError("version must fit in an unsigned 64-bit integer")
     return (
-        HEADER
+        header
         + struct.pack(">H", len(store))
         + store
         + struct.pack(">H", len(key))
@@ -87,10 +115,12 @@ def seal(
     version: int,
     payload: bytes,
     *,
+    write_id: bytes,
+    incarnation: bytes,
     compress: bool | None = None,
     nonce: bytes | None = None,
 ) -> bytes:
-    """Encrypt `payload` for (store_id, object_key, version).
+    """Encrypt `payload` for (store_id, object_key, version, write_id, incarnation).
 
     `compress=None` compresses when the payload has at least 64 bytes and shrinks.
     `nonce` is for test vectors only: GCM-SIV tolerates a repeated nonce, but a random one
@@ -108,14 +138,29 @@ def seal(
         packed = zstandard.ZstdCompressor(level=ZSTD_LEVEL).compress(payload)
         if compress or len(packed) < len(payload):
             flags, body = FLAG_ZSTD, packed
-    aad = associated_data(store_id, object_key, version)
+    aad = associated_data(store_id, object_key, version, write_id, incarnation)
     sealed = AESGCMSIV(data_key).encrypt(nonce, bytes([flags]) + body, aad)
     return HEADER + nonce + sealed
 
 
-def unseal(data_key: bytes, store_id: str, object_key: str, version: int, blob: bytes) -> bytes:
-    """The payload of a blob sealed for (store_id, object_key, version), or DecryptionError."""
-    return Unsealer(data_key).unseal(store_id, object_key, version, blob)
+def unseal(
+    data_key: bytes,
+    store_id: str,
+    object_key: str,
+    version: int,
+    blob: bytes,
+    *,
+    write_id: bytes | None = None,
+    incarnation: bytes | None = None,
+) -> bytes:
+    """The payload of a blob sealed for exactly this binding, or DecryptionError.
+
+    A blob without a write id (an object a v1 client wrote) must be in the legacy format; a
+    blob with one must be in the current format: neither can pass for the other.
+    """
+    return Unsealer(data_key).unseal(
+        store_id, object_key, version, blob, write_id=write_id, incarnation=incarnation
+    )
 
 
 class Unsealer:
@@ -131,16 +176,26 @@ class Unsealer:
         _check_key(data_key)
         self._cipher = AESGCMSIV(data_key)
 
-    def unseal(self, store_id: str, object_key: str, version: int, blob: bytes) -> bytes:
-        """The payload of a blob sealed for (store_id, object_key, version), or DecryptionError."""
+    def unseal(
+        self,
+        store_id: str,
+        object_key: str,
+        version: int,
+        blob: bytes,
+        *,
+        write_id: bytes | None = None,
+        incarnation: bytes | None = None,
+    ) -> bytes:
+        """The payload of a blob sealed for exactly this binding, or DecryptionError."""
         if len(blob) < OVERHEAD:
             raise DecryptionError("blob is truncated")
         if blob[: len(MAGIC)] != MAGIC:
             raise DecryptionError("not a Cairn envelope")
-        if blob[len(MAGIC)] != FORMAT_VERSION:
-            raise DecryptionError(f"unknown envelope format version {blob[len(MAGIC)]}")
+        expected = LEGACY_FORMAT if write_id is None else FORMAT_VERSION
+        if blob[len(MAGIC)] != expected:
+            raise DecryptionError(f"unexpected envelope format version {blob[len(MAGIC)]}")
         try:
-            aad = associated_data(store_id, object_key, version)
+            aad = associated_data(store_id, object_key, version, write_id, incarnation)
         except (ValueError, UnicodeEncodeError) as exc:
             raise DecryptionError("no blob can belong to this store, key and version") from exc
         # A view, so the nonce and the ciphertext are not copied out of the blob first.

@@ -1,25 +1,24 @@
-"""Full backup: every record from one consistent snapshot, resumable, with progress.
+"""Full backup: compare every record with the server's copy, then upload what it lacks.
 
 It runs when `local/backup/full_required` is set: after an upgrade from a format without
-backups (`require_full_backup`), when the backup server changes, and when the server lost or
-rolled back our store. Progress (the last record name uploaded) is kept in
-`local/backup/full_progress`, so a full backup interrupted by a crash or a lost connection goes
-on where it stopped; the records before the cursor that changed meanwhile are in the outbox.
+backups (`require_full_backup`), when the backup server changes, when the server lost or
+rolled back our store, after a compaction or a new incarnation elsewhere, and once when this
+device moves to protocol v2. The comparison (`SyncEngine.resync`) queues every record the
+server lacks or holds in an older version; the upload drains that queue with progress. A run
+cut short by a crash or a lost connection starts the comparison again, which finds what was
+already uploaded and queues only the rest.
 
-The flag is cleared only when the server holds everything: the snapshot is uploaded AND the
-outbox has no entry left from before the snapshot (`seq <= outbox_head`).
+The flag is cleared only when the server holds everything (the outbox is empty) and the flag
+still holds the token it started with (a requirement set meanwhile stays).
 """
 
 from __future__ import annotations
 
-import json
 import logging
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Callable
 from typing import NamedTuple
 
 from cairn.backup.localstate import (
-    FULL_PROGRESS,
-    FULL_REQUIRED,
     AsyncStore,
     LocalBackupState,
     clear_server_state,
@@ -27,7 +26,7 @@ from cairn.backup.localstate import (
     require_full_backup,
 )
 from cairn.backup.status import BackupState, BackupStatus
-from cairn.backup.writer import BackupWriter, Change
+from cairn.backup.sync import PushResult, SyncEngine
 
 __all__ = [
     "FullBackupProgress",
@@ -40,12 +39,9 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-MAX_BATCH_ITEMS = 500
-MAX_BATCH_BYTES = 4 * 1024 * 1024
-
 
 class FullBackupProgress(NamedTuple):
-    """Records uploaded so far out of the snapshot's total, and the bytes sent."""
+    """Records uploaded so far out of those the server lacked, and the bytes sent."""
 
     done: int
     total: int
@@ -55,7 +51,7 @@ class FullBackupProgress(NamedTuple):
 class FullBackupResult(NamedTuple):
     records: int
     bytes_sent: int
-    completed: bool  # False: records written meanwhile are still pending; the flag stays set
+    completed: bool  # False: changes are still pending; the flag stays set
 
 
 ProgressCallback = Callable[[FullBackupProgress], None]
@@ -63,26 +59,20 @@ ProgressCallback = Callable[[FullBackupProgress], None]
 
 async def run_full_backup(
     store: AsyncStore,
-    writer: BackupWriter,
-    drain: Callable[[], Awaitable[int]],
+    engine: SyncEngine,
     *,
     status: BackupStatus | None = None,
     progress: ProgressCallback | None = None,
-    max_items: int = MAX_BATCH_ITEMS,
-    max_bytes: int = MAX_BATCH_BYTES,
 ) -> FullBackupResult:
-    """Upload every record of one snapshot, then drain the outbox; clear the flag if all is in.
+    """Compare everything with the server, upload what it lacks; clear the flag if all is in.
 
-    Raises BackupError when the server cannot take it now; the next run resumes.
+    Raises BackupError when the server cannot take it now; the next run starts again.
     """
     local = LocalBackupState(store)
     flag = await local.full_flag()
     reason = await local.full_required()
-    snapshot = await store.snapshot()
-    cursor = await local.full_progress()
-    remaining = [(n, v) for n, v in snapshot.records if n > cursor]
-    total = len(snapshot.records)
-    done = total - len(remaining)
+    total = 0
+    done = 0
     sent_bytes = 0
 
     def report() -> None:
@@ -96,36 +86,21 @@ async def run_full_backup(
         if progress is not None:
             progress(FullBackupProgress(done, total, sent_bytes))
 
-    log.info("full backup: %d of %d records to upload", len(remaining), total)
     report()
-    for chunk in _chunks(remaining, max_items, max_bytes):
-        result = await writer.send([Change(name, value) for name, value in chunk])
-        await store.put(FULL_PROGRESS, json.dumps({"cursor": chunk[-1][0]}).encode())
-        done += len(chunk)
-        sent_bytes += result.bytes_sent
+    await engine.resync()
+    total = (await store.outbox_stats()).count
+    log.info("full backup: %d records to upload", total)
+    report()
+
+    def on_sent(sent: PushResult) -> None:
+        nonlocal done, sent_bytes
+        done, sent_bytes = min(total, sent.records), sent.bytes_sent
         report()
-    await drain()
-    pending = await store.outbox_pending(1)
-    completed = not pending or pending[0].seq > snapshot.outbox_head
-    # Clear only the requirement this run started for; one set meanwhile stays.
-    if completed and await local.full_flag() == flag:
-        await store.batch(deletes=[FULL_REQUIRED, FULL_PROGRESS])
-        log.info("full backup complete: %d records", total)
+
+    result = await engine.push(on_sent)
+    completed = (await store.outbox_stats()).count == 0
+    if completed and await engine.clear_full_requirement(flag):
+        log.info("full backup complete: %d records uploaded", result.records)
     if status is not None:
         status.update(full_backup_reason=await local.full_required())
-    return FullBackupResult(total, sent_bytes, completed)
-
-
-def _chunks(
-    records: list[tuple[str, bytes]], max_items: int, max_bytes: int
-) -> Iterator[list[tuple[str, bytes]]]:
-    chunk: list[tuple[str, bytes]] = []
-    size = 0
-    for name, value in records:
-        if chunk and (len(chunk) >= max_items or size + len(value) > max_bytes):
-            yield chunk
-            chunk, size = [], 0
-        chunk.append((name, value))
-        size += len(value)
-    if chunk:
-        yield chunk
+    return FullBackupResult(result.records, result.bytes_sent, completed)

@@ -2,17 +2,23 @@
 
 Names under `local/` never enter the outbox, so this state stays on the machine. Keeping it in
 the record store (not a side file) means one SQLite transaction covers a batch's bookkeeping,
-and a restore can write it into the staging store before the atomic switch.
+and a restore can write it into the staging store before the atomic switch. The sync engine
+(`sync.py`) is the one writer of everything that describes the server; the full-backup flag
+is set from here by the callers that need one (an upgrade, a new server, an erase).
 
-    local/backup/versions/<wire key>  server version of that object (ASCII decimal)
-    local/backup/manifest             JSON {version, objects, digest}: the manifest we last wrote/saw
-    local/backup/last_generation      highest store generation seen (ASCII decimal)
-    local/backup/full_required        JSON {reason, since}: present = a full backup must run
-    local/backup/full_progress        JSON {cursor}: last record name a full backup uploaded
-    local/backup/writer               16 random bytes naming this device in record payloads
+    local/backup/versions/<wire key>  server version of that live object (ASCII decimal)
+    local/backup/manifest             JSON {version, objects, digest}: the server's live set as
+                                      this device knows it (version: the manifest's generation)
+    local/backup/last_generation      the feed cursor: every change up to it is applied here
+    local/backup/incarnation          JSON {id, previous, previous_generation}: this life of the store
+    local/backup/protocol             "2" once this device has re-listed the store under protocol v2
+    local/backup/full_required        JSON {reason, since, token, trust_server}: a full resync must run
+    local/backup/sent                 JSON [write id, ...]: the latest batches this device sent
+    local/backup/clock                JSON [wall ms, counter]: the hybrid logical clock
+    local/backup/notice               JSON {kind, reason, at}: a rollback or an erase elsewhere,
+                                      shown until the user dismisses it
     local/backup/server_url           the server the versions above belong to
-    local/backup/last_success         unix time of the last batch the server acknowledged
-    local/backup/conflicts            JSON {count}: conflicts settled so far (shown in the status)
+    local/backup/last_success         unix time of the last exchange the server acknowledged
 """
 
 from __future__ import annotations
@@ -24,21 +30,32 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from cairn.storage.protocol import OutboxEntry, OutboxStats, RecordStore, Snapshot
+from cairn.storage.protocol import (
+    OutboxEntry,
+    OutboxStats,
+    Pending,
+    RecordStore,
+    Snapshot,
+)
 
 __all__ = [
-    "CONFLICTS",
-    "FULL_PROGRESS",
+    "CLOCK",
     "FULL_REQUIRED",
+    "INCARNATION",
     "LAST_GENERATION",
     "LAST_SUCCESS",
     "MANIFEST",
+    "NOTICE",
+    "PROTOCOL",
+    "SENT",
     "SERVER_URL",
     "VERSIONS_PREFIX",
-    "WRITER",
     "AsyncStore",
+    "FullRequirement",
+    "Incarnation",
     "LocalBackupState",
     "ManifestState",
+    "Notice",
     "clear_server_state",
     "full_backup_reason",
     "require_full_backup",
@@ -49,12 +66,17 @@ PREFIX = "local/backup/"
 VERSIONS_PREFIX = PREFIX + "versions/"
 MANIFEST = PREFIX + "manifest"
 LAST_GENERATION = PREFIX + "last_generation"
+INCARNATION = PREFIX + "incarnation"
+PROTOCOL = PREFIX + "protocol"
 FULL_REQUIRED = PREFIX + "full_required"
-FULL_PROGRESS = PREFIX + "full_progress"
-WRITER = PREFIX + "writer"
+SENT = PREFIX + "sent"
+CLOCK = PREFIX + "clock"
+NOTICE = PREFIX + "notice"
 SERVER_URL = PREFIX + "server_url"
 LAST_SUCCESS = PREFIX + "last_success"
-CONFLICTS = PREFIX + "conflicts"
+CURRENT_PROTOCOL = b"2"
+# Names of v1 bookkeeping that v2 no longer keeps (removed when a store is re-listed).
+LEGACY_NAMES = (PREFIX + "full_progress", PREFIX + "writer", PREFIX + "conflicts")
 
 
 class AsyncStore(Protocol):
@@ -70,6 +92,10 @@ class AsyncStore(Protocol):
 
     async def get(self, name: str) -> bytes | None: ...
 
+    async def get_many(self, names: Iterable[str]) -> dict[str, bytes]: ...
+
+    async def pending_for(self, names: Iterable[str]) -> dict[str, Pending]: ...
+
     async def put(self, name: str, value: bytes) -> None: ...
 
     async def scan(self, prefix: str = "") -> list[tuple[str, bytes]]: ...
@@ -78,10 +104,20 @@ class AsyncStore(Protocol):
         self, puts: Mapping[str, bytes] | None = None, deletes: Iterable[str] = ()
     ) -> None: ...
 
+    async def apply_synced(
+        self,
+        puts: Mapping[str, bytes],
+        deletes: Iterable[str],
+        *,
+        expect: Mapping[str, int | None],
+        ack: Iterable[int] = (),
+        queue: Mapping[str, bytes] | None = None,
+    ) -> None: ...
+
 
 @dataclass(frozen=True)
 class ManifestState:
-    """The manifest as this device last wrote or adopted it; version 0: none on the server."""
+    """The server's live set as this device knows it: count and set digest of live objects."""
 
     version: int = 0
     objects: int = 0
@@ -100,8 +136,86 @@ class ManifestState:
         return cls(int(data["version"]), int(data["objects"]), int(data["digest"], 16))
 
 
+@dataclass(frozen=True)
+class Incarnation:
+    """This life of the store, and the one it replaced (named in every manifest).
+
+    `confirmed` is False for a life this device is about to start, until the server has
+    accepted its first batch.
+    """
+
+    id: str
+    previous: str | None = None
+    previous_generation: int = 0
+    confirmed: bool = True
+
+    def encode(self) -> bytes:
+        return json.dumps(
+            {
+                "id": self.id,
+                "previous": self.previous,
+                "previous_generation": self.previous_generation,
+                "confirmed": self.confirmed,
+            }
+        ).encode()
+
+    @classmethod
+    def decode(cls, raw: bytes | None) -> Incarnation | None:
+        if raw is None:
+            return None
+        data = json.loads(raw)
+        return cls(
+            str(data["id"]),
+            data.get("previous"),
+            int(data.get("previous_generation", 0)),
+            bool(data.get("confirmed", True)),
+        )
+
+
+@dataclass(frozen=True)
+class FullRequirement:
+    """Why everything must be compared with the server again, and how to treat what it lacks.
+
+    `trust_server`: a record the server no longer has was deleted by another device (compaction,
+    a new incarnation, the protocol upgrade); otherwise the server lost it and it goes up again.
+    `new_incarnation`: this device may start a new life of an erased store.
+    """
+
+    reason: str
+    token: str
+    trust_server: bool = False
+    new_incarnation: bool = True
+
+
+@dataclass(frozen=True)
+class Notice:
+    """Something the user must hear about until they dismiss it: a rollback or an erase."""
+
+    kind: str  # "rollback" | "erased"
+    reason: str
+    at: float
+
+    def encode(self) -> bytes:
+        return json.dumps({"kind": self.kind, "reason": self.reason, "at": self.at}).encode()
+
+    @classmethod
+    def decode(cls, raw: bytes | None) -> Notice | None:
+        if raw is None:
+            return None
+        data = json.loads(raw)
+        return cls(str(data["kind"]), str(data["reason"]), float(data["at"]))
+
+
 # Everything that describes the server's copy (not this device).
-_SERVER_NAMES = (MANIFEST, LAST_GENERATION, FULL_PROGRESS, LAST_SUCCESS, SERVER_URL)
+_SERVER_NAMES = (
+    MANIFEST,
+    LAST_GENERATION,
+    INCARNATION,
+    LAST_SUCCESS,
+    SERVER_URL,
+    SENT,
+    *LEGACY_NAMES,
+)
 
 
 def version_name(object_key: str) -> str:
@@ -116,17 +230,42 @@ def _json(value: Mapping[str, Any]) -> bytes:
     return json.dumps(dict(value), sort_keys=True).encode()
 
 
+def full_flag(reason: str, *, trust_server: bool = False, new_incarnation: bool = True) -> bytes:
+    # A random token makes every requirement distinct, so a full backup that finishes clears
+    # only the requirement it started for, never one set while it ran.
+    return _json(
+        {
+            "reason": reason,
+            "since": int(time.time()),
+            "token": os.urandom(8).hex(),
+            "trust_server": trust_server,
+            "new_incarnation": new_incarnation,
+        }
+    )
+
+
+def decode_full_flag(raw: bytes | None) -> FullRequirement | None:
+    if raw is None:
+        return None
+    data = json.loads(raw)
+    return FullRequirement(
+        str(data.get("reason", "required")),
+        str(data.get("token", "")),
+        bool(data.get("trust_server", False)),
+        bool(data.get("new_incarnation", True)),
+    )
+
+
 class LocalBackupState:
     """Typed access to the engine's `local/backup/` records through an async store."""
 
     def __init__(self, store: AsyncStore) -> None:
         self.store = store
 
-    async def version(self, object_key: str) -> int:
-        return _int(await self.store.get(version_name(object_key)))
-
     async def versions(self, object_keys: Iterable[str]) -> dict[str, int]:
-        return {key: await self.version(key) for key in object_keys}
+        keys = list(object_keys)
+        found = await self.store.get_many(version_name(k) for k in keys)
+        return {k: _int(found.get(version_name(k))) for k in keys}
 
     async def manifest(self) -> ManifestState:
         return ManifestState.decode(await self.store.get(MANIFEST))
@@ -134,44 +273,48 @@ class LocalBackupState:
     async def last_generation(self) -> int:
         return _int(await self.store.get(LAST_GENERATION))
 
-    async def writer(self) -> bytes:
-        """This device's writer id, created on first use."""
-        writer = await self.store.get(WRITER)
-        if writer is None:
-            writer = os.urandom(16)
-            await self.store.put(WRITER, writer)
-        return writer
+    async def incarnation(self) -> Incarnation | None:
+        return Incarnation.decode(await self.store.get(INCARNATION))
+
+    async def full_requirement(self) -> FullRequirement | None:
+        return decode_full_flag(await self.store.get(FULL_REQUIRED))
 
     async def full_required(self) -> str | None:
         """Why a full backup is required, or None if it is not."""
-        raw = await self.store.get(FULL_REQUIRED)
-        return None if raw is None else str(json.loads(raw).get("reason", "required"))
-
-    async def full_progress(self) -> str:
-        raw = await self.store.get(FULL_PROGRESS)
-        return "" if raw is None else str(json.loads(raw)["cursor"])
+        requirement = await self.full_requirement()
+        return None if requirement is None else requirement.reason
 
     async def last_success(self) -> float | None:
         raw = await self.store.get(LAST_SUCCESS)
         return None if raw is None else float(raw)
 
     async def conflicts(self) -> int:
-        raw = await self.store.get(CONFLICTS)
-        return 0 if raw is None else int(json.loads(raw)["count"])
+        return len(await self.store.scan("conflicts/"))
+
+    async def notice(self) -> Notice | None:
+        return Notice.decode(await self.store.get(NOTICE))
+
+    async def dismiss_notice(self) -> None:
+        await self.store.batch(deletes=[NOTICE])
 
     async def server_url(self) -> str | None:
         raw = await self.store.get(SERVER_URL)
         return None if raw is None else raw.decode()
 
-    async def require_full(self, reason: str) -> None:
-        """Set the flag; a new requirement restarts any half-done full backup from the top."""
-        await self.store.batch({FULL_REQUIRED: _full_flag(reason)}, [FULL_PROGRESS])
+    async def protocol_current(self) -> bool:
+        return await self.store.get(PROTOCOL) == CURRENT_PROTOCOL
+
+    async def require_full(
+        self, reason: str, *, trust_server: bool = False, new_incarnation: bool = True
+    ) -> None:
+        flag = full_flag(reason, trust_server=trust_server, new_incarnation=new_incarnation)
+        await self.store.batch({FULL_REQUIRED: flag})
 
     async def full_flag(self) -> bytes | None:
         return await self.store.get(FULL_REQUIRED)
 
     async def clear_server_state(self) -> None:
-        """Forget every server version, the manifest and the generation (async form)."""
+        """Forget every server version, the manifest, the generation and the incarnation."""
         names = [n for n, _ in await self.store.scan(VERSIONS_PREFIX)]
         await self.store.batch(deletes=[*names, *_SERVER_NAMES])
 
@@ -181,25 +324,19 @@ def require_full_backup(store: RecordStore, reason: str) -> None:
 
     For callers outside the event loop (the upgrade of a wallet from a format without backups).
     """
-    store.batch({FULL_REQUIRED: _full_flag(reason)}, [FULL_PROGRESS])
+    store.batch({FULL_REQUIRED: full_flag(reason)})
 
 
 def full_backup_reason(store: RecordStore) -> str | None:
     """Why a full backup is required on this store, or None."""
-    raw = store.get(FULL_REQUIRED)
-    return None if raw is None else str(json.loads(raw).get("reason", "required"))
+    requirement = decode_full_flag(store.get(FULL_REQUIRED))
+    return None if requirement is None else requirement.reason
 
 
 def clear_server_state(store: RecordStore) -> None:
     """Forget every server version, the manifest and the generation (another server, or none).
 
-    The writer id and the conflict count stay: they describe this device, not the server.
+    The device id and the conflicts stay: they describe this device, not the server.
     """
     names = [n for n, _ in store.scan(VERSIONS_PREFIX)]
     store.batch(deletes=[*names, *_SERVER_NAMES])
-
-
-def _full_flag(reason: str) -> bytes:
-    # A random token makes every requirement distinct, so a full backup that finishes clears
-    # only the requirement it started for, never one set while it ran.
-    return _json({"reason": reason, "since": int(time.time()), "token": os.urandom(8).hex()})

@@ -1,16 +1,23 @@
-"""What goes inside an envelope: a record (name, writer, value) or the store manifest.
+"""What goes inside an envelope: a record (name, writer, clock, value), a tombstone, or the manifest.
 
 A record's plaintext carries its own name, so a restore recovers names from the backup alone
 and checks that each object sits under `wire_key(name)`. It also carries the id of the device
-that wrote it: a version conflict against our own earlier write (a crash between the server's
-answer and our bookkeeping, a rollback) is not a conflict between devices.
+that wrote it and the hybrid logical clock of the change, by which devices settle concurrent
+edits; a tombstone is the same with the deleted flag set and no value.
 
-    record   = 0x01 || u16be(len(name)) || name utf-8 || writer(16) || value
-    manifest = 0x02 || JSON {"objects": n, "digest": hex64, "written_at": unix s, "writer": hex}
+    record   = 0x03 || u16be(len(name)) || name utf-8 || writer(16)
+                    || u64be(clock wall ms) || u32be(clock counter) || flags(1) || value
+                    (flags bit 0: deleted; the value is then empty)
+    manifest = 0x04 || JSON {"digest", "objects", "generation", "incarnation",
+                             "previous_incarnation", "previous_generation", "written_at", "writer"}
+
+Protocol v1 wrote `0x01 || u16be(len) || name || writer(16) || value` and a manifest `0x02 ||
+JSON {"digest", "objects", "written_at", "writer"}`; both are still read (objects migrated
+from a v1 server), never written.
 
 The manifest is one more object, under `wire_key(MANIFEST_NAME)` (a name no record can have:
 record names never contain NUL). It is rewritten in every batch, in the same atomic batch, and
-holds a keyed set digest of every (object key, version) pair in the store:
+holds a keyed set digest of every live (object key, version) pair in the store:
 
     digest = sum over objects of HMAC-SHA256(manifest_key, key ascii || u64be(version)) mod 2^256
 
@@ -36,6 +43,7 @@ from cairn.backup.protocol import wire_key
 __all__ = [
     "MANIFEST_NAME",
     "WRITER_SIZE",
+    "Clock",
     "Manifest",
     "PayloadError",
     "Record",
@@ -50,8 +58,12 @@ __all__ = [
     "set_term",
 ]
 
-RECORD_FORMAT = 0x01
-MANIFEST_FORMAT = 0x02
+LEGACY_RECORD_FORMAT = 0x01
+LEGACY_MANIFEST_FORMAT = 0x02
+RECORD_FORMAT = 0x03
+MANIFEST_FORMAT = 0x04
+FLAG_DELETED = 0x01
+_CLOCK = struct.Struct(">QI")
 WRITER_SIZE = 16
 MANIFEST_NAME = "\x00cairn/manifest"
 _MOD = 1 << 256
@@ -63,34 +75,71 @@ class PayloadError(ValueError):
     """A plaintext that is not a well-formed record or manifest."""
 
 
+@dataclass(frozen=True, order=True)
+class Clock:
+    """A hybrid logical clock reading: wall milliseconds, then a counter, then the device."""
+
+    wall_ms: int = 0
+    counter: int = 0
+    device: bytes = b""
+
+
 @dataclass(frozen=True)
 class Record:
-    """A decoded record payload."""
+    """A decoded record payload (or tombstone, `deleted`, with an empty value)."""
 
     name: str
     writer: bytes
     value: bytes
+    clock: Clock = Clock()
+    deleted: bool = False
 
 
 @dataclass(frozen=True)
 class Manifest:
-    """The store's table of contents: object count and set digest (excluding itself)."""
+    """The store's table of contents: live object count and set digest (excluding itself).
+
+    `incarnation` names this life of the store; `previous_incarnation` and `previous_generation`
+    name the one it replaced (an erase) and how far it had got, so that a device that knew the
+    old one can tell an erase by another device from a server replaying or faking one.
+    """
 
     objects: int
     digest: int
     written_at: int
     writer: bytes
+    generation: int = 0
+    incarnation: str | None = None
+    previous_incarnation: str | None = None
+    previous_generation: int = 0
 
 
-def encode_record(name: str, writer: bytes, value: bytes) -> bytes:
+def encode_record(
+    name: str,
+    writer: bytes,
+    value: bytes,
+    clock: Clock = Clock(),
+    *,
+    deleted: bool = False,
+) -> bytes:
     raw = name.encode("utf-8")
     if len(writer) != WRITER_SIZE:
         raise ValueError(f"the writer id is {WRITER_SIZE} bytes")
-    return bytes([RECORD_FORMAT]) + struct.pack(">H", len(raw)) + raw + writer + value
+    if deleted and value:
+        raise ValueError("a tombstone has no value")
+    return (
+        bytes([RECORD_FORMAT])
+        + struct.pack(">H", len(raw))
+        + raw
+        + writer
+        + _CLOCK.pack(clock.wall_ms, clock.counter)
+        + bytes([FLAG_DELETED if deleted else 0])
+        + value
+    )
 
 
 def decode_record(payload: bytes) -> Record:
-    if len(payload) < 3 or payload[0] != RECORD_FORMAT:
+    if len(payload) < 3 or payload[0] not in (RECORD_FORMAT, LEGACY_RECORD_FORMAT):
         raise PayloadError("not a record payload")
     (size,) = struct.unpack_from(">H", payload, 1)
     end = 3 + size
@@ -102,13 +151,31 @@ def decode_record(payload: bytes) -> Record:
         raise PayloadError("record name is not UTF-8") from None
     if not name or "\x00" in name:
         raise PayloadError("record name is empty or contains NUL")
-    return Record(name, payload[end : end + WRITER_SIZE], payload[end + WRITER_SIZE :])
+    writer = payload[end : end + WRITER_SIZE]
+    rest = end + WRITER_SIZE
+    if payload[0] == LEGACY_RECORD_FORMAT:
+        return Record(name, writer, payload[rest:], Clock(0, 0, writer))
+    if len(payload) < rest + _CLOCK.size + 1:
+        raise PayloadError("record payload is truncated")
+    wall_ms, counter = _CLOCK.unpack_from(payload, rest)
+    flags = payload[rest + _CLOCK.size]
+    if flags & ~FLAG_DELETED:
+        raise PayloadError(f"unknown record flags 0x{flags:02x}")
+    value = payload[rest + _CLOCK.size + 1 :]
+    deleted = bool(flags & FLAG_DELETED)
+    if deleted and value:
+        raise PayloadError("a tombstone carries a value")
+    return Record(name, writer, value, Clock(wall_ms, counter, writer), deleted)
 
 
 def encode_manifest(manifest: Manifest) -> bytes:
     body = {
         "objects": manifest.objects,
         "digest": f"{manifest.digest:064x}",
+        "generation": manifest.generation,
+        "incarnation": manifest.incarnation,
+        "previous_incarnation": manifest.previous_incarnation,
+        "previous_generation": manifest.previous_generation,
         "written_at": manifest.written_at,
         "writer": manifest.writer.hex(),
     }
@@ -116,21 +183,42 @@ def encode_manifest(manifest: Manifest) -> bytes:
 
 
 def decode_manifest(payload: bytes) -> Manifest:
-    if not payload or payload[0] != MANIFEST_FORMAT:
+    if not payload or payload[0] not in (MANIFEST_FORMAT, LEGACY_MANIFEST_FORMAT):
         raise PayloadError("not a manifest payload")
     try:
         body = json.loads(payload[1:])
+        if not isinstance(body, dict):
+            raise TypeError("not an object")
         manifest = Manifest(
             objects=int(body["objects"]),
             digest=int(body["digest"], 16),
             written_at=int(body["written_at"]),
             writer=bytes.fromhex(body["writer"]),
         )
+        if payload[0] == MANIFEST_FORMAT:
+            manifest = Manifest(
+                manifest.objects,
+                manifest.digest,
+                manifest.written_at,
+                manifest.writer,
+                generation=int(body["generation"]),
+                incarnation=_optional_text(body["incarnation"]),
+                previous_incarnation=_optional_text(body["previous_incarnation"]),
+                previous_generation=int(body["previous_generation"]),
+            )
     except (ValueError, KeyError, TypeError) as exc:
-        raise PayloadError(f"malformed manifest: {exc}") from None
+        raise PayloadError(f"malformed manifest: {type(exc).__name__}") from None
     if manifest.objects < 0 or not 0 <= manifest.digest < _MOD:
         raise PayloadError("manifest values out of range")
     return manifest
+
+
+def _optional_text(value: object) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise TypeError("expected a string")
+    return value
 
 
 def manifest_key(key_name_key: bytes) -> bytes:

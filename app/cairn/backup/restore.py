@@ -37,21 +37,23 @@ from cairn.backup.client import (
     BackupUnreachable,
     RateLimited,
     RemoteBackupClient,
-    StoredObject,
 )
 from cairn.backup.localstate import (
+    INCARNATION,
     LAST_GENERATION,
     LAST_SUCCESS,
     MANIFEST,
+    PROTOCOL,
     SERVER_URL,
     VERSIONS_PREFIX,
-    WRITER,
+    Incarnation,
     ManifestState,
     version_name,
 )
-from cairn.backup.protocol import is_valid_object_key, wire_key
+from cairn.backup.protocol import StoredObject, is_valid_object_key, wire_key
 from cairn.keys import BackupKeys
 from cairn.storage import AsyncRecordStore, SqliteStore, is_local
+from cairn.storage.device import DEVICE_ID_BYTES, DEVICE_RECORD
 
 __all__ = [
     "RestoreOutcome",
@@ -149,12 +151,16 @@ async def restore_store(
         return RestoreResult(RestoreOutcome.FAILED, _unauthorized(exc))
     except (BackupUnreachable, BackupServerError, RateLimited) as exc:
         return RestoreResult(RestoreOutcome.UNREACHABLE, str(exc))
+    if info.state.erased:
+        return RestoreResult(
+            RestoreOutcome.NO_BACKUP, "the backup for these words was deleted from this server"
+        )
     if info.objects == 0:
         return RestoreResult(RestoreOutcome.NO_BACKUP, "the backup on this server is empty")
     # The manifest is one of the objects; progress counts records.
     job = _Restore(client, keys, target, info.objects - 1, info.bytes, report=report)
     try:
-        result = await job.run(info.generation)
+        result = await job.run(info.state.generation)
     except BackupNotFound:
         result = RestoreResult(RestoreOutcome.NO_BACKUP, "no backup for these words on this server")
     except _Corrupt as exc:
@@ -218,11 +224,12 @@ class _Restore:
         # thrown away if anything fails before it.
         self.store = AsyncRecordStore(SqliteStore(self.staging, durable=False))
         store = self.store
-        opener = _Opener(self.keys, self.client.store_id)
         chunk: list[tuple[str, bytes]] = []
         next_report = REPORT_EVERY
         async with self.client.export() as stream:
             generation = stream.generation
+            incarnation = stream.incarnation
+            opener = _Opener(self.keys, self.client.store_id, incarnation)
             if generation < info_generation:
                 raise _Corrupt("the server's export is older than its own store information")
             self.report(
@@ -265,7 +272,11 @@ class _Restore:
                 "the backup does not match its manifest: objects are missing, added or older "
                 "than they should be (a replay)"
             )
-        chunk.extend(self._bookkeeping(opener.manifest_version, count, digest, generation).items())
+        chunk.extend(
+            self._bookkeeping(
+                opener.manifest_version, count, digest, generation, incarnation
+            ).items()
+        )
         await store.load_restored(chunk)
         await self._check_staging(store, count)
         self.report(RestoreProgress(RestorePhase.SWITCHING, count, self.total, received, received))
@@ -284,16 +295,25 @@ class _Restore:
         )
 
     def _bookkeeping(
-        self, manifest_version: int, count: int, digest: int, generation: int
+        self,
+        manifest_version: int,
+        count: int,
+        digest: int,
+        generation: int,
+        incarnation: str | None,
     ) -> dict[str, bytes]:
-        return {
+        records = {
             MANIFEST: ManifestState(manifest_version, count, digest).encode(),
             LAST_GENERATION: str(generation).encode(),
             SERVER_URL: self.client.base_url.encode(),
             # A new device id: if the old machine still runs, the two are told apart.
-            WRITER: os.urandom(payload.WRITER_SIZE),
+            DEVICE_RECORD: os.urandom(DEVICE_ID_BYTES),
             LAST_SUCCESS: repr(time.time()).encode(),
         }
+        if incarnation is not None:
+            records[INCARNATION] = Incarnation(incarnation).encode()
+            records[PROTOCOL] = b"2"
+        return records
 
     async def _check_staging(self, store: AsyncRecordStore, count: int) -> None:
         """SQLite's own integrity check, one version record per downloaded record, and nothing
@@ -316,9 +336,10 @@ class _Opener:
     wire key is the object's key. The counts and the set digest are kept for the manifest check.
     """
 
-    def __init__(self, keys: BackupKeys, store_id: str) -> None:
+    def __init__(self, keys: BackupKeys, store_id: str, incarnation: str | None) -> None:
         self._unsealer = envelope.Unsealer(keys.data_key)
         self._store_id = store_id
+        self._incarnation = None if incarnation is None else bytes.fromhex(incarnation)
         self._key_name_key = keys.key_name_key
         self._mac_key = payload.manifest_key(keys.key_name_key)
         self._manifest_key = payload.manifest_wire_key(keys.key_name_key)
@@ -332,13 +353,22 @@ class _Opener:
     def open(self, objects: list[StoredObject], rows: list[tuple[str, bytes]]) -> None:
         """Check and open `objects`, appending each record and its server version to `rows`."""
         unseal, seen, store_id = self._unsealer.unseal, self._seen, self._store_id
-        for key, version, blob in objects:
+        for key, version, write_id, blob in objects:
             if key in seen or not is_valid_object_key(key):
                 raise _Corrupt("the export repeats an object or has a malformed key")
             seen.add(key)
             self.received += len(blob)
+            if write_id is not None and self._incarnation is None:
+                raise _Corrupt("an object names a write but the store has no incarnation")
             try:
-                body = unseal(store_id, key, version, blob)
+                body = unseal(
+                    store_id,
+                    key,
+                    version,
+                    blob,
+                    write_id=None if write_id is None else bytes.fromhex(write_id),
+                    incarnation=None if write_id is None else self._incarnation,
+                )
             except envelope.DecryptionError as exc:
                 raise _Corrupt(f"an object does not decrypt: {exc}") from None
             if key == self._manifest_key:
@@ -346,6 +376,8 @@ class _Opener:
                 self.manifest_version = version
                 continue
             record = _decode(payload.decode_record, body)
+            if record.deleted:
+                raise _Corrupt("the export lists a tombstone as an object")
             if wire_key(self._key_name_key, record.name) != key or is_local(record.name):
                 raise _Corrupt("an object is stored under a key that is not its name's")
             rows.append((record.name, record.value))

@@ -19,8 +19,8 @@ from cairn.backup.client import BackupUnreachable, RemoteBackupClient
 from cairn.backup.fullbackup import FullBackupResult, ProgressCallback, run_full_backup
 from cairn.backup.localstate import SERVER_URL, AsyncStore, LocalBackupState
 from cairn.backup.status import BackupState, BackupStatus
-from cairn.backup.uploader import DEFAULT_DEBOUNCE, Backoff, OutboxUploader
-from cairn.backup.writer import BackupWriter
+from cairn.backup.sync import SyncEngine, SyncNotice
+from cairn.backup.uploader import DEFAULT_DEBOUNCE, DEFAULT_POLL_INTERVAL, Backoff, OutboxUploader
 from cairn.events import EventBus
 from cairn.keys import BackupKeys
 
@@ -42,9 +42,11 @@ class BackupService:
         http: httpx.AsyncClient | None = None,
         timeout: float = 15.0,
         debounce: float = DEFAULT_DEBOUNCE,
+        poll_interval: float | None = DEFAULT_POLL_INTERVAL,
         backoff: Backoff | None = None,
         max_items: int = 500,
         max_bytes: int = 4 * 1024 * 1024,
+        on_remote_changes: Callable[[int], None] | None = None,
     ) -> None:
         self.store = store
         # One spelling per server, so "https://host/" and "https://host" are not a change.
@@ -53,18 +55,23 @@ class BackupService:
         self.local = LocalBackupState(store)
         self.status = BackupStatus(server_url)
         self.client = RemoteBackupClient(server_url, keys, store_id, http=http, timeout=timeout)
-        self.writer = BackupWriter(store, self.client, keys, on_rollback=self._on_rollback)
+        self.engine = SyncEngine(
+            store,
+            self.client,
+            keys,
+            on_notice=self._on_notice,
+            max_items=max_items,
+            max_bytes=max_bytes,
+            on_applied=on_remote_changes,
+        )
         self._progress: ProgressCallback | None = None
-        self._max_items = max_items
-        self._max_bytes = max_bytes
         self.uploader = OutboxUploader(
             store,
-            self.writer,
+            self.engine,
             self.status,
             full_backup=self.full_backup,
             debounce=debounce,
-            max_items=max_items,
-            max_bytes=max_bytes,
+            poll_interval=poll_interval,
             backoff=backoff,
         )
 
@@ -76,6 +83,13 @@ class BackupService:
             await self.local.require_full("the backup server changed")
         if recorded != self.server_url:
             await self.store.put(SERVER_URL, self.server_url.encode())
+        if not await self.local.protocol_current() and await self.local.last_generation() > 0:
+            # Backed up under protocol v1: list the store once, as v2 sees it.
+            await self.local.require_full(
+                "moving the backup to protocol v2 (every record is compared once)",
+                trust_server=True,
+            )
+        notice = await self.local.notice()
         stats = await self.store.outbox_stats()
         self.status.update(
             last_success=await self.local.last_success(),
@@ -83,6 +97,10 @@ class BackupService:
             pending_bytes=stats.bytes,
             conflicts=await self.local.conflicts(),
             full_backup_reason=await self.local.full_required(),
+            rollback_detected=notice is not None and notice.kind == "rollback",
+            notice=None if notice is None else notice.reason,
+            notice_kind=None if notice is None else notice.kind,
+            notice_at=None if notice is None else notice.at,
         )
 
     async def start(self) -> None:
@@ -107,13 +125,7 @@ class BackupService:
     async def full_backup(self) -> FullBackupResult:
         """Run the full backup now (normally the uploader does it when the flag is set)."""
         return await run_full_backup(
-            self.store,
-            self.writer,
-            self.uploader.drain,
-            status=self.status,
-            progress=self._progress,
-            max_items=self._max_items,
-            max_bytes=self._max_bytes,
+            self.store, self.engine, status=self.status, progress=self._progress
         )
 
     async def backup_now(self) -> int:
@@ -136,5 +148,28 @@ class BackupService:
         # next upload is a full one (stop the service to keep the server empty).
         await self.local.require_full("the server backup was deleted")
 
-    def _on_rollback(self, reason: str) -> None:
-        self.status.update(rollback_detected=True, last_error=reason)
+    async def sync_now(self) -> int:
+        """One round: pull, full backup if required, push; raises BackupError on failure."""
+        return await self.backup_now()
+
+    async def dismiss_notice(self) -> None:
+        """The user has read the rollback or erase notice."""
+        await self.local.dismiss_notice()
+        self.status.update(rollback_detected=False, notice=None, notice_kind=None, notice_at=None)
+
+    async def start_again(self) -> None:
+        """After an erase on another device, the user chose to back up here again."""
+        await self.engine.start_again()
+        self.status.update(notice=None, notice_kind=None, notice_at=None)
+        self.uploader.notify(urgent=True)
+
+    def _on_notice(self, notice: SyncNotice) -> None:
+        if notice.kind == "rollback":
+            self.status.update(
+                rollback_detected=True,
+                last_error=notice.reason,
+                notice=notice.reason,
+                notice_kind="rollback",
+            )
+        elif notice.kind == "erased":
+            self.status.update(notice=notice.reason, notice_kind="erased")

@@ -30,11 +30,14 @@ class StatusSnapshot:
     pending_changes: int = 0
     pending_bytes: int = 0
     last_error: str | None = None
-    conflicts: int = 0  # values from another device kept under conflicts/ so far
+    conflicts: int = 0  # records with concurrent edits kept under conflicts/ for the user
     full_backup_reason: str | None = None  # set while a full backup is required
     full_backup_done: int = 0
     full_backup_total: int = 0
     rollback_detected: bool = False  # the server went back in time (data lost or replayed)
+    notice: str | None = None  # a rollback or an erase elsewhere, until the user dismisses it
+    notice_kind: str | None = None  # "rollback" | "erased"
+    notice_at: float | None = None  # unix time it was noticed
 
 
 Listener = Callable[[StatusSnapshot], None]

@@ -1,15 +1,16 @@
-"""OutboxUploader: drains the record store's outbox to the server, in the background.
+"""OutboxUploader: keeps the record store and the server in step, in the background.
 
-The outbox holds at most one entry per name; the uploader sends the name's *current* value (or
-its deletion) and acknowledges the entries it read only after the server acknowledged the
-batch. A write that lands meanwhile replaces the entry with a higher seq, which stays pending,
-so no change is ever acknowledged unseen. Entries survive restarts: the uploader resumes by
-draining whatever is pending when it starts.
+Each round pulls what other devices wrote, then drains the outbox through the SyncEngine. The
+outbox holds at most one entry per name; the engine sends the name's *current* value (or its
+deletion) and acknowledges the entries it read only after the server acknowledged the batch. A
+write that lands meanwhile replaces the entry with a higher seq, which stays pending, so no
+change is ever acknowledged unseen. Entries survive restarts.
 
 Urgent events (a payment, a label, an address handed out) flush at once; routine ones (chain
-sync) are debounced. While the server is unreachable the uploader retries with capped
-exponential backoff and jitter; every store call runs on the store's worker thread, so the
-event loop never waits on SQLite.
+sync) are debounced; with nothing to send, a round still runs every `poll_interval` seconds so
+that changes made on another device appear here. While the server is unreachable the uploader
+retries with capped exponential backoff and jitter; every store call runs on the store's worker
+thread, so the event loop never waits on SQLite.
 """
 
 from __future__ import annotations
@@ -20,25 +21,21 @@ import logging
 import random
 from collections.abc import Awaitable, Callable
 
-from cairn.backup.client import (
-    BackupError,
-    BackupNotFound,
-    BackupUnreachable,
-    RateLimited,
-)
+from cairn.backup.client import BackupError, BackupUnreachable, RateLimited
 from cairn.backup.fullbackup import FullBackupResult
 from cairn.backup.localstate import AsyncStore, LocalBackupState
 from cairn.backup.status import BackupState, BackupStatus
-from cairn.backup.writer import BackupWriter, Change
+from cairn.backup.sync import BackupErased, SyncEngine
 from cairn.events import Event, EventBus
 
-__all__ = ["DEFAULT_DEBOUNCE", "Backoff", "OutboxUploader"]
+__all__ = ["DEFAULT_DEBOUNCE", "DEFAULT_POLL_INTERVAL", "Backoff", "OutboxUploader"]
 
 log = logging.getLogger(__name__)
 
 DEFAULT_DEBOUNCE = 2.0
-MAX_BATCH_ITEMS = 500  # the server allows 1000 per batch; the manifest takes one
-MAX_BATCH_BYTES = 4 * 1024 * 1024  # the server allows 16 MiB; small batches ack sooner
+# An idle round is one feed request of well under 1 KiB; this keeps another device's change
+# visible here within about two seconds.
+DEFAULT_POLL_INTERVAL = 2.0
 
 
 class Backoff:
@@ -70,29 +67,26 @@ class OutboxUploader:
     def __init__(
         self,
         store: AsyncStore,
-        writer: BackupWriter,
+        engine: SyncEngine,
         status: BackupStatus,
         *,
         full_backup: FullBackupRunner | None = None,
         debounce: float = DEFAULT_DEBOUNCE,
-        max_items: int = MAX_BATCH_ITEMS,
-        max_bytes: int = MAX_BATCH_BYTES,
+        poll_interval: float | None = DEFAULT_POLL_INTERVAL,
         backoff: Backoff | None = None,
     ) -> None:
         self.store = store
-        self.writer = writer
+        self.engine = engine
         self.status = status
         self.local = LocalBackupState(store)
         self.debounce = debounce
-        self.max_items = max_items
-        self.max_bytes = max_bytes
+        self.poll_interval = poll_interval
         self.backoff = backoff or Backoff()
         self._full_backup = full_backup
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wake = asyncio.Event()
         self._debounce_timer: asyncio.TimerHandle | None = None
         self._task: asyncio.Task[None] | None = None
-        self._server_checked = False
         self._lock = asyncio.Lock()
 
     # -- lifecycle ----------------------------------------------------------------------------
@@ -155,15 +149,19 @@ class OutboxUploader:
 
     async def _run(self) -> None:
         while True:
-            await self._wake.wait()
+            await self._wait_for_work()
             self._wake.clear()
             try:
                 await self.flush()
             except RateLimited as exc:
                 await self._fail(BackupState.OFFLINE, exc, max(exc.retry_after, 0.1))
             except BackupUnreachable as exc:
-                self._server_checked = False  # look at the generation again once back
                 await self._fail(BackupState.OFFLINE, exc, self.backoff.next_delay())
+            except BackupErased as exc:
+                # Nothing goes up until the user chooses (back up again here, or stop).
+                self.status.update(state=BackupState.ERROR, last_error=str(exc))
+                await self._refresh_notice()
+                await self._wake.wait()
             except BackupError as exc:
                 await self._fail(BackupState.ERROR, exc, self.backoff.next_delay())
             except Exception as exc:
@@ -172,9 +170,17 @@ class OutboxUploader:
             else:
                 self.backoff.reset()
 
+    async def _wait_for_work(self) -> None:
+        if self.poll_interval is None:
+            await self._wake.wait()
+            return
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), timeout=self.poll_interval)
+
     async def _fail(self, state: BackupState, exc: Exception, delay: float) -> None:
         log.info("backup %s: %s; retrying in %.1f s", state.value, type(exc).__name__, delay)
         self.status.update(state=state, last_error=str(exc))
+        await self._update_pending()
         self._wake.clear()
         with contextlib.suppress(TimeoutError):
             # An urgent notify ends the wait early: the user just did something.
@@ -184,20 +190,24 @@ class OutboxUploader:
     # -- one round ----------------------------------------------------------------------------
 
     async def flush(self) -> int:
-        """Run a required full backup, then upload every pending change; the records sent.
+        """Pull, run a required full backup, then upload every pending change; records sent.
 
         Raises BackupError if the server cannot take them now (the entries stay pending).
         """
         async with self._lock:
-            if not self._server_checked:
-                await self.check_server()
-                self._server_checked = True
             sent = 0
-            # A rollback noticed while draining sets the flag again: go round once more.
+            # A rollback noticed while syncing sets the flag again: go round once more.
             for _ in range(3):
                 if self._full_backup is not None and await self.local.full_required():
                     sent += (await self._full_backup()).records
-                sent += await self.drain()
+                await self.engine.pull()
+                if self._full_backup is not None and await self.local.full_required():
+                    continue
+                if self.status.current.state is not BackupState.FULL_BACKUP:
+                    pending = await self.store.outbox_stats()
+                    if pending.count:
+                        self.status.update(state=BackupState.UPLOADING)
+                sent += (await self.engine.push()).records
                 if self._full_backup is None or not await self.local.full_required():
                     break
             self.status.update(
@@ -205,65 +215,24 @@ class OutboxUploader:
                 last_error=None,
                 last_success=await self.local.last_success(),
                 full_backup_reason=await self.local.full_required(),
+                conflicts=await self.local.conflicts(),
             )
+            await self._refresh_notice()
+            await self._update_pending()
             return sent
 
-    async def check_server(self) -> None:
-        """Notice a server that lost or rolled back our store (full backup required then)."""
-        last = await self.local.last_generation()
-        manifest = await self.local.manifest()
-        try:
-            info = await self.writer.client.store_info()
-        except BackupNotFound:
-            if manifest.version > 0:
-                await self.local.clear_server_state()
-                await self._rollback("the backup store is missing on the server")
-            return
-        if info.generation < last:
-            await self._rollback(f"store generation went back from {last} to {info.generation}")
-
-    async def _rollback(self, reason: str) -> None:
-        await self.local.require_full(f"the backup server went back in time: {reason}")
-        self.status.update(rollback_detected=True, last_error=reason)
-
     async def drain(self) -> int:
-        """Upload batches until the outbox is empty; the number of changes sent."""
-        sent = 0
-        while True:
-            count = await self.upload_once()
-            if count == 0:
-                return sent
-            sent += count
+        """Upload every pending change now; the number of records sent."""
+        return (await self.engine.push()).records
 
-    async def upload_once(self) -> int:
-        """Send one bounded batch of pending changes; 0 when nothing is pending."""
-        entries = await self.store.outbox_pending(self.max_items)
-        if not entries:
-            await self._update_pending()
-            return 0
-        if self.status.current.state is not BackupState.FULL_BACKUP:
-            self.status.update(state=BackupState.UPLOADING)
-        changes: list[Change] = []
-        seqs: list[int] = []
-        names: set[str] = set()
-        size = 0
-        for entry in entries:
-            if entry.name in names:
-                seqs.append(entry.seq)  # an older entry of a name already in this batch
-                continue
-            value = await self.store.get(entry.name)
-            if changes and size + len(value or b"") > self.max_bytes:
-                break
-            size += len(value or b"")
-            changes.append(Change(entry.name, value))
-            names.add(entry.name)
-            seqs.append(entry.seq)
-        result = await self.writer.send(changes)
-        await self.store.outbox_ack(seqs)
-        if result.conflicts:
-            self.status.update(conflicts=await self.local.conflicts())
-        await self._update_pending()
-        return len(changes)
+    async def _refresh_notice(self) -> None:
+        notice = await self.local.notice()
+        self.status.update(
+            rollback_detected=notice is not None and notice.kind == "rollback",
+            notice=None if notice is None else notice.reason,
+            notice_kind=None if notice is None else notice.kind,
+            notice_at=None if notice is None else notice.at,
+        )
 
     async def _update_pending(self) -> None:
         stats = await self.store.outbox_stats()

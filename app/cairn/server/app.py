@@ -24,7 +24,7 @@ from cairn.server.schemas import BatchModel
 
 log = logging.getLogger("cairn.server")
 PURGE_INTERVAL = 60.0
-API_VERSION = "1"
+API_VERSION = "2"
 
 
 def make_backend(settings: Settings) -> Backend:
@@ -77,7 +77,7 @@ def create_app(
     app = FastAPI(
         title="cairn-backupd",
         version=API_VERSION,
-        description="Encrypted backup storage for Cairn wallets (protocol v1, docs/PROTOCOL.md).",
+        description="Encrypted backup storage for Cairn wallets (protocol v2, docs/PROTOCOL.md).",
         lifespan=lifespan,
         **_without_framework_telemetry(),
     )

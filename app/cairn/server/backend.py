@@ -10,7 +10,8 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from cairn.backup.protocol import DeleteItem, PutItem
+from cairn.backup.protocol import Batch, FeedPage, StoredObject, StoreInfo, StoreState
+from cairn.backup.protocol import Conflict as ConflictInfo
 
 
 @dataclass(frozen=True)
@@ -36,24 +37,10 @@ class Claim:
 
 
 @dataclass(frozen=True)
-class StoredObject:
-    key: str
-    version: int
-    value: bytes
-
-
-@dataclass(frozen=True)
 class ObjectSummary:
     key: str
     version: int
     size: int
-
-
-@dataclass(frozen=True)
-class StoreInfo:
-    generation: int
-    objects: int
-    bytes: int
 
 
 @dataclass(frozen=True)
@@ -84,9 +71,19 @@ class RateLimited(BackendError):
 
 
 class Conflict(BackendError):
-    def __init__(self, current: dict[str, int]) -> None:
-        super().__init__("a version in the batch does not match the stored version")
-        self.current = current
+    def __init__(self, info: ConflictInfo, detail: str) -> None:
+        super().__init__(detail)
+        self.info = info
+        self.detail = detail
+
+
+class ResyncRequired(BackendError):
+    """A change feed asked from before the compaction point: tombstones may be gone."""
+
+    def __init__(self, state: StoreState, compacted: int) -> None:
+        super().__init__(f"changes before generation {compacted} were compacted")
+        self.state = state
+        self.compacted = compacted
 
 
 class QuotaExceeded(BackendError):
@@ -120,6 +117,9 @@ class Export(Protocol):
     @property
     def generation(self) -> int: ...
 
+    @property
+    def incarnation(self) -> str | None: ...
+
     def objects(self) -> AsyncIterator[StoredObject]: ...
 
     async def close(self) -> None: ...
@@ -138,34 +138,54 @@ class Backend(Protocol):
         """Record a request's nonce and rate-limit hit; raises Replayed or RateLimited."""
 
     async def apply_batch(
-        self,
-        store: StoreRef,
-        puts: Sequence[PutItem],
-        deletes: Sequence[DeleteItem],
-        *,
-        quota: int,
-        claim: Claim | None = None,
+        self, store: StoreRef, batch: Batch, *, quota: int, claim: Claim | None = None
     ) -> BatchApplied:
-        """Apply every item or none; durable when it returns.
+        """Apply every item or none (the rules of `batch.plan_batch`); durable when it returns.
 
-        Raises Replayed/RateLimited (claim), Conflict (any version mismatch; `current` holds the
-        stored version, 0 if absent, of every key in the batch) or QuotaExceeded.
+        Raises Replayed/RateLimited (claim), Conflict or QuotaExceeded.
         """
 
-    async def get_object(self, store: StoreRef, key: str) -> StoredObject | None: ...
+    async def get_object(self, store: StoreRef, key: str) -> StoredObject | None:
+        """A live object (tombstones are not objects)."""
 
     async def list_objects(self, store: StoreRef, after: str, limit: int) -> list[ObjectSummary]:
-        """Up to `limit` keys strictly greater than `after`, ascending."""
+        """Up to `limit` live keys strictly greater than `after`, ascending."""
+
+    async def changes(self, store: StoreRef, since: int, limit: int) -> FeedPage | None:
+        """Objects and tombstones with a version above `since`, whole generations, in order.
+
+        None when the store does not exist; ResyncRequired when `since` is below the store's
+        compaction point.
+        """
 
     async def open_export(self, store: StoreRef) -> Export | None:
-        """A snapshot of the store, or None when the store does not exist."""
+        """A snapshot of the store's live objects, or None when the store does not exist."""
 
     async def store_info(self, store: StoreRef) -> StoreInfo | None: ...
 
     async def delete_store(self, store: StoreRef) -> bool:
-        """Erase the store; False when it did not exist."""
+        """Erase every object and tombstone, keeping the generation; False when absent."""
+
+    async def compact(self, older_than: int) -> int:
+        """Drop tombstones written before unix time `older_than`; the number dropped."""
 
     async def stats(self) -> ServerStats: ...
 
     async def purge_expired(self, now: int) -> None:
         """Forget nonces and rate-limit windows that can no longer matter."""
+
+
+def feed_cut(versions: Sequence[int], limit: int) -> int:
+    """How many of up to `limit + 1` candidate rows (in version order) a feed page keeps.
+
+    A page never splits a generation: rows of the generation that the limit would cut are left
+    for the next page. 0 means the first generation alone exceeds the limit: the caller reads
+    that generation whole (a batch holds at most 1000 items, so it stays bounded).
+    """
+    if len(versions) <= limit:
+        return len(versions)
+    first_left = versions[limit]
+    keep = limit
+    while keep > 0 and versions[keep - 1] == first_left:
+        keep -= 1
+    return keep

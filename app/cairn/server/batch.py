@@ -1,22 +1,49 @@
-"""Compare-and-swap rules for one batch, as a pure function over the stored versions.
+"""Compare-and-swap rules for one batch, as a pure function over the stored state.
 
-The SQLite backend runs this inside its write transaction; the PostgreSQL backend runs the same
-rules in SQL (schema_postgres.py) to keep a batch to one round trip.
+Both backends run this inside their write transaction (with the store row locked), so the rules
+of docs/PROTOCOL.md section 7 have exactly one owner:
+
+1. the batch's incarnation must be the store's (a store without one takes the batch's);
+2. the batch's generation must be the store's generation (the client has seen every write);
+3. each item's version must be the key's current version; 0 also matches a key that is absent
+   or only a tombstone;
+4. the store must stay within its quota (a batch that makes an over-quota store smaller passes).
+
+Every item of an accepted batch gets the store's next generation as its version: versions never
+repeat, not across a delete and re-create, and not across an erase (the generation survives it).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 
-from cairn.backup.protocol import DeleteItem, PutItem
-from cairn.server.backend import Conflict, QuotaExceeded, StoreInfo
+from cairn.backup.protocol import Batch, StoreState
+from cairn.backup.protocol import Conflict as ConflictInfo
+from cairn.server.backend import Conflict, QuotaExceeded
 
 
 @dataclass(frozen=True)
 class Stored:
+    """A key's row: its version, size and whether it is a tombstone."""
+
     version: int
     size: int
+    deleted: bool = False
+    write_id: str | None = None
+
+
+@dataclass(frozen=True)
+class StoreRow:
+    generation: int = 0
+    incarnation: str | None = None
+    erased: bool = False
+    objects: int = 0  # live objects
+    bytes: int = 0  # value bytes of live objects and tombstones
+
+    @property
+    def state(self) -> StoreState:
+        return StoreState(self.generation, self.incarnation, self.erased)
 
 
 @dataclass(frozen=True)
@@ -27,31 +54,40 @@ class BatchPlan:
     versions: dict[str, int]
 
 
-def plan_batch(
-    puts: Sequence[PutItem],
-    deletes: Sequence[DeleteItem],
-    stored: Mapping[str, Stored],
-    info: StoreInfo,
-    quota: int,
-) -> BatchPlan:
+def plan_batch(batch: Batch, stored: Mapping[str, Stored], row: StoreRow, quota: int) -> BatchPlan:
     """The store's state after the batch; raises Conflict or QuotaExceeded and changes nothing.
 
-    `stored` holds the stored version and size of every key of the batch that exists.
+    `stored` holds the row of every key of the batch that exists (live or tombstone).
     """
-    items: list[PutItem | DeleteItem] = [*puts, *deletes]
-    current = {item.key: stored[item.key].version if item.key in stored else 0 for item in items}
-    if any(current[item.key] != item.version for item in items):
-        raise Conflict(current)
+    keys = batch.keys
+    current = {key: stored[key].version if key in stored else 0 for key in keys}
+
+    def refuse(detail: str) -> Conflict:
+        write_ids = {key: stored[key].write_id for key in keys if key in stored}
+        return Conflict(ConflictInfo(row.state, current, write_ids), detail)
+
+    if row.incarnation is not None and batch.incarnation != row.incarnation:
+        raise refuse("the store has another incarnation (erased and started again elsewhere)")
+    if batch.generation != row.generation:
+        raise refuse("the store has changed since the generation this batch is based on")
+    expected = [(p.key, p.version) for p in batch.puts] + [
+        (d.key, d.version) for d in batch.deletes
+    ]
+    for key, version in expected:
+        found = stored.get(key)
+        matches = version == current[key] or (version == 0 and (found is None or found.deleted))
+        if not matches:
+            raise refuse("a version does not match the stored one")
     replaced = sum(s.size for s in stored.values())
-    new_bytes = info.bytes - replaced + sum(len(p.value) for p in puts)
+    new_bytes = row.bytes - replaced + batch.value_bytes
     # A store already over a lowered quota may still shrink.
-    if new_bytes > quota and new_bytes > info.bytes:
+    if new_bytes > quota and new_bytes > row.bytes:
         raise QuotaExceeded(new_bytes, quota)
-    versions = {p.key: p.version + 1 for p in puts}
-    versions.update({d.key: 0 for d in deletes})
+    live_before = sum(1 for s in stored.values() if not s.deleted)
+    generation = row.generation + 1
     return BatchPlan(
-        generation=info.generation + 1,
-        objects=info.objects - len(stored) + len(puts),
+        generation=generation,
+        objects=row.objects - live_before + len(batch.puts),
         bytes=new_bytes,
-        versions=versions,
+        versions=dict.fromkeys(keys, generation),
     )

@@ -65,6 +65,18 @@ def build_parser() -> argparse.ArgumentParser:
     _db_option(migrate)
     stats = commands.add_parser("stats", help="print stores, objects and bytes as JSON")
     _db_option(stats)
+    compact = commands.add_parser(
+        "compact",
+        help="drop tombstones older than a number of days; clients that last synced before "
+        "them re-list their store once",
+    )
+    _db_option(compact)
+    compact.add_argument(
+        "--older-than-days",
+        type=float,
+        default=90.0,
+        help="drop tombstones written more than this many days ago (default 90)",
+    )
     return parser
 
 
@@ -125,6 +137,19 @@ async def _stats(settings: Settings) -> dict[str, int]:
     return {"stores": stats.stores, "objects": stats.objects, "bytes": stats.bytes}
 
 
+async def _compact(settings: Settings, older_than_days: float) -> int:
+    import time
+
+    from cairn.server.app import make_backend
+
+    backend = make_backend(settings)
+    await backend.open()
+    try:
+        return await backend.compact(int(time.time() - older_than_days * 86400))
+    finally:
+        await backend.close()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
@@ -137,6 +162,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     elif args.command == "migrate":
         asyncio.run(_migrate(settings))
         print("cairn-backupd: schema is up to date", file=sys.stderr)
+    elif args.command == "compact":
+        if args.older_than_days < 0:
+            print("cairn-backupd: --older-than-days must not be negative", file=sys.stderr)
+            return 2
+        dropped = asyncio.run(_compact(settings, args.older_than_days))
+        print(json.dumps({"tombstones_dropped": dropped}))
     else:
         print(json.dumps(asyncio.run(_stats(settings))))
     return 0

@@ -6,28 +6,28 @@ rate-limit windows. Each request is one round trip (see schema_postgres.py).
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+import time
+from collections.abc import AsyncIterator
 from typing import Any
 
 import asyncpg
 
-from cairn.backup.protocol import DeleteItem, PutItem
+from cairn.backup.protocol import Batch, FeedItem, FeedPage, StoredObject, StoreInfo
 from cairn.server.backend import (
     EXPORT_PAGE_ROWS,
+    BackendError,
     BatchApplied,
     Claim,
-    Conflict,
     ObjectSummary,
-    QuotaExceeded,
     RateLimited,
     Replayed,
+    ResyncRequired,
     ServerStats,
-    StoredObject,
-    StoreInfo,
     StoreRef,
     export_page_end,
+    feed_cut,
 )
-from cairn.server.pg_group import BatchGrouper
+from cairn.server.batch import Stored, StoreRow, plan_batch
 from cairn.server.ratelimit import retry_after
 from cairn.server.schema_postgres import MIGRATION_LOCK, SCHEMA, SCHEMA_VERSION
 
@@ -55,6 +55,8 @@ async def migrate(conn: asyncpg.Connection) -> None:
         await conn.execute(SCHEMA)
         if current is None:
             await conn.execute("INSERT INTO cairn_schema (version) VALUES ($1)", SCHEMA_VERSION)
+        elif current < SCHEMA_VERSION:
+            await conn.execute("UPDATE cairn_schema SET version = $1", SCHEMA_VERSION)
 
 
 class StatelessConnection(asyncpg.Connection):  # type: ignore[misc]  # untyped library
@@ -78,18 +80,22 @@ class PostgresExport:
         conn: asyncpg.Connection,
         tx: Any,
         store: StoreRef,
-        generation: int,
+        row: StoreRow,
     ) -> None:
         self._pool = pool
         self._conn = conn
         self._tx = tx
         self._store = store
-        self._generation = generation
+        self._row = row
         self._closed = False
 
     @property
     def generation(self) -> int:
-        return self._generation
+        return self._row.generation
+
+    @property
+    def incarnation(self) -> str | None:
+        return self._row.incarnation
 
     async def objects(self) -> AsyncIterator[StoredObject]:
         ids = (self._store.node_id, self._store.store_id)
@@ -97,7 +103,7 @@ class PostgresExport:
         while True:
             sizes = await self._conn.fetch(
                 "SELECT key, size FROM objects WHERE node_id = $1 AND store_id = $2 AND key > $3 "
-                "ORDER BY key LIMIT $4",
+                "AND NOT deleted ORDER BY key LIMIT $4",
                 *ids,
                 after,
                 EXPORT_PAGE_ROWS,
@@ -105,14 +111,15 @@ class PostgresExport:
             if not sizes:
                 return
             rows = await self._conn.fetch(
-                "SELECT key, version, value FROM objects "
-                "WHERE node_id = $1 AND store_id = $2 AND key > $3 AND key <= $4 ORDER BY key",
+                "SELECT key, version, write_id, value FROM objects "
+                "WHERE node_id = $1 AND store_id = $2 AND key > $3 AND key <= $4 "
+                "AND NOT deleted ORDER BY key",
                 *ids,
                 after,
                 export_page_end([(r[0], r[1]) for r in sizes]),
             )
             for row in rows:
-                yield StoredObject(key=row[0], version=row[1], value=row[2])
+                yield StoredObject(row[0], row[1], row[2], row[3])
             after = rows[-1][0]
 
     async def close(self) -> None:
@@ -125,12 +132,22 @@ class PostgresExport:
             await self._pool.release(self._conn)
 
 
+_STORE_COLUMNS = "generation, incarnation, erased, objects, bytes, compacted"
+_FEED_COLUMNS = "key, version, deleted, write_id, value"
+
+
+def _store_row(record: asyncpg.Record | None) -> tuple[StoreRow, int] | None:
+    if record is None:
+        return None
+    generation, incarnation, erased, objects, size, compacted = record
+    return StoreRow(generation, incarnation, bool(erased), objects, size), compacted
+
+
 class PostgresBackend:
     def __init__(self, dsn: str, *, pool_size: int = 20) -> None:
         self.dsn = dsn
         self.pool_size = pool_size
         self._pool: asyncpg.Pool | None = None
-        self._grouper: BatchGrouper | None = None
 
     async def open(self) -> None:
         conn = await asyncpg.connect(self.dsn)
@@ -146,22 +163,11 @@ class PostgresBackend:
             # Answered means durable, whatever the cluster's default for synchronous_commit.
             server_settings={"synchronous_commit": "on", "application_name": "cairn-backupd"},
         )
-        # A few senders: while one group commits, the next one gathers.
-        self._grouper = BatchGrouper(self._pool, senders=max(1, min(8, self.pool_size // 2)))
 
     async def close(self) -> None:
-        grouper, self._grouper = self._grouper, None
-        if grouper is not None:
-            await grouper.close()
         pool, self._pool = self._pool, None
         if pool is not None:
             await pool.close()
-
-    @property
-    def grouper(self) -> BatchGrouper:
-        if self._grouper is None:
-            raise RuntimeError("the PostgreSQL backend is not open")
-        return self._grouper
 
     @property
     def pool(self) -> asyncpg.Pool:
@@ -173,7 +179,11 @@ class PostgresBackend:
         await self.pool.fetchval("SELECT 1")
 
     async def claim(self, claim: Claim) -> None:
-        outcome = await self.pool.fetchval(
+        await self._claim(self.pool, claim)
+
+    @staticmethod
+    async def _claim(conn: asyncpg.Connection | asyncpg.Pool, claim: Claim) -> None:
+        outcome = await conn.fetchval(
             "SELECT cairn_claim($1, $2, $3, $4, $5)",
             claim.node_id,
             claim.nonce,
@@ -186,44 +196,34 @@ class PostgresBackend:
             raise refusal
 
     async def apply_batch(
-        self,
-        store: StoreRef,
-        puts: Sequence[PutItem],
-        deletes: Sequence[DeleteItem],
-        *,
-        quota: int,
-        claim: Claim | None = None,
+        self, store: StoreRef, batch: Batch, *, quota: int, claim: Claim | None = None
     ) -> BatchApplied:
-        row = await self.grouper.apply(store, puts, deletes, quota, claim)
-        assert row is not None
-        outcome: str = row["outcome"]
-        if claim is not None:
-            refusal = _claim_refusal(outcome, claim)
-            if refusal is not None:
-                raise refusal
-        if outcome == "conflict":
-            raise Conflict(dict(zip(row["cur_keys"], row["cur_versions"], strict=True)))
-        if outcome == "quota_exceeded":
-            raise QuotaExceeded(row["used"], quota)
-        if outcome != "ok":
-            raise RuntimeError(f"unexpected batch outcome {outcome!r}")
-        versions = {p.key: p.version + 1 for p in puts}
-        versions.update({d.key: 0 for d in deletes})
-        return BatchApplied(generation=row["generation"], versions=versions)
+        now = int(time.time())
+        async with self.pool.acquire() as conn:
+            if claim is not None:
+                # Its own transaction: a refused batch still uses up its nonce.
+                await self._claim(conn, claim)
+            try:
+                async with conn.transaction():
+                    return await _apply(conn, store, batch, quota, now)
+            except _Refused as refused:
+                raise refused.refusal from None
 
     async def get_object(self, store: StoreRef, key: str) -> StoredObject | None:
         row = await self.pool.fetchrow(
-            "SELECT version, value FROM objects WHERE node_id = $1 AND store_id = $2 AND key = $3",
+            "SELECT version, write_id, value FROM objects "
+            "WHERE node_id = $1 AND store_id = $2 AND key = $3 AND NOT deleted",
             store.node_id,
             store.store_id,
             key,
         )
-        return None if row is None else StoredObject(key=key, version=row[0], value=row[1])
+        return None if row is None else StoredObject(key, row[0], row[1], row[2])
 
     async def list_objects(self, store: StoreRef, after: str, limit: int) -> list[ObjectSummary]:
         rows = await self.pool.fetch(
             "SELECT key, version, size FROM objects "
-            "WHERE node_id = $1 AND store_id = $2 AND key > $3 ORDER BY key LIMIT $4",
+            "WHERE node_id = $1 AND store_id = $2 AND key > $3 AND NOT deleted "
+            "ORDER BY key LIMIT $4",
             store.node_id,
             store.store_id,
             after,
@@ -231,39 +231,86 @@ class PostgresBackend:
         )
         return [ObjectSummary(key=r[0], version=r[1], size=r[2]) for r in rows]
 
+    async def changes(self, store: StoreRef, since: int, limit: int) -> FeedPage | None:
+        ids = (store.node_id, store.store_id)
+        async with (
+            self.pool.acquire() as conn,
+            conn.transaction(isolation="repeatable_read", readonly=True),
+        ):
+            found = _store_row(
+                await conn.fetchrow(
+                    f"SELECT {_STORE_COLUMNS} FROM stores WHERE node_id = $1 AND store_id = $2",  # noqa: S608 - constant
+                    *ids,
+                )
+            )
+            if found is None:
+                return None
+            row, compacted = found
+            if since < compacted:
+                raise ResyncRequired(row.state, compacted)
+            rows = await conn.fetch(
+                f"SELECT {_FEED_COLUMNS} FROM objects WHERE node_id = $1 AND store_id = $2 "  # noqa: S608 - constant
+                "AND version > $3 ORDER BY version, key LIMIT $4",
+                *ids,
+                since,
+                limit + 1,
+            )
+            keep = feed_cut([r[1] for r in rows], limit)
+            more = len(rows) > limit
+            if keep == 0 and rows:
+                rows = await conn.fetch(
+                    f"SELECT {_FEED_COLUMNS} FROM objects WHERE node_id = $1 AND store_id = $2 "  # noqa: S608 - constant
+                    "AND version = $3 ORDER BY key",
+                    *ids,
+                    rows[0][1],
+                )
+            else:
+                rows = rows[:keep]
+        items = tuple(FeedItem(r[0], r[1], bool(r[2]), r[3], r[4]) for r in rows)
+        return FeedPage(row.state, compacted, items, items[-1].version if more else None)
+
     async def open_export(self, store: StoreRef) -> PostgresExport | None:
         conn = await self.pool.acquire()
         try:
             tx = conn.transaction(isolation="repeatable_read", readonly=True)
             await tx.start()
-            generation = await conn.fetchval(
-                "SELECT generation FROM stores WHERE node_id = $1 AND store_id = $2",
-                store.node_id,
-                store.store_id,
+            found = _store_row(
+                await conn.fetchrow(
+                    f"SELECT {_STORE_COLUMNS} FROM stores WHERE node_id = $1 AND store_id = $2",  # noqa: S608 - constant
+                    store.node_id,
+                    store.store_id,
+                )
             )
-            if generation is None:
+            if found is None:
                 await tx.rollback()
                 await self.pool.release(conn)
                 return None
         except BaseException:
             await self.pool.release(conn)
             raise
-        return PostgresExport(self.pool, conn, tx, store, generation)
+        return PostgresExport(self.pool, conn, tx, store, found[0])
 
     async def store_info(self, store: StoreRef) -> StoreInfo | None:
-        row = await self.pool.fetchrow(
-            "SELECT generation, objects, bytes FROM stores WHERE node_id = $1 AND store_id = $2",
-            store.node_id,
-            store.store_id,
+        found = _store_row(
+            await self.pool.fetchrow(
+                f"SELECT {_STORE_COLUMNS} FROM stores WHERE node_id = $1 AND store_id = $2",  # noqa: S608 - constant
+                store.node_id,
+                store.store_id,
+            )
         )
-        return None if row is None else StoreInfo(generation=row[0], objects=row[1], bytes=row[2])
+        if found is None:
+            return None
+        row, compacted = found
+        return StoreInfo(row.state, compacted, row.objects, row.bytes)
 
     async def delete_store(self, store: StoreRef) -> bool:
         async with self.pool.acquire() as conn, conn.transaction():
-            # Deleting the store row first takes its lock, so no batch interleaves.
-            deleted = await conn.fetchval(
-                "WITH d AS (DELETE FROM stores WHERE node_id = $1 AND store_id = $2 RETURNING 1) "
-                "SELECT count(*) FROM d",
+            # Updating the store row first takes its lock, so no batch interleaves. The
+            # generation stays, so no version ever repeats; feeds from before must re-list.
+            erased = await conn.fetchval(
+                "WITH u AS (UPDATE stores SET incarnation = NULL, erased = true, objects = 0, "
+                "bytes = 0, compacted = generation WHERE node_id = $1 AND store_id = $2 "
+                "AND NOT erased RETURNING 1) SELECT count(*) FROM u",
                 store.node_id,
                 store.store_id,
             )
@@ -272,12 +319,37 @@ class PostgresBackend:
                 store.node_id,
                 store.store_id,
             )
-        return bool(deleted)
+        return bool(erased)
+
+    async def compact(self, older_than: int) -> int:
+        async with self.pool.acquire() as conn, conn.transaction():
+            dropped = await conn.fetch(
+                "SELECT node_id, store_id, max(version), count(*), sum(size) FROM objects "
+                "WHERE deleted AND written_at < $1 GROUP BY node_id, store_id",
+                older_than,
+            )
+            for node_id, store_id, newest, _count, size in dropped:
+                await conn.execute(
+                    "UPDATE stores SET compacted = greatest(compacted, $3), bytes = bytes - $4 "
+                    "WHERE node_id = $1 AND store_id = $2",
+                    node_id,
+                    store_id,
+                    newest,
+                    size,
+                )
+                await conn.execute(
+                    "DELETE FROM objects WHERE node_id = $1 AND store_id = $2 AND deleted "
+                    "AND version <= $3",
+                    node_id,
+                    store_id,
+                    newest,
+                )
+        return sum(int(r[3]) for r in dropped)
 
     async def stats(self) -> ServerStats:
         row = await self.pool.fetchrow(
             "SELECT count(*), coalesce(sum(objects), 0)::bigint, coalesce(sum(bytes), 0)::bigint "
-            "FROM stores"
+            "FROM stores WHERE NOT erased"
         )
         assert row is not None
         return ServerStats(stores=row[0], objects=row[1], bytes=row[2])
@@ -287,3 +359,84 @@ class PostgresBackend:
         await self.pool.execute(
             "DELETE FROM rate_windows WHERE window_start < $1", now - RATE_WINDOW_RETENTION
         )
+
+
+async def _lock_store(conn: asyncpg.Connection, store: StoreRef) -> tuple[StoreRow, int]:
+    """The store row, locked for this transaction; a new store's row is created first.
+
+    If another transaction creates the row at the same moment, the loop locks it once that one
+    has committed.
+    """
+    ids = (store.node_id, store.store_id)
+    while True:
+        found = _store_row(
+            await conn.fetchrow(
+                f"SELECT {_STORE_COLUMNS} FROM stores WHERE node_id = $1 AND store_id = $2 "  # noqa: S608 - constant
+                "FOR UPDATE",
+                *ids,
+            )
+        )
+        if found is not None:
+            return found
+        await conn.execute(
+            "INSERT INTO stores (node_id, store_id, generation, objects, bytes) "
+            "VALUES ($1, $2, 0, 0, 0) ON CONFLICT DO NOTHING",
+            *ids,
+        )
+
+
+async def _apply(
+    conn: asyncpg.Connection, store: StoreRef, batch: Batch, quota: int, now: int
+) -> BatchApplied:
+    row, _ = await _lock_store(conn, store)
+    ids = (store.node_id, store.store_id)
+    stored = {
+        r[0]: Stored(r[1], r[2], bool(r[3]), r[4])
+        for r in await conn.fetch(
+            "SELECT key, version, size, deleted, write_id FROM objects "
+            "WHERE node_id = $1 AND store_id = $2 AND key = ANY($3::text[])",
+            *ids,
+            batch.keys,
+        )
+    }
+    try:
+        plan = plan_batch(batch, stored, row, quota)
+    except BackendError as refusal:
+        # The row a new store got for the lock is removed with the rollback.
+        raise _Refused(refusal) from None
+    items = [(p.key, p.value, False) for p in batch.puts] + [
+        (d.key, d.value, True) for d in batch.deletes
+    ]
+    await conn.execute(
+        "INSERT INTO objects (node_id, store_id, key, version, size, value, deleted, write_id, "
+        "written_at) SELECT $1, $2, u.k, $3, octet_length(u.val), u.val, u.d, $4, $5 "
+        "FROM unnest($6::text[], $7::bytea[], $8::boolean[]) AS u(k, val, d) "
+        "ON CONFLICT (node_id, store_id, key) DO UPDATE SET version = excluded.version, "
+        "size = excluded.size, value = excluded.value, deleted = excluded.deleted, "
+        "write_id = excluded.write_id, written_at = excluded.written_at",
+        *ids,
+        plan.generation,
+        batch.write_id,
+        now,
+        [i[0] for i in items],
+        [i[1] for i in items],
+        [i[2] for i in items],
+    )
+    await conn.execute(
+        "UPDATE stores SET generation = $3, objects = $4, bytes = $5, incarnation = $6, "
+        "erased = false WHERE node_id = $1 AND store_id = $2",
+        *ids,
+        plan.generation,
+        plan.objects,
+        plan.bytes,
+        batch.incarnation,
+    )
+    return BatchApplied(generation=plan.generation, versions=plan.versions)
+
+
+class _Refused(Exception):
+    """Carries a refusal out of the transaction so that it rolls back."""
+
+    def __init__(self, refusal: BackendError) -> None:
+        super().__init__(str(refusal))
+        self.refusal = refusal

@@ -1,10 +1,8 @@
-"""The protocol v1 endpoints (docs/PROTOCOL.md); every store route is signed."""
+"""The protocol v2 endpoints (docs/PROTOCOL.md); every store route is signed."""
 
 from __future__ import annotations
 
 import asyncio
-import binascii
-import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal
@@ -14,13 +12,23 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.responses import Response, StreamingResponse
 
 from cairn.backup.protocol import (
+    FEED_LIMIT_MAX,
     GENERATION_HEADER,
+    INCARNATION_HEADER,
     NDJSON_MEDIA_TYPE,
     Batch,
+    BatchResult,
     Credentials,
+    ListItem,
     ProtocolError,
-    encode_value,
-    is_valid_object_key,
+    encode_batch_result,
+    encode_conflict,
+    encode_feed_page,
+    encode_list_page,
+    encode_object,
+    encode_store_info,
+    export_line,
+    loads,
     parse_batch,
 )
 from cairn.server.auth import authenticate, claim_for, claim_refusal
@@ -31,6 +39,7 @@ from cairn.server.backend import (
     QuotaExceeded,
     RateLimited,
     Replayed,
+    ResyncRequired,
     StoreRef,
 )
 from cairn.server.config import Limits
@@ -43,9 +52,11 @@ from cairn.server.schemas import (
     BatchResultModel,
     ConflictModel,
     DeletedModel,
+    FeedPageModel,
     HealthModel,
     ListPageModel,
     ObjectModel,
+    ResyncModel,
     StoreInfoModel,
     errors,
 )
@@ -56,7 +67,7 @@ SMALL_BODY = 64 * 1024
 LARGE_BODY = 1024 * 1024
 LARGE_BODY_SLOTS = 4
 EXPORT_CHUNK = 64 * 1024  # bytes of NDJSON lines per HTTP chunk of an export
-STORE_PREFIX = "/v1/stores/{node_id}/{store_id}"
+STORE_PREFIX = "/v2/stores/{node_id}/{store_id}"
 
 NodeId = Annotated[str, Path(pattern=NODE_PATTERN, description="the signing node's public key")]
 StoreId = Annotated[
@@ -122,17 +133,18 @@ async def signed_and_claimed(request: Request, service: Service, node_id: str) -
 
 def parse_and_check_batch(body: bytes, limits: Limits) -> Batch:
     try:
-        batch = parse_batch(json.loads(body))
-    except (ValueError, ProtocolError) as exc:  # JSONDecodeError and UnicodeDecodeError too
+        batch = parse_batch(loads(body))
+    except ProtocolError as exc:
         raise ApiError(400, "bad_request", f"malformed batch: {exc}") from None
-    if len(batch.puts) + len(batch.deletes) > limits.max_batch_items:
+    if len(batch.keys) > limits.max_batch_items:
         raise ApiError(413, "too_large", f"a batch holds at most {limits.max_batch_items} items")
-    if any(len(item.value) > limits.max_object_bytes for item in batch.puts):
+    sizes = [len(p.value) for p in batch.puts] + [len(d.value) for d in batch.deletes]
+    if any(size > limits.max_object_bytes for size in sizes):
         raise ApiError(413, "too_large", f"an object holds at most {limits.max_object_bytes} bytes")
     if batch.value_bytes > limits.max_batch_bytes:
         raise ApiError(413, "too_large", f"a batch holds at most {limits.max_batch_bytes} bytes")
-    if any(item.version > MAX_VERSION for item in batch.puts):
-        raise ApiError(400, "bad_request", "a put's version is too large to be incremented")
+    if batch.generation >= MAX_VERSION:
+        raise ApiError(400, "bad_request", "the store's generation cannot grow any further")
     return batch
 
 
@@ -182,8 +194,7 @@ async def apply_batch(request: Request, service: Service, store: StoreRef) -> Re
     try:
         applied = await service.backend.apply_batch(
             store,
-            batch.puts,
-            batch.deletes,
+            batch,
             quota=service.limits.store_quota_bytes,
             claim=claim_for(credentials, service.limits),
         )
@@ -192,19 +203,19 @@ async def apply_batch(request: Request, service: Service, store: StoreRef) -> Re
         raise claim_refusal(exc) from None
     except Conflict as exc:
         service.metrics.batches.labels("conflict").inc()
-        raise ApiError(
-            409,
-            "conflict",
-            "a version does not match the stored one; nothing was applied",
-            extra={"current": exc.current},
-        ) from None
+        return raw_json(encode_conflict(exc.info, f"{exc.detail}; nothing was applied"), 409)
     except QuotaExceeded as exc:
         service.metrics.batches.labels("quota_exceeded").inc()
         raise ApiError(413, "quota_exceeded", str(exc)) from None
     service.metrics.batches.labels("applied").inc()
-    service.metrics.objects_written.inc(len(batch.puts))
+    service.metrics.objects_written.inc(len(batch.keys))
     service.metrics.bytes_written.inc(batch.value_bytes)
-    return json_response({"generation": applied.generation, "versions": applied.versions})
+    return raw_json(encode_batch_result(BatchResult(applied.generation, applied.versions)))
+
+
+def raw_json(body: bytes, status: int = 200) -> Response:
+    """An answer whose body a protocol encoder produced."""
+    return Response(content=body, status_code=status, media_type="application/json")
 
 
 @router.get(
@@ -221,9 +232,7 @@ async def get_object(
     found = await service.backend.get_object(StoreRef(node_id, store_id), key)
     if found is None:
         raise ApiError(404, "not_found", "no such object")
-    return json_response(
-        {"key": found.key, "version": found.version, "value": encode_value(found.value)}
-    )
+    return raw_json(encode_object(found))
 
 
 @router.get(
@@ -243,13 +252,44 @@ async def list_objects(
     await signed_and_claimed(request, service, node_id)
     # One extra row tells whether another page exists, so `next` is null on the last page.
     rows = await service.backend.list_objects(StoreRef(node_id, store_id), after, limit + 1)
-    page = rows[:limit]
-    return json_response(
-        {
-            "items": [{"key": r.key, "version": r.version, "size": r.size} for r in page],
-            "next": page[-1].key if len(rows) > limit else None,
-        }
-    )
+    page = [ListItem(r.key, r.version, r.size) for r in rows[:limit]]
+    return raw_json(encode_list_page(page, page[-1].key if len(rows) > limit else None))
+
+
+@router.get(
+    STORE_PREFIX + "/changes",
+    response_model=FeedPageModel,
+    responses={410: {"model": ResyncModel}, **errors(400, 401, 403, 404, 429)},
+    openapi_extra=SIGNED,
+)
+async def changes(
+    request: Request,
+    node_id: NodeId,
+    store_id: StoreId,
+    since: Annotated[int, Query(ge=0, le=MAX_VERSION, description="the generation seen")],
+    limit: Annotated[
+        int, Query(ge=1, le=FEED_LIMIT_MAX, description="items per page (whole generations)")
+    ] = FEED_LIMIT_MAX,
+) -> Response:
+    service = service_of(request)
+    await signed_and_claimed(request, service, node_id)
+    try:
+        page = await service.backend.changes(StoreRef(node_id, store_id), since, limit)
+    except ResyncRequired as exc:
+        raise ApiError(
+            410,
+            "resync_required",
+            "changes this old were compacted: list the store again from the export",
+            extra={
+                "generation": exc.state.generation,
+                "incarnation": exc.state.incarnation,
+                "erased": exc.state.erased,
+                "compacted": exc.compacted,
+            },
+        ) from None
+    if page is None:
+        raise ApiError(404, "not_found", "no such store")
+    return raw_json(encode_feed_page(page))
 
 
 async def ndjson_lines(export: Export) -> AsyncIterator[bytes]:
@@ -262,7 +302,7 @@ async def ndjson_lines(export: Export) -> AsyncIterator[bytes]:
         lines: list[bytes] = []
         size = 0
         async for obj in export.objects():
-            lines.append(export_line(obj.key, obj.version, obj.value))
+            lines.append(export_line(obj))
             size += len(lines[-1])
             if size >= EXPORT_CHUNK:
                 yield b"".join(lines)
@@ -271,19 +311,6 @@ async def ndjson_lines(export: Export) -> AsyncIterator[bytes]:
             yield b"".join(lines)
     finally:
         await export.close()
-
-
-def export_line(key: str, version: int, value: bytes) -> bytes:
-    """One export line, byte for byte what json.dumps gives, at a third of its cost.
-
-    Every key the server accepted is 64 hex digits and base64 needs no escaping, so the line
-    is formatted directly; anything else (never written through the API) goes through json.
-    """
-    if not is_valid_object_key(key):
-        line = {"key": key, "version": version, "value": encode_value(value)}
-        return json.dumps(line, separators=(",", ":")).encode() + b"\n"
-    encoded = binascii.b2a_base64(value, newline=False)
-    return b'{"key":"%s","version":%d,"value":"%s"}\n' % (key.encode("ascii"), version, encoded)
 
 
 @router.get(
@@ -304,7 +331,10 @@ async def export_store(request: Request, node_id: NodeId, store_id: StoreId) -> 
     return StreamingResponse(
         ndjson_lines(export),
         media_type=NDJSON_MEDIA_TYPE,
-        headers={GENERATION_HEADER: str(export.generation)},
+        headers={
+            GENERATION_HEADER: str(export.generation),
+            INCARNATION_HEADER: export.incarnation or "",
+        },
     )
 
 
@@ -320,15 +350,7 @@ async def store_info(request: Request, node_id: NodeId, store_id: StoreId) -> Re
     info = await service.backend.store_info(StoreRef(node_id, store_id))
     if info is None:
         raise ApiError(404, "not_found", "no such store")
-    return json_response(
-        {
-            "node_id": node_id,
-            "store_id": store_id,
-            "generation": info.generation,
-            "objects": info.objects,
-            "bytes": info.bytes,
-        }
-    )
+    return raw_json(encode_store_info(node_id, store_id, info))
 
 
 @router.delete(
@@ -343,3 +365,17 @@ async def delete_store(request: Request, node_id: NodeId, store_id: StoreId) -> 
     if not await service.backend.delete_store(StoreRef(node_id, store_id)):
         raise ApiError(404, "not_found", "no such store")
     return json_response({"deleted": True})
+
+
+@router.api_route(
+    "/v1/{rest:path}",
+    methods=["GET", "PUT", "DELETE", "POST", "HEAD"],
+    include_in_schema=False,
+)
+async def protocol_v1(rest: str) -> Response:
+    """Protocol v1 clients are told to update rather than left guessing."""
+    raise ApiError(
+        410,
+        "upgrade_required",
+        "this backup server speaks protocol v2; update Cairn to keep backing up",
+    )

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import AsyncIterator, Sequence
+import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 
-from cairn.backup.protocol import DeleteItem, PutItem
+from cairn.backup.protocol import Batch, FeedItem, FeedPage, StoredObject, StoreInfo
 from cairn.server.backend import (
     EXPORT_PAGE_ROWS,
     BackendError,
@@ -20,18 +21,18 @@ from cairn.server.backend import (
     ObjectSummary,
     RateLimited,
     Replayed,
+    ResyncRequired,
     ServerStats,
-    StoredObject,
-    StoreInfo,
     StoreRef,
     export_page_end,
+    feed_cut,
 )
-from cairn.server.batch import Stored, plan_batch
+from cairn.server.batch import Stored, StoreRow, plan_batch
 from cairn.server.ratelimit import FixedWindowCounter, retry_after
 from cairn.server.sqlite_worker import Checkpointer, GroupCommitWriter, ReaderPool, connect
 
-SCHEMA_VERSION = 1
-SCHEMA = """
+SCHEMA_VERSION = 2
+SCHEMA_V1 = """
 CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS stores (
     node_id TEXT NOT NULL,
@@ -58,6 +59,23 @@ CREATE TABLE IF NOT EXISTS nonces (
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS nonces_expiry ON nonces (expires_at);
 """
+# Protocol v2: versions are generations, deletes leave tombstones, stores have incarnations.
+# Nothing already stored is renumbered: a v1 version never exceeds its store's generation, so
+# every later write gets a higher version than any that exists.
+MIGRATION_V2 = """
+ALTER TABLE objects ADD COLUMN deleted INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE objects ADD COLUMN write_id TEXT;
+ALTER TABLE objects ADD COLUMN written_at INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX objects_feed ON objects (node_id, store_id, version, key);
+CREATE INDEX objects_tombstones ON objects (deleted, written_at) WHERE deleted = 1;
+ALTER TABLE stores ADD COLUMN incarnation TEXT;
+ALTER TABLE stores ADD COLUMN erased INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE stores ADD COLUMN compacted INTEGER NOT NULL DEFAULT 0;
+"""
+
+
+def _statements(script: str) -> list[str]:
+    return [statement for statement in script.split(";") if statement.strip()]
 
 
 def migrate_file(path: Path) -> None:
@@ -66,16 +84,21 @@ def migrate_file(path: Path) -> None:
     conn = connect(path)
     try:
         conn.execute("BEGIN IMMEDIATE")
-        for statement in SCHEMA.split(";"):
-            if statement.strip():
-                conn.execute(statement)
+        for statement in _statements(SCHEMA_V1):
+            conn.execute(statement)
         row = conn.execute("SELECT version FROM schema_version").fetchone()
+        current = 1 if row is None else int(row[0])
+        if current > SCHEMA_VERSION:
+            raise RuntimeError(
+                f"the database schema is version {current}, newer than this server ({SCHEMA_VERSION})"
+            )
+        if current < 2:
+            for statement in _statements(MIGRATION_V2):
+                conn.execute(statement)
         if row is None:
             conn.execute("INSERT INTO schema_version (version) VALUES (?)", (SCHEMA_VERSION,))
-        elif row[0] > SCHEMA_VERSION:
-            raise RuntimeError(
-                f"the database schema is version {row[0]}, newer than this server ({SCHEMA_VERSION})"
-            )
+        else:
+            conn.execute("UPDATE schema_version SET version = ?", (SCHEMA_VERSION,))
         conn.execute("COMMIT")
     finally:
         if conn.in_transaction:
@@ -94,25 +117,40 @@ def _insert_nonce(conn: sqlite3.Connection, claim: Claim) -> None:
         raise Replayed("this request was seen before") from None
 
 
-def _store_info(conn: sqlite3.Connection, store: StoreRef) -> StoreInfo | None:
+_STORE_COLUMNS = "generation, incarnation, erased, objects, bytes, compacted"
+
+
+def _store_row(conn: sqlite3.Connection, store: StoreRef) -> tuple[StoreRow, int] | None:
+    """The store's row and its compaction point, or None when it never existed."""
     row = conn.execute(
-        "SELECT generation, objects, bytes FROM stores WHERE node_id = ? AND store_id = ?",
+        f"SELECT {_STORE_COLUMNS} FROM stores WHERE node_id = ? AND store_id = ?",  # noqa: S608 - constant
         (store.node_id, store.store_id),
     ).fetchone()
-    return None if row is None else StoreInfo(generation=row[0], objects=row[1], bytes=row[2])
+    if row is None:
+        return None
+    generation, incarnation, erased, objects, size, compacted = row
+    return StoreRow(generation, incarnation, bool(erased), objects, size), compacted
+
+
+def _info(row: StoreRow, compacted: int) -> StoreInfo:
+    return StoreInfo(row.state, compacted, row.objects, row.bytes)
 
 
 class SqliteExport:
     """A read transaction held open on its own connection: a snapshot, read a page at a time."""
 
-    def __init__(self, conn: sqlite3.Connection, store: StoreRef, generation: int) -> None:
+    def __init__(self, conn: sqlite3.Connection, store: StoreRef, row: StoreRow) -> None:
         self._conn = conn
         self._store = store
-        self._generation = generation
+        self._row = row
 
     @property
     def generation(self) -> int:
-        return self._generation
+        return self._row.generation
+
+    @property
+    def incarnation(self) -> str | None:
+        return self._row.incarnation
 
     async def objects(self) -> AsyncIterator[StoredObject]:
         after = ""
@@ -128,17 +166,18 @@ class SqliteExport:
         ids = (self._store.node_id, self._store.store_id)
         sizes = self._conn.execute(
             "SELECT key, size FROM objects WHERE node_id = ? AND store_id = ? AND key > ? "
-            "ORDER BY key LIMIT ?",
+            "AND deleted = 0 ORDER BY key LIMIT ?",
             (*ids, after, EXPORT_PAGE_ROWS),
         ).fetchall()
         if not sizes:
             return []
         rows = self._conn.execute(
-            "SELECT key, version, value FROM objects "
-            "WHERE node_id = ? AND store_id = ? AND key > ? AND key <= ? ORDER BY key",
+            "SELECT key, version, write_id, value FROM objects "
+            "WHERE node_id = ? AND store_id = ? AND key > ? AND key <= ? AND deleted = 0 "
+            "ORDER BY key",
             (*ids, after, export_page_end(sizes)),
         ).fetchall()
-        return [StoredObject(key=k, version=v, value=val) for k, v, val in rows]
+        return [StoredObject(k, v, w, val) for k, v, w, val in rows]
 
     async def close(self) -> None:
         await asyncio.to_thread(self._close)
@@ -201,23 +240,18 @@ class SqliteBackend:
         await self.writer.run(lambda conn: _insert_nonce(conn, claim))
 
     async def apply_batch(
-        self,
-        store: StoreRef,
-        puts: Sequence[PutItem],
-        deletes: Sequence[DeleteItem],
-        *,
-        quota: int,
-        claim: Claim | None = None,
+        self, store: StoreRef, batch: Batch, *, quota: int, claim: Claim | None = None
     ) -> BatchApplied:
         if claim is not None:
             self._count_hit(claim)
+        now = int(time.time())
 
         def apply(conn: sqlite3.Connection) -> BatchApplied | BackendError:
             if claim is not None:
                 _insert_nonce(conn, claim)
             # Refusals are returned, not raised, so the nonce above is still committed.
             try:
-                return _apply(conn, store, puts, deletes, quota)
+                return _apply(conn, store, batch, quota, now)
             except BackendError as refusal:
                 return refusal
 
@@ -229,10 +263,11 @@ class SqliteBackend:
     async def get_object(self, store: StoreRef, key: str) -> StoredObject | None:
         def read(conn: sqlite3.Connection) -> StoredObject | None:
             row = conn.execute(
-                "SELECT version, value FROM objects WHERE node_id = ? AND store_id = ? AND key = ?",
+                "SELECT version, write_id, value FROM objects "
+                "WHERE node_id = ? AND store_id = ? AND key = ? AND deleted = 0",
                 (store.node_id, store.store_id, key),
             ).fetchone()
-            return None if row is None else StoredObject(key=key, version=row[0], value=row[1])
+            return None if row is None else StoredObject(key, row[0], row[1], row[2])
 
         return await self.readers.run(read)
 
@@ -240,10 +275,21 @@ class SqliteBackend:
         def read(conn: sqlite3.Connection) -> list[ObjectSummary]:
             rows = conn.execute(
                 "SELECT key, version, size FROM objects "
-                "WHERE node_id = ? AND store_id = ? AND key > ? ORDER BY key LIMIT ?",
+                "WHERE node_id = ? AND store_id = ? AND key > ? AND deleted = 0 "
+                "ORDER BY key LIMIT ?",
                 (store.node_id, store.store_id, after, limit),
             ).fetchall()
             return [ObjectSummary(key=k, version=v, size=s) for k, v, s in rows]
+
+        return await self.readers.run(read)
+
+    async def changes(self, store: StoreRef, since: int, limit: int) -> FeedPage | None:
+        def read(conn: sqlite3.Connection) -> FeedPage | None:
+            conn.execute("BEGIN")  # the store row and the items from one snapshot
+            try:
+                return _changes(conn, store, since, limit)
+            finally:
+                conn.execute("COMMIT")
 
         return await self.readers.run(read)
 
@@ -251,33 +297,44 @@ class SqliteBackend:
         def begin() -> SqliteExport | None:
             conn = connect(self.path)
             conn.execute("BEGIN")
-            info = _store_info(conn, store)  # the first read fixes the snapshot
-            if info is None:
+            found = _store_row(conn, store)  # the first read fixes the snapshot
+            if found is None:
                 conn.execute("ROLLBACK")
                 conn.close()
                 return None
-            return SqliteExport(conn, store, info.generation)
+            return SqliteExport(conn, store, found[0])
 
         return await asyncio.to_thread(begin)
 
     async def store_info(self, store: StoreRef) -> StoreInfo | None:
-        return await self.readers.run(lambda conn: _store_info(conn, store))
+        def read(conn: sqlite3.Connection) -> StoreInfo | None:
+            found = _store_row(conn, store)
+            return None if found is None else _info(*found)
+
+        return await self.readers.run(read)
 
     async def delete_store(self, store: StoreRef) -> bool:
         def erase(conn: sqlite3.Connection) -> bool:
             args = (store.node_id, store.store_id)
-            deleted = conn.execute(
-                "DELETE FROM stores WHERE node_id = ? AND store_id = ?", args
+            # The generation stays, so no version ever repeats; feeds from before must re-list.
+            erased = conn.execute(
+                "UPDATE stores SET incarnation = NULL, erased = 1, objects = 0, bytes = 0, "
+                "compacted = generation WHERE node_id = ? AND store_id = ? AND erased = 0",
+                args,
             ).rowcount
             conn.execute("DELETE FROM objects WHERE node_id = ? AND store_id = ?", args)
-            return deleted > 0
+            return erased > 0
 
         return await self.writer.run(erase)
+
+    async def compact(self, older_than: int) -> int:
+        return await self.writer.run(lambda conn: _compact(conn, older_than))
 
     async def stats(self) -> ServerStats:
         def read(conn: sqlite3.Connection) -> ServerStats:
             row = conn.execute(
-                "SELECT count(*), coalesce(sum(objects), 0), coalesce(sum(bytes), 0) FROM stores"
+                "SELECT count(*), coalesce(sum(objects), 0), coalesce(sum(bytes), 0) FROM stores "
+                "WHERE erased = 0"
             ).fetchone()
             return ServerStats(stores=row[0], objects=row[1], bytes=row[2])
 
@@ -291,42 +348,92 @@ class SqliteBackend:
 
 
 def _apply(
-    conn: sqlite3.Connection,
-    store: StoreRef,
-    puts: Sequence[PutItem],
-    deletes: Sequence[DeleteItem],
-    quota: int,
+    conn: sqlite3.Connection, store: StoreRef, batch: Batch, quota: int, now: int
 ) -> BatchApplied:
-    info = _store_info(conn, store) or StoreInfo(generation=0, objects=0, bytes=0)
-    keys = [p.key for p in puts] + [d.key for d in deletes]
+    found = _store_row(conn, store)
+    row = found[0] if found is not None else StoreRow()
+    keys = batch.keys
     stored: dict[str, Stored] = {}
     # Chunks stay under SQLite's bound-parameter limit.
     for start in range(0, len(keys), 500):
         chunk = keys[start : start + 500]
         marks = ",".join("?" * len(chunk))
-        for key, version, size in conn.execute(
-            f"SELECT key, version, size FROM objects WHERE node_id = ? AND store_id = ? AND key IN ({marks})",  # noqa: S608 - placeholders only
+        for key, version, size, deleted, write_id in conn.execute(
+            f"SELECT key, version, size, deleted, write_id FROM objects WHERE node_id = ? AND store_id = ? AND key IN ({marks})",  # noqa: S608 - placeholders only
             (store.node_id, store.store_id, *chunk),
         ):
-            stored[key] = Stored(version=version, size=size)
-    plan = plan_batch(puts, deletes, stored, info, quota)
+            stored[key] = Stored(version, size, bool(deleted), write_id)
+    plan = plan_batch(batch, stored, row, quota)
     ids = (store.node_id, store.store_id)
-    if deletes:
-        conn.executemany(
-            "DELETE FROM objects WHERE node_id = ? AND store_id = ? AND key = ?",
-            [(*ids, d.key) for d in deletes],
-        )
-    if puts:
-        conn.executemany(
-            "INSERT INTO objects (node_id, store_id, key, version, size, value) VALUES (?, ?, ?, ?, ?, ?) "
-            "ON CONFLICT (node_id, store_id, key) DO UPDATE SET "
-            "version = excluded.version, size = excluded.size, value = excluded.value",
-            [(*ids, p.key, p.version + 1, len(p.value), p.value) for p in puts],
-        )
+    rows = [(*ids, p.key, plan.generation, len(p.value), p.value, 0) for p in batch.puts] + [
+        (*ids, d.key, plan.generation, len(d.value), d.value, 1) for d in batch.deletes
+    ]
+    conn.executemany(
+        "INSERT INTO objects (node_id, store_id, key, version, size, value, deleted, write_id, "
+        "written_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
+        "ON CONFLICT (node_id, store_id, key) DO UPDATE SET version = excluded.version, "
+        "size = excluded.size, value = excluded.value, deleted = excluded.deleted, "
+        "write_id = excluded.write_id, written_at = excluded.written_at",
+        [(*r, batch.write_id, now) for r in rows],
+    )
     conn.execute(
-        "INSERT INTO stores (node_id, store_id, generation, objects, bytes) VALUES (?, ?, ?, ?, ?) "
-        "ON CONFLICT (node_id, store_id) DO UPDATE SET "
-        "generation = excluded.generation, objects = excluded.objects, bytes = excluded.bytes",
-        (*ids, plan.generation, plan.objects, plan.bytes),
+        "INSERT INTO stores (node_id, store_id, generation, objects, bytes, incarnation, erased) "
+        "VALUES (?, ?, ?, ?, ?, ?, 0) ON CONFLICT (node_id, store_id) DO UPDATE SET "
+        "generation = excluded.generation, objects = excluded.objects, bytes = excluded.bytes, "
+        "incarnation = excluded.incarnation, erased = 0",
+        (*ids, plan.generation, plan.objects, plan.bytes, batch.incarnation),
     )
     return BatchApplied(generation=plan.generation, versions=plan.versions)
+
+
+_FEED_COLUMNS = "key, version, deleted, write_id, value"
+
+
+def _changes(conn: sqlite3.Connection, store: StoreRef, since: int, limit: int) -> FeedPage | None:
+    found = _store_row(conn, store)
+    if found is None:
+        return None
+    row, compacted = found
+    if since < compacted:
+        raise ResyncRequired(row.state, compacted)
+    ids = (store.node_id, store.store_id)
+    rows = conn.execute(
+        f"SELECT {_FEED_COLUMNS} FROM objects WHERE node_id = ? AND store_id = ? AND version > ? "  # noqa: S608 - constant
+        "ORDER BY version, key LIMIT ?",
+        (*ids, since, limit + 1),
+    ).fetchall()
+    keep = feed_cut([r[1] for r in rows], limit)
+    more = len(rows) > limit
+    if keep == 0 and rows:
+        rows = conn.execute(
+            f"SELECT {_FEED_COLUMNS} FROM objects WHERE node_id = ? AND store_id = ? AND version = ? "  # noqa: S608 - constant
+            "ORDER BY key",
+            (*ids, rows[0][1]),
+        ).fetchall()
+    else:
+        rows = rows[:keep]
+    items = tuple(FeedItem(k, v, bool(d), w, val) for k, v, d, w, val in rows)
+    return FeedPage(row.state, compacted, items, items[-1].version if more else None)
+
+
+def _compact(conn: sqlite3.Connection, older_than: int) -> int:
+    """Drop old tombstones; each store's compaction point moves past the newest one dropped."""
+    dropped = conn.execute(
+        "SELECT node_id, store_id, max(version), count(*), sum(size) FROM objects "
+        "WHERE deleted = 1 AND written_at < ? GROUP BY node_id, store_id",
+        (older_than,),
+    ).fetchall()
+    total = 0
+    for node_id, store_id, newest, count, size in dropped:
+        conn.execute(
+            "DELETE FROM objects WHERE node_id = ? AND store_id = ? AND deleted = 1 "
+            "AND version <= ?",
+            (node_id, store_id, newest),
+        )
+        conn.execute(
+            "UPDATE stores SET compacted = max(compacted, ?), bytes = bytes - ? "
+            "WHERE node_id = ? AND store_id = ?",
+            (newest, size, node_id, store_id),
+        )
+        total += count
+    return total

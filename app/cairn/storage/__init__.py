@@ -1,6 +1,7 @@
 """The embedded record store: names to bytes, with an outbox of changes to back up."""
 
 from cairn.storage.asyncstore import AsyncRecordStore
+from cairn.storage.device import device_id, rotate_device_id
 from cairn.storage.memory import MemoryStore
 from cairn.storage.migrations import MIGRATIONS, Migration
 from cairn.storage.protocol import (
@@ -10,6 +11,8 @@ from cairn.storage.protocol import (
     OutboxEntry,
     OutboxOp,
     OutboxStats,
+    Pending,
+    PendingChanged,
     RecordStore,
     SchemaTooNewError,
     Snapshot,
@@ -31,6 +34,8 @@ __all__ = [
     "OutboxEntry",
     "OutboxOp",
     "OutboxStats",
+    "Pending",
+    "PendingChanged",
     "RecordStore",
     "SchemaTooNewError",
     "Snapshot",
@@ -38,5 +43,7 @@ __all__ = [
     "StoreClosedError",
     "StoreCorruptError",
     "StoreError",
+    "device_id",
     "is_local",
+    "rotate_device_id",
 ]

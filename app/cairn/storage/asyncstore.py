@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
@@ -10,6 +11,7 @@ from typing import TypeVar
 from cairn.storage.protocol import (
     OutboxEntry,
     OutboxStats,
+    Pending,
     RecordStore,
     Snapshot,
     StoreClosedError,
@@ -56,6 +58,33 @@ class AsyncRecordStore:
     async def load_restored(self, records: Iterable[tuple[str, bytes]]) -> None:
         """Write records that came from the backup, queueing nothing (for a restore only)."""
         await self._run(self._store.load_restored, list(records))
+
+    async def get_many(self, names: Iterable[str]) -> dict[str, bytes]:
+        return await self._run(self._store.get_many, list(names))
+
+    async def pending_for(self, names: Iterable[str]) -> dict[str, Pending]:
+        return await self._run(self._store.pending_for, list(names))
+
+    async def apply_synced(
+        self,
+        puts: Mapping[str, bytes],
+        deletes: Iterable[str],
+        *,
+        expect: Mapping[str, int | None],
+        ack: Iterable[int] = (),
+        queue: Mapping[str, bytes] | None = None,
+    ) -> None:
+        """Apply another device's changes if the outbox is as the caller saw it (PendingChanged)."""
+        await self._run(
+            functools.partial(
+                self._store.apply_synced,
+                dict(puts),
+                list(deletes),
+                expect=dict(expect),
+                ack=list(ack),
+                queue=dict(queue or {}),
+            )
+        )
 
     async def outbox_pending(self, limit: int = 500) -> list[OutboxEntry]:
         return await self._run(self._store.outbox_pending, limit)

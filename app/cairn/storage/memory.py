@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterable, Mapping
 
 from cairn.storage.protocol import (
     OutboxEntry,
     OutboxOp,
     OutboxStats,
+    Pending,
+    PendingChanged,
     Snapshot,
     StoreClosedError,
     check_batch,
@@ -17,6 +20,7 @@ from cairn.storage.protocol import (
     check_prefix,
     check_restored,
     check_seqs,
+    check_synced,
     is_local,
 )
 
@@ -30,6 +34,7 @@ class MemoryStore:
         # seq -> entry; seqs only grow, so insertion order is seq order.
         self._outbox: dict[int, OutboxEntry] = {}
         self._pending_seq: dict[str, int] = {}
+        self._pending_at: dict[int, int] = {}
         self._last_seq = 0
         self._closed = False
 
@@ -71,6 +76,54 @@ class MemoryStore:
             self._check_open()
             self._records.update(items)
 
+    def get_many(self, names: Iterable[str]) -> dict[str, bytes]:
+        wanted = {check_name(n) for n in names}
+        with self._lock:
+            self._check_open()
+            return {n: self._records[n] for n in wanted if n in self._records}
+
+    def pending_for(self, names: Iterable[str]) -> dict[str, Pending]:
+        wanted = {check_name(n) for n in names}
+        with self._lock:
+            self._check_open()
+            return self._pending_of(wanted)
+
+    def _pending_of(self, names: Iterable[str]) -> dict[str, Pending]:
+        found: dict[str, Pending] = {}
+        for name in names:
+            seq = self._pending_seq.get(name)
+            if seq is not None:
+                found[name] = Pending(seq, self._outbox[seq].op, self._pending_at[seq])
+        return found
+
+    def apply_synced(
+        self,
+        puts: Mapping[str, bytes],
+        deletes: Iterable[str],
+        *,
+        expect: Mapping[str, int | None],
+        ack: Iterable[int] = (),
+        queue: Mapping[str, bytes] | None = None,
+    ) -> None:
+        put_items, delete_names, expected, queued = check_synced(puts, deletes, expect, queue)
+        acks = check_seqs(ack)
+        with self._lock:
+            self._check_open()
+            for name, seq in expected:
+                if self._pending_seq.get(name) != seq:
+                    raise PendingChanged(f"{name!r} changed while its sync was being decided")
+            for seq in acks:
+                entry = self._outbox.pop(seq, None)
+                if entry is not None:
+                    del self._pending_seq[entry.name]
+                    del self._pending_at[seq]
+            self._records.update(put_items)
+            for name in delete_names:
+                self._records.pop(name, None)
+            for name, value in queued:
+                self._records[name] = value
+                self._enqueue(name, "put")
+
     def outbox_pending(self, limit: int = 500) -> list[OutboxEntry]:
         check_limit(limit)
         with self._lock:
@@ -90,6 +143,7 @@ class MemoryStore:
                 entry = self._outbox.pop(seq, None)
                 if entry is not None:
                     del self._pending_seq[entry.name]
+                    del self._pending_at[seq]
 
     def outbox_stats(self) -> OutboxStats:
         with self._lock:
@@ -121,9 +175,11 @@ class MemoryStore:
         old = self._pending_seq.pop(name, None)
         if old is not None:
             del self._outbox[old]
+            del self._pending_at[old]
         self._last_seq += 1
         self._outbox[self._last_seq] = OutboxEntry(self._last_seq, name, op)
         self._pending_seq[name] = self._last_seq
+        self._pending_at[self._last_seq] = int(time.time() * 1000)
 
     def _check_open(self) -> None:
         if self._closed:

@@ -38,7 +38,15 @@ def _create_v1(conn: sqlite3.Connection) -> None:
     )
 
 
-MIGRATIONS: tuple[Migration, ...] = (Migration(1, "records and outbox", _create_v1),)
+def _outbox_times_v2(conn: sqlite3.Connection) -> None:
+    # When each change was made: several devices settle concurrent edits by it.
+    conn.execute("ALTER TABLE outbox ADD COLUMN at INTEGER NOT NULL DEFAULT 0")
+
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(1, "records and outbox", _create_v1),
+    Migration(2, "outbox change times", _outbox_times_v2),
+)
 
 
 def schema_version(conn: sqlite3.Connection) -> int:

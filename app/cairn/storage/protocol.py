@@ -5,8 +5,11 @@ write. A name has at most one pending entry: a newer write replaces the older en
 higher sequence number, so an uploader that acknowledges what it read never acknowledges a change
 it has not seen. Names under ``local/`` are machine-local and never queued or snapshotted.
 
-The one write that queues nothing is ``load_restored``: it fills a store with records that
-came from the backup (a restore), which the server already has.
+The writes that queue nothing are ``load_restored``, which fills a store with records that came
+from the backup (a restore), and ``apply_synced``, which applies what another device wrote:
+the server already has those values. ``apply_synced`` is a compare-and-swap against the
+outbox: its caller decided with the pending entries it read, and if any of them changed since
+(the user wrote again), nothing is written and the caller decides again.
 """
 
 from __future__ import annotations
@@ -40,6 +43,10 @@ class SchemaTooNewError(StoreError):
     """The file was written by a newer Cairn whose schema this version does not know."""
 
 
+class PendingChanged(StoreError):
+    """``apply_synced`` found the outbox other than its caller saw it: nothing was written."""
+
+
 class MigrationError(StoreError):
     """A schema migration failed; the file was left as it was before the attempt."""
 
@@ -60,6 +67,15 @@ class OutboxStats:
 
     count: int
     bytes: int
+
+
+@dataclass(frozen=True, slots=True)
+class Pending:
+    """A name's pending outbox entry, and when the change was made (unix milliseconds)."""
+
+    seq: int
+    op: OutboxOp
+    at_ms: int
 
 
 class Snapshot(NamedTuple):
@@ -89,6 +105,20 @@ class RecordStore(Protocol):
     ) -> None: ...
 
     def load_restored(self, records: Iterable[tuple[str, bytes]]) -> None: ...
+
+    def get_many(self, names: Iterable[str]) -> dict[str, bytes]: ...
+
+    def pending_for(self, names: Iterable[str]) -> dict[str, Pending]: ...
+
+    def apply_synced(
+        self,
+        puts: Mapping[str, bytes],
+        deletes: Iterable[str],
+        *,
+        expect: Mapping[str, int | None],
+        ack: Iterable[int] = (),
+        queue: Mapping[str, bytes] | None = None,
+    ) -> None: ...
 
     def outbox_pending(self, limit: int = 500) -> list[OutboxEntry]: ...
 
@@ -168,6 +198,24 @@ def check_batch(
             raise ValueError("a record name appears more than once in one batch")
         seen.add(name)
     return put_items, delete_names
+
+
+def check_synced(
+    puts: Mapping[str, bytes],
+    deletes: Iterable[str],
+    expect: Mapping[str, int | None],
+    queue: Mapping[str, bytes] | None,
+) -> tuple[
+    list[tuple[str, bytes]], list[str], list[tuple[str, int | None]], list[tuple[str, bytes]]
+]:
+    """Validate an ``apply_synced`` call before anything is written."""
+    put_items, delete_names = check_batch(puts, deletes)
+    queued = [(check_name(n), check_value(v)) for n, v in (queue or {}).items()]
+    names = {n for n, _ in put_items} | set(delete_names)
+    if any(n in names for n, _ in queued):
+        raise ValueError("a name is both applied and queued in one call")
+    expected = [(check_name(n), seq) for n, seq in expect.items()]
+    return put_items, delete_names, expected, queued
 
 
 def check_restored(records: Iterable[tuple[str, bytes]]) -> list[tuple[str, bytes]]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
+import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -14,6 +15,8 @@ from cairn.storage.protocol import (
     LOCAL_PREFIX,
     OutboxEntry,
     OutboxStats,
+    Pending,
+    PendingChanged,
     Snapshot,
     StoreClosedError,
     StoreCorruptError,
@@ -24,6 +27,7 @@ from cairn.storage.protocol import (
     check_prefix,
     check_restored,
     check_seqs,
+    check_synced,
     is_local,
 )
 
@@ -32,7 +36,7 @@ _UPSERT = (
     " ON CONFLICT (name) DO UPDATE SET value = excluded.value"
 )
 # REPLACE drops the name's older pending entry and gives the new one a fresh, higher seq.
-_ENQUEUE = "INSERT OR REPLACE INTO outbox (name, op) VALUES (?, ?)"
+_ENQUEUE = "INSERT OR REPLACE INTO outbox (name, op, at) VALUES (?, ?, ?)"
 _MAX_CODE_POINT = 0x10FFFF
 _CORRUPT_CODES = frozenset({sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB})
 # Another process (a second Cairn, the backup command) may hold the write lock for a moment.
@@ -107,16 +111,51 @@ class SqliteStore:
 
     def batch(self, puts: Mapping[str, bytes] | None = None, deletes: Iterable[str] = ()) -> None:
         put_items, delete_names = check_batch(puts, deletes)
-        queued = [(n, "put") for n, _ in put_items if not is_local(n)]
         with self._write() as conn:
+            _write_queued(conn, put_items, delete_names)
+
+    def get_many(self, names: Iterable[str]) -> dict[str, bytes]:
+        wanted = sorted({check_name(n) for n in names})
+        found: dict[str, bytes] = {}
+        with self._reading() as conn:
+            for start in range(0, len(wanted), 500):
+                chunk = wanted[start : start + 500]
+                marks = ",".join("?" * len(chunk))
+                for name, value in conn.execute(
+                    f"SELECT name, value FROM records WHERE name IN ({marks})",  # noqa: S608 - placeholders only
+                    chunk,
+                ):
+                    found[str(name)] = bytes(value)
+        return found
+
+    def pending_for(self, names: Iterable[str]) -> dict[str, Pending]:
+        wanted = sorted({check_name(n) for n in names})
+        with self._reading() as conn:
+            return _pending_for(conn, wanted)
+
+    def apply_synced(
+        self,
+        puts: Mapping[str, bytes],
+        deletes: Iterable[str],
+        *,
+        expect: Mapping[str, int | None],
+        ack: Iterable[int] = (),
+        queue: Mapping[str, bytes] | None = None,
+    ) -> None:
+        """Apply another device's changes without queueing them, if the outbox is as expected."""
+        put_items, delete_names, expected, queued = check_synced(puts, deletes, expect, queue)
+        acks = [(seq,) for seq in check_seqs(ack)]
+        with self._write() as conn:
+            pending = _pending_for(conn, [n for n, _ in expected])
+            for name, seq in expected:
+                found = pending.get(name)
+                if (found.seq if found is not None else None) != seq:
+                    raise PendingChanged(f"{name!r} changed while its sync was being decided")
+            conn.executemany("DELETE FROM outbox WHERE seq = ?", acks)
             if put_items:
                 conn.executemany(_UPSERT, put_items)
-            for name in delete_names:
-                gone = conn.execute("DELETE FROM records WHERE name = ?", (name,)).rowcount
-                if gone and not is_local(name):
-                    queued.append((name, "delete"))
-            if queued:
-                conn.executemany(_ENQUEUE, queued)
+            conn.executemany("DELETE FROM records WHERE name = ?", [(n,) for n in delete_names])
+            _write_queued(conn, queued, [])
 
     def load_restored(self, records: Iterable[tuple[str, bytes]]) -> None:
         """Write records that came from the backup, in one transaction, queueing nothing.
@@ -212,6 +251,38 @@ class SqliteStore:
         if self._conn is None:
             raise StoreClosedError
         return self._conn
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def _write_queued(
+    conn: sqlite3.Connection, put_items: list[tuple[str, bytes]], delete_names: list[str]
+) -> None:
+    now = _now_ms()
+    queued = [(n, "put", now) for n, _ in put_items if not is_local(n)]
+    if put_items:
+        conn.executemany(_UPSERT, put_items)
+    for name in delete_names:
+        gone = conn.execute("DELETE FROM records WHERE name = ?", (name,)).rowcount
+        if gone and not is_local(name):
+            queued.append((name, "delete", now))
+    if queued:
+        conn.executemany(_ENQUEUE, queued)
+
+
+def _pending_for(conn: sqlite3.Connection, names: list[str]) -> dict[str, Pending]:
+    found: dict[str, Pending] = {}
+    for start in range(0, len(names), 500):
+        chunk = names[start : start + 500]
+        marks = ",".join("?" * len(chunk))
+        for name, seq, op, at in conn.execute(
+            f"SELECT name, seq, op, at FROM outbox WHERE name IN ({marks})",  # noqa: S608 - placeholders only
+            chunk,
+        ):
+            found[str(name)] = Pending(int(seq), "delete" if op == "delete" else "put", int(at))
+    return found
 
 
 @contextmanager

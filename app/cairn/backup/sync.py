@@ -1,0 +1,832 @@
+"""SyncEngine: the backup as the channel between every device on one seed (docs/PROTOCOL.md §11).
+
+Pull before push. `pull` reads the server's change feed from the generation this device has
+applied, opens and verifies every item, merges it with the local records by kind of record
+(merge.py) and moves the cursor, page by page, each page in one local transaction. `push`
+sends the outbox as one batch under a store-wide precondition: the generation this device has
+seen everything up to. A 409 therefore means "another device wrote first": pull, merge, build
+the batch again and resend, never a conflict by itself.
+
+Every batch carries the store's manifest (count and keyed set digest of the live objects,
+payload.py), computed from this device's exact knowledge of the server at that generation. After
+pulling, the manifest the server holds must equal what this device computed from the feed: a
+server that drops, adds, resurrects or replays an object, lowers the generation, or presents an
+older incarnation is caught; an honest server never raises an alarm, however devices interleave.
+
+`resync` compares everything: it lists the store (the export), merges every object, deletes
+locally only what was synced before and is now gone (when the server is to be trusted about
+that), and queues what exists only here. It runs after an upgrade, a new server, a rollback, a
+compaction, a new incarnation and the move to protocol v2.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from cairn.backup import envelope, hlc, payload
+from cairn.backup.client import (
+    BackupConflict,
+    BackupError,
+    BackupNotFound,
+    BackupServerError,
+    RemoteBackupClient,
+    ResyncRequired,
+)
+from cairn.backup.localstate import (
+    CLOCK,
+    FULL_REQUIRED,
+    INCARNATION,
+    LAST_GENERATION,
+    LAST_SUCCESS,
+    LEGACY_NAMES,
+    MANIFEST,
+    NOTICE,
+    PROTOCOL,
+    SENT,
+    VERSIONS_PREFIX,
+    AsyncStore,
+    Incarnation,
+    LocalBackupState,
+    ManifestState,
+    Notice,
+    version_name,
+)
+from cairn.backup.merge import (
+    CHANGESET_PREFIX,
+    KEEP,
+    ConflictRecord,
+    Decision,
+    Side,
+    conflict_record_name,
+    decide,
+)
+from cairn.backup.protocol import (
+    Batch,
+    DeleteItem,
+    PutItem,
+    StoreState,
+    new_incarnation,
+    new_write_id,
+    wire_key,
+)
+from cairn.keys import BackupKeys
+from cairn.storage import PendingChanged, is_local
+from cairn.storage.device import DEVICE_ID_BYTES, DEVICE_RECORD
+
+__all__ = [
+    "BackupCorrupt",
+    "BackupErased",
+    "PushResult",
+    "SyncEngine",
+    "SyncNotice",
+]
+
+log = logging.getLogger(__name__)
+
+MAX_PUSH_ROUNDS = 8  # rounds of pull → rebuild → resend before giving up for now
+MAX_APPLY_ATTEMPTS = 8  # the user keeps writing the records a pull is merging
+SENT_KEPT = 1024  # write ids remembered: our own writes are recognised in the feed by them
+MAX_BATCH_ITEMS = 500  # the server allows 1000 per batch; the manifest takes one
+MAX_BATCH_BYTES = 4 * 1024 * 1024
+_MOD = 1 << 256
+
+
+class BackupCorrupt(BackupError):
+    """An object on the server does not decrypt or does not match its key: tampered or damaged."""
+
+
+class BackupErased(BackupError):
+    """The store was erased from another device; nothing goes up until the user chooses."""
+
+
+@dataclass(frozen=True)
+class SyncNotice:
+    """What the status should tell: a rollback, an erase elsewhere, conflicts, a cloned data dir."""
+
+    kind: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class PushResult:
+    records: int = 0
+    bytes_sent: int = 0
+    generation: int = 0
+
+
+@dataclass
+class _View:
+    """This device's knowledge of the server, loaded at the start of a step."""
+
+    generation: int
+    incarnation: Incarnation | None
+    manifest: ManifestState
+    clock: hlc.ClockState
+    device: bytes
+    sent: list[str]
+    current_protocol: bool
+
+
+@dataclass
+class _Opened:
+    key: str
+    version: int
+    write_id: str | None
+    record: payload.Record
+
+
+@dataclass
+class _PageResult:
+    manifest: payload.Manifest | None = None
+    manifest_version: int = 0
+    applied: int = 0
+    conflicts: int = 0
+    clone: bool = False
+    clock: hlc.ClockState = field(default_factory=hlc.ClockState)
+
+
+class SyncEngine:
+    """Pull, merge and push for one wallet store against one server store."""
+
+    def __init__(
+        self,
+        store: AsyncStore,
+        client: RemoteBackupClient,
+        keys: BackupKeys,
+        *,
+        on_notice: Callable[[SyncNotice], None] | None = None,
+        clock: Callable[[], float] = time.time,
+        max_items: int = MAX_BATCH_ITEMS,
+        max_bytes: int = MAX_BATCH_BYTES,
+        on_applied: Callable[[int], None] | None = None,
+    ) -> None:
+        self.store = store
+        self._on_applied = on_applied
+        self.client = client
+        self.local = LocalBackupState(store)
+        self._data_key = keys.data_key
+        self._name_key = keys.key_name_key
+        self._mac_key = payload.manifest_key(keys.key_name_key)
+        self._manifest_key = payload.manifest_wire_key(keys.key_name_key)
+        self._store_id = client.store_id
+        self._on_notice = on_notice
+        self._clock = clock
+        self.max_items = max_items
+        self.max_bytes = max_bytes
+
+    def wire_key(self, name: str) -> str:
+        return wire_key(self._name_key, name)
+
+    # -- state --------------------------------------------------------------------------------
+
+    async def _view(self) -> _View:
+        names = [LAST_GENERATION, INCARNATION, MANIFEST, CLOCK, SENT, PROTOCOL, DEVICE_RECORD]
+        found = await self.store.get_many(names)
+        device = found.get(DEVICE_RECORD)
+        if device is None or len(device) != DEVICE_ID_BYTES:
+            device = os.urandom(DEVICE_ID_BYTES)
+            await self.store.put(DEVICE_RECORD, device)
+        return _View(
+            generation=int(found.get(LAST_GENERATION, b"0")),
+            incarnation=Incarnation.decode(found.get(INCARNATION)),
+            manifest=ManifestState.decode(found.get(MANIFEST)),
+            clock=hlc.ClockState.decode(found.get(CLOCK)),
+            device=device,
+            sent=json.loads(found[SENT]) if SENT in found else [],
+            current_protocol=found.get(PROTOCOL) == b"2",
+        )
+
+    def _notify(self, kind: str, reason: str) -> None:
+        if self._on_notice is not None:
+            self._on_notice(SyncNotice(kind, reason))
+
+    async def _raise_notice(self, kind: str, reason: str) -> None:
+        await self.store.put(NOTICE, Notice(kind, reason, self._clock()).encode())
+        self._notify(kind, reason)
+
+    async def rollback(self, reason: str) -> None:
+        """The server lost or rolled back data: compare everything and upload what it lacks."""
+        log.warning("backup server rollback detected: %s", reason)
+        await self.local.require_full(f"the backup server went back in time: {reason}")
+        await self._raise_notice("rollback", reason)
+
+    # -- opening ------------------------------------------------------------------------------
+
+    def _open(
+        self, key: str, version: int, write_id: str | None, blob: bytes, incarnation: str | None
+    ) -> payload.Record | payload.Manifest:
+        binding: dict[str, bytes | None] = {"write_id": None, "incarnation": None}
+        if write_id is not None:
+            if incarnation is None:
+                raise BackupCorrupt("an object names a write but the store has no incarnation")
+            binding = {
+                "write_id": bytes.fromhex(write_id),
+                "incarnation": bytes.fromhex(incarnation),
+            }
+        try:
+            body = envelope.unseal(self._data_key, self._store_id, key, version, blob, **binding)
+            if key == self._manifest_key:
+                return payload.decode_manifest(body)
+            record = payload.decode_record(body)
+        except (envelope.DecryptionError, payload.PayloadError) as exc:
+            raise BackupCorrupt(f"an object on the server is damaged or forged: {exc}") from None
+        if self.wire_key(record.name) != key or is_local(record.name):
+            raise BackupCorrupt("an object on the server is stored under a key not its name's")
+        return record
+
+    # -- pull ---------------------------------------------------------------------------------
+
+    async def pull(self) -> int:
+        """Apply every change other devices made since the cursor; the records changed here."""
+        view = await self._view()
+        start = since = view.generation
+        applied = 0
+        latest: tuple[int, payload.Manifest] | None = None
+        final: StoreState | None = None
+        while True:
+            try:
+                page = await self.client.changes(since)
+            except ResyncRequired:
+                await self.local.require_full(
+                    "the server compacted old deletions: comparing everything once",
+                    trust_server=True,
+                )
+                return applied
+            except BackupNotFound:
+                if view.generation > 0 or view.manifest.version > 0:
+                    await self.rollback("the backup store is missing on the server")
+                return applied
+            final = page.state
+            if not await self._store_is_ours(final, view):
+                return applied
+            if final.generation < since:
+                await self.rollback(
+                    f"store generation went back from {since} to {final.generation}"
+                )
+                return applied
+            incarnation = final.incarnation
+            opened = []
+            manifest: tuple[int, payload.Manifest] | None = None
+            for item in page.items:
+                if not since < item.version <= final.generation:
+                    await self.rollback("the change feed returned an object out of order")
+                    return applied
+                content = self._open(item.key, item.version, item.write_id, item.value, incarnation)
+                if isinstance(content, payload.Manifest):
+                    manifest = (item.version, content)
+                    continue
+                if content.deleted != item.deleted:
+                    raise BackupCorrupt("a tombstone and its payload disagree")
+                opened.append(_Opened(item.key, item.version, item.write_id, content))
+            cursor = page.next if page.next is not None else final.generation
+            result = await self._apply(opened, view, cursor, manifest)
+            applied += result.applied
+            latest = manifest or latest
+            view = await self._view()
+            since = cursor
+            if page.next is None:
+                break
+        if final is not None and final.generation > start:
+            await self._verify_manifest(final.generation, latest)
+        if applied and self._on_applied is not None:
+            self._on_applied(applied)
+        return applied
+
+    async def _store_is_ours(self, state: StoreState, view: _View) -> bool:
+        """Check the server's incarnation against ours; False when nothing may be applied."""
+        ours = view.incarnation.id if view.incarnation else None
+        if state.incarnation == ours:
+            return True
+        if state.erased or state.incarnation is None:
+            if ours is None or not view.incarnation or not view.incarnation.confirmed:
+                return True  # nothing joined yet, a store from before protocol v2, or ours to start
+            if state.erased:
+                await self._raise_notice(
+                    "erased",
+                    "your backup was deleted from another device: back up again here, or stop",
+                )
+                raise BackupErased("the backup was deleted from another device")
+            await self.rollback("the server forgot this store's incarnation")
+            return False
+        if ours is None:
+            await self.local.require_full("joining the backup of another device", trust_server=True)
+            return False
+        try:
+            obj = await self.client.get_object(self._manifest_key)
+            content = self._open(obj.key, obj.version, obj.write_id, obj.value, state.incarnation)
+        except BackupNotFound:
+            content = None
+        if (
+            isinstance(content, payload.Manifest)
+            and content.incarnation == state.incarnation
+            and content.previous_incarnation == ours
+            and content.previous_generation >= view.generation
+        ):
+            await self._raise_notice(
+                "erased",
+                "your backup was deleted from another device and started again there; "
+                "this device's records were added to it",
+            )
+            await self.local.require_full("the backup was started again on another device")
+            return False
+        await self.rollback(
+            "the server presents another life of this store that does not follow ours"
+        )
+        return False
+
+    async def _verify_manifest(
+        self, generation: int, latest: tuple[int, payload.Manifest] | None
+    ) -> None:
+        """The server's manifest at its generation must describe exactly what the feed gave."""
+        mirror = await self.local.manifest()
+        if latest is None:
+            await self.rollback("the store changed without its manifest")
+            return
+        version, found = latest
+        if (
+            version != generation
+            or found.objects != mirror.objects
+            or found.digest != mirror.digest
+        ):
+            await self.rollback(
+                "the server's objects do not match its manifest: objects are missing, added "
+                "or older than they should be"
+            )
+
+    async def _apply(
+        self,
+        items: Sequence[_Opened],
+        view: _View,
+        cursor: int,
+        manifest: tuple[int, payload.Manifest] | None,
+    ) -> _PageResult:
+        """Merge one page into the local store in one transaction, with the new cursor."""
+        names = [o.record.name for o in items]
+        conflict_names = [conflict_record_name(n) for n in names]
+        for _ in range(MAX_APPLY_ATTEMPTS):
+            values = await self.store.get_many([*names, *conflict_names])
+            pending = await self.store.pending_for(names)
+            mirror = await self.local.manifest()
+            known = await self.local.versions(o.key for o in items)
+            result = _PageResult()
+            changes = _Changes(values, result)
+            puts, deletes, acks = changes.puts, changes.deletes, changes.acks
+            clock = view.clock
+            now_ms = int(self._clock() * 1000)
+            digest, objects = mirror.digest, mirror.objects
+            for item in items:
+                record = item.record
+                clock = hlc.observe(clock, record.clock, now_ms)
+                old = known[item.key]
+                if old:
+                    digest = (digest - payload.set_term(self._mac_key, item.key, old)) % _MOD
+                    objects -= 1
+                if record.deleted:
+                    deletes.append(version_name(item.key))
+                else:
+                    digest = (
+                        digest + payload.set_term(self._mac_key, item.key, item.version)
+                    ) % _MOD
+                    objects += 1
+                    puts[version_name(item.key)] = str(item.version).encode()
+                own = item.write_id is not None and item.write_id in view.sent
+                if record.writer == view.device and not own and item.write_id is not None:
+                    result.clone = True
+                if own:
+                    # Our own write (its answer was lost): the base of anything still pending.
+                    entry = pending.get(record.name)
+                    if entry is not None and _same(values.get(record.name), record):
+                        acks.append(entry.seq)
+                    continue
+                entry = pending.get(record.name)
+                local_side = None
+                if entry is not None:
+                    reading, _ = hlc.stamp(clock, entry.at_ms, view.device)
+                    local_side = Side(values.get(record.name), reading)
+                remote = Side(None if record.deleted else record.value, record.clock)
+                decision = decide(record.name, local_side, remote)
+                _settle(record.name, decision, entry.seq if entry else None, changes)
+            puts[LAST_GENERATION] = str(cursor).encode()
+            puts[CLOCK] = clock.encode()
+            result.clock = clock
+            new_mirror = ManifestState(
+                manifest[0] if manifest is not None else mirror.version, objects, digest
+            )
+            puts[MANIFEST] = new_mirror.encode()
+            if manifest is not None:
+                result.manifest, result.manifest_version = manifest[1], manifest[0]
+            expect = {n: (pending[n].seq if n in pending else None) for n in names}
+            try:
+                await self.store.apply_synced(
+                    puts, deletes, expect=expect, ack=acks, queue=changes.queue
+                )
+            except PendingChanged:
+                continue
+            if result.clone:
+                await self._rotate_device()
+            if result.conflicts:
+                self._notify(
+                    "conflicts", f"{result.conflicts} concurrent edits kept for you to settle"
+                )
+            return result
+        raise BackupError("the records being synced keep changing; will try again")
+
+    async def _rotate_device(self) -> None:
+        """Another copy of this data dir writes under our device id: take a new one."""
+        log.warning("backup: another copy of this wallet's data writes as this device; new id")
+        await self.store.put(DEVICE_RECORD, os.urandom(DEVICE_ID_BYTES))
+        self._notify("clone", "this wallet's data was copied to another machine; told apart now")
+
+    # -- push ---------------------------------------------------------------------------------
+
+    async def push(self, on_sent: Callable[[PushResult], None] | None = None) -> PushResult:
+        """Send every pending change, pulling and rebuilding whenever another device wrote first.
+
+        `on_sent` hears about every batch the server accepted (a full backup's progress).
+        """
+        total = PushResult()
+        conflicts = 0
+        while True:
+            entries = await self.store.outbox_pending(self.max_items)
+            if not entries:
+                return total
+            try:
+                sent = await self._push_once([e.name for e in entries])
+            except BackupConflict:
+                conflicts += 1
+                if conflicts > MAX_PUSH_ROUNDS:
+                    raise BackupConflict(
+                        "other devices keep writing to this backup; will retry"
+                    ) from None
+                await self.pull()  # raises BackupErased if the store was erased elsewhere
+                if await self.local.full_required():
+                    return total
+                continue
+            total = PushResult(
+                total.records + sent.records, total.bytes_sent + sent.bytes_sent, sent.generation
+            )
+            if on_sent is not None:
+                on_sent(total)
+
+    async def _push_once(self, names: Sequence[str]) -> PushResult:
+        view = await self._view()
+        values = await self.store.get_many(names)
+        pending = await self.store.pending_for(names)
+        chosen: list[str] = []
+        size = 0
+        for name in names:
+            value_size = len(values.get(name, b""))
+            if chosen and size + value_size > self.max_bytes:
+                break
+            chosen.append(name)
+            size += value_size
+        seqs = [pending[n].seq for n in chosen if n in pending]
+        keys = {n: self.wire_key(n) for n in chosen}
+        known = await self.local.versions(keys.values())
+        incarnation = view.incarnation or await self._new_incarnation(view)
+        generation = view.generation + 1
+        write_id = new_write_id()
+        binding = _Binding(bytes.fromhex(write_id), bytes.fromhex(incarnation.id))
+        clock = view.clock
+        mirror = view.manifest
+        digest, objects = mirror.digest, mirror.objects
+        puts: list[PutItem] = []
+        deletes: list[DeleteItem] = []
+        bookkeeping: dict[str, bytes] = {}
+        forget: list[str] = []
+        for name in chosen:
+            key = keys[name]
+            old = known[key]
+            at_ms = pending[name].at_ms if name in pending else int(self._clock() * 1000)
+            reading, clock = hlc.stamp(clock, at_ms, view.device)
+            value = values.get(name)
+            if value is None and not old:
+                continue  # never reached the server: nothing to delete
+            if old:
+                digest = (digest - payload.set_term(self._mac_key, key, old)) % _MOD
+                objects -= 1
+            body = payload.encode_record(
+                name, view.device, value or b"", reading, deleted=value is None
+            )
+            blob = binding.seal(self._data_key, self._store_id, key, generation, body)
+            if value is None:
+                deletes.append(DeleteItem(key, old, blob))
+                forget.append(version_name(key))
+            else:
+                puts.append(PutItem(key, old, blob))
+                digest = (digest + payload.set_term(self._mac_key, key, generation)) % _MOD
+                objects += 1
+                bookkeeping[version_name(key)] = str(generation).encode()
+        if not puts and not deletes:
+            await self.store.outbox_ack(seqs)
+            return PushResult(generation=view.generation)
+        manifest_body = payload.encode_manifest(
+            payload.Manifest(
+                objects,
+                digest,
+                int(self._clock()),
+                view.device,
+                generation=generation,
+                incarnation=incarnation.id,
+                previous_incarnation=incarnation.previous,
+                previous_generation=incarnation.previous_generation,
+            )
+        )
+        blob = binding.seal(
+            self._data_key, self._store_id, self._manifest_key, generation, manifest_body
+        )
+        puts.append(PutItem(self._manifest_key, mirror.version, blob))
+        batch = Batch(incarnation.id, view.generation, write_id, tuple(puts), tuple(deletes))
+        # Remembered before sending: if the answer is lost, the feed shows the write as ours.
+        await self.store.put(SENT, json.dumps([*view.sent, write_id][-SENT_KEPT:]).encode())
+        result = await self.client.put_batch(batch)
+        if result.generation != generation:
+            raise BackupServerError("the server applied a batch at an unexpected generation")
+        bookkeeping.update(
+            {
+                MANIFEST: ManifestState(generation, objects, digest).encode(),
+                LAST_GENERATION: str(generation).encode(),
+                INCARNATION: incarnation.encode(),
+                CLOCK: clock.encode(),
+                PROTOCOL: b"2",
+                LAST_SUCCESS: repr(self._clock()).encode(),
+            }
+        )
+        await self.store.apply_synced(bookkeeping, forget, expect={}, ack=seqs)
+        if not incarnation.confirmed:
+            confirmed = Incarnation(
+                incarnation.id, incarnation.previous, incarnation.previous_generation
+            )
+            await self.store.put(INCARNATION, confirmed.encode())
+        sent_bytes = sum(len(p.value) for p in puts) + sum(len(d.value) for d in deletes)
+        return PushResult(len(puts) + len(deletes) - 1, sent_bytes, generation)
+
+    async def _new_incarnation(self, view: _View) -> Incarnation:
+        """This device starts the store's first life (as far as it knows)."""
+        return Incarnation(new_incarnation(), confirmed=False)
+
+    async def start_again(self) -> None:
+        """After an erase elsewhere, the user chose to back up here: a new life of the store.
+
+        Its manifests name the erased life and how far it had got, so other devices that knew it
+        can tell this from a server replaying or faking an erase.
+        """
+        view = await self._view()
+        previous = view.incarnation.id if view.incarnation else None
+        fresh = Incarnation(new_incarnation(), previous, view.generation, confirmed=False)
+        await self.store.batch({INCARNATION: fresh.encode()}, [NOTICE])
+        await self.local.require_full("backing up again after the backup was deleted elsewhere")
+
+    # -- resync -------------------------------------------------------------------------------
+
+    async def resync(self) -> int:
+        """Compare every record with the server's copy and merge; the records changed here.
+
+        Afterwards this device's view of the server is exact, and what exists only here is
+        queued for the next push.
+        """
+        requirement = await self.local.full_requirement()
+        trust = requirement.trust_server if requirement is not None else True
+        try:
+            info = await self.client.store_info()
+        except BackupNotFound:
+            info = None
+        view = await self._view()
+        may_restart = requirement is not None and requirement.new_incarnation
+        if (
+            info is not None
+            and info.state.erased
+            and view.incarnation is not None
+            and not may_restart
+        ):
+            await self._store_is_ours(info.state, view)
+        server: dict[str, int] = {}
+        applied = 0
+        generation, incarnation = 0, None
+        if info is not None and info.objects > 0:
+            async with self.client.export() as stream:
+                generation, incarnation = stream.generation, stream.incarnation
+                checker = _SetChecker(self._mac_key)
+                manifest: payload.Manifest | None = None
+                async for objects in stream.batches():
+                    opened = []
+                    for obj in objects:
+                        content = self._open(
+                            obj.key, obj.version, obj.write_id, obj.value, incarnation
+                        )
+                        if isinstance(content, payload.Manifest):
+                            manifest = content
+                            continue
+                        checker.add(obj.key, obj.version)
+                        opened.append(_Opened(obj.key, obj.version, obj.write_id, content))
+                        server[content.name] = obj.version
+                    applied += await self._merge_listed(opened, view)
+                if manifest is None or not checker.matches(manifest):
+                    raise BackupCorrupt(
+                        "the backup on the server does not match its manifest: objects are "
+                        "missing, added or older than they should be"
+                    )
+        elif info is not None:
+            generation, incarnation = info.state.generation, info.state.incarnation
+        applied += await self._queue_local_only(server, trust)
+        await self._reset_view(server, generation, incarnation, view)
+        if applied and self._on_applied is not None:
+            self._on_applied(applied)
+        return applied
+
+    async def _merge_listed(self, items: list[_Opened], view: _View) -> int:
+        """Merge listed objects as a pull would, but also against what this device synced before."""
+        if not items:
+            return 0
+        names = [o.record.name for o in items]
+        for _ in range(MAX_APPLY_ATTEMPTS):
+            values = await self.store.get_many([*names, *(conflict_record_name(n) for n in names)])
+            pending = await self.store.pending_for(names)
+            known = await self.local.versions(o.key for o in items)
+            result = _PageResult()
+            changes = _Changes(values, result)
+            queue = changes.queue
+            for item in items:
+                record, name = item.record, item.record.name
+                entry = pending.get(name)
+                local_value = values.get(name)
+                remote = Side(record.value, record.clock)
+                seen = known[item.key]
+                if entry is None and seen and item.version < seen:
+                    # The server holds an older version than we synced: ours goes up again.
+                    if local_value is not None:
+                        queue[name] = local_value
+                    continue
+                if entry is None and seen and item.version == seen:
+                    continue
+                local_side = None
+                if entry is not None:
+                    reading, _ = hlc.stamp(view.clock, entry.at_ms, view.device)
+                    local_side = Side(local_value, reading)
+                elif not seen and local_value is not None and local_value != record.value:
+                    # Never synced with this server: both copies count, the server's first.
+                    local_side = Side(local_value, payload.Clock(0, 0, view.device))
+                decision = decide(name, local_side, remote)
+                _settle(name, decision, entry.seq if entry else None, changes)
+            expect = {n: (pending[n].seq if n in pending else None) for n in names}
+            try:
+                await self.store.apply_synced(
+                    changes.puts,
+                    changes.deletes,
+                    expect=expect,
+                    ack=changes.acks,
+                    queue=queue,
+                )
+            except PendingChanged:
+                continue
+            return result.applied
+        raise BackupError("the records being synced keep changing; will try again")
+
+    async def _queue_local_only(self, server: dict[str, int], trust: bool) -> int:
+        """Records the server does not hold: deleted elsewhere (trust), or to be uploaded."""
+        snapshot = await self.store.snapshot()
+        local_only = [(n, v) for n, v in snapshot.records if n not in server]
+        if not local_only:
+            return 0
+        names = [n for n, _ in local_only]
+        pending = await self.store.pending_for(names)
+        known = await self.local.versions(self.wire_key(n) for n in names)
+        removed: list[str] = []
+        again: dict[str, bytes] = {}
+        for name, value in local_only:
+            if name in pending:
+                continue  # goes up with the next push
+            if trust and known[self.wire_key(name)]:
+                removed.append(name)  # synced before, gone now: another device deleted it
+            else:
+                again[name] = value
+        await self.store.apply_synced({}, removed, expect={n: None for n in removed}, queue=again)
+        return len(removed)
+
+    async def _reset_view(
+        self, server: dict[str, int], generation: int, incarnation: str | None, view: _View
+    ) -> None:
+        """The exact view of the server after a resync: versions, manifest, cursor, incarnation."""
+        old = [n for n, _ in await self.store.scan(VERSIONS_PREFIX)]
+        versions = {version_name(self.wire_key(n)): str(v).encode() for n, v in server.items()}
+        digest = 0
+        for name, version in server.items():
+            digest = (digest + payload.set_term(self._mac_key, self.wire_key(name), version)) % _MOD
+        puts: dict[str, bytes] = {
+            **versions,
+            MANIFEST: ManifestState(generation, len(server), digest).encode(),
+            LAST_GENERATION: str(generation).encode(),
+            PROTOCOL: b"2",
+            LAST_SUCCESS: repr(self._clock()).encode(),
+        }
+        deletes = [n for n in old if n not in versions] + list(LEGACY_NAMES)
+        if incarnation is not None:
+            current = view.incarnation
+            keep = current if current is not None and current.id == incarnation else None
+            puts[INCARNATION] = (keep or Incarnation(incarnation)).encode()
+        else:
+            deletes.append(INCARNATION)
+        await self.store.apply_synced(puts, deletes, expect={})
+
+    async def clear_full_requirement(self, flag: bytes | None) -> bool:
+        """Clear the full-backup flag if it is still the one `flag` was read as."""
+        if flag is not None and await self.local.full_flag() == flag:
+            await self.store.batch(deletes=[FULL_REQUIRED])
+            return True
+        return False
+
+
+@dataclass
+class _Changes:
+    """What merging one page does to the local store, gathered for one transaction."""
+
+    values: dict[str, bytes]
+    result: _PageResult
+    puts: dict[str, bytes] = field(default_factory=dict)
+    deletes: list[str] = field(default_factory=list)
+    queue: dict[str, bytes] = field(default_factory=dict)
+    acks: list[int] = field(default_factory=list)
+
+
+def _settle(name: str, decision: Decision, seq: int | None, changes: _Changes) -> None:
+    """Turn one merge decision into local writes (applied, queued, acknowledged)."""
+    values, result = changes.values, changes.result
+    if decision.settled and seq is not None:
+        changes.acks.append(seq)
+    if decision.queue is not None:
+        changes.queue[name] = decision.queue
+    elif decision.local is not KEEP:
+        if decision.local is None:
+            if name in values:
+                changes.deletes.append(name)
+        elif values.get(name) != decision.local:
+            assert isinstance(decision.local, bytes)
+            changes.puts[name] = decision.local
+        result.applied += 1
+    if decision.resave is not None:
+        changes.queue[_resaved_name(name)] = decision.resave
+    if decision.conflict:
+        where = conflict_record_name(name)
+        existing = changes.queue.get(where, values.get(where))
+        record = ConflictRecord(name, ())
+        if existing is not None:
+            try:
+                record = ConflictRecord.decode(existing)
+            except (ValueError, KeyError, TypeError):
+                record = ConflictRecord(name, ())
+        merged = record.merged(*decision.conflict).encode()
+        if where in changes.puts:
+            changes.puts[where] = merged  # the same page brought the conflict record itself
+        else:
+            changes.queue[where] = merged
+        result.conflicts += 1
+
+
+@dataclass(frozen=True)
+class _Binding:
+    """The write id and incarnation every envelope of one batch is bound to."""
+
+    write_id: bytes
+    incarnation: bytes
+
+    def seal(self, data_key: bytes, store_id: str, key: str, version: int, body: bytes) -> bytes:
+        return envelope.seal(
+            data_key,
+            store_id,
+            key,
+            version,
+            body,
+            write_id=self.write_id,
+            incarnation=self.incarnation,
+        )
+
+
+class _SetChecker:
+    """Counts the listed objects and sums their set-digest terms, to check against the manifest."""
+
+    def __init__(self, mac_key: bytes) -> None:
+        self._mac_key = mac_key
+        self.count = 0
+        self.digest = 0
+
+    def add(self, key: str, version: int) -> None:
+        self.count += 1
+        self.digest += payload.set_term(self._mac_key, key, version)
+
+    def matches(self, manifest: payload.Manifest) -> bool:
+        return manifest.objects == self.count and manifest.digest == self.digest % _MOD
+
+
+def _same(value: bytes | None, record: payload.Record) -> bool:
+    return (value is None) if record.deleted else value == record.value
+
+
+def _resaved_name(name: str) -> str:
+    """A new name for a changeset another copy of this data dir also wrote under `name`."""
+    suffix = os.urandom(4).hex()
+    return f"{CHANGESET_PREFIX}resaved/{suffix}/{name.removeprefix(CHANGESET_PREFIX)}"
