@@ -86,6 +86,15 @@ class AddressRevealed(Event):
 
 
 @dataclass(frozen=True)
+class RemoteChangesApplied(Event):
+    """Records another device on this seed wrote were merged here (labels, settings, ...)."""
+
+    urgent: ClassVar[bool] = False
+
+    records: int
+
+
+@dataclass(frozen=True)
 class SyncCompleted(Event):
     """A chain sync finished; routine, so backups of it are debounced."""
 

@@ -27,7 +27,7 @@ from cairn.backup.restore import (
 from cairn.backup.service import BackupService
 from cairn.backup.status import BackupState, BackupStatus, StatusSnapshot
 from cairn.config import AppConfig, load_config, save_config, wallet_dir
-from cairn.events import Event, EventBus
+from cairn.events import Event, EventBus, RemoteChangesApplied
 from cairn.files import make_private_dir
 from cairn.keys import (
     BackupKeys,
@@ -39,7 +39,7 @@ from cairn.keys import (
 from cairn.onboarding import WalletPresence
 from cairn.restore_worker import RestoreChild
 from cairn.seedfile import delete_seed, load_seed, save_seed, seed_exists, seed_protection
-from cairn.storage import AsyncRecordStore, SqliteStore
+from cairn.storage import AsyncRecordStore, SqliteStore, device_id
 from cairn.upgrade import (
     CURRENT_FORMAT,
     UnknownFormatError,
@@ -91,6 +91,7 @@ class Session:
         self._detach_service: Callable[[], None] | None = None
         self._status = BackupStatus(config.backup_server_url or "")
         self._started = False
+        self._reloads: set[asyncio.Task[None]] = set()
 
     @classmethod
     async def open(cls, data_dir: Path, **kwargs: float) -> Session:
@@ -289,6 +290,8 @@ class Session:
         if self._store is None:
             make_private_dir(self.wallet_dir)
             self._store = await asyncio.to_thread(SqliteStore, self.records_path)
+            # The device id exists before the wallet or the backup engine writes anything.
+            await asyncio.to_thread(device_id, self._store)
             self._async_store = AsyncRecordStore(self._store)
         return self._store
 
@@ -323,6 +326,7 @@ class Session:
             url,
             timeout=self._backup_timeout,
             max_items=UPLOAD_BATCH_ITEMS,
+            on_remote_changes=self._remote_changes_applied,
         )
         await service.prepare()
         # Wallet events → uploader.notify(event.urgent): urgent ones flush at once.
@@ -330,7 +334,26 @@ class Session:
         self._service = service
         self._status = service.status
 
+    def _remote_changes_applied(self, records: int) -> None:
+        """Another device's changes were merged into the store: the wallet reads them again."""
+        task = asyncio.get_running_loop().create_task(self._reload_shared(records))
+        self._reloads.add(task)
+        task.add_done_callback(self._reloads.discard)
+
+    async def _reload_shared(self, records: int) -> None:
+        wallet = self._wallet
+        if wallet is None:
+            return
+        try:
+            await asyncio.to_thread(wallet.reload_shared_records)
+        except Exception:
+            log.exception("reading the records another device wrote failed")
+            return
+        self.bus.publish(RemoteChangesApplied(records))
+
     async def _close_wallet(self) -> None:
+        for task in list(self._reloads):
+            task.cancel()
         if self._detach_service is not None:
             self._detach_service()
             self._detach_service = None

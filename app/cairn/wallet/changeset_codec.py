@@ -41,7 +41,31 @@ def encode_changeset_chunks(changeset: bdk.ChangeSet, max_bytes: int) -> list[by
     wallet never produces a record too big to back up. A single transaction larger than
     ``max_bytes`` still gets a chunk of its own.
     """
+    return _chunks(_document(changeset), max_bytes)
+
+
+def encode_shared_and_chain(
+    changeset: bdk.ChangeSet, max_bytes: int
+) -> tuple[list[bytes], bytes | None]:
+    """``changeset`` split into what every device shares and this device's own chain.
+
+    The transaction graph, keychain indexes, descriptors and the genesis block only ever grow
+    or agree, so devices merge them by union. The rest of ``local_chain`` overwrites per height
+    and depends on which blocks this device's chain source showed it: each device keeps its own
+    (None when the changeset has none beyond genesis).
+    """
     document = _document(changeset)
+    blocks = document["local_chain"]
+    document["local_chain"] = [block for block in blocks if block[0] == 0]
+    shared = _chunks(document, max_bytes)
+    own = [block for block in blocks if block[0] != 0]
+    if not own:
+        return shared, None
+    chain = {**_empty_document(), "local_chain": own}
+    return shared, _dump(chain)
+
+
+def _chunks(document: dict[str, Any], max_bytes: int) -> list[bytes]:
     whole = _dump(document)
     if len(whole) <= max_bytes:
         return [whole]

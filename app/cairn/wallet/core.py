@@ -201,6 +201,16 @@ class CairnWallet:
                 self._wallet.reveal_addresses_to(bdk.KeychainKind.EXTERNAL, recorded)
                 self._persist_quietly()
 
+    def reload_shared_records(self) -> None:
+        """Records another device wrote were merged into the store: read them again.
+
+        Labels come from the store anew; an address index handed out on the other device is
+        revealed here too, so the next address is new on both and syncs watch every address.
+        Transactions the other device saw arrive through this device's own chain sync.
+        """
+        self._labels.reload()
+        self._restore_revealed()
+
     # --- properties -------------------------------------------------------------------------
 
     @property
