@@ -22,7 +22,8 @@ from cairn import __version__
 
 log = logging.getLogger("cairn")
 
-DELEGATED = ("devnet", "backup", "restore")
+DELEGATED = ("devnet", "backup", "restore", "sync")
+WALLET_SUBCOMMANDS = ("label", "prefs", "receive")  # cairn.wallet_commands
 
 
 def _app_options(parser: argparse.ArgumentParser, *, sub: bool = False) -> None:
@@ -224,6 +225,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         from cairn.restore_worker import main as restore_worker_main
 
         return restore_worker_main()
+    if argv[:1] == ["wallet"] and argv[1:2] and argv[1] in WALLET_SUBCOMMANDS:
+        upgraded = _upgrade_before_headless_command(argv[1:])
+        if upgraded is not None:
+            return upgraded
+        from cairn.wallet_commands import main as wallet_main
+
+        return wallet_main(argv[1:])
     if argv and argv[0] in DELEGATED:
         command, rest = argv[0], argv[1:]
         if command == "devnet":

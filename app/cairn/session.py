@@ -333,6 +333,8 @@ class Session:
         self._detach_service = service.attach(self.bus)
         self._service = service
         self._status = service.status
+        if self._wallet is not None:
+            self._wallet.set_address_reserver(service.sync_now)
 
     def _remote_changes_applied(self, records: int) -> None:
         """Another device's changes were merged into the store: the wallet reads them again."""
@@ -362,6 +364,7 @@ class Session:
             self._service = None
             self._started = False
         if self._wallet is not None:
+            self._wallet.set_address_reserver(None)
             await asyncio.to_thread(self._wallet.close)
             self._wallet = None
 

@@ -1,4 +1,4 @@
-"""Headless backup commands for QA and scripting: `cairn backup status|now`, `cairn restore`.
+"""Headless backup commands for QA and scripting: `cairn backup ...`, `cairn sync`, `cairn restore`.
 
 They work on a data dir (`--data-dir`, else $CAIRN_DATA_DIR, else the platform's) without the
 GUI. The recovery words are read from standard input or `--words-file`, never from the command
@@ -24,6 +24,7 @@ from cairn.backup.client import (
     RateLimited,
     RemoteBackupClient,
 )
+from cairn.backup.conflicts import list_conflicts, resolve_conflict
 from cairn.backup.fullbackup import FullBackupProgress
 from cairn.backup.restore import (
     RestoreOutcome,
@@ -33,7 +34,7 @@ from cairn.backup.restore import (
     restore_store,
 )
 from cairn.backup.service import BackupService
-from cairn.backup.sync import BackupCorrupt
+from cairn.backup.sync import BackupCorrupt, BackupErased
 from cairn.config import (
     AppConfig,
     ConfigError,
@@ -67,6 +68,7 @@ EXIT_REFUSED = 6
 EXIT_NO_WALLET = 7
 EXIT_WALLET_EXISTS = 8
 EXIT_PENDING = 9
+EXIT_ERASED = 10
 
 EXIT_CODES = {
     EXIT_OK: "done (restored, or everything backed up)",
@@ -79,6 +81,7 @@ EXIT_CODES = {
     EXIT_NO_WALLET: "no wallet in this data dir",
     EXIT_WALLET_EXISTS: "a wallet already exists there (use --force to replace it)",
     EXIT_PENDING: "changes are still waiting to be backed up",
+    EXIT_ERASED: "the backup was deleted from another device (`cairn backup start-again`)",
 }
 __doc__ = (__doc__ or "") + "\n".join(f"    {k}  {v}" for k, v in EXIT_CODES.items()) + "\n"
 
@@ -109,11 +112,33 @@ def build_parser() -> argparse.ArgumentParser:
     actions = backup.add_subparsers(dest="action", required=True)
     for name, text in (
         ("status", "what is backed up, what is pending, the last error"),
-        ("now", "run a full backup if one is required, then upload every pending change"),
+        (
+            "now",
+            "pull what other devices wrote, run a full backup if one is required, then "
+            "upload every pending change",
+        ),
+        ("conflicts", "list the records two devices changed at once, with every value kept"),
+        ("dismiss", "dismiss the notice of a rollback or of an erase elsewhere"),
+        ("start-again", "after the backup was deleted from another device: back up here again"),
     ):
         action = actions.add_parser(name, help=text)
         _common(action)
         action.add_argument("--json", action="store_true", help="machine-readable output")
+    resolve = actions.add_parser(
+        "resolve", help="settle a conflict: keep one of its values (see `backup conflicts`)"
+    )
+    _common(resolve)
+    resolve.add_argument("name", help="the record name the conflict is about")
+    resolve.add_argument(
+        "--keep", type=int, required=True, help="the number of the value to keep (from 1)"
+    )
+    resolve.add_argument("--json", action="store_true", help="machine-readable output")
+    sync = commands.add_parser(
+        "sync",
+        help="pull what other devices wrote, merge, push once; exit 0 only if nothing is left",
+    )
+    _common(sync)
+    sync.add_argument("--json", action="store_true", help="machine-readable output")
     restore = commands.add_parser("restore", help="restore the wallet from its recovery words")
     _common(restore)
     restore.add_argument(
@@ -142,6 +167,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "restore":
             return asyncio.run(_restore(args))
+        if args.command == "sync":
+            args.action = "now"
         return asyncio.run(_backup(args))
     except _Exit as exc:
         print(f"cairn: {exc}", file=sys.stderr)
@@ -175,6 +202,13 @@ async def _backup(args: argparse.Namespace) -> int:
         await service.prepare()
         if args.action == "now":
             return await _backup_now(service, as_json=args.json)
+        if args.action in ("conflicts", "resolve"):
+            return await _conflicts(service, args)
+        if args.action == "dismiss":
+            await service.dismiss_notice()
+        elif args.action == "start-again":
+            await service.start_again()
+            return await _backup_now(service, as_json=args.json)
         return _print_status(service, as_json=args.json)
     finally:
         await service.stop()
@@ -191,6 +225,8 @@ async def _backup_now(service: BackupService, *, as_json: bool) -> int:
         sent, code, error = 0, EXIT_UNREACHABLE, str(exc)
     except BackupCorrupt as exc:
         sent, code, error = 0, EXIT_CORRUPT, str(exc)
+    except BackupErased as exc:
+        sent, code, error = 0, EXIT_ERASED, str(exc)
     except BackupError as exc:
         sent, code, error = 0, EXIT_REFUSED, str(exc)
     status = service.status.current
@@ -227,6 +263,9 @@ def _print_status(service: BackupService, *, as_json: bool) -> int:
         f"full backup:     {'required: ' + s.full_backup_reason if s.full_backup_reason else 'not required'}"
     )
     print(f"conflicts kept:  {s.conflicts}")
+    if s.notice:
+        when = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(s.notice_at or 0))
+        print(f"notice:          {s.notice} ({when}; `cairn backup dismiss` to clear)")
     if s.last_error:
         print(f"last error:      {s.last_error}")
     return EXIT_OK
@@ -244,7 +283,40 @@ def _status_json(service: BackupService) -> dict[str, object]:
         "conflicts": s.conflicts,
         "last_error": s.last_error,
         "rollback_detected": s.rollback_detected,
+        "notice": s.notice,
+        "notice_kind": s.notice_kind,
+        "notice_at": s.notice_at,
     }
+
+
+async def _conflicts(service: BackupService, args: argparse.Namespace) -> int:
+    conflicts = await list_conflicts(service.store)
+    if args.action == "resolve":
+        found = next((c for c in conflicts if c.name == args.name), None)
+        if found is None:
+            raise _Exit(EXIT_USAGE, "there is no conflict about that record")
+        if not 1 <= args.keep <= len(found.candidates):
+            raise _Exit(EXIT_USAGE, f"--keep must be from 1 to {len(found.candidates)}")
+        await resolve_conflict(service.store, found, args.keep - 1)
+        await _backup_now(service, as_json=args.json)
+        return EXIT_OK
+    if args.json:
+        print(json.dumps([c.to_json() for c in conflicts], sort_keys=True))
+        return EXIT_OK
+    if not conflicts:
+        print("no conflicts")
+    for conflict in conflicts:
+        print(f"{conflict.name}:")
+        for number, candidate in enumerate(conflict.candidates, start=1):
+            when = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(candidate.clock[0] / 1000))
+            value = "(deleted)" if candidate.value is None else _shown(candidate.value)
+            print(f"  {number}. {value}  — device {candidate.device.hex()[:8]}, {when}")
+    return EXIT_OK
+
+
+def _shown(value: bytes) -> str:
+    text = value.decode("utf-8", "replace")
+    return text if len(text) <= 80 else text[:77] + "..."
 
 
 def _full_progress_printer(out: TextIO) -> Callable[[FullBackupProgress], None]:

@@ -8,7 +8,9 @@ remote one) and the two differ. Then, by the record's kind:
 * `wallet/changeset/...`: BDK's transaction graph and keychain indexes only grow, and each
   device writes under its own name; two different values under one name mean two copies of
   one data dir wrote it: both are kept (ours moves to a new name);
-* `wallet/revealed/...` (the last address index handed out): the larger index;
+* `wallet/revealed/...` (the last address index handed out, and the device that reserved it):
+  the larger index; at the same index the server's copy wins, so the device that reached the
+  server second sees its reservation lost and takes the next index;
 * `conflicts/...`: the union of the values kept;
 * everything else (labels, preferences, payment memos, records of kinds this version does not
   know): the later change by hybrid logical clock, device id breaking ties; the other value is
@@ -96,9 +98,11 @@ class ConflictRecord:
     name: str
     candidates: tuple[Candidate, ...]
 
+    def to_json(self) -> dict[str, Any]:
+        return {"name": self.name, "candidates": [c.to_json() for c in self.candidates]}
+
     def encode(self) -> bytes:
-        document = {"name": self.name, "candidates": [c.to_json() for c in self.candidates]}
-        return json.dumps(document, sort_keys=True, separators=(",", ":")).encode()
+        return json.dumps(self.to_json(), sort_keys=True, separators=(",", ":")).encode()
 
     @classmethod
     def decode(cls, raw: bytes) -> ConflictRecord:
@@ -174,8 +178,9 @@ def _later(a: Clock, b: Clock) -> bool:
 
 
 def _index(value: bytes) -> int:
+    """The index of a `wallet/revealed/...` record: "<index>" or "<index> <device>"."""
     try:
-        return int(value.decode())
+        return int(value.decode("utf-8", "replace").partition(" ")[0])
     except ValueError:
         return -1
 

@@ -15,6 +15,7 @@ import functools
 import logging
 import threading
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -30,6 +31,7 @@ from cairn.events import (
     SyncFailed,
 )
 from cairn.keys import Network, bip84_descriptors
+from cairn.storage.device import device_id
 from cairn.wallet.addresses import BDK_NETWORKS, network_kind
 from cairn.wallet.errors import (
     BroadcastRejected,
@@ -64,6 +66,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 REVEALED_PREFIX = "wallet/revealed/"
+MAX_RESERVATION_ROUNDS = 5
+AddressReserver = Callable[[], Awaitable[object]]
 # Machine-local: a fresh wallet's first full scan happened here (never backed up, see storage).
 SCANNED_RECORD = "local/wallet/full_scan_done"
 DEFAULT_STOP_GAP = 20
@@ -121,6 +125,7 @@ class CairnWallet:
         self._labels = LabelBook(store, bus)
         self._preferences = Preferences(store, bus)
         self._status = SyncStatus(SyncState.NEVER_SYNCED, wallet.latest_checkpoint().height)
+        self._reserve: AddressReserver | None = None
 
     # --- opening ----------------------------------------------------------------------------
 
@@ -268,11 +273,43 @@ class CairnWallet:
 
     # --- receiving --------------------------------------------------------------------------
 
+    def set_address_reserver(self, reserve: AddressReserver | None) -> None:
+        """How a new address index is reserved against other devices on this seed.
+
+        `reserve` (the backup engine's sync) runs after the index is on disk and before the
+        address is handed out. Two online devices never hand out one address: the device whose
+        reservation reached the server second finds the other's index merged in, and takes the
+        next one. Offline, the address is handed out anyway (the reservation travels later, and
+        two offline devices may then show one address twice: same wallet, same funds).
+        """
+        self._reserve = reserve
+
     async def next_receive_address(self) -> ReceiveAddress:
         """A new address never handed out before; its index is on disk before it is returned."""
-        return await asyncio.to_thread(self.next_receive_address_blocking)
+        for _ in range(MAX_RESERVATION_ROUNDS):
+            candidate = await asyncio.to_thread(self._reveal_next)
+            if self._reserve is not None:
+                try:
+                    await self._reserve()
+                except Exception as error:  # offline: hand it out, the reservation goes later
+                    log.info("address reservation not confirmed: %s", type(error).__name__)
+                    break
+            recorded = await asyncio.to_thread(self._recorded, bdk.KeychainKind.EXTERNAL)
+            if recorded is None or recorded == (candidate.index, self._device()):
+                break
+            # Another device reserved this index first: take the next one.
+        self._bus.publish(AddressRevealed("external", candidate.index, candidate.address))
+        return candidate
 
     def next_receive_address_blocking(self) -> ReceiveAddress:
+        address = self._reveal_next()
+        self._bus.publish(AddressRevealed("external", address.index, address.address))
+        return address
+
+    def _device(self) -> str:
+        return device_id(self._store).hex()
+
+    def _reveal_next(self) -> ReceiveAddress:
         keychain = bdk.KeychainKind.EXTERNAL
         with self._lock:
             index = self._wallet.next_derivation_index(keychain)
@@ -281,7 +318,7 @@ class CairnWallet:
                 index = max(index, recorded + 1)
             address = str(self._wallet.peek_address(keychain, index).address)
             try:
-                self._store.put(_revealed_name(keychain), str(index).encode())
+                self._store.put(_revealed_name(keychain), f"{index} {self._device()}".encode())
             except Exception as error:
                 raise WalletStorageError(
                     f"the new address could not be saved ({type(error).__name__}); "
@@ -289,7 +326,6 @@ class CairnWallet:
                 ) from None
             self._wallet.reveal_addresses_to(keychain, index)
             self._persist_quietly()
-        self._bus.publish(AddressRevealed("external", index, address))
         return ReceiveAddress(address, index)
 
     async def current_receive_address(self) -> ReceiveAddress:
@@ -307,11 +343,17 @@ class CairnWallet:
         return await self.next_receive_address()
 
     def _recorded_index(self, keychain: bdk.KeychainKind) -> int | None:
+        recorded = self._recorded(keychain)
+        return None if recorded is None else recorded[0]
+
+    def _recorded(self, keychain: bdk.KeychainKind) -> tuple[int, str] | None:
+        """The last index handed out and the device that reserved it ("" before devices)."""
         value = self._store.get(_revealed_name(keychain))
         if value is None:
             return None
+        index, _, device = value.decode("utf-8", "replace").partition(" ")
         try:
-            return int(value.decode())
+            return int(index), device
         except ValueError:
             log.error("the revealed-index record is unreadable; using the wallet's own index")
             return None

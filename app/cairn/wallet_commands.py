@@ -1,0 +1,148 @@
+"""Headless wallet commands on a data dir, for scripts and QA: labels, preferences, addresses.
+
+    cairn wallet label set TYPE REF TEXT | get TYPE REF | list
+    cairn wallet prefs set NAME VALUE | get NAME | list
+    cairn wallet receive
+
+Labels and preferences are written to the wallet's records as the app writes them (queued for
+backup; `cairn sync` sends them). `receive` opens the wallet, reserves the next unused address
+against the other devices on this seed (when a backup server is set and reachable) and prints it.
+Exit codes: 0 done, 2 bad arguments, 7 no wallet in this data dir, 11 no such label or preference.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from cairn.config import load_config, resolve_data_dir, wallet_dir
+from cairn.events import EventBus
+from cairn.keys import Network
+from cairn.seedfile import seed_exists
+from cairn.storage import SqliteStore
+from cairn.wallet.labels import LABEL_TYPES, LabelBook, LabelError
+from cairn.wallet.preferences import Preferences
+
+__all__ = ["SUBCOMMANDS", "main"]
+
+SUBCOMMANDS = ("label", "prefs", "receive")
+RECORDS_FILE = "records.sqlite"
+EXIT_USAGE = 2
+EXIT_NO_WALLET = 7
+EXIT_NOT_FOUND = 11
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="cairn wallet", description=__doc__.split("\n")[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    label = commands.add_parser("label", help="set, get or list BIP-329 labels")
+    label_actions = label.add_subparsers(dest="action", required=True)
+    label_set = label_actions.add_parser("set", help="set (or, with an empty TEXT, remove) a label")
+    label_set.add_argument("type", choices=LABEL_TYPES)
+    label_set.add_argument("ref")
+    label_set.add_argument("text")
+    label_get = label_actions.add_parser("get", help="print one label")
+    label_get.add_argument("type", choices=LABEL_TYPES)
+    label_get.add_argument("ref")
+    label_actions.add_parser("list", help="every label as BIP-329 JSON lines")
+    prefs = commands.add_parser("prefs", help="set, get or list preferences")
+    prefs_actions = prefs.add_subparsers(dest="action", required=True)
+    prefs_set = prefs_actions.add_parser("set", help="set (or, with an empty VALUE, remove) one")
+    prefs_set.add_argument("name")
+    prefs_set.add_argument("value")
+    prefs_get = prefs_actions.add_parser("get", help="print one preference")
+    prefs_get.add_argument("name")
+    prefs_actions.add_parser("list", help="every preference as JSON")
+    commands.add_parser("receive", help="reserve and print the next unused receive address")
+    for sub in (label_set, label_get, prefs_set, prefs_get, commands.choices["receive"]):
+        _common(sub)
+    for sub in (label_actions.choices["list"], prefs_actions.choices["list"]):
+        _common(sub)
+    return parser
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--data-dir", help="data directory (as for the app)")
+    parser.add_argument("--network", choices=[n.value for n in Network])
+
+
+def main(argv: Sequence[str]) -> int:
+    """`cairn wallet label|prefs|receive ...` (argv after `wallet`)."""
+    args = build_parser().parse_args(list(argv))
+    data_dir = resolve_data_dir(args.data_dir)
+    config = load_config(data_dir)
+    network = Network(args.network) if args.network else config.network
+    wallet = wallet_dir(data_dir, network)
+    records = wallet / RECORDS_FILE
+    if not records.exists() or not seed_exists(wallet):
+        print(f"cairn: no {network.value} wallet in {data_dir}", file=sys.stderr)
+        return EXIT_NO_WALLET
+    if args.command == "receive":
+        return asyncio.run(_receive(data_dir))
+    store = SqliteStore(records)
+    try:
+        if args.command == "label":
+            return _label(LabelBook(store, EventBus()), args)
+        return _prefs(Preferences(store, EventBus()), args)
+    finally:
+        store.close()
+
+
+def _label(book: LabelBook, args: argparse.Namespace) -> int:
+    if args.action == "list":
+        sys.stdout.write(book.export_jsonl())
+        return 0
+    if args.action == "get":
+        text = book.get(args.type, args.ref)
+        if text is None:
+            return EXIT_NOT_FOUND
+        print(text)
+        return 0
+    try:
+        book.set(args.type, args.ref, args.text or None)
+    except LabelError as exc:
+        print(f"cairn: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    return 0
+
+
+def _prefs(preferences: Preferences, args: argparse.Namespace) -> int:
+    try:
+        if args.action == "list":
+            print(json.dumps(preferences.all(), sort_keys=True))
+            return 0
+        if args.action == "get":
+            value = preferences.get(args.name)
+            if value is None:
+                return EXIT_NOT_FOUND
+            print(value)
+            return 0
+        preferences.set(args.name, args.value or None)
+    except ValueError as exc:
+        print(f"cairn: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    return 0
+
+
+async def _receive(data_dir: Path) -> int:
+    from cairn.session import Session, SessionError
+
+    session = await Session.open(data_dir)
+    try:
+        await session.open_existing()
+        address = await session.wallet.next_receive_address()
+        try:
+            await session.back_up_now()
+        except SessionError as exc:
+            print(f"cairn: {exc} (the address is recorded and goes up later)", file=sys.stderr)
+    except SessionError as exc:
+        print(f"cairn: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    finally:
+        await session.close()
+    print(f"{address.address} {address.index}")
+    return 0
