@@ -542,8 +542,12 @@ class SyncEngine:
         )
         puts.append(PutItem(self._manifest_key, mirror.version, blob))
         batch = Batch(incarnation.id, view.generation, write_id, tuple(puts), tuple(deletes))
-        # Remembered before sending: if the answer is lost, the feed shows the write as ours.
-        await self.store.put(SENT, json.dumps([*view.sent, write_id][-SENT_KEPT:]).encode())
+        # Remembered before sending: if the answer is lost, the feed shows the write as ours
+        # (and the store's new incarnation as the one this device started).
+        remembered = {SENT: json.dumps([*view.sent, write_id][-SENT_KEPT:]).encode()}
+        if view.incarnation != incarnation:
+            remembered[INCARNATION] = incarnation.encode()
+        await self.store.batch(remembered)
         result = await self.client.put_batch(batch)
         if result.generation != generation:
             raise BackupServerError("the server applied a batch at an unexpected generation")
@@ -607,7 +611,7 @@ class SyncEngine:
             await self._store_is_ours(info.state, view)
         server: dict[str, int] = {}
         applied = 0
-        generation, incarnation = 0, None
+        generation, incarnation, manifest_version = 0, None, 0
         if info is not None and info.objects > 0:
             async with self.client.export() as stream:
                 generation, incarnation = stream.generation, stream.incarnation
@@ -620,7 +624,7 @@ class SyncEngine:
                             obj.key, obj.version, obj.write_id, obj.value, incarnation
                         )
                         if isinstance(content, payload.Manifest):
-                            manifest = content
+                            manifest, manifest_version = content, obj.version
                             continue
                         checker.add(obj.key, obj.version)
                         opened.append(_Opened(obj.key, obj.version, obj.write_id, content))
@@ -634,7 +638,7 @@ class SyncEngine:
         elif info is not None:
             generation, incarnation = info.state.generation, info.state.incarnation
         applied += await self._queue_local_only(server, trust)
-        await self._reset_view(server, generation, incarnation, view)
+        await self._reset_view(server, (generation, manifest_version), incarnation, view)
         if applied and self._on_applied is not None:
             self._on_applied(applied)
         return applied
@@ -657,6 +661,11 @@ class SyncEngine:
                 local_value = values.get(name)
                 remote = Side(record.value, record.clock)
                 seen = known[item.key]
+                if item.write_id is not None and item.write_id in view.sent:
+                    # Our own write (its answer was lost): the base of anything still pending.
+                    if entry is not None and _same(local_value, record):
+                        changes.acks.append(entry.seq)
+                    continue
                 if entry is None and seen and item.version < seen:
                     # The server holds an older version than we synced: ours goes up again.
                     if local_value is not None:
@@ -709,9 +718,17 @@ class SyncEngine:
         return len(removed)
 
     async def _reset_view(
-        self, server: dict[str, int], generation: int, incarnation: str | None, view: _View
+        self,
+        server: dict[str, int],
+        versions_at: tuple[int, int],
+        incarnation: str | None,
+        view: _View,
     ) -> None:
-        """The exact view of the server after a resync: versions, manifest, cursor, incarnation."""
+        """The exact view of the server after a resync: versions, manifest, cursor, incarnation.
+
+        `versions_at` is the store's generation and its manifest's version (0: none).
+        """
+        generation, manifest_version = versions_at
         old = [n for n, _ in await self.store.scan(VERSIONS_PREFIX)]
         versions = {version_name(self.wire_key(n)): str(v).encode() for n, v in server.items()}
         digest = 0
@@ -719,18 +736,19 @@ class SyncEngine:
             digest = (digest + payload.set_term(self._mac_key, self.wire_key(name), version)) % _MOD
         puts: dict[str, bytes] = {
             **versions,
-            MANIFEST: ManifestState(generation, len(server), digest).encode(),
+            MANIFEST: ManifestState(manifest_version, len(server), digest).encode(),
             LAST_GENERATION: str(generation).encode(),
             PROTOCOL: b"2",
             LAST_SUCCESS: repr(self._clock()).encode(),
         }
         deletes = [n for n in old if n not in versions] + list(LEGACY_NAMES)
+        current = view.incarnation
         if incarnation is not None:
-            current = view.incarnation
             keep = current if current is not None and current.id == incarnation else None
             puts[INCARNATION] = (keep or Incarnation(incarnation)).encode()
-        else:
+        elif current is None or current.confirmed:
             deletes.append(INCARNATION)
+        # else: a life this device is about to start stays (it names the erased one)
         await self.store.apply_synced(puts, deletes, expect={})
 
     async def clear_full_requirement(self, flag: bytes | None) -> bool:

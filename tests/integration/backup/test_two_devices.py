@@ -1,0 +1,331 @@
+"""One seed on two machines, against a real cairn-backupd (SQLite and PostgreSQL).
+
+Nothing either device wrote is lost: after both sync, their records are identical and equal to
+what a restore brings back, and a genuinely concurrent edit is kept, visibly, on both.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+
+from cairn.backup.client import BackupUnreachable, RemoteBackupClient
+from cairn.backup.conflicts import list_conflicts, resolve_conflict
+from cairn.backup.localstate import NOTICE
+from cairn.backup.restore import RestoreOutcome
+from cairn.backup.sync import BackupErased
+from cairn.storage.device import DEVICE_RECORD
+from tests.integration.backup.helpers import (
+    open_store,
+    restore_to,
+    restored_records,
+    service_for,
+)
+
+BACKENDS = [
+    pytest.param(False, id="sqlite"),
+    pytest.param(True, id="postgres", marks=pytest.mark.postgres),
+]
+
+
+@pytest.fixture(params=BACKENDS)
+def server(request, backupd_factory):
+    return backupd_factory(postgres=request.param)
+
+
+class Device:
+    """One machine: its own store file and backup service on the same seed."""
+
+    def __init__(self, path, url):
+        self.path = path
+        self.url = url
+        self.store = open_store(path)
+        self.service = service_for(self.store, url, poll_interval=None)
+        self.notices = []
+
+    async def start(self):
+        await self.service.prepare()
+        return self
+
+    async def sync(self):
+        return await self.service.backup_now()
+
+    async def records(self):
+        snapshot = await self.store.snapshot()
+        return dict(snapshot.records)
+
+    async def close(self):
+        await self.service.stop()
+        await self.store.aclose()
+
+
+async def device(path, url):
+    return await Device(path, url).start()
+
+
+async def restored_device(tmp_path, name, url):
+    path = tmp_path / f"{name}.sqlite"
+    result = await restore_to(url, path)
+    assert result.outcome is RestoreOutcome.RESTORED, result.detail
+    return await device(path, url)
+
+
+async def converged(*devices):
+    """Sync every device until a whole round changes nothing; their records, all equal."""
+    for _ in range(3):
+        for d in devices:
+            await d.sync()
+    views = [await d.records() for d in devices]
+    for view in views[1:]:
+        assert view == views[0]
+    for d in devices:
+        status = d.service.status.current
+        assert status.pending_changes == 0
+        assert not status.rollback_detected, status.notice
+        assert status.full_backup_reason is None
+    return views[0]
+
+
+@pytest.mark.asyncio
+async def test_a_recreated_record_is_never_silently_overwritten(server, tmp_path):
+    """The ABA case: B deletes and re-creates K while A still holds its first version."""
+    a = await device(tmp_path / "a.sqlite", server.url)
+    await a.store.put("labels/tx/k", b"A-first")
+    await a.sync()
+    b = await restored_device(tmp_path, "b", server.url)
+    await b.store.delete("labels/tx/k")
+    await b.sync()
+    await b.store.put("labels/tx/k", b"B-value")
+    await b.sync()
+    await a.store.put("labels/tx/k", b"A-later")  # A never saw B's delete or re-create
+    await a.sync()
+
+    records = await converged(a, b)
+    kept = {records.get("labels/tx/k")}
+    conflicts = await list_conflicts(a.store)
+    for conflict in conflicts:
+        kept |= {c.value for c in conflict.candidates}
+    assert {b"A-later", b"B-value"} <= kept  # B's value is live or a visible conflict
+    assert [c.name for c in conflicts] == ["labels/tx/k"]
+    assert a.service.status.current.conflicts == b.service.status.current.conflicts == 1
+    for d in (a, b):
+        await d.close()
+    assert await restored_records(server.url, tmp_path) == records
+
+
+@pytest.mark.asyncio
+async def test_another_device_recreating_a_record_raises_no_rollback_alarm(server, tmp_path):
+    a = await device(tmp_path / "a.sqlite", server.url)
+    for text in (b"one", b"two", b"three"):
+        await a.store.put("labels/tx/k", text)
+        await a.sync()
+    await a.store.put("labels/tx/l", b"A's L")
+    await a.sync()
+    b = await restored_device(tmp_path, "b", server.url)
+    await b.store.delete("labels/tx/k")
+    await b.sync()
+    await b.store.batch({"labels/tx/k": b"B's K", "labels/tx/l": b"B's newer L"})
+    await b.sync()
+    await a.store.put("labels/tx/m", b"A's M")
+    await a.sync()
+
+    status = a.service.status.current
+    assert not status.rollback_detected and status.full_backup_reason is None
+    records = await converged(a, b)
+    assert records["labels/tx/l"] == b"B's newer L"  # never A's stale value put back
+    assert records["labels/tx/k"] == b"B's K"
+    assert records["labels/tx/m"] == b"A's M"
+    assert await list_conflicts(a.store) == []
+    for d in (a, b):
+        await d.close()
+
+
+@pytest.mark.asyncio
+async def test_changes_on_each_device_reach_the_other_without_conflicts(server, tmp_path):
+    a = await device(tmp_path / "a.sqlite", server.url)
+    await a.sync()
+    b = await device(tmp_path / "b.sqlite", server.url)  # joins with nothing of its own
+    await b.sync()
+    for i in range(3):
+        await a.store.put(f"labels/addr/a{i}", b"from a")
+        await a.sync()
+        await b.store.put(f"labels/addr/b{i}", b"from b")
+        await b.sync()
+    await a.store.put("prefs/fiat", b"EUR")
+    await b.store.put("prefs/fiat", b"EUR")  # the same value is no conflict
+    await a.sync()
+    await b.sync()
+    records = await converged(a, b)
+    assert {n for n in records if n.startswith("labels/")} == {
+        *(f"labels/addr/a{i}" for i in range(3)),
+        *(f"labels/addr/b{i}" for i in range(3)),
+    }
+    assert records["prefs/fiat"] == b"EUR"
+    assert await list_conflicts(a.store) == await list_conflicts(b.store) == []
+    for d in (a, b):
+        await d.close()
+
+
+@pytest.mark.asyncio
+async def test_a_delete_against_a_concurrent_edit_is_a_conflict(server, tmp_path):
+    a = await device(tmp_path / "a.sqlite", server.url)
+    await a.store.put("labels/tx/x", b"v1")
+    await a.sync()
+    b = await restored_device(tmp_path, "b", server.url)
+    await b.store.put("labels/tx/x", b"v2 from b")
+    await b.sync()
+    await a.store.delete("labels/tx/x")  # based on v1: concurrent with B's edit
+    await a.sync()
+    await converged(a, b)
+    [conflict] = await list_conflicts(b.store)
+    assert {c.value for c in conflict.candidates} == {None, b"v2 from b"}
+    # The user settles it on B by keeping B's edit; A follows.
+    keep = next(i for i, c in enumerate(conflict.candidates) if c.value == b"v2 from b")
+    await resolve_conflict(b.store, conflict, keep)
+    records = await converged(a, b)
+    assert records["labels/tx/x"] == b"v2 from b"
+    assert await list_conflicts(a.store) == []
+    for d in (a, b):
+        await d.close()
+
+
+class LosesAnswers(RemoteBackupClient):
+    """A connection that drops the server's answer to the next batch (the server applied it)."""
+
+    lose_next = False
+
+    async def put_batch(self, batch):
+        result = await super().put_batch(batch)
+        if self.lose_next:
+            self.lose_next = False
+            raise BackupUnreachable("the connection dropped before the answer arrived")
+        return result
+
+
+@pytest.mark.asyncio
+async def test_our_own_write_whose_answer_was_lost_is_not_a_conflict(server, tmp_path):
+    a = await device(tmp_path / "a.sqlite", server.url)
+    lossy = LosesAnswers(server.url, _keys(), "regtest")
+    a.service.engine.client = lossy
+    await a.store.batch({"labels/tx/1": b"one", "labels/tx/2": b"two"})
+    lossy.lose_next = True
+    with pytest.raises(BackupUnreachable):
+        await a.sync()
+    await a.store.put("labels/tx/1", b"one, edited")
+    await a.sync()
+    assert a.service.status.current.conflicts == 0
+    assert await a.store.scan("conflicts/") == []
+    await lossy.aclose()
+    await a.close()
+    assert await restored_records(server.url, tmp_path) == {
+        "labels/tx/1": b"one, edited",
+        "labels/tx/2": b"two",
+    }
+
+
+def _keys():
+    from tests.integration.backup.helpers import keys_for
+
+    return keys_for()
+
+
+@pytest.mark.asyncio
+async def test_an_erase_from_another_device_is_reported_and_nothing_goes_up(server, tmp_path):
+    a = await device(tmp_path / "a.sqlite", server.url)
+    await a.store.put("labels/tx/a", b"from a")
+    await a.sync()
+    b = await restored_device(tmp_path, "b", server.url)
+    await b.service.delete_server_backup()  # the user, on B
+    await a.store.put("labels/tx/a2", b"more from a")
+    with pytest.raises(BackupErased):
+        await a.sync()
+    status = a.service.status.current
+    assert status.notice_kind == "erased" and "another device" in (status.notice or "")
+    assert not status.rollback_detected
+    async with RemoteBackupClient(server.url, _keys(), "regtest") as client:
+        info = await client.store_info()
+    assert info.state.erased and info.objects == 0  # nothing was silently uploaded again
+    # The user chooses to back up here again: everything of A goes up in a new incarnation.
+    await a.service.start_again()
+    await a.sync()
+    assert await a.store.get(NOTICE) is None
+    await a.close()
+    await b.close()
+    assert await restored_records(server.url, tmp_path) == {
+        "labels/tx/a": b"from a",
+        "labels/tx/a2": b"more from a",
+    }
+
+
+@pytest.mark.asyncio
+async def test_a_cloned_data_dir_is_told_apart_and_loses_nothing(server, tmp_path):
+    a = await device(tmp_path / "a.sqlite", server.url)
+    await a.store.put("wallet/changeset/x/000000000000", b"base")
+    await a.sync()
+    await a.close()
+    shutil.copy(tmp_path / "a.sqlite", tmp_path / "c.sqlite")  # a copied data dir
+    a = await device(tmp_path / "a.sqlite", server.url)
+    c = await device(tmp_path / "c.sqlite", server.url)
+    same_id = await a.store.get(DEVICE_RECORD)
+    assert same_id == await c.store.get(DEVICE_RECORD)
+    name = "wallet/changeset/x/000000000001"
+    await a.store.put(name, b"written by a")
+    await a.sync()
+    await c.store.put(name, b"written by c")  # the same name, another value
+    await c.sync()
+    records = await converged(a, c)
+    assert await c.store.get(DEVICE_RECORD) != same_id  # the copy took a new id
+    values = {v for n, v in records.items() if n.startswith("wallet/changeset/")}
+    assert {b"base", b"written by a", b"written by c"} <= values
+    for d in (a, c):
+        await d.close()
+
+
+@pytest.mark.asyncio
+async def test_the_next_address_index_is_the_largest_either_device_handed_out(server, tmp_path):
+    a = await device(tmp_path / "a.sqlite", server.url)
+    await a.store.put("wallet/revealed/external", b"4 aaaa")
+    await a.sync()
+    b = await restored_device(tmp_path, "b", server.url)
+    await b.store.put("wallet/revealed/external", b"6 bbbb")
+    await a.store.put("wallet/revealed/external", b"5 aaaa")
+    await b.sync()
+    await a.sync()
+    records = await converged(a, b)
+    assert records["wallet/revealed/external"] == b"6 bbbb"
+    assert await list_conflicts(a.store) == []
+    for d in (a, b):
+        await d.close()
+
+
+@pytest.mark.asyncio
+async def test_an_idle_pull_costs_one_small_request(server, tmp_path):
+    a = await device(tmp_path / "a.sqlite", server.url)
+    await a.store.put("labels/tx/a", b"x" * 200)
+    await a.sync()
+    sizes = []
+    engine = a.service.engine
+    real = engine.client._http.send
+
+    async def counting(request, **kwargs):
+        response = await real(request, **kwargs)
+        sizes.append(len(request.content) + len(response.content) + len(str(request.url)))
+        return response
+
+    engine.client._http.send = counting
+    await engine.pull()
+    assert len(sizes) == 1 and sizes[0] < 1024
+    await a.close()
+
+
+def test_the_conflict_record_names_both_devices_and_times(tmp_path):
+    from cairn.backup.merge import Candidate, ConflictRecord
+
+    record = ConflictRecord("labels/tx/k", ()).merged(
+        Candidate(b"a", b"\x01" * 16, (2, 0)), Candidate(None, b"\x02" * 16, (1, 0))
+    )
+    data = json.loads(record.encode())
+    assert [c["device"] for c in data["candidates"]] == ["01" * 16, "02" * 16]
+    assert data["candidates"][1]["value"] is None
