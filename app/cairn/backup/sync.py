@@ -313,7 +313,9 @@ class SyncEngine:
                 raise BackupErased("the backup was deleted from another device")
             await self.rollback("the server forgot this store's incarnation")
             return False
-        if ours is None:
+        if ours is None or (view.incarnation is not None and not view.incarnation.confirmed):
+            # The life this device meant to start never reached the server: join the one there.
+            await self.store.batch(deletes=[INCARNATION])
             await self.local.require_full("joining the backup of another device", trust_server=True)
             return False
         try:
@@ -421,6 +423,7 @@ class SyncEngine:
             if manifest is not None:
                 result.manifest, result.manifest_version = manifest[1], manifest[0]
             expect = {n: (pending[n].seq if n in pending else None) for n in names}
+            _reconcile(changes)
             try:
                 await self.store.apply_synced(
                     puts, deletes, expect=expect, ack=acks, queue=changes.queue
@@ -683,6 +686,7 @@ class SyncEngine:
                 decision = decide(name, local_side, remote)
                 _settle(name, decision, entry.seq if entry else None, changes)
             expect = {n: (pending[n].seq if n in pending else None) for n in names}
+            _reconcile(changes)
             try:
                 await self.store.apply_synced(
                     changes.puts,
@@ -797,12 +801,20 @@ def _settle(name: str, decision: Decision, seq: int | None, changes: _Changes) -
                 record = ConflictRecord.decode(existing)
             except (ValueError, KeyError, TypeError):
                 record = ConflictRecord(name, ())
-        merged = record.merged(*decision.conflict).encode()
-        if where in changes.puts:
-            changes.puts[where] = merged  # the same page brought the conflict record itself
-        else:
-            changes.queue[where] = merged
+        changes.queue[where] = record.merged(*decision.conflict).encode()
         result.conflicts += 1
+
+
+def _reconcile(changes: _Changes) -> None:
+    """A conflict record both brought by the page and extended here: one merged, queued write."""
+    for name in set(changes.queue) & set(changes.puts):
+        brought = changes.puts.pop(name)
+        try:
+            ours = ConflictRecord.decode(changes.queue[name])
+            changes.queue[name] = ours.merged(*ConflictRecord.decode(brought).candidates).encode()
+        except (ValueError, KeyError, TypeError):
+            changes.queue[name] = brought
+    changes.deletes[:] = [n for n in changes.deletes if n not in changes.queue]
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
-from cairn.backup.localstate import FULL_PROGRESS, FULL_REQUIRED
+from cairn.backup.localstate import FULL_REQUIRED
 from cairn.keys import Network
 from cairn.storage import SqliteStore
 
@@ -40,7 +40,6 @@ def dump_records(path: Path) -> dict[str, Any]:
     return {
         "records": records,
         "full_required": None if flag is None else json.loads(flag)["reason"],
-        "full_progress": FULL_PROGRESS in records,
         "outbox": outbox,
     }
 

@@ -1,4 +1,4 @@
-"""Small pure parts of the engine: backoff, error mapping, conflict names, batch chunks."""
+"""Small pure parts of the engine: backoff, error mapping, conflict names, export lines."""
 
 from __future__ import annotations
 
@@ -19,9 +19,9 @@ from cairn.backup.client import (
     RateLimited,
     _error_from,
 )
-from cairn.backup.fullbackup import _chunks
+from cairn.backup.merge import conflict_record_name
+from cairn.backup.protocol import ProtocolError, decode_object, parse_export_line
 from cairn.backup.uploader import Backoff
-from cairn.backup.writer import conflict_name
 
 
 def test_backoff_grows_to_the_cap_with_jitter_and_resets():
@@ -56,25 +56,24 @@ def test_every_status_maps_to_one_typed_error(status, body, expected):
 
 
 def test_conflict_and_rate_limit_carry_what_the_caller_needs():
-    conflict = _error_from(409, b'{"error":"conflict","current":{"aa":3}}', httpx.Headers())
+    body = (
+        b'{"error":"conflict","detail":"x","generation":5,"incarnation":"' + b"1" * 32 + b'",'
+        b'"erased":false,"current":{"' + b"a" * 64 + b'":3},"write_ids":{}}'
+    )
+    conflict = _error_from(409, body, httpx.Headers())
     assert isinstance(conflict, BackupConflict)
-    assert conflict.current == {"aa": 3}
+    assert conflict.info is not None
+    assert conflict.info.current == {"a" * 64: 3}
+    assert conflict.info.state.generation == 5
     limited = _error_from(429, b'{"error":"rate_limited"}', httpx.Headers({"Retry-After": "7"}))
     assert isinstance(limited, RateLimited)
     assert limited.retry_after == 7.0
 
 
-def test_conflict_names_fall_back_to_the_key_when_too_long():
-    assert conflict_name("labels/tx/1", 4, "k" * 64) == "conflicts/labels/tx/1/4"
-    assert conflict_name("x" * 1020, 4, "k" * 64) == "conflicts/" + "k" * 64 + "/4"
-
-
-def test_full_backup_chunks_respect_both_bounds():
-    records = [(f"n{i}", bytes(10)) for i in range(25)]
-    assert [len(c) for c in _chunks(records, 10, 10_000)] == [10, 10, 5]
-    assert [len(c) for c in _chunks(records, 100, 35)] == [3] * 8 + [1]
-    big = [("a", bytes(100)), ("b", bytes(1))]
-    assert [len(c) for c in _chunks(big, 10, 50)] == [1, 1]  # an oversized record goes alone
+def test_conflict_names_fall_back_to_a_hash_when_too_long():
+    assert conflict_record_name("labels/tx/1") == "conflicts/labels/tx/1"
+    long_name = conflict_record_name("x" * 1020)
+    assert long_name.startswith("conflicts/#") and len(long_name) == len("conflicts/#") + 64
 
 
 @pytest.mark.asyncio
@@ -92,6 +91,7 @@ async def test_the_export_is_split_into_lines_whatever_the_network_pieces(separa
             {
                 "key": f"{i:064x}",
                 "version": i + 1,
+                "write_id": None if i % 2 else f"{i:032x}",
                 "value": base64.b64encode(bytes([i]) * (i * 37)).decode(),
             },
             separators=separators,
@@ -114,8 +114,9 @@ async def test_the_export_is_split_into_lines_whatever_the_network_pieces(separa
         got = [obj async for obj in stream]
     await http.aclose()
     assert stream.generation == 7
-    assert [(o.key, o.version, o.value) for o in got] == [
-        (f"{i:064x}", i + 1, bytes([i]) * (i * 37)) for i in range(40)
+    assert [(o.key, o.version, o.write_id, o.value) for o in got] == [
+        (f"{i:064x}", i + 1, None if i % 2 else f"{i:032x}", bytes([i]) * (i * 37))
+        for i in range(40)
     ]
 
 
@@ -123,28 +124,29 @@ def _reference_parse(line: bytes) -> object:
     """What a JSON parser makes of an export line: the object, or the error type."""
     import json
 
-    from cairn.backup.client import BackupServerError, _stored_object
-
     try:
-        return _stored_object(json.loads(line))
-    except (ValueError, BackupServerError):
-        return BackupServerError
+        return decode_object(json.loads(line))
+    except (ValueError, ProtocolError):
+        return ProtocolError
 
 
 def _fast_parse(line: bytes) -> object:
-    from cairn.backup.client import BackupServerError, _parse_line
-
     try:
-        return _parse_line(line)
-    except BackupServerError:
-        return BackupServerError
+        return parse_export_line(line)
+    except ProtocolError:
+        return ProtocolError
 
 
 def _server_line(key: str, version: int, value: bytes) -> bytes:
     import base64
     import json
 
-    line = {"key": key, "version": version, "value": base64.b64encode(value).decode()}
+    line = {
+        "key": key,
+        "version": version,
+        "write_id": "ab" * 16,
+        "value": base64.b64encode(value).decode(),
+    }
     return json.dumps(line, separators=(",", ":")).encode()
 
 
@@ -154,14 +156,14 @@ def _server_line(key: str, version: int, value: bytes) -> bytes:
         _server_line("ab" * 32, 1, b"sealed"),
         _server_line("0" * 64, 0, b""),
         _server_line("f" * 64, 2**63 - 1, bytes(range(256))),
-        b'{"key":"' + b"a" * 64 + b'","version":01,"value":"QQ=="}',  # leading zero
-        b'{"key":"' + b"a" * 64 + b'","version":1,"value":"}',  # unterminated value
-        b'{"key":"' + b"a" * 64 + b'","version":1,"value":"QQ\\u003d="}',  # an escape
-        b'{"key":"' + b"A" * 64 + b'","version":1,"value":"QQ=="}',  # upper-case key
-        b'{"key":"' + b"a" * 64 + b'","version":1,"value":"QQ==","x":"y"}',
-        b'{"key":"' + b"a" * 64 + b'","version":-1,"value":"QQ=="}',
-        b'{"key":"' + b"a" * 64 + b'","version":1,"value":"QQ="}',
-        b'{"key": "' + b"a" * 64 + b'", "version": 1, "value": "QQ=="}',
+        b'{"key":"' + b"a" * 64 + b'","version":01,"write_id":null,"value":"QQ=="}',  # leading zero
+        b'{"key":"' + b"a" * 64 + b'","version":1,"write_id":null,"value":"}',  # unterminated value
+        b'{"key":"' + b"a" * 64 + b'","version":1,"write_id":null,"value":"QQ\\u003d="}',  # an escape
+        b'{"key":"' + b"A" * 64 + b'","version":1,"write_id":null,"value":"QQ=="}',  # upper-case key
+        b'{"key":"' + b"a" * 64 + b'","version":1,"write_id":null,"value":"QQ==","x":"y"}',
+        b'{"key":"' + b"a" * 64 + b'","version":-1,"write_id":null,"value":"QQ=="}',
+        b'{"key":"' + b"a" * 64 + b'","version":1,"write_id":null,"value":"QQ="}',
+        b'{"key": "' + b"a" * 64 + b'", "version": 1, "write_id": null, "value": "QQ=="}',
     ],
 )
 def test_an_export_line_reads_as_json_would_read_it(line: bytes) -> None:
