@@ -141,9 +141,14 @@ class BackupService:
 
     async def delete_server_backup(self) -> None:
         """Erase this store on the server and forget its versions (the user asked for it)."""
+        before = await self.local.incarnation()
+        generation = await self.local.last_generation()
         await self.client.delete_store()
         await self.local.clear_server_state()
         await self.store.put(SERVER_URL, self.server_url.encode())
+        # The next backup from here starts a new life of the store, naming the erased one, so
+        # other devices on this seed tell this erase from a server faking one.
+        await self.engine.prepare_next_life(before, generation)
         # Changes uploaded from now on would make a partial backup that looks complete: the
         # next upload is a full one (stop the service to keep the server empty).
         await self.local.require_full("the server backup was deleted")

@@ -327,8 +327,9 @@ class SyncEngine:
             isinstance(content, payload.Manifest)
             and content.incarnation == state.incarnation
             and content.previous_incarnation == ours
-            and content.previous_generation >= view.generation
         ):
+            # Only a device with the seed can write that manifest. How far the erased life had
+            # got (`previous_generation`) is as its eraser knew it, which may be behind us.
             await self._raise_notice(
                 "erased",
                 "your backup was deleted from another device and started again there; "
@@ -584,10 +585,18 @@ class SyncEngine:
         can tell this from a server replaying or faking an erase.
         """
         view = await self._view()
-        previous = view.incarnation.id if view.incarnation else None
-        fresh = Incarnation(new_incarnation(), previous, view.generation, confirmed=False)
-        await self.store.batch({INCARNATION: fresh.encode()}, [NOTICE])
+        await self.prepare_next_life(view.incarnation, view.generation)
+        await self.store.batch(deletes=[NOTICE])
         await self.local.require_full("backing up again after the backup was deleted elsewhere")
+
+    async def prepare_next_life(self, before: Incarnation | None, generation: int) -> None:
+        """The next batch from here starts a new incarnation that follows `before`."""
+        if before is not None and not before.confirmed:
+            fresh = before  # already prepared: keep the life it follows
+        else:
+            previous = before.id if before is not None else None
+            fresh = Incarnation(new_incarnation(), previous, generation, confirmed=False)
+        await self.store.put(INCARNATION, fresh.encode())
 
     # -- resync -------------------------------------------------------------------------------
 

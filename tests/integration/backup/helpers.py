@@ -116,11 +116,11 @@ def server_rows(
         conn.close()
 
 
-def server_execute(db: str, sql: str, args: tuple[object, ...] = ()) -> None:
-    """Change cairn-backupd's database behind its back, as a malicious operator could."""
+def server_execute(db: str, sql: str, args: tuple[object, ...] = ()) -> list[tuple[object, ...]]:
+    """Read or change cairn-backupd's database behind its back, as a malicious operator could."""
     conn = sqlite3.connect(db)
     try:
         with conn:
-            conn.execute(sql, args)
+            return list(conn.execute(sql, args))
     finally:
         conn.close()

@@ -75,14 +75,18 @@ async def test_a_blob_moved_to_another_key_is_refused(backupd, tmp_path):
 async def test_an_older_object_replayed_by_the_server_is_refused(backupd, tmp_path):
     store, service = await backed_up(tmp_path / "a.sqlite", backupd.url, {"prefs/fiat": b"USD"})
     key = key_of("prefs/fiat")
-    [old] = server_rows(backupd.db, "WHERE key = ?", (key,))
+    [old] = server_execute(
+        backupd.db, "SELECT version, write_id, value FROM objects WHERE key = ?", (key,)
+    )
     await store.put("prefs/fiat", b"EUR")
     await service.backup_now()
     await close(store, service)
-    # The old blob is genuine (it decrypts under its own version); only the manifest knows
-    # it is no longer current.
+    # The old blob is genuine (it decrypts under its own version and write); only the manifest
+    # knows it is no longer current.
     server_execute(
-        backupd.db, "UPDATE objects SET version = ?, value = ? WHERE key = ?", (old[1], old[2], key)
+        backupd.db,
+        "UPDATE objects SET version = ?, write_id = ?, value = ? WHERE key = ?",
+        (*old, key),
     )
     target = tmp_path / "restored.sqlite"
     result = await restore_to(backupd.url, target)
@@ -164,7 +168,7 @@ async def test_a_rolled_back_server_is_detected_when_the_app_starts(backupd, tmp
 
     service = service_for(store, backupd.url)
     await service.prepare()
-    await service.uploader.check_server()
+    await service.engine.pull()
     assert service.status.current.rollback_detected
     assert "went back" in (await service.local.full_required() or "")
     await service.backup_now()

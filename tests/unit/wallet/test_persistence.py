@@ -10,7 +10,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cairn.storage import MemoryStore, SqliteStore
+from cairn.storage import device_id, rotate_device_id
 from cairn.wallet.persistence import CHANGESET_PREFIX, RecordPersistence, changeset_name
+
+
+def decode(value: bytes) -> dict:
+    import json
+
+    return json.loads(value)
 
 from .offline import FlakyStore, descriptors, fund
 
@@ -36,8 +43,34 @@ def test_each_persist_appends_one_record_in_order():
     for index in range(3):
         wallet.reveal_addresses_to(bdk.KeychainKind.EXTERNAL, index)
         assert wallet.persist(persister)
-    assert names(store) == [changeset_name(seq) for seq in range(4)]
-    assert changeset_name(7) == "wallet/changeset/000000000007"
+    device = device_id(store).hex()
+    assert names(store) == [changeset_name(seq, device) for seq in range(4)]
+    assert changeset_name(7, "ab") == "wallet/changeset/ab/000000000007"
+    assert changeset_name(7) == "wallet/changeset/000000000007"  # the first release's names
+
+
+def test_devices_write_their_own_names_and_load_each_others_changesets():
+    """Two copies of one wallet each append under their own device id; loading merges all."""
+    store = MemoryStore()
+    wallet, _, persister = open_wallet(store, compact_every=100)
+    wallet.reveal_addresses_to(bdk.KeychainKind.EXTERNAL, 3)
+    assert wallet.persist(persister)
+    first_device = device_id(store).hex()
+    rotate_device_id(store)
+    again, _, persister = open_wallet(store, compact_every=100)
+    again.reveal_addresses_to(bdk.KeychainKind.EXTERNAL, 9)
+    assert again.persist(persister)
+    devices = {name.split("/")[2] for name in names(store)}
+    assert devices == {first_device, device_id(store).hex()}
+    third, _, _ = open_wallet(store, compact_every=100)
+    assert third.derivation_index(bdk.KeychainKind.EXTERNAL) == 9
+
+
+def test_chain_checkpoints_stay_on_this_machine():
+    store = MemoryStore()
+    open_wallet(store, compact_every=100)
+    shared = [decode(v) for _, v in store.scan(CHANGESET_PREFIX)]
+    assert all(height == 0 for doc in shared for height, _ in doc["local_chain"])
 
 
 def test_every_record_write_is_queued_for_backup():
@@ -64,7 +97,7 @@ def test_compaction_merges_into_one_record_and_loses_nothing(tmp_path: Path):
         persistence.compact()
         assert len(names(store)) == 1
         last = names(store)[0]
-        assert last > changeset_name(7)  # aggregates take a new, higher seq
+        assert last > changeset_name(7, device_id(store).hex())  # aggregates take a higher seq
     with SqliteStore(path) as reopened:
         loaded, _, persister = open_wallet(reopened)
         assert loaded.derivation_index(bdk.KeychainKind.EXTERNAL) == 6
