@@ -231,9 +231,8 @@ class Simulation:
         device = self.rng.choice(self.devices)
         roll = self.rng.random()
         if roll < 0.40:
-            name = self.rng.choice(
-                SHARED + [f"labels/addr/own{device.index}-{self.rng.randrange(3)}"]
-            )
+            own = f"labels/addr/own{device.index}-{self.rng.randrange(3)}"
+            name = self.rng.choice([*SHARED, own])
             value = f"{name}|d{device.index}|{self.steps}".encode()
             await self.write(device, name, value)
         elif roll < 0.50:
@@ -275,10 +274,8 @@ class Simulation:
     async def erase_and_start_again(self, device: SimDevice) -> None:
         await self.quiesce()
         assert device.service is not None
-        try:
-            await device.service.delete_server_backup()
-        except BackupError:
-            return  # nothing was backed up yet
+        await device.service.delete_server_backup()
+        await device.service.start_again()
         await device.sync()
         self.erased = True
 
@@ -356,8 +353,7 @@ class Simulation:
                 if head.value is not None and head.value not in kept:
                     problems.append(f"write {head.id} to {name} was lost")
             if all(h.value is None for h in heads) and name in records:
-                if self.by_value.get(records[name]) is None or not self.erased:
-                    problems.append(f"{name} came back after its only remaining writes deleted it")
+                problems.append(f"{name} came back after its only remaining writes deleted it")
         return problems
 
     def _false_conflicts(self, conflicts: dict[str, object]) -> list[str]:
@@ -385,236 +381,6 @@ class Simulation:
 
     def _concurrent(self, a: int, b: int) -> bool:
         return a != b and a not in self._ancestors[b] and b not in self._ancestors[a]
-
-    async def close(self) -> None:
-        if self.service is not None:
-            await self.service.stop()
-        if self.store is not None:
-            await self.store.aclose()
-        self.service = self.store = None
-
-    async def crash(self) -> None:
-        """Drop everything in memory; the device comes back from its file."""
-        service, store = self.service, self.store
-        self.service = self.store = None
-        if service is not None:
-            with contextlib.suppress(Exception):
-                await service.client.aclose()
-        if store is not None:
-            await store.aclose()
-        await self.open()
-
-    async def sync(self) -> bool:
-        assert self.service is not None
-        try:
-            await self.service.backup_now()
-        except BackupErased:
-            await self.service.start_again()
-            return False
-        except BackupError:
-            return False
-        return True
-
-
-class Simulation:
-    def __init__(
-        self, seed: int, devices: int, url: str, keys: BackupKeys, workdir: Path, db: str
-    ) -> None:
-        self.rng = random.Random(seed)
-        self.url = url
-        self.keys = keys
-        self.db = db
-        self.workdir = workdir
-        self.seen = Observations()
-        self.devices = [
-            SimDevice(i, workdir / f"device{i}.sqlite", url, keys, self.seen)
-            for i in range(devices)
-        ]
-        self.writes: list[Write] = []
-        self.by_value: dict[bytes, int] = {}
-        self.erased = False
-        self.steps = 0
-
-    # -- history ------------------------------------------------------------------------------
-
-    async def _held(self, device: SimDevice, name: str) -> int | None:
-        """The write whose value the device holds for `name` (a delete when it holds none)."""
-        assert device.store is not None
-        value = await device.store.get(name)
-        if value is not None:
-            return self.by_value.get(value)
-        deletes = [w.id for w in self.writes if w.name == name and w.value is None]
-        return deletes[-1] if deletes else None
-
-    async def write(self, device: SimDevice, name: str, value: bytes | None) -> None:
-        assert device.store is not None
-        parent = await self._held(device, name)
-        if value is None:
-            if await device.store.get(name) is None:
-                return
-            await device.store.delete(name)
-        else:
-            await device.store.put(name, value)
-        write = Write(len(self.writes), device.index, name, value, parent)
-        self.writes.append(write)
-        if value is not None:
-            self.by_value[value] = write.id
-
-    # -- steps --------------------------------------------------------------------------------
-
-    async def step(self) -> None:
-        self.steps += 1
-        device = self.rng.choice(self.devices)
-        roll = self.rng.random()
-        if roll < 0.40:
-            name = self.rng.choice(
-                SHARED + [f"labels/addr/own{device.index}-{self.rng.randrange(3)}"]
-            )
-            value = f"{name}|d{device.index}|{self.steps}".encode()
-            await self.write(device, name, value)
-        elif roll < 0.50:
-            name = self.rng.choice(SHARED)
-            await self.write(device, name, None)
-        elif roll < 0.75:
-            await device.sync()
-        elif roll < 0.80:
-            device.client.lose_next_answer = True
-            await device.sync()
-        elif roll < 0.85:
-            device.client.send_next_twice = True
-            await device.sync()
-        elif roll < 0.92:
-            await self.cut_off(device)
-        elif roll < 0.96:
-            device.skew = self.rng.choice([-240.0, -30.0, 0.0, 45.0, 3600.0 * 5])
-        elif roll < 0.99:
-            await self.compact()
-        elif not self.erased:
-            await self.erase_and_start_again(device)
-
-    async def cut_off(self, device: SimDevice) -> None:
-        """A sync interrupted at a random point, as a kill would; then the device restarts."""
-        assert device.service is not None
-        task = asyncio.ensure_future(device.service.backup_now())
-        await asyncio.sleep(self.rng.random() * 0.05)
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError, BackupError, Exception):
-            await task
-        await device.crash()
-
-    async def compact(self) -> None:
-        command = [sys.executable, "-m", "cairn.server", "compact", "--db", self.db]
-        await asyncio.to_thread(
-            subprocess.run, [*command, "--older-than-days", "0"], check=True, capture_output=True
-        )
-
-    async def erase_and_start_again(self, device: SimDevice) -> None:
-        await self.quiesce()
-        assert device.service is not None
-        try:
-            await device.service.delete_server_backup()
-        except BackupError:
-            return  # nothing was backed up yet
-        await device.sync()
-        self.erased = True
-
-    async def quiesce(self) -> None:
-        """Sync every device, in quiet, until a whole round leaves nothing pending."""
-        for device in self.devices:
-            device.skew = 0.0
-        for _ in range(6):
-            for device in self.devices:
-                await device.sync()
-            pending = 0
-            for device in self.devices:
-                assert device.store is not None
-                pending += (await device.store.outbox_stats()).count
-            if not pending:
-                return
-
-    # -- the run ------------------------------------------------------------------------------
-
-    async def run(self, steps: int, min_seconds: float = 0.0) -> None:
-        """`steps` steps, and more until `min_seconds` have passed."""
-        for device in self.devices:
-            await device.open()
-        started = time.monotonic()
-        while self.steps < steps or time.monotonic() - started < min_seconds:
-            await self.step()
-        await self.quiesce()
-        for _ in range(2):
-            for device in self.devices:
-                await device.sync()
-
-    async def check(self, restored: dict[str, bytes]) -> list[str]:
-        problems = list(self.seen.problems)
-        views = []
-        for device in self.devices:
-            assert device.store is not None
-            views.append(dict((await device.store.snapshot()).records))
-            problems += [f"device {device.index} alarm: {a}" for a in device.alarms]
-        for i, view in enumerate(views[1:], start=1):
-            if view != views[0]:
-                differing = sorted(set(view.items()) ^ set(views[0].items()))[:5]
-                problems.append(f"device {i} differs from device 0: {differing}")
-        if restored != views[0]:
-            problems.append("the server's state differs from the devices'")
-        conflicts = {c.name: c for c in await list_conflicts(self.devices[0].store)}  # type: ignore[arg-type]
-        problems += self._lost_writes(views[0], conflicts)
-        problems += self._false_conflicts(conflicts)
-        return problems
-
-    def _maximal(self) -> dict[str, list[Write]]:
-        ancestors: dict[int, set[int]] = {}
-        for write in self.writes:
-            seen = set()
-            if write.parent is not None:
-                seen = {write.parent, *ancestors.get(write.parent, set())}
-            ancestors[write.id] = seen
-        covered: set[int] = set()
-        for write in self.writes:
-            covered |= ancestors[write.id]
-        maximal: dict[str, list[Write]] = defaultdict(list)
-        for write in self.writes:
-            if write.id not in covered:
-                maximal[write.name].append(write)
-        self._ancestors = ancestors
-        return maximal
-
-    def _lost_writes(self, records: dict[str, bytes], conflicts: dict[str, object]) -> list[str]:
-        problems = []
-        for name, heads in self._maximal().items():
-            kept = {records.get(name)}
-            conflict = conflicts.get(name)
-            if conflict is not None:
-                kept |= {c.value for c in conflict.candidates}  # type: ignore[attr-defined]
-            for head in heads:
-                if head.value is not None and head.value not in kept:
-                    problems.append(f"write {head.id} to {name} was lost")
-            if all(h.value is None for h in heads) and name in records:
-                if self.by_value.get(records[name]) is None or not self.erased:
-                    problems.append(f"{name} came back after its only remaining writes deleted it")
-        return problems
-
-    def _false_conflicts(self, conflicts: dict[str, object]) -> list[str]:
-        problems = []
-        for name, conflict in conflicts.items():
-            ids = [self.by_value.get(c.value) for c in conflict.candidates if c.value is not None]  # type: ignore[attr-defined]
-            ids = [i for i in ids if i is not None]
-            if len(ids) < 2 and len(conflict.candidates) - len(ids) == 0:  # type: ignore[attr-defined]
-                problems.append(f"the conflict about {name} has fewer than two values")
-                continue
-            concurrent = any(
-                a != b and a not in self._ancestors[b] and b not in self._ancestors[a]
-                for a in ids
-                for b in ids
-            )
-            if len(ids) >= 2 and not concurrent:
-                detail = [(i, self.writes[i].device, self.writes[i].parent) for i in ids]
-                problems.append(
-                    f"the conflict about {name} is between causally ordered writes {detail}"
-                )
-        return problems
 
     async def close(self) -> None:
         for device in self.devices:
