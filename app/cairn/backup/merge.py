@@ -178,7 +178,11 @@ def _later(a: Clock, b: Clock) -> bool:
 
 
 def _index(value: bytes) -> int:
-    """The index of a `wallet/revealed/...` record: "<index>" or "<index> <device>"."""
+    """The index of a `wallet/revealed/...` record: "<index>" or "<index> <device>".
+
+    The record belongs to the wallet (`cairn.wallet.core.parse_revealed`); the engine sits
+    beside the wallet, not above it, so it reads the one number it merges by itself.
+    """
     try:
         return int(value.decode("utf-8", "replace").partition(" ")[0])
     except ValueError:

@@ -685,6 +685,8 @@ class SyncEngine:
                     continue
                 if entry is None and seen and item.version == seen:
                     continue
+                if entry is not None and seen and item.version <= seen:
+                    continue  # the pending change is based on this version (or a later one)
                 local_side = None
                 if entry is not None:
                     reading, _ = hlc.stamp(view.clock, entry.at_ms, view.device)

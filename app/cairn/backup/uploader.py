@@ -88,6 +88,7 @@ class OutboxUploader:
         self._debounce_timer: asyncio.TimerHandle | None = None
         self._task: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
+        self.rounds = 0  # rounds completed (pull, full backup if required, push)
 
     # -- lifecycle ----------------------------------------------------------------------------
 
@@ -219,6 +220,7 @@ class OutboxUploader:
             )
             await self._refresh_notice()
             await self._update_pending()
+            self.rounds += 1
             return sent
 
     async def drain(self) -> int:

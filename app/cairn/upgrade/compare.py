@@ -32,7 +32,7 @@ from cairn.upgrade.formats import (
 from cairn.upgrade.legacy import legacy_descriptors
 from cairn.upgrade.records import CONFIG_SETTINGS
 from cairn.wallet.addresses import network_kind
-from cairn.wallet.core import REVEALED_PREFIX
+from cairn.wallet.core import REVEALED_PREFIX, parse_revealed
 from cairn.wallet.labels import LabelBook, parse_labels
 from cairn.wallet.persistence import RecordPersistence
 from cairn.wallet.preferences import Preferences
@@ -138,8 +138,9 @@ def read_current(wallet_dir: Path, network: Network) -> WalletView:
             transactions = _positions(wallet)
             external = wallet.derivation_index(bdk.KeychainKind.EXTERNAL)
             recorded = store.get(REVEALED_PREFIX + "external")
-            if recorded is not None:
-                external = max(external or 0, int(recorded))
+            parsed = parse_revealed(recorded) if recorded is not None else None
+            if parsed is not None:
+                external = max(external or 0, parsed[0])
             internal = wallet.derivation_index(bdk.KeychainKind.INTERNAL)
             balance = wallet.balance().total.to_sat()
             labels = {

@@ -351,12 +351,10 @@ class CairnWallet:
         value = self._store.get(_revealed_name(keychain))
         if value is None:
             return None
-        index, _, device = value.decode("utf-8", "replace").partition(" ")
-        try:
-            return int(index), device
-        except ValueError:
+        parsed = parse_revealed(value)
+        if parsed is None:
             log.error("the revealed-index record is unreadable; using the wallet's own index")
-            return None
+        return parsed
 
     # --- sending ----------------------------------------------------------------------------
 
@@ -572,6 +570,15 @@ class CairnWallet:
         if self._in_flight:
             await asyncio.wait(set(self._in_flight), timeout=timeout)
         await asyncio.to_thread(self.close)
+
+
+def parse_revealed(value: bytes) -> tuple[int, str] | None:
+    """A `wallet/revealed/...` record: "<index> <device id hex>" ("<index>" before devices)."""
+    index, _, device = value.decode("utf-8", "replace").partition(" ")
+    try:
+        return int(index), device
+    except ValueError:
+        return None
 
 
 def _revealed_name(keychain: bdk.KeychainKind) -> str:

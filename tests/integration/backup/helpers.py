@@ -46,6 +46,7 @@ def service_for(
     store: AsyncRecordStore, url: str, keys: BackupKeys | None = None, **options: object
 ) -> BackupService:
     options.setdefault("debounce", 0.05)
+    options.setdefault("poll_interval", None)  # tests that need the periodic pull ask for it
     options.setdefault("backoff", Backoff(base=0.05, cap=0.3))
     options.setdefault("timeout", 5.0)
     return BackupService(store, keys or keys_for(), NETWORK, url, **options)  # type: ignore[arg-type]

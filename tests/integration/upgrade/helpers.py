@@ -11,6 +11,7 @@ from typing import Any
 from cairn.backup.localstate import FULL_REQUIRED
 from cairn.keys import Network
 from cairn.storage import SqliteStore
+from cairn.storage.device import DEVICE_RECORD
 
 FIXTURE = Path(__file__).resolve().parents[2] / "fixtures" / "legacy-v1"
 NETWORK = Network.REGTEST
@@ -36,6 +37,7 @@ def dump_records(path: Path) -> dict[str, Any]:
     with SqliteStore(path) as store:
         records = dict(store.scan())
         flag = records.pop(FULL_REQUIRED, None)
+        records.pop(DEVICE_RECORD, None)  # each copy of a data dir has its own
         outbox = sorted((entry.name, entry.op) for entry in store.outbox_pending(10_000))
     return {
         "records": records,

@@ -158,8 +158,12 @@ def _server_line(key: str, version: int, value: bytes) -> bytes:
         _server_line("f" * 64, 2**63 - 1, bytes(range(256))),
         b'{"key":"' + b"a" * 64 + b'","version":01,"write_id":null,"value":"QQ=="}',  # leading zero
         b'{"key":"' + b"a" * 64 + b'","version":1,"write_id":null,"value":"}',  # unterminated value
-        b'{"key":"' + b"a" * 64 + b'","version":1,"write_id":null,"value":"QQ\\u003d="}',  # an escape
-        b'{"key":"' + b"A" * 64 + b'","version":1,"write_id":null,"value":"QQ=="}',  # upper-case key
+        b'{"key":"'
+        + b"a" * 64
+        + b'","version":1,"write_id":null,"value":"QQ\\u003d="}',  # an escape
+        b'{"key":"'
+        + b"A" * 64
+        + b'","version":1,"write_id":null,"value":"QQ=="}',  # upper-case key
         b'{"key":"' + b"a" * 64 + b'","version":1,"write_id":null,"value":"QQ==","x":"y"}',
         b'{"key":"' + b"a" * 64 + b'","version":-1,"write_id":null,"value":"QQ=="}',
         b'{"key":"' + b"a" * 64 + b'","version":1,"write_id":null,"value":"QQ="}',

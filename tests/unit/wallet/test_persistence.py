@@ -9,8 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cairn.storage import MemoryStore, SqliteStore
-from cairn.storage import device_id, rotate_device_id
+from cairn.storage import MemoryStore, SqliteStore, device_id, rotate_device_id
 from cairn.wallet.persistence import CHANGESET_PREFIX, RecordPersistence, changeset_name
 
 
@@ -18,6 +17,7 @@ def decode(value: bytes) -> dict:
     import json
 
     return json.loads(value)
+
 
 from .offline import FlakyStore, descriptors, fund
 
