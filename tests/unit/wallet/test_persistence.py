@@ -13,13 +13,13 @@ from cairn.storage import MemoryStore, SqliteStore, device_id, rotate_device_id
 from cairn.wallet.persistence import CHANGESET_PREFIX, RecordPersistence, changeset_name
 
 
+from .offline import FlakyStore, descriptors, fund
+
+
 def decode(value: bytes) -> dict:
     import json
 
     return json.loads(value)
-
-
-from .offline import FlakyStore, descriptors, fund
 
 
 def open_wallet(store: MemoryStore | SqliteStore, **options: int):
