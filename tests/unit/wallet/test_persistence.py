@@ -12,7 +12,6 @@ from hypothesis import strategies as st
 from cairn.storage import MemoryStore, SqliteStore, device_id, rotate_device_id
 from cairn.wallet.persistence import CHANGESET_PREFIX, RecordPersistence, changeset_name
 
-
 from .offline import FlakyStore, descriptors, fund
 
 
