@@ -15,8 +15,10 @@ from pathlib import Path
 import httpx
 
 from cairn.backup.client import BackupError, BackupUnreachable
+from cairn.backup.conflicts import list_conflicts, resolve_conflict
 from cairn.backup.fullbackup import FullBackupProgress
 from cairn.backup.localstate import full_backup_reason
+from cairn.backup.merge import ConflictRecord
 from cairn.backup.restore import (
     RestoreOutcome,
     RestorePhase,
@@ -413,6 +415,27 @@ class Session:
 
     async def back_up_now(self) -> None:
         await self._backup_now(self._require_service())
+
+    async def conflicts(self) -> list[ConflictRecord]:
+        """Records two devices changed at once, with every value kept."""
+        return await list_conflicts(self._require_async_store())
+
+    async def resolve_conflict(self, name: str, keep: int) -> None:
+        """Keep value number `keep` (from 0) of the conflict about `name`; back it up."""
+        found = next((c for c in await self.conflicts() if c.name == name), None)
+        if found is None or not 0 <= keep < len(found.candidates):
+            raise SessionError("That conflict was already settled (perhaps on another device).")
+        await resolve_conflict(self._require_async_store(), found, keep)
+        if self._wallet is not None:
+            await asyncio.to_thread(self._wallet.reload_shared_records)
+        self.bus.publish(RemoteChangesApplied(1))
+
+    async def dismiss_backup_notice(self) -> None:
+        await self._require_service().dismiss_notice()
+
+    async def back_up_here_again(self) -> None:
+        """After the backup was deleted from another device: back up this wallet again."""
+        await self._require_service().start_again()
 
     async def change_backup_server(self, url: str) -> None:
         """Switch servers: the engine sees the new URL and uploads everything there."""

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import shiboken6
+
 from cairn.keys import generate_mnemonic
 from cairn.session import Session
 from cairn.ui.main.window import MainWindow
@@ -48,8 +50,9 @@ def main_window(
     try:
         yield Opened(session, window, data_dir, words)
     finally:
-        window.close()  # cancels the window's tasks; let them unwind before the session closes
-        qtbot.waitUntil(lambda: not window.tasks.busy, timeout=10_000)
+        if shiboken6.isValid(window):  # a test may have closed and deleted it already
+            window.close()  # cancels the window's tasks; let them unwind before the session closes
+            qtbot.waitUntil(lambda: not window.tasks.busy, timeout=10_000)
         run(qtbot, loop, session.close())
 
 

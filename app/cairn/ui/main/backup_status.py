@@ -71,11 +71,21 @@ def describe(status: BackupSnapshotView) -> StatusText:
     if state == "uploading":
         return StatusText("busy", "Backing up…", waiting or last)
     if state == "offline":
-        return StatusText("warn", "Backup server unreachable, retrying", _join(waiting, last))
+        full = "full backup required" if status.full_backup_reason else ""
+        return StatusText("warn", "Backup server unreachable, retrying", _join(full, waiting, last))
     if state == "error":
         return StatusText("error", "Backup failed", _join(waiting, last))
+    if status.notice_kind == "erased":
+        return StatusText("error", "Backup deleted from another device", status.notice or "")
     if status.full_backup_reason:
         return StatusText("warn", "Full backup needed", status.full_backup_reason)
+    if status.notice_kind == "rollback":
+        when = relative_time(_when(status.notice_at))
+        return StatusText(
+            "warn",
+            "The backup server went back in time",
+            f"noticed {when}; everything was uploaded again",
+        )
     if pending:
         return StatusText("warn", waiting[0].upper() + waiting[1:], last)
     if status.last_success is None:

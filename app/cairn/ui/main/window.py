@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from cairn.ui.main.backup_actions import BackupActions
 from cairn.ui.main.backup_status import BackupStatusWidget
 from cairn.ui.main.balance import BalancePanel
 from cairn.ui.main.errors import user_message
@@ -105,6 +106,8 @@ class MainWindow(QMainWindow):
         status_bar = QStatusBar()
         status_bar.setSizeGripEnabled(False)
         status_bar.addWidget(self.backup_status, 1)
+        self.backup_actions = BackupActions(session, self.backup_status.signals, self.tasks.start)
+        status_bar.addPermanentWidget(self.backup_actions)
         self.setStatusBar(status_bar)
         self.settings.backup_server_changed.connect(self._follow_backup_engine)
 
