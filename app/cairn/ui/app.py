@@ -20,6 +20,7 @@ from cairn.session import Session, SessionError
 from cairn.ui.loop import new_event_loop
 from cairn.ui.main.window import MainWindow
 from cairn.ui.resources import icon_path
+from cairn.ui.shortcuts import add_quit_shortcut
 from cairn.ui.wizard.window import WizardWindow
 
 log = logging.getLogger(__name__)
@@ -91,6 +92,7 @@ class CairnApp(QObject):
         assert self.session is not None
         await self.session.start()
         self.main_window = MainWindow(self.session)
+        add_quit_shortcut(self.main_window)
         self.main_window.setWindowIcon(QIcon(str(icon_path(256))))
         self.main_window.network_change_requested.connect(self._switch_network)
         self.main_window.show()

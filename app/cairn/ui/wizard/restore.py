@@ -126,12 +126,14 @@ class RestoreWordsPage(WizardPage):
             self.fields[index + 1].setFocus()
 
     def _return_pressed(self, index: int) -> None:
-        """Enter goes on to the next word, or on to the next page once the phrase is right."""
+        """Enter finishes this word; once the phrase is right it goes on to the next page.
+
+        It never moves to the next field: people press Enter to take a completion and then Tab
+        out of habit, which would skip a field.
+        """
         self._finished(index)
         if self.wizard.status.can_next:
             self.wizard.next()
-        else:
-            self._advance(index)
 
     def _edited(self, index: int) -> None:
         self._typing = index

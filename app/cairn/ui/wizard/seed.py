@@ -7,7 +7,7 @@ from PySide6.QtWidgets import QCheckBox, QGridLayout, QLabel, QLineEdit, QWidget
 
 from cairn.onboarding import View, WizardState
 from cairn.ui.wizard.base import WizardPage
-from cairn.ui.wizard.wordfield import make_completer
+from cairn.ui.wizard.completion import make_completer
 
 
 class ShowWordsPage(WizardPage):
@@ -121,3 +121,7 @@ class DisclaimerPage(WizardPage):
         self.checkbox.blockSignals(True)
         self.checkbox.setChecked(state.acknowledged)
         self.checkbox.blockSignals(False)
+
+    def entered(self) -> None:
+        # Space ticks the box, then Tab reaches Next (never Back, which would leave the page).
+        self.checkbox.setFocus()

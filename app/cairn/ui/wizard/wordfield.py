@@ -2,21 +2,12 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import QStringListModel, Qt, Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QKeyEvent, QKeySequence
-from PySide6.QtWidgets import QApplication, QCompleter, QLineEdit, QWidget
+from PySide6.QtWidgets import QApplication, QLineEdit, QWidget
 
-from cairn.onboarding.phrase import split_phrase, wordlist
-
-
-def make_completer(parent: QWidget) -> QCompleter:
-    completer = QCompleter(parent)
-    completer.setModel(QStringListModel(list(wordlist()), completer))
-    completer.setCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
-    completer.setFilterMode(Qt.MatchFlag.MatchStartsWith)
-    completer.setCompletionMode(QCompleter.CompletionMode.PopupCompletion)
-    completer.setMaxVisibleItems(6)
-    return completer
+from cairn.onboarding.phrase import split_phrase
+from cairn.ui.wizard.completion import make_completer, take_unique_completion
 
 
 class WordField(QLineEdit):
@@ -34,6 +25,8 @@ class WordField(QLineEdit):
         self.setPlaceholderText(f"{index + 1}")
         self.setContextMenuPolicy(Qt.ContextMenuPolicy.NoContextMenu)
         self.textEdited.connect(self._spread_if_many)
+        # Leaving a field with a beginning that names one word ("sausa") leaves the word.
+        self.editingFinished.connect(lambda: take_unique_completion(self))
 
     def keyPressEvent(self, event: QKeyEvent) -> None:
         if event.matches(QKeySequence.StandardKey.Paste):
@@ -46,6 +39,7 @@ class WordField(QLineEdit):
             popup = self.completer().popup()
             if popup is not None and popup.isVisible():
                 popup.hide()
+            take_unique_completion(self)
             self.advance.emit(self.index)
             return
         super().keyPressEvent(event)
