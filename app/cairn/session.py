@@ -346,8 +346,11 @@ class Session:
         try:
             await service.backup_now()
         except BackupUnreachable as exc:
+            # The transport's own words ("All connection attempts failed") help nobody who
+            # reads the message; they go to the log.
+            log.warning("backup server %s unreachable: %s", service.server_url, exc)
             raise SessionError(
-                f"The backup server at {service.server_url} could not be reached ({exc}). "
+                f"The backup server at {service.server_url} could not be reached. "
                 "Check your connection and try again, or change the server."
             ) from exc
         except BackupError as exc:

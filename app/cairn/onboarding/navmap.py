@@ -122,17 +122,28 @@ def _confirm_valid(state: WizardState) -> str | None:
     return None
 
 
-def _confirm_accept(state: WizardState, _: WizardContext) -> WizardState:
-    wrong = [
-        pos + 1
-        for pos, answer in zip(state.confirm_positions, state.confirm_answers, strict=True)
-        if normalise_word(answer) != state.words[pos]
-    ]
-    if wrong:
-        listed = ", ".join(f"#{n}" for n in wrong)
-        raise StepError(
-            f"Word {listed} does not match. Check your paper, or go Back to see the words again."
+def wrong_confirmations(state: WizardState) -> tuple[int, ...]:
+    """Which confirmation fields (0-based, in page order) hold a word that does not match."""
+    return tuple(
+        field
+        for field, (pos, answer) in enumerate(
+            zip(state.confirm_positions, state.confirm_answers, strict=True)
         )
+        if answer.strip() and normalise_word(answer) != state.words[pos]
+    )
+
+
+def _listed(numbers: list[str]) -> str:
+    return numbers[0] if len(numbers) == 1 else f"{', '.join(numbers[:-1])} and {numbers[-1]}"
+
+
+def _confirm_accept(state: WizardState, _: WizardContext) -> WizardState:
+    wrong = [f"#{state.confirm_positions[field] + 1}" for field in wrong_confirmations(state)]
+    if wrong:
+        subject = (
+            f"Word {wrong[0]} does not" if len(wrong) == 1 else f"Words {_listed(wrong)} do not"
+        )
+        raise StepError(f"{subject} match. Check your paper, or go Back to see the words again.")
     return state
 
 

@@ -16,6 +16,7 @@ from cairn.onboarding import (
     WizardState,
     start_state,
 )
+from cairn.onboarding.navmap import wrong_confirmations
 
 from .conftest import CREATE_WORDS, POSITIONS, RESTORE_WORDS
 
@@ -174,6 +175,22 @@ def test_wrong_confirmation_word_is_refused_and_nothing_moves(context):
     wizard.update(confirm_answers=tuple(answers))
     assert wizard.status.error is None
     assert wizard.next()
+
+
+def test_two_wrong_words_are_named_and_their_fields_known(context):
+    wizard = wizard_at_welcome(context)
+    create_up_to(wizard, View.CONFIRM_WORDS)
+    answers = [CREATE_WORDS[p] for p in POSITIONS]
+    answers[0], answers[2] = "zoo", "Zoo "
+    wizard.update(confirm_answers=tuple(answers))
+    assert wrong_confirmations(wizard.state) == (0, 2)
+    assert not wizard.next()
+    assert wizard.status.error == (
+        "Words #2 and #12 do not match. Check your paper, or go Back to see the words again."
+    )
+    # Case and spaces do not make a right word wrong.
+    wizard.update(confirm_answers=(CREATE_WORDS[1].upper(), answers[1], f" {CREATE_WORDS[11]}"))
+    assert wrong_confirmations(wizard.state) == ()
 
 
 def test_confirmation_needs_all_three_words(context):

@@ -7,7 +7,7 @@ from typing import ClassVar
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
-from cairn.onboarding import View, Wizard, WizardState
+from cairn.onboarding import PageStatus, View, Wizard, WizardState
 
 
 class WizardPage(QWidget):
@@ -43,3 +43,6 @@ class WizardPage(QWidget):
 
     def entered(self) -> None:
         """Called once the page is visible: put the focus where typing starts."""
+
+    def show_status(self, status: PageStatus) -> None:
+        """Called whenever the page's status changes (a refused Next, an edit that cleared it)."""

@@ -25,6 +25,14 @@ def make_completer(parent: QWidget) -> QCompleter:
     return completer
 
 
+def mark_invalid(field: QLineEdit, invalid: bool) -> None:
+    """Show `field` as holding a wrong word (the style sheet draws it), or not."""
+    if bool(field.property("invalid")) != invalid:
+        field.setProperty("invalid", invalid)
+        field.style().unpolish(field)
+        field.style().polish(field)
+
+
 def take_unique_completion(field: QLineEdit) -> None:
     """A beginning that fits one BIP39 word only ("sausa") becomes that word."""
     typed = field.text()

@@ -5,9 +5,10 @@ from __future__ import annotations
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QCheckBox, QGridLayout, QLabel, QLineEdit, QWidget
 
-from cairn.onboarding import View, WizardState
+from cairn.onboarding import PageStatus, View, WizardState
+from cairn.onboarding.navmap import wrong_confirmations
 from cairn.ui.wizard.base import WizardPage
-from cairn.ui.wizard.completion import make_completer
+from cairn.ui.wizard.completion import make_completer, mark_invalid
 
 
 class ShowWordsPage(WizardPage):
@@ -80,6 +81,7 @@ class ConfirmWordsPage(WizardPage):
             field = QLineEdit(answer)
             field.setObjectName("confirmWord")
             field.setPlaceholderText(f"word {pos + 1}")
+            field.setProperty("invalid", False)
             field.setCompleter(make_completer(field))
             field.textEdited.connect(self._edited)
             field.returnPressed.connect(self._submit)
@@ -89,6 +91,13 @@ class ConfirmWordsPage(WizardPage):
 
     def _edited(self, _: str) -> None:
         self.wizard.update(confirm_answers=tuple(f.text() for f in self.fields))
+
+    def show_status(self, status: PageStatus) -> None:
+        # A refused Next names the wrong words; the fields that hold them are marked too,
+        # until the next edit.
+        wrong = wrong_confirmations(self.wizard.state) if status.error else ()
+        for index, field in enumerate(self.fields):
+            mark_invalid(field, index in wrong)
 
     def _submit(self) -> None:
         if self.wizard.status.can_next:

@@ -213,6 +213,7 @@ class WizardWindow(QWidget):
         show_error = status.error is not None and not own_buttons
         self.error.setText(status.error or "")
         self.error.setVisible(show_error)
+        page.show_status(status)
 
     def closeEvent(self, event: QCloseEvent) -> None:
         loading = self.pages.get(View.LOADING)

@@ -7,7 +7,7 @@ from PySide6.QtGui import QKeyEvent, QKeySequence
 from PySide6.QtWidgets import QApplication, QLineEdit, QWidget
 
 from cairn.onboarding.phrase import split_phrase
-from cairn.ui.wizard.completion import make_completer, take_unique_completion
+from cairn.ui.wizard.completion import make_completer, mark_invalid, take_unique_completion
 
 
 class WordField(QLineEdit):
@@ -51,7 +51,4 @@ class WordField(QLineEdit):
             self.phrase_pasted.emit(self.index, words)
 
     def mark(self, invalid: bool) -> None:
-        if bool(self.property("invalid")) != invalid:
-            self.setProperty("invalid", invalid)
-            self.style().unpolish(self)
-            self.style().polish(self)
+        mark_invalid(self, invalid)
