@@ -24,11 +24,12 @@ class WizardPage(QWidget):
         self.body = QVBoxLayout(self)
         self.body.setContentsMargins(0, 0, 0, 0)
         self.body.setSpacing(14)
+        self.title_label: QLabel | None = None
         if self.title:
-            heading = QLabel(self.title)
-            heading.setObjectName("pageTitle")
-            heading.setWordWrap(True)
-            self.body.addWidget(heading)
+            self.title_label = QLabel(self.title)
+            self.title_label.setObjectName("pageTitle")
+            self.title_label.setWordWrap(True)
+            self.body.addWidget(self.title_label)
 
     def explain(self, text: str, object_name: str = "explanation") -> QLabel:
         label = QLabel(text)

@@ -74,11 +74,15 @@ class RestoreWordsPage(WizardPage):
             number = QLabel(f"{i + 1}")
             number.setObjectName("wordNumber")
             number.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-            number.setMinimumWidth(18)
+            # Every number column as wide as "24", every field column as wide as the others:
+            # the fields of 9 and of 10–12 line up.
+            number.setMinimumWidth(number.fontMetrics().horizontalAdvance("24") + 4)
             self.grid.addWidget(number, i % rows, 2 * (i // rows))
             self.grid.addWidget(field, i % rows, 2 * (i // rows) + 1)
             self.fields.append(field)
             self.numbers.append(number)
+        for column in range(max(WORD_COUNTS) // rows):
+            self.grid.setColumnStretch(2 * column + 1, 1 if column < columns else 0)
         button = self.count_buttons[count]
         button.blockSignals(True)
         button.setChecked(True)

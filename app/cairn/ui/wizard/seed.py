@@ -31,25 +31,36 @@ class ShowWordsPage(WizardPage):
         self.body.addWidget(self.grid_host)
         self.body.addStretch(1)
         self.word_labels: list[QLabel] = []
+        self.number_labels: list[QLabel] = []
         self.shown_words: tuple[str, ...] = ()
 
     def load(self, state: WizardState) -> None:
-        for label in self.word_labels:
+        for label in [*self.word_labels, *self.number_labels]:
             label.hide()
             self.grid.removeWidget(label)
             label.deleteLater()
         self.word_labels = []
+        self.number_labels = []
         self.shown_words = state.words
         columns = 3 if len(state.words) <= 12 else 4
         rows = (len(state.words) + columns - 1) // columns
         for i, word in enumerate(state.words):
-            label = QLabel(f"<span style='color:#8a94a6'>{i + 1:>2}</span>&nbsp;&nbsp;{word}")
+            # Number and word in columns of their own, so "9" and "10" start their words in line.
+            number = QLabel(f"{i + 1}")
+            number.setObjectName("wordNumber")
+            number.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+            number.setMinimumWidth(number.fontMetrics().horizontalAdvance("24") + 4)
+            label = QLabel(word)
             label.setObjectName("seedWord")
             # Copying is discouraged: the words cannot be selected, dragged or copied.
             label.setTextInteractionFlags(Qt.TextInteractionFlag.NoTextInteraction)
             label.setContextMenuPolicy(Qt.ContextMenuPolicy.NoContextMenu)
-            self.grid.addWidget(label, i % rows, i // rows)
+            self.grid.addWidget(number, i % rows, 2 * (i // rows))
+            self.grid.addWidget(label, i % rows, 2 * (i // rows) + 1)
             self.word_labels.append(label)
+            self.number_labels.append(number)
+        for column in range(4):
+            self.grid.setColumnStretch(2 * column + 1, 1 if column < columns else 0)
 
 
 class ConfirmWordsPage(WizardPage):

@@ -22,7 +22,7 @@ class WordField(QLineEdit):
         self.setObjectName("wordField")
         self.setProperty("invalid", False)
         self.setCompleter(make_completer(self))
-        self.setPlaceholderText(f"{index + 1}")
+        # No placeholder: the number stands beside the field already.
         self.setContextMenuPolicy(Qt.ContextMenuPolicy.NoContextMenu)
         self.textEdited.connect(self._spread_if_many)
         # Leaving a field with a beginning that names one word ("sausa") leaves the word.
