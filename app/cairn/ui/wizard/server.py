@@ -7,7 +7,6 @@ from PySide6.QtWidgets import QLineEdit
 from cairn.onboarding import Flow, View, WizardState
 from cairn.ui.wizard.base import WizardPage
 
-
 RESTORE_TITLE = "Where is your backup?"
 BACKUP_TO = (
     "Enter the address of a Cairn backup server. It stores only encrypted data under names it "
