@@ -6,7 +6,9 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+import signal
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from PySide6.QtCore import QObject, QTimer, Signal
@@ -127,6 +129,7 @@ class CairnApp(QObject):
             self.finished.emit(0)
 
     def _ready(self) -> None:
+        log.info("ready: the %s is showing", "main window" if self.main_window else "wizard")
         if self.quit_when_ready:
             log.info("ready; quitting as asked (--quit-when-ready)")
             QTimer.singleShot(0, lambda: self.finished.emit(0))
@@ -148,6 +151,19 @@ class CairnApp(QObject):
                 window.close()
         if self.session is not None:
             await self.session.close()
+
+
+def stop_on_signals(loop: asyncio.AbstractEventLoop, finish: Callable[[int], None]) -> None:
+    """Ctrl+C and SIGTERM close the app as its window's close button does (exit 128 + signal).
+
+    Qt's loop runs no Python code while idle, so a plain Python handler would wait for the next
+    event; the loop's own signal handling wakes it at once.
+    """
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        try:
+            loop.add_signal_handler(signum, finish, 128 + signum)
+        except (NotImplementedError, RuntimeError, ValueError):  # not Unix, or not main thread
+            log.debug("no handler for signal %d on this loop", signum)
 
 
 def run(data_dir: Path, *, quit_when_ready: bool = False) -> int:
@@ -175,6 +191,7 @@ def run(data_dir: Path, *, quit_when_ready: bool = False) -> int:
 
     cairn.finished.connect(finish)
     app.lastWindowClosed.connect(cairn.last_window_closed)
+    stop_on_signals(loop, finish)
     # Modules, Qt wrappers and everything else made at start-up live as long as the app: keep
     # them out of the garbage collector's full passes, which otherwise walk all of them and
     # pause every thread (hundreds of ms measured while restoring 20,000 records).
