@@ -144,6 +144,25 @@ class Session:
         else:
             self.set_backup_server(url)
 
+    async def use_network(self, network: Network) -> None:
+        """The wizard's network choice, made before any wallet is open: kept in config.json."""
+        if network is self.config.network:
+            return
+        if self._wallet is not None:
+            raise RuntimeError("the network cannot change under an open wallet")
+        if await asyncio.to_thread(seed_exists, wallet_dir(self.data_dir, network)):
+            raise SessionError(
+                f"There is already a {network.value} wallet in {self.data_dir}. Start Cairn "
+                f"again with the network set to {network.value} to open it, or choose another "
+                "network."
+            )
+        await self.close()
+        # A chain server set for the old network (the demo's devnet, say) serves another chain:
+        # the new network starts from its own default.
+        self.config = self.config.with_changes(network=network, esplora_url=None, devnet_url=None)
+        await asyncio.to_thread(save_config, self.data_dir, self.config)
+        log.info("network chosen in the wizard: %s", network.value)
+
     async def presence(self) -> WalletPresence:
         """What the start screen should be: none, an existing wallet, or one owing a full backup."""
         if not await asyncio.to_thread(seed_exists, self.wallet_dir):

@@ -8,7 +8,7 @@ import pytest
 
 from cairn.backup.localstate import require_full_backup
 from cairn.backup.restore import RestoreOutcome
-from cairn.config import AppConfig, save_config
+from cairn.config import AppConfig, load_config, save_config
 from cairn.keys import Network
 from cairn.onboarding import WalletPresence
 from cairn.session import Session, SessionError
@@ -173,5 +173,27 @@ async def test_a_wallet_that_cannot_be_created_leaves_nothing_behind(tmp_path, b
         assert not session.has_wallet
         assert not (session.wallet_dir / "seed").exists()
         assert not session.records_path.exists()
+    finally:
+        await session.close()
+
+
+@pytest.mark.asyncio
+async def test_the_wizards_network_choice_is_saved_and_never_replaces_a_wallet(tmp_path, devnet):
+    path = data_dir(tmp_path, "n", None, devnet.url)
+    session = await Session.open(path)
+    try:
+        await session.create_wallet(WORDS)  # a regtest wallet
+    finally:
+        await session.close()
+    save_config(path, AppConfig(network=Network.SIGNET))
+    session = await Session.open(path)
+    try:
+        with pytest.raises(SessionError, match="already a regtest wallet"):
+            await session.use_network(Network.REGTEST)
+        assert load_config(path).network is Network.SIGNET
+        await session.use_network(Network.TESTNET)
+        assert session.network == "testnet"
+        assert load_config(path).network is Network.TESTNET
+        assert await session.presence() is WalletPresence.NONE
     finally:
         await session.close()

@@ -10,6 +10,7 @@ import secrets
 from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass, field
 
+from cairn.keys import Network
 from cairn.onboarding.phrase import WORD_COUNTS, check_phrase, normalise_word
 from cairn.onboarding.state import WizardState
 from cairn.onboarding.validation import email_problem, normalise_server_url, server_url_problem
@@ -96,6 +97,8 @@ class Step:
 def _welcome_valid(state: WizardState) -> str | None:
     if state.flow not in (Flow.CREATE, Flow.RESTORE):
         return "Choose to create a new wallet or restore one."
+    if not isinstance(state.network, Network):
+        return "Choose a network: Bitcoin, testnet, signet or regtest."
     return None
 
 

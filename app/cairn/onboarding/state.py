@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from cairn.keys import Network
 from cairn.onboarding.views import LOADING_TASK_OF_FLOW, Flow, LoadingTask, View
 
 
@@ -26,6 +27,8 @@ class WizardState:
     backup_server_url: str = ""
     server_configured: bool = False
     without_backup: bool = False
+    # An advanced choice on the welcome screen; it ends up in config.json as the network.
+    network: Network = Network.BITCOIN
 
     def with_changes(self, **changes: Any) -> WizardState:
         """A new snapshot with `changes` applied (this one stays as it was)."""
@@ -50,6 +53,7 @@ LOGGABLE_FIELDS: tuple[str, ...] = (
     "backup_server_url",
     "server_configured",
     "without_backup",
+    "network",
 )
 
 

@@ -56,7 +56,9 @@ class CairnApp(QObject):
         try:
             self.session = await Session.open(self.data_dir)
             presence = await self.session.presence()
-            state = start_state(presence, self.session.backup_server_url)
+            state = start_state(
+                presence, self.session.backup_server_url, self.session.config.network
+            )
             if state.view is View.MAIN:
                 await self._show_main()
             else:

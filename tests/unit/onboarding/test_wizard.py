@@ -6,6 +6,7 @@ import logging
 
 import pytest
 
+from cairn.keys import Network
 from cairn.onboarding import (
     Flow,
     LoadingTask,
@@ -14,6 +15,7 @@ from cairn.onboarding import (
     Wizard,
     WizardBug,
     WizardState,
+    loggable,
     start_state,
 )
 from cairn.onboarding.navmap import wrong_confirmations
@@ -370,3 +372,31 @@ def test_seed_words_and_email_never_reach_the_log(context, caplog):
     for word in {*CREATE_WORDS, *RESTORE_WORDS}:
         assert word not in text
     assert "alice@example.com" not in text
+
+
+@pytest.mark.parametrize("flow", [Flow.CREATE, Flow.RESTORE])
+def test_the_network_chosen_on_welcome_goes_all_the_way_and_back_keeps_it(context, flow):
+    wizard = Wizard(start_state(WalletPresence.NONE, SERVER, Network.REGTEST), context=context)
+    assert wizard.state.network is Network.REGTEST  # the configured one, until the user chooses
+    wizard.update(flow=flow, network=Network.TESTNET)
+    assert wizard.next()
+    assert wizard.state.network is Network.TESTNET
+    assert loggable(wizard.state)["network"] == "testnet"
+    wizard.back()
+    assert wizard.state.network is Network.TESTNET
+    if flow is Flow.CREATE:
+        create_up_to(wizard, View.LOADING)
+    else:
+        wizard.next()
+        wizard.update(words=RESTORE_WORDS)
+        assert wizard.next()
+    assert wizard.view is View.LOADING
+    assert wizard.state.network is Network.TESTNET
+
+
+def test_welcome_refuses_a_network_cairn_does_not_know(context):
+    wizard = wizard_at_welcome(context)
+    wizard.update(flow=Flow.CREATE, network="mainnet")
+    assert not wizard.next()
+    assert wizard.view is View.WELCOME
+    assert "network" in (wizard.status.error or "")

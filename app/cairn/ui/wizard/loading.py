@@ -14,6 +14,7 @@ from typing import Any, Protocol
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QPushButton, QWidget
 
+from cairn.keys import Network
 from cairn.onboarding import LoadingTask, View, Wizard, WizardState
 from cairn.session import SessionError
 from cairn.ui.wizard.base import WizardPage
@@ -31,6 +32,11 @@ class OnboardingSession(Protocol):
 
     @property
     def backup_server_url(self) -> str | None: ...
+
+    @property
+    def network(self) -> str: ...
+
+    async def use_network(self, network: Network) -> None: ...
 
     async def use_backup_server(self, url: str) -> None: ...
 
@@ -185,6 +191,8 @@ class LoadingPage(WizardPage):
 
     async def _perform(self, state: WizardState) -> None:
         session = self.session
+        if state.network.value != session.network:
+            await session.use_network(state.network)
         if state.backup_server_url and state.backup_server_url != session.backup_server_url:
             await session.use_backup_server(state.backup_server_url)
         task = state.loading_task

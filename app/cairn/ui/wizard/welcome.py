@@ -4,11 +4,19 @@ from __future__ import annotations
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QPixmap
-from PySide6.QtWidgets import QLabel, QPushButton
+from PySide6.QtWidgets import QComboBox, QFormLayout, QLabel, QPushButton, QToolButton, QWidget
 
-from cairn.onboarding import Flow, View
+from cairn.keys import Network
+from cairn.onboarding import Flow, View, WizardState
 from cairn.ui.resources import icon_path
 from cairn.ui.wizard.base import WizardPage
+
+NETWORK_LABELS = {
+    Network.BITCOIN: "Bitcoin",
+    Network.TESTNET: "Testnet (test coins)",
+    Network.SIGNET: "Signet (test coins)",
+    Network.REGTEST: "Regtest (a local test chain)",
+}
 
 
 class WelcomePage(WizardPage):
@@ -49,9 +57,56 @@ class WelcomePage(WizardPage):
         for button in (self.create_button, self.restore_button):
             button.setMinimumHeight(44)
             self.body.addWidget(button)
+        self.body.addSpacing(6)
+        self._add_advanced()
         self.body.addStretch(2)
         self.create_button.clicked.connect(lambda: self._choose(Flow.CREATE))
         self.restore_button.clicked.connect(lambda: self._choose(Flow.RESTORE))
+
+    def _add_advanced(self) -> None:
+        """Options most people never need, folded away: which network the wallet is on."""
+        self.advanced_button = QToolButton()
+        self.advanced_button.setObjectName("advancedToggle")
+        self.advanced_button.setText("Advanced options")
+        self.advanced_button.setCheckable(True)
+        self.advanced_button.setArrowType(Qt.ArrowType.RightArrow)
+        self.advanced_button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        self.advanced_button.toggled.connect(self._show_advanced)
+        self.body.addWidget(self.advanced_button, 0, Qt.AlignmentFlag.AlignHCenter)
+        self.advanced = QWidget()
+        form = QFormLayout(self.advanced)
+        form.setContentsMargins(0, 0, 0, 0)
+        self.network_box = QComboBox()
+        self.network_box.setObjectName("networkChoice")
+        for network, label in NETWORK_LABELS.items():
+            self.network_box.addItem(label, network.value)
+        self.network_box.currentIndexChanged.connect(self._network_chosen)
+        form.addRow("Network", self.network_box)
+        hint = QLabel(
+            "For a new wallet and for a restore. Only Bitcoin coins have value; the others are "
+            "for testing."
+        )
+        hint.setObjectName("hint")
+        hint.setWordWrap(True)
+        form.addRow(hint)
+        self.advanced.hide()
+        self.body.addWidget(self.advanced)
+
+    def _show_advanced(self, shown: bool) -> None:
+        self.advanced_button.setArrowType(
+            Qt.ArrowType.DownArrow if shown else Qt.ArrowType.RightArrow
+        )
+        self.advanced.setVisible(shown)
+
+    def _network_chosen(self, index: int) -> None:
+        self.wizard.update(network=Network(self.network_box.itemData(index)))
+
+    def load(self, state: WizardState) -> None:
+        self.network_box.blockSignals(True)
+        self.network_box.setCurrentIndex(self.network_box.findData(state.network.value))
+        self.network_box.blockSignals(False)
+        if state.network is not Network.BITCOIN:
+            self.advanced_button.setChecked(True)  # a test network is never a hidden surprise
 
     def _choose(self, flow: Flow) -> None:
         self.wizard.update(flow=flow)

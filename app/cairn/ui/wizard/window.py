@@ -126,13 +126,16 @@ class WizardWindow(QWidget):
         layout.addWidget(logo)
         layout.addWidget(name)
         layout.addStretch(1)
-        network = str(getattr(self.session, "network", "bitcoin"))
-        if network != "bitcoin":
-            # Test networks are said plainly: their coins have no value.
-            badge = QLabel(f"{network} · test coins only")
-            badge.setObjectName("networkBadge")
-            layout.addWidget(badge)
+        self.network_badge = QLabel("")
+        self.network_badge.setObjectName("networkBadge")
+        layout.addWidget(self.network_badge)
+        self._show_network(str(getattr(self.session, "network", "bitcoin")))
         return bar
+
+    def _show_network(self, network: str) -> None:
+        # Test networks are said plainly: their coins have no value.
+        self.network_badge.setText(f"{network} · test coins only")
+        self.network_badge.setVisible(network != "bitcoin")
 
     def page(self, view: View) -> WizardPage:
         if view not in self.pages:
@@ -149,6 +152,7 @@ class WizardWindow(QWidget):
         return self.page(self.wizard.view)
 
     def _changed(self, wizard: Wizard) -> None:
+        self._show_network(wizard.state.network.value)
         key = (len(wizard.history), wizard.view)
         if key != self._shown:
             self._shown = key
