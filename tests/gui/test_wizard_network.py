@@ -77,8 +77,8 @@ def test_back_to_welcome_shows_the_network_chosen(qasync_loop, qtbot, tmp_path):
     qtbot.waitUntil(lambda: app.wizard_window is not None, timeout=10_000)
     window = app.wizard_window
     welcome = window.current_page
-    # The data dir is set up for regtest: the choice starts there, and is not hidden.
-    assert welcome.advanced.isVisible()
+    # The data dir is set up for regtest: the choice starts there, and the brand bar says so.
+    assert window.network_badge.text() == "regtest · test coins only"
     assert welcome.network_box.currentData() == "regtest"
     welcome.network_box.setCurrentIndex(welcome.network_box.findData("signet"))
     qtbot.mouseClick(welcome.restore_button, Qt.MouseButton.LeftButton)

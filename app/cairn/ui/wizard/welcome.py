@@ -25,12 +25,13 @@ class WelcomePage(WizardPage):
 
     def __init__(self, *args: object, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self.body.setSpacing(10)  # room for the advanced options when they are unfolded
         self.body.addStretch(1)
         logo = QLabel()
         logo.setPixmap(
             QPixmap(str(icon_path(128))).scaled(
-                96,
-                96,
+                72,
+                72,
                 Qt.AspectRatioMode.KeepAspectRatio,
                 Qt.TransformationMode.SmoothTransformation,
             )
@@ -49,7 +50,7 @@ class WelcomePage(WizardPage):
         tagline.setWordWrap(True)
         tagline.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.body.addWidget(tagline)
-        self.body.addSpacing(18)
+        self.body.addSpacing(8)
         self.create_button = QPushButton("Create a new wallet")
         self.create_button.setObjectName("primary")
         self.restore_button = QPushButton("I have recovery words")
@@ -57,7 +58,6 @@ class WelcomePage(WizardPage):
         for button in (self.create_button, self.restore_button):
             button.setMinimumHeight(44)
             self.body.addWidget(button)
-        self.body.addSpacing(6)
         self._add_advanced()
         self.body.addStretch(2)
         self.create_button.clicked.connect(lambda: self._choose(Flow.CREATE))
@@ -82,10 +82,8 @@ class WelcomePage(WizardPage):
             self.network_box.addItem(label, network.value)
         self.network_box.currentIndexChanged.connect(self._network_chosen)
         form.addRow("Network", self.network_box)
-        hint = QLabel(
-            "For a new wallet and for a restore. Only Bitcoin coins have value; the others are "
-            "for testing."
-        )
+        # The brand bar says "test coins only" whenever a test network is chosen.
+        hint = QLabel("For a new wallet or a restore. Only Bitcoin coins have value.")
         hint.setObjectName("hint")
         hint.setWordWrap(True)
         form.addRow(hint)
@@ -105,8 +103,6 @@ class WelcomePage(WizardPage):
         self.network_box.blockSignals(True)
         self.network_box.setCurrentIndex(self.network_box.findData(state.network.value))
         self.network_box.blockSignals(False)
-        if state.network is not Network.BITCOIN:
-            self.advanced_button.setChecked(True)  # a test network is never a hidden surprise
 
     def _choose(self, flow: Flow) -> None:
         self.wizard.update(flow=flow)
