@@ -99,6 +99,9 @@ def _welcome_valid(state: WizardState) -> str | None:
         return "Choose to create a new wallet or restore one."
     if not isinstance(state.network, Network):
         return "Choose a network: Bitcoin, testnet, signet or regtest."
+    if state.passphrase != state.passphrase_again:
+        # A typo here would lock the funds away for good: the passphrase is typed twice.
+        return "The two passphrases differ. Type the same passphrase in both fields."
     return None
 
 

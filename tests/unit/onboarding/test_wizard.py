@@ -400,3 +400,20 @@ def test_welcome_refuses_a_network_cairn_does_not_know(context):
     assert not wizard.next()
     assert wizard.view is View.WELCOME
     assert "network" in (wizard.status.error or "")
+
+
+def test_a_passphrase_must_be_typed_twice_the_same_and_never_reaches_a_log(context, caplog):
+    caplog.set_level(logging.DEBUG)
+    wizard = wizard_at_welcome(context)
+    wizard.update(flow=Flow.RESTORE, passphrase="correct horse", passphrase_again="correct hrose")
+    assert not wizard.next()
+    assert wizard.view is View.WELCOME
+    assert "passphrases differ" in (wizard.status.error or "")
+    wizard.update(passphrase_again="correct horse")
+    assert wizard.next()
+    wizard.update(words=RESTORE_WORDS)
+    assert wizard.next()
+    assert wizard.state.passphrase == "correct horse"
+    assert "correct" not in repr(wizard.state)
+    assert "correct" not in str(loggable(wizard.state))
+    assert "correct" not in caplog.text

@@ -29,6 +29,10 @@ class ShowWordsPage(WizardPage):
         self.grid.setHorizontalSpacing(10)
         self.grid.setVerticalSpacing(8)
         self.body.addWidget(self.grid_host)
+        self.passphrase_note = self.explain(
+            "You chose a passphrase: write it down with the words. The words alone open "
+            "another, empty wallet, and your backup cannot be restored without it."
+        )
         self.body.addStretch(1)
         self.word_labels: list[QLabel] = []
         self.number_labels: list[QLabel] = []
@@ -42,6 +46,7 @@ class ShowWordsPage(WizardPage):
         self.word_labels = []
         self.number_labels = []
         self.shown_words = state.words
+        self.passphrase_note.setVisible(bool(state.passphrase))
         columns = 3 if len(state.words) <= 12 else 4
         rows = (len(state.words) + columns - 1) // columns
         for i, word in enumerate(state.words):
