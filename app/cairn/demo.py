@@ -24,7 +24,7 @@ from typing import Any
 
 import httpx
 
-from cairn.config import AppConfig, load_config, save_config
+from cairn.config import AppConfig, ConfigError, load_config, save_config
 from cairn.keys import Network
 
 log = logging.getLogger(__name__)
@@ -75,7 +75,7 @@ def _remembered_backupd_in_use(demo_dir: Path, port: int) -> bool:
     """True when the demo wallet already backs up to the demo server on `port`."""
     try:
         config = load_config(demo_dir)
-    except Exception:
+    except (ConfigError, OSError):
         return False
     return config.backup_server_url == f"http://127.0.0.1:{port}"
 

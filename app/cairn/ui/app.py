@@ -156,12 +156,15 @@ class CairnApp(QObject):
 
 
 def stop_on_signals(loop: asyncio.AbstractEventLoop, finish: Callable[[int], None]) -> None:
-    """Ctrl+C and SIGTERM close the app as its window's close button does (exit 128 + signal).
+    """Ctrl+C, SIGTERM and SIGHUP (the terminal closed) close the app as its window's close
+    button does (exit 128 + signal).
 
     Qt's loop runs no Python code while idle, so a plain Python handler would wait for the next
     event; the loop's own signal handling wakes it at once.
     """
-    for signum in (signal.SIGINT, signal.SIGTERM):
+    for signum in (signal.SIGINT, signal.SIGTERM, getattr(signal, "SIGHUP", None)):
+        if signum is None:
+            continue
         try:
             loop.add_signal_handler(signum, finish, 128 + signum)
         except (NotImplementedError, RuntimeError, ValueError):  # not Unix, or not main thread

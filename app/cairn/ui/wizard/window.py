@@ -185,8 +185,8 @@ class WizardWindow(QWidget):
         Pages are built after the buttons (and some rebuild their fields on every visit), so
         Qt's creation-order chain would otherwise put Back before the page's first field.
         """
-        chain = [*self._page_focus_chain(page), self.next_button, self.skip_button]
-        chain.append(self.back_button)
+        buttons = [self.next_button, self.skip_button, self.back_button]
+        chain = [*self._page_focus_chain(page), *buttons]
         for before, after in itertools.pairwise(chain):
             QWidget.setTabOrder(before, after)
 
