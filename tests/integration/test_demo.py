@@ -127,11 +127,11 @@ def test_the_wallets_backup_server_is_never_moved_to_another_port(tmp_path, monk
 class RunningDemo:
     """`cairn demo --offscreen` as a user starts it, its log read as it is written."""
 
-    def __init__(self, data_dir: Path) -> None:
+    def __init__(self, data_dir: Path, *extra: str) -> None:
         self.process = subprocess.Popen(
             [
                 *(sys.executable, "-m", "cairn", "--log-level", "info"),
-                *("demo", "--offscreen", "--data-dir", str(data_dir)),
+                *("demo", "--offscreen", "--data-dir", str(data_dir), *extra),
             ],
             stderr=subprocess.PIPE,
             stdout=subprocess.DEVNULL,
@@ -186,3 +186,18 @@ def test_a_signal_stops_the_app_and_both_services(tmp_path, signum):
     assert not any(_alive(pid) for pid in services)
     assert not _listening(devnet_url)
     assert not _listening(backupd_url)
+
+
+def test_the_app_ending_on_its_own_stops_both_services(tmp_path):
+    # --quit-when-ready ends the app the way closing its window does: the app's own exit.
+    demo = RunningDemo(tmp_path / "data", "--quit-when-ready")
+    try:
+        urls = demo.wait_for(r"devnet at (\S+), backup server at (\S+)")
+        services = _children_of(demo.process.pid)
+        assert demo.process.wait(timeout=60) == 0
+        demo.wait_for(r"stopped the app, the devnet and the backup server", timeout=5)
+    finally:
+        demo.close()
+    assert not any(_alive(pid) for pid in services)
+    assert not _listening(urls.group(1))
+    assert not _listening(urls.group(2))
