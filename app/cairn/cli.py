@@ -118,7 +118,7 @@ def _run_gui(data_dir: Path, args: argparse.Namespace) -> int:
 
 def _demo(args: argparse.Namespace) -> int:
     from cairn.config import resolve_data_dir
-    from cairn.demo import DemoError, DemoServices, demo_config
+    from cairn.demo import DemoError, DemoServices, demo_config, stop_on_termination
 
     if args.offscreen:
         os.environ["QT_QPA_PLATFORM"] = "offscreen"
@@ -128,17 +128,25 @@ def _demo(args: argparse.Namespace) -> int:
     data_dir = resolve_data_dir(args.data_dir) / "demo"
     print(f"cairn demo: data in {data_dir}", file=sys.stderr)
     try:
-        with DemoServices(data_dir) as services:
+        # Ctrl+C or SIGTERM at any moment stop the app and both services, none left behind.
+        with stop_on_termination(), DemoServices(data_dir) as services:
             demo_config(data_dir, services)
             print(
                 f"cairn demo: devnet at {services.devnet_url}, "
                 f"backup server at {services.backupd_url}",
                 file=sys.stderr,
             )
-            return _run_gui(data_dir, args)
+            code = _run_gui(data_dir, args)
+        print("cairn demo: stopped the app, the devnet and the backup server", file=sys.stderr)
+        return code
     except DemoError as exc:
         print(f"cairn demo: {exc}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        print(
+            "cairn demo: interrupted; the devnet and the backup server are stopped", file=sys.stderr
+        )
+        return 130
 
 
 def _wallet_create(args: argparse.Namespace) -> int:

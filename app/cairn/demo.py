@@ -1,25 +1,30 @@
 """`cairn demo`: a local devnet and backup server as child processes, on loopback.
 
-Their state lives in `<data dir>/demo/`; the ports they got last time are reused when free so
-the demo wallet keeps talking to the same backup server URL across runs.
+Their state lives in `<data dir>/demo/`; the ports they got last time are remembered there and
+reused, so the demo wallet keeps talking to the same backup server URL across runs: a wallet
+takes a new URL for a new server, and would upload everything again.
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import json
 import logging
+import signal
 import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 import httpx
 
-from cairn.config import AppConfig, load_config, save_config
+from cairn.config import AppConfig, ConfigError, load_config, save_config
 from cairn.keys import Network
 
 log = logging.getLogger(__name__)
@@ -27,6 +32,9 @@ log = logging.getLogger(__name__)
 PORTS_FILE = "ports.json"
 DEFAULT_PORTS = {"devnet": 3002, "backupd": 8470}
 START_TIMEOUT = 30.0
+# How long a remembered port may stay taken (a previous demo still shutting down) before the
+# demo gives up on it.
+PORT_WAIT = 5.0
 
 
 class DemoError(RuntimeError):
@@ -34,7 +42,10 @@ class DemoError(RuntimeError):
 
 
 def _port_free(port: int) -> bool:
+    """Free for a server: nothing listens on it. SO_REUSEADDR as the services bind with it, so
+    the connections of a demo that just stopped (TIME_WAIT) do not count."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             s.bind(("127.0.0.1", port))
         except OSError:
@@ -42,33 +53,72 @@ def _port_free(port: int) -> bool:
         return True
 
 
-def _any_free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
+def _any_free_port(taken: set[int]) -> int:
+    while True:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            s.bind(("127.0.0.1", 0))
+            port: int = s.getsockname()[1]
+        if port not in taken:
+            return port
+
+
+def _wait_until_free(port: int, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while not _port_free(port):
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.2)
+    return True
+
+
+def _remembered_backupd_in_use(demo_dir: Path, port: int) -> bool:
+    """True when the demo wallet already backs up to the demo server on `port`."""
+    try:
+        config = load_config(demo_dir)
+    except (ConfigError, OSError):
+        return False
+    return config.backup_server_url == f"http://127.0.0.1:{port}"
 
 
 def choose_ports(demo_dir: Path) -> dict[str, int]:
-    """Last run's ports if still free, else the defaults, else any free port."""
+    """The ports remembered in the demo dir, else the defaults, else any free port.
+
+    The backup server's remembered port is never given up while the demo wallet uses it: on
+    another port the same server would look like a new one to the wallet.
+    """
     try:
         previous = json.loads((demo_dir / PORTS_FILE).read_text())
     except (OSError, ValueError):
         previous = {}
     chosen: dict[str, int] = {}
     for name, default in DEFAULT_PORTS.items():
-        candidates = [previous.get(name), default]
-        port = next(
-            (
-                p
-                for p in candidates
-                if isinstance(p, int) and p not in chosen.values() and _port_free(p)
-            ),
-            None,
-        )
-        chosen[name] = port if port is not None else _any_free_port()
+        remembered = previous.get(name)
+        if isinstance(remembered, int) and remembered not in chosen.values():
+            pinned = name == "backupd" and _remembered_backupd_in_use(demo_dir, remembered)
+            if _wait_until_free(remembered, PORT_WAIT if pinned else 0.0):
+                chosen[name] = remembered
+                continue
+            if pinned:
+                raise DemoError(
+                    f"port {remembered}, where the demo wallet's backup server lives, is in use "
+                    "by another program. Stop that program and start the demo again (on another "
+                    "port the wallet would take the same server for a new one)."
+                )
+        if default not in chosen.values() and _port_free(default):
+            chosen[name] = default
+        else:
+            chosen[name] = _any_free_port(set(chosen.values()))
     (demo_dir / PORTS_FILE).write_text(json.dumps(chosen))
     return chosen
+
+
+def _stop_with_parent() -> None:
+    """In the child, before exec: die with the demo, even if it is killed with no chance to
+    stop its services (Linux; elsewhere the demo's own stop() is all there is)."""
+    with contextlib.suppress(Exception):
+        libc = ctypes.CDLL(None, use_errno=True)
+        pr_set_pdeathsig = 1
+        libc.prctl(pr_set_pdeathsig, signal.SIGTERM)
 
 
 def _service_command(module: str, subcommand: str) -> list[str]:
@@ -140,6 +190,10 @@ class DemoServices:
                 stdout=log_file,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
+                # A session of their own: Ctrl+C in the terminal reaches only the demo, which
+                # stops the app first and then the services, in that order.
+                start_new_session=True,
+                preexec_fn=_stop_with_parent if sys.platform.startswith("linux") else None,  # noqa: PLW1509
             )
         self._children.append((name, child))
         url = f"http://127.0.0.1:{port}"
@@ -165,6 +219,24 @@ class DemoServices:
                     child.kill()
                     child.wait()
         self._children.clear()
+
+
+@contextlib.contextmanager
+def stop_on_termination() -> Iterator[None]:
+    """SIGTERM (and SIGHUP) end the demo as Ctrl+C does: by an exception that unwinds through
+    `DemoServices.__exit__`, never by dying with the services still running."""
+
+    def interrupt(signum: int, _frame: object) -> None:
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    handlers: dict[signal.Signals, Any] = {}
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        handlers[signum] = signal.signal(signum, interrupt)
+    try:
+        yield
+    finally:
+        for signum, handler in handlers.items():
+            signal.signal(signum, handler if handler is not None else signal.SIG_DFL)
 
 
 def demo_config(data_dir: Path, services: DemoServices) -> AppConfig:

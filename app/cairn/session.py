@@ -147,6 +147,25 @@ class Session:
         else:
             self.set_backup_server(url)
 
+    async def use_network(self, network: Network) -> None:
+        """The wizard's network choice, made before any wallet is open: kept in config.json."""
+        if network is self.config.network:
+            return
+        if self._wallet is not None:
+            raise RuntimeError("the network cannot change under an open wallet")
+        if await asyncio.to_thread(seed_exists, wallet_dir(self.data_dir, network)):
+            raise SessionError(
+                f"There is already a {network.value} wallet in {self.data_dir}. Start Cairn "
+                f"again with the network set to {network.value} to open it, or choose another "
+                "network."
+            )
+        await self.close()
+        # A chain server set for the old network (the demo's devnet, say) serves another chain:
+        # the new network starts from its own default.
+        self.config = self.config.with_changes(network=network, esplora_url=None, devnet_url=None)
+        await asyncio.to_thread(save_config, self.data_dir, self.config)
+        log.info("network chosen in the wizard: %s", network.value)
+
     async def presence(self) -> WalletPresence:
         """What the start screen should be: none, an existing wallet, or one owing a full backup."""
         if not await asyncio.to_thread(seed_exists, self.wallet_dir):
@@ -157,8 +176,11 @@ class Session:
 
     # --- the wizard's loading screen -------------------------------------------------------------
 
-    async def create_wallet(self, words: Sequence[str], *, email: str | None = None) -> None:
-        """A new wallet from `words` (or, by the user's choice, a restore without backup)."""
+    async def create_wallet(
+        self, words: Sequence[str], *, email: str | None = None, passphrase: str = ""
+    ) -> None:
+        """A new wallet from `words` and an optional BIP39 `passphrase` (or, by the user's
+        choice, a restore without backup)."""
         phrase = validate_mnemonic(" ".join(words))
         if self.config.chain_url is None:
             raise SessionError(
@@ -166,9 +188,9 @@ class Session:
                 f"{self.data_dir / 'config.json'}, or run `cairn demo`."
             )
         make_private_dir(self.wallet_dir)
-        await asyncio.to_thread(save_seed, self.wallet_dir, phrase)
+        await asyncio.to_thread(save_seed, self.wallet_dir, phrase, passphrase)
         try:
-            await self._open_wallet(phrase)
+            await self._open_wallet(phrase, passphrase)
             await asyncio.to_thread(write_format, self.wallet_dir, CURRENT_FORMAT)
         except BaseException:
             # A wallet that could not be created leaves nothing behind: no seed, no records.
@@ -200,13 +222,21 @@ class Session:
             unsubscribe()
         progress("Backed up", total, total)
 
-    async def restore(self, words: Sequence[str], progress: Progress = _ignore) -> RestoreResult:
-        """Restore the record store from the backup server; the wallet opens only if it worked."""
+    async def restore(
+        self, words: Sequence[str], progress: Progress = _ignore, *, passphrase: str = ""
+    ) -> RestoreResult:
+        """Restore the record store from the backup server; the wallet opens only if it worked.
+
+        The backup's keys come from the words and the passphrase together, as the wallet's do:
+        another passphrase finds no backup, never someone else's.
+        """
         phrase = validate_mnemonic(" ".join(words))
         url = self.backup_server_url
         if not url:
             raise SessionError("No backup server is set. Choose one to restore from.")
-        keys = await asyncio.to_thread(lambda: derive_backup_keys(mnemonic_to_seed(phrase)))
+        keys = await asyncio.to_thread(
+            lambda: derive_backup_keys(mnemonic_to_seed(phrase, passphrase))
+        )
 
         def report(p: RestoreProgress) -> None:
             progress(RESTORE_PHASES.get(p.phase, str(p.phase)), p.done, p.total)
@@ -218,8 +248,8 @@ class Session:
         log.info("restore finished: %s (%d records)", result.outcome.value, result.records)
         if result.outcome is RestoreOutcome.RESTORED:
             progress("Opening the wallet", result.records, result.records)
-            await asyncio.to_thread(save_seed, self.wallet_dir, phrase)
-            await self._open_wallet(phrase)
+            await asyncio.to_thread(save_seed, self.wallet_dir, phrase, passphrase)
+            await self._open_wallet(phrase, passphrase)
             await asyncio.to_thread(write_format, self.wallet_dir, CURRENT_FORMAT)
         return result
 
@@ -374,8 +404,11 @@ class Session:
         try:
             await service.backup_now()
         except BackupUnreachable as exc:
+            # The transport's own words ("All connection attempts failed") help nobody who
+            # reads the message; they go to the log.
+            log.warning("backup server %s unreachable: %s", service.server_url, exc)
             raise SessionError(
-                f"The backup server at {service.server_url} could not be reached ({exc}). "
+                f"The backup server at {service.server_url} could not be reached. "
                 "Check your connection and try again, or change the server."
             ) from exc
         except BackupError as exc:
@@ -464,6 +497,11 @@ class Session:
     def seed_words(self) -> list[str]:
         phrase, _ = load_seed(self.wallet_dir)
         return phrase.split()
+
+    @property
+    def has_passphrase(self) -> bool:
+        """Whether the wallet's seed is extended with a BIP39 passphrase (never the passphrase)."""
+        return bool(load_seed(self.wallet_dir)[1])
 
     @property
     def seed_is_plain(self) -> bool:

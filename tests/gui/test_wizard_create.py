@@ -55,10 +55,13 @@ def test_create_path_reaches_the_main_window_with_the_first_backup_on_the_server
     qtbot.mouseClick(window.next_button, Qt.MouseButton.LeftButton)
     assert wizard.view is View.CONFIRM_WORDS
     assert window.error.isVisible()
-    assert f"#{positions[-1] + 1}" in window.error.text()
+    assert f"Word #{positions[-1] + 1} does not match" in window.error.text()
+    # The field holding the wrong word is marked, the others are not.
+    assert [bool(f.property("invalid")) for f in confirm.fields] == [False, False, True]
     confirm.fields[-1].clear()
     qtbot.keyClicks(confirm.fields[-1], words[positions[-1]])
     assert not window.error.isVisible()
+    assert not any(f.property("invalid") for f in confirm.fields)
     qtbot.mouseClick(window.next_button, Qt.MouseButton.LeftButton)
 
     disclaimer = window.current_page
@@ -128,7 +131,10 @@ def test_initial_backup_failure_then_change_server_backs_up_there(
     loading = window.current_page
     assert isinstance(loading, LoadingPage)
     qtbot.waitUntil(lambda: loading.problem.isVisible(), timeout=30_000)
-    assert "could not be reached" in loading.problem.text()
+    assert loading.problem.text() == (
+        f"The backup server at {down.url} could not be reached. Check your connection and try "
+        "again, or change the server."
+    )
     assert app.session.has_wallet  # the wallet exists; only its backup is missing
 
     qtbot.mouseClick(loading.change_button, Qt.MouseButton.LeftButton)

@@ -8,7 +8,7 @@ import pytest
 
 from cairn.backup.localstate import require_full_backup
 from cairn.backup.restore import RestoreOutcome
-from cairn.config import AppConfig, save_config
+from cairn.config import AppConfig, load_config, save_config
 from cairn.keys import Network
 from cairn.onboarding import WalletPresence
 from cairn.session import Session, SessionError
@@ -175,3 +175,64 @@ async def test_a_wallet_that_cannot_be_created_leaves_nothing_behind(tmp_path, b
         assert not session.records_path.exists()
     finally:
         await session.close()
+
+
+@pytest.mark.asyncio
+async def test_the_wizards_network_choice_is_saved_and_never_replaces_a_wallet(tmp_path, devnet):
+    path = data_dir(tmp_path, "n", None, devnet.url)
+    session = await Session.open(path)
+    try:
+        await session.create_wallet(WORDS)  # a regtest wallet
+    finally:
+        await session.close()
+    save_config(path, AppConfig(network=Network.SIGNET))
+    session = await Session.open(path)
+    try:
+        with pytest.raises(SessionError, match="already a regtest wallet"):
+            await session.use_network(Network.REGTEST)
+        assert load_config(path).network is Network.SIGNET
+        await session.use_network(Network.TESTNET)
+        assert session.network == "testnet"
+        assert load_config(path).network is Network.TESTNET
+        assert await session.presence() is WalletPresence.NONE
+    finally:
+        await session.close()
+
+
+@pytest.mark.asyncio
+async def test_a_passphrase_wallet_is_backed_up_and_restored_only_with_its_passphrase(
+    tmp_path, backupd, devnet
+):
+    old = await Session.open(data_dir(tmp_path, "old", backupd.url, devnet.url))
+    try:
+        await old.create_wallet(WORDS, email="p@example.com", passphrase="TREZOR ünïcode")
+        await old.run_initial_backup()
+        first_address = (await old.wallet.next_receive_address()).address  # not backed up
+        assert old.has_passphrase
+    finally:
+        await old.close()
+    plain = await Session.open(data_dir(tmp_path, "plain", backupd.url, devnet.url))
+    try:
+        # The words alone are another wallet: no backup of theirs, never the passphrase one's.
+        result = await plain.restore(WORDS)
+        assert result.outcome is RestoreOutcome.NO_BACKUP
+        assert not plain.has_wallet
+    finally:
+        await plain.close()
+    new = await Session.open(data_dir(tmp_path, "new", backupd.url, devnet.url))
+    try:
+        result = await new.restore(WORDS, passphrase="TREZOR ünïcode")
+        assert result.outcome is RestoreOutcome.RESTORED
+        assert new.email == "p@example.com"
+        assert new.has_passphrase
+        # The same keys: the first address (revealed after the backup) comes out again.
+        assert (await new.wallet.next_receive_address()).address == first_address
+    finally:
+        await new.close()
+    again = await Session.open(tmp_path / "new")
+    try:
+        await again.open_existing()  # the passphrase is kept with the words in the seed file
+        assert again.has_passphrase
+        assert again.email == "p@example.com"
+    finally:
+        await again.close()

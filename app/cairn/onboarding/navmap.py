@@ -10,6 +10,7 @@ import secrets
 from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass, field
 
+from cairn.keys import Network
 from cairn.onboarding.phrase import WORD_COUNTS, check_phrase, normalise_word
 from cairn.onboarding.state import WizardState
 from cairn.onboarding.validation import email_problem, normalise_server_url, server_url_problem
@@ -96,6 +97,11 @@ class Step:
 def _welcome_valid(state: WizardState) -> str | None:
     if state.flow not in (Flow.CREATE, Flow.RESTORE):
         return "Choose to create a new wallet or restore one."
+    if not isinstance(state.network, Network):
+        return "Choose a network: Bitcoin, testnet, signet or regtest."
+    if state.passphrase != state.passphrase_again:
+        # A typo here would lock the funds away for good: the passphrase is typed twice.
+        return "The two passphrases differ. Type the same passphrase in both fields."
     return None
 
 
@@ -122,17 +128,28 @@ def _confirm_valid(state: WizardState) -> str | None:
     return None
 
 
-def _confirm_accept(state: WizardState, _: WizardContext) -> WizardState:
-    wrong = [
-        pos + 1
-        for pos, answer in zip(state.confirm_positions, state.confirm_answers, strict=True)
-        if normalise_word(answer) != state.words[pos]
-    ]
-    if wrong:
-        listed = ", ".join(f"#{n}" for n in wrong)
-        raise StepError(
-            f"Word {listed} does not match. Check your paper, or go Back to see the words again."
+def wrong_confirmations(state: WizardState) -> tuple[int, ...]:
+    """Which confirmation fields (0-based, in page order) hold a word that does not match."""
+    return tuple(
+        field
+        for field, (pos, answer) in enumerate(
+            zip(state.confirm_positions, state.confirm_answers, strict=True)
         )
+        if answer.strip() and normalise_word(answer) != state.words[pos]
+    )
+
+
+def _listed(numbers: list[str]) -> str:
+    return numbers[0] if len(numbers) == 1 else f"{', '.join(numbers[:-1])} and {numbers[-1]}"
+
+
+def _confirm_accept(state: WizardState, _: WizardContext) -> WizardState:
+    wrong = [f"#{state.confirm_positions[field] + 1}" for field in wrong_confirmations(state)]
+    if wrong:
+        subject = (
+            f"Word {wrong[0]} does not" if len(wrong) == 1 else f"Words {_listed(wrong)} do not"
+        )
+        raise StepError(f"{subject} match. Check your paper, or go Back to see the words again.")
     return state
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from enum import Enum
 
+from cairn.keys import Network
 from cairn.onboarding.state import WizardState
 from cairn.onboarding.views import Flow, View
 
@@ -16,10 +17,15 @@ class WalletPresence(Enum):
     NEEDS_FULL_BACKUP = "needs_full_backup"  # an upgraded/legacy wallet never fully backed up
 
 
-def start_state(presence: WalletPresence, server_url: str | None) -> WizardState:
+def start_state(
+    presence: WalletPresence, server_url: str | None, network: Network = Network.BITCOIN
+) -> WizardState:
     configured = bool(server_url)
     common = WizardState(
-        view=View.WELCOME, backup_server_url=server_url or "", server_configured=configured
+        view=View.WELCOME,
+        backup_server_url=server_url or "",
+        server_configured=configured,
+        network=network,
     )
     if presence is WalletPresence.READY:
         return common.with_changes(view=View.MAIN)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from cairn.keys import Network
 from cairn.onboarding.views import LOADING_TASK_OF_FLOW, Flow, LoadingTask, View
 
 
@@ -12,7 +13,8 @@ from cairn.onboarding.views import LOADING_TASK_OF_FLOW, Flow, LoadingTask, View
 class WizardState:
     """Everything the wizard knows at one step; a new snapshot replaces it on every change.
 
-    `words` is the seed phrase: it is excluded from repr and from `loggable()`.
+    `words` is the seed phrase and `passphrase` its optional BIP39 extension: both are
+    excluded from repr and from `loggable()`.
     """
 
     view: View
@@ -26,6 +28,11 @@ class WizardState:
     backup_server_url: str = ""
     server_configured: bool = False
     without_backup: bool = False
+    # An advanced choice on the welcome screen; it ends up in config.json as the network.
+    network: Network = Network.BITCOIN
+    # Advanced too: a BIP39 passphrase extending the words, typed twice.
+    passphrase: str = field(default="", repr=False)
+    passphrase_again: str = field(default="", repr=False)
 
     def with_changes(self, **changes: Any) -> WizardState:
         """A new snapshot with `changes` applied (this one stays as it was)."""
@@ -50,6 +57,7 @@ LOGGABLE_FIELDS: tuple[str, ...] = (
     "backup_server_url",
     "server_configured",
     "without_backup",
+    "network",
 )
 
 

@@ -6,7 +6,9 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+import signal
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from PySide6.QtCore import QObject, QTimer, Signal
@@ -20,6 +22,7 @@ from cairn.session import Session, SessionError
 from cairn.ui.loop import new_event_loop
 from cairn.ui.main.window import MainWindow
 from cairn.ui.resources import icon_path
+from cairn.ui.shortcuts import add_quit_shortcut
 from cairn.ui.wizard.window import WizardWindow
 
 log = logging.getLogger(__name__)
@@ -53,7 +56,9 @@ class CairnApp(QObject):
         try:
             self.session = await Session.open(self.data_dir)
             presence = await self.session.presence()
-            state = start_state(presence, self.session.backup_server_url)
+            state = start_state(
+                presence, self.session.backup_server_url, self.session.config.network
+            )
             if state.view is View.MAIN:
                 await self._show_main()
             else:
@@ -91,6 +96,7 @@ class CairnApp(QObject):
         assert self.session is not None
         await self.session.start()
         self.main_window = MainWindow(self.session)
+        add_quit_shortcut(self.main_window)
         self.main_window.setWindowIcon(QIcon(str(icon_path(256))))
         self.main_window.network_change_requested.connect(self._switch_network)
         self.main_window.show()
@@ -125,6 +131,7 @@ class CairnApp(QObject):
             self.finished.emit(0)
 
     def _ready(self) -> None:
+        log.info("ready: the %s is showing", "main window" if self.main_window else "wizard")
         if self.quit_when_ready:
             log.info("ready; quitting as asked (--quit-when-ready)")
             QTimer.singleShot(0, lambda: self.finished.emit(0))
@@ -146,6 +153,22 @@ class CairnApp(QObject):
                 window.close()
         if self.session is not None:
             await self.session.close()
+
+
+def stop_on_signals(loop: asyncio.AbstractEventLoop, finish: Callable[[int], None]) -> None:
+    """Ctrl+C, SIGTERM and SIGHUP (the terminal closed) close the app as its window's close
+    button does (exit 128 + signal).
+
+    Qt's loop runs no Python code while idle, so a plain Python handler would wait for the next
+    event; the loop's own signal handling wakes it at once.
+    """
+    for signum in (signal.SIGINT, signal.SIGTERM, getattr(signal, "SIGHUP", None)):
+        if signum is None:
+            continue
+        try:
+            loop.add_signal_handler(signum, finish, 128 + signum)
+        except (NotImplementedError, RuntimeError, ValueError):  # not Unix, or not main thread
+            log.debug("no handler for signal %d on this loop", signum)
 
 
 def run(data_dir: Path, *, quit_when_ready: bool = False) -> int:
@@ -173,6 +196,7 @@ def run(data_dir: Path, *, quit_when_ready: bool = False) -> int:
 
     cairn.finished.connect(finish)
     app.lastWindowClosed.connect(cairn.last_window_closed)
+    stop_on_signals(loop, finish)
     # Modules, Qt wrappers and everything else made at start-up live as long as the app: keep
     # them out of the garbage collector's full passes, which otherwise walk all of them and
     # pause every thread (hundreds of ms measured while restoring 20,000 records).

@@ -6,6 +6,7 @@ import logging
 
 import pytest
 
+from cairn.keys import Network
 from cairn.onboarding import (
     Flow,
     LoadingTask,
@@ -14,8 +15,10 @@ from cairn.onboarding import (
     Wizard,
     WizardBug,
     WizardState,
+    loggable,
     start_state,
 )
+from cairn.onboarding.navmap import wrong_confirmations
 
 from .conftest import CREATE_WORDS, POSITIONS, RESTORE_WORDS
 
@@ -174,6 +177,22 @@ def test_wrong_confirmation_word_is_refused_and_nothing_moves(context):
     wizard.update(confirm_answers=tuple(answers))
     assert wizard.status.error is None
     assert wizard.next()
+
+
+def test_two_wrong_words_are_named_and_their_fields_known(context):
+    wizard = wizard_at_welcome(context)
+    create_up_to(wizard, View.CONFIRM_WORDS)
+    answers = [CREATE_WORDS[p] for p in POSITIONS]
+    answers[0], answers[2] = "zoo", "Zoo "
+    wizard.update(confirm_answers=tuple(answers))
+    assert wrong_confirmations(wizard.state) == (0, 2)
+    assert not wizard.next()
+    assert wizard.status.error == (
+        "Words #2 and #12 do not match. Check your paper, or go Back to see the words again."
+    )
+    # Case and spaces do not make a right word wrong.
+    wizard.update(confirm_answers=(CREATE_WORDS[1].upper(), answers[1], f" {CREATE_WORDS[11]}"))
+    assert wrong_confirmations(wizard.state) == ()
 
 
 def test_confirmation_needs_all_three_words(context):
@@ -353,3 +372,48 @@ def test_seed_words_and_email_never_reach_the_log(context, caplog):
     for word in {*CREATE_WORDS, *RESTORE_WORDS}:
         assert word not in text
     assert "alice@example.com" not in text
+
+
+@pytest.mark.parametrize("flow", [Flow.CREATE, Flow.RESTORE])
+def test_the_network_chosen_on_welcome_goes_all_the_way_and_back_keeps_it(context, flow):
+    wizard = Wizard(start_state(WalletPresence.NONE, SERVER, Network.REGTEST), context=context)
+    assert wizard.state.network is Network.REGTEST  # the configured one, until the user chooses
+    wizard.update(flow=flow, network=Network.TESTNET)
+    assert wizard.next()
+    assert wizard.state.network is Network.TESTNET
+    assert loggable(wizard.state)["network"] == "testnet"
+    wizard.back()
+    assert wizard.state.network is Network.TESTNET
+    if flow is Flow.CREATE:
+        create_up_to(wizard, View.LOADING)
+    else:
+        wizard.next()
+        wizard.update(words=RESTORE_WORDS)
+        assert wizard.next()
+    assert wizard.view is View.LOADING
+    assert wizard.state.network is Network.TESTNET
+
+
+def test_welcome_refuses_a_network_cairn_does_not_know(context):
+    wizard = wizard_at_welcome(context)
+    wizard.update(flow=Flow.CREATE, network="mainnet")
+    assert not wizard.next()
+    assert wizard.view is View.WELCOME
+    assert "network" in (wizard.status.error or "")
+
+
+def test_a_passphrase_must_be_typed_twice_the_same_and_never_reaches_a_log(context, caplog):
+    caplog.set_level(logging.DEBUG)
+    wizard = wizard_at_welcome(context)
+    wizard.update(flow=Flow.RESTORE, passphrase="correct horse", passphrase_again="correct hrose")
+    assert not wizard.next()
+    assert wizard.view is View.WELCOME
+    assert "passphrases differ" in (wizard.status.error or "")
+    wizard.update(passphrase_again="correct horse")
+    assert wizard.next()
+    wizard.update(words=RESTORE_WORDS)
+    assert wizard.next()
+    assert wizard.state.passphrase == "correct horse"
+    assert "correct" not in repr(wizard.state)
+    assert "correct" not in str(loggable(wizard.state))
+    assert "correct" not in caplog.text

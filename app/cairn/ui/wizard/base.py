@@ -7,7 +7,7 @@ from typing import ClassVar
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
-from cairn.onboarding import View, Wizard, WizardState
+from cairn.onboarding import PageStatus, View, Wizard, WizardState
 
 
 class WizardPage(QWidget):
@@ -24,11 +24,12 @@ class WizardPage(QWidget):
         self.body = QVBoxLayout(self)
         self.body.setContentsMargins(0, 0, 0, 0)
         self.body.setSpacing(14)
+        self.title_label: QLabel | None = None
         if self.title:
-            heading = QLabel(self.title)
-            heading.setObjectName("pageTitle")
-            heading.setWordWrap(True)
-            self.body.addWidget(heading)
+            self.title_label = QLabel(self.title)
+            self.title_label.setObjectName("pageTitle")
+            self.title_label.setWordWrap(True)
+            self.body.addWidget(self.title_label)
 
     def explain(self, text: str, object_name: str = "explanation") -> QLabel:
         label = QLabel(text)
@@ -43,3 +44,6 @@ class WizardPage(QWidget):
 
     def entered(self) -> None:
         """Called once the page is visible: put the focus where typing starts."""
+
+    def show_status(self, status: PageStatus) -> None:
+        """Called whenever the page's status changes (a refused Next, an edit that cleared it)."""

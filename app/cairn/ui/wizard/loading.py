@@ -14,6 +14,7 @@ from typing import Any, Protocol
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QPushButton, QWidget
 
+from cairn.keys import Network
 from cairn.onboarding import LoadingTask, View, Wizard, WizardState
 from cairn.session import SessionError
 from cairn.ui.wizard.base import WizardPage
@@ -32,13 +33,22 @@ class OnboardingSession(Protocol):
     @property
     def backup_server_url(self) -> str | None: ...
 
+    @property
+    def network(self) -> str: ...
+
+    async def use_network(self, network: Network) -> None: ...
+
     async def use_backup_server(self, url: str) -> None: ...
 
-    async def create_wallet(self, words: Sequence[str], *, email: str | None = None) -> None: ...
+    async def create_wallet(
+        self, words: Sequence[str], *, email: str | None = None, passphrase: str = ""
+    ) -> None: ...
 
     async def run_initial_backup(self, progress: ProgressCallback) -> None: ...
 
-    async def restore(self, words: Sequence[str], progress: ProgressCallback) -> Any: ...
+    async def restore(
+        self, words: Sequence[str], progress: ProgressCallback, *, passphrase: str = ""
+    ) -> Any: ...
 
     async def run_full_backup(self, progress: ProgressCallback) -> None: ...
 
@@ -68,15 +78,17 @@ def _outcome_name(result: Any) -> str:
     return str(getattr(outcome, "name", outcome)).upper()
 
 
-def restore_problem(result: Any, server: str) -> str | None:
+def restore_problem(result: Any, server: str, *, with_passphrase: bool = False) -> str | None:
     """The user-facing text for a restore result (or bare outcome); None when it restored."""
     name = _outcome_name(result)
     detail = str(getattr(result, "detail", "") or "")
     if name == "RESTORED":
         return None
     if name == "NO_BACKUP":
+        words = "these words and this passphrase" if with_passphrase else "these words"
+        check = "the passphrase and the server address" if with_passphrase else "the server address"
         return (
-            f"No backup was found for these words on {server}. Check the server address, "
+            f"No backup was found for {words} on {server}. Check {check}, "
             "or continue without a backup: your funds come back from the blockchain, but "
             "labels, settings and notes do not."
         )
@@ -185,6 +197,8 @@ class LoadingPage(WizardPage):
 
     async def _perform(self, state: WizardState) -> None:
         session = self.session
+        if state.network.value != session.network:
+            await session.use_network(state.network)
         if state.backup_server_url and state.backup_server_url != session.backup_server_url:
             await session.use_backup_server(state.backup_server_url)
         task = state.loading_task
@@ -192,11 +206,17 @@ class LoadingPage(WizardPage):
         if task is LoadingTask.INITIAL_BACKUP:
             if not session.has_wallet:
                 report("Creating the wallet", 0, 0)
-                await session.create_wallet(state.words, email=state.email or None)
+                await session.create_wallet(
+                    state.words, email=state.email or None, passphrase=state.passphrase
+                )
             await session.run_initial_backup(report)
         elif task is LoadingTask.RESTORE:
-            outcome = await session.restore(state.words, report)
-            problem = restore_problem(outcome, session.backup_server_url or "the server")
+            outcome = await session.restore(state.words, report, passphrase=state.passphrase)
+            problem = restore_problem(
+                outcome,
+                session.backup_server_url or "the server",
+                with_passphrase=bool(state.passphrase),
+            )
             if problem is not None:
                 raise TaskFailed(problem)
         else:
@@ -229,7 +249,9 @@ class LoadingPage(WizardPage):
             try:
                 if state.loading_task is LoadingTask.RESTORE and not self.session.has_wallet:
                     # The user chose this: a wallet from the words alone, funds from the chain.
-                    await self.session.create_wallet(state.words, email=None)
+                    await self.session.create_wallet(
+                        state.words, email=None, passphrase=state.passphrase
+                    )
             except Exception as exc:
                 log.error("could not create the wallet without backup", exc_info=exc)
                 self.choices.setEnabled(True)

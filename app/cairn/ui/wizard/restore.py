@@ -74,11 +74,15 @@ class RestoreWordsPage(WizardPage):
             number = QLabel(f"{i + 1}")
             number.setObjectName("wordNumber")
             number.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-            number.setMinimumWidth(18)
+            # Every number column as wide as "24", every field column as wide as the others:
+            # the fields of 9 and of 10–12 line up.
+            number.setMinimumWidth(number.fontMetrics().horizontalAdvance("24") + 4)
             self.grid.addWidget(number, i % rows, 2 * (i // rows))
             self.grid.addWidget(field, i % rows, 2 * (i // rows) + 1)
             self.fields.append(field)
             self.numbers.append(number)
+        for column in range(max(WORD_COUNTS) // rows):
+            self.grid.setColumnStretch(2 * column + 1, 1 if column < columns else 0)
         button = self.count_buttons[count]
         button.blockSignals(True)
         button.setChecked(True)
@@ -126,12 +130,14 @@ class RestoreWordsPage(WizardPage):
             self.fields[index + 1].setFocus()
 
     def _return_pressed(self, index: int) -> None:
-        """Enter goes on to the next word, or on to the next page once the phrase is right."""
+        """Enter finishes this word; once the phrase is right it goes on to the next page.
+
+        It never moves to the next field: people press Enter to take a completion and then Tab
+        out of habit, which would skip a field.
+        """
         self._finished(index)
         if self.wizard.status.can_next:
             self.wizard.next()
-        else:
-            self._advance(index)
 
     def _edited(self, index: int) -> None:
         self._typing = index

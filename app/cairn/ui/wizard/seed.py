@@ -5,9 +5,10 @@ from __future__ import annotations
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QCheckBox, QGridLayout, QLabel, QLineEdit, QWidget
 
-from cairn.onboarding import View, WizardState
+from cairn.onboarding import PageStatus, View, WizardState
+from cairn.onboarding.navmap import wrong_confirmations
 from cairn.ui.wizard.base import WizardPage
-from cairn.ui.wizard.wordfield import make_completer
+from cairn.ui.wizard.completion import make_completer, mark_invalid
 
 
 class ShowWordsPage(WizardPage):
@@ -28,27 +29,43 @@ class ShowWordsPage(WizardPage):
         self.grid.setHorizontalSpacing(10)
         self.grid.setVerticalSpacing(8)
         self.body.addWidget(self.grid_host)
+        self.passphrase_note = self.explain(
+            "You chose a passphrase: write it down with the words. The words alone open "
+            "another, empty wallet, and your backup cannot be restored without it."
+        )
         self.body.addStretch(1)
         self.word_labels: list[QLabel] = []
+        self.number_labels: list[QLabel] = []
         self.shown_words: tuple[str, ...] = ()
 
     def load(self, state: WizardState) -> None:
-        for label in self.word_labels:
+        for label in [*self.word_labels, *self.number_labels]:
             label.hide()
             self.grid.removeWidget(label)
             label.deleteLater()
         self.word_labels = []
+        self.number_labels = []
         self.shown_words = state.words
+        self.passphrase_note.setVisible(bool(state.passphrase))
         columns = 3 if len(state.words) <= 12 else 4
         rows = (len(state.words) + columns - 1) // columns
         for i, word in enumerate(state.words):
-            label = QLabel(f"<span style='color:#8a94a6'>{i + 1:>2}</span>&nbsp;&nbsp;{word}")
+            # Number and word in columns of their own, so "9" and "10" start their words in line.
+            number = QLabel(f"{i + 1}")
+            number.setObjectName("wordNumber")
+            number.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+            number.setMinimumWidth(number.fontMetrics().horizontalAdvance("24") + 4)
+            label = QLabel(word)
             label.setObjectName("seedWord")
             # Copying is discouraged: the words cannot be selected, dragged or copied.
             label.setTextInteractionFlags(Qt.TextInteractionFlag.NoTextInteraction)
             label.setContextMenuPolicy(Qt.ContextMenuPolicy.NoContextMenu)
-            self.grid.addWidget(label, i % rows, i // rows)
+            self.grid.addWidget(number, i % rows, 2 * (i // rows))
+            self.grid.addWidget(label, i % rows, 2 * (i // rows) + 1)
             self.word_labels.append(label)
+            self.number_labels.append(number)
+        for column in range(4):
+            self.grid.setColumnStretch(2 * column + 1, 1 if column < columns else 0)
 
 
 class ConfirmWordsPage(WizardPage):
@@ -80,6 +97,7 @@ class ConfirmWordsPage(WizardPage):
             field = QLineEdit(answer)
             field.setObjectName("confirmWord")
             field.setPlaceholderText(f"word {pos + 1}")
+            field.setProperty("invalid", False)
             field.setCompleter(make_completer(field))
             field.textEdited.connect(self._edited)
             field.returnPressed.connect(self._submit)
@@ -89,6 +107,13 @@ class ConfirmWordsPage(WizardPage):
 
     def _edited(self, _: str) -> None:
         self.wizard.update(confirm_answers=tuple(f.text() for f in self.fields))
+
+    def show_status(self, status: PageStatus) -> None:
+        # A refused Next names the wrong words; the fields that hold them are marked too,
+        # until the next edit.
+        wrong = wrong_confirmations(self.wizard.state) if status.error else ()
+        for index, field in enumerate(self.fields):
+            mark_invalid(field, index in wrong)
 
     def _submit(self) -> None:
         if self.wizard.status.can_next:
@@ -121,3 +146,7 @@ class DisclaimerPage(WizardPage):
         self.checkbox.blockSignals(True)
         self.checkbox.setChecked(state.acknowledged)
         self.checkbox.blockSignals(False)
+
+    def entered(self) -> None:
+        # Space ticks the box, then Tab reaches Next (never Back, which would leave the page).
+        self.checkbox.setFocus()

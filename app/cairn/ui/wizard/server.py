@@ -4,8 +4,18 @@ from __future__ import annotations
 
 from PySide6.QtWidgets import QLineEdit
 
-from cairn.onboarding import View, WizardState
+from cairn.onboarding import Flow, View, WizardState
 from cairn.ui.wizard.base import WizardPage
+
+RESTORE_TITLE = "Where is your backup?"
+BACKUP_TO = (
+    "Enter the address of a Cairn backup server. It stores only encrypted data under names it "
+    "cannot read; your recovery words are never sent."
+)
+RESTORE_FROM = (
+    "Enter the address of the Cairn backup server your wallet was backed up to. Your recovery "
+    "words are never sent: they only unlock the encrypted backup on this computer."
+)
 
 
 class BackupServerPage(WizardPage):
@@ -14,10 +24,7 @@ class BackupServerPage(WizardPage):
 
     def __init__(self, *args: object, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
-        self.explain(
-            "Enter the address of a Cairn backup server. It stores only encrypted data under "
-            "names it cannot read; your recovery words are never sent."
-        )
+        self.explanation = self.explain(BACKUP_TO)
         self.field = QLineEdit()
         self.field.setObjectName("serverField")
         self.field.setPlaceholderText("https://backup.example.com")
@@ -27,6 +34,10 @@ class BackupServerPage(WizardPage):
         self.body.addStretch(1)
 
     def load(self, state: WizardState) -> None:
+        restoring = state.flow is Flow.RESTORE
+        if self.title_label is not None:
+            self.title_label.setText(RESTORE_TITLE if restoring else self.title)
+        self.explanation.setText(RESTORE_FROM if restoring else BACKUP_TO)
         self.field.setText(state.backup_server_url)
 
     def entered(self) -> None:

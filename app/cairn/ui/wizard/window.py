@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import itertools
 import logging
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QCloseEvent, QIcon, QPixmap
 from PySide6.QtWidgets import (
+    QApplication,
     QFrame,
     QHBoxLayout,
     QLabel,
@@ -18,6 +20,7 @@ from PySide6.QtWidgets import (
 
 from cairn.onboarding import View, Wizard
 from cairn.ui.resources import icon_path, style_sheet
+from cairn.ui.shortcuts import add_quit_shortcut
 from cairn.ui.wizard.base import WizardPage
 from cairn.ui.wizard.email import EmailPage
 from cairn.ui.wizard.loading import LoadingPage, OnboardingSession
@@ -100,6 +103,7 @@ class WizardWindow(QWidget):
         self.back_button.clicked.connect(self.wizard.back)
         self.skip_button.clicked.connect(self.wizard.skip)
         self.next_button.clicked.connect(self.wizard.next)
+        add_quit_shortcut(self)
         self.wizard.subscribe(self._changed)
         self._changed(self.wizard)
 
@@ -122,13 +126,16 @@ class WizardWindow(QWidget):
         layout.addWidget(logo)
         layout.addWidget(name)
         layout.addStretch(1)
-        network = str(getattr(self.session, "network", "bitcoin"))
-        if network != "bitcoin":
-            # Test networks are said plainly: their coins have no value.
-            badge = QLabel(f"{network} · test coins only")
-            badge.setObjectName("networkBadge")
-            layout.addWidget(badge)
+        self.network_badge = QLabel("")
+        self.network_badge.setObjectName("networkBadge")
+        layout.addWidget(self.network_badge)
+        self._show_network(str(getattr(self.session, "network", "bitcoin")))
         return bar
+
+    def _show_network(self, network: str) -> None:
+        # Test networks are said plainly: their coins have no value.
+        self.network_badge.setText(f"{network} · test coins only")
+        self.network_badge.setVisible(network != "bitcoin")
 
     def page(self, view: View) -> WizardPage:
         if view not in self.pages:
@@ -145,6 +152,7 @@ class WizardWindow(QWidget):
         return self.page(self.wizard.view)
 
     def _changed(self, wizard: Wizard) -> None:
+        self._show_network(wizard.state.network.value)
         key = (len(wizard.history), wizard.view)
         if key != self._shown:
             self._shown = key
@@ -155,8 +163,42 @@ class WizardWindow(QWidget):
             page = self.page(wizard.view)
             self.stack.setCurrentWidget(page)
             page.load(wizard.state)
-            page.entered()
+            self._order_tabs(page)
+            # Widgets a page adds while loading are shown by a queued call of Qt's; focus can
+            # only go to them after that, or it falls to the first button (Back).
+            QTimer.singleShot(0, self, lambda: self._enter(page))
         self._update_buttons()
+
+    def _enter(self, page: WizardPage) -> None:
+        if self.wizard.view is page.view and self.stack.currentWidget() is page:
+            page.entered()
+            focus = QApplication.focusWidget()
+            # The stack hands the focus to the page itself; a page with nothing to type in
+            # (the words to write down) passes it to Next, so Enter or Space goes on.
+            on_page = focus is not None and focus is not page and page.isAncestorOf(focus)
+            if self.button_row.isVisible() and not on_page:
+                self.next_button.setFocus()
+
+    def _order_tabs(self, page: WizardPage) -> None:
+        """Tab goes through the page, then Next, Skip, Back: never from the page to Back first.
+
+        Pages are built after the buttons (and some rebuild their fields on every visit), so
+        Qt's creation-order chain would otherwise put Back before the page's first field.
+        """
+        buttons = [self.next_button, self.skip_button, self.back_button]
+        chain = [*self._page_focus_chain(page), *buttons]
+        for before, after in itertools.pairwise(chain):
+            QWidget.setTabOrder(before, after)
+
+    def _page_focus_chain(self, page: WizardPage) -> list[QWidget]:
+        """The page's widgets that take Tab focus, in the order the page created them."""
+        found: list[QWidget] = []
+        widget = self.nextInFocusChain()
+        while widget is not None and widget is not self:
+            if page.isAncestorOf(widget) and widget.focusPolicy() & Qt.FocusPolicy.TabFocus:
+                found.append(widget)
+            widget = widget.nextInFocusChain()
+        return found
 
     def _update_buttons(self) -> None:
         wizard = self.wizard
@@ -175,6 +217,7 @@ class WizardWindow(QWidget):
         show_error = status.error is not None and not own_buttons
         self.error.setText(status.error or "")
         self.error.setVisible(show_error)
+        page.show_status(status)
 
     def closeEvent(self, event: QCloseEvent) -> None:
         loading = self.pages.get(View.LOADING)

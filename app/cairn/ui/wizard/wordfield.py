@@ -2,21 +2,12 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import QStringListModel, Qt, Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QKeyEvent, QKeySequence
-from PySide6.QtWidgets import QApplication, QCompleter, QLineEdit, QWidget
+from PySide6.QtWidgets import QApplication, QLineEdit, QWidget
 
-from cairn.onboarding.phrase import split_phrase, wordlist
-
-
-def make_completer(parent: QWidget) -> QCompleter:
-    completer = QCompleter(parent)
-    completer.setModel(QStringListModel(list(wordlist()), completer))
-    completer.setCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
-    completer.setFilterMode(Qt.MatchFlag.MatchStartsWith)
-    completer.setCompletionMode(QCompleter.CompletionMode.PopupCompletion)
-    completer.setMaxVisibleItems(6)
-    return completer
+from cairn.onboarding.phrase import split_phrase
+from cairn.ui.wizard.completion import make_completer, mark_invalid, take_unique_completion
 
 
 class WordField(QLineEdit):
@@ -31,9 +22,11 @@ class WordField(QLineEdit):
         self.setObjectName("wordField")
         self.setProperty("invalid", False)
         self.setCompleter(make_completer(self))
-        self.setPlaceholderText(f"{index + 1}")
+        # No placeholder: the number stands beside the field already.
         self.setContextMenuPolicy(Qt.ContextMenuPolicy.NoContextMenu)
         self.textEdited.connect(self._spread_if_many)
+        # Leaving a field with a beginning that names one word ("sausa") leaves the word.
+        self.editingFinished.connect(lambda: take_unique_completion(self))
 
     def keyPressEvent(self, event: QKeyEvent) -> None:
         if event.matches(QKeySequence.StandardKey.Paste):
@@ -46,6 +39,7 @@ class WordField(QLineEdit):
             popup = self.completer().popup()
             if popup is not None and popup.isVisible():
                 popup.hide()
+            take_unique_completion(self)
             self.advance.emit(self.index)
             return
         super().keyPressEvent(event)
@@ -57,7 +51,4 @@ class WordField(QLineEdit):
             self.phrase_pasted.emit(self.index, words)
 
     def mark(self, invalid: bool) -> None:
-        if bool(self.property("invalid")) != invalid:
-            self.setProperty("invalid", invalid)
-            self.style().unpolish(self)
-            self.style().polish(self)
+        mark_invalid(self, invalid)
