@@ -315,7 +315,9 @@ class SyncEngine:
             return False
         if ours is None or (view.incarnation is not None and not view.incarnation.confirmed):
             # The life this device meant to start never reached the server: join the one there.
-            await self.store.batch(deletes=[INCARNATION])
+            # What this device knew of an earlier life says nothing about this one: forget it,
+            # so the comparison deletes nothing here and uploads what the store lacks.
+            await self.local.clear_server_state()
             await self.local.require_full("joining the backup of another device", trust_server=True)
             return False
         try:
@@ -372,8 +374,10 @@ class SyncEngine:
         names = [o.record.name for o in items]
         conflict_names = [conflict_record_name(n) for n in names]
         for _ in range(MAX_APPLY_ATTEMPTS):
-            values = await self.store.get_many([*names, *conflict_names])
+            # Pending entries first: a write landing after this read changes its seq, which
+            # `expect` then catches; read the other way round, a stale value could be settled.
             pending = await self.store.pending_for(names)
+            values = await self.store.get_many([*names, *conflict_names])
             mirror = await self.local.manifest()
             known = await self.local.versions(o.key for o in items)
             result = _PageResult()
@@ -479,8 +483,10 @@ class SyncEngine:
 
     async def _push_once(self, names: Sequence[str]) -> PushResult:
         view = await self._view()
-        values = await self.store.get_many(names)
+        # Pending entries first: a write after this read gets a new seq, which stays pending
+        # (read the other way round, an old value could be sent and the new entry acknowledged).
         pending = await self.store.pending_for(names)
+        values = await self.store.get_many(names)
         chosen: list[str] = []
         size = 0
         for name in names:
@@ -661,8 +667,8 @@ class SyncEngine:
             return 0
         names = [o.record.name for o in items]
         for _ in range(MAX_APPLY_ATTEMPTS):
+            pending = await self.store.pending_for(names)  # first, as in `_apply`
             values = await self.store.get_many([*names, *(conflict_record_name(n) for n in names)])
-            pending = await self.store.pending_for(names)
             known = await self.local.versions(o.key for o in items)
             result = _PageResult()
             changes = _Changes(values, result)
