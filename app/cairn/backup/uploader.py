@@ -34,8 +34,8 @@ log = logging.getLogger(__name__)
 
 DEFAULT_DEBOUNCE = 2.0
 # An idle round is one feed request of well under 1 KiB; this keeps another device's change
-# visible here within about two seconds.
-DEFAULT_POLL_INTERVAL = 2.0
+# visible here within about two seconds (the p50 target of scripts/bench_sync.py).
+DEFAULT_POLL_INTERVAL = 1.5
 
 
 class Backoff:
