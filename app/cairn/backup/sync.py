@@ -323,8 +323,8 @@ class SyncEngine:
         try:
             obj = await self.client.get_object(self._manifest_key)
             content = self._open(obj.key, obj.version, obj.write_id, obj.value, state.incarnation)
-        except BackupNotFound:
-            content = None
+        except (BackupNotFound, BackupCorrupt):
+            content = None  # no manifest of that life a device with the seed wrote
         if (
             isinstance(content, payload.Manifest)
             and content.incarnation == state.incarnation
