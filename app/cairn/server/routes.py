@@ -275,9 +275,7 @@ async def list_objects(
     request: Request,
     node_id: NodeId,
     store_id: StoreId,
-    after: Annotated[
-        str, Query(pattern=KEY_PATTERN, description="list keys after this one")
-    ] = "",
+    after: Annotated[str, Query(pattern=KEY_PATTERN, description="list keys after this one")] = "",
     limit: Annotated[int, Query(ge=1, le=1000, description="page size")] = 1000,
 ) -> Response:
     check_query(request, frozenset({"after", "limit"}))
