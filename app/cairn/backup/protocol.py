@@ -184,7 +184,7 @@ def decode_value(text: str) -> bytes:
     return blob
 
 
-def _canonical_tail(text: str | bytes, blob: bytes | memoryview) -> bool:
+def _canonical_tail(text: str | bytes | memoryview, blob: bytes | memoryview) -> bool:
     """Whether the last base64 quantum of `text` is the one `blob` encodes to (cheap: 4 chars)."""
     rest = len(blob) % 3
     if rest == 0:

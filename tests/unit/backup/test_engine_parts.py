@@ -1,4 +1,4 @@
-"""Small pure parts of the engine: backoff, error mapping, conflict names, batch chunks."""
+"""Small pure parts of the engine: backoff, error mapping, reading the export stream."""
 
 from __future__ import annotations
 
@@ -16,12 +16,13 @@ from cairn.backup.client import (
     BackupTooLarge,
     BackupUnauthorized,
     BackupUnreachable,
+    BackupUnsupported,
     RateLimited,
+    ResyncRequired,
     _error_from,
 )
-from cairn.backup.fullbackup import _chunks
+from cairn.backup.protocol import StoredObject, decode_object, loads, parse_export_line
 from cairn.backup.uploader import Backoff
-from cairn.backup.writer import conflict_name
 
 
 def test_backoff_grows_to_the_cap_with_jitter_and_resets():
@@ -47,6 +48,8 @@ def test_backoff_grows_to_the_cap_with_jitter_and_resets():
         (502, b"", BackupUnreachable),
         (503, b'{"error":"unavailable","detail":"database down"}', BackupUnreachable),
         (409, b'{"error":"conflict"}', BackupServerError),  # no versions: not our protocol
+        (410, b'{"error":"upgrade_required","detail":"x"}', BackupUnsupported),
+        (410, b'{"error":"resync_required","detail":"x","generation":3}', ResyncRequired),
     ],
 )
 def test_every_status_maps_to_one_typed_error(status, body, expected):
@@ -56,25 +59,19 @@ def test_every_status_maps_to_one_typed_error(status, body, expected):
 
 
 def test_conflict_and_rate_limit_carry_what_the_caller_needs():
-    conflict = _error_from(409, b'{"error":"conflict","current":{"aa":3}}', httpx.Headers())
-    assert isinstance(conflict, BackupConflict)
-    assert conflict.current == {"aa": 3}
+    body = (
+        b'{"error":"conflict","detail":"x","generation":4,"incarnation":"' + b"1" * 32
+        + b'","erased":false,"current":{"' + b"a" * 64 + b'":3},"write_ids":{"' + b"a" * 64
+        + b'":"' + b"2" * 32 + b'"}}'
+    )  # fmt: skip
+    conflict = _error_from(409, body, httpx.Headers())
+    assert isinstance(conflict, BackupConflict) and conflict.info is not None
+    assert conflict.info.current == {"a" * 64: 3}
+    assert conflict.info.write_ids == {"a" * 64: "2" * 32}
+    assert conflict.info.state.generation == 4
     limited = _error_from(429, b'{"error":"rate_limited"}', httpx.Headers({"Retry-After": "7"}))
     assert isinstance(limited, RateLimited)
     assert limited.retry_after == 7.0
-
-
-def test_conflict_names_fall_back_to_the_key_when_too_long():
-    assert conflict_name("labels/tx/1", 4, "k" * 64) == "conflicts/labels/tx/1/4"
-    assert conflict_name("x" * 1020, 4, "k" * 64) == "conflicts/" + "k" * 64 + "/4"
-
-
-def test_full_backup_chunks_respect_both_bounds():
-    records = [(f"n{i}", bytes(10)) for i in range(25)]
-    assert [len(c) for c in _chunks(records, 10, 10_000)] == [10, 10, 5]
-    assert [len(c) for c in _chunks(records, 100, 35)] == [3] * 8 + [1]
-    big = [("a", bytes(100)), ("b", bytes(1))]
-    assert [len(c) for c in _chunks(big, 10, 50)] == [1, 1]  # an oversized record goes alone
 
 
 @pytest.mark.asyncio
@@ -92,6 +89,7 @@ async def test_the_export_is_split_into_lines_whatever_the_network_pieces(separa
             {
                 "key": f"{i:064x}",
                 "version": i + 1,
+                "write_id": None if i % 2 else f"{i:032x}",
                 "value": base64.b64encode(bytes([i]) * (i * 37)).decode(),
             },
             separators=separators,
@@ -114,54 +112,62 @@ async def test_the_export_is_split_into_lines_whatever_the_network_pieces(separa
         got = [obj async for obj in stream]
     await http.aclose()
     assert stream.generation == 7
-    assert [(o.key, o.version, o.value) for o in got] == [
-        (f"{i:064x}", i + 1, bytes([i]) * (i * 37)) for i in range(40)
+    assert [(o.key, o.version, o.write_id, o.value) for o in got] == [
+        (f"{i:064x}", i + 1, None if i % 2 else f"{i:032x}", bytes([i]) * (i * 37))
+        for i in range(40)
     ]
 
 
 def _reference_parse(line: bytes) -> object:
-    """What a JSON parser makes of an export line: the object, or the error type."""
-    import json
-
-    from cairn.backup.client import BackupServerError, _stored_object
-
+    """What a strict JSON parser makes of an export line: the object, or an error."""
     try:
-        return _stored_object(json.loads(line))
-    except (ValueError, BackupServerError):
-        return BackupServerError
+        return decode_object(loads(line))
+    except ValueError:
+        return ValueError
 
 
 def _fast_parse(line: bytes) -> object:
-    from cairn.backup.client import BackupServerError, _parse_line
-
     try:
-        return _parse_line(line)
-    except BackupServerError:
-        return BackupServerError
+        return parse_export_line(line)
+    except ValueError:
+        return ValueError
 
 
-def _server_line(key: str, version: int, value: bytes) -> bytes:
+def _server_line(key: str, version: int, value: bytes, write_id: str | None = "1" * 32) -> bytes:
     import base64
     import json
 
-    line = {"key": key, "version": version, "value": base64.b64encode(value).decode()}
+    line = {
+        "key": key,
+        "version": version,
+        "write_id": write_id,
+        "value": base64.b64encode(value).decode(),
+    }
     return json.dumps(line, separators=(",", ":")).encode()
+
+
+A64 = b"a" * 64
+W = b'"' + b"1" * 32 + b'"'
 
 
 @pytest.mark.parametrize(
     "line",
     [
         _server_line("ab" * 32, 1, b"sealed"),
-        _server_line("0" * 64, 0, b""),
+        _server_line("0" * 64, 0, b"", None),
         _server_line("f" * 64, 2**63 - 1, bytes(range(256))),
-        b'{"key":"' + b"a" * 64 + b'","version":01,"value":"QQ=="}',  # leading zero
-        b'{"key":"' + b"a" * 64 + b'","version":1,"value":"}',  # unterminated value
-        b'{"key":"' + b"a" * 64 + b'","version":1,"value":"QQ\\u003d="}',  # an escape
-        b'{"key":"' + b"A" * 64 + b'","version":1,"value":"QQ=="}',  # upper-case key
-        b'{"key":"' + b"a" * 64 + b'","version":1,"value":"QQ==","x":"y"}',
-        b'{"key":"' + b"a" * 64 + b'","version":-1,"value":"QQ=="}',
-        b'{"key":"' + b"a" * 64 + b'","version":1,"value":"QQ="}',
-        b'{"key": "' + b"a" * 64 + b'", "version": 1, "value": "QQ=="}',
+        b'{"key":"' + A64 + b'","version":01,"write_id":' + W + b',"value":"QQ=="}',
+        b'{"key":"' + A64 + b'","version":1,"write_id":' + W + b',"value":"}',
+        b'{"key":"' + A64 + b'","version":1,"write_id":' + W + b',"value":"QQ\\u003d="}',
+        b'{"key":"' + b"A" * 64 + b'","version":1,"write_id":' + W + b',"value":"QQ=="}',
+        b'{"key":"' + A64 + b'","version":1,"write_id":' + W + b',"value":"QQ==","x":"y"}',
+        b'{"key":"' + A64 + b'","version":-1,"write_id":' + W + b',"value":"QQ=="}',
+        b'{"key":"' + A64 + b'","version":-0,"write_id":' + W + b',"value":"QQ=="}',
+        b'{"key":"' + A64 + b'","version":1,"write_id":' + W + b',"value":"QQ="}',
+        b'{"key":"' + A64 + b'","version":1,"write_id":' + W + b',"value":"QR=="}',  # pad bits
+        b'{"key":"' + A64 + b'","version":1,"write_id":"' + b"1" * 31 + b'","value":"QQ=="}',
+        b'{"key":"' + A64 + b'","version":1,"value":"QQ=="}',  # a v1 line
+        b'{"key": "' + A64 + b'", "version": 1, "write_id": null, "value": "QQ=="}',
     ],
 )
 def test_an_export_line_reads_as_json_would_read_it(line: bytes) -> None:
@@ -172,16 +178,19 @@ def test_an_export_line_reads_as_json_would_read_it(line: bytes) -> None:
 @given(
     version=st.integers(0, 2**63 - 1),
     value=st.binary(max_size=40),
+    write_id=st.one_of(st.none(), st.just("2" * 32)),
     edits=st.lists(
-        st.tuples(st.integers(0, 200), st.sampled_from(list(b'"\\}{,:0=A /+ \n')), st.booleans()),
+        st.tuples(
+            st.integers(0, 200), st.sampled_from(list(b'"\\}{,:0=A /+ \nnul')), st.booleans()
+        ),
         max_size=3,
     ),
 )
 def test_a_damaged_export_line_never_reads_differently_from_json(
-    version: int, value: bytes, edits: list[tuple[int, int, bool]]
+    version: int, value: bytes, write_id: str | None, edits: list[tuple[int, int, bool]]
 ) -> None:
     """The fast reading of the server's compact lines accepts nothing json would read otherwise."""
-    line = bytearray(_server_line("c" * 64, version, value))
+    line = bytearray(_server_line("c" * 64, version, value, write_id))
     for at, byte, insert in edits:
         at %= len(line) + 1
         if insert or at == len(line):
@@ -189,3 +198,8 @@ def test_a_damaged_export_line_never_reads_differently_from_json(
         else:
             line[at] = byte
     assert _fast_parse(bytes(line)) == _reference_parse(bytes(line))
+
+
+def test_a_parsed_line_is_the_stored_object() -> None:
+    line = _server_line("d" * 64, 9, b"blob")
+    assert parse_export_line(line) == StoredObject("d" * 64, 9, "1" * 32, b"blob")
