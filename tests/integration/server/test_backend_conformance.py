@@ -532,6 +532,21 @@ async def test_rate_limit_counts_requests_per_node_and_window(backend: Backend) 
 
 
 @pytest.mark.asyncio
+async def test_the_rate_limit_is_checked_before_the_nonce(backend: Backend) -> None:
+    """Both backends alike: a replay counts as a hit; a request over the limit keeps its nonce."""
+    seen = secrets.token_hex(16)
+    await backend.claim(claim(seen, rate_limit=2))
+    with pytest.raises(Replayed):
+        await backend.claim(claim(seen, rate_limit=2))  # the second hit of the window
+    fresh = secrets.token_hex(16)
+    with pytest.raises(RateLimited):
+        await backend.claim(claim(seen, rate_limit=2))  # over the limit: not even a replay
+    with pytest.raises(RateLimited):
+        await backend.claim(claim(fresh, rate_limit=2))
+    await backend.claim(claim(fresh))  # its nonce was not used up
+
+
+@pytest.mark.asyncio
 async def test_export_pages_through_many_rows_and_large_values(backend: Backend) -> None:
     big = {key(f"big{i}"): bytes([i]) * (600 * 1024) for i in range(10)}  # > one page of bytes
     small = {key(f"small{i}"): str(i).encode() for i in range(300)}  # > one page of rows
