@@ -138,11 +138,15 @@ async def signed_and_claimed(request: Request, service: Service, node_id: str) -
 
 
 def check_query(request: Request, allowed: frozenset[str] = frozenset()) -> None:
-    """Refuse a query with unknown or repeated parameters, or values not written literally.
+    """Refuse an escaped path, and a query with unknown or repeated parameters or escaped values.
 
     The framework would ignore unknown names, take the last of repeated ones and percent-decode
     values; the protocol has one spelling of every request instead (docs/PROTOCOL.md section 7).
     """
+    if b"%" in (request.scope.get("raw_path") or b""):
+        # The framework routes on the decoded path ("regtest%2Fobjects" would reach /objects);
+        # no path of the protocol needs an escape, so none is taken.
+        raise ApiError(400, "bad_request", "protocol paths are never percent-encoded")
     raw = request.scope.get("query_string", b"").decode("latin-1")
     if not raw:
         return

@@ -393,3 +393,15 @@ async def test_metrics_label_routes_by_template_never_by_concrete_path(
         assert 'route="/v2/stores/{node_id}/{store_id}/objects/{key}",status="200"' in metrics
         assert 'route="/openapi.json"' in metrics and 'route="unmatched"' in metrics
         assert A not in metrics and B not in metrics and api.node.node_id not in metrics
+
+
+@pytest.mark.parametrize("path", ["/objects%2F" + A, "%2Fobjects", "/obj%65cts"])
+@pytest.mark.asyncio
+async def test_a_percent_encoded_path_is_refused_not_decoded(
+    make_api: ApiFactory, path: str
+) -> None:
+    async with make_api() as api:
+        await api.put({A: (0, b"a")})
+        target = api.node.path(path)
+        r = await api.http.get(target, headers=api.node.headers("GET", target))
+        assert r.status_code == 400 and r.json()["error"] == "bad_request"
