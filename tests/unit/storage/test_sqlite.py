@@ -28,6 +28,9 @@ def mode(path: Path) -> int:
     return stat.S_IMODE(path.stat().st_mode)
 
 
+NEWEST = MIGRATIONS[-1].version  # a test migration comes after the real ones
+
+
 def user_version(path: Path) -> int:
     conn = sqlite3.connect(path)
     try:
@@ -113,7 +116,7 @@ def test_a_new_file_gets_the_newest_schema_without_a_backup(tmp_path: Path) -> N
     path = tmp_path / "records.sqlite"
     with SqliteStore(path) as store:
         assert store.migration_backup is None
-    assert user_version(path) == MIGRATIONS[-1].version == 1
+    assert user_version(path) == MIGRATIONS[-1].version == NEWEST
     assert {"records", "outbox"} <= tables(path)
     assert not list(tmp_path.glob("*.bak"))
 
@@ -158,17 +161,21 @@ def _v1_file(path: Path) -> tuple[list[tuple[str, bytes]], list[object]]:
 def test_migration_keeps_an_online_backup_of_the_old_file(tmp_path: Path) -> None:
     path = tmp_path / "records.sqlite"
     records, outbox = _v1_file(path)
-    v2 = (*MIGRATIONS, Migration(2, "tags", _add_tags_table))
+    v2 = (*MIGRATIONS, Migration(NEWEST + 1, "tags", _add_tags_table))
     with SqliteStore(path, migrations=v2) as store:
-        assert store.migration_backup == backup_path(path, 1) == tmp_path / "records.sqlite.v1.bak"
+        assert (
+            store.migration_backup
+            == backup_path(path, NEWEST)
+            == tmp_path / f"records.sqlite.v{NEWEST}.bak"
+        )
         assert store.scan() == records
         assert store.outbox_pending() == outbox
         store.put("labels/tx/b", b"food")
-    assert user_version(path) == 2
+    assert user_version(path) == NEWEST + 1
     assert "tags" in tables(path)
-    saved = backup_path(path, 1)
+    saved = backup_path(path, NEWEST)
     assert mode(saved) == 0o600
-    assert user_version(saved) == 1
+    assert user_version(saved) == NEWEST
     assert "tags" not in tables(saved)
     assert not list(tmp_path.glob("*.partial"))
     # The copy is a complete store at the old version: it opens and has every record.
@@ -187,13 +194,13 @@ def test_a_failing_migration_rolls_back_and_leaves_the_old_file(
 ) -> None:
     path = tmp_path / "records.sqlite"
     records, outbox = _v1_file(path)
-    broken = (*MIGRATIONS, Migration(2, "broken", step))  # type: ignore[arg-type]
+    broken = (*MIGRATIONS, Migration(NEWEST + 1, "broken", step))  # type: ignore[arg-type]
     with pytest.raises(MigrationError, match="unchanged") as failure:
         SqliteStore(path, migrations=broken)
     assert failure.value.__cause__ is not None
-    assert user_version(path) == 1
+    assert user_version(path) == NEWEST
     assert "tags" not in tables(path)
-    assert backup_path(path, 1).exists()
+    assert backup_path(path, NEWEST).exists()
     with SqliteStore(path) as store:
         assert store.scan() == records
         assert store.outbox_pending() == outbox
@@ -233,7 +240,7 @@ def test_the_copy_is_made_before_the_steps_run_and_nobody_writes_in_between(
     seen: list[object] = []
 
     def step(conn: sqlite3.Connection) -> None:
-        with SqliteStore(backup_path(path, 1)) as copy:
+        with SqliteStore(backup_path(path, NEWEST)) as copy:
             seen.append(copy.scan())
         other = sqlite3.connect(path, timeout=0)
         try:
@@ -245,13 +252,13 @@ def test_the_copy_is_made_before_the_steps_run_and_nobody_writes_in_between(
             other.close()
         _add_tags_table(conn)
 
-    with SqliteStore(path, migrations=(*MIGRATIONS, Migration(2, "tags", step))) as store:
+    with SqliteStore(path, migrations=(*MIGRATIONS, Migration(NEWEST + 1, "tags", step))) as store:
         assert store.get("sneaked/in") is None
     assert seen == [records, "database is locked"]
 
 
 def test_migrations_must_be_numbered_in_order(tmp_path: Path) -> None:
-    gap = (*MIGRATIONS, Migration(3, "skips 2", _add_tags_table))
+    gap = (*MIGRATIONS, Migration(NEWEST + 2, "skips one", _add_tags_table))
     with pytest.raises(ValueError, match="numbered"):
         SqliteStore(tmp_path / "records.sqlite", migrations=gap)
 

@@ -10,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cairn.storage import MemoryStore, SqliteStore
+from cairn.storage.device import device_id
 from cairn.wallet.persistence import CHANGESET_PREFIX, RecordPersistence, changeset_name
 
 from .offline import FlakyStore, descriptors, fund
@@ -36,8 +37,10 @@ def test_each_persist_appends_one_record_in_order():
     for index in range(3):
         wallet.reveal_addresses_to(bdk.KeychainKind.EXTERNAL, index)
         assert wallet.persist(persister)
-    assert names(store) == [changeset_name(seq) for seq in range(4)]
-    assert changeset_name(7) == "wallet/changeset/000000000007"
+    device = device_id(store).hex()
+    assert names(store) == [changeset_name(seq, device) for seq in range(4)]
+    assert changeset_name(7) == "wallet/changeset/000000000007"  # the first release's names
+    assert changeset_name(7, device) == f"wallet/changeset/{device}/000000000007"
 
 
 def test_every_record_write_is_queued_for_backup():
