@@ -229,3 +229,35 @@ async def test_the_rate_limit_counts_only_authenticated_requests(make_api: ApiFa
         assert (await api.get()).status_code == 404
         assert (await api.get()).status_code == 404
         assert (await api.get()).status_code == 429
+
+
+@pytest.mark.asyncio
+async def test_which_refusal_wins_when_a_batch_breaks_several_rules(make_api: ApiFactory) -> None:
+    """docs/PROTOCOL.md 7.1: size, authentication, body, claim, preconditions, quota."""
+    async with make_api(max_batch_items=2, store_quota_bytes=10, rate_limit=100) as api:
+        target = api.node.path("/objects")
+        await api.put({A: (0, b"a")})
+
+        async def send(body: bytes, **sign: object) -> tuple[int, str]:
+            headers = api.node.headers("PUT", target, body, **sign)  # type: ignore[arg-type]
+            r = await api.http.put(target, content=body, headers=headers)
+            return r.status_code, r.json()["error"]
+
+        stale = int(time.time()) - 1000
+        # A malformed body that is also badly signed: authentication first.
+        assert await send(b"not json", ts=stale) == (401, "stale_timestamp")
+        # Too many items and a conflict and over quota: the body's limits first.
+        three = api.node.batch({B: (0, b"x" * 20), C: (0, b""), D: (0, b"")}, generation=0)
+        assert await send(three) == (413, "too_large")
+        # A conflict (stale generation) that would also exceed the quota: the conflict.
+        assert await send(api.node.batch({B: (0, b"x" * 20)}, generation=0)) == (409, "conflict")
+        # A replayed request that would conflict: the nonce.
+        replay = api.node.batch({B: (0, b"b")}, generation=0)
+        nonce = "cd" * 16
+        assert await send(replay, nonce=nonce) == (409, "conflict")
+        assert await send(replay, nonce=nonce) == (401, "replayed")
+        # Another incarnation at a stale generation: one 409, and it names the incarnation.
+        other = Node(secret=api.node.secret).batch({B: (0, b"b")}, generation=0)
+        headers = api.node.headers("PUT", target, other)
+        r = await api.http.put(target, content=other, headers=headers)
+        assert r.status_code == 409 and "incarnation" in r.json()["detail"]
