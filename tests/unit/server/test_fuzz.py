@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import atexit
+import json
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -16,7 +19,9 @@ from cairn.server.config import Limits, Settings
 from tests.support.signing import Node
 
 NODE = Node()
-DB = Path(tempfile.mkdtemp(prefix="cairn-fuzz-")) / "backupd.sqlite"
+_DIR = Path(tempfile.mkdtemp(prefix="cairn-fuzz-"))
+atexit.register(shutil.rmtree, _DIR, ignore_errors=True)
+DB = _DIR / "backupd.sqlite"  # one database for every example, as a long-running server has
 A = "a" * 64
 
 json_like = st.recursive(
@@ -28,7 +33,7 @@ json_like = st.recursive(
 )
 bodies = st.one_of(
     st.binary(max_size=300),
-    json_like.map(lambda doc: __import__("json").dumps(doc).encode()),
+    json_like.map(lambda doc: json.dumps(doc).encode()),
     st.integers(1, 3000).map(lambda n: b'{"put":' + b"[" * n + b"]" * n + b"}"),
     st.integers(1, 3000).map(lambda n: b'{"a":' * n + b"0" + b"}" * n),
     st.just(NODE.batch({A: (0, b"x")})),
