@@ -2,8 +2,9 @@
 
 For each backend (SQLite file; PostgreSQL in a throwaway cluster with fsync on) it starts a real
 `cairn-backupd serve` (uvicorn, one worker, default log level), drives it for a fixed time and
-prints durable PUT throughput and p50/p99 latency. Every PUT is a compare-and-swap update of one
-of the client's own objects, signed exactly as the wallet signs it, answered only once durable.
+prints durable PUT throughput and p50/p99 latency. Every PUT is a protocol v2 batch updating one
+of the client's own objects under the store's generation (each client has its own store, as each
+wallet does), signed exactly as the wallet signs it, answered only once durable.
 
 The load generator is a minimal keep-alive HTTP/1.1 client on asyncio streams: it shares the
 machine with the server, so it should spend as little CPU as possible.
@@ -15,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import base64
 import gc
 import json
 import os
@@ -33,7 +33,15 @@ sys.path[:0] = [str(ROOT / "app"), str(ROOT)]
 from coincurve import PrivateKey  # noqa: E402
 from tests.support.postgres import free_port, start_cluster  # noqa: E402
 
-from cairn.backup.protocol import objects_path, sign_request  # noqa: E402
+from cairn.backup.protocol import (  # noqa: E402
+    Batch,
+    PutItem,
+    encode_batch,
+    new_incarnation,
+    new_write_id,
+    objects_path,
+    sign_request,
+)
 
 VALUE_BYTES = 1024  # a typical sealed record (a label, a changeset) is well under this
 KEYS_PER_CLIENT = 16
@@ -105,16 +113,16 @@ async def client(port: int, deadline: float, measure_from: float, result: Result
     target = objects_path(node_id, "regtest")
     keys = [os.urandom(32).hex() for _ in range(KEYS_PER_CLIENT)]
     versions = dict.fromkeys(keys, 0)
-    value = base64.b64encode(os.urandom(VALUE_BYTES)).decode()
+    value = os.urandom(VALUE_BYTES)
+    incarnation, generation = new_incarnation(), 0
     conn = await Connection.open(port)
     i = 0
     try:
         while time.monotonic() < deadline:
             key = keys[i % KEYS_PER_CLIENT]
             i += 1
-            body = json.dumps(
-                {"put": [{"key": key, "version": versions[key], "value": value}]}
-            ).encode()
+            put = PutItem(key, versions[key], value)
+            body = encode_batch(Batch(incarnation, generation, new_write_id(), (put,), ()))
             headers = {
                 "Authorization": sign_request(secret, "PUT", target, body),
                 "Content-Type": "application/json",
@@ -126,7 +134,8 @@ async def client(port: int, deadline: float, measure_from: float, result: Result
             if status != 200:
                 result.errors += 1
                 continue
-            versions[key] = json.loads(answer)["versions"][key]
+            applied = json.loads(answer)
+            versions[key], generation = applied["versions"][key], applied["generation"]
             if started >= measure_from:
                 result.latencies.append(elapsed)
     finally:

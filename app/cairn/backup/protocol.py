@@ -111,7 +111,7 @@ def wire_key(key_name_key: bytes, name: str) -> str:
 
 
 def store_path(node_id: str, store_id: str) -> str:
-    """`/v1/stores/{node_id}/{store_id}`: one namespace per node and network."""
+    """`/v2/stores/{node_id}/{store_id}`: one namespace per node and network."""
     return f"{PROTOCOL_PREFIX}/stores/{node_id}/{quote(store_id, safe='')}"
 
 
@@ -170,11 +170,28 @@ def encode_value(blob: bytes) -> str:
 
 
 def decode_value(text: str) -> bytes:
-    """Strict standard base64 (padding required, no whitespace); ValueError otherwise."""
+    """Strict standard base64 (padding required, no whitespace, padding bits zero); else ValueError.
+
+    Every value has exactly one encoding: "/w==" is the byte 0xff, and "/x==", which differs
+    only in its padding bits, is refused.
+    """
     try:
-        return base64.b64decode(text.encode("ascii"), validate=True)
+        blob = base64.b64decode(text.encode("ascii"), validate=True)
     except (binascii.Error, UnicodeEncodeError) as exc:
         raise ValueError("value is not standard base64") from exc
+    if not _canonical_tail(text, blob):
+        raise ValueError("value is not canonical base64: its padding bits are not zero")
+    return blob
+
+
+def _canonical_tail(text: str | bytes | memoryview, blob: bytes | memoryview) -> bool:
+    """Whether the last base64 quantum of `text` is the one `blob` encodes to (cheap: 4 chars)."""
+    rest = len(blob) % 3
+    if rest == 0:
+        return True
+    tail = base64.b64encode(bytes(blob[-rest:]))
+    end = text[-4:]
+    return tail == (end.encode("ascii") if isinstance(end, str) else bytes(end))
 
 
 # --- Request signing ----------------------------------------------------------------------
@@ -376,6 +393,7 @@ def loads(body: bytes) -> object:
             body.decode("utf-8"),
             object_pairs_hook=_reject_duplicates,
             parse_constant=_no_constant,
+            parse_int=_non_negative_int,
         )
     except ProtocolError:
         raise
@@ -385,6 +403,16 @@ def loads(body: bytes) -> object:
 
 def _no_constant(name: str) -> object:
     raise ProtocolError(f"{name} is not a JSON number")
+
+
+def _non_negative_int(text: str) -> int:
+    # No number of the protocol is negative, so a sign (even "-0") is refused, and none has
+    # more than 19 digits (2^63-1), so a longer one is refused before it is converted.
+    if text.startswith("-"):
+        raise ProtocolError("numbers in protocol bodies are never negative (not even -0)")
+    if len(text) > 19:
+        raise ProtocolError("number out of range")
+    return int(text)
 
 
 def dumps(document: object) -> bytes:
@@ -867,6 +895,8 @@ def _parse_compact(data: bytes, view: memoryview, start: int, end: int) -> Store
         # Strict: the standard alphabet only, so a quote or backslash (JSON syntax) is refused.
         value = binascii.a2b_base64(view[value_start:value_end], strict_mode=True)
     except binascii.Error:
+        return None
+    if not _canonical_tail(view[value_start:value_end], value):
         return None
     version = int(digits)
     if version >= 2**63:

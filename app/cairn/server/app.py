@@ -79,6 +79,8 @@ def create_app(
         version=API_VERSION,
         description="Encrypted backup storage for Cairn wallets (protocol v2, docs/PROTOCOL.md).",
         lifespan=lifespan,
+        # A trailing slash is another path (404), never a redirect built from the Host header.
+        redirect_slashes=False,
         **_without_framework_telemetry(),
     )
     app.state.service = Service(backend=chosen, limits=settings.limits, metrics=metrics)

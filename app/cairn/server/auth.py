@@ -26,9 +26,18 @@ def request_target(request: Request) -> str:
 
 def authenticate(request: Request, body: bytes, node_id: str, limits: Limits) -> Credentials:
     """The credentials of a signed, fresh request by the owner of `node_id`'s stores."""
+    headers = request.headers.getlist("authorization")
+    if len(headers) > 1:
+        # Which one a proxy or framework would pick differs; none is taken.
+        raise ApiError(
+            401,
+            "unauthorized",
+            "exactly one Authorization header is allowed",
+            headers={"WWW-Authenticate": "Cairn-Sig"},
+        )
     try:
         credentials = verify_request(
-            request.headers.get("authorization"),
+            headers[0] if headers else None,
             request.method,
             request_target(request),
             body,

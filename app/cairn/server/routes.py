@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal
@@ -76,6 +77,11 @@ StoreId = Annotated[
 ObjectKey = Annotated[str, Path(pattern=KEY_PATTERN, description="HMAC of the record name")]
 SIGNED: dict[str, Any] = {"security": [{"CairnSig": []}]}
 
+# Every query value the protocol defines, exactly as it must be written: canonical decimal or
+# 64 lower-case hex, so no value ever needs (or may use) percent-encoding.
+_DECIMAL = re.compile(r"0|[1-9][0-9]{0,18}")
+_QUERY_VALUES = {"since": _DECIMAL, "limit": _DECIMAL, "after": re.compile(r"[0-9a-f]{64}")}
+
 
 @dataclass
 class Service:
@@ -131,6 +137,32 @@ async def signed_and_claimed(request: Request, service: Service, node_id: str) -
     return credentials
 
 
+def check_query(request: Request, allowed: frozenset[str] = frozenset()) -> None:
+    """Refuse an escaped path, and a query with unknown or repeated parameters or escaped values.
+
+    The framework would ignore unknown names, take the last of repeated ones and percent-decode
+    values; the protocol has one spelling of every request instead (docs/PROTOCOL.md section 7).
+    """
+    if b"%" in (request.scope.get("raw_path") or b""):
+        # The framework routes on the decoded path ("regtest%2Fobjects" would reach /objects);
+        # no path of the protocol needs an escape, so none is taken.
+        raise ApiError(400, "bad_request", "protocol paths are never percent-encoded")
+    raw = request.scope.get("query_string", b"").decode("latin-1")
+    if not raw:
+        return
+    seen: set[str] = set()
+    for pair in raw.split("&"):
+        name, sep, value = pair.partition("=")
+        rule = _QUERY_VALUES.get(name)
+        if name not in allowed or rule is None:
+            raise ApiError(400, "bad_request", f"unknown query parameter {name[:16]!r}")
+        if name in seen:
+            raise ApiError(400, "bad_request", f"query parameter {name!r} appears twice")
+        if not sep or rule.fullmatch(value) is None:
+            raise ApiError(400, "bad_request", f"query parameter {name!r} is not written literally")
+        seen.add(name)
+
+
 def parse_and_check_batch(body: bytes, limits: Limits) -> Batch:
     try:
         batch = parse_batch(loads(body))
@@ -178,6 +210,7 @@ async def metrics(request: Request) -> Response:
     },
 )
 async def put_objects(request: Request, node_id: NodeId, store_id: StoreId) -> Response:
+    check_query(request)
     service = service_of(request)
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > LARGE_BODY:
@@ -227,6 +260,7 @@ def raw_json(body: bytes, status: int = 200) -> Response:
 async def get_object(
     request: Request, node_id: NodeId, store_id: StoreId, key: ObjectKey
 ) -> Response:
+    check_query(request)
     service = service_of(request)
     await signed_and_claimed(request, service, node_id)
     found = await service.backend.get_object(StoreRef(node_id, store_id), key)
@@ -245,9 +279,10 @@ async def list_objects(
     request: Request,
     node_id: NodeId,
     store_id: StoreId,
-    after: Annotated[str, Query(max_length=64, description="list keys after this one")] = "",
+    after: Annotated[str, Query(pattern=KEY_PATTERN, description="list keys after this one")] = "",
     limit: Annotated[int, Query(ge=1, le=1000, description="page size")] = 1000,
 ) -> Response:
+    check_query(request, frozenset({"after", "limit"}))
     service = service_of(request)
     await signed_and_claimed(request, service, node_id)
     # One extra row tells whether another page exists, so `next` is null on the last page.
@@ -271,6 +306,7 @@ async def changes(
         int, Query(ge=1, le=FEED_LIMIT_MAX, description="items per page (whole generations)")
     ] = FEED_LIMIT_MAX,
 ) -> Response:
+    check_query(request, frozenset({"since", "limit"}))
     service = service_of(request)
     await signed_and_claimed(request, service, node_id)
     try:
@@ -323,6 +359,7 @@ async def ndjson_lines(export: Export) -> AsyncIterator[bytes]:
     openapi_extra=SIGNED,
 )
 async def export_store(request: Request, node_id: NodeId, store_id: StoreId) -> Response:
+    check_query(request)
     service = service_of(request)
     await signed_and_claimed(request, service, node_id)
     export = await service.backend.open_export(StoreRef(node_id, store_id))
@@ -345,6 +382,7 @@ async def export_store(request: Request, node_id: NodeId, store_id: StoreId) -> 
     openapi_extra=SIGNED,
 )
 async def store_info(request: Request, node_id: NodeId, store_id: StoreId) -> Response:
+    check_query(request)
     service = service_of(request)
     await signed_and_claimed(request, service, node_id)
     info = await service.backend.store_info(StoreRef(node_id, store_id))
@@ -360,6 +398,7 @@ async def store_info(request: Request, node_id: NodeId, store_id: StoreId) -> Re
     openapi_extra=SIGNED,
 )
 async def delete_store(request: Request, node_id: NodeId, store_id: StoreId) -> Response:
+    check_query(request)
     service = service_of(request)
     await signed_and_claimed(request, service, node_id)
     if not await service.backend.delete_store(StoreRef(node_id, store_id)):
@@ -369,7 +408,7 @@ async def delete_store(request: Request, node_id: NodeId, store_id: StoreId) -> 
 
 @router.api_route(
     "/v1/{rest:path}",
-    methods=["GET", "PUT", "DELETE", "POST", "HEAD"],
+    methods=["GET", "PUT", "DELETE", "POST", "HEAD", "OPTIONS", "PATCH"],
     include_in_schema=False,
 )
 async def protocol_v1(rest: str) -> Response:

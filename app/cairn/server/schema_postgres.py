@@ -1,7 +1,8 @@
 """PostgreSQL schema and the functions that keep each request to one round trip.
 
-`cairn_claim` records a nonce (a UNIQUE insert, so every instance sees every nonce) and counts a
-hit in the node's fixed rate-limit window (one row per node and window, updated in place).
+`cairn_claim` counts a hit in the node's fixed rate-limit window (one row per node and window,
+updated in place) and then records the nonce (a UNIQUE insert, so every instance sees every
+nonce), in the order the SQLite backend checks them.
 A batch runs in one transaction that first records the claim, then locks the store row
 (serialising batches of one store across every instance) and applies
 `cairn.server.batch.plan_batch`.
@@ -57,11 +58,8 @@ CREATE OR REPLACE FUNCTION cairn_claim(
 DECLARE
     v_hits integer;
 BEGIN
-    INSERT INTO nonces (node_id, nonce, expires_at) VALUES (p_node, p_nonce, p_expires)
-        ON CONFLICT DO NOTHING;
-    IF NOT FOUND THEN
-        RETURN 'replayed';
-    END IF;
+    -- The rate limit first, as on SQLite: every authenticated request counts (a replay too),
+    -- and a request refused for the rate does not use up its nonce.
     IF p_limit > 0 THEN
         INSERT INTO rate_windows AS r (node_id, window_start, hits) VALUES (p_node, p_window, 1)
             ON CONFLICT (node_id, window_start) DO UPDATE SET hits = r.hits + 1
@@ -69,6 +67,11 @@ BEGIN
         IF v_hits > p_limit THEN
             RETURN 'rate_limited';
         END IF;
+    END IF;
+    INSERT INTO nonces (node_id, nonce, expires_at) VALUES (p_node, p_nonce, p_expires)
+        ON CONFLICT DO NOTHING;
+    IF NOT FOUND THEN
+        RETURN 'replayed';
     END IF;
     RETURN 'ok';
 END;

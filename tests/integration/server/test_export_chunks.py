@@ -7,7 +7,7 @@ import json
 import httpx
 
 from tests.support.backupd import BackupServer
-from tests.support.signing import Node, batch
+from tests.support.signing import Node
 
 OBJECTS = 300
 
@@ -16,7 +16,7 @@ def test_export_groups_lines_into_few_chunks(backupd: BackupServer) -> None:
     node = Node()
     keys = [f"{i:064x}" for i in range(OBJECTS)]
     target = node.path("/objects")
-    body = batch({k: (0, bytes([i % 256]) * 1000) for i, k in enumerate(keys)})
+    body = node.batch({k: (0, bytes([i % 256]) * 1000) for i, k in enumerate(keys)})
     with httpx.Client(base_url=backupd.url, timeout=30) as http:
         assert http.put(target, content=body, headers=node.headers("PUT", target, body)).is_success
         export = node.path("/export")

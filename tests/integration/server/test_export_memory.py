@@ -8,7 +8,7 @@ from pathlib import Path
 import httpx
 
 from tests.support.backupd import BackupServer
-from tests.support.signing import Node, batch
+from tests.support.signing import Node
 
 MIB = 1024 * 1024
 OBJECTS = 48  # 1 MiB each: the export is 48 MiB of values, 64 MiB of base64
@@ -26,7 +26,8 @@ def test_export_of_a_large_store_streams_in_bounded_memory(backupd: BackupServer
     target = node.path("/objects")
     with httpx.Client(base_url=backupd.url, timeout=60) as http:
         for start in range(0, OBJECTS, 3):
-            body = batch({f"{i:064x}": (0, os.urandom(MIB)) for i in range(start, start + 3)})
+            puts = {f"{i:064x}": (0, os.urandom(MIB)) for i in range(start, start + 3)}
+            body = node.batch(puts, generation=start // 3)
             r = http.put(target, content=body, headers=node.headers("PUT", target, body))
             assert r.status_code == 200
         assert backupd.process is not None

@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from tests.support.backupd import BackupdFactory, BackupServer
-from tests.support.signing import Node, batch
+from tests.support.signing import Node
 
 CLIENTS = 20
 INCREMENTS = 3  # per client, on the shared key and on its own key
@@ -41,13 +41,18 @@ class Client:
 
     async def increment(self, key: str) -> None:
         while True:
+            # The generation first: an object read after it is at least as new, so a stale
+            # pair is refused with 409 rather than written.
+            r = await self.call("GET", "")
+            generation = 0 if r.status_code == 404 else r.json()["generation"]
             r = await self.call("GET", f"/objects/{key}")
             if r.status_code == 404:
                 version, count = 0, 0
             else:
                 obj = r.json()
                 version, count = obj["version"], int(base64.b64decode(obj["value"]))
-            r = await self.call("PUT", "/objects", batch({key: (version, str(count + 1).encode())}))
+            body = self.node.batch({key: (version, str(count + 1).encode())}, generation=generation)
+            r = await self.call("PUT", "/objects", body)
             if r.status_code == 200:
                 return
             assert r.status_code == 409, r.text
@@ -99,7 +104,7 @@ def test_a_nonce_seen_by_one_instance_is_refused_by_the_other(
     first, second = backupd_factory(postgres=True), backupd_factory(postgres=True)
     node = Node()
     target = node.path("/objects")
-    body = batch({SHARED: (0, b"1")})
+    body = node.batch({SHARED: (0, b"1")})
     headers = node.headers("PUT", target, body)
     assert httpx.put(first.url + target, content=body, headers=headers).status_code == 200
     r = httpx.put(second.url + target, content=body, headers=headers)

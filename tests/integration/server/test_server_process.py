@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from tests.support.backupd import BackupdFactory, BackupServer
-from tests.support.signing import Node, batch
+from tests.support.signing import Node
 
 A, B = "a" * 64, "b" * 64
 SECRET_VALUE = b"value that must never be logged"
@@ -41,22 +41,22 @@ def signed(
 def test_logs_name_routes_never_keys_values_or_signatures(backupd: BackupServer) -> None:
     node = Node()
     target = node.path("/objects")
-    body = batch({A: (0, SECRET_VALUE)})
+    body = node.batch({A: (0, SECRET_VALUE)})
     headers = node.headers("PUT", target, body)
     assert httpx.put(backupd.url + target, content=body, headers=headers).status_code == 200
     assert signed(backupd, node, "GET", f"/objects/{A}").status_code == 200
     assert signed(backupd, node, "GET", "/export").status_code == 200
-    assert signed(backupd, node, "PUT", "/objects", batch({A: (0, b"x")})).status_code == 409
+    assert signed(backupd, node, "PUT", "/objects", node.batch({A: (0, b"x")})).status_code == 409
     backupd.stop()
     log = backupd.log_text()
     lines = [json.loads(line) for line in log.splitlines() if line.startswith("{")]
     requests = [line for line in lines if line.get("msg") == "request"]
     assert {(r["method"], r["route"], r["status"]) for r in requests} >= {
-        ("PUT", "/v1/stores/{node_id}/{store_id}/objects", 200),
-        ("GET", "/v1/stores/{node_id}/{store_id}/objects/{key}", 200),
-        ("PUT", "/v1/stores/{node_id}/{store_id}/objects", 409),
+        ("PUT", "/v2/stores/{node_id}/{store_id}/objects", 200),
+        ("GET", "/v2/stores/{node_id}/{store_id}/objects/{key}", 200),
+        ("PUT", "/v2/stores/{node_id}/{store_id}/objects", 409),
     }
-    assert all(r["node"] == node.node_id[:8] for r in requests if r["route"].startswith("/v1/"))
+    assert all(r["node"] == node.node_id[:8] for r in requests if r["route"].startswith("/v2/"))
     signature = headers["Authorization"].rsplit("sig=", 1)[1]
     nonce = headers["Authorization"].split("nonce=", 1)[1].split(",", 1)[0]
     for secret in (
@@ -73,11 +73,13 @@ def test_logs_name_routes_never_keys_values_or_signatures(backupd: BackupServer)
 def test_limits_come_from_flags_and_environment(backupd_factory: BackupdFactory) -> None:
     server = backupd_factory(max_object_bytes=10, env={"CAIRN_BACKUPD_MAX_BATCH_ITEMS": "1"})
     node = Node()
-    too_big = signed(server, node, "PUT", "/objects", batch({A: (0, b"x" * 11)}))
+    too_big = signed(server, node, "PUT", "/objects", node.batch({A: (0, b"x" * 11)}))
     assert too_big.status_code == 413
-    too_many = signed(server, node, "PUT", "/objects", batch({A: (0, b"x"), B: (0, b"y")}))
+    too_many = signed(server, node, "PUT", "/objects", node.batch({A: (0, b"x"), B: (0, b"y")}))
     assert too_many.status_code == 413
-    assert signed(server, node, "PUT", "/objects", batch({A: (0, b"x" * 10)})).status_code == 200
+    assert (
+        signed(server, node, "PUT", "/objects", node.batch({A: (0, b"x" * 10)})).status_code == 200
+    )
 
 
 def test_a_bad_setting_is_refused_with_a_message(tmp_path: Path) -> None:
@@ -96,7 +98,7 @@ def test_migrate_and_stats_on_sqlite(backupd: BackupServer, tmp_path: Path) -> N
     assert run_cli("migrate", "--db", str(fresh)).returncode == 0
     assert fresh.stat().st_mode & 0o777 == 0o600
     node = Node()
-    signed(backupd, node, "PUT", "/objects", batch({A: (0, b"12345"), B: (0, b"678")}))
+    signed(backupd, node, "PUT", "/objects", node.batch({A: (0, b"12345"), B: (0, b"678")}))
     stats = run_cli("stats", "--db", backupd.db)
     assert stats.returncode == 0, stats.stderr
     assert json.loads(stats.stdout) == {"stores": 1, "objects": 2, "bytes": 8}
@@ -107,6 +109,26 @@ def test_migrate_and_stats_on_postgres(backupd_factory: BackupdFactory) -> None:
     server = backupd_factory(postgres=True)
     assert run_cli("migrate", "--db", server.db).returncode == 0  # again: a no-op
     node = Node()
-    assert signed(server, node, "PUT", "/objects", batch({A: (0, b"1234")})).status_code == 200
+    assert signed(server, node, "PUT", "/objects", node.batch({A: (0, b"1234")})).status_code == 200
     stats = run_cli("stats", "--db", server.db)
     assert json.loads(stats.stdout) == {"stores": 1, "objects": 1, "bytes": 4}
+
+
+def test_compact_drops_old_tombstones_and_old_feeds_must_resync(backupd: BackupServer) -> None:
+    import time
+
+    node = Node()
+    assert signed(backupd, node, "PUT", "/objects", node.batch({A: (0, b"a")})).status_code == 200
+    gone = node.batch(deletes={A: 1}, generation=1)
+    assert signed(backupd, node, "PUT", "/objects", gone).status_code == 200
+    assert signed(backupd, node, "GET", "/changes?since=0").status_code == 200
+    time.sleep(1.1)  # tombstones older than "now": written at least a second ago
+    result = run_cli("compact", "--db", backupd.db, "--older-than-days", "0")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == {"tombstones_dropped": 1}
+    r = signed(backupd, node, "GET", "/changes?since=0")
+    assert r.status_code == 410 and r.json()["error"] == "resync_required"
+    assert r.json()["compacted"] == 2
+    assert signed(backupd, node, "GET", "/changes?since=2").json()["items"] == []
+    refused = run_cli("compact", "--db", backupd.db, "--older-than-days", "-1")
+    assert refused.returncode == 2

@@ -1,4 +1,4 @@
-"""Record and manifest payloads, and the keyed set digest of the manifest."""
+"""Record, tombstone and manifest payloads (and the v1 ones still read), and the set digest."""
 
 from __future__ import annotations
 
@@ -15,10 +15,44 @@ WRITER = bytes(range(16))
 names = st.text(min_size=1, max_size=60).filter(lambda n: "\x00" not in n)
 
 
-@given(name=names, value=st.binary(max_size=300))
-def test_a_record_payload_round_trips(name, value):
-    record = payload.decode_record(payload.encode_record(name, WRITER, value))
-    assert (record.name, record.writer, record.value) == (name, WRITER, value)
+@given(
+    name=names,
+    value=st.binary(max_size=300),
+    wall_ms=st.integers(0, 2**64 - 1),
+    counter=st.integers(0, 2**32 - 1),
+)
+def test_a_record_payload_round_trips(name, value, wall_ms, counter):
+    clock = payload.Clock(wall_ms, counter, WRITER)
+    record = payload.decode_record(payload.encode_record(name, WRITER, value, clock))
+    assert record == payload.Record(name, WRITER, value, clock, deleted=False)
+
+
+@given(name=names, wall_ms=st.integers(0, 2**64 - 1))
+def test_a_tombstone_round_trips_with_no_value(name, wall_ms):
+    clock = payload.Clock(wall_ms, 0, WRITER)
+    encoded = payload.encode_record(name, WRITER, b"", clock, deleted=True)
+    assert encoded[-1] == 0x01  # the flags byte is last: a tombstone has no value
+    assert payload.decode_record(encoded) == payload.Record(name, WRITER, b"", clock, deleted=True)
+    with pytest.raises(ValueError):
+        payload.encode_record(name, WRITER, b"x", clock, deleted=True)
+
+
+def test_the_record_layout_counts_the_name_in_utf8_bytes():
+    name = "labels/café ₿"
+    raw = name.encode("utf-8")
+    encoded = payload.encode_record(name, WRITER, b"v", payload.Clock(258, 3, WRITER))
+    assert encoded == (
+        b"\x03" + len(raw).to_bytes(2, "big") + raw + WRITER
+        + (258).to_bytes(8, "big") + (3).to_bytes(4, "big") + b"\x00" + b"v"
+    )  # fmt: skip
+    assert len(raw) == 16 != len(name)
+
+
+def test_a_v1_record_is_still_read():
+    legacy = b"\x01\x00\x01n" + WRITER + b"value"
+    record = payload.decode_record(legacy)
+    assert (record.name, record.value, record.deleted) == ("n", b"value", False)
+    assert record.clock == payload.Clock(0, 0, WRITER)
 
 
 @pytest.mark.parametrize(
@@ -30,6 +64,11 @@ def test_a_record_payload_round_trips(name, value):
         b"\x01\x00\x05abc",
         b"\x01\x00\x01a" + b"w" * 15,
         b"\x01\x00\x00" + WRITER,
+        b"\x03\x00\x01a" + WRITER + bytes(11),  # clock truncated
+        b"\x03\x00\x01a" + WRITER + bytes(12) + b"\x02",  # unknown flag
+        b"\x03\x00\x01a" + WRITER + bytes(12) + b"\x01x",  # a tombstone with a value
+        b"\x03\x00\x02\xff\xfe" + WRITER + bytes(13),  # name not UTF-8
+        b"\x03\x00\x01\x00" + WRITER + bytes(13),  # NUL in the name
     ],
 )
 def test_malformed_record_payloads_are_refused(blob):
@@ -37,12 +76,44 @@ def test_malformed_record_payloads_are_refused(blob):
         payload.decode_record(blob)
 
 
-def test_a_manifest_round_trips_and_rejects_garbage():
+ids16 = st.one_of(st.none(), st.binary(min_size=16, max_size=16).map(bytes.hex))
+
+
+@given(
+    objects=st.integers(0, 2**40),
+    digest=st.integers(0, 2**256 - 1),
+    written_at=st.integers(0, 2**40),
+    generation=st.integers(0, 2**63 - 1),
+    incarnation=ids16,
+    previous_incarnation=ids16,
+    previous_generation=st.integers(0, 2**63 - 1),
+)
+def test_a_manifest_round_trips(
+    objects, digest, written_at, generation, incarnation, previous_incarnation, previous_generation
+):
     manifest = payload.Manifest(
-        objects=3, digest=2**255 + 7, written_at=1_700_000_000, writer=WRITER
-    )
-    assert payload.decode_manifest(payload.encode_manifest(manifest)) == manifest
-    for bad in (b"", b"\x01{}", b"\x02not json", b'\x02{"objects": -1}'):
+        objects, digest, written_at, WRITER, generation, incarnation, previous_incarnation,
+        previous_generation,
+    )  # fmt: skip
+    encoded = payload.encode_manifest(manifest)
+    assert encoded[0] == 0x04
+    assert payload.decode_manifest(encoded) == manifest
+
+
+def test_the_manifest_json_form_is_exact():
+    manifest = payload.Manifest(3, 5, 1_700_000_000, WRITER, 9, "1" * 32, None, 0)
+    assert payload.encode_manifest(manifest) == (
+        b'\x04{"digest": "' + b"0" * 63 + b'5", "generation": 9, "incarnation": "' + b"1" * 32
+        + b'", "objects": 3, "previous_generation": 0, "previous_incarnation": null, '
+        b'"writer": "' + WRITER.hex().encode() + b'", "written_at": 1700000000}'
+    )  # fmt: skip
+
+
+def test_a_v1_manifest_is_still_read_and_garbage_is_refused():
+    legacy = b'\x02{"digest": "ff", "objects": 2, "writer": "' + WRITER.hex().encode()
+    legacy += b'", "written_at": 5}'
+    assert payload.decode_manifest(legacy) == payload.Manifest(2, 255, 5, WRITER)
+    for bad in (b"", b"\x01{}", b"\x02not json", b'\x02{"objects": -1}', b"\x04[]", b"\x04{}"):
         with pytest.raises(payload.PayloadError):
             payload.decode_manifest(bad)
 

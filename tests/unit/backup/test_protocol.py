@@ -1,4 +1,4 @@
-"""Wire protocol v1: request signing and verification, addressing, JSON bodies."""
+"""Wire protocol v2: request signing and verification, addressing, JSON bodies."""
 
 from __future__ import annotations
 
@@ -17,21 +17,46 @@ from cairn.backup.protocol import (
     STORE_IDS,
     AuthError,
     Batch,
+    BatchResult,
+    Conflict,
     DeleteItem,
+    FeedItem,
+    FeedPage,
+    ListItem,
     ProtocolError,
     PutItem,
-    batch_body,
+    StoredObject,
+    StoreInfo,
+    StoreState,
+    changes_target,
+    decode_batch_result,
+    decode_conflict,
+    decode_feed_page,
+    decode_list_page,
+    decode_object,
+    decode_store_info,
     decode_value,
     der_signature_values,
+    encode_batch,
+    encode_batch_result,
+    encode_conflict,
+    encode_feed_page,
+    encode_list_page,
+    encode_object,
+    encode_store_info,
     encode_value,
+    export_line,
     export_path,
     is_valid_node_id,
     is_valid_object_key,
     list_target,
+    loads,
     object_path,
     objects_path,
     parse_authorization,
     parse_batch,
+    parse_export_line,
+    parse_export_lines,
     request_digest,
     sign_request,
     store_path,
@@ -44,7 +69,7 @@ KEY = bytes.fromhex("11" * 32)
 NODE = PrivateKey(KEY).public_key.format().hex()
 TS = 1_700_000_000
 NONCE = "00112233445566778899aabbccddeeff"
-TARGET = f"/v1/stores/{NODE}/regtest/objects"
+TARGET = f"/v2/stores/{NODE}/regtest/objects"
 BODY = b'{"put":[],"delete":[]}'
 CURVE_ORDER = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
 
@@ -89,7 +114,7 @@ def test_header_format() -> None:
 
 def test_digest_is_the_canonical_message() -> None:
     message = (
-        b"cairn-backup/v1\x00PUT\x00"
+        b"cairn-backup/v2\x00PUT\x00"
         + TARGET.encode()
         + b"\x00"
         + str(TS).encode()
@@ -263,59 +288,211 @@ def test_validators() -> None:
 
 
 def test_paths() -> None:
-    assert store_path(NODE, "regtest") == f"/v1/stores/{NODE}/regtest"
-    assert objects_path(NODE, "regtest") == f"/v1/stores/{NODE}/regtest/objects"
-    assert object_path(NODE, "regtest", "a" * 64) == f"/v1/stores/{NODE}/regtest/objects/{'a' * 64}"
-    assert export_path(NODE, "regtest") == f"/v1/stores/{NODE}/regtest/export"
+    assert store_path(NODE, "regtest") == f"/v2/stores/{NODE}/regtest"
+    assert objects_path(NODE, "regtest") == f"/v2/stores/{NODE}/regtest/objects"
+    assert object_path(NODE, "regtest", "a" * 64) == f"/v2/stores/{NODE}/regtest/objects/{'a' * 64}"
+    assert export_path(NODE, "regtest") == f"/v2/stores/{NODE}/regtest/export"
     assert list_target(NODE, "regtest") == objects_path(NODE, "regtest")
     assert list_target(NODE, "regtest", after="b" * 64, limit=10) == (
-        f"/v1/stores/{NODE}/regtest/objects?after={'b' * 64}&limit=10"
+        f"/v2/stores/{NODE}/regtest/objects?after={'b' * 64}&limit=10"
+    )
+    assert changes_target(NODE, "regtest", since=0) == f"/v2/stores/{NODE}/regtest/changes?since=0"
+    assert changes_target(NODE, "regtest", since=12, limit=5) == (
+        f"/v2/stores/{NODE}/regtest/changes?since=12&limit=5"
     )
 
 
 def test_values_are_strict_base64() -> None:
     assert encode_value(b"\xff\x00") == "/wA="
     assert decode_value("/wA=") == b"\xff\x00"
-    for bad in ("/wA", "-_8=", "/w A=", "é"):
+    for bad in ("/wA", "-_8=", "/w A=", "é", "/wB=", "/x==", "A===", "=", "AAAA\n"):
         with pytest.raises(ValueError):
             decode_value(bad)
 
 
+INC, WID = "1" * 32, "2" * 32
+
+
+def _body(**members: object) -> dict[str, object]:
+    return {"incarnation": INC, "generation": 0, "write_id": WID, **members}
+
+
 def test_batch_body_round_trips() -> None:
     puts = (PutItem("a" * 64, 0, b"blob"),)
-    deletes = (DeleteItem("b" * 64, 3),)
-    body = batch_body(puts, deletes)
-    assert body == {
-        "put": [{"key": "a" * 64, "version": 0, "value": "YmxvYg=="}],
-        "delete": [{"key": "b" * 64, "version": 3}],
-    }
-    batch = parse_batch(body)
-    assert batch == Batch(puts, deletes)
-    assert batch.keys == ["a" * 64, "b" * 64] and batch.value_bytes == 4
-    assert parse_batch({}) == Batch((), ())
+    deletes = (DeleteItem("b" * 64, 3, b"tomb"),)
+    batch = Batch(INC, 7, WID, puts, deletes)
+    body = encode_batch(batch)
+    assert body == (
+        b'{"incarnation":"' + INC.encode() + b'","generation":7,"write_id":"' + WID.encode()
+        + b'","put":[{"key":"' + b"a" * 64 + b'","version":0,"value":"YmxvYg=="}],'
+        b'"delete":[{"key":"' + b"b" * 64 + b'","version":3,"value":"dG9tYg=="}]}'
+    )  # fmt: skip
+    assert parse_batch(loads(body)) == batch
+    assert batch.keys == ["a" * 64, "b" * 64] and batch.value_bytes == 8
+    only_deletes = _body(delete=[{"key": "b" * 64, "version": 3, "value": ""}])
+    assert parse_batch(only_deletes).puts == ()
+
+
+ITEM = {"key": "a" * 64, "version": 0, "value": ""}
 
 
 @pytest.mark.parametrize(
     "body",
     [
         [],
-        {"put": {}},
-        {"put": [], "other": []},
-        {"put": [{"key": "a" * 64, "version": 0}]},
-        {"put": [{"key": "A" * 64, "version": 0, "value": ""}]},
-        {"put": [{"key": "a" * 64, "version": -1, "value": ""}]},
-        {"put": [{"key": "a" * 64, "version": True, "value": ""}]},
-        {"put": [{"key": "a" * 64, "version": 1.0, "value": ""}]},
-        {"put": [{"key": "a" * 64, "version": 0, "value": "!!"}]},
-        {"put": [{"key": "a" * 64, "version": 0, "value": 5}]},
-        {"delete": [{"key": "a" * 64, "version": 0, "value": ""}]},
-        {
-            "put": [{"key": "a" * 64, "version": 0, "value": ""}],
-            "delete": [{"key": "a" * 64, "version": 1}],
-        },
-        {"delete": [{"key": "a" * 64, "version": 1}, {"key": "a" * 64, "version": 1}]},
+        {},
+        _body(),  # no item at all
+        _body(put=[]),
+        {"generation": 0, "write_id": WID, "put": [ITEM]},
+        {"incarnation": INC, "write_id": WID, "put": [ITEM]},
+        {"incarnation": INC, "generation": 0, "put": [ITEM]},
+        _body(put=[ITEM], incarnation="1" * 31),
+        _body(put=[ITEM], incarnation="A" * 32),
+        _body(put=[ITEM], incarnation=None),
+        _body(put=[ITEM], write_id="x" * 32),
+        _body(put=[ITEM], generation=-1),
+        _body(put=[ITEM], generation=2**63),
+        _body(put=[ITEM], generation=True),
+        _body(put={}),
+        _body(put=[ITEM], other=[]),
+        _body(put=[{"key": "a" * 64, "version": 0}]),
+        _body(put=[{"key": "A" * 64, "version": 0, "value": ""}]),
+        _body(put=[{"key": "a" * 64, "version": -1, "value": ""}]),
+        _body(put=[{"key": "a" * 64, "version": True, "value": ""}]),
+        _body(put=[{"key": "a" * 64, "version": 1.0, "value": ""}]),
+        _body(put=[{"key": "a" * 64, "version": 0, "value": "!!"}]),
+        _body(put=[{"key": "a" * 64, "version": 0, "value": 5}]),
+        _body(put=[{"key": "a" * 64, "version": 0, "value": "", "x": 1}]),
+        _body(delete=[{"key": "a" * 64, "version": 0}]),  # a delete carries a tombstone
+        _body(put=[ITEM], delete=[{"key": "a" * 64, "version": 1, "value": ""}]),
+        _body(delete=[{"key": "a" * 64, "version": 1, "value": ""}] * 2),
     ],
 )
 def test_malformed_batches_are_protocol_errors(body: object) -> None:
     with pytest.raises(ProtocolError):
         parse_batch(body)
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b'{"a":1,"a":2}',
+        b'{"a":-0}',
+        b'{"a":-1}',
+        b'{"a":NaN}',
+        b'{"a":Infinity}',
+        b'{"a":' + b"1" * 20 + b"}",
+        b"[" * 65 + b"]" * 65,
+        b"\xff",
+        b'{"a":"\xed\xa0\x80"}',  # a lone surrogate, not UTF-8
+        b"",
+    ],
+)
+def test_strict_json_refuses_what_a_lenient_parser_would_guess(raw: bytes) -> None:
+    with pytest.raises(ProtocolError):
+        loads(raw)
+
+
+def test_strict_json_accepts_the_bodies_of_the_protocol() -> None:
+    assert loads(b'{"a":[{"b":0}],"c":9223372036854775807}') == {
+        "a": [{"b": 0}],
+        "c": 2**63 - 1,
+    }
+    assert loads(b"[" * 64 + b"]" * 64) is not None
+
+
+# --- Every encoder and its decoder round-trip -------------------------------------------------
+
+keys = st.text("0123456789abcdef", min_size=64, max_size=64)
+ids16 = st.text("0123456789abcdef", min_size=32, max_size=32)
+versions = st.integers(0, 2**63 - 1)
+blobs = st.binary(max_size=64)
+states = st.builds(StoreState, versions, st.one_of(st.none(), ids16), st.booleans())
+
+
+@st.composite
+def batches(draw: st.DrawFn) -> Batch:
+    chosen = draw(st.lists(keys, min_size=1, max_size=6, unique=True))
+    split = draw(st.integers(0, len(chosen)))
+    puts = tuple(PutItem(k, draw(versions), draw(blobs)) for k in chosen[:split])
+    deletes = tuple(DeleteItem(k, draw(versions), draw(blobs)) for k in chosen[split:])
+    return Batch(draw(ids16), draw(versions), draw(ids16), puts, deletes)
+
+
+@given(batches())
+def test_a_batch_round_trips(batch: Batch) -> None:
+    assert parse_batch(loads(encode_batch(batch))) == batch
+
+
+@given(versions, st.dictionaries(keys, versions, max_size=5))
+def test_a_batch_result_round_trips(generation: int, result: dict[str, int]) -> None:
+    batch_result = BatchResult(generation, result)
+    assert decode_batch_result(loads(encode_batch_result(batch_result))) == batch_result
+
+
+@given(
+    states,
+    st.dictionaries(keys, versions, max_size=5),
+    st.dictionaries(keys, st.one_of(st.none(), ids16), max_size=5),
+    st.text(max_size=40),
+)
+def test_a_conflict_round_trips(
+    state: StoreState, current: dict[str, int], write_ids: dict[str, str | None], detail: str
+) -> None:
+    conflict = Conflict(state, current, write_ids)
+    assert decode_conflict(loads(encode_conflict(conflict, detail))) == conflict
+
+
+feed_items = st.builds(FeedItem, keys, versions, st.booleans(), st.one_of(st.none(), ids16), blobs)
+
+
+@given(states, versions, st.lists(feed_items, max_size=5), st.one_of(st.none(), versions))
+def test_a_feed_page_round_trips(
+    state: StoreState, compacted: int, items: list[FeedItem], nxt: int | None
+) -> None:
+    page = FeedPage(state, compacted, tuple(items), nxt)
+    assert decode_feed_page(loads(encode_feed_page(page))) == page
+
+
+@given(states, versions, versions, versions)
+def test_store_information_round_trips(
+    state: StoreState, compacted: int, objects: int, size: int
+) -> None:
+    info = StoreInfo(state, compacted, objects, size)
+    body = loads(encode_store_info(NODE, "regtest", info))
+    assert isinstance(body, dict) and (body["node_id"], body["store_id"]) == (NODE, "regtest")
+    assert decode_store_info(body) == info
+
+
+stored_objects = st.builds(StoredObject, keys, versions, st.one_of(st.none(), ids16), blobs)
+
+
+@given(stored_objects)
+def test_an_object_and_its_export_line_round_trip(obj: StoredObject) -> None:
+    assert decode_object(loads(encode_object(obj))) == obj
+    line = export_line(obj)
+    assert line == encode_object(obj) + b"\n"
+    assert parse_export_line(line.rstrip(b"\n")) == obj
+
+
+@given(st.lists(stored_objects, max_size=6), st.binary(max_size=30))
+def test_export_lines_parse_up_to_the_unfinished_rest(
+    objects: list[StoredObject], rest: bytes
+) -> None:
+    rest = rest.replace(b"\n", b"")
+    data = b"".join(export_line(o) for o in objects)
+    parsed, offset = parse_export_lines(data + rest)
+    assert parsed == objects and offset == len(data)
+
+
+@given(
+    st.lists(st.builds(ListItem, keys, versions, versions), max_size=6),
+    st.one_of(st.none(), keys),
+)
+def test_a_list_page_round_trips(items: list[ListItem], nxt: str | None) -> None:
+    assert decode_list_page(loads(encode_list_page(items, nxt))) == (items, nxt)
+
+
+@given(st.binary(max_size=100))
+def test_a_value_round_trips_and_has_one_encoding(blob: bytes) -> None:
+    assert decode_value(encode_value(blob)) == blob

@@ -1,45 +1,121 @@
-"""The compare-and-swap rules and export paging, as pure functions."""
+"""The compare-and-swap rules of a batch, feed paging and export paging, as pure functions."""
 
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from cairn.backup.protocol import DeleteItem, PutItem
+from cairn.backup.protocol import Batch, DeleteItem, PutItem
 from cairn.server.backend import (
     EXPORT_PAGE_BYTES,
     Conflict,
     QuotaExceeded,
-    StoreInfo,
     export_page_end,
+    feed_cut,
 )
-from cairn.server.batch import Stored, plan_batch
+from cairn.server.batch import Stored, StoreRow, plan_batch
 
 A, B, C = "a" * 64, "b" * 64, "c" * 64
-EMPTY = StoreInfo(generation=0, objects=0, bytes=0)
+INC, OTHER_INC, WRITE = "1" * 32, "2" * 32, "3" * 32
+EMPTY = StoreRow()
 
 
-def test_a_plan_counts_objects_bytes_and_versions() -> None:
-    info = StoreInfo(generation=7, objects=2, bytes=30)
-    stored = {A: Stored(version=3, size=10), B: Stored(version=1, size=20)}
+def batch(
+    puts: list[PutItem] | None = None,
+    deletes: list[DeleteItem] | None = None,
+    *,
+    generation: int = 0,
+    incarnation: str = INC,
+) -> Batch:
+    return Batch(incarnation, generation, WRITE, tuple(puts or ()), tuple(deletes or ()))
+
+
+def test_every_item_gets_the_next_generation_as_its_version() -> None:
+    row = StoreRow(generation=7, incarnation=INC, objects=2, bytes=30)
+    stored = {A: Stored(version=3, size=10), B: Stored(version=6, size=20)}
     plan = plan_batch(
-        [PutItem(A, 3, b"x" * 15), PutItem(C, 0, b"y")], [DeleteItem(B, 1)], stored, info, 100
-    )
-    assert (plan.generation, plan.objects, plan.bytes) == (8, 2, 16)
-    assert plan.versions == {A: 4, C: 1, B: 0}
+        batch([PutItem(A, 3, b"x" * 15), PutItem(C, 0, b"y")], [DeleteItem(B, 6, b"t")], generation=7),
+        stored,
+        row,
+        100,
+    )  # fmt: skip
+    # B became a tombstone of 1 byte: live objects A and C, bytes 15 + 1 + 1.
+    assert (plan.generation, plan.objects, plan.bytes) == (8, 2, 17)
+    assert plan.versions == {A: 8, C: 8, B: 8}
 
 
-def test_every_mismatch_is_reported_with_all_current_versions() -> None:
-    stored = {A: Stored(version=2, size=1)}
+def test_a_batch_based_on_an_older_generation_is_refused() -> None:
+    row = StoreRow(generation=5, incarnation=INC)
     with pytest.raises(Conflict) as err:
-        plan_batch([PutItem(A, 2, b""), PutItem(B, 1, b"")], [DeleteItem(C, 0)], stored, EMPTY, 100)
-    assert err.value.current == {A: 2, B: 0, C: 0}
+        plan_batch(batch([PutItem(A, 0, b"")], generation=4), {}, row, 100)
+    assert err.value.info.state.generation == 5 and err.value.info.current == {A: 0}
+    with pytest.raises(Conflict):
+        plan_batch(batch([PutItem(A, 0, b"")], generation=6), {}, row, 100)
+
+
+def test_another_incarnation_is_refused_and_a_store_without_one_takes_the_batchs() -> None:
+    row = StoreRow(generation=5, incarnation=INC)
+    with pytest.raises(Conflict) as err:
+        plan_batch(batch([PutItem(A, 0, b"")], generation=5, incarnation=OTHER_INC), {}, row, 100)
+    assert err.value.info.state.incarnation == INC
+    erased = StoreRow(generation=5, incarnation=None, erased=True)
+    plan = plan_batch(
+        batch([PutItem(A, 0, b"")], generation=5, incarnation=OTHER_INC), {}, erased, 100
+    )
+    assert plan.generation == 6
+
+
+def test_every_mismatch_is_reported_with_all_current_versions_and_write_ids() -> None:
+    row = StoreRow(generation=2, incarnation=INC, objects=1, bytes=1)
+    stored = {A: Stored(version=2, size=1, write_id="4" * 32)}
+    with pytest.raises(Conflict) as err:
+        plan_batch(batch([PutItem(A, 1, b""), PutItem(B, 0, b"")], [DeleteItem(C, 0, b"t")],
+                         generation=2), stored, row, 100)  # fmt: skip
+    assert err.value.info.current == {A: 2, B: 0, C: 0}
+    assert err.value.info.write_ids == {A: "4" * 32}
+
+
+def test_version_zero_matches_an_absent_key_or_a_tombstone_and_nothing_else() -> None:
+    row = StoreRow(generation=4, incarnation=INC, objects=1, bytes=2)
+    tomb = {A: Stored(version=3, size=1, deleted=True)}
+    plan = plan_batch(
+        batch([PutItem(A, 0, b"x"), PutItem(C, 0, b"y")], generation=4), tomb, row, 100
+    )
+    assert plan.versions == {A: 5, C: 5} and plan.objects == 3
+    # A tombstone may also be named by its own version.
+    assert plan_batch(batch([PutItem(A, 3, b"x")], generation=4), tomb, row, 100).objects == 2
+    with pytest.raises(Conflict):
+        live = {B: Stored(version=4, size=1)}
+        plan_batch(batch([PutItem(B, 0, b"z")], generation=4), live, row, 100)
+
+
+def test_a_delete_names_the_version_it_deletes() -> None:
+    row = StoreRow(generation=4, incarnation=INC, objects=1, bytes=1)
+    stored = {B: Stored(version=4, size=1)}
+    plan = plan_batch(batch(deletes=[DeleteItem(B, 4, b"tomb")], generation=4), stored, row, 100)
+    assert (plan.objects, plan.bytes, plan.versions) == (0, 4, {B: 5})
+    with pytest.raises(Conflict):
+        plan_batch(batch(deletes=[DeleteItem(B, 3, b"t")], generation=4), stored, row, 100)
+
+
+def test_the_incarnation_is_checked_before_the_generation_and_both_before_the_quota() -> None:
+    row = StoreRow(generation=1, incarnation=INC, objects=0, bytes=0)
+    with pytest.raises(Conflict, match="incarnation"):
+        plan_batch(
+            batch([PutItem(A, 0, b"x" * 50)], generation=0, incarnation=OTHER_INC), {}, row, 10
+        )
+    with pytest.raises(Conflict, match="generation"):
+        plan_batch(batch([PutItem(A, 0, b"x" * 50)], generation=0), {}, row, 10)
+    with pytest.raises(QuotaExceeded):
+        plan_batch(batch([PutItem(A, 0, b"x" * 50)], generation=1), {}, row, 10)
 
 
 def test_quota_refuses_growth_only() -> None:
     with pytest.raises(QuotaExceeded):
-        plan_batch([PutItem(A, 0, b"x" * 11)], [], {}, EMPTY, 10)
-    over = StoreInfo(generation=1, objects=1, bytes=50)
-    plan = plan_batch([PutItem(A, 1, b"x" * 40)], [], {A: Stored(1, 50)}, over, 10)
+        plan_batch(batch([PutItem(A, 0, b"x" * 11)]), {}, EMPTY, 10)
+    over = StoreRow(generation=1, incarnation=INC, objects=1, bytes=50)
+    plan = plan_batch(batch([PutItem(A, 1, b"x" * 40)], generation=1), {A: Stored(1, 50)}, over, 10)
     assert plan.bytes == 40
 
 
@@ -49,33 +125,24 @@ def test_an_export_page_holds_at_least_one_object_and_stays_within_its_budget() 
     assert export_page_end([(A, 1), (B, 2), (C, 3)]) == C
 
 
-def test_a_group_call_slices_each_batch_out_of_the_item_arrays() -> None:
-    import asyncio
+def test_a_feed_page_never_splits_a_generation() -> None:
+    assert feed_cut([1, 2, 2], 5) == 3
+    assert feed_cut([1, 2, 2, 3], 3) == 3
+    assert feed_cut([1, 2, 2, 2], 3) == 1
+    assert feed_cut([2, 2, 2, 2], 3) == 0  # the caller reads generation 2 whole
 
-    from cairn.server.backend import StoreRef
-    from cairn.server.pg_group import PendingBatch, group_args
 
-    loop = asyncio.new_event_loop()
-    try:
-        first = PendingBatch(
-            StoreRef("02" + "1" * 64, "regtest"),
-            [PutItem(A, 0, b"a"), PutItem(B, 2, b"bb")],
-            [],
-            100,
-            None,
-            loop.create_future(),
-        )
-        second = PendingBatch(
-            StoreRef("03" + "2" * 64, "signet"),
-            [],
-            [DeleteItem(C, 4)],
-            50,
-            None,
-            loop.create_future(),
-        )
-        args = group_args([first, second])
-    finally:
-        loop.close()
-    assert args[0] == [first.store.node_id, second.store.node_id]
-    assert (args[7], args[8], args[9]) == ([1, 3], [2, 0], [A, B])  # put start, count, keys
-    assert (args[12], args[13], args[14], args[15]) == ([1, 1], [0, 1], [C], [4])
+@given(st.lists(st.integers(1, 6), max_size=30).map(sorted), st.integers(1, 10))
+def test_feed_cut_keeps_whole_generations_and_as_many_as_fit(
+    versions: list[int], limit: int
+) -> None:
+    rows = versions[: limit + 1]
+    keep = feed_cut(rows, limit)
+    assert keep <= limit
+    if len(rows) <= limit:
+        assert keep == len(rows)
+    elif keep:
+        assert rows[keep - 1] != rows[keep]  # the cut falls between two generations
+        assert all(v == rows[keep] for v in rows[keep : limit + 1])
+    else:
+        assert all(v == rows[0] for v in rows)

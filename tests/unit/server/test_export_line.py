@@ -7,22 +7,29 @@ import json
 
 import pytest
 
-from cairn.server.routes import export_line
+from cairn.backup.protocol import StoredObject, export_line, parse_export_line
 
 
 @pytest.mark.parametrize(
-    ("key", "version", "value"),
+    ("key", "version", "write_id", "value"),
     [
-        ("ab" * 32, 1, b"sealed"),
-        ("0" * 64, 2**63 - 1, bytes(range(256)) * 9),
-        ("f" * 64, 7, b""),
-        ('not a "key"\\', 3, b"x"),  # never accepted by the API; escaped all the same
+        ("ab" * 32, 1, "0f" * 16, b"sealed"),
+        ("0" * 64, 2**63 - 1, None, bytes(range(256)) * 9),
+        ("f" * 64, 7, "1" * 32, b""),
+        ('not a "key"\\', 3, None, b"x"),  # never accepted by the API; escaped all the same
     ],
 )
 def test_an_export_line_is_the_compact_json_of_the_object(
-    key: str, version: int, value: bytes
+    key: str, version: int, write_id: str | None, value: bytes
 ) -> None:
-    expected = {"key": key, "version": version, "value": base64.b64encode(value).decode()}
-    line = export_line(key, version, value)
+    expected = {
+        "key": key,
+        "version": version,
+        "write_id": write_id,
+        "value": base64.b64encode(value).decode(),
+    }
+    line = export_line(StoredObject(key, version, write_id, value))
     assert line == json.dumps(expected, separators=(",", ":")).encode() + b"\n"
     assert json.loads(line) == expected
+    if key != 'not a "key"\\':
+        assert parse_export_line(line.rstrip(b"\n")) == StoredObject(key, version, write_id, value)

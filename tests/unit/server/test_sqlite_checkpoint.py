@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from cairn.backup.protocol import PutItem
+from cairn.backup.protocol import Batch, PutItem
 from cairn.server.backend import StoreRef
 from cairn.server.sqlite_backend import SqliteBackend
 
@@ -21,9 +21,9 @@ async def test_committed_writes_reach_the_database_file(tmp_path: Path) -> None:
     await backend.open()
     try:
         for i in range(20):
-            await backend.apply_batch(
-                STORE, [PutItem(f"{i:064x}", 0, bytes([i]) * 100_000)], [], quota=1 << 30
-            )
+            put = PutItem(f"{i:064x}", 0, bytes([i]) * 100_000)
+            batch = Batch("1" * 32, i, f"{i:032x}", (put,), ())
+            await backend.apply_batch(STORE, batch, quota=1 << 30)
         # The checkpointer copies the WAL into the database file soon after the commits.
         async with asyncio.timeout(10):
             while path.stat().st_size < 2_000_000:

@@ -1,0 +1,102 @@
+"""A protocol v1 server database upgrades in place: nothing is renumbered, and writes go on."""
+
+from __future__ import annotations
+
+import shutil
+import sqlite3
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from cairn.backup.envelope import unseal
+from cairn.backup.protocol import Batch, PutItem
+from cairn.server.backend import Backend, StoreRef
+from cairn.server.postgres_backend import PostgresBackend
+from cairn.server.sqlite_backend import SqliteBackend
+from tests.support.postgres import PostgresCluster
+
+FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "backupd-v1"
+NODE = "02" + "11" * 32
+STORE, OTHER = StoreRef(NODE, "regtest"), StoreRef(NODE, "signet")
+A, B, C = "a" * 64, "b" * 64, "c" * 64
+DATA_KEY = bytes(range(32))
+INC, WRITE = "5" * 32, "6" * 32
+
+
+async def check_migrated(backend: Backend) -> None:
+    info = await backend.store_info(STORE)
+    assert info is not None
+    assert (info.state.generation, info.state.incarnation, info.state.erased) == (4, None, False)
+    assert (info.compacted, info.objects, info.bytes) == (0, 2, 37)
+    a = await backend.get_object(STORE, A)
+    assert a is not None and (a.version, a.write_id) == (3, None)
+    # A v1 client's envelope still opens under its v1 binding.
+    assert unseal(DATA_KEY, "regtest", A, 3, a.value) == b"a3"
+    assert [(o.key, o.version) for o in await backend.list_objects(STORE, "", 10)] == [
+        (A, 3),
+        (B, 1),
+    ]
+    page = await backend.changes(STORE, 0, 100)
+    assert page is not None and page.next is None
+    assert [(i.key, i.version, i.deleted, i.write_id) for i in page.items] == [
+        (B, 1, False, None),
+        (A, 3, False, None),
+    ]
+    # The first v2 write: the store takes its incarnation, and every version is above all others.
+    batch = Batch(INC, 4, WRITE, (PutItem(A, 3, b"new a"), PutItem(C, 0, b"c again")), ())
+    applied = await backend.apply_batch(STORE, batch, quota=1 << 30)
+    assert applied.generation == 5 and applied.versions == {A: 5, C: 5}
+    info = await backend.store_info(STORE)
+    assert info is not None and info.state.incarnation == INC
+    b = await backend.get_object(STORE, B)
+    assert b is not None and (b.version, b.value) == (1, b"b1")
+    other = await backend.store_info(OTHER)
+    assert other is not None and (other.state.generation, other.objects) == (1, 1)
+
+
+@pytest.mark.asyncio
+async def test_a_v1_sqlite_file_migrates_without_renumbering(tmp_path: Path) -> None:
+    path = tmp_path / "backupd.sqlite"
+    shutil.copyfile(FIXTURES / "backupd.sqlite", path)
+    backend = SqliteBackend(path)
+    await backend.open()
+    try:
+        await check_migrated(backend)
+    finally:
+        await backend.close()
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("SELECT version FROM schema_version").fetchall() == [(2,)]
+    # Opening it again migrates nothing twice.
+    backend = SqliteBackend(path)
+    await backend.open()
+    try:
+        info = await backend.store_info(STORE)
+        assert info is not None and info.state.generation == 5
+    finally:
+        await backend.close()
+
+
+@pytest.mark.postgres
+@pytest.mark.asyncio
+async def test_a_v1_postgres_database_migrates_without_renumbering(
+    postgres_cluster: PostgresCluster,
+) -> None:
+    dsn = postgres_cluster.create_database("backupd_v1_upgrade")
+    dump = (FIXTURES / "postgres.sql").read_text(encoding="utf-8")
+    subprocess.run(
+        postgres_cluster._cmd(
+            str(postgres_cluster.bin_dir / "psql"),
+            "-X", "-q", "-v", "ON_ERROR_STOP=1", "-h", "127.0.0.1",
+            "-p", str(postgres_cluster.port), "-U", "postgres", "-d", "backupd_v1_upgrade",
+        ),
+        input=dump, text=True, check=True, capture_output=True, timeout=60,
+    )  # fmt: skip
+    assert postgres_cluster.psql("SELECT version FROM cairn_schema", "backupd_v1_upgrade") == "1\n"
+    backend = PostgresBackend(dsn, pool_size=2)
+    await backend.open()
+    try:
+        await check_migrated(backend)
+    finally:
+        await backend.close()
+    assert postgres_cluster.psql("SELECT version FROM cairn_schema", "backupd_v1_upgrade") == "2\n"
