@@ -33,7 +33,9 @@ from cairn.storage.protocol import MAX_NAME_BYTES
 CONFLICT_PREFIX: Final = "conflicts/"
 CHANGESET_PREFIX: Final = "wallet/changeset/"
 REVEALED_PREFIX: Final = "wallet/revealed/"
-MAX_CANDIDATES: Final = 16
+# A conflict record keeps every value until the user settles it; only one that would outgrow
+# what one record may hold (the wallet's 1 MiB) sheds its oldest values.
+MAX_CONFLICT_BYTES: Final = 1024 * 1024
 
 
 class Kind(Enum):
@@ -116,7 +118,14 @@ class ConflictRecord:
             if key not in seen or seen[key].clock < candidate.clock:
                 seen[key] = candidate
         ordered = sorted(seen.values(), key=lambda c: (c.clock, c.device), reverse=True)
-        return ConflictRecord(self.name, tuple(ordered[:MAX_CANDIDATES]))
+        kept: list[Candidate] = []
+        size = len(self.name) + 64
+        for candidate in ordered:
+            size += len(candidate.value or b"") * 4 // 3 + 96
+            if kept and size > MAX_CONFLICT_BYTES:
+                break
+            kept.append(candidate)
+        return ConflictRecord(self.name, tuple(kept))
 
 
 def conflict_record_name(name: str) -> str:

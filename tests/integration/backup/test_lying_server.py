@@ -9,6 +9,7 @@ test_two_devices.py and the simulation).
 from __future__ import annotations
 
 import dataclasses
+from typing import ClassVar
 
 import pytest
 
@@ -21,7 +22,7 @@ class LyingFeed(RemoteBackupClient):
     """The real client, whose next feed page goes through `alter` first."""
 
     alter = None
-    remembered: list = []
+    remembered: ClassVar[list] = []
 
     async def changes(self, since, *, limit=None):
         page = await super().changes(since, limit=limit)
@@ -103,10 +104,9 @@ async def test_a_lower_generation_is_noticed(backupd, tmp_path):
     await sa.put("labels/tx/1", b"one")
     await a.backup_now()
     await b.backup_now()
+    seen = await b.local.last_generation()
     liar.alter = lambda page: dataclasses.replace(
-        page,
-        state=StoreState(page.state.generation - 1, page.state.incarnation),
-        items=(),
+        page, state=StoreState(seen - 1, page.state.incarnation), items=()
     )
     await b.backup_now()
     assert b.status.current.rollback_detected
