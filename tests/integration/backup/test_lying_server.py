@@ -49,6 +49,7 @@ async def two_devices(url, tmp_path):
 
 async def close(*devices):
     for store, service in devices:
+        await service.engine.client.aclose()  # the lying client, where there is one
         await service.stop()
         await store.aclose()
 
