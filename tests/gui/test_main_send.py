@@ -27,7 +27,7 @@ def funded(qasync_loop, qtbot, tmp_path, backupd, devnet):
         qtbot.waitUntil(lambda: window.receive.address != "", timeout=10_000)
         devnet.faucet(window.receive.address, FUNDS, mine=True)
         wait_synced(qtbot, window)
-        assert window.balance.confirmed.text() == btc(FUNDS)
+        assert window.balance.spendable.text() == btc(FUNDS)
         yield opened
 
 
@@ -94,7 +94,7 @@ def test_send_from_the_main_window_reaches_the_second_wallet(
     row = model.row_of(txid)
     assert model.index(row, STATUS).data() == "1 confirmation"
     assert model.index(row, FEE).data() == btc(plan.fee_sat)
-    assert window.balance.confirmed.text() == btc(FUNDS - 500_000 - plan.fee_sat)
+    assert window.balance.spendable.text() == btc(FUNDS - 500_000 - plan.fee_sat)
 
     assert model.setData(model.index(row, LABEL), "December rent")
     qtbot.waitUntil(

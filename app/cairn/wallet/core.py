@@ -31,6 +31,7 @@ from cairn.events import (
 )
 from cairn.keys import Network, bip84_descriptors
 from cairn.wallet.addresses import BDK_NETWORKS, network_kind
+from cairn.wallet.details import TransactionDetails, details_of
 from cairn.wallet.errors import (
     BroadcastRejected,
     ChainUnavailable,
@@ -237,7 +238,16 @@ class CairnWallet:
     def history(self) -> list[HistoryItem]:
         """Every transaction, newest first, with labels."""
         with self._lock:
-            return history_of(self._wallet, lambda txid: self._labels.get("tx", txid))
+            return history_of(
+                self._wallet,
+                lambda txid: self._labels.get("tx", txid),
+                lambda address: self._labels.get("addr", address),
+            )
+
+    def transaction_details(self, txid: str) -> TransactionDetails | None:
+        """Inputs, outputs (with labels), fee, fee rate and confirmations of one transaction."""
+        with self._lock:
+            return details_of(self._wallet, txid, self._labels.get)
 
     def revealed_index(self) -> int | None:
         """The highest external index handed out so far (None before the first)."""
