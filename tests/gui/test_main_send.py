@@ -12,7 +12,7 @@ from cairn.ui.main.formatting import btc
 from cairn.ui.main.history import DIRECTION, FEE, LABEL, STATUS
 from cairn.wallet import CairnWallet
 
-from .main_support import main_window, screenshot, wait_synced
+from .main_support import main_window, review, screenshot, wait_synced
 from .wizard_support import run
 
 pytestmark = pytest.mark.gui
@@ -37,18 +37,6 @@ def second_wallet(devnet):
     wallet = CairnWallet.open(MemoryStore(), seed, Network.REGTEST, esplora_url=devnet.url)
     yield wallet
     wallet.close()
-
-
-def review(qtbot, send, recipient: str, amount: str | None) -> None:
-    send.recipient.clear()
-    qtbot.keyClicks(send.recipient, recipient)
-    send.everything.setChecked(amount is None)
-    if amount is not None:
-        send.amount.clear()
-        qtbot.keyClicks(send.amount, amount)
-    send.show_error("")
-    qtbot.mouseClick(send.review_button, Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: send.review_box.isVisible() or send.error.isVisible(), timeout=10_000)
 
 
 def test_send_from_the_main_window_reaches_the_second_wallet(

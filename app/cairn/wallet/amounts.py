@@ -226,6 +226,8 @@ def _whole_digits(whole: str, fmt: NumberFormat, *, allow_ambiguous: bool, shown
     groups = re.split("[" + re.escape("".join(separators)) + "]", whole)
     if not (1 <= len(groups[0]) <= 3) or any(len(g) != 3 for g in groups[1:]):
         raise _WrongConvention
+    if groups[0].startswith("0"):
+        raise _WrongConvention  # "0.005" groups nothing: it is a decimal written another way
     if any(not g.isdigit() for g in groups):
         raise _WrongConvention
     if len(groups) == 2 and could_be_a_point and not allow_ambiguous:

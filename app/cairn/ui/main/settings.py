@@ -98,6 +98,11 @@ class ResultLabel(QLabel):
         super().__init__("")
         self.setWordWrap(True)
         self.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        # Its line stays reserved while hidden: a result appearing never pushes the buttons
+        # below it out from under the pointer.
+        policy = self.sizePolicy()
+        policy.setRetainSizeWhenHidden(True)
+        self.setSizePolicy(policy)
         self.hide()
 
     def show_result(self, text: str, tone: str = "hint") -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import (
     QDialog,
@@ -56,6 +56,10 @@ class TransactionDetailsDialog(QDialog):
         self.txid_label.setWordWrap(True)
         self.copy_button = QPushButton("Copy")
         self.copy_button.clicked.connect(self.copy_txid)
+        self._copied_timer = QTimer(self)
+        self._copied_timer.setSingleShot(True)
+        self._copied_timer.setInterval(2500)
+        self._copied_timer.timeout.connect(lambda: self.copy_button.setText("Copy"))
         txid_row = QHBoxLayout()
         txid_row.addWidget(self.txid_label, 1)
         txid_row.addWidget(self.copy_button)
@@ -129,3 +133,4 @@ class TransactionDetailsDialog(QDialog):
     def copy_txid(self) -> None:
         QGuiApplication.clipboard().setText(self.txid)
         self.copy_button.setText("Copied")
+        self._copied_timer.start()
