@@ -70,13 +70,13 @@ class ReceivePanel(QWidget):
         self.label_edit = QLineEdit()
         self.label_edit.setPlaceholderText("Label (who is paying, what for) — optional")
         self.label_edit.returnPressed.connect(self._save_label)
-        # "Label saved" describes the text as it was saved: stale as soon as it is edited.
-        self.label_edit.textEdited.connect(lambda _text: self.label_status.clear())
         self.save_label_button = QPushButton("Save label")
         self.save_label_button.setEnabled(False)
         self.save_label_button.clicked.connect(self._save_label)
         self.label_status = QLabel("")
         self.label_status.setObjectName("hint")
+        # "Label saved" describes the text as it was saved: stale as soon as it is edited.
+        self.label_edit.textEdited.connect(lambda _text: self.label_status.clear())
 
         copy_row = QHBoxLayout()
         copy_row.addWidget(self.copy_button)
