@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QLineEdit,
     QPushButton,
+    QScrollArea,
     QVBoxLayout,
     QWidget,
 )
@@ -183,8 +184,18 @@ class SendPanel(QWidget):
         self.result_actions = _row(result_row)
         self.result_actions.hide()
 
-        # Messages go below every button: showing or hiding one never moves a button.
-        layout = QVBoxLayout(self)
+        # Messages go below every button, and the form scrolls rather than being squeezed
+        # when the window is short: showing or hiding a message never moves a button.
+        body = QWidget()
+        body.setObjectName("sendBody")
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QFrame.Shape.NoFrame)
+        scroll.setWidget(body)
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(0, 0, 0, 0)
+        outer.addWidget(scroll)
+        layout = QVBoxLayout(body)
         layout.setContentsMargins(24, 24, 24, 24)
         layout.setSpacing(14)
         layout.addLayout(form)
