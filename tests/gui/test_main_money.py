@@ -261,3 +261,44 @@ def test_transaction_details_from_the_history_menu(funded, second_wallet, qtbot,
     qtbot.waitUntil(lambda: dialog.copy_button.text() == "Copy", timeout=5000)
     dialog.close()
     qtbot.waitUntil(lambda: window.details_dialog is None, timeout=5000)
+
+
+def test_the_address_list_shows_receive_and_change_with_balances_and_labels(
+    funded, second_wallet, qtbot, qasync_loop
+):
+    from cairn.ui.main.addresses import ADDRESS, BALANCE, KIND, USED
+    from cairn.ui.main.addresses import LABEL as ADDRESS_LABEL
+
+    window, wallet = funded.window, funded.session.wallet
+    paid = window.history.model.items[0]
+    first = wallet.addresses()[0].address
+    window.tabs.setCurrentWidget(window.send)
+    review(qtbot, window.send, other_address(qtbot, qasync_loop, second_wallet), "0.005")
+    plan = window.send.plan
+    send_reviewed(qtbot, window)
+    panel = window.addresses
+    window.tabs.setCurrentWidget(panel)
+    model = panel.model
+    qtbot.waitUntil(lambda: any(r.keychain == "change" for r in model.rows), timeout=10_000)
+
+    row = model.row_of(first)
+    assert model.index(row, KIND).data() == "Receive"
+    assert model.index(row, USED).data() == "Used · 1 payment"
+    assert model.index(row, BALANCE).data() == ""  # its coin was spent by the send
+    [change] = [n for n, r in enumerate(model.rows) if r.keychain == "change"]
+    assert model.index(change, BALANCE).data() == btc(plan.change_sat)
+    unused = [n for n, r in enumerate(model.rows) if not r.used]
+    assert unused and all(model.index(n, USED).data() == "Unused" for n in unused)
+
+    # A label given here is the address's label everywhere, including its payment.
+    assert model.setData(model.index(row, ADDRESS_LABEL), "from the faucet")
+    qtbot.waitUntil(lambda: wallet.label("addr", first) == "from the faucet", timeout=5000)
+    history = window.history.model
+    qtbot.waitUntil(
+        lambda: history.index(history.row_of(paid.txid), LABEL).data() == "from the faucet",
+        timeout=5000,
+    )
+    panel.filter.setCurrentIndex(2)  # change only
+    assert {model.index(n, KIND).data() for n in range(model.rowCount())} == {"Change"}
+    assert model.index(0, ADDRESS).data() == model.rows[0].address
+    screenshot(window, "main-addresses")

@@ -30,6 +30,7 @@ from cairn.events import (
     SyncFailed,
 )
 from cairn.keys import Network, bip84_descriptors
+from cairn.wallet.address_list import AddressInfo, addresses_of
 from cairn.wallet.addresses import BDK_NETWORKS, network_kind
 from cairn.wallet.details import TransactionDetails, details_of
 from cairn.wallet.errors import (
@@ -243,6 +244,11 @@ class CairnWallet:
                 lambda txid: self._labels.get("tx", txid),
                 lambda address: self._labels.get("addr", address),
             )
+
+    def addresses(self) -> list[AddressInfo]:
+        """Every receive address handed out and change address used, with balance and label."""
+        with self._lock:
+            return addresses_of(self._wallet, lambda address: self._labels.get("addr", address))
 
     def transaction_details(self, txid: str) -> TransactionDetails | None:
         """Inputs, outputs (with labels), fee, fee rate and confirmations of one transaction."""

@@ -147,3 +147,24 @@ def test_transaction_details_list_inputs_and_outputs_with_labels():
     assert funded is not None and funded.inputs[0].amount_sat is None
     assert details_of(wallet, "00" * 32, lambda t, r: None) is None
     assert details_of(wallet, "not a txid", lambda t, r: None) is None
+
+
+def test_the_address_list_shows_receive_and_change_with_use_balance_and_label():
+    from cairn.wallet.address_list import CHANGE, RECEIVE, addresses_of
+
+    wallet, _ = funded_wallet()  # index 0 paid 100,000
+    unused = str(wallet.reveal_next_address(bdk.KeychainKind.EXTERNAL).address)
+    other, _, _ = collecting_wallet(OTHER_SEED)
+    recipient = str(other.reveal_next_address(bdk.KeychainKind.EXTERNAL).address)
+    plan = build_plan(wallet, Network.REGTEST, recipient, 30_000, 2)
+    apply(wallet, sign_payment(wallet, plan))
+    labels = {unused: "for Dave"}
+    listed = addresses_of(wallet, labels.get)
+    by_kind = {(a.keychain, a.index): a for a in listed}
+    first, second = by_kind[(RECEIVE, 0)], by_kind[(RECEIVE, 1)]
+    assert (first.used, first.balance_sat, first.payments) == (True, 0, 1)  # paid, then spent
+    assert (second.address, second.used, second.balance_sat) == (unused, False, 0)
+    assert second.label == "for Dave"
+    change = by_kind[(CHANGE, 0)]
+    assert (change.used, change.balance_sat) == (True, plan.change_sat)
+    assert [a.keychain for a in listed] == [RECEIVE, RECEIVE, CHANGE]

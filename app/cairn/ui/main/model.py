@@ -126,6 +126,8 @@ class WalletView(Protocol):
 
     def transaction_details(self, txid: str) -> Any: ...  # cairn.wallet.details.TransactionDetails
 
+    def addresses(self) -> Sequence[Any]: ...  # cairn.wallet.address_list.AddressInfo
+
     async def set_preference(self, name: str, value: str | None) -> None: ...
 
     def plan_payment(

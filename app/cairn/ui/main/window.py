@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from cairn.ui.main.addresses import AddressesPanel
 from cairn.ui.main.amounts import UNIT_PREFERENCE, Amounts
 from cairn.ui.main.backup_status import BackupStatusWidget
 from cairn.ui.main.balance import BalancePanel
@@ -78,6 +79,7 @@ class MainWindow(QMainWindow):
         self.history = HistoryPanel(wallet, self.tasks, self.amounts)
         self.send = SendPanel(wallet, self.tasks, self.amounts)
         self.receive = ReceivePanel(wallet, self.tasks)
+        self.addresses = AddressesPanel(wallet, self.tasks, self.amounts)
         self.settings = SettingsPanel(session, self.tasks, self.amounts)
         self.settings.network_change_requested.connect(self.network_change_requested)
         self.send.payment_sent.connect(lambda _txid: self.schedule_reload())
@@ -91,6 +93,7 @@ class MainWindow(QMainWindow):
         self.tabs.addTab(self.history, "Activity")
         self.tabs.addTab(self.send, "Send")
         self.tabs.addTab(self.receive, "Receive")
+        self.tabs.addTab(self.addresses, "Addresses")
         self.tabs.addTab(self.settings, "Settings")
 
         central = QWidget()
@@ -192,6 +195,7 @@ class MainWindow(QMainWindow):
             self.balance.show_balance(balance)
             self.history.show_items(items)
         await self.receive.reload()
+        await self.addresses.reload()
 
     @property
     def syncing(self) -> bool:
