@@ -269,7 +269,7 @@ class SendPanel(QWidget):
         for name, target in FEE_TARGETS:
             rate = pick_estimate(self.estimates, target)
             if rate is not None:
-                self.fee_preset.addItem(f"{name} · {rate:.1f} sat/vB", rate)
+                self.fee_preset.addItem(f"{name} · {self.amounts.fee_rate_text(rate)} sat/vB", rate)
         if self.fee_preset.count() == 0:
             self.fee_preset.addItem("Custom rate", None)
         else:
