@@ -302,3 +302,23 @@ def test_the_address_list_shows_receive_and_change_with_balances_and_labels(
     assert {model.index(n, KIND).data() for n in range(model.rowCount())} == {"Change"}
     assert model.index(0, ADDRESS).data() == model.rows[0].address
     screenshot(window, "main-addresses")
+
+
+def test_a_link_handed_over_opens_send_even_from_a_review(
+    funded, second_wallet, qtbot, qasync_loop
+):
+    window = funded.window
+    to = other_address(qtbot, qasync_loop, second_wallet)
+    window.tabs.setCurrentWidget(window.send)
+    review(qtbot, window.send, to, "0.001")
+    assert window.send.review_box.isVisible()
+    window.tabs.setCurrentWidget(window.history)
+    window.open_payment_link(f"bitcoin:{to}?amount=0.002&message=Lunch")
+    send = window.send
+    assert window.tabs.currentWidget() is send
+    assert not send.review_box.isVisible() and send.plan is None
+    assert (send.recipient.text(), send.amount.text(), send.description.text()) == (
+        to,
+        "0.00200000",
+        "Lunch",
+    )

@@ -299,6 +299,22 @@ class MainWindow(QMainWindow):
 
         self.tasks.start(run())
 
+    def open_payment_link(self, link: str) -> None:
+        """Show Send filled in from a `bitcoin:` link (given at start or by another launch)."""
+        send = self.send
+        if send.plan is not None and not send.send_button.isEnabled():
+            # Signing and broadcasting: the form must not change under that payment.
+            self.sync_label.setText("A payment is being sent; open the link again afterwards.")
+            return
+        if send.plan is not None:
+            send.back_to_edit()  # a review not yet sent gives way to the link
+        self.tabs.setCurrentWidget(send)
+        send.fill_from(link)
+        if self.isMinimized():
+            self.showNormal()
+        self.raise_()
+        self.activateWindow()
+
     def _details_closed(self) -> None:
         self.details_dialog = None
 
