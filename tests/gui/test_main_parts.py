@@ -101,3 +101,13 @@ def test_qr_image_has_whole_pixel_modules(qapp) -> None:
         for x, dark in enumerate(row):
             pixel = image.pixelColor(x * scale + scale // 2, y * scale + scale // 2)
             assert (pixel.lightness() < 128) == dark
+
+
+def test_the_window_size_is_fitted_to_the_screen() -> None:
+    from cairn.ui.main.local_state import fitted_size
+
+    # 960x720 at 1.5x scale on 1280x900 pixels: 853x600 logical pixels available.
+    assert fitted_size((960, 720), (853, 600)) == (805, 552)
+    assert fitted_size((960, 720), (1920, 1080)) == (960, 720)
+    assert fitted_size((100, 100), (1920, 1080)) == (480, 360)  # never unusably small
+    assert fitted_size((960, 720), (300, 200)) == (252, 152)  # unless the screen is

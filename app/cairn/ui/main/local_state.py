@@ -77,15 +77,12 @@ class LocalUiState:
 def fitted_size(
     wanted: tuple[int, int], available: tuple[int, int], minimum: tuple[int, int] = (480, 360)
 ) -> tuple[int, int]:
-    """``wanted`` shrunk to fit ``available`` (minus room for the window frame), never below
-    ``minimum`` unless the screen itself is smaller."""
-    frame = 48  # title bar and borders, which the size does not include
-    room = (max(available[0] - frame, 1), max(available[1] - frame, 1))
-    return (
-        min(wanted[0], room[0])
-        if room[0] < minimum[0]
-        else max(min(wanted[0], room[0]), minimum[0]),
-        min(wanted[1], room[1])
-        if room[1] < minimum[1]
-        else max(min(wanted[1], room[1]), minimum[1]),
-    )
+    """``wanted`` shrunk to fit ``available`` (less room for the window frame), and grown to
+    ``minimum`` where the screen has room for that."""
+    frame = 48  # title bar and borders, which a window's size does not include
+
+    def fit(want: int, screen: int, least: int) -> int:
+        room = max(screen - frame, 1)
+        return min(max(want, min(least, room)), room)
+
+    return fit(wanted[0], available[0], minimum[0]), fit(wanted[1], available[1], minimum[1])

@@ -6,6 +6,11 @@ from __future__ import annotations
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
+from cairn.ui.main.errors import user_message
+from cairn.ui.main.local_state import LocalUiState
+from cairn.ui.main.model import MainWindowSession
+from cairn.ui.main.tasks import TaskGroup
+
 PLAIN_SEED_WARNING = (
     "Your recovery words are stored unencrypted on this computer: no system keyring is "
     "available. Anyone who can read your files can read them. To fix this, install and unlock "
@@ -16,12 +21,22 @@ NOTICE = "plain-seed-warning"
 
 
 class SeedWarningBanner(QFrame):
-    protect_requested = Signal()
-    dismissed = Signal()
+    """Shown while the seed file is plain, unless hidden on this computer."""
 
-    def __init__(self, parent: QWidget | None = None) -> None:
+    protected = Signal()  # the words are encrypted now
+
+    def __init__(
+        self,
+        session: MainWindowSession,
+        tasks: TaskGroup,
+        local_state: LocalUiState,
+        parent: QWidget | None = None,
+    ) -> None:
         super().__init__(parent)
         self.setObjectName("warningBanner")
+        self.session = session
+        self.tasks = tasks
+        self.local_state = local_state
         self.text = QLabel(PLAIN_SEED_WARNING)
         self.text.setObjectName("warningText")
         self.text.setWordWrap(True)
@@ -30,7 +45,7 @@ class SeedWarningBanner(QFrame):
         self.result.setWordWrap(True)
         self.result.hide()
         self.protect_button = QPushButton("Encrypt now")
-        self.protect_button.clicked.connect(self.protect_requested)
+        self.protect_button.clicked.connect(self.protect)
         self.dismiss_button = QPushButton("Hide")
         self.dismiss_button.setObjectName("quiet")
         self.dismiss_button.setToolTip("Hide this warning on this computer")
@@ -44,6 +59,7 @@ class SeedWarningBanner(QFrame):
         layout.addLayout(words, 1)
         layout.addWidget(self.protect_button, 0, Qt.AlignmentFlag.AlignVCenter)
         layout.addWidget(self.dismiss_button, 0, Qt.AlignmentFlag.AlignVCenter)
+        self.setVisible(session.seed_is_plain and not local_state.is_dismissed(NOTICE))
 
     def text_shown(self) -> str:
         return self.text.text()
@@ -54,4 +70,26 @@ class SeedWarningBanner(QFrame):
 
     def _dismiss(self) -> None:
         self.hide()
-        self.dismissed.emit()
+        self.local_state.dismiss(NOTICE)
+
+    def protect(self) -> None:
+        """Encrypt the seed file under a keyring key, if a keyring works now."""
+        self.protect_button.setEnabled(False)
+        self.tasks.start(self._protect())
+
+    async def _protect(self) -> None:
+        try:
+            protected = await self.session.protect_seed()
+        except Exception as error:
+            self.show_result(user_message(error, "The words could not be encrypted"))
+            return
+        finally:
+            self.protect_button.setEnabled(True)
+        if protected:
+            self.hide()
+            self.protected.emit()
+        else:
+            self.show_result(
+                "Still no working keyring: install one and unlock it (it usually asks for your "
+                "login password), then choose Encrypt now again."
+            )

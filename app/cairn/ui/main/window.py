@@ -8,7 +8,7 @@ import logging
 from collections.abc import Callable, Sequence
 
 from PySide6.QtCore import QEvent, QObject, Qt, QTimer, Signal
-from PySide6.QtGui import QCloseEvent, QGuiApplication
+from PySide6.QtGui import QCloseEvent
 from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
@@ -26,7 +26,7 @@ from cairn.ui.main.backup_status import BackupStatusWidget
 from cairn.ui.main.balance import BalancePanel
 from cairn.ui.main.errors import user_message
 from cairn.ui.main.history import HistoryPanel
-from cairn.ui.main.local_state import LocalUiState, fitted_size
+from cairn.ui.main.local_state import LocalUiState
 from cairn.ui.main.model import (
     BalanceView,
     HistoryItemView,
@@ -34,13 +34,13 @@ from cairn.ui.main.model import (
     SyncStatusView,
 )
 from cairn.ui.main.receive import ReceivePanel
-from cairn.ui.main.seed_banner import NOTICE as PLAIN_SEED_NOTICE
 from cairn.ui.main.seed_banner import SeedWarningBanner
 from cairn.ui.main.send import SendPanel
 from cairn.ui.main.settings import SettingsPanel
 from cairn.ui.main.style import apply_style
 from cairn.ui.main.tasks import TaskGroup
 from cairn.ui.main.tx_details import TransactionDetailsDialog
+from cairn.ui.main.window_size import fit_to_screen, remember_size
 from cairn.wallet.amounts import Unit
 
 log = logging.getLogger(__name__)
@@ -70,7 +70,7 @@ class MainWindow(QMainWindow):
             "Cairn" if session.network == "bitcoin" else f"Cairn — {session.network}"
         )
         self.local_state = LocalUiState.in_data_dir(session.data_dir)
-        self.fit_to_screen()
+        fit_to_screen(self, self.local_state, DEFAULT_SIZE)
         apply_style(self)
 
         wallet = session.wallet
@@ -102,12 +102,10 @@ class MainWindow(QMainWindow):
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(0)
         layout.addWidget(self._header())
-        self.seed_warning = SeedWarningBanner()
-        self.seed_warning.setVisible(
-            session.seed_is_plain and not self.local_state.is_dismissed(PLAIN_SEED_NOTICE)
+        self.seed_warning = SeedWarningBanner(session, self.tasks, self.local_state)
+        self.seed_warning.protected.connect(
+            lambda: self.sync_label.setText("Your recovery words are now encrypted here.")
         )
-        self.seed_warning.dismissed.connect(lambda: self.local_state.dismiss(PLAIN_SEED_NOTICE))
-        self.seed_warning.protect_requested.connect(self.protect_seed)
         layout.addWidget(self.seed_warning)
         layout.addWidget(self.tabs, 1)
         self.setCentralWidget(central)
@@ -318,48 +316,6 @@ class MainWindow(QMainWindow):
     def _details_closed(self) -> None:
         self.details_dialog = None
 
-    def protect_seed(self) -> None:
-        banner = self.seed_warning
-        banner.protect_button.setEnabled(False)
-
-        async def run() -> None:
-            try:
-                protected = await self.session.protect_seed()
-            except Exception as error:
-                banner.show_result(user_message(error, "The words could not be encrypted"))
-                return
-            finally:
-                banner.protect_button.setEnabled(True)
-            if protected:
-                banner.hide()
-                self.sync_label.setText("Your recovery words are now encrypted on this computer.")
-            else:
-                banner.show_result(
-                    "Still no working keyring: install one and unlock it (it usually asks for "
-                    "your login password), then choose Encrypt now again."
-                )
-
-        self.tasks.start(run())
-
-    def fit_to_screen(self) -> None:
-        """Open at the size the user left it (or the default), never larger than the screen."""
-        wanted = self.local_state.window_size() or DEFAULT_SIZE
-        screen = self.screen() or QGuiApplication.primaryScreen()
-        if screen is None:
-            self.resize(*wanted)
-            return
-        area = screen.availableGeometry()
-        width, height = fitted_size(wanted, (area.width(), area.height()))
-        self.resize(width, height)
-        self.move(
-            area.x() + max(0, (area.width() - width) // 2),
-            area.y() + max(0, (area.height() - height) // 2),
-        )
-
-    def remember_size(self) -> None:
-        if not self.isMaximized() and not self.isFullScreen():
-            self.local_state.set_window_size(self.width(), self.height())
-
     def shutdown(self) -> None:
         """Stop syncing, listening and every task; the session may be closed after this."""
         self._sync_timer.stop()
@@ -371,7 +327,7 @@ class MainWindow(QMainWindow):
         self.tasks.cancel_all()
 
     def closeEvent(self, event: QCloseEvent) -> None:
-        self.remember_size()
+        remember_size(self, self.local_state)
         self.shutdown()
         super().closeEvent(event)
 
