@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import pytest
 from PySide6.QtCore import QLocale, Qt
-from PySide6.QtGui import QGuiApplication
+from PySide6.QtGui import QContextMenuEvent, QGuiApplication
+from PySide6.QtWidgets import QApplication
 
 from cairn.keys import Network, generate_mnemonic, mnemonic_to_seed
 from cairn.storage import MemoryStore
@@ -232,8 +233,22 @@ def test_transaction_details_from_the_history_menu(funded, second_wallet, qtbot,
     qtbot.waitUntil(lambda: model.row_of(txid) is not None, timeout=10_000)
     window.tabs.setCurrentWidget(window.history)
 
-    menu = window.history.row_menu(model.row_of(txid))
+    table = window.history.table
+    cell = table.visualRect(model.index(model.row_of(txid), AMOUNT))
+    # What the platform delivers for a right-click on the row (QTest has no context click).
+    viewport = table.viewport()
+    QApplication.sendEvent(
+        viewport,
+        QContextMenuEvent(
+            QContextMenuEvent.Reason.Mouse, cell.center(), viewport.mapToGlobal(cell.center())
+        ),
+    )
+    qtbot.waitUntil(
+        lambda: window.history.menu is not None and window.history.menu.isVisible(), timeout=5000
+    )
+    menu = window.history.menu
     actions = {action.text(): action for action in menu.actions()}
+    menu.close()
     assert set(actions) == {"Details…", "Copy transaction ID", "Edit label"}
     actions["Copy transaction ID"].trigger()
     assert QGuiApplication.clipboard().text() == txid

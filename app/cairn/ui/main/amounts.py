@@ -52,6 +52,10 @@ class Amounts(QObject):
         """``sats`` in the chosen unit, e.g. '0.01500000 BTC' or '1,500,000 sat'."""
         return format_amount(sats, self._unit, self.number_format, signed=signed)
 
+    def number(self, sats: int) -> str:
+        """``sats`` in the chosen unit without the unit, as typed into an amount field."""
+        return format_amount(sats, self._unit, self.number_format, with_unit=False)
+
     def other_unit_text(self, sats: int) -> str:
         """``sats`` in the unit not chosen: shown as a tooltip beside the chosen one."""
         other = Unit.SAT if self._unit is Unit.BTC else Unit.BTC
@@ -69,4 +73,4 @@ class Amounts(QObject):
 
     @property
     def placeholder(self) -> str:
-        return format_amount(0, self._unit, self.number_format, with_unit=False)
+        return self.number(0)

@@ -321,7 +321,7 @@ class SendPanel(QWidget):
         filled = ["address"]
         if request.amount_sat is not None:
             self.everything.setChecked(False)
-            self.amount.setText(self.amounts.text(request.amount_sat).rsplit(" ", 1)[0])
+            self.amount.setText(self.amounts.number(request.amount_sat))
             filled.append("amount")
         note = " — ".join(part for part in (request.label, request.message) if part)
         if note:
