@@ -294,7 +294,10 @@ def test_the_address_list_shows_receive_and_change_with_balances_and_labels(
     panel = window.addresses
     window.tabs.setCurrentWidget(panel)
     model = panel.model
-    qtbot.waitUntil(lambda: any(r.keychain == "change" for r in model.rows), timeout=10_000)
+    # (Building the payment already reserved the change address: wait until it is paid.)
+    qtbot.waitUntil(
+        lambda: any(r.keychain == "change" and r.used for r in model.rows), timeout=10_000
+    )
 
     row = model.row_of(first)
     assert model.index(row, KIND).data() == "Receive"
