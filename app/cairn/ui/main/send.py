@@ -287,6 +287,7 @@ class SendPanel(QWidget):
     # form ----------------------------------------------------------------------------------
 
     def _show_unit(self) -> None:
+        self._show_review()
         self.unit_label.setText(self.amounts.unit.value)
         if not self.everything.isChecked():
             self.amount.setPlaceholderText(self.amounts.placeholder)
@@ -402,8 +403,18 @@ class SendPanel(QWidget):
             return
         finally:
             self.review_button.setText("Review payment")
-        text = self.amounts.text
         self.plan = plan
+        self._show_review()
+        self.send_button.setEnabled(True)
+        self.edit_button.setEnabled(True)
+        self.review_box.show()
+        self.send_button.setFocus()
+
+    def _show_review(self) -> None:
+        plan = self.plan
+        if plan is None:
+            return
+        text = self.amounts.text
         self.review_to.setText(plan.recipient)
         self.review_amount.setText(text(plan.amount_sat))
         self.review_fee.setText(
@@ -411,10 +422,6 @@ class SendPanel(QWidget):
         )
         self.review_total.setText(text(plan.total_sat))
         self.review_change.setText(text(plan.change_sat) if plan.change_sat else "None")
-        self.send_button.setEnabled(True)
-        self.edit_button.setEnabled(True)
-        self.review_box.show()
-        self.send_button.setFocus()
 
     def back_to_edit(self) -> None:
         self.plan = None
