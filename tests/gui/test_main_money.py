@@ -211,6 +211,16 @@ def test_a_payment_link_fills_send_and_its_description_labels_the_payment(
     assert send.plan.amount_sat == 400_000
     txid = send_reviewed(qtbot, window)
     assert wallet.label("tx", txid) == "Carol — Invoice 42"
+    # After the send, its txid has the history's actions: copy it, open its details.
+    assert send.result_actions.isVisible()
+    qtbot.mouseClick(send.copy_txid_button, Qt.MouseButton.LeftButton)
+    assert QGuiApplication.clipboard().text() == txid
+    qtbot.mouseClick(send.details_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: window.details_dialog is not None, timeout=5000)
+    assert window.details_dialog.txid_label.text() == txid
+    assert window.details_dialog.label.text() == "Carol — Invoice 42"
+    window.details_dialog.close()
+    qtbot.waitUntil(lambda: window.details_dialog is None, timeout=5000)
     model = window.history.model
     qtbot.waitUntil(lambda: model.row_of(txid) is not None, timeout=10_000)
     assert model.index(model.row_of(txid), LABEL).data() == "Carol — Invoice 42"
