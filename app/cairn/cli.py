@@ -1,6 +1,7 @@
 """`cairn`: the desktop app, the demo, and the devnet/backup/restore/wallet tools.
 
-cairn [--data-dir DIR] [--quit-when-ready] [--offscreen]   open the app
+cairn [--data-dir DIR] [--quit-when-ready] [--offscreen] [bitcoin:…]   open the app (with a
+                                     payment link: in Send, or in the app already running)
 cairn demo [...]                     the app against a local devnet and backup server
 cairn devnet ...                     a simulated regtest chain (cairn.devnet.cli)
 cairn backup ... | cairn restore ... backups from the command line (cairn.backup.commands)
@@ -54,8 +55,22 @@ def _app_options(parser: argparse.ArgumentParser, *, sub: bool = False) -> None:
     )
 
 
+class _Parser(argparse.ArgumentParser):
+    """Takes a `bitcoin:` link anywhere on the command line (a desktop's link handler passes
+    it as `cairn %u`) as ``payment_link``, so it never reads as an unknown subcommand."""
+
+    def parse_known_args(  # type: ignore[override]
+        self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
+    ) -> tuple[argparse.Namespace, list[str]]:
+        given = list(sys.argv[1:] if args is None else args)
+        links = [a for a in given if a.lower().startswith("bitcoin:")]
+        parsed, extras = super().parse_known_args([a for a in given if a not in links], namespace)
+        parsed.payment_link = links[0] if links else getattr(parsed, "payment_link", None)
+        return parsed, extras
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="cairn",
         description="Cairn: a Bitcoin wallet that backs up every change and restores everything "
         "from twelve words.",
@@ -113,7 +128,11 @@ def _run_gui(data_dir: Path, args: argparse.Namespace) -> int:
         return 2
     from cairn.ui.app import run
 
-    return run(data_dir, quit_when_ready=args.quit_when_ready)
+    return run(
+        data_dir,
+        quit_when_ready=args.quit_when_ready,
+        payment_link=getattr(args, "payment_link", None),
+    )
 
 
 def _demo(args: argparse.Namespace) -> int:

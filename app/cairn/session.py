@@ -40,7 +40,14 @@ from cairn.keys import (
 )
 from cairn.onboarding import WalletPresence
 from cairn.restore_worker import RestoreChild
-from cairn.seedfile import delete_seed, load_seed, save_seed, seed_exists, seed_protection
+from cairn.seedfile import (
+    delete_seed,
+    keyring_available,
+    load_seed,
+    save_seed,
+    seed_exists,
+    seed_protection,
+)
 from cairn.storage import AsyncRecordStore, SqliteStore, device_id
 from cairn.upgrade import (
     CURRENT_FORMAT,
@@ -497,6 +504,20 @@ class Session:
     def seed_words(self) -> list[str]:
         phrase, _ = load_seed(self.wallet_dir)
         return phrase.split()
+
+    async def protect_seed(self) -> bool:
+        """Encrypt a plain seed file under a new key in the system keyring, if one works now.
+
+        True when the seed file is protected afterwards; a plain file stays as it was otherwise.
+        """
+
+        def protect() -> bool:
+            if not keyring_available():
+                return False
+            phrase, passphrase = load_seed(self.wallet_dir)
+            return save_seed(self.wallet_dir, phrase, passphrase) == "keyring"
+
+        return await asyncio.to_thread(protect)
 
     @property
     def has_passphrase(self) -> bool:

@@ -13,9 +13,17 @@ from collections.abc import Iterator
 
 import pytest
 import qasync
+from PySide6.QtCore import QLocale
 from PySide6.QtWidgets import QApplication
 
 from cairn.ui.loop import new_event_loop
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _english_numbers(qapp: QApplication) -> None:
+    # Amounts read and show by the locale: tests compare them with "." decimals and ","
+    # groups, whatever the machine's locale is. Tests of other locales pass theirs in.
+    QLocale.setDefault(QLocale(QLocale.Language.English, QLocale.Country.UnitedStates))
 
 
 @pytest.fixture(scope="session")

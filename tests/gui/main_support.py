@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import shiboken6
+from PySide6.QtCore import Qt
 
 from cairn.keys import generate_mnemonic
 from cairn.session import Session
@@ -61,6 +62,21 @@ def wait_synced(qtbot: Any, window: MainWindow, timeout: int = 20_000) -> None:
     qtbot.waitUntil(lambda: not window.syncing, timeout=timeout)
     window.sync_now()
     qtbot.waitUntil(lambda: not window.syncing, timeout=timeout)
+
+
+def review(qtbot: Any, send: Any, recipient: str, amount: str | None) -> None:
+    """Fill in Send as a user types it and click "Review payment"; wait for the review or an error."""
+    if send.review_box.isVisible():
+        qtbot.mouseClick(send.edit_button, Qt.MouseButton.LeftButton)
+    send.recipient.clear()
+    qtbot.keyClicks(send.recipient, recipient)
+    send.everything.setChecked(amount is None)
+    if amount is not None:
+        send.amount.clear()
+        qtbot.keyClicks(send.amount, amount)
+    send.show_error("")
+    qtbot.mouseClick(send.review_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: send.review_box.isVisible() or send.error.isVisible(), timeout=10_000)
 
 
 def screenshot(window: MainWindow, name: str) -> None:

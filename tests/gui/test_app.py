@@ -9,6 +9,7 @@ from cairn.config import load_config
 from cairn.keys import Network
 from cairn.session import Session
 from cairn.ui.app import CairnApp
+from cairn.ui.handoff import LinkReceiver, hand_over
 
 from .wizard_support import RESTORE_WORDS, data_dir_for, run
 
@@ -60,3 +61,27 @@ def test_switching_network_reopens_on_the_other_networks_wallet_dir(
     assert quit_requests == []  # closing the old main window was not taken for quitting
     QApplication.instance().lastWindowClosed.disconnect(app.last_window_closed)
     run(qtbot, qasync_loop, app.shutdown())
+
+
+def test_a_payment_link_given_at_start_or_later_opens_in_send(
+    qasync_loop, qtbot, tmp_path, backupd, devnet
+):
+    data_dir = data_dir_for(tmp_path / "data", backupd.url, devnet.url)
+    run(qtbot, qasync_loop, existing_wallet(data_dir))
+    address = "bcrt1q6rz28mcfaxtmd6v789l9rrlrusdprr9pz3cppk"
+    receiver = LinkReceiver(data_dir)  # what `run` listens with
+    app = CairnApp(data_dir, payment_link=f"bitcoin:{address}?amount=0.25")
+    receiver.received.connect(app.open_payment_link)
+    try:
+        app.start()
+        qtbot.waitUntil(lambda: app.main_window is not None, timeout=20_000)
+        send = app.main_window.send
+        assert app.main_window.tabs.currentWidget() is send
+        assert (send.recipient.text(), send.amount.text()) == (address, "0.25000000")
+        # A later launch's link (a click in the browser) reaches this window.
+        assert hand_over(data_dir, f"bitcoin:{address}?amount=0.5&label=Dana")
+        qtbot.waitUntil(lambda: send.description.text() == "Dana", timeout=5000)
+        assert send.amount.text() == "0.50000000"
+    finally:
+        receiver.close()
+        run(qtbot, qasync_loop, app.shutdown())

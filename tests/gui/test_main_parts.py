@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import pytest
+from PySide6.QtCore import QLocale
 
 from cairn.backup.status import BackupState, StatusSnapshot
+from cairn.ui.main.amounts import Amounts, locale_number_format
 from cairn.ui.main.backup_status import describe
-from cairn.ui.main.formatting import btc, parse_btc
+from cairn.ui.main.errors import sentence
+from cairn.ui.main.formatting import btc
 from cairn.ui.main.send import pick_estimate
 from cairn.ui.main.settings import check_email, check_server_url
+from cairn.wallet.amounts import NumberFormat, Unit
 
 pytestmark = pytest.mark.gui
 
@@ -22,14 +26,29 @@ def test_amounts_read_with_eight_decimals_and_a_sign() -> None:
 @pytest.mark.parametrize(
     ("text", "sats"), [("0.001", 100_000), ("1", 100_000_000), (" 0.00000546 BTC", 546)]
 )
-def test_typed_amounts_become_satoshis(text: str, sats: int) -> None:
-    assert parse_btc(text) == sats
+def test_typed_amounts_become_satoshis(text: str, sats: int, qapp) -> None:
+    amounts = Amounts(number_format=NumberFormat(".", ","))
+    assert amounts.parse(text) == sats
 
 
-@pytest.mark.parametrize("text", ["", "abc", "0", "-1", "0.000000001"])
-def test_unusable_amounts_say_why(text: str) -> None:
+@pytest.mark.parametrize("text", ["", "abc", "0", "-1", "0.000000001", "0,5"])
+def test_unusable_amounts_say_why(text: str, qapp) -> None:
     with pytest.raises(ValueError, match=r"\w"):
-        parse_btc(text)
+        Amounts(number_format=NumberFormat(".", ",")).parse(text)
+
+
+def test_the_number_format_follows_the_locale(qapp) -> None:
+    german = locale_number_format(QLocale(QLocale.Language.German, QLocale.Country.Germany))
+    assert (german.decimal_point, german.group_separator) == (",", ".")
+    amounts = Amounts(Unit.SAT, german)
+    assert amounts.text(1_500_000) == "1.500.000 sat"
+    assert amounts.parse_fee_rate("2,5") == 2.5
+
+
+def test_error_messages_keep_an_address_as_written() -> None:
+    assert sentence("not enough funds") == "Not enough funds"
+    assert sentence("bc1qxyz is a mainnet address") == "bc1qxyz is a mainnet address"
+    assert sentence("records.sqlite is damaged") == "records.sqlite is damaged"
 
 
 def test_fee_preset_takes_the_nearest_target_at_or_above() -> None:
@@ -82,3 +101,13 @@ def test_qr_image_has_whole_pixel_modules(qapp) -> None:
         for x, dark in enumerate(row):
             pixel = image.pixelColor(x * scale + scale // 2, y * scale + scale // 2)
             assert (pixel.lightness() < 128) == dark
+
+
+def test_the_window_size_is_fitted_to_the_screen() -> None:
+    from cairn.ui.main.local_state import fitted_size
+
+    # 960x720 at 1.5x scale on 1280x900 pixels: 853x600 logical pixels available.
+    assert fitted_size((960, 720), (853, 600)) == (805, 552)
+    assert fitted_size((960, 720), (1920, 1080)) == (960, 720)
+    assert fitted_size((100, 100), (1920, 1080)) == (480, 360)  # never unusably small
+    assert fitted_size((960, 720), (300, 200)) == (252, 152)  # unless the screen is

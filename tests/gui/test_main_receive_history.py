@@ -61,7 +61,7 @@ def test_receive_shows_an_address_with_its_qr_code_and_stores_a_label(opened, qt
     # Regtest with a devnet: the demo faucet pays the address on show and a block confirms it.
     assert not window.faucet_button.isHidden()
     qtbot.mouseClick(window.faucet_button, Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: window.balance.confirmed.text() == btc(FAUCET_AMOUNT), timeout=15_000)
+    qtbot.waitUntil(lambda: window.balance.spendable.text() == btc(FAUCET_AMOUNT), timeout=15_000)
     assert window.history.model.items[0].confirmations == 1
 
 
@@ -75,8 +75,9 @@ def test_balance_and_history_follow_the_faucet_and_a_mined_block(
 
     txid = devnet.faucet(address, 1_500_000)  # into the mempool only
     wait_synced(qtbot, window)
-    assert window.balance.pending.text().startswith(btc(1_500_000, signed=True))
-    assert window.balance.confirmed.text() == btc(0)
+    # Someone else's unconfirmed payment is incoming, not yet spendable.
+    assert window.balance.incoming.text().startswith(btc(1_500_000, signed=True))
+    assert window.balance.spendable.text() == btc(0)
     model = window.history.model
     assert [item.txid for item in model.items] == [txid]
     row = model.row_of(txid)
@@ -87,8 +88,8 @@ def test_balance_and_history_follow_the_faucet_and_a_mined_block(
 
     devnet.mine()
     wait_synced(qtbot, window)
-    assert window.balance.confirmed.text() == btc(1_500_000)
-    assert window.balance.pending.text() == "No pending payments"
+    assert window.balance.spendable.text() == btc(1_500_000)
+    assert window.balance.incoming.text() == "Nothing incoming"
     assert model.index(model.row_of(txid), STATUS).data() == "1 confirmation"
 
     # A label typed in the history is stored on the transaction and backed up.

@@ -32,7 +32,7 @@ def test_a_plain_seed_file_shows_a_warning(qasync_loop, qtbot, tmp_path, backupd
     with main_window(qtbot, qasync_loop, tmp_path / "data", backupd.url, devnet.url) as opened:
         assert opened.session.seed_is_plain
         assert opened.window.seed_warning.isVisible()
-        assert "unencrypted" in opened.window.seed_warning.text()
+        assert "unencrypted" in opened.window.seed_warning.text_shown()
         screenshot(opened.window, "main-plain-seed")
 
 

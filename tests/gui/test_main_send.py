@@ -12,7 +12,7 @@ from cairn.ui.main.formatting import btc
 from cairn.ui.main.history import DIRECTION, FEE, LABEL, STATUS
 from cairn.wallet import CairnWallet
 
-from .main_support import main_window, screenshot, wait_synced
+from .main_support import main_window, review, screenshot, wait_synced
 from .wizard_support import run
 
 pytestmark = pytest.mark.gui
@@ -27,7 +27,7 @@ def funded(qasync_loop, qtbot, tmp_path, backupd, devnet):
         qtbot.waitUntil(lambda: window.receive.address != "", timeout=10_000)
         devnet.faucet(window.receive.address, FUNDS, mine=True)
         wait_synced(qtbot, window)
-        assert window.balance.confirmed.text() == btc(FUNDS)
+        assert window.balance.spendable.text() == btc(FUNDS)
         yield opened
 
 
@@ -37,18 +37,6 @@ def second_wallet(devnet):
     wallet = CairnWallet.open(MemoryStore(), seed, Network.REGTEST, esplora_url=devnet.url)
     yield wallet
     wallet.close()
-
-
-def review(qtbot, send, recipient: str, amount: str | None) -> None:
-    send.recipient.clear()
-    qtbot.keyClicks(send.recipient, recipient)
-    send.everything.setChecked(amount is None)
-    if amount is not None:
-        send.amount.clear()
-        qtbot.keyClicks(send.amount, amount)
-    send.show_error("")
-    qtbot.mouseClick(send.review_button, Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: send.review_box.isVisible() or send.error.isVisible(), timeout=10_000)
 
 
 def test_send_from_the_main_window_reaches_the_second_wallet(
@@ -94,7 +82,7 @@ def test_send_from_the_main_window_reaches_the_second_wallet(
     row = model.row_of(txid)
     assert model.index(row, STATUS).data() == "1 confirmation"
     assert model.index(row, FEE).data() == btc(plan.fee_sat)
-    assert window.balance.confirmed.text() == btc(FUNDS - 500_000 - plan.fee_sat)
+    assert window.balance.spendable.text() == btc(FUNDS - 500_000 - plan.fee_sat)
 
     assert model.setData(model.index(row, LABEL), "December rent")
     qtbot.waitUntil(

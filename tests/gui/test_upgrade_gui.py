@@ -13,7 +13,7 @@ import pytest
 from cairn.backup.localstate import full_backup_reason
 from cairn.onboarding import View
 from cairn.ui.app import CairnApp
-from cairn.ui.main.formatting import btc
+from cairn.ui.main.formatting import sats_text
 from cairn.ui.wizard.loading import LoadingPage
 from cairn.upgrade import FULL_BACKUP_REASON, detect_format
 from tests.integration.upgrade.helpers import FIXTURE, INPUTS, REPORT, copy_fixture
@@ -86,6 +86,10 @@ def test_legacy_wallet_gets_its_full_backup_before_the_main_window(
     assert items[REPORT["funding"][0]].label == "Salary"
     assert items[REPORT["payment"][0]].label == "Rent"
     confirmed_sat = REPORT["balance_sat"] - INPUTS["pending_funding"][0]
-    qtbot.waitUntil(lambda: window.balance.confirmed.text() == btc(confirmed_sat), timeout=20_000)
+    # The first release's unit preference ("sat") is carried over and now honoured.
+    assert INPUTS["settings"]["unit"] == "sat"
+    qtbot.waitUntil(
+        lambda: window.balance.spendable.text() == sats_text(confirmed_sat), timeout=20_000
+    )
     assert session.email == INPUTS["settings"]["email"]
     run(qtbot, qasync_loop, app.shutdown())

@@ -235,8 +235,8 @@ def test_bundle_builds_and_its_smoke_test_passes(tmp_path):
 
 
 def test_desktop_entry_starts_the_app_with_arguments_it_accepts():
-    """A field code like %u would hand the app a bitcoin: URI, which the command line rejects
-    (exit 2, unseen behind Terminal=false): the menu entry and link handler must start it."""
+    """The entry is the handler of bitcoin: links (%u): the command line must take a link as the
+    app's own (an unknown subcommand would exit 2, unseen behind Terminal=false)."""
     from cairn.cli import build_parser
 
     entry = (ROOT / "resources" / f"{APP_ID}.desktop").read_text()
@@ -247,3 +247,6 @@ def test_desktop_entry_starts_the_app_with_arguments_it_accepts():
     args = [sample.get(argument.lower(), argument) for argument in arguments]
     parsed = build_parser().parse_args(args)
     assert parsed.command is None  # the app itself, not a subcommand
+    assert "MimeType=x-scheme-handler/bitcoin;" in entry
+    if "%u" in arguments:
+        assert parsed.payment_link == sample["%u"]

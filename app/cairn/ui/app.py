@@ -19,6 +19,7 @@ from cairn.config import ConfigError, load_config, save_config
 from cairn.keys import Network
 from cairn.onboarding import View, Wizard, start_state
 from cairn.session import Session, SessionError
+from cairn.ui.handoff import LinkReceiver, hand_over
 from cairn.ui.loop import new_event_loop
 from cairn.ui.main.window import MainWindow
 from cairn.ui.resources import icon_path
@@ -34,10 +35,14 @@ class CairnApp(QObject):
     finished = Signal(int)
     main_shown = Signal()
 
-    def __init__(self, data_dir: Path, *, quit_when_ready: bool = False) -> None:
+    def __init__(
+        self, data_dir: Path, *, quit_when_ready: bool = False, payment_link: str | None = None
+    ) -> None:
         super().__init__()
         self.data_dir = data_dir
         self.quit_when_ready = quit_when_ready
+        # A `bitcoin:` link to open in Send once the main window is up.
+        self.pending_link = payment_link
         self.session: Session | None = None
         self.wizard: Wizard | None = None
         self.wizard_window: WizardWindow | None = None
@@ -100,8 +105,18 @@ class CairnApp(QObject):
         self.main_window.setWindowIcon(QIcon(str(icon_path(256))))
         self.main_window.network_change_requested.connect(self._switch_network)
         self.main_window.show()
+        if self.pending_link:
+            link, self.pending_link = self.pending_link, None
+            self.main_window.open_payment_link(link)
         self.main_shown.emit()
         self._ready()
+
+    def open_payment_link(self, link: str) -> None:
+        """Open ``link`` in Send now, or once the wallet is open (the wizard may be showing)."""
+        if self.main_window is not None:
+            self.main_window.open_payment_link(link)
+        else:
+            self.pending_link = link
 
     def _switch_network(self, network: str) -> None:
         async def switch() -> None:
@@ -171,8 +186,12 @@ def stop_on_signals(loop: asyncio.AbstractEventLoop, finish: Callable[[int], Non
             log.debug("no handler for signal %d on this loop", signum)
 
 
-def run(data_dir: Path, *, quit_when_ready: bool = False) -> int:
-    """Start the app on a qasync loop and return its exit code."""
+def run(data_dir: Path, *, quit_when_ready: bool = False, payment_link: str | None = None) -> int:
+    """Start the app on a qasync loop and return its exit code.
+
+    With ``payment_link`` and the app already running on ``data_dir``, the link is handed to it
+    and this launch ends at once (exit 0).
+    """
     app = QApplication.instance() or QApplication(sys.argv[:1])
     assert isinstance(app, QApplication)
     app.setApplicationName("Cairn")
@@ -182,9 +201,14 @@ def run(data_dir: Path, *, quit_when_ready: bool = False) -> int:
     # Closing the last window ends `main()` below, which closes the session before the loop
     # stops; Qt quitting on its own would stop the loop in the middle of that.
     app.setQuitOnLastWindowClosed(False)
+    if payment_link and hand_over(data_dir, payment_link):
+        log.info("the payment link went to the Cairn already running")
+        return 0
     loop = new_event_loop(app)
     asyncio.set_event_loop(loop)
-    cairn = CairnApp(data_dir, quit_when_ready=quit_when_ready)
+    cairn = CairnApp(data_dir, quit_when_ready=quit_when_ready, payment_link=payment_link)
+    links = LinkReceiver(data_dir)
+    links.received.connect(cairn.open_payment_link)
     exit_code = 0
     done = asyncio.Event()
 
@@ -209,4 +233,5 @@ def run(data_dir: Path, *, quit_when_ready: bool = False) -> int:
 
     with loop:
         loop.run_until_complete(main())
+    links.close()
     return exit_code

@@ -32,7 +32,9 @@ from cairn.events import (
 )
 from cairn.keys import Network, bip84_descriptors
 from cairn.storage.device import device_id
+from cairn.wallet.address_list import AddressInfo, addresses_of
 from cairn.wallet.addresses import BDK_NETWORKS, network_kind
+from cairn.wallet.details import TransactionDetails, details_of
 from cairn.wallet.errors import (
     BroadcastRejected,
     ChainUnavailable,
@@ -252,7 +254,21 @@ class CairnWallet:
     def history(self) -> list[HistoryItem]:
         """Every transaction, newest first, with labels."""
         with self._lock:
-            return history_of(self._wallet, lambda txid: self._labels.get("tx", txid))
+            return history_of(
+                self._wallet,
+                lambda txid: self._labels.get("tx", txid),
+                lambda address: self._labels.get("addr", address),
+            )
+
+    def addresses(self) -> list[AddressInfo]:
+        """Every receive address handed out and change address used, with balance and label."""
+        with self._lock:
+            return addresses_of(self._wallet, lambda address: self._labels.get("addr", address))
+
+    def transaction_details(self, txid: str) -> TransactionDetails | None:
+        """Inputs, outputs (with labels), fee, fee rate and confirmations of one transaction."""
+        with self._lock:
+            return details_of(self._wallet, txid, self._labels.get)
 
     def revealed_index(self) -> int | None:
         """The highest external index handed out so far (None before the first)."""

@@ -20,8 +20,8 @@ class WrongNetworkAddress(WalletError):
 
     def __init__(self, address: str, address_network: str, wallet_network: str) -> None:
         super().__init__(
-            f"{address} is a {address_network} address, but this wallet is on {wallet_network}; "
-            f"ask the recipient for a {wallet_network} address"
+            f"this is a {address_network} address, but this wallet is on {wallet_network}; "
+            f"ask the recipient for a {wallet_network} address ({address})"
         )
         self.address = address
         self.address_network = address_network
@@ -37,8 +37,8 @@ class DustAmount(WalletError):
 
     def __init__(self, amount_sat: int, dust_limit_sat: int) -> None:
         super().__init__(
-            f"{amount_sat} sat is too small to send (the network's dust limit for this address "
-            f"is {dust_limit_sat} sat); send at least {dust_limit_sat} sat"
+            f"{amount_sat:,} sat is too small to send (the network's dust limit for this address "
+            f"is {dust_limit_sat:,} sat); send at least {dust_limit_sat:,} sat"
         )
         self.amount_sat = amount_sat
         self.dust_limit_sat = dust_limit_sat
@@ -48,9 +48,9 @@ class InsufficientFunds(WalletError):
     """The wallet cannot pay the amount plus the fee."""
 
     def __init__(self, available_sat: int, needed_sat: int | None = None) -> None:
-        needed = f" (needed {needed_sat} sat including the fee)" if needed_sat is not None else ""
+        needed = f" (needed {needed_sat:,} sat including the fee)" if needed_sat is not None else ""
         super().__init__(
-            f"not enough funds: {available_sat} sat available{needed}; "
+            f"not enough funds: {available_sat:,} sat available{needed}; "
             "send less, lower the fee rate, or wait for incoming payments to confirm"
         )
         self.available_sat = available_sat

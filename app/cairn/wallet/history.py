@@ -32,34 +32,78 @@ class HistoryItem:
     height: int | None
     time: int | None
     label: str | None
+    # Labels of this wallet's receive addresses the transaction pays, in output order: what a
+    # payment is about when it has no label of its own ("rent from Bob" given to an address).
+    address_labels: tuple[str, ...] = ()
 
     @property
     def confirmed(self) -> bool:
         return self.confirmations > 0
 
+    @property
+    def shown_label(self) -> str:
+        """The transaction's own label, else the labels of the addresses it pays."""
+        return self.label or "; ".join(self.address_labels)
+
 
 @dataclass(frozen=True)
 class Balance:
-    """Confirmed coins, and pending ones (unconfirmed incoming, own change, immature)."""
+    """The wallet's coins, split the way a user reads them.
+
+    ``confirmed_sat``: in a block. ``pending_sat``: everything else (unconfirmed or immature).
+    ``own_pending_sat``: the part of ``pending_sat`` created by this wallet's own transactions
+    (the change of a send, a payment to itself): spendable, and no one else can take it back.
+    """
 
     confirmed_sat: int
     pending_sat: int
+    own_pending_sat: int = 0
 
     @property
     def total_sat(self) -> int:
         return self.confirmed_sat + self.pending_sat
 
+    @property
+    def spendable_sat(self) -> int:
+        """Confirmed coins plus the wallet's own unconfirmed change."""
+        return self.confirmed_sat + self.own_pending_sat
+
+    @property
+    def incoming_sat(self) -> int:
+        """Unconfirmed payments from others (and immature coins): not the user's until mined."""
+        return self.pending_sat - self.own_pending_sat
+
 
 def balance_of(wallet: bdk.Wallet) -> Balance:
     raw = wallet.balance()
     pending = raw.trusted_pending.to_sat() + raw.untrusted_pending.to_sat() + raw.immature.to_sat()
-    return Balance(confirmed_sat=raw.confirmed.to_sat(), pending_sat=pending)
+    own = 0
+    for utxo in wallet.list_unspent():
+        if utxo.chain_position.is_confirmed():
+            continue
+        # BDK trusts only change outputs; a send to one's own receive address is just as safe.
+        created = wallet.get_tx(utxo.outpoint.txid)
+        if created is not None and wallet.sent_and_received(created.transaction).sent.to_sat():
+            own += utxo.txout.value.to_sat()
+    return Balance(
+        confirmed_sat=raw.confirmed.to_sat(), pending_sat=pending, own_pending_sat=min(own, pending)
+    )
 
 
-def history_of(wallet: bdk.Wallet, label_of: Callable[[str], str | None]) -> list[HistoryItem]:
-    """Every transaction, newest first (unconfirmed ones on top)."""
+def history_of(
+    wallet: bdk.Wallet,
+    label_of: Callable[[str], str | None],
+    address_label_of: Callable[[str], str | None] | None = None,
+) -> list[HistoryItem]:
+    """Every transaction, newest first (unconfirmed ones on top).
+
+    ``label_of`` gives a transaction's label by txid, ``address_label_of`` an address's label.
+    """
     tip = wallet.latest_checkpoint().height
-    items = [_item(wallet, canonical, tip, label_of) for canonical in wallet.transactions()]
+    items = [
+        _item(wallet, canonical, tip, label_of, address_label_of)
+        for canonical in wallet.transactions()
+    ]
     return sorted(
         items,
         key=lambda item: (item.height is None, item.height or 0, item.time or 0, item.txid),
@@ -72,6 +116,7 @@ def _item(
     canonical: bdk.CanonicalTx,
     tip: int,
     label_of: Callable[[str], str | None],
+    address_label_of: Callable[[str], str | None] | None,
 ) -> HistoryItem:
     tx = canonical.transaction
     txid = str(tx.compute_txid())
@@ -109,7 +154,24 @@ def _item(
         height=height,
         time=time,
         label=label_of(txid),
+        address_labels=_address_labels(wallet, tx, address_label_of) if address_label_of else (),
     )
+
+
+def _address_labels(
+    wallet: bdk.Wallet, tx: bdk.Transaction, label_of: Callable[[str], str | None]
+) -> tuple[str, ...]:
+    """The labels of this wallet's receive addresses that ``tx`` pays, each once."""
+    found: list[str] = []
+    for output in tx.output():
+        origin = wallet.derivation_of_spk(output.script_pubkey)
+        if origin is None or origin.keychain != bdk.KeychainKind.EXTERNAL:
+            continue
+        address = str(bdk.Address.from_script(output.script_pubkey, wallet.network()))
+        label = label_of(address)
+        if label and label not in found:
+            found.append(label)
+    return tuple(found)
 
 
 def _to_receive_addresses(wallet: bdk.Wallet, tx: bdk.Transaction) -> int:

@@ -63,3 +63,108 @@ def test_a_payment_to_itself_shows_the_amount_moved_not_the_change():
         plan.fee_sat,
     )
     assert balance_of(wallet).total_sat == 100_000 - plan.fee_sat
+
+
+def test_after_a_send_the_change_is_spendable_and_nothing_is_incoming():
+    wallet, _ = funded_wallet()
+    assert balance_of(wallet).incoming_sat == 100_000  # someone else's unconfirmed payment
+    assert balance_of(wallet).spendable_sat == 0
+    other, _, _ = collecting_wallet(OTHER_SEED)
+    recipient = str(other.reveal_next_address(bdk.KeychainKind.EXTERNAL).address)
+    plan = build_plan(wallet, Network.REGTEST, recipient, 30_000, 2)
+    apply(wallet, sign_payment(wallet, plan))
+    balance = balance_of(wallet)
+    # The funding coin is spent; its change comes from the wallet's own transaction.
+    assert balance.spendable_sat == 100_000 - plan.total_sat == plan.change_sat
+    assert balance.incoming_sat == 0
+
+
+def test_a_payment_to_an_own_receive_address_stays_spendable():
+    wallet, _ = funded_wallet()
+    own = str(wallet.reveal_next_address(bdk.KeychainKind.EXTERNAL).address)
+    plan = build_plan(wallet, Network.REGTEST, own, 25_000, 2)
+    apply(wallet, sign_payment(wallet, plan))
+    balance = balance_of(wallet)
+    assert (balance.spendable_sat, balance.incoming_sat) == (100_000 - plan.fee_sat, 0)
+
+
+def test_a_transaction_without_a_label_shows_the_labels_of_the_addresses_it_pays():
+    wallet, _, _ = collecting_wallet()
+    first = str(wallet.reveal_next_address(bdk.KeychainKind.EXTERNAL).address)
+    second = str(wallet.reveal_next_address(bdk.KeychainKind.EXTERNAL).address)
+    paid_first = fund(wallet, first, 40_000, tag=0x21)
+    paid_second = fund(wallet, second, 50_000, tag=0x22)
+    labels = {first: "rent from Bob"}
+    tx_labels = {paid_second: "refund"}
+    items = {i.txid: i for i in history_of(wallet, tx_labels.get, labels.get)}
+    assert items[paid_first].label is None
+    assert items[paid_first].address_labels == ("rent from Bob",)
+    assert items[paid_first].shown_label == "rent from Bob"
+    # A transaction's own label comes first.
+    labels[second] = "second address"
+    items = {i.txid: i for i in history_of(wallet, tx_labels.get, labels.get)}
+    assert items[paid_second].shown_label == "refund"
+    assert items[paid_second].address_labels == ("second address",)
+
+
+def test_change_address_labels_are_not_shown_on_a_send():
+    wallet, _ = funded_wallet()
+    other, _, _ = collecting_wallet(OTHER_SEED)
+    recipient = str(other.reveal_next_address(bdk.KeychainKind.EXTERNAL).address)
+    plan = build_plan(wallet, Network.REGTEST, recipient, 30_000, 2)
+    txid = apply(wallet, sign_payment(wallet, plan))
+    every_address = {"x": "y"}
+    [sent] = [
+        i
+        for i in history_of(wallet, lambda _: None, lambda a: every_address.get("x"))
+        if i.txid == txid
+    ]
+    assert sent.address_labels == ()
+
+
+def test_transaction_details_list_inputs_and_outputs_with_labels():
+    from cairn.wallet.details import details_of
+
+    wallet, funding = funded_wallet()
+    other, _, _ = collecting_wallet(OTHER_SEED)
+    recipient = str(other.reveal_next_address(bdk.KeychainKind.EXTERNAL).address)
+    plan = build_plan(wallet, Network.REGTEST, recipient, 30_000, 2)
+    txid = apply(wallet, sign_payment(wallet, plan))
+    labels = {("tx", txid): "to Carol", ("addr", recipient): "never shown: not mine"}
+    details = details_of(wallet, txid, lambda t, r: labels.get((t, r)))
+    assert details is not None
+    assert details.item.label == "to Carol"
+    [spent] = details.inputs
+    assert (spent.amount_sat, spent.mine, spent.change) == (100_000, True, False)
+    outputs = {part.address: part for part in details.outputs}
+    assert outputs[recipient].amount_sat == 30_000
+    assert not outputs[recipient].mine
+    [change] = [part for part in details.outputs if part.change]
+    assert change.amount_sat == plan.change_sat
+    assert details.fee_rate_sat_vb is not None and 2.0 <= details.fee_rate_sat_vb < 2.2
+    # The funding transaction spends a coin the wallet never saw: its amount is unknown.
+    funded = details_of(wallet, funding, lambda t, r: None)
+    assert funded is not None and funded.inputs[0].amount_sat is None
+    assert details_of(wallet, "00" * 32, lambda t, r: None) is None
+    assert details_of(wallet, "not a txid", lambda t, r: None) is None
+
+
+def test_the_address_list_shows_receive_and_change_with_use_balance_and_label():
+    from cairn.wallet.address_list import CHANGE, RECEIVE, addresses_of
+
+    wallet, _ = funded_wallet()  # index 0 paid 100,000
+    unused = str(wallet.reveal_next_address(bdk.KeychainKind.EXTERNAL).address)
+    other, _, _ = collecting_wallet(OTHER_SEED)
+    recipient = str(other.reveal_next_address(bdk.KeychainKind.EXTERNAL).address)
+    plan = build_plan(wallet, Network.REGTEST, recipient, 30_000, 2)
+    apply(wallet, sign_payment(wallet, plan))
+    labels = {unused: "for Dave"}
+    listed = addresses_of(wallet, labels.get)
+    by_kind = {(a.keychain, a.index): a for a in listed}
+    first, second = by_kind[(RECEIVE, 0)], by_kind[(RECEIVE, 1)]
+    assert (first.used, first.balance_sat, first.payments) == (True, 0, 1)  # paid, then spent
+    assert (second.address, second.used, second.balance_sat) == (unused, False, 0)
+    assert second.label == "for Dave"
+    change = by_kind[(CHANGE, 0)]
+    assert (change.used, change.balance_sat) == (True, plan.change_sat)
+    assert [a.keychain for a in listed] == [RECEIVE, RECEIVE, CHANGE]

@@ -72,7 +72,7 @@ def test_too_much_is_insufficient_funds_with_the_available_amount(
     assert caught.value.available_sat == FUNDS
     assert caught.value.needed_sat is not None
     assert caught.value.needed_sat > 100_000
-    assert "70000 sat available" in str(caught.value)
+    assert "70,000 sat available" in str(caught.value)
 
 
 def test_an_empty_wallet_has_nothing_available(recipient: str):

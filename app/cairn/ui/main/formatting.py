@@ -3,41 +3,17 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from decimal import Decimal, InvalidOperation
 
-SATS_PER_BTC = 100_000_000
+from cairn.wallet.amounts import Unit, format_amount
 
 
 def btc(sats: int, *, signed: bool = False) -> str:
     """Satoshis as a BTC string with all eight decimals, e.g. '0.01500000 BTC'."""
-    sign = ""
-    if sats < 0:
-        sign = "−"
-    elif signed and sats > 0:
-        sign = "+"
-    whole, frac = divmod(abs(sats), SATS_PER_BTC)
-    return f"{sign}{whole:,}.{frac:08d} BTC"
+    return format_amount(sats, Unit.BTC, signed=signed)
 
 
 def sats_text(sats: int) -> str:
-    return f"{sats:,} sat"
-
-
-def parse_btc(text: str) -> int:
-    """A BTC amount typed by the user, in satoshis; ValueError with a readable reason."""
-    cleaned = text.strip().replace(",", "").removesuffix("BTC").strip()
-    if not cleaned:
-        raise ValueError("Enter an amount, or choose “Send everything”.")
-    try:
-        value = Decimal(cleaned)
-    except InvalidOperation:
-        raise ValueError(f"“{text.strip()}” is not an amount in BTC.") from None
-    if value <= 0:
-        raise ValueError("The amount must be more than zero.")
-    sats = value * SATS_PER_BTC
-    if sats != sats.to_integral_value():
-        raise ValueError("Bitcoin amounts have at most eight decimals.")
-    return int(sats)
+    return format_amount(sats, Unit.SAT)
 
 
 def relative_time(when: datetime | None, now: datetime | None = None) -> str:

@@ -8,6 +8,7 @@ and tested while the session, wallet and backup engine evolve; `cairn.session.Se
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 from typing import Any, Protocol
 
 
@@ -19,6 +20,15 @@ class BalanceView(Protocol):
 
     @property
     def pending_sat(self) -> int: ...
+
+    @property
+    def own_pending_sat(self) -> int: ...  # unconfirmed, from the wallet's own transactions
+
+    @property
+    def spendable_sat(self) -> int: ...
+
+    @property
+    def incoming_sat(self) -> int: ...
 
 
 class HistoryItemView(Protocol):
@@ -43,7 +53,13 @@ class HistoryItemView(Protocol):
     def time(self) -> int | None: ...  # unix seconds: block time, or first seen
 
     @property
-    def label(self) -> str | None: ...
+    def label(self) -> str | None: ...  # the transaction's own label
+
+    @property
+    def address_labels(self) -> tuple[str, ...]: ...  # labels of own receive addresses it pays
+
+    @property
+    def shown_label(self) -> str: ...
 
 
 class PaymentPlanView(Protocol):
@@ -106,11 +122,19 @@ class WalletView(Protocol):
 
     def label(self, type_: str, ref: str) -> str | None: ...
 
+    def preference(self, name: str, default: str | None = None) -> str | None: ...
+
+    def transaction_details(self, txid: str) -> Any: ...  # cairn.wallet.details.TransactionDetails
+
+    def addresses(self) -> Sequence[Any]: ...  # cairn.wallet.address_list.AddressInfo
+
+    async def set_preference(self, name: str, value: str | None) -> None: ...
+
     def plan_payment(
         self, recipient: str, amount_sat: int | None, fee_rate_sat_vb: float
     ) -> PaymentPlanView: ...
 
-    async def send(self, plan: Any) -> str: ...
+    async def send(self, plan: Any, *, memo: str = "") -> str: ...
 
     async def current_receive_address(self) -> ReceiveAddressView: ...
 
@@ -206,6 +230,9 @@ class MainWindowSession(Protocol):
     def network(self) -> str: ...
 
     @property
+    def data_dir(self) -> Path: ...
+
+    @property
     def wallet(self) -> WalletView: ...
 
     @property
@@ -233,6 +260,8 @@ class MainWindowSession(Protocol):
     async def set_email(self, email: str | None) -> None: ...
 
     def seed_words(self) -> list[str]: ...
+
+    async def protect_seed(self) -> bool: ...  # True once the seed file is under a keyring key
 
     @property
     def can_use_faucet(self) -> bool: ...

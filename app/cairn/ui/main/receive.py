@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QGuiApplication, QPixmap
 from PySide6.QtWidgets import (
     QHBoxLayout,
@@ -22,6 +22,7 @@ from cairn.ui.main.qr import qr_image
 from cairn.ui.main.tasks import TaskGroup
 
 QR_SIZE = 220
+COPIED_MS = 2500  # how long "Copied" stays beside the button
 
 
 class ReceivePanel(QWidget):
@@ -61,6 +62,10 @@ class ReceivePanel(QWidget):
         self.new_button.clicked.connect(self.new_address)
         self.copied = QLabel("")
         self.copied.setObjectName("hint")
+        self._copied_timer = QTimer(self)
+        self._copied_timer.setSingleShot(True)
+        self._copied_timer.setInterval(COPIED_MS)
+        self._copied_timer.timeout.connect(self.copied.clear)
 
         self.label_edit = QLineEdit()
         self.label_edit.setPlaceholderText("Label (who is paying, what for) — optional")
@@ -70,6 +75,8 @@ class ReceivePanel(QWidget):
         self.save_label_button.clicked.connect(self._save_label)
         self.label_status = QLabel("")
         self.label_status.setObjectName("hint")
+        # "Label saved" describes the text as it was saved: stale as soon as it is edited.
+        self.label_edit.textEdited.connect(lambda _text: self.label_status.clear())
 
         copy_row = QHBoxLayout()
         copy_row.addWidget(self.copy_button)
@@ -114,6 +121,7 @@ class ReceivePanel(QWidget):
     def copy_address(self) -> None:
         QGuiApplication.clipboard().setText(self.address)
         self.copied.setText("Copied")
+        self._copied_timer.start()
 
     async def reload(self) -> None:
         """Show the address handed out last while it is unused; once paid, a new one."""

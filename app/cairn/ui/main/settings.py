@@ -24,11 +24,13 @@ from PySide6.QtWidgets import (
 )
 
 from cairn.files import write_file_atomically
+from cairn.ui.main.amounts import UNIT_PREFERENCE, Amounts
 from cairn.ui.main.confirm import ask
 from cairn.ui.main.errors import user_message
 from cairn.ui.main.model import MainWindowSession
 from cairn.ui.main.seed_dialog import SeedDialog
 from cairn.ui.main.tasks import TaskGroup
+from cairn.wallet.amounts import Unit
 
 NETWORKS = ("bitcoin", "testnet", "signet", "regtest")
 CAPTION_WIDTH = 72  # the same in every section, so fields line up down the page
@@ -96,6 +98,11 @@ class ResultLabel(QLabel):
         super().__init__("")
         self.setWordWrap(True)
         self.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        # Its line stays reserved while hidden: a result appearing never pushes the buttons
+        # below it out from under the pointer.
+        policy = self.sizePolicy()
+        policy.setRetainSizeWhenHidden(True)
+        self.setSizePolicy(policy)
         self.hide()
 
     def show_result(self, text: str, tone: str = "hint") -> None:
@@ -115,12 +122,17 @@ class SettingsPanel(QScrollArea):
     backup_server_changed = Signal()  # the session may now have a new backup status model
 
     def __init__(
-        self, session: MainWindowSession, tasks: TaskGroup, parent: QWidget | None = None
+        self,
+        session: MainWindowSession,
+        tasks: TaskGroup,
+        amounts: Amounts | None = None,
+        parent: QWidget | None = None,
     ) -> None:
         super().__init__(parent)
         self.setObjectName("settingsPanel")
         self.session = session
         self.tasks = tasks
+        self.amounts = amounts if amounts is not None else Amounts(parent=self)
         self.last_export: Path | None = None
         self.setWidgetResizable(True)
         self.setFrameShape(QFrame.Shape.NoFrame)
@@ -131,6 +143,7 @@ class SettingsPanel(QScrollArea):
         layout.setSpacing(16)
         layout.addWidget(self._backup_section())
         layout.addWidget(self._account_section())
+        layout.addWidget(self._display_section())
         layout.addWidget(self._security_section())
         layout.addStretch(1)
         self.setWidget(body)
@@ -189,6 +202,34 @@ class SettingsPanel(QScrollArea):
         section.add_row("", self.network_result)
         return section
 
+    def _display_section(self) -> Section:
+        section = Section("Display")
+        self.unit_combo = QComboBox()
+        self.unit_combo.setObjectName("unit")
+        self.unit_combo.addItem("BTC (0.00100000 BTC)", Unit.BTC.value)
+        self.unit_combo.addItem("sat (100,000 sat)", Unit.SAT.value)
+        self.unit_combo.setCurrentIndex(self.unit_combo.findData(self.amounts.unit.value))
+        self.unit_combo.activated.connect(self.choose_unit)
+        self.amounts.changed.connect(self._show_unit)
+        self.unit_result = result_label()
+        section.add_row("Unit", self.unit_combo)
+        section.add_row("", self.unit_result)
+        return section
+
+    def _show_unit(self) -> None:
+        self.unit_combo.setCurrentIndex(self.unit_combo.findData(self.amounts.unit.value))
+
+    def choose_unit(self, index: int) -> None:
+        """Show and type every amount in the chosen unit; the choice is backed up."""
+        unit = Unit(self.unit_combo.itemData(index))
+        self.amounts.set_unit(unit)
+
+        async def work() -> str:
+            await self.session.wallet.set_preference(UNIT_PREFERENCE, unit.value)
+            return f"Amounts are shown in {unit.value}."
+
+        self._run(self.unit_combo, self.unit_result, "Saving…", work, "Unit not saved")
+
     def _security_section(self) -> Section:
         section = Section("Recovery words and labels")
         self.show_seed_button = QPushButton("Show recovery words…")
@@ -205,7 +246,7 @@ class SettingsPanel(QScrollArea):
 
     def _run(
         self,
-        button: QPushButton,
+        button: QWidget,
         result: ResultLabel,
         busy_text: str,
         work: Callable[[], Awaitable[str]],

@@ -20,12 +20,14 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from cairn.ui.main.addresses import AddressesPanel
+from cairn.ui.main.amounts import UNIT_PREFERENCE, Amounts
 from cairn.ui.main.backup_actions import BackupActions
 from cairn.ui.main.backup_status import BackupStatusWidget
 from cairn.ui.main.balance import BalancePanel
 from cairn.ui.main.errors import user_message
-from cairn.ui.main.formatting import btc
 from cairn.ui.main.history import HistoryPanel
+from cairn.ui.main.local_state import LocalUiState
 from cairn.ui.main.model import (
     BalanceView,
     HistoryItemView,
@@ -33,22 +35,22 @@ from cairn.ui.main.model import (
     SyncStatusView,
 )
 from cairn.ui.main.receive import ReceivePanel
+from cairn.ui.main.seed_banner import SeedWarningBanner
 from cairn.ui.main.send import SendPanel
 from cairn.ui.main.settings import SettingsPanel
 from cairn.ui.main.style import apply_style
 from cairn.ui.main.tasks import TaskGroup
+from cairn.ui.main.tx_details import TransactionDetailsDialog
+from cairn.ui.main.window_size import fit_to_screen, remember_size
+from cairn.wallet.amounts import Unit
 
 log = logging.getLogger(__name__)
 
-PLAIN_SEED_WARNING = (
-    "Your recovery words are stored unencrypted on this computer: no system keyring (such as "
-    "GNOME Keyring, KWallet or the macOS Keychain) is available. Anyone who can read your files "
-    "can read them. Keep your written copy safe, and consider installing a keyring."
-)
 FAUCET_AMOUNT = 1_000_000  # 0.01 BTC of devnet coins per click
 SYNC_INTERVAL_MS = 30_000
 # Events arrive in bursts (a sync reports many payments); one reload per burst is enough.
 RELOAD_DEBOUNCE_MS = 150
+DEFAULT_SIZE = (960, 720)
 
 
 class EventBridge(QObject):
@@ -68,17 +70,23 @@ class MainWindow(QMainWindow):
         self.setWindowTitle(
             "Cairn" if session.network == "bitcoin" else f"Cairn — {session.network}"
         )
-        self.resize(960, 720)
+        self.local_state = LocalUiState.in_data_dir(session.data_dir)
+        fit_to_screen(self, self.local_state, DEFAULT_SIZE)
         apply_style(self)
 
         wallet = session.wallet
-        self.balance = BalancePanel()
-        self.history = HistoryPanel(wallet, self.tasks)
-        self.send = SendPanel(wallet, self.tasks)
+        self.amounts = Amounts(parent=self)
+        self.balance = BalancePanel(self.amounts)
+        self.history = HistoryPanel(wallet, self.tasks, self.amounts)
+        self.send = SendPanel(wallet, self.tasks, self.amounts)
         self.receive = ReceivePanel(wallet, self.tasks)
-        self.settings = SettingsPanel(session, self.tasks)
+        self.addresses = AddressesPanel(wallet, self.tasks, self.amounts)
+        self.settings = SettingsPanel(session, self.tasks, self.amounts)
         self.settings.network_change_requested.connect(self.network_change_requested)
         self.send.payment_sent.connect(lambda _txid: self.schedule_reload())
+        self.history.details_requested.connect(self.show_details)
+        self.send.details_requested.connect(self.show_details)
+        self.details_dialog: TransactionDetailsDialog | None = None
 
         self.tabs = QTabWidget()
         self.tabs.setObjectName("mainTabs")
@@ -86,6 +94,7 @@ class MainWindow(QMainWindow):
         self.tabs.addTab(self.history, "Activity")
         self.tabs.addTab(self.send, "Send")
         self.tabs.addTab(self.receive, "Receive")
+        self.tabs.addTab(self.addresses, "Addresses")
         self.tabs.addTab(self.settings, "Settings")
 
         central = QWidget()
@@ -94,10 +103,10 @@ class MainWindow(QMainWindow):
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(0)
         layout.addWidget(self._header())
-        self.seed_warning = QLabel(PLAIN_SEED_WARNING)
-        self.seed_warning.setObjectName("warningBanner")
-        self.seed_warning.setWordWrap(True)
-        self.seed_warning.setVisible(session.seed_is_plain)
+        self.seed_warning = SeedWarningBanner(session, self.tasks, self.local_state)
+        self.seed_warning.protected.connect(
+            lambda: self.sync_label.setText("Your recovery words are now encrypted here.")
+        )
         layout.addWidget(self.seed_warning)
         layout.addWidget(self.tabs, 1)
         self.setCentralWidget(central)
@@ -173,18 +182,21 @@ class MainWindow(QMainWindow):
         """Read balance, history and the receive address again (all off the GUI thread)."""
         wallet = self.session.wallet
 
-        def read() -> tuple[BalanceView, Sequence[HistoryItemView]]:
-            return wallet.balance(), wallet.history()
+        def read() -> tuple[BalanceView, Sequence[HistoryItemView], Unit]:
+            unit = Unit.from_preference(wallet.preference(UNIT_PREFERENCE))
+            return wallet.balance(), wallet.history(), unit
 
         try:
-            balance, items = await asyncio.to_thread(read)
+            balance, items, unit = await asyncio.to_thread(read)
         except Exception as error:
             self.sync_label.setText(user_message(error, "The wallet could not be read"))
         else:
             # Balance and history change together, so they never disagree on screen.
+            self.amounts.set_unit(unit)
             self.balance.show_balance(balance)
             self.history.show_items(items)
         await self.receive.reload()
+        await self.addresses.reload()
 
     @property
     def syncing(self) -> bool:
@@ -219,14 +231,24 @@ class MainWindow(QMainWindow):
                     status = await self.session.wallet.sync()
                 except Exception as error:
                     self.sync_label.setText(user_message(error, "The wallet could not sync"))
+                    self._chain_checked(False)
                 else:
                     self.show_sync_status(status)
                     await self.reload()
+                    self._chain_checked(str(status.state) != "offline")
                 if not self._sync_again:
                     break
         finally:
             self._syncing = False
             self.refresh_button.setEnabled(True)
+
+    def _chain_checked(self, reached: bool) -> None:
+        # Until a sync has looked, an empty wallet may only be one not yet scanned.
+        if reached:
+            self.history.set_chain_state("done")
+            self.balance.set_checking(False)
+        elif self.history.chain_state != "done":
+            self.history.set_chain_state("offline")
 
     def show_sync_status(self, status: SyncStatusView) -> None:
         if str(status.state) == "offline":
@@ -248,12 +270,54 @@ class MainWindow(QMainWindow):
             except Exception as error:
                 self.sync_label.setText(user_message(error, "The faucet did not pay"))
             else:
-                self.sync_label.setText(f"Faucet sent {btc(FAUCET_AMOUNT)}")
+                self.sync_label.setText(f"Faucet sent {self.amounts.text(FAUCET_AMOUNT)}")
                 self.sync_now()
             finally:
                 self.faucet_button.setEnabled(True)
 
         self.tasks.start(run())
+
+    # details, seed, size ---------------------------------------------------------------------
+
+    def show_details(self, txid: str) -> None:
+        """Open the details of one transaction (read off the GUI thread)."""
+        wallet = self.session.wallet
+
+        async def run() -> None:
+            try:
+                details = await asyncio.to_thread(wallet.transaction_details, txid)
+            except Exception as error:
+                self.sync_label.setText(user_message(error, "The details could not be read"))
+                return
+            if details is None:
+                self.sync_label.setText("That transaction is not in this wallet (yet).")
+                return
+            if self.details_dialog is not None:
+                self.details_dialog.close()
+            self.details_dialog = TransactionDetailsDialog(details, self.amounts, self)
+            self.details_dialog.destroyed.connect(self._details_closed)
+            self.details_dialog.open()
+
+        self.tasks.start(run())
+
+    def open_payment_link(self, link: str) -> None:
+        """Show Send filled in from a `bitcoin:` link (given at start or by another launch)."""
+        send = self.send
+        if send.plan is not None and not send.send_button.isEnabled():
+            # Signing and broadcasting: the form must not change under that payment.
+            self.sync_label.setText("A payment is being sent; open the link again afterwards.")
+            return
+        if send.plan is not None:
+            send.back_to_edit()  # a review not yet sent gives way to the link
+        self.tabs.setCurrentWidget(send)
+        send.fill_from(link)
+        if self.isMinimized():
+            self.showNormal()
+        self.raise_()
+        self.activateWindow()
+
+    def _details_closed(self) -> None:
+        self.details_dialog = None
 
     def shutdown(self) -> None:
         """Stop syncing, listening and every task; the session may be closed after this."""
@@ -266,6 +330,7 @@ class MainWindow(QMainWindow):
         self.tasks.cancel_all()
 
     def closeEvent(self, event: QCloseEvent) -> None:
+        remember_size(self, self.local_state)
         self.shutdown()
         super().closeEvent(event)
 
