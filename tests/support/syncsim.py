@@ -197,6 +197,7 @@ class Simulation:
         self.writes: list[Write] = []
         self.by_value: dict[bytes, int] = {}
         self.erased = False
+        self.erased_at_write = 0  # writes before an erase are compared with less knowledge
         self.steps = 0
 
     # -- history ------------------------------------------------------------------------------
@@ -278,6 +279,7 @@ class Simulation:
         await device.service.start_again()
         await device.sync()
         self.erased = True
+        self.erased_at_write = len(self.writes)
 
     async def quiesce(self) -> None:
         """Sync every device, in quiet, until a whole round leaves nothing pending."""
@@ -370,6 +372,10 @@ class Simulation:
             others = set(values)
             if any(c.value is None for c in candidates):
                 others |= {w.id for w in self.writes if w.name == name and w.value is None}
+            if self.erased and any(v < self.erased_at_write for v in values):
+                # After an erase and a new backup from another device, a device cannot tell
+                # what its pending edits were based on: both copies are kept, as a conflict.
+                continue
             for value in values:
                 if not any(self._concurrent(value, other) for other in others):
                     write = self.writes[value]

@@ -313,6 +313,11 @@ class LocalBackupState:
     async def full_flag(self) -> bytes | None:
         return await self.store.get(FULL_REQUIRED)
 
+    async def forget_versions(self) -> None:
+        """Forget every object version and the manifest (the store began another life)."""
+        names = [n for n, _ in await self.store.scan(VERSIONS_PREFIX)]
+        await self.store.batch(deletes=[*names, MANIFEST])
+
     async def clear_server_state(self) -> None:
         """Forget every server version, the manifest, the generation and the incarnation."""
         names = [n for n, _ in await self.store.scan(VERSIONS_PREFIX)]

@@ -633,6 +633,11 @@ class SyncEngine:
         if info is not None and info.objects > 0:
             async with self.client.export() as stream:
                 generation, incarnation = stream.generation, stream.incarnation
+                ours = view.incarnation.id if view.incarnation else None
+                if incarnation != ours:
+                    # Versions of another life of the store say nothing about this one: what
+                    # differs from the server's copy is kept beside it, never overwritten.
+                    await self.local.forget_versions()
                 checker = _SetChecker(self._mac_key)
                 manifest: payload.Manifest | None = None
                 async for objects in stream.batches():
