@@ -16,6 +16,7 @@ from collections.abc import Callable
 import httpx
 
 from cairn.backup.client import BackupUnreachable, RemoteBackupClient
+from cairn.backup.conflicts import migrate_v1_conflicts
 from cairn.backup.fullbackup import FullBackupResult, ProgressCallback, run_full_backup
 from cairn.backup.localstate import SERVER_URL, AsyncStore, LocalBackupState
 from cairn.backup.status import BackupState, BackupStatus
@@ -83,6 +84,8 @@ class BackupService:
             await self.local.require_full("the backup server changed")
         if recorded != self.server_url:
             await self.store.put(SERVER_URL, self.server_url.encode())
+        if await migrate_v1_conflicts(self.store):
+            log.info("conflicts kept by the first backup engine are now one per record")
         if not await self.local.protocol_current() and await self.local.last_generation() > 0:
             # Backed up under protocol v1: list the store once, as v2 sees it.
             await self.local.require_full(

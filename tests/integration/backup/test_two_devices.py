@@ -329,3 +329,27 @@ def test_the_conflict_record_names_both_devices_and_times(tmp_path):
     data = json.loads(record.encode())
     assert [c["device"] for c in data["candidates"]] == ["01" * 16, "02" * 16]
     assert data["candidates"][1]["value"] is None
+
+
+@pytest.mark.asyncio
+async def test_conflicts_kept_by_the_first_engine_become_one_record_per_name(tmp_path):
+    from cairn.backup.conflicts import migrate_v1_conflicts
+    from cairn.storage import AsyncRecordStore, MemoryStore
+
+    store = AsyncRecordStore(MemoryStore())
+    await store.batch(
+        {
+            "labels/tx/abc": b"rent, March",
+            "conflicts/labels/tx/abc/1": b"rent",
+            "conflicts/labels/tx/abc/2": b"groceries",
+            "conflicts/odd": b"not ours",
+        }
+    )
+    assert await migrate_v1_conflicts(store) == 2
+    [conflict] = await list_conflicts(store)
+    assert conflict.name == "labels/tx/abc"
+    assert {c.value for c in conflict.candidates} == {b"rent, March", b"rent", b"groceries"}
+    assert conflict.candidates[0].value == b"rent, March"  # the value in use comes first
+    assert await store.get("conflicts/odd") == b"not ours"  # not Cairn's: left untouched
+    assert await migrate_v1_conflicts(store) == 0
+    await store.aclose()
