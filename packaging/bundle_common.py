@@ -53,7 +53,8 @@ def write_manifest(
         "modules": sorted({name for name, _, _ in pure}),
         "files": sorted({dest for dest, _, _ in [*binaries, *datas]}),
         # Where each module and file came from: packaging/deb/copyright.py finds its owner.
-        "sources": sorted({src for _, src, _ in [*pure, *binaries, *datas] if src}),
+        # ("-" is what PyInstaller gives a namespace package, which has no file.)
+        "sources": sorted({src for _, src, _ in [*pure, *binaries, *datas] if src and src != "-"}),
         "system_libraries": system_libraries,
     }
     path.parent.mkdir(parents=True, exist_ok=True)

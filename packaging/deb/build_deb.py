@@ -117,7 +117,10 @@ def source_date_epoch() -> int:
     if os.environ.get("SOURCE_DATE_EPOCH"):
         return int(os.environ["SOURCE_DATE_EPOCH"])
     out = subprocess.run(
-        ["git", "-C", str(ROOT), "log", "-1", "--format=%ct"], capture_output=True, text=True
+        ["git", "-C", str(ROOT), "log", "-1", "--format=%ct"],
+        capture_output=True,
+        text=True,
+        check=False,
     )
     if out.returncode != 0 or not out.stdout.strip():
         raise SystemExit("set SOURCE_DATE_EPOCH (no git history to take it from)")
@@ -205,7 +208,9 @@ def owning_package(path: str) -> str | None:
         elif candidate.startswith("/lib/"):
             variants.append("/usr" + candidate)
         for variant in variants:
-            out = subprocess.run(["dpkg", "-S", variant], capture_output=True, text=True)
+            out = subprocess.run(
+                ["dpkg", "-S", variant], capture_output=True, text=True, check=False
+            )
             if out.returncode == 0:
                 return out.stdout.split(":")[0].strip()
     return None
@@ -320,9 +325,7 @@ def directory_size_kib(path: Path) -> int:
     return total // 1024 + 1
 
 
-def build(
-    package: Package, bundle: Path, copyright_file: Path | None, out_dir: Path
-) -> Path:
+def build(package: Package, bundle: Path, copyright_file: Path | None, out_dir: Path) -> Path:
     version, arch, epoch = project_version(), debian_arch(), source_date_epoch()
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp) / "root"

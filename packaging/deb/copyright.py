@@ -124,7 +124,9 @@ def licence_texts(dist: metadata.Distribution) -> list[tuple[str, str]]:
             if spdx.strip() in SPDX_COMMON:
                 name = SPDX_COMMON[spdx.strip()]
                 pointer = f"/usr/share/common-licenses/{name}"
-                texts.append((spdx.strip(), f"On Debian systems, the complete text is in {pointer}."))
+                texts.append(
+                    (spdx.strip(), f"On Debian systems, the complete text is in {pointer}.")
+                )
     return texts
 
 
@@ -252,9 +254,7 @@ def files_of(key: str, owner: Owner, install_dir: str, executable: str) -> list[
     return [f"{install_dir}/_internal/{top}" for top in tops]
 
 
-def render(
-    owners: dict[str, Owner], install_dir: str, executable: str, cairn_licence: str
-) -> str:
+def render(owners: dict[str, Owner], install_dir: str, executable: str, cairn_licence: str) -> str:
     paragraphs = [
         f"Format: {FORMAT}\nUpstream-Name: Cairn\n"
         "Upstream-Contact: The Cairn developers <dev@cairnwallet.org>\n"
@@ -265,9 +265,7 @@ def render(
     for key in sorted(owners):
         owner = owners[key]
         texts = "\n\n".join(f"[{name}]\n{text.strip()}" for name, text in owner.texts)
-        copyright = "\n".join(
-            [owner.copyright[0], *(f" {line}" for line in owner.copyright[1:])]
-        )
+        copyright = "\n".join([owner.copyright[0], *(f" {line}" for line in owner.copyright[1:])])
         files = "\n ".join(files_of(key, owner, install_dir, executable))
         paragraphs.append(
             f"Files: {files}\n"
@@ -294,7 +292,9 @@ def main(argv: list[str] | None = None) -> int:
     if found:
         return 1
     cairn_licence = (ROOT / "LICENSE").read_text(encoding="utf-8")
-    args.out.write_text(render(owners, args.install_dir, args.executable, cairn_licence), encoding="utf-8")
+    args.out.write_text(
+        render(owners, args.install_dir, args.executable, cairn_licence), encoding="utf-8"
+    )
     return 0
 
 

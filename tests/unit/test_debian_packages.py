@@ -38,9 +38,7 @@ def stand_in_bundle(path: Path, executable: str) -> Path:
     return path
 
 
-def build_deb(
-    tmp_path: Path, package: str, *, epoch: str = "1764590400", out: str = "out"
-) -> Path:
+def build_deb(tmp_path: Path, package: str, *, epoch: str = "1764590400", out: str = "out") -> Path:
     executable = "cairn" if package == "cairn" else "cairn-backupd"
     bundle = tmp_path / f"bundle-{package}"
     if not bundle.exists():
@@ -272,7 +270,7 @@ def restore_and_backup_options(commands) -> set[str]:
 def server_manifest(tmp_path: Path) -> Path:
     """What a bundle of the server would hold: every module the server really loads."""
     code = (
-        "import json, sys, cairn.server.app, cairn.server.cli\n"
+        "import json, sys, asyncpg, uvicorn, cairn.server.app, cairn.server.cli\n"
         "sources = sorted({m.__file__ for m in list(sys.modules.values())"
         " if getattr(m, '__file__', None)})\n"
         "print(json.dumps(sources))"
@@ -396,14 +394,18 @@ def test_release_checksums_are_signed_with_the_key_from_the_environment(tmp_path
     verifier.mkdir(mode=0o700)
     user = {**os.environ, "GNUPGHOME": str(verifier)}
     subprocess.run(["gpg", "--batch", "--import"], input=public, text=True, env=user, check=True)
-    verify = run("gpg", "--batch", "--verify", "SHA256SUMS.asc", "SHA256SUMS", env=user, cwd=release)
+    verify = run(
+        "gpg", "--batch", "--verify", "SHA256SUMS.asc", "SHA256SUMS", env=user, cwd=release
+    )
     assert verify.returncode == 0, verify.stderr
     assert run("sha256sum", "--check", "SHA256SUMS", cwd=release).returncode == 0
     # A changed artifact or a changed checksum list is caught.
     (release / "cairn_0.1.0_amd64.deb").write_bytes(b"tampered")
     assert run("sha256sum", "--check", "--quiet", "SHA256SUMS", cwd=release).returncode != 0
     (release / "SHA256SUMS").write_text("\n".join(sums[:2]) + "\n")
-    verify = run("gpg", "--batch", "--verify", "SHA256SUMS.asc", "SHA256SUMS", env=user, cwd=release)
+    verify = run(
+        "gpg", "--batch", "--verify", "SHA256SUMS.asc", "SHA256SUMS", env=user, cwd=release
+    )
     assert verify.returncode != 0
     subprocess.run(["gpgconf", "--kill", "all"], env=user, check=False)
 
