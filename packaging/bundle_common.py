@@ -39,6 +39,15 @@ def split_system_libraries(
     return kept, sorted(set(system))
 
 
+def without_install_records(
+    datas: Iterable[tuple[str, str, str]],
+) -> list[tuple[str, str, str]]:
+    """The collected metadata without RECORD files: they hash the build environment's console
+    scripts, whose first line names that environment's Python, so two builds would differ.
+    Nothing in the bundle reads them (entry points come from entry_points.txt)."""
+    return [entry for entry in datas if not entry[0].endswith(".dist-info/RECORD")]
+
+
 def write_manifest(
     path: Path,
     pure: Iterable[tuple[str, str, str]],
