@@ -95,29 +95,14 @@ def test_server_example_configs_are_understood_by_the_server():
         assert settings.limits.rate_limit == 600
 
 
-def test_systemd_unit_runs_migrate_then_serve_from_the_env_file():
-    unit = (ROOT / "packaging" / "server" / "cairn-backupd.service").read_text()
-    assert "EnvironmentFile=/etc/cairn/backupd.env" in unit
-    assert "ExecStartPre=/opt/cairn-backupd/bin/cairn-backupd migrate" in unit
-    assert "ExecStart=/opt/cairn-backupd/bin/cairn-backupd serve" in unit
-    if shutil.which("systemd-analyze") is None:  # the text checks above still hold
-        return
-    result = run(
-        "systemd-analyze", "verify", str(ROOT / "packaging" / "server" / "cairn-backupd.service")
-    )
-    problems = [
-        line
-        for line in (result.stdout + result.stderr).splitlines()
-        if "is not executable" not in line and line.strip()
-    ]
-    assert problems == []
-
-
 def build_fake_deb(tmp_path: Path) -> Path:
     bundle = tmp_path / "bundle"
     bundle.mkdir()
     (bundle / "cairn").write_text("#!/bin/sh\necho cairn\n")
     (bundle / "cairn").chmod(0o755)
+    # A real library from the system, as the bundle carries Qt's: what it links comes from Debian.
+    (bundle / "_internal").mkdir()
+    shutil.copy(SAMPLE_LIBRARY, bundle / "_internal" / SAMPLE_LIBRARY.name)
     out = tmp_path / "out"
     result = run(
         sys.executable,
@@ -131,16 +116,22 @@ def build_fake_deb(tmp_path: Path) -> Path:
     return Path(result.stdout.strip().splitlines()[-1])
 
 
-def test_deb_declares_what_the_bundle_takes_from_the_system_and_is_zstd(tmp_path):
+SAMPLE_LIBRARY = Path("/lib/x86_64-linux-gnu/libxcb-shm.so.0")
+
+
+@pytest.mark.skipif(not SAMPLE_LIBRARY.exists(), reason="needs libxcb-shm0 (Debian x86-64)")
+def test_deb_depends_on_what_the_bundle_links_from_the_system_and_is_xz(tmp_path):
     deb = build_fake_deb(tmp_path)
     fields = run("dpkg-deb", "--field", str(deb), "Depends", "Recommends").stdout
     depends = fields.split("Depends:")[1].split("\n")[0]
-    # The bundle carries Qt and its own libraries; glibc, GL/EGL and libxcb come from the system,
-    # and the build machine's glibc (Debian 12) sets the oldest glibc the bundle runs on.
-    for package in ("libc6 (>= 2.36)", "libgl1", "libegl1", "libxcb1", "libxcb-cursor0"):
+    # glibc, GL/EGL (loaded by Qt with dlopen) and what the carried library links (libxcb) come
+    # from the system; the build machine's glibc (Debian 12) sets the oldest glibc it runs on.
+    for package in ("libc6 (>= 2.36)", "libgl1", "libegl1", "libxcb1", "ca-certificates"):
         assert package in depends, package
+    assert "libxcb-shm0" not in depends  # carried, so not depended on
     assert "libwayland-cursor0" in fields.split("Recommends:")[1]
-    assert ar_members(deb.read_bytes()) == ["debian-binary", "control.tar.zst", "data.tar.zst"]
+    # xz, not zstd: lintian and older dpkg read it.
+    assert ar_members(deb.read_bytes()) == ["debian-binary", "control.tar.xz", "data.tar.xz"]
 
 
 def ar_members(archive: bytes) -> list[str]:
@@ -250,3 +241,156 @@ def test_desktop_entry_starts_the_app_with_arguments_it_accepts():
     assert "MimeType=x-scheme-handler/bitcoin;" in entry
     if "%u" in arguments:
         assert parsed.payment_link == sample["%u"]
+
+
+# --- Dependencies: each part declares exactly what it imports -------------------------------
+
+# Declared although no cairn module imports them: libraries pick them at run time on our behalf.
+RUNTIME_PICKS = {
+    "uvloop": "uvicorn's auto event loop",
+    "httptools": "uvicorn's auto HTTP parser",
+    "sniffio": "httpcore asks it for the running event loop on every request",
+}
+PARTS = {
+    # part: (modules it consists of, the extras that install it)
+    "server": ("cairn.server", ("server",)),
+    "devnet": ("cairn.devnet", ("devnet",)),
+    "app": ("cairn", ("app",)),
+}
+
+
+def distributions_of(import_names: set[str]) -> set[str]:
+    import importlib.metadata
+
+    from tests.support.imports import normalise
+
+    providers = importlib.metadata.packages_distributions()
+    missing = sorted(name for name in import_names if name not in providers)
+    assert not missing, f"imported but not installed here: {missing}"
+    return {normalise(dist) for name in import_names for dist in providers[name]}
+
+
+@pytest.mark.parametrize("part", sorted(PARTS))
+def test_each_part_declares_exactly_the_libraries_it_imports(part):
+    from tests.support.imports import declared, modules_under, third_party_imports
+
+    package, extras = PARTS[part]
+    imported = distributions_of(third_party_imports(modules_under(package)))
+    wanted = declared(extras)
+    assert imported - wanted == set(), "imported but not declared"
+    assert wanted - imported - set(RUNTIME_PICKS) == set(), "declared but never imported"
+
+
+def test_the_test_extra_brings_everything_the_tests_and_scripts_import():
+    from tests.support.imports import declared
+
+    names: set[str] = set()
+    for folder in ("tests", "scripts", "packaging"):
+        for path in (ROOT / folder).rglob("*.py"):
+            names |= imports_of_file(path)
+    # The project's own modules, and those scripts import from their own folder.
+    local = {
+        path.stem for folder in ("scripts", "packaging") for path in (ROOT / folder).rglob("*.py")
+    }
+    names -= {"cairn", "tests"} | local | set(sys.stdlib_module_names)
+    assert distributions_of(names) - declared(("test",)) == set()
+
+
+def imports_of_file(path: Path) -> set[str]:
+    import ast
+
+    tops = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            tops.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            tops.add(node.module.split(".")[0])
+    return tops - {"__future__"}
+
+
+def test_the_server_has_no_qt_bdk_or_app_library_in_its_import_graph():
+    from tests.support.imports import modules_under, third_party_imports
+
+    assert (
+        third_party_imports(modules_under("cairn.server"))
+        & {
+            "PySide6",
+            "shiboken6",
+            "qasync",
+            "bdkpython",
+            "keyring",
+            "qrcode",
+            "httpx",
+        }
+        == set()
+    )
+
+
+BLOCK = "import sys\nfor name in {names!r}: sys.modules[name] = None\n"
+
+
+def run_blocked(names: list[str], code: str) -> subprocess.CompletedProcess[str]:
+    return run(sys.executable, "-c", BLOCK.format(names=names) + code)
+
+
+def test_every_server_module_imports_and_serves_with_qt_and_bdk_absent(tmp_path):
+    """Not just the static graph: the modules really import, and the server answers stats."""
+    code = f"""
+import importlib, json, pkgutil
+import cairn.server
+for info in pkgutil.walk_packages(cairn.server.__path__, "cairn.server."):
+    if not info.name.endswith("__main__"):  # that one runs the program
+        importlib.import_module(info.name)
+from cairn.server.cli import main
+assert main(["stats", "--db", {str(tmp_path / "db.sqlite")!r}]) == 0
+assert not any(m.split(".")[0] in ("PySide6", "qasync", "bdkpython") for m in sys.modules if sys.modules[m])
+"""
+    result = run_blocked(["PySide6", "shiboken6", "qasync", "bdkpython"], code)
+    assert result.returncode == 0, result.stderr
+    assert '"stores": 0' in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("entry", "blocked", "extra"),
+    [
+        ("backupd", "fastapi", "server"),
+        ("devnet", "bdkpython", "devnet"),
+        ("cairn", "PySide6", "app"),
+        ("legacy_wallet", "qasync", "app"),
+    ],
+)
+def test_an_entry_point_without_its_extra_names_the_extra_to_install(entry, blocked, extra):
+    result = run_blocked(
+        [blocked], f"from cairn import entrypoints\nsys.exit(entrypoints.{entry}())"
+    )
+    assert result.returncode == 1
+    assert f"pip install 'cairn[{extra}]'" in result.stderr
+    assert blocked in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_entry_points_run_their_program_when_the_extra_is_installed():
+    result = run(
+        sys.executable,
+        "-c",
+        "import sys; sys.argv=['cairn-backupd', '--version']\n"
+        "from cairn import entrypoints; entrypoints.backupd()",
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "cairn-backupd 0.1.0"
+
+
+def test_entry_point_checks_name_modules_of_the_extras_they_name():
+    from cairn import entrypoints
+    from tests.support.imports import declared
+
+    for extra, modules in entrypoints.EXTRA_MODULES.items():
+        assert distributions_of(set(modules)) <= declared((extra,)), extra
+
+
+def test_console_scripts_go_through_the_extra_check():
+    import tomllib
+
+    scripts = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
+    assert set(scripts) == {"cairn", "cairn-backupd", "cairn-devnet", "cairn-legacy-wallet"}
+    assert all(target.startswith("cairn.entrypoints:") for target in scripts.values())

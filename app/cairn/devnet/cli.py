@@ -7,6 +7,8 @@ import logging
 from collections.abc import Sequence
 from pathlib import Path
 
+from cairn import __version__
+
 DEFAULT_STATE = Path("devnet-state.sqlite")
 
 
@@ -15,6 +17,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="cairn devnet",
         description="A local Esplora-compatible simulated regtest chain (faucet, mining, mempool).",
     )
+    parser.add_argument("--version", action="version", version=f"cairn-devnet {__version__}")
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
     parser.add_argument("--port", type=int, default=3002, help="port to listen on")
     parser.add_argument(

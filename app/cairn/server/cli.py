@@ -10,6 +10,7 @@ import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import fields
 
+from cairn import __version__
 from cairn.server.config import (
     Limits,
     Settings,
@@ -39,6 +40,7 @@ def _db_option(parser: argparse.ArgumentParser) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="cairn-backupd", description="The Cairn backup server.")
+    parser.add_argument("--version", action="version", version=f"cairn-backupd {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
     serve = commands.add_parser("serve", help="run the HTTP server")
     _db_option(serve)
