@@ -13,8 +13,10 @@ from PySide6.QtCore import QObject, QTimer, Signal
 from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QApplication, QMessageBox, QWidget
 
-from cairn.config import ConfigError, load_config, save_config
+from cairn.config import load_config, save_config
+from cairn.exitcodes import EXIT_BUG
 from cairn.keys import Network
+from cairn.localfaults import local_fault
 from cairn.onboarding import View, Wizard, start_state
 from cairn.session import Session, SessionError
 from cairn.ui.loop import new_event_loop
@@ -58,11 +60,15 @@ class CairnApp(QObject):
                 await self._show_main()
             else:
                 self._show_wizard(Wizard(state))
-        except (ConfigError, SessionError, OSError) as exc:
-            self._fatal(str(exc))
         except Exception as exc:
-            log.error("Cairn could not start", exc_info=exc)
-            self._fatal(f"Cairn could not start: an unexpected error ({type(exc).__name__}).")
+            fault = local_fault(exc)
+            if fault is not None:
+                self._fatal(fault.message, fault.code)
+            elif isinstance(exc, SessionError):
+                self._fatal(str(exc))
+            else:
+                log.error("Cairn could not start", exc_info=exc)
+                self._fatal(f"Cairn could not start: an unexpected error ({type(exc).__name__}).")
 
     def _show_wizard(self, wizard: Wizard) -> None:
         assert self.session is not None
@@ -129,14 +135,14 @@ class CairnApp(QObject):
             log.info("ready; quitting as asked (--quit-when-ready)")
             QTimer.singleShot(0, lambda: self.finished.emit(0))
 
-    def _fatal(self, message: str) -> None:
-        log.error("fatal: %s", message)
+    def _fatal(self, message: str, code: int = EXIT_BUG) -> None:
+        log.info("fatal: %s", message)  # the user is told once, on stderr or in a box
         print(f"cairn: {message}", file=sys.stderr)
         if self.quit_when_ready:
-            self.finished.emit(1)
+            self.finished.emit(code)
             return
         box = QMessageBox(QMessageBox.Icon.Critical, "Cairn", message)
-        box.finished.connect(lambda _: self.finished.emit(1))
+        box.finished.connect(lambda _: self.finished.emit(code))
         box.open()
         self._fatal_box = box
 
