@@ -242,7 +242,7 @@ def _data_dir_argument(argv: Sequence[str]) -> str | None:
     return None
 
 
-def _upgrade_before_headless_command(argv: Sequence[str]) -> int | None:
+def _upgrade_before_headless_command(command: str, argv: Sequence[str]) -> int | None:
     """Bring a first-release wallet to the current format, as the app does on start.
 
     `cairn backup` and `cairn restore` must never act on a format-1 directory: a backup would
@@ -253,7 +253,7 @@ def _upgrade_before_headless_command(argv: Sequence[str]) -> int | None:
     from cairn.config import resolve_data_dir
     from cairn.upgrade import upgrade_data_dir
 
-    if argv[:1] == ["restore"] and "--force" in argv:
+    if command == "restore" and "--force" in argv:
         return None
     try:
         results = upgrade_data_dir(resolve_data_dir(_data_dir_argument(argv)))
@@ -288,7 +288,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             from cairn.devnet.cli import main as devnet_main
 
             return devnet_main(rest)
-        upgraded = _upgrade_before_headless_command(rest)
+        upgraded = _upgrade_before_headless_command(command, rest)
         if upgraded is not None:
             return upgraded
         from cairn.backup.commands import main as backup_main

@@ -36,7 +36,7 @@ def write_file_atomically(path: Path, data: bytes, mode: int = 0o600) -> None:
             raise
         fsync_dir(path.parent)
     except OSError as exc:
-        if exc.filename is None or Path(exc.filename) == tmp:
+        if exc.errno is not None and (exc.filename is None or Path(exc.filename) == tmp):
             exc.filename = str(path)
         raise
 

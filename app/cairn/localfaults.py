@@ -32,9 +32,10 @@ NOTHING_CHANGED = "nothing was changed"
 
 _NO_SPACE = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
 _NOT_WRITABLE = frozenset({errno.EROFS, errno.EIO})
-_SQLITE_FULL = frozenset({sqlite3.SQLITE_FULL})
+# A full tmpfs or disk also shows as an I/O error (SQLite's shared-memory file cannot grow).
+_SQLITE_FULL = frozenset({sqlite3.SQLITE_FULL, sqlite3.SQLITE_IOERR})
 _SQLITE_NOT_WRITTEN = frozenset(
-    {sqlite3.SQLITE_IOERR, sqlite3.SQLITE_READONLY, sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED}
+    {sqlite3.SQLITE_READONLY, sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED}
 )
 
 

@@ -52,6 +52,7 @@ from cairn.exitcodes import (
     EXIT_UNREACHABLE,
     EXIT_USAGE,
     EXIT_WALLET_EXISTS,
+    exit_code_table,
 )
 from cairn.files import fsync_dir, make_private_dir
 from cairn.keys import (
@@ -90,7 +91,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="cairn",
         description="Back up and restore a Cairn wallet without the GUI.",
-        epilog="exit codes:\n" + "\n".join(f"  {k}  {v}" for k, v in EXIT_CODES.items()),
+        epilog="exit codes:\n" + exit_code_table(),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     commands = parser.add_subparsers(dest="command", required=True)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import fcntl
+import glob
 import os
 import secrets
 import sqlite3
@@ -42,6 +44,7 @@ _CORRUPT_CODES = frozenset({sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB})
 # Another process (a second Cairn, the backup command) may hold the write lock for a moment.
 BUSY_TIMEOUT_MS = 5000
 _SIDECARS = ("-wal", "-shm", "-journal")
+_NEW_SUFFIX = ".new"
 
 
 class SqliteStore:
@@ -243,12 +246,15 @@ def _create_complete(path: Path, journal: str, migrations: Sequence[Migration]) 
     fsynced) and only then linked to `path`, which never exists half-made. So a store file
     that is empty or has no schema was never one of ours in the making: it is damage.
     """
+    _discard_abandoned(path)
     if os.path.lexists(path):
         return False
     make_private_dir(path.parent)
-    new = path.with_name(f".{path.name}.{secrets.token_hex(4)}.new")
-    os.close(os.open(new, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+    new = path.with_name(f".{path.name}.{secrets.token_hex(4)}{_NEW_SUFFIX}")
+    claim = os.open(new, os.O_CREAT | os.O_EXCL | os.O_RDWR, 0o600)
     try:
+        # Held until the file is in place or gone: `_discard_abandoned` leaves it alone.
+        _lock(claim, blocking=True)
         with _translated(path):
             conn = sqlite3.connect(new, isolation_level=None)
             try:
@@ -260,9 +266,37 @@ def _create_complete(path: Path, journal: str, migrations: Sequence[Migration]) 
         fsync_file(new)
         return _link_new(new, path)
     finally:
-        for leftover in (new, *(new.with_name(new.name + suffix) for suffix in _SIDECARS)):
-            with contextlib.suppress(FileNotFoundError):
-                leftover.unlink()
+        _unlink_with_sidecars(new)
+        os.close(claim)
+
+
+def _discard_abandoned(path: Path) -> None:
+    """Remove new-store files of creators that died (a crash, a kill) before finishing."""
+    for leftover in path.parent.glob(f".{glob.escape(path.name)}.*{_NEW_SUFFIX}"):
+        try:
+            fd = os.open(leftover, os.O_RDWR)
+        except OSError:
+            continue
+        try:
+            if _lock(fd, blocking=False):
+                _unlink_with_sidecars(leftover)
+        finally:
+            os.close(fd)
+
+
+def _lock(fd: int, *, blocking: bool) -> bool:
+    """An exclusive advisory lock on `fd`; False if another process holds it."""
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
+    except BlockingIOError:
+        return False
+    return True
+
+
+def _unlink_with_sidecars(path: Path) -> None:
+    for leftover in (path, *(path.with_name(path.name + suffix) for suffix in _SIDECARS)):
+        with contextlib.suppress(FileNotFoundError):
+            leftover.unlink()
 
 
 def _link_new(new: Path, path: Path) -> bool:
