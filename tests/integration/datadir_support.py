@@ -66,6 +66,7 @@ def cairn(
         text=True,
         timeout=timeout,
         env={**os.environ, "QT_QPA_PLATFORM": "offscreen", **(env or {})},
+        umask=0o022,  # the usual one: Cairn must not rely on a stricter umask
     )
     return Ran(done.returncode, done.stdout, done.stderr)
 
