@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from cairn import __version__
+from cairn import __version__, logredact
 from cairn.exitcodes import (
     EXIT_OK,
     EXIT_REFUSED,
@@ -277,6 +277,8 @@ def _upgrade_before_headless_command(command: str, argv: Sequence[str]) -> int |
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    # Before anything logs: store URLs carry the user's node id (see cairn.logredact).
+    logredact.install()
     if argv[:1] == ["__restore-worker"]:
         # Internal: the restore's child process in a bundled app (see cairn.restore_worker).
         from cairn.restore_worker import main as restore_worker_main

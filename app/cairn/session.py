@@ -48,6 +48,7 @@ from cairn.seedfile import (
     seed_exists,
     seed_protection,
 )
+from cairn.serverurl import normalise_server_url, server_url_problem
 from cairn.storage import AsyncRecordStore, SqliteStore
 from cairn.upgrade import (
     CURRENT_FORMAT,
@@ -171,8 +172,16 @@ class Session:
         return self.config.backup_server_url
 
     def set_backup_server(self, url: str) -> None:
-        """Remember `url` in config.json (a running engine is switched by change_backup_server)."""
-        self.config = self.config.with_changes(backup_server_url=url.rstrip("/") or None)
+        """Remember `url` in config.json (a running engine is switched by change_backup_server).
+
+        The address gets the wizard's and Settings' check (cairn.serverurl): SessionError if
+        it is refused. An empty one forgets the server.
+        """
+        if url.strip():
+            problem = server_url_problem(url)
+            if problem is not None:
+                raise SessionError(problem)
+        self.config = self.config.with_changes(backup_server_url=normalise_server_url(url) or None)
         save_config(self.data_dir, self.config)
         if self._service is None:
             self._status.update(server_url=self.config.backup_server_url or "")

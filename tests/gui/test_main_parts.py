@@ -63,6 +63,10 @@ def test_settings_inputs_are_checked_before_any_action() -> None:
     assert check_server_url(" https://backup.example.org/ ") == "https://backup.example.org"
     with pytest.raises(ValueError):
         check_server_url("backup.example.org")
+    # What the wizard refuses, Settings refuses too: plain http to another computer.
+    with pytest.raises(ValueError, match="Use https"):
+        check_server_url("http://backup.example.org")
+    assert check_server_url("http://127.0.0.1:8470/") == "http://127.0.0.1:8470"
     assert check_email("") is None
     assert check_email("ada@example.org") == "ada@example.org"
     with pytest.raises(ValueError):

@@ -64,6 +64,7 @@ from cairn.keys import (
 )
 from cairn.localfaults import local_fault
 from cairn.seedfile import load_seed, save_seed, seed_exists
+from cairn.serverurl import normalise_server_url, server_url_problem
 from cairn.storage import AsyncRecordStore, SqliteStore
 
 __all__ = ["EXIT_CODES", "main"]
@@ -158,6 +159,13 @@ async def _backup(args: argparse.Namespace) -> int:
         raise _Exit(EXIT_NO_WALLET, f"no {network.value} wallet in {data_dir}")
     if not config.backup_server_url:
         raise _Exit(EXIT_USAGE, "no backup server is configured in config.json")
+    problem = server_url_problem(config.backup_server_url)
+    if problem is not None:
+        raise _Exit(
+            EXIT_USAGE,
+            f"the backup server {config.backup_server_url!r} in config.json is refused: "
+            f"{problem} Change it in Settings or in config.json",
+        )
     phrase, passphrase = load_seed(wallet)  # a damaged seed file: see local_fault in main()
     keys = derive_backup_keys(mnemonic_to_seed(phrase, passphrase))
     store = AsyncRecordStore(SqliteStore(records))
@@ -279,6 +287,10 @@ async def _restore(args: argparse.Namespace) -> int:
     server = args.server or config.backup_server_url
     if not server:
         raise _Exit(EXIT_USAGE, "no backup server: pass --server or configure one")
+    problem = server_url_problem(server)
+    if problem is not None:
+        raise _Exit(EXIT_USAGE, f"the backup server address {server!r} is refused: {problem}")
+    server = normalise_server_url(server)
     wallet = wallet_dir(data_dir, network)
     target = wallet / RECORDS_FILE
     discard_staging(target)

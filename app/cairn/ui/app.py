@@ -13,6 +13,7 @@ from PySide6.QtCore import QObject, QTimer, Signal
 from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QApplication, QMessageBox, QWidget
 
+from cairn import logredact
 from cairn.config import load_config, save_config
 from cairn.exitcodes import EXIT_BUG
 from cairn.keys import Network
@@ -156,6 +157,7 @@ class CairnApp(QObject):
 
 def run(data_dir: Path, *, quit_when_ready: bool = False) -> int:
     """Start the app on a qasync loop and return its exit code."""
+    logredact.install()  # store URLs in the HTTP client's log lines carry the node id
     app = QApplication.instance() or QApplication(sys.argv[:1])
     assert isinstance(app, QApplication)
     app.setApplicationName("Cairn")

@@ -6,7 +6,6 @@ import asyncio
 import json
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from urllib.parse import urlsplit
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
@@ -24,6 +23,7 @@ from PySide6.QtWidgets import (
 )
 
 from cairn.files import write_file_atomically
+from cairn.serverurl import checked_server_url
 from cairn.ui.main.confirm import ask
 from cairn.ui.main.errors import user_message
 from cairn.ui.main.model import MainWindowSession
@@ -35,14 +35,11 @@ CAPTION_WIDTH = 72  # the same in every section, so fields line up down the page
 
 
 def check_server_url(text: str) -> str:
-    """A backup server URL as typed, normalised; ValueError saying what is wrong."""
-    url = text.strip().rstrip("/")
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise ValueError(
-            "Enter the server's address, starting with https:// (or http:// on loopback)."
-        )
-    return url
+    """A backup server URL as typed, normalised; ValueError saying what is wrong.
+
+    The wizard's check (cairn.serverurl), so Settings never accepts what the wizard refuses.
+    """
+    return checked_server_url(text)
 
 
 def check_email(text: str) -> str | None:
