@@ -19,8 +19,6 @@ NODE_PREFIX = 8
 # A compressed secp256k1 public key in hex, alone or inside a URL path.
 _NODE_ID = re.compile(r"(?<![0-9a-fA-F])(0[23][0-9a-fA-F]{6})[0-9a-fA-F]{58}(?![0-9a-fA-F])")
 
-_installed = False
-
 
 def redact(text: str) -> str:
     """`text` with every node id cut to its first 8 characters and "..."."""
@@ -29,10 +27,9 @@ def redact(text: str) -> str:
 
 def install() -> None:
     """Redact node ids in every log record from now on (idempotent)."""
-    global _installed
-    if _installed:
-        return
     make_record = logging.getLogRecordFactory()
+    if getattr(make_record, "cairn_redacts", False):
+        return
 
     def redacted_record(*args: Any, **kwargs: Any) -> logging.LogRecord:
         record = make_record(*args, **kwargs)
@@ -45,5 +42,5 @@ def install() -> None:
             record.msg, record.args = cleaned, None
         return record
 
+    redacted_record.cairn_redacts = True  # type: ignore[attr-defined]
     logging.setLogRecordFactory(redacted_record)
-    _installed = True
