@@ -335,6 +335,7 @@ class Session:
             self._started = True
 
     async def close(self) -> None:
+        """Stop the backup engine, let the wallet save (after any sync), then close the store."""
         await self._close_wallet()
         if self._async_store is not None:
             await self._async_store.aclose()
@@ -395,7 +396,9 @@ class Session:
             self._service = None
             self._started = False
         if self._wallet is not None:
-            await asyncio.to_thread(self._wallet.close)
+            # A chain sync still running in a worker thread saves the wallet when it ends:
+            # wait for it, or it would write to a store closed under it.
+            await self._wallet.aclose()
             self._wallet = None
 
     async def _backup_now(self, service: BackupService) -> None:

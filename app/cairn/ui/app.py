@@ -148,9 +148,17 @@ class CairnApp(QObject):
         self._fatal_box = box
 
     async def shutdown(self) -> None:
+        """Quit in order, so nothing runs on what is already closed: the windows stop their
+        timers and tasks (and wait for them), then the session stops the backup engine, lets
+        the wallet save and closes the store."""
+        if self._task is not None and not self._task.done():
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
         for window in (self.main_window, self.wizard_window):
             if window is not None:
                 window.close()
+        if self.main_window is not None:
+            await self.main_window.tasks.aclose()
         if self.session is not None:
             await self.session.close()
 
@@ -190,7 +198,19 @@ def run(data_dir: Path, *, quit_when_ready: bool = False) -> int:
         cairn.start()
         await done.wait()
         await cairn.shutdown()
+        await _finish_leftover_tasks()
 
     with loop:
         loop.run_until_complete(main())
     return exit_code
+
+
+async def _finish_leftover_tasks() -> None:
+    """Cancel and wait for whatever still runs (as asyncio.run does), before the loop closes:
+    a task destroyed while pending is an error in the log."""
+    current = asyncio.current_task()
+    leftovers = [t for t in asyncio.all_tasks() if t is not current and not t.done()]
+    for task in leftovers:
+        task.cancel()
+    if leftovers:
+        await asyncio.gather(*leftovers, return_exceptions=True)
