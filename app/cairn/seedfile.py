@@ -87,8 +87,15 @@ def seed_path(wallet_dir: Path | str) -> Path:
 
 
 def seed_exists(wallet_dir: Path | str) -> bool:
-    """Whether anything is where the seed file goes: a damaged one still means a wallet is there."""
-    return os.path.lexists(seed_path(wallet_dir))
+    """Whether anything is where the seed file goes: a damaged one still means a wallet is there.
+
+    A folder that cannot be read raises (PermissionError): it is not "no wallet".
+    """
+    try:
+        os.lstat(seed_path(wallet_dir))
+    except (FileNotFoundError, NotADirectoryError):
+        return False
+    return True
 
 
 def _damaged(path: Path, what: str) -> SeedFileError:

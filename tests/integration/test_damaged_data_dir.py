@@ -13,6 +13,7 @@ import errno
 import json
 import os
 import shutil
+import sqlite3
 import subprocess
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -88,6 +89,15 @@ def _damaged_page(d: Path) -> None:
     _replace(_records(d), bytes(data))
 
 
+def _foreign_sqlite(d: Path) -> None:
+    _records(d).unlink()
+    conn = sqlite3.connect(_records(d))
+    conn.execute("CREATE TABLE notes (text)")
+    conn.execute("INSERT INTO notes VALUES ('not a wallet')")
+    conn.commit()
+    conn.close()
+
+
 def _unreadable(which: Callable[[Path], Path]) -> Damage:
     def damage(d: Path) -> None:
         which(d).chmod(0)
@@ -99,7 +109,7 @@ def _unreadable(which: Callable[[Path], Path]) -> Damage:
 class Case:
     damage: Damage
     file: str  # what the one line must name
-    in_wallet: bool = True  # restore --force sets the damage aside and recovers
+    recoverable: bool = True  # restore --force sets the damage aside and recovers
     upgrade_refuses: bool = False  # the wallet folder's format cannot be read at all
     permissions: bool = False  # file modes: the command runs where they bind, even as root
 
@@ -121,37 +131,43 @@ CASES: dict[str, Case] = {
     "seed a JSON array": Case(lambda d: _replace(_seed(d), b"[1, 2]"), "seed"),
     "seed a folder": Case(lambda d: _folder_instead(_seed(d)), "seed"),
     "seed unreadable": Case(_unreadable(_seed), "seed", permissions=True),
+    "wallet folder unreadable": Case(
+        _unreadable(lambda d: d / WALLET), "regtest", recoverable=False, permissions=True
+    ),
+    "records.sqlite another program's SQLite file": Case(_foreign_sqlite, "records.sqlite"),
     "format file garbage": Case(
         lambda d: _replace(d / WALLET / "format", b"\x00zz\n"), "format", upgrade_refuses=True
     ),
     "config.json not UTF-8": Case(
         lambda d: _replace(d / "config.json", b'{"network": "\xff\xfe"}'),
         "config.json",
-        in_wallet=False,
+        recoverable=False,
     ),
     "config.json a JSON array": Case(
-        lambda d: _replace(d / "config.json", b'["regtest"]'), "config.json", in_wallet=False
+        lambda d: _replace(d / "config.json", b'["regtest"]'), "config.json", recoverable=False
     ),
     "config.json nested deeply": Case(
-        lambda d: _replace(d / "config.json", b"[" * 100_000), "config.json", in_wallet=False
+        lambda d: _replace(d / "config.json", b"[" * 100_000), "config.json", recoverable=False
     ),
     "config.json unknown network": Case(
         lambda d: _replace(d / "config.json", b'{"network": ["regtest"]}'),
         "config.json",
-        in_wallet=False,
+        recoverable=False,
     ),
     "config.json a folder": Case(
-        lambda d: _folder_instead(d / "config.json"), "config.json", in_wallet=False
+        lambda d: _folder_instead(d / "config.json"), "config.json", recoverable=False
     ),
     "config.json unreadable": Case(
-        _unreadable(lambda d: d / "config.json"), "config.json", in_wallet=False, permissions=True
+        _unreadable(lambda d: d / "config.json"), "config.json", recoverable=False, permissions=True
     ),
 }
 
 
 def expected_code(case: Case, command: str) -> int:
-    if not case.in_wallet:
-        return EXIT_DAMAGED  # without its settings no command knows what to act on
+    if not case.recoverable:
+        # Without its settings no command knows what to act on; a folder Cairn may not read
+        # is the user's to open up.
+        return EXIT_DAMAGED
     if command == "restore --force":
         return EXIT_OK
     if command in ("restore", "wallet create") and not case.upgrade_refuses:

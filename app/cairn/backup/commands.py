@@ -296,7 +296,11 @@ async def _restore(args: argparse.Namespace) -> int:
     discard_staging(target)
     # Records without a seed file are what a restore interrupted after its switch leaves.
     if seed_exists(wallet) and not args.force:
-        raise _Exit(EXIT_WALLET_EXISTS, f"a {network.value} wallet already exists in {data_dir}")
+        raise _Exit(
+            EXIT_WALLET_EXISTS,
+            f"a {network.value} wallet already exists in {data_dir}; to replace it, run the "
+            "restore again with --force (the wallet it replaces is kept beside it)",
+        )
     phrase, passphrase = _read_words(args)
     keys = derive_backup_keys(mnemonic_to_seed(phrase, passphrase))
     # --force never destroys the wallet it replaces: it is set aside whole first, so a crash at
@@ -342,14 +346,20 @@ def _set_aside(wallet: Path) -> Path:
 
 
 def _put_back(kept: Path | None, wallet: Path, made: Sequence[Path]) -> None:
-    """Undo `_set_aside` and the folders the restore made, after a restore that did not happen."""
+    """Undo `_set_aside` and whatever the restore made, after a restore that did not happen."""
     if kept is not None:
         shutil.rmtree(wallet, ignore_errors=True)
         os.replace(kept, wallet)
         fsync_dir(wallet.parent)
-        return
-    if made:
+    elif made:
         shutil.rmtree(made[0], ignore_errors=True)
+    elif wallet.is_dir():
+        # The folder was there and empty (else it was set aside): empty it again.
+        for leftover in wallet.iterdir():
+            if leftover.is_dir() and not leftover.is_symlink():
+                shutil.rmtree(leftover, ignore_errors=True)
+            else:
+                leftover.unlink(missing_ok=True)
 
 
 def _restore_printer() -> Callable[[RestoreProgress], None]:

@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from cairn.files import fsync_dir, fsync_file, make_private_dir
-from cairn.storage.migrations import MIGRATIONS, Migration, migrate
+from cairn.storage.migrations import MIGRATIONS, Migration, migrate, schema_version
 from cairn.storage.protocol import (
     LOCAL_PREFIX,
     OutboxEntry,
@@ -79,6 +79,12 @@ class SqliteStore:
                 if not created:
                     # Before anything writes to it: a damaged file is refused as it was found.
                     _check_pages(conn, self.path)
+                    if schema_version(conn) == 0:
+                        # Ours are created with their schema: this is another program's file.
+                        raise StoreCorruptError(
+                            f"{self.path} is an SQLite file without the record store's schema, "
+                            "not a Cairn wallet's records"
+                        )
                 mode = conn.execute(f"PRAGMA journal_mode = {journal}").fetchone()[0]
                 if str(mode).lower() != journal:
                     raise StoreError(
