@@ -71,6 +71,9 @@ def test_settings_inputs_are_checked_before_any_action() -> None:
     assert check_email("ada@example.org") == "ada@example.org"
     with pytest.raises(ValueError):
         check_email("ada at example")
+    # The wizard's check, so both agree on every address.
+    with pytest.raises(ValueError, match="does not look like an email"):
+        check_email("ada@example")
 
 
 def test_qr_image_has_whole_pixel_modules(qapp) -> None:

@@ -23,6 +23,7 @@ from PySide6.QtWidgets import (
 )
 
 from cairn.files import write_file_atomically
+from cairn.onboarding.validation import email_problem
 from cairn.serverurl import checked_server_url
 from cairn.ui.main.confirm import ask
 from cairn.ui.main.errors import user_message
@@ -43,12 +44,13 @@ def check_server_url(text: str) -> str:
 
 
 def check_email(text: str) -> str | None:
+    """The email as typed (None: remove it), or ValueError: the wizard's check of an address."""
     email = text.strip()
     if not email:
         return None
-    local, _, domain = email.partition("@")
-    if not local or "." not in domain or " " in email:
-        raise ValueError(f"“{email}” does not look like an email address.")
+    problem = email_problem(email)
+    if problem is not None:
+        raise ValueError(problem)
     return email
 
 
