@@ -15,11 +15,19 @@ import asyncio
 import logging
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from cairn import __version__
+from cairn import __version__, logredact
+from cairn.exitcodes import (
+    EXIT_OK,
+    EXIT_REFUSED,
+    EXIT_UNREACHABLE,
+    EXIT_USAGE,
+    EXIT_WALLET_EXISTS,
+    exit_code_table,
+)
 
 log = logging.getLogger("cairn")
 
@@ -74,7 +82,10 @@ def build_parser() -> argparse.ArgumentParser:
         prog="cairn",
         description="Cairn: a Bitcoin wallet that backs up every change and restores everything "
         "from twelve words.",
-        epilog="Also: `cairn devnet ...`, `cairn backup ...`, `cairn restore ...` (see their --help).",
+        epilog="Also: `cairn devnet ...`, `cairn backup ...`, `cairn restore ...` (see their "
+        "--help).\n\nexit codes (the app, `wallet create`, `backup` and `restore`):\n"
+        + exit_code_table(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"cairn {__version__}")
     _app_options(parser)
@@ -125,7 +136,7 @@ def _run_gui(data_dir: Path, args: argparse.Namespace) -> int:
         os.environ["QT_QPA_PLATFORM"] = "offscreen"
     if not has_display():
         print(NO_DISPLAY, file=sys.stderr)
-        return 2
+        return EXIT_USAGE
     from cairn.ui.app import run
 
     return run(
@@ -169,46 +180,85 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _wallet_create(args: argparse.Namespace) -> int:
-    from cairn.config import resolve_data_dir, save_config
-    from cairn.keys import InvalidMnemonic, Network
-    from cairn.session import Session, SessionError
+    from cairn.config import resolve_data_dir
+    from cairn.keys import InvalidMnemonic, validate_mnemonic
 
-    data_dir = resolve_data_dir(args.data_dir)
     if not args.words_stdin:
         print(
             "cairn wallet create: pass the words on standard input with --words-stdin",
             file=sys.stderr,
         )
-        return 2
-    words = sys.stdin.read().split()
+        return EXIT_USAGE
+    try:
+        phrase = validate_mnemonic(sys.stdin.read())
+    except InvalidMnemonic as exc:
+        # The words never go to the terminal: say where, not what.
+        print(f"cairn: {exc.message_without_words}", file=sys.stderr)
+        return EXIT_USAGE
+    return _told_as_local_fault(
+        lambda: asyncio.run(_create_wallet(resolve_data_dir(args.data_dir), args, phrase))
+    )
 
-    async def create() -> int:
-        session = await Session.open(data_dir)
-        if args.network:
-            session.config = session.config.with_changes(network=Network(args.network))
-            if session.config.chain_url is None:
-                # Regtest has no public server: the devnet's default address.
-                session.config = session.config.with_changes(esplora_url="http://127.0.0.1:3002")
-            save_config(data_dir, session.config)
-        if session.has_wallet:
-            print(
-                f"cairn: a {session.network} wallet already exists in {session.wallet_dir}",
-                file=sys.stderr,
-            )
-            return 1
-        try:
-            await session.create_wallet(words)
-            if not args.no_backup:
-                await session.run_initial_backup()
-        except (InvalidMnemonic, SessionError) as exc:
+
+async def _create_wallet(data_dir: Path, args: argparse.Namespace, phrase: str) -> int:
+    from cairn.backup.client import BackupUnreachable
+    from cairn.config import save_config
+    from cairn.keys import Network
+    from cairn.session import Session, SessionError
+
+    session = await Session.open(data_dir)
+    saved = session.config
+    if args.network:
+        session.config = session.config.with_changes(network=Network(args.network))
+        if session.config.chain_url is None:
+            # Regtest has no public server: the devnet's default address.
+            session.config = session.config.with_changes(esplora_url="http://127.0.0.1:3002")
+    if session.has_wallet:
+        print(
+            f"cairn: a {session.network} wallet already exists in {session.wallet_dir}",
+            file=sys.stderr,
+        )
+        return EXIT_WALLET_EXISTS
+    try:
+        await session.create_wallet(phrase.split())
+        if session.config != saved:
+            try:
+                await asyncio.to_thread(save_config, data_dir, session.config)
+            except BaseException:
+                # Without its settings the app would not find the new wallet: undo it whole.
+                await session.abandon_new_wallet()
+                raise
+        if not args.no_backup:
+            await session.run_initial_backup()
+    except SessionError as exc:
+        if not session.has_wallet:
             print(f"cairn: {exc}", file=sys.stderr)
-            return 1
-        finally:
-            await session.close()
-        print(f"created a {session.network} wallet in {session.wallet_dir}")
-        return 0
+            return EXIT_USAGE  # nothing was created: no chain server is set
+        print(
+            f"cairn: the wallet was created in {session.wallet_dir}, but its first backup "
+            f"failed: {exc}",
+            file=sys.stderr,
+        )
+        unreachable = isinstance(exc.__cause__, BackupUnreachable)
+        return EXIT_UNREACHABLE if unreachable else EXIT_REFUSED
+    finally:
+        await session.close()
+    print(f"created a {session.network} wallet in {session.wallet_dir}")
+    return EXIT_OK
 
-    return asyncio.run(create())
+
+def _told_as_local_fault(command: Callable[[], int]) -> int:
+    """Run `command`; a damaged or unwritable data dir is one line and its exit code."""
+    from cairn.localfaults import local_fault
+
+    try:
+        return command()
+    except Exception as exc:
+        fault = local_fault(exc)
+        if fault is None:
+            raise
+        print(f"cairn: {fault.message}", file=sys.stderr)
+        return fault.code
 
 
 def _data_dir_argument(argv: Sequence[str]) -> str | None:
@@ -220,21 +270,29 @@ def _data_dir_argument(argv: Sequence[str]) -> str | None:
     return None
 
 
-def _upgrade_before_headless_command(argv: Sequence[str]) -> int | None:
+def _upgrade_before_headless_command(command: str, argv: Sequence[str]) -> int | None:
     """Bring a first-release wallet to the current format, as the app does on start.
 
     `cairn backup` and `cairn restore` must never act on a format-1 directory: a backup would
-    not find the wallet, and a restore would land beside the old files. None when all is well,
-    else the exit code of a failed upgrade.
+    not find the wallet, and a restore would land beside the old files. `restore --force` is
+    the exception: it sets the whole wallet folder aside, whatever its format or damage, so
+    the recovery works however broken the folder is. None when all is well, else the exit code.
     """
     from cairn.config import resolve_data_dir
-    from cairn.upgrade import UpgradeError, upgrade_data_dir
+    from cairn.upgrade import upgrade_data_dir
 
+    if command == "restore" and "--force" in argv:
+        return None
     try:
         results = upgrade_data_dir(resolve_data_dir(_data_dir_argument(argv)))
-    except UpgradeError as exc:
-        print(f"cairn: the wallet could not be upgraded: {exc}", file=sys.stderr)
-        return 1
+    except Exception as exc:
+        from cairn.localfaults import local_fault
+
+        fault = local_fault(exc)
+        if fault is None:
+            raise
+        print(f"cairn: the wallet could not be upgraded: {fault.message}", file=sys.stderr)
+        return fault.code
     for result in results:
         if result.migrated:
             print(
@@ -247,13 +305,15 @@ def _upgrade_before_headless_command(argv: Sequence[str]) -> int | None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    # Before anything logs: store URLs carry the user's node id (see cairn.logredact).
+    logredact.install()
     if argv[:1] == ["__restore-worker"]:
         # Internal: the restore's child process in a bundled app (see cairn.restore_worker).
         from cairn.restore_worker import main as restore_worker_main
 
         return restore_worker_main()
     if argv[:1] == ["wallet"] and argv[1:2] and argv[1] in WALLET_SUBCOMMANDS:
-        upgraded = _upgrade_before_headless_command(argv[1:])
+        upgraded = _upgrade_before_headless_command("wallet", argv[1:])
         if upgraded is not None:
             return upgraded
         from cairn.wallet_commands import main as wallet_main
@@ -265,7 +325,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             from cairn.devnet.cli import main as devnet_main
 
             return devnet_main(rest)
-        upgraded = _upgrade_before_headless_command(rest)
+        upgraded = _upgrade_before_headless_command(command, rest)
         if upgraded is not None:
             return upgraded
         from cairn.backup.commands import main as backup_main

@@ -64,10 +64,11 @@ class AppConfig:
 
     @staticmethod
     def from_json(data: dict[str, Any]) -> AppConfig:
-        try:
-            network = Network(data.get("network", Network.BITCOIN.value))
-        except ValueError as exc:
-            raise ConfigError(f"unknown network {data.get('network')!r}") from exc
+        value = data.get("network", Network.BITCOIN.value)
+        known = [n.value for n in Network]
+        if not isinstance(value, str) or value not in known:
+            raise ConfigError(f"network must be one of {', '.join(known)}, not {value!r:.40}")
+        network = Network(value)
 
         def text(name: str) -> str | None:
             value = data.get(name)
@@ -83,22 +84,40 @@ class AppConfig:
         )
 
 
+FIX_CONFIG = "fix it or move it away (Cairn then starts with default settings)"
+
+
 def load_config(data_dir: Path) -> AppConfig:
+    """The settings in `<data dir>/config.json`, defaults when there is none; else ConfigError."""
     path = data_dir / CONFIG_NAME
     try:
-        raw = path.read_text(encoding="utf-8")
+        raw = path.read_bytes()
     except FileNotFoundError:
         return AppConfig()
+    except OSError as exc:
+        raise ConfigError(f"{path} cannot be read ({exc.strerror}); {FIX_CONFIG}") from exc
     try:
-        data = json.loads(raw)
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"{path} is not UTF-8 text (a bad byte at offset {exc.start}); {FIX_CONFIG}"
+        ) from exc
+    try:
+        data = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise ConfigError(f"{path} is not valid JSON ({exc.msg}); fix or remove it") from exc
+        raise ConfigError(f"{path} is not valid JSON ({exc.msg}); {FIX_CONFIG}") from exc
+    except RecursionError as exc:
+        raise ConfigError(
+            f"{path} is not a Cairn settings file (nested too deeply); {FIX_CONFIG}"
+        ) from exc
     if not isinstance(data, dict):
-        raise ConfigError(f"{path} must hold a JSON object")
+        raise ConfigError(
+            f"{path} must hold a JSON object, not {type(data).__name__}; {FIX_CONFIG}"
+        )
     try:
         return AppConfig.from_json(data)
     except ConfigError as exc:
-        raise ConfigError(f"{path}: {exc}") from exc
+        raise ConfigError(f"{path}: {exc}; {FIX_CONFIG}") from exc
 
 
 def save_config(data_dir: Path, config: AppConfig) -> None:

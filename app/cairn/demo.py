@@ -25,6 +25,7 @@ from typing import Any
 import httpx
 
 from cairn.config import AppConfig, ConfigError, load_config, save_config
+from cairn.files import make_private_dir
 from cairn.keys import Network
 
 log = logging.getLogger(__name__)
@@ -139,7 +140,7 @@ class DemoServices:
     _children: list[tuple[str, subprocess.Popen[bytes]]] = field(default_factory=list)
 
     def __enter__(self) -> DemoServices:
-        self.demo_dir.mkdir(parents=True, exist_ok=True)
+        make_private_dir(self.demo_dir)
         ports = choose_ports(self.demo_dir)
         try:
             self.devnet_url = self._start(

@@ -7,6 +7,7 @@ upgrade all write files the same way.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import secrets
 import sqlite3
@@ -14,33 +15,51 @@ from pathlib import Path
 
 
 def write_file_atomically(path: Path, data: bytes, mode: int = 0o600) -> None:
-    """Temp file created with `mode` before any data, fsync, rename over `path`, fsync the dir."""
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    """Temp file created with `mode` before any data, fsync, rename over `path`, fsync the dir.
+
+    An OSError (a full disk, say) names `path`, so the message says which file was not
+    written; `path` is then as it was.
+    """
+    make_private_dir(path.parent)
     tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
     try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(data)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                tmp.unlink()
+            raise
+        fsync_dir(path.parent)
+    except OSError as exc:
+        if exc.errno is not None and (exc.filename is None or Path(exc.filename) == tmp):
+            exc.filename = str(path)
         raise
-    fsync_dir(path.parent)
 
 
 def make_private_dir(directory: Path) -> None:
-    """Create `directory` and any missing parents as 0700: wallet data is for its user only."""
+    """Create `directory` and any missing parents as 0700: wallet data is for its user only.
+
+    Folders that already exist keep their mode (the user may have chosen it); new ones are
+    set to 0700 whatever the umask.
+    """
     missing: list[Path] = []
     for path in (directory, *directory.parents):
         if path.exists():
             break
         missing.append(path)
     for path in reversed(missing):
-        path.mkdir(mode=0o700, exist_ok=True)
-    directory.mkdir(mode=0o700, exist_ok=True)
+        try:
+            path.mkdir(mode=0o700)
+        except FileExistsError:
+            continue  # another process made it a moment ago
+        os.chmod(path, 0o700)
+    if not directory.is_dir():
+        raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), str(directory))
 
 
 def fsync_dir(directory: Path) -> None:

@@ -101,6 +101,13 @@ class InvalidMnemonic(ValueError):
         self.suggestions: tuple[str, ...] = tuple(suggestions)
         self.checksum_failed = checksum_failed
 
+    @property
+    def message_without_words(self) -> str:
+        """What is wrong, quoting no word: for a terminal or log someone else may read."""
+        if self.position is not None:
+            return f"word {self.position} is not in the BIP39 English word list"
+        return str(self)
+
 
 @dataclass(frozen=True, repr=False)
 class BackupKeys:

@@ -20,6 +20,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import IO, Any
 
+from cairn import logredact
 from cairn.backup.client import RemoteBackupClient
 from cairn.backup.restore import (
     RestoreOutcome,
@@ -71,6 +72,7 @@ async def _run(job: dict[str, Any], out: IO[str]) -> RestoreResult:
 
 
 def main() -> int:
+    logredact.install()  # the store URLs it requests carry the node id
     logging.basicConfig(
         level=logging.WARNING, format="cairn restore: %(levelname)s %(name)s: %(message)s"
     )

@@ -23,6 +23,7 @@ import base64
 import binascii
 import contextlib
 import json
+import os
 import secrets
 from pathlib import Path
 from typing import Any, Literal
@@ -36,7 +37,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from cairn.files import write_file_atomically
-from cairn.keys import validate_mnemonic
+from cairn.keys import InvalidMnemonic, validate_mnemonic
 
 __all__ = [
     "KEYRING_SERVICE",
@@ -56,6 +57,10 @@ SEED_FILE_NAME = "seed"
 KEYRING_SERVICE = "cairn"
 FILE_FORMAT = 1
 AAD_PREFIX = b"cairn-seed/v1"
+RESTORE_ADVICE = (
+    "restore the wallet from its recovery words with `cairn restore --force` (the damaged "
+    "wallet is kept beside it)"
+)
 SeedProtection = Literal["keyring", "plain"]
 
 
@@ -82,21 +87,42 @@ def seed_path(wallet_dir: Path | str) -> Path:
 
 
 def seed_exists(wallet_dir: Path | str) -> bool:
-    return seed_path(wallet_dir).is_file()
+    """Whether anything is where the seed file goes: a damaged one still means a wallet is there.
+
+    A folder that cannot be read raises (PermissionError): it is not "no wallet".
+    """
+    try:
+        os.lstat(seed_path(wallet_dir))
+    except (FileNotFoundError, NotADirectoryError):
+        return False
+    return True
+
+
+def _damaged(path: Path, what: str) -> SeedFileError:
+    return SeedFileError(f"the seed file {path} {what}; {RESTORE_ADVICE}")
 
 
 def _read_document(wallet_dir: Path | str) -> dict[str, Any]:
     path = seed_path(wallet_dir)
     try:
-        document = json.loads(path.read_bytes())
+        raw = path.read_bytes()
     except FileNotFoundError:
         raise SeedFileError(f"no seed file in {Path(wallet_dir)}") from None
-    except (OSError, ValueError) as exc:
-        raise SeedFileError(f"the seed file {path} cannot be read: {type(exc).__name__}") from None
+    except IsADirectoryError:
+        raise _damaged(path, "is a folder, not a file") from None
+    except OSError as exc:
+        raise SeedFileError(
+            f"the seed file {path} cannot be read ({exc.strerror}); give your user access to "
+            f"it, or {RESTORE_ADVICE}"
+        ) from None
+    try:
+        document = json.loads(raw)
+    except (ValueError, RecursionError):
+        raise _damaged(path, "is damaged (not a Cairn seed file)") from None
     if not isinstance(document, dict) or document.get("format") != FILE_FORMAT:
-        raise SeedFileError(f"the seed file {path} has an unknown format")
+        raise _damaged(path, "has an unknown format")
     if document.get("protection") not in ("keyring", "plain"):
-        raise SeedFileError(f"the seed file {path} has an unknown protection")
+        raise _damaged(path, "has an unknown protection")
     return document
 
 
@@ -182,7 +208,22 @@ def _secret_fields(secret: object) -> tuple[str, str]:
 
 
 def load_seed(wallet_dir: Path | str) -> tuple[str, str]:
-    """(phrase, passphrase) from the seed file; SeedFileError if it cannot be read."""
+    """(phrase, passphrase) from the seed file; SeedFileError if it cannot be read.
+
+    The phrase is checked as BIP39 here, so damaged words are a damaged file, not a crash
+    further on (the message never says which word).
+    """
+    phrase, passphrase = _read_secret(wallet_dir)
+    try:
+        return validate_mnemonic(phrase), passphrase
+    except InvalidMnemonic:
+        raise _damaged(
+            seed_path(wallet_dir), "is damaged: its words do not form a valid recovery phrase"
+        ) from None
+
+
+def _read_secret(wallet_dir: Path | str) -> tuple[str, str]:
+    path = seed_path(wallet_dir)
     document = _read_document(wallet_dir)
     try:
         if document["protection"] == "plain":
@@ -191,17 +232,18 @@ def load_seed(wallet_dir: Path | str) -> tuple[str, str]:
         nonce = base64.b64decode(document["nonce"], validate=True)
         ciphertext = base64.b64decode(document["ciphertext"], validate=True)
     except (KeyError, TypeError, ValueError, binascii.Error):
-        raise SeedFileError("the seed file is damaged") from None
-    if not isinstance(keyring_id, str):
-        raise SeedFileError("the seed file is damaged")
+        raise _damaged(path, "is damaged") from None
+    if not isinstance(keyring_id, str) or not keyring_id.isascii():
+        raise _damaged(path, "is damaged")
     key = _key_from_keyring(keyring_id)
     try:
         plaintext = AESGCM(key).decrypt(nonce, ciphertext, AAD_PREFIX + keyring_id.encode("ascii"))
         return _secret_fields(json.loads(plaintext))
-    except (InvalidTag, ValueError, UnicodeError):
-        raise SeedFileError(
-            "the seed file does not open with the key in the system keyring; it is damaged "
-            "or the keyring entry belongs to another file"
+    except (InvalidTag, ValueError, UnicodeError, RecursionError):
+        raise _damaged(
+            path,
+            "does not open with the key in the system keyring (it is damaged, or the keyring "
+            "entry belongs to another file)",
         ) from None
 
 

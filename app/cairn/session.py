@@ -8,7 +8,9 @@ file, BDK) runs in a worker thread, so the event loop never stalls.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -41,6 +43,7 @@ from cairn.keys import (
 from cairn.onboarding import WalletPresence
 from cairn.restore_worker import RestoreChild
 from cairn.seedfile import (
+    SEED_FILE_NAME,
     delete_seed,
     keyring_available,
     load_seed,
@@ -48,6 +51,7 @@ from cairn.seedfile import (
     seed_exists,
     seed_protection,
 )
+from cairn.serverurl import normalise_server_url, server_url_problem
 from cairn.storage import AsyncRecordStore, SqliteStore, device_id
 from cairn.upgrade import (
     CURRENT_FORMAT,
@@ -56,11 +60,13 @@ from cairn.upgrade import (
     upgrade_data_dir,
     write_format,
 )
+from cairn.upgrade.formats import format_path
 from cairn.wallet import CairnWallet
 
 log = logging.getLogger(__name__)
 
 RECORDS_NAME = "records.sqlite"
+SIDECARS = ("-wal", "-shm", "-journal")
 # Records per upload batch. The engine seals a whole batch on the event loop in one go; at 500
 # that is about 70 ms of CPU, a visible hitch. 200 keeps it near 25 ms for a few more requests.
 UPLOAD_BATCH_ITEMS = 200
@@ -85,6 +91,34 @@ def _ignore(_phase: str, _done: int, _total: int) -> None:
     return None
 
 
+class _NewFiles:
+    """What creating a wallet may add to its folder, minus what was there before it began."""
+
+    def __init__(self, folders: list[Path], files: list[Path], wallet_dir: Path) -> None:
+        self.folders = folders  # outermost first
+        self.files = files
+        self.wallet_dir = wallet_dir
+
+    @classmethod
+    def before(cls, wallet_dir: Path, records: Path) -> _NewFiles:
+        folders = [p for p in (*reversed(wallet_dir.parents), wallet_dir) if not p.exists()]
+        candidates = [wallet_dir / SEED_FILE_NAME, format_path(wallet_dir)]
+        if not os.path.lexists(records):
+            candidates += [records, *(records.with_name(records.name + s) for s in SIDECARS)]
+        files = [p for p in candidates if not os.path.lexists(p)]
+        return cls(folders, files, wallet_dir)
+
+    def remove(self) -> None:
+        if any(p == self.wallet_dir / SEED_FILE_NAME for p in self.files):
+            delete_seed(self.wallet_dir)  # also forgets its keyring entry
+        for path in self.files:
+            with contextlib.suppress(FileNotFoundError, IsADirectoryError):
+                path.unlink()
+        for folder in reversed(self.folders):
+            with contextlib.suppress(OSError):  # not empty: something else was put there
+                folder.rmdir()
+
+
 class Session:
     """The wallet of `config.network` under `data_dir`, and its backups."""
 
@@ -101,6 +135,7 @@ class Session:
         self._status = BackupStatus(config.backup_server_url or "")
         self._started = False
         self._reloads: set[asyncio.Task[None]] = set()
+        self._new_files: _NewFiles | None = None
 
     @classmethod
     async def open(cls, data_dir: Path, **kwargs: float) -> Session:
@@ -141,8 +176,16 @@ class Session:
         return self.config.backup_server_url
 
     def set_backup_server(self, url: str) -> None:
-        """Remember `url` in config.json (a running engine is switched by change_backup_server)."""
-        self.config = self.config.with_changes(backup_server_url=url.rstrip("/") or None)
+        """Remember `url` in config.json (a running engine is switched by change_backup_server).
+
+        The address gets the wizard's and Settings' check (cairn.serverurl): SessionError if
+        it is refused. An empty one forgets the server.
+        """
+        if url.strip():
+            problem = server_url_problem(url)
+            if problem is not None:
+                raise SessionError(problem)
+        self.config = self.config.with_changes(backup_server_url=normalise_server_url(url) or None)
         save_config(self.data_dir, self.config)
         if self._service is None:
             self._status.update(server_url=self.config.backup_server_url or "")
@@ -187,30 +230,37 @@ class Session:
         self, words: Sequence[str], *, email: str | None = None, passphrase: str = ""
     ) -> None:
         """A new wallet from `words` and an optional BIP39 `passphrase` (or, by the user's
-        choice, a restore without backup)."""
+        choice, a restore without backup).
+
+        A wallet that could not be created (a full disk, say) leaves nothing behind: the
+        files and folders it made are removed, whatever was there before stays as it was.
+        """
         phrase = validate_mnemonic(" ".join(words))
         if self.config.chain_url is None:
             raise SessionError(
                 f"No chain server is set for {self.network}. Set esplora_url in "
                 f"{self.data_dir / 'config.json'}, or run `cairn demo`."
             )
-        make_private_dir(self.wallet_dir)
-        await asyncio.to_thread(save_seed, self.wallet_dir, phrase, passphrase)
+        made = _NewFiles.before(self.wallet_dir, self.records_path)
         try:
+            make_private_dir(self.wallet_dir)
+            await asyncio.to_thread(save_seed, self.wallet_dir, phrase, passphrase)
             await self._open_wallet(phrase, passphrase)
             await asyncio.to_thread(write_format, self.wallet_dir, CURRENT_FORMAT)
         except BaseException:
-            # A wallet that could not be created leaves nothing behind: no seed, no records.
             await self.close()
-            await asyncio.to_thread(self._remove_new_wallet_files)
+            await asyncio.to_thread(made.remove)
             raise
+        self._new_files = made
         if email:
             await self.require_wallet().set_preference(EMAIL_PREFERENCE, email)
 
-    def _remove_new_wallet_files(self) -> None:
-        delete_seed(self.wallet_dir)
-        for path in self.wallet_dir.glob(self.records_path.name + "*"):
-            path.unlink(missing_ok=True)
+    async def abandon_new_wallet(self) -> None:
+        """Undo `create_wallet` (a caller whose next step failed): close and remove its files."""
+        await self.close()
+        if self._new_files is not None:
+            await asyncio.to_thread(self._new_files.remove)
+            self._new_files = None
 
     async def run_initial_backup(self, progress: Progress = _ignore) -> None:
         """Upload everything the new wallet wrote; returns once the server acknowledged it."""
@@ -319,6 +369,7 @@ class Session:
             self._started = True
 
     async def close(self) -> None:
+        """Stop the backup engine, let the wallet save (after any sync), then close the store."""
         await self._close_wallet()
         if self._async_store is not None:
             await self._async_store.aclose()
@@ -404,7 +455,9 @@ class Session:
             self._started = False
         if self._wallet is not None:
             self._wallet.set_address_reserver(None)
-            await asyncio.to_thread(self._wallet.close)
+            # A chain sync still running in a worker thread saves the wallet when it ends:
+            # wait for it, or it would write to a store closed under it.
+            await self._wallet.aclose()
             self._wallet = None
 
     async def _backup_now(self, service: BackupService) -> None:

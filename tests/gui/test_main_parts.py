@@ -82,10 +82,17 @@ def test_settings_inputs_are_checked_before_any_action() -> None:
     assert check_server_url(" https://backup.example.org/ ") == "https://backup.example.org"
     with pytest.raises(ValueError):
         check_server_url("backup.example.org")
+    # What the wizard refuses, Settings refuses too: plain http to another computer.
+    with pytest.raises(ValueError, match="Use https"):
+        check_server_url("http://backup.example.org")
+    assert check_server_url("http://127.0.0.1:8470/") == "http://127.0.0.1:8470"
     assert check_email("") is None
     assert check_email("ada@example.org") == "ada@example.org"
     with pytest.raises(ValueError):
         check_email("ada at example")
+    # The wizard's check, so both agree on every address.
+    with pytest.raises(ValueError, match="does not look like an email"):
+        check_email("ada@example")
 
 
 def test_qr_image_has_whole_pixel_modules(qapp) -> None:

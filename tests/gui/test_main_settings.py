@@ -151,7 +151,11 @@ def test_words_only_after_confirmation_email_and_a_new_server_gets_a_full_backup
 
     settings.server_edit.setText("backup.example.org")
     click(qtbot, settings.change_server_button)
-    assert "starting with https://" in settings.server_result.text()
+    assert "such as https://" in settings.server_result.text()
+    settings.server_edit.setText("http://backup.example.org")
+    click(qtbot, settings.change_server_button)
+    assert "Use https" in settings.server_result.text()
+    assert session.backup_server_url != "http://backup.example.org"
 
     second = backupd_factory()
     settings.server_edit.setText(second.url + "/")

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import io
+from pathlib import Path
 
 import pytest
 
 from cairn import cli
 from cairn.config import load_config
+from cairn.exitcodes import EXIT_CODES, EXIT_USAGE, EXIT_WALLET_EXISTS, exit_code_table
 from cairn.keys import Network
 from cairn.seedfile import load_seed
 
@@ -56,13 +58,40 @@ def test_wallet_create_from_stdin_without_backup(monkeypatch, tmp_path, capsys):
     assert (tmp_path / "wallets" / "regtest" / "records.sqlite").exists()
     # A second create never overwrites a wallet.
     monkeypatch.setattr(cli.sys, "stdin", io.StringIO(WORDS + "\n"))
-    assert cli.main([*argv, "--words-stdin", "--no-backup"]) == 1
+    assert cli.main([*argv, "--words-stdin", "--no-backup"]) == EXIT_WALLET_EXISTS
     assert "already exists" in capsys.readouterr().err
 
 
 def test_wallet_create_refuses_bad_words(monkeypatch, tmp_path, capsys):
     monkeypatch.setattr(cli.sys, "stdin", io.StringIO("abandon " * 12))
     argv = ["wallet", "create", "--data-dir", str(tmp_path), "--network", "regtest"]
-    assert cli.main([*argv, "--words-stdin", "--no-backup"]) == 1
+    assert cli.main([*argv, "--words-stdin", "--no-backup"]) == EXIT_USAGE
     assert "checksum" in capsys.readouterr().err
     assert not (tmp_path / "wallets" / "regtest" / "seed").exists()
+
+
+def test_a_word_not_in_the_list_is_named_by_its_position_never_quoted(
+    monkeypatch, tmp_path, capsys
+):
+    words = WORDS.split()
+    words[4] = "notaword"
+    monkeypatch.setattr(cli.sys, "stdin", io.StringIO(" ".join(words)))
+    argv = ["wallet", "create", "--data-dir", str(tmp_path), "--network", "regtest"]
+    assert cli.main([*argv, "--words-stdin", "--no-backup"]) == EXIT_USAGE
+    err = capsys.readouterr().err
+    assert "word 5 is not in the BIP39 English word list" in err
+    assert "notaword" not in err
+
+
+def test_help_and_readme_list_every_exit_code(capsys):
+    with pytest.raises(SystemExit):
+        cli.main(["--help"])
+    assert exit_code_table() in capsys.readouterr().out
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    documented = {int(line.split("|")[1]) for line in readme.splitlines() if _is_code_row(line)}
+    assert documented == set(EXIT_CODES)
+
+
+def _is_code_row(line: str) -> bool:
+    cells = line.split("|")
+    return len(cells) > 2 and cells[1].strip().isdigit()

@@ -37,13 +37,26 @@ from cairn.backup.service import BackupService
 from cairn.backup.sync import BackupCorrupt, BackupErased
 from cairn.config import (
     AppConfig,
-    ConfigError,
     load_config,
     resolve_data_dir,
     save_config,
     wallet_dir,
 )
-from cairn.files import fsync_dir
+from cairn.exitcodes import (
+    EXIT_CODES,
+    EXIT_CORRUPT,
+    EXIT_ERASED,
+    EXIT_NO_BACKUP,
+    EXIT_NO_WALLET,
+    EXIT_OK,
+    EXIT_PENDING,
+    EXIT_REFUSED,
+    EXIT_UNREACHABLE,
+    EXIT_USAGE,
+    EXIT_WALLET_EXISTS,
+    exit_code_table,
+)
+from cairn.files import fsync_dir, make_private_dir
 from cairn.keys import (
     InvalidMnemonic,
     Network,
@@ -51,38 +64,15 @@ from cairn.keys import (
     mnemonic_to_seed,
     validate_mnemonic,
 )
-from cairn.seedfile import SeedFileError, load_seed, save_seed, seed_exists
+from cairn.localfaults import local_fault
+from cairn.seedfile import load_seed, save_seed, seed_exists
+from cairn.serverurl import normalise_server_url, server_url_problem
 from cairn.storage import AsyncRecordStore, SqliteStore
 
 __all__ = ["EXIT_CODES", "main"]
 
 RECORDS_FILE = "records.sqlite"
 
-EXIT_OK = 0
-EXIT_BUG = 1
-EXIT_USAGE = 2
-EXIT_NO_BACKUP = 3
-EXIT_UNREACHABLE = 4
-EXIT_CORRUPT = 5
-EXIT_REFUSED = 6
-EXIT_NO_WALLET = 7
-EXIT_WALLET_EXISTS = 8
-EXIT_PENDING = 9
-EXIT_ERASED = 10
-
-EXIT_CODES = {
-    EXIT_OK: "done (restored, or everything backed up)",
-    EXIT_BUG: "unexpected error (a bug: please report it)",
-    EXIT_USAGE: "bad arguments, bad recovery words or no backup server configured",
-    EXIT_NO_BACKUP: "no backup for these words on this server",
-    EXIT_UNREACHABLE: "the backup server cannot be reached (nothing was changed)",
-    EXIT_CORRUPT: "the backup is damaged or was tampered with: refused",
-    EXIT_REFUSED: "the backup server refused the request (clock, quota or server problem)",
-    EXIT_NO_WALLET: "no wallet in this data dir",
-    EXIT_WALLET_EXISTS: "a wallet already exists there (use --force to replace it)",
-    EXIT_PENDING: "changes are still waiting to be backed up",
-    EXIT_ERASED: "the backup was deleted from another device (`cairn backup start-again`)",
-}
 __doc__ = (__doc__ or "") + "\n".join(f"    {k}  {v}" for k, v in EXIT_CODES.items()) + "\n"
 
 _RESTORE_EXIT = {
@@ -104,7 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="cairn",
         description="Back up and restore a Cairn wallet without the GUI.",
-        epilog="exit codes:\n" + "\n".join(f"  {k}  {v}" for k, v in EXIT_CODES.items()),
+        epilog="exit codes:\n" + exit_code_table(),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     commands = parser.add_subparsers(dest="command", required=True)
@@ -173,9 +163,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except _Exit as exc:
         print(f"cairn: {exc}", file=sys.stderr)
         return exc.code
-    except ConfigError as exc:
-        print(f"cairn: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+    except Exception as exc:
+        # A damaged, unreadable or full data dir: one line naming the file, never a traceback.
+        fault = local_fault(exc)
+        if fault is None:
+            raise
+        print(f"cairn: {fault.message}", file=sys.stderr)
+        return fault.code
 
 
 # --- backup status / now -----------------------------------------------------------------
@@ -191,10 +185,14 @@ async def _backup(args: argparse.Namespace) -> int:
         raise _Exit(EXIT_NO_WALLET, f"no {network.value} wallet in {data_dir}")
     if not config.backup_server_url:
         raise _Exit(EXIT_USAGE, "no backup server is configured in config.json")
-    try:
-        phrase, passphrase = load_seed(wallet)
-    except SeedFileError as exc:
-        raise _Exit(EXIT_REFUSED, f"cannot read the seed file: {exc}") from None
+    problem = server_url_problem(config.backup_server_url)
+    if problem is not None:
+        raise _Exit(
+            EXIT_USAGE,
+            f"the backup server {config.backup_server_url!r} in config.json is refused: "
+            f"{problem} Change it in Settings or in config.json",
+        )
+    phrase, passphrase = load_seed(wallet)  # a damaged seed file: see local_fault in main()
     keys = derive_backup_keys(mnemonic_to_seed(phrase, passphrase))
     store = AsyncRecordStore(SqliteStore(records))
     service = BackupService(store, keys, network.value, config.backup_server_url)
@@ -348,9 +346,7 @@ def _read_words(args: argparse.Namespace) -> tuple[str, str]:
         phrase = validate_mnemonic(lines[0])
     except InvalidMnemonic as exc:
         # The words themselves never go to the terminal or a log: say where, not what.
-        if exc.position is not None:
-            raise _Exit(EXIT_USAGE, f"word {exc.position + 1} is not a recovery word") from None
-        raise _Exit(EXIT_USAGE, "these recovery words do not form a valid phrase") from None
+        raise _Exit(EXIT_USAGE, exc.message_without_words) from None
     passphrase = lines[1] if len(lines) > 1 else ""
     return phrase, passphrase
 
@@ -362,42 +358,52 @@ async def _restore(args: argparse.Namespace) -> int:
     server = args.server or config.backup_server_url
     if not server:
         raise _Exit(EXIT_USAGE, "no backup server: pass --server or configure one")
+    problem = server_url_problem(server)
+    if problem is not None:
+        raise _Exit(EXIT_USAGE, f"the backup server address {server!r} is refused: {problem}")
+    server = normalise_server_url(server)
     wallet = wallet_dir(data_dir, network)
     target = wallet / RECORDS_FILE
     discard_staging(target)
     # Records without a seed file are what a restore interrupted after its switch leaves.
     if seed_exists(wallet) and not args.force:
-        raise _Exit(EXIT_WALLET_EXISTS, f"a {network.value} wallet already exists in {data_dir}")
+        raise _Exit(
+            EXIT_WALLET_EXISTS,
+            f"a {network.value} wallet already exists in {data_dir}; to replace it, run the "
+            "restore again with --force (the wallet it replaces is kept beside it)",
+        )
     phrase, passphrase = _read_words(args)
     keys = derive_backup_keys(mnemonic_to_seed(phrase, passphrase))
     # --force never destroys the wallet it replaces: it is set aside whole first, so a crash at
     # any later point leaves it intact beside whatever the restore got to.
     set_aside = _set_aside(wallet) if wallet.is_dir() and any(wallet.iterdir()) else None
-    wallet.mkdir(parents=True, exist_ok=True, mode=0o700)
+    made = [p for p in (*reversed(wallet.parents), wallet) if not p.exists()]
     try:
+        make_private_dir(wallet)
         async with RemoteBackupClient(server, keys, network.value) as client:
             result = await restore_store(client, keys, target, progress=_restore_printer())
+        _report_restore(result)
+        if result.outcome is RestoreOutcome.RESTORED:
+            # The records are in place; the seed file comes last, so a wallet dir that has one
+            # always has its records.
+            save_seed(wallet, phrase, passphrase)
+            save_config(
+                data_dir,
+                AppConfig(
+                    network=network,
+                    backup_server_url=server,
+                    esplora_url=config.esplora_url,
+                    devnet_url=config.devnet_url,
+                ),
+            )
     except BaseException:
-        _put_back(set_aside, wallet)
+        # A failure anywhere (a full disk, say) leaves the data dir as it was.
+        _put_back(set_aside, wallet, made)
         raise
-    _report_restore(result)
     if result.outcome is not RestoreOutcome.RESTORED:
-        _put_back(set_aside, wallet)
+        _put_back(set_aside, wallet, made)
     elif set_aside is not None:
         print(f"restore: the replaced wallet is kept in {set_aside}", file=sys.stderr)
-    if result.outcome is RestoreOutcome.RESTORED:
-        # The records are in place; the seed file comes last, so a wallet dir that has one
-        # always has its records.
-        save_seed(wallet, phrase, passphrase)
-        save_config(
-            data_dir,
-            AppConfig(
-                network=network,
-                backup_server_url=server,
-                esplora_url=config.esplora_url,
-                devnet_url=config.devnet_url,
-            ),
-        )
     return _RESTORE_EXIT[result.outcome]
 
 
@@ -410,13 +416,21 @@ def _set_aside(wallet: Path) -> Path:
     return kept
 
 
-def _put_back(kept: Path | None, wallet: Path) -> None:
-    """Undo `_set_aside` after a restore that did not happen."""
-    if kept is None:
-        return
-    shutil.rmtree(wallet, ignore_errors=True)
-    os.replace(kept, wallet)
-    fsync_dir(wallet.parent)
+def _put_back(kept: Path | None, wallet: Path, made: Sequence[Path]) -> None:
+    """Undo `_set_aside` and whatever the restore made, after a restore that did not happen."""
+    if kept is not None:
+        shutil.rmtree(wallet, ignore_errors=True)
+        os.replace(kept, wallet)
+        fsync_dir(wallet.parent)
+    elif made:
+        shutil.rmtree(made[0], ignore_errors=True)
+    elif wallet.is_dir():
+        # The folder was there and empty (else it was set aside): empty it again.
+        for leftover in wallet.iterdir():
+            if leftover.is_dir() and not leftover.is_symlink():
+                shutil.rmtree(leftover, ignore_errors=True)
+            else:
+                leftover.unlink(missing_ok=True)
 
 
 def _restore_printer() -> Callable[[RestoreProgress], None]:

@@ -15,8 +15,11 @@ from PySide6.QtCore import QObject, QTimer, Signal
 from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QApplication, QMessageBox, QWidget
 
-from cairn.config import ConfigError, load_config, save_config
+from cairn import logredact
+from cairn.config import load_config, save_config
+from cairn.exitcodes import EXIT_BUG
 from cairn.keys import Network
+from cairn.localfaults import local_fault
 from cairn.onboarding import View, Wizard, start_state
 from cairn.session import Session, SessionError
 from cairn.ui.handoff import LinkReceiver, hand_over
@@ -68,11 +71,15 @@ class CairnApp(QObject):
                 await self._show_main()
             else:
                 self._show_wizard(Wizard(state))
-        except (ConfigError, SessionError, OSError) as exc:
-            self._fatal(str(exc))
         except Exception as exc:
-            log.error("Cairn could not start", exc_info=exc)
-            self._fatal(f"Cairn could not start: an unexpected error ({type(exc).__name__}).")
+            fault = local_fault(exc)
+            if fault is not None:
+                self._fatal(fault.message, fault.code)
+            elif isinstance(exc, SessionError):
+                self._fatal(str(exc))
+            else:
+                log.error("Cairn could not start", exc_info=exc)
+                self._fatal(f"Cairn could not start: an unexpected error ({type(exc).__name__}).")
 
     def _show_wizard(self, wizard: Wizard) -> None:
         assert self.session is not None
@@ -151,21 +158,29 @@ class CairnApp(QObject):
             log.info("ready; quitting as asked (--quit-when-ready)")
             QTimer.singleShot(0, lambda: self.finished.emit(0))
 
-    def _fatal(self, message: str) -> None:
-        log.error("fatal: %s", message)
+    def _fatal(self, message: str, code: int = EXIT_BUG) -> None:
+        log.info("fatal: %s", message)  # the user is told once, on stderr or in a box
         print(f"cairn: {message}", file=sys.stderr)
         if self.quit_when_ready:
-            self.finished.emit(1)
+            self.finished.emit(code)
             return
         box = QMessageBox(QMessageBox.Icon.Critical, "Cairn", message)
-        box.finished.connect(lambda _: self.finished.emit(1))
+        box.finished.connect(lambda _: self.finished.emit(code))
         box.open()
         self._fatal_box = box
 
     async def shutdown(self) -> None:
+        """Quit in order, so nothing runs on what is already closed: the windows stop their
+        timers and tasks (and wait for them), then the session stops the backup engine, lets
+        the wallet save and closes the store."""
+        if self._task is not None and not self._task.done():
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
         for window in (self.main_window, self.wizard_window):
             if window is not None:
                 window.close()
+        if self.main_window is not None:
+            await self.main_window.tasks.aclose()
         if self.session is not None:
             await self.session.close()
 
@@ -192,6 +207,7 @@ def run(data_dir: Path, *, quit_when_ready: bool = False, payment_link: str | No
     With ``payment_link`` and the app already running on ``data_dir``, the link is handed to it
     and this launch ends at once (exit 0).
     """
+    logredact.install()  # store URLs in the HTTP client's log lines carry the node id
     app = QApplication.instance() or QApplication(sys.argv[:1])
     assert isinstance(app, QApplication)
     app.setApplicationName("Cairn")
@@ -230,8 +246,20 @@ def run(data_dir: Path, *, quit_when_ready: bool = False, payment_link: str | No
         cairn.start()
         await done.wait()
         await cairn.shutdown()
+        await _finish_leftover_tasks()
 
     with loop:
         loop.run_until_complete(main())
     links.close()
     return exit_code
+
+
+async def _finish_leftover_tasks() -> None:
+    """Cancel and wait for whatever still runs (as asyncio.run does), before the loop closes:
+    a task destroyed while pending is an error in the log."""
+    current = asyncio.current_task()
+    leftovers = [t for t in asyncio.all_tasks() if t is not current and not t.done()]
+    for task in leftovers:
+        task.cancel()
+    if leftovers:
+        await asyncio.gather(*leftovers, return_exceptions=True)

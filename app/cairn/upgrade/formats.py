@@ -63,7 +63,13 @@ def detect_format(wallet_dir: Path | str) -> int | None:
         raise UnknownFormatError(
             f"{format_path(directory)} cannot be read ({type(exc).__name__})"
         ) from None
-    if not text.isdigit() or int(text) not in KNOWN_FORMATS:
+    if not text.isdigit():
+        raise UnknownFormatError(
+            f"{format_path(directory)} is damaged: it must hold a format number, not "
+            f"{text[:20]!r}; restore the wallet with `cairn restore --force` (the folder is kept "
+            "beside it)"
+        )
+    if int(text) not in KNOWN_FORMATS:
         raise UnknownFormatError(
             f"{directory} holds a wallet in format {text[:20]!r}; this Cairn knows formats "
             f"{', '.join(map(str, KNOWN_FORMATS))}. Open it with a newer Cairn."

@@ -23,7 +23,7 @@ from typing import Any
 import bdkpython as bdk
 import httpx
 
-from cairn.files import write_file_atomically
+from cairn.files import make_private_dir, write_file_atomically
 from cairn.keys import Network, validate_mnemonic
 from cairn.upgrade.bdkdb import NETWORKS
 from cairn.upgrade.formats import (
@@ -145,7 +145,7 @@ def create_legacy_wallet(
         phrase = validate_mnemonic(inputs.mnemonic)
     except ValueError as exc:
         raise LegacyWalletError(f"bad inputs: {exc}") from None
-    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+    make_private_dir(directory)
     report = LegacyWalletReport(directory)
     devnet = _Devnet(devnet_url)
     try:

@@ -170,7 +170,7 @@ class CairnWallet:
             raise WalletStorageError(
                 f"the wallet records could not be loaded ({type(e).__name__}); "
                 "restore from your backup or your recovery words"
-            ) from None
+            ) from persistence.last_exception  # the store's error says which file, and why
         if wallet.network() != BDK_NETWORKS[network]:
             raise WalletStorageError(f"these wallet records are not for {network.value}")
         self = cls(

@@ -91,6 +91,8 @@ class RecordPersistence(bdk.Persistence):  # type: ignore[misc]
         self._records = 0  # changeset records currently in the store
         self._compacted = 0  # records the last compaction left (more than one for big wallets)
         self.last_error: str | None = None
+        # The store's own error (a full disk, a damaged file), for callers to tell the user.
+        self.last_exception: BaseException | None = None
 
     # --- bdkpython callbacks (must never let an exception escape) ---------------------
 
@@ -197,6 +199,7 @@ class RecordPersistence(bdk.Persistence):  # type: ignore[misc]
     def _failure(self, doing: str, error: BaseException) -> Exception:
         # Only the type reaches the log: a message could quote record contents.
         self.last_error = f"{doing} failed: {type(error).__name__}"
+        self.last_exception = error
         log.error("wallet persistence: %s", self.last_error)
         reason: Exception = bdk.PersistenceError.Reason(self.last_error)
         return reason

@@ -273,8 +273,50 @@ def test_integrity_check_finds_a_damaged_page(tmp_path: Path) -> None:
     with path.open("r+b") as f:
         f.seek(page_size * 40)
         f.write(b"\xff" * page_size)
-    with SqliteStore(path) as store, pytest.raises(StoreCorruptError):
-        store.check_integrity()
+    damaged = path.read_bytes()
+    # Refused at open, before anything could write to it.
+    with pytest.raises(StoreCorruptError, match="is damaged"):
+        SqliteStore(path)
+    assert path.read_bytes() == damaged
+
+
+def test_an_empty_store_file_is_damage_not_a_new_store(tmp_path: Path) -> None:
+    path = tmp_path / "records.sqlite"
+    path.write_bytes(b"")
+    with pytest.raises(StoreCorruptError, match=r"empty \(0 bytes\)"):
+        SqliteStore(path)
+    assert path.read_bytes() == b""
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["records.sqlite"]
+
+
+def test_a_new_store_file_appears_complete_with_its_schema(tmp_path: Path) -> None:
+    path = tmp_path / "records.sqlite"
+    with SqliteStore(path) as store:
+        # Already on disk before the first write: the schema, WAL mode, mode 0600, and no
+        # temporary file left beside it.
+        assert tables(path) >= {"records", "outbox"}
+        assert user_version(path) == len(MIGRATIONS)
+        assert mode(path) == 0o600
+        assert sorted(p.name for p in tmp_path.iterdir() if not p.name.startswith(path.name)) == []
+        store.put("a", b"1")
+    with SqliteStore(path) as again:
+        assert again.get("a") == b"1"
+
+
+def test_a_folder_where_the_store_goes_is_refused_and_kept(tmp_path: Path) -> None:
+    path = tmp_path / "records.sqlite"
+    path.mkdir()
+    (path / "inside").write_bytes(b"x")
+    with pytest.raises(StoreCorruptError, match="is a folder"):
+        SqliteStore(path)
+    assert (path / "inside").read_bytes() == b"x"
+
+
+def test_missing_parent_folders_are_created_private(tmp_path: Path) -> None:
+    path = tmp_path / "new" / "wallets" / "regtest" / "records.sqlite"
+    SqliteStore(path).close()
+    for folder in (tmp_path / "new", tmp_path / "new" / "wallets", path.parent):
+        assert mode(folder) == 0o700, folder
 
 
 def test_a_file_that_is_not_a_record_store_is_refused_and_left_alone(tmp_path: Path) -> None:

@@ -6,7 +6,6 @@ import asyncio
 import json
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from urllib.parse import urlsplit
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
@@ -24,6 +23,8 @@ from PySide6.QtWidgets import (
 )
 
 from cairn.files import write_file_atomically
+from cairn.onboarding.validation import email_problem
+from cairn.serverurl import checked_server_url
 from cairn.ui.main.amounts import UNIT_PREFERENCE, Amounts
 from cairn.ui.main.confirm import ask
 from cairn.ui.main.errors import user_message
@@ -37,23 +38,21 @@ CAPTION_WIDTH = 72  # the same in every section, so fields line up down the page
 
 
 def check_server_url(text: str) -> str:
-    """A backup server URL as typed, normalised; ValueError saying what is wrong."""
-    url = text.strip().rstrip("/")
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise ValueError(
-            "Enter the server's address, starting with https:// (or http:// on loopback)."
-        )
-    return url
+    """A backup server URL as typed, normalised; ValueError saying what is wrong.
+
+    The wizard's check (cairn.serverurl), so Settings never accepts what the wizard refuses.
+    """
+    return checked_server_url(text)
 
 
 def check_email(text: str) -> str | None:
+    """The email as typed (None: remove it), or ValueError: the wizard's check of an address."""
     email = text.strip()
     if not email:
         return None
-    local, _, domain = email.partition("@")
-    if not local or "." not in domain or " " in email:
-        raise ValueError(f"“{email}” does not look like an email address.")
+    problem = email_problem(email)
+    if problem is not None:
+        raise ValueError(problem)
     return email
 
 

@@ -57,3 +57,10 @@ class TaskGroup:
     def cancel_all(self) -> None:
         for task in list(self._tasks):
             task.cancel()
+
+    async def aclose(self) -> None:
+        """Cancel every task and wait until each has finished: nothing is left pending."""
+        self.cancel_all()
+        running = list(self._tasks)
+        if running:
+            await asyncio.gather(*running, return_exceptions=True)

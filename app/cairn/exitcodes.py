@@ -1,0 +1,44 @@
+"""The exit codes of every `cairn` command, one table for the code, `--help` and the docs.
+
+A leaf module (nothing imported), so `cairn --help` can print the table without loading the
+backup engine. README.md lists the same codes; a test keeps the two in step.
+"""
+
+from __future__ import annotations
+
+EXIT_OK = 0
+EXIT_BUG = 1
+EXIT_USAGE = 2
+EXIT_NO_BACKUP = 3
+EXIT_UNREACHABLE = 4
+EXIT_CORRUPT = 5
+EXIT_REFUSED = 6
+EXIT_NO_WALLET = 7
+EXIT_WALLET_EXISTS = 8
+EXIT_PENDING = 9
+EXIT_DAMAGED = 10
+EXIT_NOT_WRITTEN = 11
+EXIT_ERASED = 12
+
+EXIT_CODES = {
+    EXIT_OK: "done (restored, created, or everything backed up)",
+    EXIT_BUG: "unexpected error (a bug: please report it)",
+    EXIT_USAGE: "bad arguments, bad recovery words, no display, or no backup server configured",
+    EXIT_NO_BACKUP: "no backup for these words on this server",
+    EXIT_UNREACHABLE: "the backup server cannot be reached (nothing was changed)",
+    EXIT_CORRUPT: "the backup is damaged or was tampered with: refused",
+    EXIT_REFUSED: "the backup server refused the request (clock, quota or server problem)",
+    EXIT_NO_WALLET: "no wallet in this data dir",
+    EXIT_WALLET_EXISTS: "a wallet already exists there (restore: use --force to replace it)",
+    EXIT_PENDING: "changes are still waiting to be backed up",
+    EXIT_DAMAGED: "a file in the data dir is damaged, unreadable or from a newer Cairn: "
+    "refused, nothing was changed (the message names the file and what to do)",
+    EXIT_NOT_WRITTEN: "a file in the data dir could not be written (disk full, read-only): "
+    "nothing was changed",
+    EXIT_ERASED: "the backup was deleted from another device (`cairn backup start-again`)",
+}
+
+
+def exit_code_table(indent: str = "  ") -> str:
+    """The table as `--help` prints it, one code a line."""
+    return "\n".join(f"{indent}{code:>2}  {text}" for code, text in EXIT_CODES.items())

@@ -1,0 +1,142 @@
+"""Faults of the local data dir, told as one line and an exit code instead of a traceback.
+
+A damaged, unreadable or unwritable file under the data dir is the machine's fault, not
+Cairn's: the user is told which file, what is wrong with it and what to do, and the command
+exits with a documented code (cairn.exitcodes). Every entry point (the app's start, `cairn
+backup`, `cairn restore`, `cairn wallet create`) asks `local_fault` about an error before it
+treats it as a bug.
+"""
+
+from __future__ import annotations
+
+import errno
+import sqlite3
+from dataclasses import dataclass
+
+from cairn.config import ConfigError
+from cairn.exitcodes import EXIT_DAMAGED, EXIT_NOT_WRITTEN
+from cairn.seedfile import SeedFileError
+from cairn.storage import (
+    MigrationError,
+    SchemaTooNewError,
+    StoreClosedError,
+    StoreCorruptError,
+    StoreError,
+)
+from cairn.upgrade import UnknownFormatError, UpgradeError
+
+RESTORE_ADVICE = (
+    "restore the wallet with `cairn restore --force` (the damaged wallet is kept beside it)"
+)
+NOTHING_CHANGED = "nothing was changed"
+
+_NO_SPACE = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
+_NOT_WRITABLE = frozenset({errno.EROFS, errno.EIO})
+# A full tmpfs or disk also shows as an I/O error (SQLite's shared-memory file cannot grow).
+_SQLITE_FULL = frozenset({sqlite3.SQLITE_FULL, sqlite3.SQLITE_IOERR})
+_SQLITE_NOT_WRITTEN = frozenset(
+    {sqlite3.SQLITE_READONLY, sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED}
+)
+
+
+@dataclass(frozen=True)
+class LocalFault:
+    """What to print (one line, without the program name) and the exit code."""
+
+    code: int
+    message: str
+
+
+def local_fault(error: BaseException) -> LocalFault | None:
+    """The data dir's fault behind `error`, or None when `error` is not one (a bug, a server)."""
+    for cause in _chain(error):
+        fault = _fault_of(cause)
+        if fault is not None:
+            return LocalFault(fault.code, _one_line(fault.message))
+    return None
+
+
+def _chain(error: BaseException) -> list[BaseException]:
+    seen: list[BaseException] = []
+    current: BaseException | None = error
+    while current is not None and current not in seen:
+        seen.append(current)
+        current = current.__cause__
+    return seen
+
+
+def _fault_of(error: BaseException) -> LocalFault | None:
+    if isinstance(error, ConfigError | SeedFileError | SchemaTooNewError):
+        return LocalFault(EXIT_DAMAGED, str(error))
+    if isinstance(error, UnknownFormatError | UpgradeError):
+        return LocalFault(EXIT_DAMAGED, f"{error}; {NOTHING_CHANGED}")
+    if isinstance(error, StoreClosedError):
+        return None  # using a closed store is our bug, not the machine's
+    if isinstance(error, StoreCorruptError):
+        return LocalFault(EXIT_DAMAGED, f"{error}; {NOTHING_CHANGED}. To recover, {RESTORE_ADVICE}")
+    if isinstance(error, StoreError | MigrationError):
+        return _store_fault(error)
+    if isinstance(error, OSError):
+        return _os_fault(error)
+    return None
+
+
+def _store_fault(error: StoreError) -> LocalFault:
+    code = _sqlite_code(error)
+    if code is None:
+        return LocalFault(EXIT_DAMAGED, f"{error}; {NOTHING_CHANGED}")
+    if code in _SQLITE_FULL:
+        return LocalFault(
+            EXIT_NOT_WRITTEN,
+            f"{error}: the disk is full. Free some space and try again; {NOTHING_CHANGED}",
+        )
+    if code in _SQLITE_NOT_WRITTEN:
+        return LocalFault(
+            EXIT_NOT_WRITTEN,
+            f"{error}. Check that the disk is writable and no other program holds the file, "
+            f"then try again; {NOTHING_CHANGED}",
+        )
+    return LocalFault(
+        EXIT_DAMAGED,
+        f"{error}. Check the file's permissions, or {RESTORE_ADVICE}; {NOTHING_CHANGED}",
+    )
+
+
+def _sqlite_code(error: BaseException) -> int | None:
+    for cause in _chain(error):
+        if isinstance(cause, sqlite3.Error):
+            code = getattr(cause, "sqlite_errorcode", None)
+            return None if code is None else int(code) & 0xFF
+    return None
+
+
+def _os_fault(error: OSError) -> LocalFault:
+    where = error.filename if error.filename is not None else "a file in the data dir"
+    reason = error.strerror or type(error).__name__
+    if error.errno in _NO_SPACE:
+        return LocalFault(
+            EXIT_NOT_WRITTEN,
+            f"could not write {where}: {reason}. Free some space and try again; {NOTHING_CHANGED}",
+        )
+    if error.errno in _NOT_WRITABLE:
+        return LocalFault(
+            EXIT_NOT_WRITTEN,
+            f"could not write {where}: {reason}. Check the disk and try again; {NOTHING_CHANGED}",
+        )
+    if error.errno in (errno.EACCES, errno.EPERM):
+        return LocalFault(
+            EXIT_DAMAGED,
+            f"{where} cannot be read or written: {reason}. Give your user access to it "
+            f"(owner and permissions) and try again; {NOTHING_CHANGED}",
+        )
+    if error.errno in (errno.EISDIR, errno.ENOTDIR):
+        return LocalFault(
+            EXIT_DAMAGED,
+            f"{where}: {reason}: something else is where Cairn keeps a file or folder. Move it "
+            f"away and try again; {NOTHING_CHANGED}",
+        )
+    return LocalFault(EXIT_DAMAGED, f"{where} cannot be used: {reason}; {NOTHING_CHANGED}")
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
