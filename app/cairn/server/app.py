@@ -9,7 +9,6 @@ import inspect
 import logging
 import time
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI
@@ -17,7 +16,7 @@ from fastapi.openapi.utils import get_openapi
 
 from cairn.server import errors
 from cairn.server.backend import Backend
-from cairn.server.config import Settings, from_env
+from cairn.server.config import Settings, from_env, sqlite_path
 from cairn.server.observability import Metrics, RequestObserver
 from cairn.server.routes import Service, router
 from cairn.server.schemas import BatchModel
@@ -34,7 +33,7 @@ def make_backend(settings: Settings) -> Backend:
         return PostgresBackend(settings.db, pool_size=settings.pg_pool_size)
     from cairn.server.sqlite_backend import SqliteBackend
 
-    return SqliteBackend(Path(settings.db))
+    return SqliteBackend(sqlite_path(settings.db))
 
 
 async def _purge_forever(backend: Backend) -> None:

@@ -14,10 +14,12 @@ from cairn import __version__
 from cairn.server.config import (
     Limits,
     Settings,
+    check_log_level,
     default_db_path,
     env_name,
     limits_from,
     parse_non_negative,
+    sqlite_path,
 )
 
 LIMIT_HELP = {
@@ -92,7 +94,7 @@ def settings_from(args: argparse.Namespace, env: Mapping[str, str]) -> Settings:
         db=pick("db", str(default_db_path())),
         host=pick("host", "127.0.0.1"),
         port=parse_non_negative(pick("port", "8470"), "port"),
-        log_level=pick("log_level", "info"),
+        log_level=check_log_level(pick("log_level", "info"), env_name("log_level")),
         limits=limits_from(flag_limits, env),
         pg_pool_size=max(1, parse_non_negative(pick("pg_pool_size", "20"), "pg pool size")),
     )
@@ -156,6 +158,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         settings = settings_from(args, os.environ)
+        if not settings.is_postgres:
+            path = sqlite_path(settings.db)
+            if args.command in ("stats", "compact") and not path.is_file():
+                raise ValueError(f"no database at {path} (check --db or {env_name('db')})")
+            if args.command in ("serve", "migrate") and not path.parent.is_dir():
+                print(f"cairn-backupd: creating {path.parent} for the database", file=sys.stderr)
     except ValueError as exc:
         print(f"cairn-backupd: {exc}", file=sys.stderr)
         return 2

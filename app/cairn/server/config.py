@@ -47,8 +47,32 @@ class Settings:
         return is_postgres_url(self.db)
 
 
+LOG_LEVELS = ("debug", "info", "warning", "error")
+
+
 def is_postgres_url(db: str) -> bool:
     return db.startswith(("postgresql://", "postgres://"))
+
+
+def sqlite_path(db: str) -> Path:
+    """The file of a SQLite `--db`: a path, or a `sqlite:///absolute/path` URL.
+
+    Any other URL is refused (ValueError) rather than taken as a relative file name.
+    """
+    if db.startswith("sqlite:///"):
+        return Path("/" + db.removeprefix("sqlite:///").lstrip("/"))
+    if "://" in db or db.startswith("sqlite:"):
+        raise ValueError(
+            f"--db {db!r} is neither a file path, a sqlite:///absolute/path URL nor a "
+            "postgresql:// URL"
+        )
+    return Path(db)
+
+
+def check_log_level(level: str, what: str) -> str:
+    if level.lower() not in LOG_LEVELS:
+        raise ValueError(f"{what} must be one of {', '.join(LOG_LEVELS)}, got {level!r}")
+    return level.lower()
 
 
 def default_db_path() -> Path:
@@ -89,7 +113,7 @@ def from_env(env: Mapping[str, str] | None = None) -> Settings:
         db=env.get(env_name("db"), str(default_db_path())),
         host=env.get(env_name("host"), "127.0.0.1"),
         port=parse_non_negative(env.get(env_name("port"), "8470"), env_name("port")),
-        log_level=env.get(env_name("log_level"), "info"),
+        log_level=check_log_level(env.get(env_name("log_level"), "info"), env_name("log_level")),
         limits=limits_from({}, env),
         pg_pool_size=parse_non_negative(
             env.get(env_name("pg_pool_size"), "20"), env_name("pg_pool_size")
