@@ -76,6 +76,19 @@ def test_backup_status_wording_follows_the_engine_state() -> None:
         "Full backup needed",
         "the backup server changed",
     )
+    # Unreachable with a full backup owed: the window says both, as `cairn backup status` does.
+    down = StatusSnapshot(state=BackupState.OFFLINE, full_backup_reason="upgraded")
+    assert "full backup required" in describe(down).detail
+    # A repaired rollback stays visible (when, and that everything went up again) until dismissed.
+    rolled = StatusSnapshot(
+        last_success=1.0, notice_kind="rollback", notice="generation went back", notice_at=1.0
+    )
+    assert describe(rolled).headline == "The backup server went back in time"
+    assert "everything was uploaded again" in describe(rolled).detail
+    erased = StatusSnapshot(
+        state=BackupState.ERROR, notice_kind="erased", notice="deleted from another device"
+    )
+    assert describe(erased).headline == "Backup deleted from another device"
 
 
 def test_settings_inputs_are_checked_before_any_action() -> None:

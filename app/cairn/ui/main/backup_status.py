@@ -64,6 +64,9 @@ def describe(status: BackupSnapshotView) -> StatusText:
     pending = status.pending_changes
     waiting = f"{pending} change{'s' if pending != 1 else ''} waiting" if pending else ""
     last = f"last backup {relative_time(_when(status.last_success))}"
+    if status.notice_kind == "erased":
+        # Nothing goes up until the user chooses: say why before anything else.
+        return StatusText("error", "Backup deleted from another device", status.notice or "")
     if "full" in state:
         done, total = status.full_backup_done, status.full_backup_total
         progress = f"{done:,} of {total:,} records" if total else ""
@@ -75,8 +78,6 @@ def describe(status: BackupSnapshotView) -> StatusText:
         return StatusText("warn", "Backup server unreachable, retrying", _join(full, waiting, last))
     if state == "error":
         return StatusText("error", "Backup failed", _join(waiting, last))
-    if status.notice_kind == "erased":
-        return StatusText("error", "Backup deleted from another device", status.notice or "")
     if status.full_backup_reason:
         return StatusText("warn", "Full backup needed", status.full_backup_reason)
     if status.notice_kind == "rollback":
