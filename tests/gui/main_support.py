@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import shiboken6
 from PySide6.QtCore import Qt
 
 from cairn.keys import generate_mnemonic
@@ -51,8 +50,11 @@ def main_window(
     try:
         yield Opened(session, window, data_dir, words)
     finally:
-        if shiboken6.isValid(window):  # a test may have closed and deleted it already
+        try:
             window.close()  # cancels the window's tasks; let them unwind before the session closes
+        except RuntimeError:
+            pass  # a test closed and deleted it already
+        else:
             qtbot.waitUntil(lambda: not window.tasks.busy, timeout=10_000)
         run(qtbot, loop, session.close())
 

@@ -9,6 +9,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QAbstractItemView
 
+from cairn.ui.main.backup_status import describe
 from cairn.ui.main.formatting import btc
 from cairn.ui.main.history import AMOUNT, DIRECTION, LABEL, STATUS
 from cairn.ui.main.window import FAUCET_AMOUNT, MainWindow
@@ -95,9 +96,9 @@ def test_balance_and_history_follow_the_faucet_and_a_mined_block(
     # A label typed in the history is stored on the transaction and backed up.
     qtbot.waitUntil(lambda: session.backup_status.current.pending_changes == 0, timeout=10_000)
     seen: list[str] = []
-    window.backup_status.signals.changed.connect(
-        lambda: seen.append(window.backup_status.headline.text())
-    )
+    # Every snapshot as the engine publishes it, in the words the window shows (the widget
+    # itself repaints once for updates that arrive together).
+    unsubscribe = session.backup_status.subscribe(lambda s: seen.append(describe(s).headline))
     assert model.setData(model.index(model.row_of(txid), LABEL), "first coins")
     qtbot.waitUntil(lambda: session.wallet.label("tx", txid) == "first coins", timeout=5000)
     # The change shows as waiting or uploading, then as backed up.
@@ -109,6 +110,7 @@ def test_balance_and_history_follow_the_faucet_and_a_mined_block(
         ),
         timeout=10_000,
     )
+    unsubscribe()
     assert window.backup_status.detail.text() == "last backup just now"
     assert model.index(model.row_of(txid), LABEL).data() == "first coins"
 

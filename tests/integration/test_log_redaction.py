@@ -34,15 +34,15 @@ def test_store_urls_are_logged_with_the_node_id_cut_to_8_characters(
     assert code == EXIT_OK
 
     logged = "\n".join(record.getMessage() for record in caplog.records)
-    assert "/v1/stores/" in logged  # the requests were logged, with their URLs
+    assert "/v2/stores/" in logged  # the requests were logged, with their URLs
     assert node_id not in logged
-    assert f"/v1/stores/{node_id[:8]}.../" in logged
+    assert f"/v2/stores/{node_id[:8]}.../" in logged
 
 
 def test_redact_cuts_node_ids_and_nothing_else() -> None:
     node = "03" + "ab" * 32
     assert (
-        logredact.redact(f"GET /v1/stores/{node}/regtest") == "GET /v1/stores/03ababab.../regtest"
+        logredact.redact(f"GET /v2/stores/{node}/regtest") == "GET /v2/stores/03ababab.../regtest"
     )
     digest = "ab" * 32  # a 64-hex digest is not a node id: left as it is
     assert logredact.redact(digest) == digest

@@ -342,6 +342,7 @@ for info in pkgutil.walk_packages(cairn.server.__path__, "cairn.server."):
     if not info.name.endswith("__main__"):  # that one runs the program
         importlib.import_module(info.name)
 from cairn.server.cli import main
+assert main(["migrate", "--db", {str(tmp_path / "db.sqlite")!r}]) == 0
 assert main(["stats", "--db", {str(tmp_path / "db.sqlite")!r}]) == 0
 assert not any(m.split(".")[0] in ("PySide6", "qasync", "bdkpython") for m in sys.modules if sys.modules[m])
 """

@@ -21,6 +21,7 @@ compaction, a new incarnation and the move to protocol v2.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import os
@@ -75,7 +76,7 @@ from cairn.backup.protocol import (
     wire_key,
 )
 from cairn.keys import BackupKeys
-from cairn.storage import PendingChanged, is_local
+from cairn.storage import Pending, PendingChanged, is_local
 from cairn.storage.device import DEVICE_ID_BYTES, DEVICE_RECORD
 
 __all__ = [
@@ -93,6 +94,8 @@ MAX_APPLY_ATTEMPTS = 8  # the user keeps writing the records a pull is merging
 SENT_KEPT = 1024  # write ids remembered: our own writes are recognised in the feed by them
 MAX_BATCH_ITEMS = 500  # the server allows 1000 per batch; the manifest takes one
 MAX_BATCH_BYTES = 4 * 1024 * 1024
+# Batches larger than this are sealed on a worker thread (about a millisecond of work here).
+SEAL_ON_LOOP_BYTES = 64 * 1024
 _MOD = 1 << 256
 
 
@@ -502,55 +505,22 @@ class SyncEngine:
         generation = view.generation + 1
         write_id = new_write_id()
         binding = _Binding(bytes.fromhex(write_id), bytes.fromhex(incarnation.id))
-        clock = view.clock
-        mirror = view.manifest
-        digest, objects = mirror.digest, mirror.objects
-        puts: list[PutItem] = []
-        deletes: list[DeleteItem] = []
-        bookkeeping: dict[str, bytes] = {}
-        forget: list[str] = []
-        for name in chosen:
-            key = keys[name]
-            old = known[key]
-            at_ms = pending[name].at_ms if name in pending else int(self._clock() * 1000)
-            reading, clock = hlc.stamp(clock, at_ms, view.device)
-            value = values.get(name)
-            if value is None and not old:
-                continue  # never reached the server: nothing to delete
-            if old:
-                digest = (digest - payload.set_term(self._mac_key, key, old)) % _MOD
-                objects -= 1
-            body = payload.encode_record(
-                name, view.device, value or b"", reading, deleted=value is None
-            )
-            blob = binding.seal(self._data_key, self._store_id, key, generation, body)
-            if value is None:
-                deletes.append(DeleteItem(key, old, blob))
-                forget.append(version_name(key))
-            else:
-                puts.append(PutItem(key, old, blob))
-                digest = (digest + payload.set_term(self._mac_key, key, generation)) % _MOD
-                objects += 1
-                bookkeeping[version_name(key)] = str(generation).encode()
-        if not puts and not deletes:
+        work = _SealWork(chosen, keys, known, pending, values, view, incarnation, generation)
+        if size > SEAL_ON_LOOP_BYTES:
+            # Compressing and sealing megabytes takes tens of milliseconds: off the loop.
+            sealed = await asyncio.to_thread(self._seal, work, binding)
+        else:
+            sealed = self._seal(work, binding)
+        if sealed is None:
             await self.store.outbox_ack(seqs)
             return PushResult(generation=view.generation)
-        manifest_body = payload.encode_manifest(
-            payload.Manifest(
-                objects,
-                digest,
-                int(self._clock()),
-                view.device,
-                generation=generation,
-                incarnation=incarnation.id,
-                previous_incarnation=incarnation.previous,
-                previous_generation=incarnation.previous_generation,
-            )
+        puts, deletes, bookkeeping, forget = (
+            sealed.puts,
+            sealed.deletes,
+            sealed.bookkeeping,
+            sealed.forget,
         )
-        blob = binding.seal(
-            self._data_key, self._store_id, self._manifest_key, generation, manifest_body
-        )
-        puts.append(PutItem(self._manifest_key, mirror.version, blob))
+        clock, digest, objects = sealed.clock, sealed.digest, sealed.objects
         batch = Batch(incarnation.id, view.generation, write_id, tuple(puts), tuple(deletes))
         # Remembered before sending: if the answer is lost, the feed shows the write as ours
         # (and the store's new incarnation as the one this device started).
@@ -579,6 +549,60 @@ class SyncEngine:
             await self.store.put(INCARNATION, confirmed.encode())
         sent_bytes = sum(len(p.value) for p in puts) + sum(len(d.value) for d in deletes)
         return PushResult(len(puts) + len(deletes) - 1, sent_bytes, generation)
+
+    def _seal(self, work: _SealWork, binding: _Binding) -> _Sealed | None:
+        """Seal one batch and compute the manifest it carries; None if nothing is to be sent."""
+        view, generation, incarnation = work.view, work.generation, work.incarnation
+        clock = view.clock
+        mirror = view.manifest
+        digest, objects = mirror.digest, mirror.objects
+        puts: list[PutItem] = []
+        deletes: list[DeleteItem] = []
+        bookkeeping: dict[str, bytes] = {}
+        forget: list[str] = []
+        for name in work.chosen:
+            key = work.keys[name]
+            old = work.known[key]
+            entry = work.pending.get(name)
+            at_ms = entry.at_ms if entry is not None else int(self._clock() * 1000)
+            reading, clock = hlc.stamp(clock, at_ms, view.device)
+            value = work.values.get(name)
+            if value is None and not old:
+                continue  # never reached the server: nothing to delete
+            if old:
+                digest = (digest - payload.set_term(self._mac_key, key, old)) % _MOD
+                objects -= 1
+            body = payload.encode_record(
+                name, view.device, value or b"", reading, deleted=value is None
+            )
+            blob = binding.seal(self._data_key, self._store_id, key, generation, body)
+            if value is None:
+                deletes.append(DeleteItem(key, old, blob))
+                forget.append(version_name(key))
+            else:
+                puts.append(PutItem(key, old, blob))
+                digest = (digest + payload.set_term(self._mac_key, key, generation)) % _MOD
+                objects += 1
+                bookkeeping[version_name(key)] = str(generation).encode()
+        if not puts and not deletes:
+            return None
+        manifest_body = payload.encode_manifest(
+            payload.Manifest(
+                objects,
+                digest,
+                int(self._clock()),
+                view.device,
+                generation=generation,
+                incarnation=incarnation.id,
+                previous_incarnation=incarnation.previous,
+                previous_generation=incarnation.previous_generation,
+            )
+        )
+        blob = binding.seal(
+            self._data_key, self._store_id, self._manifest_key, generation, manifest_body
+        )
+        puts.append(PutItem(self._manifest_key, mirror.version, blob))
+        return _Sealed(puts, deletes, bookkeeping, forget, clock, digest, objects)
 
     async def _new_incarnation(self, view: _View) -> Incarnation:
         """This device starts the store's first life (as far as it knows)."""
@@ -730,13 +754,15 @@ class SyncEngine:
             return 0
         names = [n for n, _ in local_only]
         pending = await self.store.pending_for(names)
-        known = await self.local.versions(self.wire_key(n) for n in names)
+        # One MAC per record: tens of milliseconds for a large wallet, so off the loop.
+        keys = await asyncio.to_thread(lambda: {n: self.wire_key(n) for n in names})
+        known = await self.local.versions(keys.values())
         removed: list[str] = []
         again: dict[str, bytes] = {}
         for name, value in local_only:
             if name in pending:
                 continue  # goes up with the next push
-            if trust and known[self.wire_key(name)]:
+            if trust and known[keys[name]]:
                 removed.append(name)  # synced before, gone now: another device deleted it
             else:
                 again[name] = value
@@ -756,10 +782,8 @@ class SyncEngine:
         """
         generation, manifest_version = versions_at
         old = [n for n, _ in await self.store.scan(VERSIONS_PREFIX)]
-        versions = {version_name(self.wire_key(n)): str(v).encode() for n, v in server.items()}
-        digest = 0
-        for name, version in server.items():
-            digest = (digest + payload.set_term(self._mac_key, self.wire_key(name), version)) % _MOD
+        # Two MACs per record: tens of milliseconds for a large wallet, so off the loop.
+        versions, digest = await asyncio.to_thread(self._server_view, server)
         puts: dict[str, bytes] = {
             **versions,
             MANIFEST: ManifestState(manifest_version, len(server), digest).encode(),
@@ -777,12 +801,47 @@ class SyncEngine:
         # else: a life this device is about to start stays (it names the erased one)
         await self.store.apply_synced(puts, deletes, expect={})
 
+    def _server_view(self, server: dict[str, int]) -> tuple[dict[str, bytes], int]:
+        """The version records and the set digest of the listed objects."""
+        versions: dict[str, bytes] = {}
+        digest = 0
+        for name, version in server.items():
+            key = self.wire_key(name)
+            versions[version_name(key)] = str(version).encode()
+            digest = (digest + payload.set_term(self._mac_key, key, version)) % _MOD
+        return versions, digest
+
     async def clear_full_requirement(self, flag: bytes | None) -> bool:
         """Clear the full-backup flag if it is still the one `flag` was read as."""
         if flag is not None and await self.local.full_flag() == flag:
             await self.store.batch(deletes=[FULL_REQUIRED])
             return True
         return False
+
+
+@dataclass
+class _SealWork:
+    """What one batch is built from."""
+
+    chosen: list[str]
+    keys: dict[str, str]
+    known: dict[str, int]
+    pending: dict[str, Pending]
+    values: dict[str, bytes]
+    view: _View
+    incarnation: Incarnation
+    generation: int
+
+
+@dataclass
+class _Sealed:
+    puts: list[PutItem]
+    deletes: list[DeleteItem]
+    bookkeeping: dict[str, bytes]
+    forget: list[str]
+    clock: hlc.ClockState
+    digest: int
+    objects: int
 
 
 @dataclass

@@ -463,7 +463,14 @@ class CairnWallet:
     def needs_full_scan(self) -> bool:
         """True for a wallet that has never scanned the chain (new, or restored from words)."""
         with self._lock:
-            fresh = self._wallet.latest_checkpoint().height == 0
+            # Chain checkpoints stay on each machine, so a wallet restored from its records
+            # starts at genesis too; what it brought back (transactions, the index handed out)
+            # tells the addresses to watch, and an incremental sync finds the chain for them.
+            fresh = (
+                self._wallet.latest_checkpoint().height == 0
+                and self._recorded_index(bdk.KeychainKind.EXTERNAL) is None
+                and not list(self._wallet.transactions())
+            )
         return fresh and self._store.get(SCANNED_RECORD) is None
 
     async def sync(self, *, full_scan: bool | None = None) -> SyncStatus:
