@@ -305,7 +305,7 @@ class LocalBackupState:
         return await self.store.get(PROTOCOL) == CURRENT_PROTOCOL
 
     async def require_full(
-        self, reason: str, *, trust_server: bool = False, new_incarnation: bool = True
+        self, reason: str, *, trust_server: bool = False, new_incarnation: bool = False
     ) -> None:
         flag = full_flag(reason, trust_server=trust_server, new_incarnation=new_incarnation)
         await self.store.batch({FULL_REQUIRED: flag})
@@ -329,7 +329,7 @@ def require_full_backup(store: RecordStore, reason: str) -> None:
 
     For callers outside the event loop (the upgrade of a wallet from a format without backups).
     """
-    store.batch({FULL_REQUIRED: full_flag(reason)})
+    store.batch({FULL_REQUIRED: full_flag(reason, new_incarnation=True)})
 
 
 def full_backup_reason(store: RecordStore) -> str | None:

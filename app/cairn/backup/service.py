@@ -81,7 +81,7 @@ class BackupService:
         recorded = await self.local.server_url()
         if recorded is not None and recorded != self.server_url:
             await self.local.clear_server_state()
-            await self.local.require_full("the backup server changed")
+            await self.local.require_full("the backup server changed", new_incarnation=True)
         if recorded != self.server_url:
             await self.store.put(SERVER_URL, self.server_url.encode())
         if await migrate_v1_conflicts(self.store):
@@ -154,7 +154,7 @@ class BackupService:
         await self.engine.prepare_next_life(before, generation)
         # Changes uploaded from now on would make a partial backup that looks complete: the
         # next upload is a full one (stop the service to keep the server empty).
-        await self.local.require_full("the server backup was deleted")
+        await self.local.require_full("the server backup was deleted", new_incarnation=True)
 
     async def sync_now(self) -> int:
         """One round: pull, full backup if required, push; raises BackupError on failure."""

@@ -617,7 +617,9 @@ class SyncEngine:
         view = await self._view()
         await self.prepare_next_life(view.incarnation, view.generation)
         await self.store.batch(deletes=[NOTICE])
-        await self.local.require_full("backing up again after the backup was deleted elsewhere")
+        await self.local.require_full(
+            "backing up again after the backup was deleted elsewhere", new_incarnation=True
+        )
 
     async def prepare_next_life(self, before: Incarnation | None, generation: int) -> None:
         """The next batch from here starts a new incarnation that follows `before`."""
@@ -796,9 +798,12 @@ class SyncEngine:
         if incarnation is not None:
             keep = current if current is not None and current.id == incarnation else None
             puts[INCARNATION] = (keep or Incarnation(incarnation)).encode()
-        elif current is None or current.confirmed:
-            deletes.append(INCARNATION)
-        # else: a life this device is about to start stays (it names the erased one)
+        elif current is not None and current.confirmed:
+            # The store was erased and this device may start it again: the new life names the
+            # one it follows, so the other devices can tell.
+            fresh = Incarnation(new_incarnation(), current.id, view.generation, confirmed=False)
+            puts[INCARNATION] = fresh.encode()
+        # else: no life yet, or one this device is about to start (it names the erased one)
         await self.store.apply_synced(puts, deletes, expect={})
 
     def _server_view(self, server: dict[str, int]) -> tuple[dict[str, bytes], int]:

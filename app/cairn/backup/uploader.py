@@ -27,6 +27,7 @@ from cairn.backup.localstate import AsyncStore, LocalBackupState
 from cairn.backup.status import BackupState, BackupStatus
 from cairn.backup.sync import BackupErased, SyncEngine
 from cairn.events import Event, EventBus
+from cairn.storage import StoreClosedError
 
 __all__ = ["DEFAULT_DEBOUNCE", "DEFAULT_POLL_INTERVAL", "Backoff", "OutboxUploader"]
 
@@ -89,6 +90,7 @@ class OutboxUploader:
         self._task: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
         self.rounds = 0  # rounds completed (pull, full backup if required, push)
+        self._counting: set[asyncio.Task[None]] = set()
 
     # -- lifecycle ----------------------------------------------------------------------------
 
@@ -106,6 +108,8 @@ class OutboxUploader:
             self._debounce_timer.cancel()
             self._debounce_timer = None
         task, self._task = self._task, None
+        for counting in list(self._counting):
+            counting.cancel()
         if task is not None:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -134,6 +138,11 @@ class OutboxUploader:
             loop.call_soon_threadsafe(self._notify, urgent)
 
     def _notify(self, urgent: bool) -> None:
+        if self._loop is not None:
+            # Something was written: the status counts it now, not when a round takes it up.
+            counting = self._loop.create_task(self._update_pending())
+            self._counting.add(counting)
+            counting.add_done_callback(self._counting.discard)
         if urgent:
             if self._debounce_timer is not None:
                 self._debounce_timer.cancel()
@@ -237,7 +246,13 @@ class OutboxUploader:
         )
 
     async def _update_pending(self) -> None:
-        stats = await self.store.outbox_stats()
+        try:
+            stats = await self.store.outbox_stats()
+        except StoreClosedError:
+            return  # the wallet is closing
+        except Exception:
+            log.exception("counting the pending changes failed")
+            return
         self.status.update(
             pending_changes=stats.count,
             pending_bytes=stats.bytes,
