@@ -274,7 +274,10 @@ class _Restore:
             )
         chunk.extend(
             self._bookkeeping(
-                opener.manifest_version, count, digest, generation, incarnation
+                ManifestState(opener.manifest_version, count, digest),
+                generation,
+                incarnation,
+                manifest,
             ).items()
         )
         await store.load_restored(chunk)
@@ -296,14 +299,13 @@ class _Restore:
 
     def _bookkeeping(
         self,
-        manifest_version: int,
-        count: int,
-        digest: int,
+        verified: ManifestState,
         generation: int,
         incarnation: str | None,
+        follows: payload.Manifest,
     ) -> dict[str, bytes]:
         records = {
-            MANIFEST: ManifestState(manifest_version, count, digest).encode(),
+            MANIFEST: verified.encode(),
             LAST_GENERATION: str(generation).encode(),
             SERVER_URL: self.client.base_url.encode(),
             # A new device id: if the old machine still runs, the two are told apart.
@@ -311,7 +313,10 @@ class _Restore:
             LAST_SUCCESS: repr(time.time()).encode(),
         }
         if incarnation is not None:
-            records[INCARNATION] = Incarnation(incarnation).encode()
+            # The life it follows comes with it: the manifests this device writes name it too.
+            records[INCARNATION] = Incarnation(
+                incarnation, follows.previous_incarnation, follows.previous_generation
+            ).encode()
             records[PROTOCOL] = b"2"
         return records
 

@@ -656,6 +656,7 @@ class SyncEngine:
         server: dict[str, int] = {}
         applied = 0
         generation, incarnation, manifest_version = 0, None, 0
+        manifest: payload.Manifest | None = None
         if info is not None and info.objects > 0:
             async with self.client.export() as stream:
                 generation, incarnation = stream.generation, stream.incarnation
@@ -665,7 +666,6 @@ class SyncEngine:
                     # differs from the server's copy is kept beside it, never overwritten.
                     await self.local.forget_versions()
                 checker = _SetChecker(self._mac_key)
-                manifest: payload.Manifest | None = None
                 async for objects in stream.batches():
                     opened = []
                     for obj in objects:
@@ -687,7 +687,16 @@ class SyncEngine:
         elif info is not None:
             generation, incarnation = info.state.generation, info.state.incarnation
         applied += await self._queue_local_only(server, trust)
-        await self._reset_view(server, (generation, manifest_version), incarnation, view)
+        life = None
+        if incarnation is not None:
+            # The life it follows comes with it: every manifest this device writes names it too.
+            follows = manifest if info is not None and info.objects > 0 else None
+            life = Incarnation(
+                incarnation,
+                follows.previous_incarnation if follows is not None else None,
+                follows.previous_generation if follows is not None else 0,
+            )
+        await self._reset_view(server, (generation, manifest_version), life, view)
         if applied and self._on_applied is not None:
             self._on_applied(applied)
         return applied
@@ -775,7 +784,7 @@ class SyncEngine:
         self,
         server: dict[str, int],
         versions_at: tuple[int, int],
-        incarnation: str | None,
+        life: Incarnation | None,
         view: _View,
     ) -> None:
         """The exact view of the server after a resync: versions, manifest, cursor, incarnation.
@@ -795,9 +804,9 @@ class SyncEngine:
         }
         deletes = [n for n in old if n not in versions] + list(LEGACY_NAMES)
         current = view.incarnation
-        if incarnation is not None:
-            keep = current if current is not None and current.id == incarnation else None
-            puts[INCARNATION] = (keep or Incarnation(incarnation)).encode()
+        if life is not None:
+            keep = current if current is not None and current.id == life.id else None
+            puts[INCARNATION] = (keep or life).encode()
         elif current is not None and current.confirmed:
             # The store was erased and this device may start it again: the new life names the
             # one it follows, so the other devices can tell.
