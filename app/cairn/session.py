@@ -16,6 +16,7 @@ from pathlib import Path
 
 import httpx
 
+from cairn import httpclient
 from cairn.backup.client import BackupError, BackupUnreachable
 from cairn.backup.conflicts import list_conflicts, resolve_conflict
 from cairn.backup.fullbackup import FullBackupProgress
@@ -409,6 +410,7 @@ class Session:
             )
             return
         keys = await asyncio.to_thread(derive_backup_keys, seed)
+        await httpclient.prepare()
         service = BackupService(
             self._require_async_store(),
             keys,
@@ -590,7 +592,7 @@ class Session:
         """Ask the devnet for `amount` sats to `address`, mined at once; the txid."""
         if not self.can_use_faucet:
             raise SessionError("The faucet exists only on the local devnet.")
-        async with httpx.AsyncClient(timeout=15.0) as http:
+        async with httpclient.async_client(15.0) as http:
             try:
                 response = await http.post(
                     f"{self.config.devnet_url}/devnet/faucet",

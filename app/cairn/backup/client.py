@@ -17,6 +17,7 @@ from typing import Any, NamedTuple, TypeVar
 
 import httpx
 
+from cairn import httpclient
 from cairn.backup.protocol import (
     GENERATION_HEADER,
     INCARNATION_HEADER,
@@ -164,7 +165,7 @@ class RemoteBackupClient:
         self.node_id = keys.node_id
         self._signing_key = keys.signing_key
         self._owns_http = http is None
-        self._http = http if http is not None else httpx.AsyncClient(timeout=timeout)
+        self._http = http if http is not None else httpclient.async_client(timeout)
         self._timeout = httpx.Timeout(timeout)
         self._clock = clock
         self.store_path = store_path(keys.node_id, store_id)
