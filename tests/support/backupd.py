@@ -50,8 +50,10 @@ class BackupServer:
         port: int | None = None,
         limits: dict[str, int] | None = None,
         env: dict[str, str] | None = None,
+        workers: int = 1,
     ) -> None:
         self.db = db
+        self.workers = workers
         # A port picked here may be taken by someone else before the server binds it; then the
         # first start moves to another one (a restart always keeps its port).
         self._port_chosen_here = port is None
@@ -75,6 +77,8 @@ class BackupServer:
         cmd += ["--host", "127.0.0.1", "--port", str(self.port), "--log-level", "info"]
         for name, value in self.limits.items():
             cmd += ["--" + name.replace("_", "-"), str(value)]
+        if self.workers != 1:
+            cmd += ["--workers", str(self.workers)]
         return cmd
 
     def start(self) -> BackupServer:
@@ -158,7 +162,7 @@ def backupd_factory(
     tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
 ) -> Iterator[BackupdFactory]:
     """Start cairn-backupd processes: factory(postgres=False, db=None, start=True, env=None,
-    port=None, **limits) where limits are max_object_bytes, max_batch_items, max_batch_bytes,
+    port=None, workers=1, **limits) where limits are max_object_bytes, max_batch_items, max_batch_bytes,
     store_quota_bytes, rate_limit, rate_window."""
     servers: list[BackupServer] = []
 
@@ -169,6 +173,7 @@ def backupd_factory(
         start: bool = True,
         env: dict[str, str] | None = None,
         port: int | None = None,
+        workers: int = 1,
         **limits: int,
     ) -> BackupServer:
         unknown = set(limits) - set(LIMIT_OPTIONS)
@@ -181,7 +186,9 @@ def backupd_factory(
                 if postgres
                 else str(base / "backupd.sqlite")
             )
-        server = BackupServer(db, base / "backupd.log", port=port, limits=limits, env=env)
+        server = BackupServer(
+            db, base / "backupd.log", port=port, limits=limits, env=env, workers=workers
+        )
         servers.append(server)
         return server.start() if start else server
 

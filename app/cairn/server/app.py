@@ -17,6 +17,7 @@ from fastapi.openapi.utils import get_openapi
 from cairn.server import errors
 from cairn.server.backend import Backend
 from cairn.server.config import Settings, from_env, sqlite_path
+from cairn.server.fastput import FastPut, put_route
 from cairn.server.observability import Metrics, RequestObserver
 from cairn.server.routes import Service, router
 from cairn.server.schemas import BatchModel
@@ -82,9 +83,12 @@ def create_app(
         redirect_slashes=False,
         **_without_framework_telemetry(),
     )
-    app.state.service = Service(backend=chosen, limits=settings.limits, metrics=metrics)
+    service = Service(backend=chosen, limits=settings.limits, metrics=metrics)
+    app.state.service = service
     app.include_router(router)
     errors.install(app)
+    # Inside the observer, so the hot path is logged and measured like every other request.
+    app.add_middleware(FastPut, service=service, route=put_route(router.routes))
     app.add_middleware(RequestObserver, metrics=metrics)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app

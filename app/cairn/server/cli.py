@@ -9,6 +9,7 @@ import os
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import fields
+from typing import TYPE_CHECKING
 
 from cairn import __version__
 from cairn.server.config import (
@@ -19,8 +20,12 @@ from cairn.server.config import (
     env_name,
     limits_from,
     parse_non_negative,
+    parse_workers,
     sqlite_path,
 )
+
+if TYPE_CHECKING:
+    import uvicorn
 
 LIMIT_HELP = {
     "max_object_bytes": "largest object value in bytes (default 4 MiB)",
@@ -52,6 +57,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--log-level",
         choices=["debug", "info", "warning", "error"],
         help=f"log level (env {env_name('log_level')}; info)",
+    )
+    serve.add_argument(
+        "--workers",
+        type=int,
+        help=f"server processes sharing the port, one core each (env {env_name('workers')}; 1)",
     )
     serve.add_argument(
         "--pg-pool-size",
@@ -97,16 +107,30 @@ def settings_from(args: argparse.Namespace, env: Mapping[str, str]) -> Settings:
         log_level=check_log_level(pick("log_level", "info"), env_name("log_level")),
         limits=limits_from(flag_limits, env),
         pg_pool_size=max(1, parse_non_negative(pick("pg_pool_size", "20"), "pg pool size")),
+        workers=parse_workers(pick("workers", "1")),
     )
 
 
-def serve(settings: Settings) -> None:
-    import uvicorn
-
-    from cairn.server.app import create_app
+def serve(settings: Settings) -> int:
     from cairn.server.observability import configure_logging
 
     configure_logging(settings.log_level)
+    if settings.workers == 1:
+        _server(settings).run()
+        return 0
+    from cairn.server.workers import bind, supervise
+
+    # Once, before any worker opens the database: workers never race a schema upgrade.
+    asyncio.run(_migrate(settings))
+    sock = bind(settings.host, settings.port)
+    return supervise(settings.workers, sock, lambda s: _server(settings).run(sockets=[s]))
+
+
+def _server(settings: Settings) -> uvicorn.Server:
+    import uvicorn
+
+    from cairn.server.app import create_app
+
     config = uvicorn.Config(
         create_app(settings, freeze_startup_objects=True),
         host=settings.host,
@@ -118,7 +142,7 @@ def serve(settings: Settings) -> None:
         lifespan="on",
         server_header=False,
     )
-    uvicorn.Server(config).run()
+    return uvicorn.Server(config)
 
 
 async def _migrate(settings: Settings) -> None:
@@ -168,7 +192,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"cairn-backupd: {exc}", file=sys.stderr)
         return 2
     if args.command == "serve":
-        serve(settings)
+        return serve(settings)
     elif args.command == "migrate":
         asyncio.run(_migrate(settings))
         print("cairn-backupd: schema is up to date", file=sys.stderr)

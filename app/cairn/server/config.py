@@ -41,6 +41,7 @@ class Settings:
     log_level: str = "info"
     limits: Limits = field(default_factory=Limits)
     pg_pool_size: int = 20
+    workers: int = 1
 
     @property
     def is_postgres(self) -> bool:
@@ -106,6 +107,16 @@ def parse_non_negative(text: str, what: str) -> int:
     return value
 
 
+MAX_WORKERS = 64
+
+
+def parse_workers(text: str) -> int:
+    workers = parse_non_negative(text, "workers")
+    if not 1 <= workers <= MAX_WORKERS:
+        raise ValueError(f"workers must be between 1 and {MAX_WORKERS}, got {workers}")
+    return workers
+
+
 def from_env(env: Mapping[str, str] | None = None) -> Settings:
     """Settings from the environment alone (used when the app is built by an ASGI factory)."""
     env = os.environ if env is None else env
@@ -118,4 +129,5 @@ def from_env(env: Mapping[str, str] | None = None) -> Settings:
         pg_pool_size=parse_non_negative(
             env.get(env_name("pg_pool_size"), "20"), env_name("pg_pool_size")
         ),
+        workers=parse_workers(env.get(env_name("workers"), "1")),
     )

@@ -90,7 +90,7 @@ async def _validation_error(_: Request, exc: Exception) -> Response:
     return error_response(ApiError(400, "bad_request", "; ".join(problems) or "invalid request"))
 
 
-def _unavailable_errors() -> tuple[type[Exception], ...]:
+def unavailable_errors() -> tuple[type[Exception], ...]:
     """Exceptions that mean the database cannot be reached now (answered 503, not 500)."""
     errors: list[type[Exception]] = [OSError]
     try:
@@ -103,6 +103,10 @@ def _unavailable_errors() -> tuple[type[Exception], ...]:
 
 
 async def _unavailable(_: Request, exc: Exception) -> Response:
+    return unavailable_response(exc)
+
+
+def unavailable_response(exc: Exception) -> Response:
     log.warning("database unavailable", extra={"fields": {"exception": type(exc).__name__}})
     return error_response(
         ApiError(
@@ -123,6 +127,6 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(ApiError, _api_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
-    for unavailable in _unavailable_errors():
+    for unavailable in unavailable_errors():
         app.add_exception_handler(unavailable, _unavailable)
     app.add_exception_handler(Exception, _unexpected)
