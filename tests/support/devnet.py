@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -23,13 +22,9 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.support.ports import free_port
+
 READY_TIMEOUT = 20.0
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def devnet_command() -> list[str]:

@@ -12,7 +12,6 @@ import itertools
 import os
 import pwd
 import shutil
-import socket
 import subprocess
 import tempfile
 from collections.abc import Iterator
@@ -20,6 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
+from tests.support.ports import free_port
 
 _PG_ROOT = Path("/usr/lib/postgresql")
 _db_counter = itertools.count(1)
@@ -47,12 +48,6 @@ def postgres_bin_dir() -> Path:
         "PostgreSQL server binaries (initdb, pg_ctl) were not found under /usr/lib/postgresql; "
         "install them with `apt-get install -y postgresql` (scripts/test does this when run as root)"
     )
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass

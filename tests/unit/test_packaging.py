@@ -290,7 +290,9 @@ def test_the_test_extra_brings_everything_the_tests_and_scripts_import():
             names |= imports_of_file(path)
     # The project's own modules, and those scripts import from their own folder.
     local = {
-        path.stem for folder in ("scripts", "packaging") for path in (ROOT / folder).rglob("*.py")
+        path.parent.name if path.name == "__init__.py" else path.stem
+        for folder in ("scripts", "packaging")
+        for path in (ROOT / folder).rglob("*.py")
     }
     names -= {"cairn", "tests"} | local | set(sys.stdlib_module_names)
     assert distributions_of(names) - declared(("test",)) == set()

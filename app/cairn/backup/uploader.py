@@ -181,20 +181,25 @@ class OutboxUploader:
                 self.backoff.reset()
 
     async def _wait_for_work(self) -> None:
-        if self.poll_interval is None:
-            await self._wake.wait()
-            return
+        await self._wait_for_wake(self.poll_interval)
+
+    async def _wait_for_wake(self, timeout: float | None) -> None:
+        """Until woken, or `timeout` seconds (None: no limit).
+
+        asyncio.timeout rather than wait_for: on Python 3.11, wait_for drops a cancellation
+        that arrives just as the event is set, so stop() would wait for a task that goes on.
+        """
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._wake.wait(), timeout=self.poll_interval)
+            async with asyncio.timeout(timeout):
+                await self._wake.wait()
 
     async def _fail(self, state: BackupState, exc: Exception, delay: float) -> None:
         log.info("backup %s: %s; retrying in %.1f s", state.value, type(exc).__name__, delay)
         self.status.update(state=state, last_error=str(exc))
         await self._update_pending()
         self._wake.clear()
-        with contextlib.suppress(TimeoutError):
-            # An urgent notify ends the wait early: the user just did something.
-            await asyncio.wait_for(self._wake.wait(), timeout=delay)
+        # An urgent notify ends the wait early: the user just did something.
+        await self._wait_for_wake(delay)
         self._wake.set()
 
     # -- one round ----------------------------------------------------------------------------

@@ -154,3 +154,29 @@ async def test_a_record_created_and_deleted_before_any_upload_costs_no_request(b
     assert int(await store.get("local/backup/last_generation") or b"0") == generation
     await service.stop()
     await store.aclose()
+
+
+@pytest.mark.asyncio
+async def test_stop_right_after_an_acknowledged_change_ends_the_uploader(backupd, tmp_path):
+    # The app quits the moment a change is backed up: the status listener that says so and
+    # the quit land in the same turns of the loop. On Python 3.11 asyncio.wait_for dropped a
+    # cancellation that arrived as its event was set, and stop() waited forever.
+    store = open_store(tmp_path / "a.sqlite")
+    bus = EventBus()
+    for i in range(6):
+        service = service_for(store, backupd.url, poll_interval=1.5)  # the app's default
+        acked = asyncio.Event()
+        service.status.subscribe(
+            lambda s, acked=acked: acked.set() if s.pending_changes == 0 else None
+        )
+        await service.start()
+        service.attach(bus)
+        for j in range(5):
+            acked.clear()
+            await store.put(f"labels/tx/{i}-{j}", b"x")
+            bus.publish(LabelChanged("tx", f"{i}-{j}", "x"))
+            async with asyncio.timeout(30):
+                await acked.wait()
+        async with asyncio.timeout(5):  # it takes milliseconds; a lost cancellation, forever
+            await service.stop()
+    await store.aclose()
