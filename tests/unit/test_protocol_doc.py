@@ -45,7 +45,7 @@ from cairn.backup.protocol import (
     verify_request,
     wire_key,
 )
-from cairn.keys import derive_backup_keys, master_key, mnemonic_to_seed
+from cairn.keys import derive_backup_keys, derive_private_key, mnemonic_to_seed
 from cairn.server.config import Limits
 from cairn.server.routes import SMALL_BODY
 
@@ -123,7 +123,7 @@ def test_key_vectors() -> None:
     keys = derive_backup_keys(seed)
     assert keys.signing_key.hex() == v("signing_key")
     assert keys.node_id == v("node_id")
-    root = master_key(seed).derive("m/22476'/1'").private_key
+    root = derive_private_key(seed, "m/22476'/1'")
     assert root.hex() == v("encryption_root")
     assert keys.data_key.hex() == v("data_key") == _hkdf(root, b"data-key").hex()
     assert keys.key_name_key.hex() == v("key_name_key") == _hkdf(root, b"key-name-key").hex()
