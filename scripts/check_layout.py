@@ -20,14 +20,24 @@ PKG = ROOT / "app" / "cairn"
 # Lowest first. "cairn" is the package's own __init__ (its version).
 LAYERS: tuple[tuple[str, ...], ...] = (
     # Leaf modules every layer may use; they import no other part of Cairn.
-    ("cairn", "ripemd160", "files", "exitcodes", "logredact", "events", "httpclient", "serverurl"),
+    (
+        "cairn",
+        "ripemd160",
+        "files",
+        "exitcodes",
+        "logredact",
+        "events",
+        "httpclient",
+        "serverurl",
+        "usererrors",
+    ),
     ("keys",),
     ("config", "seedfile", "storage"),
     # The engine: the backup (its wire format included), the wallet, the wizard's state machine.
     ("backup", "wallet", "onboarding"),
     ("upgrade",),
-    ("localfaults", "restore_worker"),
-    ("session", "demo"),
+    ("localfaults", "restore_worker", "wallet_restore"),
+    ("session", "loading_steps", "demo"),
     # The front ends and the separate programs, each on its own.
     ("ui", "backup.commands", "wallet_commands", "server", "devnet"),
     ("cli",),
