@@ -19,18 +19,10 @@ PKG = ROOT / "app" / "cairn"
 
 # Lowest first. "cairn" is the package's own __init__ (its version).
 LAYERS: tuple[tuple[str, ...], ...] = (
-    # Leaf modules every layer may use; they import no other part of Cairn.
-    (
-        "cairn",
-        "ripemd160",
-        "files",
-        "exitcodes",
-        "logredact",
-        "events",
-        "httpclient",
-        "serverurl",
-        "usererrors",
-    ),
+    # The package's version and the root of the errors the user can act on.
+    ("cairn", "usererrors"),
+    # Leaf modules every layer may use.
+    ("ripemd160", "files", "exitcodes", "logredact", "events", "httpclient", "serverurl"),
     ("keys",),
     ("config", "seedfile", "storage"),
     # The engine: the backup (its wire format included), the wallet, the wizard's state machine.

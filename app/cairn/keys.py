@@ -23,6 +23,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from mnemonic import Mnemonic
 
 from cairn.ripemd160 import ripemd160
+from cairn.usererrors import UserError
 
 if TYPE_CHECKING:
     import bdkpython as bdk
@@ -77,7 +78,7 @@ class Network(StrEnum):
         return self is Network.BITCOIN
 
 
-class InvalidMnemonic(ValueError):
+class InvalidMnemonic(ValueError, UserError):
     """A recovery phrase that is not a valid BIP39 English mnemonic.
 
     `unknown_word` and `position` (1-based) name the first word not in the list and

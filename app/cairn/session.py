@@ -11,14 +11,25 @@ import asyncio
 import contextlib
 import logging
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
 
 import httpx
 
 from cairn import httpclient
-from cairn.backup.client import BackupError, BackupUnreachable
 from cairn.backup.conflicts import list_conflicts, resolve_conflict
+from cairn.backup.errors import (
+    BackupCorrupt,
+    BackupErased,
+    BackupError,
+    BackupNotFound,
+    BackupQuotaExceeded,
+    BackupServerError,
+    BackupUnauthorized,
+    BackupUnreachable,
+    BackupUnsupported,
+    RateLimited,
+)
 from cairn.backup.fullbackup import FullBackupProgress
 from cairn.backup.localstate import full_backup_reason
 from cairn.backup.merge import ConflictRecord
@@ -75,6 +86,47 @@ BackupProgressCallback = Callable[[FullBackupProgress], None]
 
 class SessionError(UserError):
     """Something the user can act on (server down, no server set); the message says what."""
+
+
+def backup_advice(error: BackupError, server: str) -> str | None:
+    """What the user can do about a backup error, or None when it is a bug of ours."""
+    if isinstance(error, (BackupUnreachable, BackupServerError)):
+        return (
+            f"The backup server at {server} could not be reached. Check your connection and "
+            "try again, or change the server."
+        )
+    if isinstance(error, RateLimited):
+        return f"The backup server at {server} is busy. Try again in a minute."
+    if isinstance(error, BackupCorrupt):
+        return (
+            f"The backup on {server} failed its integrity check, so nothing was taken from it. "
+            "Your wallet on this computer is unchanged. Contact the server's operator, or "
+            "change the server."
+        )
+    if isinstance(error, BackupErased):
+        return (
+            "The backup was deleted from another device. Choose Back up here again to back "
+            "this wallet up again."
+        )
+    if isinstance(error, BackupQuotaExceeded):
+        return (
+            f"The backup server at {server} has no more room for this wallet. Ask its operator "
+            "for more, or change the server."
+        )
+    if isinstance(error, BackupUnauthorized):
+        reason = error.code or "refused"
+        return (
+            f"The backup server at {server} refused this computer's requests ({reason}). "
+            "Check that this computer's clock and time zone are right."
+        )
+    if isinstance(error, BackupNotFound):
+        return f"There is no backup of this wallet on {server}. Choose Back up now to make one."
+    if isinstance(error, BackupUnsupported):
+        return (
+            f"The backup server at {server} runs another version of the backup protocol. "
+            "Update Cairn or the server, or change the server."
+        )
+    return None
 
 
 def _ignore(_progress: object) -> None:
@@ -468,18 +520,23 @@ class Session:
             self._wallet = None
 
     async def _backup_now(self, service: BackupService) -> None:
-        try:
+        async with self._backup_errors(service):
             await service.backup_now()
-        except BackupUnreachable as exc:
-            # The transport's own words ("All connection attempts failed") help nobody who
-            # reads the message; they go to the log.
-            log.warning("backup server %s unreachable: %s", service.server_url, exc)
-            raise SessionError(
-                f"The backup server at {service.server_url} could not be reached. "
-                "Check your connection and try again, or change the server."
-            ) from exc
+
+    @contextlib.asynccontextmanager
+    async def _backup_errors(self, service: BackupService) -> AsyncIterator[None]:
+        """The backup's errors the user can act on, as SessionError advice; bugs stay bugs."""
+        try:
+            yield
         except BackupError as exc:
-            raise SessionError(f"The backup server refused the backup: {exc}") from exc
+            advice = backup_advice(exc, service.server_url)
+            if advice is None:
+                raise
+            if isinstance(exc, BackupUnreachable):
+                # The transport's own words ("All connection attempts failed") help nobody who
+                # reads the message; they go to the log.
+                log.warning("backup server %s unreachable: %s", service.server_url, exc)
+            raise SessionError(advice) from exc
 
     def _require_service(self) -> BackupService:
         if self._service is None:
@@ -535,7 +592,9 @@ class Session:
 
     async def back_up_here_again(self) -> None:
         """After the backup was deleted from another device: back up this wallet again."""
-        await self._require_service().start_again()
+        service = self._require_service()
+        async with self._backup_errors(service):
+            await service.start_again()
 
     async def change_backup_server(self, url: str) -> None:
         """Switch servers: the engine sees the new URL and uploads everything there."""
@@ -556,7 +615,9 @@ class Session:
             self._started = True
 
     async def delete_server_backup(self) -> None:
-        await self._require_service().delete_server_backup()
+        service = self._require_service()
+        async with self._backup_errors(service):
+            await service.delete_server_backup()
 
     async def set_email(self, email: str | None) -> None:
         await self.require_wallet().set_preference(EMAIL_PREFERENCE, email or None)

@@ -8,8 +8,12 @@ such, never as advice, with the details in the log.
 
 from __future__ import annotations
 
-__all__ = ["UserError"]
+__all__ = ["RefusedInput", "UserError"]
 
 
 class UserError(Exception):
     """Something the user can act on; the message says what happened and what to do."""
+
+
+class RefusedInput(UserError, ValueError):
+    """What the user typed is refused (an address, an amount, an email); the message says why."""

@@ -18,10 +18,10 @@ from typing import TextIO
 
 from cairn.backup.client import BackupError, BackupUnreachable, RateLimited
 from cairn.backup.conflicts import list_conflicts, resolve_conflict
+from cairn.backup.errors import BackupCorrupt, BackupErased
 from cairn.backup.fullbackup import FullBackupProgress
 from cairn.backup.restore import RestoreOutcome, RestoreProgress, RestoreResult
 from cairn.backup.service import BackupService
-from cairn.backup.sync import BackupCorrupt, BackupErased
 from cairn.config import load_config, resolve_data_dir, wallet_dir
 from cairn.exitcodes import (
     EXIT_CODES,

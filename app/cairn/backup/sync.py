@@ -30,23 +30,22 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from cairn.backup import envelope, hlc, payload
-from cairn.backup.client import (
+from cairn.backup.client import RemoteBackupClient
+from cairn.backup.errors import (
     BackupConflict,
+    BackupCorrupt,
+    BackupErased,
     BackupError,
     BackupNotFound,
     BackupServerError,
-    RemoteBackupClient,
     ResyncRequired,
 )
 from cairn.backup.localstate import (
     CLOCK,
-    FULL_REQUIRED,
     INCARNATION,
     LAST_GENERATION,
-    LAST_SUCCESS,
     LEGACY_NAMES,
     MANIFEST,
-    NOTICE,
     PROTOCOL,
     SENT,
     VERSIONS_PREFIX,
@@ -55,7 +54,9 @@ from cairn.backup.localstate import (
     LocalBackupState,
     ManifestState,
     Notice,
+    bookkeeping_records,
     version_name,
+    version_record,
 )
 from cairn.backup.merge import (
     CHANGESET_PREFIX,
@@ -99,20 +100,13 @@ SEAL_ON_LOOP_BYTES = 64 * 1024
 _MOD = 1 << 256
 
 
-class BackupCorrupt(BackupError):
-    """An object on the server does not decrypt or does not match its key: tampered or damaged."""
-
-
-class BackupErased(BackupError):
-    """The store was erased from another device; nothing goes up until the user chooses."""
-
-
 @dataclass(frozen=True)
 class SyncNotice:
     """What the status should tell: a rollback, an erase elsewhere, conflicts, a cloned data dir."""
 
     kind: str
     reason: str
+    at: float | None = None  # unix time it was noticed, for the notices kept until dismissed
 
 
 @dataclass(frozen=True)
@@ -204,13 +198,14 @@ class SyncEngine:
             current_protocol=found.get(PROTOCOL) == b"2",
         )
 
-    def _notify(self, kind: str, reason: str) -> None:
+    def _notify(self, kind: str, reason: str, at: float | None = None) -> None:
         if self._on_notice is not None:
-            self._on_notice(SyncNotice(kind, reason))
+            self._on_notice(SyncNotice(kind, reason, at))
 
     async def _raise_notice(self, kind: str, reason: str) -> None:
-        await self.store.put(NOTICE, Notice(kind, reason, self._clock()).encode())
-        self._notify(kind, reason)
+        notice = Notice(kind, reason, self._clock())
+        await self.local.raise_notice(notice)
+        self._notify(kind, reason, notice.at)
 
     async def rollback(self, reason: str) -> None:
         """The server lost or rolled back data: compare everything and upload what it lacks."""
@@ -403,7 +398,8 @@ class SyncEngine:
                         digest + payload.set_term(self._mac_key, item.key, item.version)
                     ) % _MOD
                     objects += 1
-                    puts[version_name(item.key)] = str(item.version).encode()
+                    kept_name, kept_version = version_record(item.key, item.version)
+                    puts[kept_name] = kept_version
                 own = item.write_id is not None and item.write_id in view.sent
                 if record.writer == view.device and not own and item.write_id is not None:
                     result.clone = True
@@ -421,13 +417,13 @@ class SyncEngine:
                 remote = Side(None if record.deleted else record.value, record.clock)
                 decision = decide(record.name, local_side, remote)
                 _settle(record.name, decision, entry.seq if entry else None, changes)
-            puts[LAST_GENERATION] = str(cursor).encode()
-            puts[CLOCK] = clock.encode()
             result.clock = clock
             new_mirror = ManifestState(
                 manifest[0] if manifest is not None else mirror.version, objects, digest
             )
-            puts[MANIFEST] = new_mirror.encode()
+            puts.update(
+                bookkeeping_records(generation=cursor, clock=clock.encode(), manifest=new_mirror)
+            )
             if manifest is not None:
                 result.manifest, result.manifest_version = manifest[1], manifest[0]
             expect = {n: (pending[n].seq if n in pending else None) for n in names}
@@ -524,29 +520,30 @@ class SyncEngine:
         batch = Batch(incarnation.id, view.generation, write_id, tuple(puts), tuple(deletes))
         # Remembered before sending: if the answer is lost, the feed shows the write as ours
         # (and the store's new incarnation as the one this device started).
-        remembered = {SENT: json.dumps([*view.sent, write_id][-SENT_KEPT:]).encode()}
-        if view.incarnation != incarnation:
-            remembered[INCARNATION] = incarnation.encode()
+        remembered = bookkeeping_records(
+            sent=[*view.sent, write_id][-SENT_KEPT:],
+            incarnation=incarnation if view.incarnation != incarnation else None,
+        )
         await self.store.batch(remembered)
         result = await self.client.put_batch(batch)
         if result.generation != generation:
             raise BackupServerError("the server applied a batch at an unexpected generation")
         bookkeeping.update(
-            {
-                MANIFEST: ManifestState(generation, objects, digest).encode(),
-                LAST_GENERATION: str(generation).encode(),
-                INCARNATION: incarnation.encode(),
-                CLOCK: clock.encode(),
-                PROTOCOL: b"2",
-                LAST_SUCCESS: repr(self._clock()).encode(),
-            }
+            bookkeeping_records(
+                manifest=ManifestState(generation, objects, digest),
+                generation=generation,
+                incarnation=incarnation,
+                clock=clock.encode(),
+                protocol_current=True,
+                synced_at=self._clock(),
+            )
         )
         await self.store.apply_synced(bookkeeping, forget, expect={}, ack=seqs)
         if not incarnation.confirmed:
             confirmed = Incarnation(
                 incarnation.id, incarnation.previous, incarnation.previous_generation
             )
-            await self.store.put(INCARNATION, confirmed.encode())
+            await self.local.set_incarnation(confirmed)
         sent_bytes = sum(len(p.value) for p in puts) + sum(len(d.value) for d in deletes)
         return PushResult(len(puts) + len(deletes) - 1, sent_bytes, generation)
 
@@ -583,7 +580,8 @@ class SyncEngine:
                 puts.append(PutItem(key, old, blob))
                 digest = (digest + payload.set_term(self._mac_key, key, generation)) % _MOD
                 objects += 1
-                bookkeeping[version_name(key)] = str(generation).encode()
+                kept_name, kept_version = version_record(key, generation)
+                bookkeeping[kept_name] = kept_version
         if not puts and not deletes:
             return None
         manifest_body = payload.encode_manifest(
@@ -616,7 +614,7 @@ class SyncEngine:
         """
         view = await self._view()
         await self.prepare_next_life(view.incarnation, view.generation)
-        await self.store.batch(deletes=[NOTICE])
+        await self.local.dismiss_notice()
         await self.local.require_full(
             "backing up again after the backup was deleted elsewhere", new_incarnation=True
         )
@@ -628,7 +626,7 @@ class SyncEngine:
         else:
             previous = before.id if before is not None else None
             fresh = Incarnation(new_incarnation(), previous, generation, confirmed=False)
-        await self.store.put(INCARNATION, fresh.encode())
+        await self.local.set_incarnation(fresh)
 
     # -- resync -------------------------------------------------------------------------------
 
@@ -797,21 +795,23 @@ class SyncEngine:
         versions, digest = await asyncio.to_thread(self._server_view, server)
         puts: dict[str, bytes] = {
             **versions,
-            MANIFEST: ManifestState(manifest_version, len(server), digest).encode(),
-            LAST_GENERATION: str(generation).encode(),
-            PROTOCOL: b"2",
-            LAST_SUCCESS: repr(self._clock()).encode(),
+            **bookkeeping_records(
+                manifest=ManifestState(manifest_version, len(server), digest),
+                generation=generation,
+                protocol_current=True,
+                synced_at=self._clock(),
+            ),
         }
         deletes = [n for n in old if n not in versions] + list(LEGACY_NAMES)
         current = view.incarnation
         if life is not None:
             keep = current if current is not None and current.id == life.id else None
-            puts[INCARNATION] = (keep or life).encode()
+            puts.update(bookkeeping_records(incarnation=keep or life))
         elif current is not None and current.confirmed:
             # The store was erased and this device may start it again: the new life names the
             # one it follows, so the other devices can tell.
             fresh = Incarnation(new_incarnation(), current.id, view.generation, confirmed=False)
-            puts[INCARNATION] = fresh.encode()
+            puts.update(bookkeeping_records(incarnation=fresh))
         # else: no life yet, or one this device is about to start (it names the erased one)
         await self.store.apply_synced(puts, deletes, expect={})
 
@@ -821,14 +821,15 @@ class SyncEngine:
         digest = 0
         for name, version in server.items():
             key = self.wire_key(name)
-            versions[version_name(key)] = str(version).encode()
+            kept_name, kept_version = version_record(key, version)
+            versions[kept_name] = kept_version
             digest = (digest + payload.set_term(self._mac_key, key, version)) % _MOD
         return versions, digest
 
     async def clear_full_requirement(self, flag: bytes | None) -> bool:
         """Clear the full-backup flag if it is still the one `flag` was read as."""
         if flag is not None and await self.local.full_flag() == flag:
-            await self.store.batch(deletes=[FULL_REQUIRED])
+            await self.local.clear_full_flag()
             return True
         return False
 

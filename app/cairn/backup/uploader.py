@@ -22,10 +22,11 @@ import random
 from collections.abc import Awaitable, Callable
 
 from cairn.backup.client import BackupError, BackupUnreachable, RateLimited
+from cairn.backup.errors import BackupErased
 from cairn.backup.fullbackup import FullBackupResult
 from cairn.backup.localstate import AsyncStore, LocalBackupState
 from cairn.backup.status import BackupState, BackupStatus
-from cairn.backup.sync import BackupErased, SyncEngine
+from cairn.backup.sync import SyncEngine
 from cairn.events import Event, EventBus
 from cairn.storage import StoreClosedError
 
@@ -238,12 +239,10 @@ class OutboxUploader:
 
     async def _refresh_notice(self) -> None:
         notice = await self.local.notice()
-        self.status.update(
-            rollback_detected=notice is not None and notice.kind == "rollback",
-            notice=None if notice is None else notice.reason,
-            notice_kind=None if notice is None else notice.kind,
-            notice_at=None if notice is None else notice.at,
-        )
+        if notice is None:
+            self.status.show_notice(None)
+        else:
+            self.status.show_notice(notice.kind, notice.reason, notice.at)
 
     async def _update_pending(self) -> None:
         try:
