@@ -164,7 +164,9 @@ async def test_a_seed_saved_with_a_passphrase_opens_the_passphrase_wallet(
 
 
 @pytest.mark.asyncio
-async def test_a_wallet_that_cannot_be_created_leaves_nothing_behind(tmp_path, backupd):
+async def test_a_wallet_without_a_chain_server_is_refused_before_anything_is_written(
+    tmp_path, backupd
+):
     path = tmp_path / "nochain"
     save_config(path, AppConfig(network=Network.REGTEST, backup_server_url=backupd.url))
     session = await Session.open(path)
@@ -172,8 +174,31 @@ async def test_a_wallet_that_cannot_be_created_leaves_nothing_behind(tmp_path, b
         with pytest.raises(SessionError, match="No chain server"):
             await session.create_wallet(WORDS)
         assert not session.has_wallet
-        assert not (session.wallet_dir / "seed").exists()
-        assert not session.records_path.exists()
+        assert not session.wallet_dir.exists()
+    finally:
+        await session.close()
+
+
+@pytest.mark.asyncio
+async def test_a_wallet_that_cannot_be_created_leaves_nothing_behind(tmp_path, backupd, devnet):
+    session = await Session.open(data_dir(tmp_path, "late", backupd.url, devnet.url))
+    # Creating fails at its last step, after the seed file and the records were written: the
+    # format file cannot be put in place because a folder of that name is in the way (it was
+    # there before, so it stays).
+    in_the_way = session.wallet_dir / "format"
+    in_the_way.mkdir(parents=True)
+    (in_the_way / "kept.txt").write_text("not Cairn's")
+    try:
+        with pytest.raises(IsADirectoryError):
+            await session.create_wallet(WORDS, email="late@example.com")
+        assert not session.has_wallet
+        assert sorted(p.name for p in session.wallet_dir.iterdir()) == ["format"]
+        assert (in_the_way / "kept.txt").read_text() == "not Cairn's"
+        # Nothing is left open either: a second try, with the folder gone, works.
+        in_the_way.joinpath("kept.txt").unlink()
+        in_the_way.rmdir()
+        await session.create_wallet(WORDS)
+        assert session.has_wallet
     finally:
         await session.close()
 

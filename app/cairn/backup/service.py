@@ -21,7 +21,13 @@ from cairn.backup.fullbackup import FullBackupResult, ProgressCallback, run_full
 from cairn.backup.localstate import AsyncStore, LocalBackupState
 from cairn.backup.status import BackupState, BackupStatus
 from cairn.backup.sync import SyncEngine, SyncNotice
-from cairn.backup.uploader import DEFAULT_DEBOUNCE, DEFAULT_POLL_INTERVAL, Backoff, OutboxUploader
+from cairn.backup.uploader import (
+    DEFAULT_DEBOUNCE,
+    DEFAULT_POLL_INTERVAL,
+    Backoff,
+    CallLater,
+    OutboxUploader,
+)
 from cairn.events import EventBus
 from cairn.keys import BackupKeys
 
@@ -45,6 +51,7 @@ class BackupService:
         debounce: float = DEFAULT_DEBOUNCE,
         poll_interval: float | None = DEFAULT_POLL_INTERVAL,
         backoff: Backoff | None = None,
+        call_later: CallLater | None = None,
         max_items: int = 500,
         max_bytes: int = 4 * 1024 * 1024,
         on_remote_changes: Callable[[int], None] | None = None,
@@ -73,6 +80,7 @@ class BackupService:
             full_backup=self.full_backup,
             debounce=debounce,
             poll_interval=poll_interval,
+            call_later=call_later,
             backoff=backoff,
         )
 

@@ -88,6 +88,12 @@ class LoadingPage(WizardPage):
         self.flow: LoadingFlow | None = None
         self._task: asyncio.Task[None] | None = None
 
+    @property
+    def running(self) -> bool:
+        """Whether a run (or the work of a choice) is still going; once not, nothing moves on
+        without the user."""
+        return self._task is not None and not self._task.done()
+
     # --- life cycle ------------------------------------------------------------------------------
 
     def load(self, state: WizardState) -> None:
