@@ -33,7 +33,7 @@ sys.path[:0] = [str(ROOT / "app"), str(ROOT)]
 from coincurve import PrivateKey  # noqa: E402
 from tests.support.postgres import free_port, start_cluster  # noqa: E402
 
-from cairn.backup.protocol import (  # noqa: E402
+from cairn.wire.protocol import (  # noqa: E402
     Batch,
     PutItem,
     encode_batch,

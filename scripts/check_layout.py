@@ -24,20 +24,20 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     # Leaf modules every layer may use.
     ("ripemd160", "files", "exitcodes", "logredact", "events", "httpclient", "serverurl"),
     ("keys",),
-    ("config", "seedfile", "storage"),
+    ("config", "seedfile", "storage", "wire"),
     # The engine: the backup (its wire format included), the wallet, the wizard's state machine.
     ("backup", "wallet", "onboarding"),
     ("upgrade",),
-    ("localfaults", "restore_worker", "wallet_restore"),
+    ("localfaults", "wallet_restore"),
     ("session", "loading_steps", "demo"),
     # The front ends and the separate programs, each on its own.
-    ("ui", "backup.commands", "wallet_commands", "server", "devnet"),
+    ("ui", "commands", "server", "devnet"),
     ("cli",),
     ("__main__", "entrypoints"),
 )
 # Separate programs: what each may import of Cairn, whatever its layer would allow.
 ONLY: dict[str, tuple[str, ...]] = {
-    "server": ("cairn", "backup.protocol"),
+    "server": ("cairn", "wire"),
     "devnet": ("cairn", "keys"),
 }
 QT_MODULES = ("PySide6", "qasync", "pytestqt")
@@ -84,7 +84,7 @@ def imported_modules(path: Path, module: str) -> list[str]:
             if node.level:
                 anchor = package.rsplit(".", node.level - 1)[0] if node.level > 1 else package
                 base = f"{anchor}.{base}" if base else anchor
-            # `from cairn.backup import protocol` imports cairn.backup.protocol.
+            # `from cairn.wire import messages` imports cairn.wire.messages.
             names.extend(f"{base}.{alias.name}" for alias in node.names)
     return names
 

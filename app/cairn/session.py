@@ -35,6 +35,7 @@ from cairn.backup.localstate import full_backup_reason
 from cairn.backup.merge import ConflictRecord
 from cairn.backup.restore import ProgressCallback as RestoreProgressCallback
 from cairn.backup.restore import RestoreProgress, RestoreResult, discard_staging
+from cairn.backup.restore_worker import RestoreChild
 from cairn.backup.service import BackupService
 from cairn.backup.status import BackupState, BackupStatus, StatusSnapshot
 from cairn.config import AppConfig, load_config, save_config, wallet_dir
@@ -48,7 +49,6 @@ from cairn.keys import (
     validate_mnemonic,
 )
 from cairn.onboarding import WalletPresence
-from cairn.restore_worker import RestoreChild
 from cairn.seedfile import (
     SEED_FILE_NAME,
     delete_seed,

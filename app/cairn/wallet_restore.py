@@ -6,7 +6,7 @@
 The words are stretched (BIP39's PBKDF2) once, here; the seed comes back with the outcome so
 whoever opens the wallet next does not stretch them again. How the record store is restored is
 the caller's choice (`run`): in this process (the CLI), or in a child process so that a window
-stays responsive (`cairn.restore_worker`, chosen by the session). Either way the engine's
+stays responsive (`cairn.backup.restore_worker`, chosen by the session). Either way the engine's
 `RestoreProgress` reaches the caller's `progress` unchanged, byte counts included.
 
 A restore that does not happen leaves the data dir as it was: a wallet it replaced (only when

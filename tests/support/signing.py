@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 from coincurve import PrivateKey
 
-from cairn.backup.protocol import (
+from cairn.wire.protocol import (
     Batch,
     DeleteItem,
     PutItem,

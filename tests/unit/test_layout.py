@@ -57,7 +57,7 @@ def test_checker_notices_sideways_imports_in_one_layer(tmp_path):
             # wallet and backup are both engine parts: neither may use the other.
             "wallet/core.py": "from cairn.backup.client import RemoteBackupClient\n",
             # The front ends stand side by side: the GUI does not run CLI commands.
-            "ui/app.py": "from cairn import wallet_commands\n",
+            "ui/app.py": "from cairn.commands import wallet\n",
             # Relative imports count as well.
             "onboarding/wizard.py": "from ..storage import SqliteStore\nfrom ..ui import app\n",
             "backup/client.py": "from cairn.storage import SqliteStore\n",
@@ -67,8 +67,8 @@ def test_checker_notices_sideways_imports_in_one_layer(tmp_path):
     assert result.returncode == 1
     assert result.stderr.splitlines() == [
         "onboarding/wizard.py: onboarding must not import cairn.ui.app: it is in a higher layer (ui)",
-        "ui/app.py: ui must not import cairn.wallet_commands: it is beside it in one layer "
-        "(wallet_commands)",
+        "ui/app.py: ui must not import cairn.commands.wallet: it is beside it in one layer "
+        "(commands)",
         "wallet/core.py: wallet must not import cairn.backup.client.RemoteBackupClient: it is "
         "beside it in one layer (backup)",
     ]
@@ -79,7 +79,7 @@ def test_checker_holds_the_separate_programs_to_what_they_may_use(tmp_path):
     write(
         package,
         {
-            "server/routes.py": "from cairn.backup.protocol import Batch\nfrom cairn import __version__\n",
+            "server/routes.py": "from cairn.wire.messages import Batch\nfrom cairn import __version__\n",
             "server/backend.py": "from cairn.storage import SqliteStore\nimport cairn.keys\n",
             "devnet/chain.py": "from cairn.keys import hash160\nfrom cairn.events import EventBus\n",
         },
@@ -88,9 +88,9 @@ def test_checker_holds_the_separate_programs_to_what_they_may_use(tmp_path):
     assert result.returncode == 1
     assert result.stderr.splitlines() == [
         "devnet/chain.py: devnet may import only cairn, keys of Cairn, not cairn.events.EventBus",
-        "server/backend.py: server may import only cairn, backup.protocol of Cairn, not "
+        "server/backend.py: server may import only cairn, wire of Cairn, not "
         "cairn.storage.SqliteStore",
-        "server/backend.py: server may import only cairn, backup.protocol of Cairn, not cairn.keys",
+        "server/backend.py: server may import only cairn, wire of Cairn, not cairn.keys",
     ]
 
 

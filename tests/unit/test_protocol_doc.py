@@ -20,9 +20,12 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCMSIV
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from cairn.backup import payload
-from cairn.backup.envelope import MAX_PLAINTEXT, associated_data, seal, unseal
-from cairn.backup.protocol import (
+from cairn.keys import derive_backup_keys, derive_private_key, mnemonic_to_seed
+from cairn.server.config import Limits
+from cairn.server.routes import SMALL_BODY
+from cairn.wire import payload
+from cairn.wire.envelope import MAX_PLAINTEXT, associated_data, seal, unseal
+from cairn.wire.protocol import (
     FEED_LIMIT_MAX,
     LIST_LIMIT_MAX,
     MAX_BATCH_BYTES,
@@ -45,9 +48,6 @@ from cairn.backup.protocol import (
     verify_request,
     wire_key,
 )
-from cairn.keys import derive_backup_keys, derive_private_key, mnemonic_to_seed
-from cairn.server.config import Limits
-from cairn.server.routes import SMALL_BODY
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "PROTOCOL.md"
 TEXT = DOC.read_text(encoding="utf-8")
@@ -348,7 +348,7 @@ def test_constants_in_the_document_match_the_code(needle: str) -> None:
 
 
 def test_the_json_nesting_bound_of_the_document_is_the_parsers() -> None:
-    from cairn.backup.protocol import ProtocolError
+    from cairn.wire.protocol import ProtocolError
 
     assert "count MUST NOT exceed 64" in TEXT and "| JSON nesting | 64 |" in TEXT
     loads(b"[" * 64 + b"]" * 64)
@@ -358,7 +358,7 @@ def test_the_json_nesting_bound_of_the_document_is_the_parsers() -> None:
 
 
 def test_every_error_code_is_in_the_error_table() -> None:
-    from cairn.backup.protocol import ERROR_STATUS
+    from cairn.wire.protocol import ERROR_STATUS
 
     table = TEXT.split("## 8. Errors and limits", 1)[1].split("| limit", 1)[0]
     for code, status in ERROR_STATUS.items():

@@ -32,7 +32,8 @@ from cairn.backup.errors import (
     RateLimited,
     ResyncRequired,
 )
-from cairn.backup.protocol import (
+from cairn.keys import BackupKeys
+from cairn.wire.protocol import (
     GENERATION_HEADER,
     INCARNATION_HEADER,
     LIST_LIMIT_MAX,
@@ -59,7 +60,6 @@ from cairn.backup.protocol import (
     sign_request,
     store_path,
 )
-from cairn.keys import BackupKeys
 
 __all__ = [
     "BackupBadRequest",
@@ -82,7 +82,7 @@ __all__ = [
 DEFAULT_TIMEOUT = 15.0
 
 
-# --- shapes (the wire messages are owned by cairn.backup.protocol) -------------------------
+# --- shapes (the wire messages are owned by cairn.wire.protocol) -------------------------
 
 
 class ObjectVersion(NamedTuple):

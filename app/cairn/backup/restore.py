@@ -28,7 +28,6 @@ from enum import StrEnum
 from pathlib import Path
 from typing import NamedTuple, TypeVar
 
-from cairn.backup import envelope, payload
 from cairn.backup.client import RemoteBackupClient
 from cairn.backup.errors import (
     BackupCorrupt,
@@ -46,10 +45,11 @@ from cairn.backup.localstate import (
     bookkeeping_records,
     version_record,
 )
-from cairn.backup.protocol import StoredObject, is_valid_object_key, wire_key
 from cairn.keys import BackupKeys
 from cairn.storage import AsyncRecordStore, SqliteStore, is_local
 from cairn.storage.device import DEVICE_ID_BYTES, DEVICE_RECORD
+from cairn.wire import envelope, payload
+from cairn.wire.protocol import StoredObject, is_valid_object_key, wire_key
 
 __all__ = [
     "RestoreOutcome",

@@ -29,7 +29,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from cairn.backup import envelope, hlc, payload
+from cairn.backup import hlc
 from cairn.backup.client import RemoteBackupClient
 from cairn.backup.errors import (
     BackupConflict,
@@ -67,7 +67,11 @@ from cairn.backup.merge import (
     conflict_record_name,
     decide,
 )
-from cairn.backup.protocol import (
+from cairn.keys import BackupKeys
+from cairn.storage import Pending, PendingChanged, is_local
+from cairn.storage.device import DEVICE_ID_BYTES, DEVICE_RECORD
+from cairn.wire import envelope, payload
+from cairn.wire.protocol import (
     Batch,
     DeleteItem,
     PutItem,
@@ -76,9 +80,6 @@ from cairn.backup.protocol import (
     new_write_id,
     wire_key,
 )
-from cairn.keys import BackupKeys
-from cairn.storage import Pending, PendingChanged, is_local
-from cairn.storage.device import DEVICE_ID_BYTES, DEVICE_RECORD
 
 __all__ = [
     "BackupCorrupt",

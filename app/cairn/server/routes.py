@@ -12,26 +12,6 @@ from fastapi import APIRouter, Path, Query, Request
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.responses import Response, StreamingResponse
 
-from cairn.backup.protocol import (
-    FEED_LIMIT_MAX,
-    GENERATION_HEADER,
-    INCARNATION_HEADER,
-    NDJSON_MEDIA_TYPE,
-    Batch,
-    BatchResult,
-    Credentials,
-    ListItem,
-    ProtocolError,
-    encode_batch_result,
-    encode_conflict,
-    encode_feed_page,
-    encode_list_page,
-    encode_object,
-    encode_store_info,
-    export_line,
-    loads,
-    parse_batch,
-)
 from cairn.server.auth import authenticate, claim_for, claim_refusal
 from cairn.server.backend import (
     Backend,
@@ -60,6 +40,26 @@ from cairn.server.schemas import (
     ResyncModel,
     StoreInfoModel,
     errors,
+)
+from cairn.wire.protocol import (
+    FEED_LIMIT_MAX,
+    GENERATION_HEADER,
+    INCARNATION_HEADER,
+    NDJSON_MEDIA_TYPE,
+    Batch,
+    BatchResult,
+    Credentials,
+    ListItem,
+    ProtocolError,
+    encode_batch_result,
+    encode_conflict,
+    encode_feed_page,
+    encode_list_page,
+    encode_object,
+    encode_store_info,
+    export_line,
+    loads,
+    parse_batch,
 )
 
 # Bodies of requests other than a batch PUT are empty; anything beyond this is refused unread.

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from cairn.backup.protocol import StoredObject, export_line, parse_export_line
+from cairn.wire.protocol import StoredObject, export_line, parse_export_line
 
 
 @pytest.mark.parametrize(

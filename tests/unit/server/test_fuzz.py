@@ -13,9 +13,9 @@ import httpx
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from cairn.backup.protocol import ERROR_STATUS, sign_request
 from cairn.server.app import create_app
 from cairn.server.config import Limits, Settings
+from cairn.wire.protocol import ERROR_STATUS, sign_request
 from tests.support.signing import Node
 
 NODE = Node()

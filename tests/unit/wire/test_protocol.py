@@ -11,7 +11,8 @@ from coincurve import PrivateKey
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cairn.backup.protocol import (
+from cairn.keys import Network
+from cairn.wire.protocol import (
     ERROR_STATUS,
     MAX_SKEW,
     STORE_IDS,
@@ -63,7 +64,6 @@ from cairn.backup.protocol import (
     verify_request,
     wire_key,
 )
-from cairn.keys import Network
 
 KEY = bytes.fromhex("11" * 32)
 NODE = PrivateKey(KEY).public_key.format().hex()
