@@ -33,15 +33,9 @@ sys.path[:0] = [str(ROOT / "app"), str(ROOT)]
 from coincurve import PrivateKey  # noqa: E402
 from tests.support.postgres import free_port, start_cluster  # noqa: E402
 
-from cairn.wire.protocol import (  # noqa: E402
-    Batch,
-    PutItem,
-    encode_batch,
-    new_incarnation,
-    new_write_id,
-    objects_path,
-    sign_request,
-)
+from cairn.wire.addressing import new_incarnation, new_write_id, objects_path  # noqa: E402
+from cairn.wire.messages import Batch, PutItem, encode_batch  # noqa: E402
+from cairn.wire.signing import sign_request  # noqa: E402
 
 VALUE_BYTES = 1024  # a typical sealed record (a label, a changeset) is well under this
 KEYS_PER_CLIENT = 16

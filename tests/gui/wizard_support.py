@@ -11,7 +11,7 @@ from cairn.backup.client import RemoteBackupClient
 from cairn.config import AppConfig, save_config
 from cairn.keys import Network, derive_backup_keys, mnemonic_to_seed
 from cairn.session import Session
-from cairn.wire.protocol import StoreInfo
+from cairn.wire.messages import StoreInfo
 from tests.support.words import PHRASE
 
 T = TypeVar("T")

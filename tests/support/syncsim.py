@@ -38,7 +38,7 @@ from cairn.backup.sync import BackupErased
 from cairn.backup.uploader import Backoff
 from cairn.keys import BackupKeys
 from cairn.storage import AsyncRecordStore, SqliteStore
-from cairn.wire.protocol import Batch, BatchResult, FeedPage
+from cairn.wire.messages import Batch, BatchResult, FeedPage
 
 NETWORK = "regtest"
 SHARED = [f"labels/tx/{i:064x}" for i in range(4)] + ["prefs/fiat", "prefs/unit"]

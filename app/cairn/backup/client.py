@@ -33,17 +33,22 @@ from cairn.backup.errors import (
     ResyncRequired,
 )
 from cairn.keys import BackupKeys
-from cairn.wire.protocol import (
-    GENERATION_HEADER,
-    INCARNATION_HEADER,
-    LIST_LIMIT_MAX,
+from cairn.wire.addressing import (
+    changes_target,
+    is_valid_id16,
+    list_target,
+    object_path,
+    store_path,
+)
+from cairn.wire.constants import GENERATION_HEADER, INCARNATION_HEADER, LIST_LIMIT_MAX
+from cairn.wire.export import parse_export_line, parse_export_lines
+from cairn.wire.jsonbody import ProtocolError, loads
+from cairn.wire.messages import (
     Batch,
     BatchResult,
     FeedPage,
-    ProtocolError,
     StoredObject,
     StoreInfo,
-    changes_target,
     decode_batch_result,
     decode_conflict,
     decode_feed_page,
@@ -51,15 +56,8 @@ from cairn.wire.protocol import (
     decode_object,
     decode_store_info,
     encode_batch,
-    is_valid_id16,
-    list_target,
-    loads,
-    object_path,
-    parse_export_line,
-    parse_export_lines,
-    sign_request,
-    store_path,
 )
+from cairn.wire.signing import sign_request
 
 __all__ = [
     "BackupBadRequest",
@@ -82,7 +80,7 @@ __all__ = [
 DEFAULT_TIMEOUT = 15.0
 
 
-# --- shapes (the wire messages are owned by cairn.wire.protocol) -------------------------
+# --- shapes (the wire messages are owned by cairn.wire) -------------------------------------
 
 
 class ObjectVersion(NamedTuple):

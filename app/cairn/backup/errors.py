@@ -9,7 +9,7 @@ user as it stands: the session turns those the user can act on into its own erro
 
 from __future__ import annotations
 
-from cairn.wire.protocol import Conflict
+from cairn.wire.messages import Conflict
 
 __all__ = [
     "BackupBadRequest",

@@ -49,7 +49,8 @@ from cairn.keys import BackupKeys
 from cairn.storage import AsyncRecordStore, SqliteStore, is_local
 from cairn.storage.device import DEVICE_ID_BYTES, DEVICE_RECORD
 from cairn.wire import envelope, payload
-from cairn.wire.protocol import StoredObject, is_valid_object_key, wire_key
+from cairn.wire.addressing import is_valid_object_key, wire_key
+from cairn.wire.messages import StoredObject
 
 __all__ = [
     "RestoreOutcome",

@@ -71,15 +71,8 @@ from cairn.keys import BackupKeys
 from cairn.storage import Pending, PendingChanged, is_local
 from cairn.storage.device import DEVICE_ID_BYTES, DEVICE_RECORD
 from cairn.wire import envelope, payload
-from cairn.wire.protocol import (
-    Batch,
-    DeleteItem,
-    PutItem,
-    StoreState,
-    new_incarnation,
-    new_write_id,
-    wire_key,
-)
+from cairn.wire.addressing import new_incarnation, new_write_id, wire_key
+from cairn.wire.messages import Batch, DeleteItem, PutItem, StoreState
 
 __all__ = [
     "BackupCorrupt",

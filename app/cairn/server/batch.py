@@ -19,8 +19,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from cairn.server.backend import Conflict, QuotaExceeded
-from cairn.wire.protocol import Batch, StoreState
-from cairn.wire.protocol import Conflict as ConflictInfo
+from cairn.wire.messages import Batch, StoreState
+from cairn.wire.messages import Conflict as ConflictInfo
 
 
 @dataclass(frozen=True)

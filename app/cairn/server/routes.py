@@ -41,26 +41,27 @@ from cairn.server.schemas import (
     StoreInfoModel,
     errors,
 )
-from cairn.wire.protocol import (
+from cairn.wire.constants import (
     FEED_LIMIT_MAX,
     GENERATION_HEADER,
     INCARNATION_HEADER,
     NDJSON_MEDIA_TYPE,
+)
+from cairn.wire.export import export_line
+from cairn.wire.jsonbody import ProtocolError, loads
+from cairn.wire.messages import (
     Batch,
     BatchResult,
-    Credentials,
     ListItem,
-    ProtocolError,
     encode_batch_result,
     encode_conflict,
     encode_feed_page,
     encode_list_page,
     encode_object,
     encode_store_info,
-    export_line,
-    loads,
     parse_batch,
 )
+from cairn.wire.signing import Credentials
 
 # Bodies of requests other than a batch PUT are empty; anything beyond this is refused unread.
 SMALL_BODY = 64 * 1024

@@ -29,7 +29,7 @@ from cairn.server.backend import (
 from cairn.server.batch import Stored, StoreRow, plan_batch
 from cairn.server.ratelimit import FixedWindowCounter, retry_after
 from cairn.server.sqlite_worker import Checkpointer, GroupCommitWriter, ReaderPool, connect
-from cairn.wire.protocol import Batch, FeedItem, FeedPage, StoredObject, StoreInfo
+from cairn.wire.messages import Batch, FeedItem, FeedPage, StoredObject, StoreInfo
 
 SCHEMA_VERSION = 2
 SCHEMA_V1 = """

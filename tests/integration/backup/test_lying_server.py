@@ -14,7 +14,7 @@ from typing import ClassVar
 import pytest
 
 from cairn.backup.client import RemoteBackupClient
-from cairn.wire.protocol import FeedPage, StoreState
+from cairn.wire.messages import FeedPage, StoreState
 from tests.integration.backup.helpers import keys_for, open_store, service_for
 
 

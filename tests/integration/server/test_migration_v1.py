@@ -13,7 +13,7 @@ from cairn.server.backend import Backend, StoreRef
 from cairn.server.postgres_backend import PostgresBackend
 from cairn.server.sqlite_backend import SqliteBackend
 from cairn.wire.envelope import unseal
-from cairn.wire.protocol import Batch, PutItem
+from cairn.wire.messages import Batch, PutItem
 from tests.support.postgres import PostgresCluster
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "backupd-v1"

@@ -21,7 +21,9 @@ from cairn.backup.client import (
 )
 from cairn.backup.merge import conflict_record_name
 from cairn.backup.uploader import Backoff
-from cairn.wire.protocol import ProtocolError, decode_object, parse_export_line
+from cairn.wire.export import parse_export_line
+from cairn.wire.jsonbody import ProtocolError
+from cairn.wire.messages import decode_object
 
 
 def test_backoff_grows_to_the_cap_with_jitter_and_resets():

@@ -15,7 +15,8 @@ from hypothesis import strategies as st
 
 from cairn.server.app import create_app
 from cairn.server.config import Limits, Settings
-from cairn.wire.protocol import ERROR_STATUS, sign_request
+from cairn.wire.constants import ERROR_STATUS
+from cairn.wire.signing import sign_request
 from tests.support.signing import Node
 
 NODE = Node()

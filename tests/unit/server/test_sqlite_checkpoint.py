@@ -9,7 +9,7 @@ import pytest
 
 from cairn.server.backend import StoreRef
 from cairn.server.sqlite_backend import SqliteBackend
-from cairn.wire.protocol import Batch, PutItem
+from cairn.wire.messages import Batch, PutItem
 
 STORE = StoreRef("02" + "22" * 32, "regtest")
 
