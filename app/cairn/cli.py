@@ -4,7 +4,7 @@ cairn [--data-dir DIR] [--quit-when-ready] [--offscreen] [bitcoin:…]   open th
                                      payment link: in Send, or in the app already running)
 cairn demo [...]                     the app against a local devnet and backup server
 cairn devnet ...                     a simulated regtest chain (cairn.devnet.cli)
-cairn backup ... | cairn restore ... backups from the command line (cairn.backup.commands)
+cairn backup ... | cairn restore ... backups from the command line (cairn.commands.backup)
 cairn wallet create ...              a wallet without the GUI (scripts, smoke tests)
 """
 
@@ -32,7 +32,7 @@ from cairn.exitcodes import (
 log = logging.getLogger("cairn")
 
 DELEGATED = ("devnet", "backup", "restore", "sync")
-WALLET_SUBCOMMANDS = ("label", "prefs", "receive")  # cairn.wallet_commands
+WALLET_SUBCOMMANDS = ("label", "prefs", "receive")  # cairn.commands.wallet
 
 
 def _app_options(parser: argparse.ArgumentParser, *, sub: bool = False) -> None:
@@ -308,15 +308,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     # Before anything logs: store URLs carry the user's node id (see cairn.logredact).
     logredact.install()
     if argv[:1] == ["__restore-worker"]:
-        # Internal: the restore's child process in a bundled app (see cairn.restore_worker).
-        from cairn.restore_worker import main as restore_worker_main
+        # Internal: the restore's child process in a bundled app (see cairn.backup.restore_worker).
+        from cairn.backup.restore_worker import main as restore_worker_main
 
         return restore_worker_main()
     if argv[:1] == ["wallet"] and argv[1:2] and argv[1] in WALLET_SUBCOMMANDS:
         upgraded = _upgrade_before_headless_command("wallet", argv[1:])
         if upgraded is not None:
             return upgraded
-        from cairn.wallet_commands import main as wallet_main
+        from cairn.commands.wallet import main as wallet_main
 
         return wallet_main(argv[1:])
     if argv and argv[0] in DELEGATED:
@@ -328,7 +328,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         upgraded = _upgrade_before_headless_command(command, rest)
         if upgraded is not None:
             return upgraded
-        from cairn.backup.commands import main as backup_main
+        from cairn.commands.backup import main as backup_main
 
         return backup_main(argv)
     args = build_parser().parse_args(argv)

@@ -1,8 +1,7 @@
 """Everything Cairn derives from the BIP39 seed: wallet descriptors and the backup keys.
 
-Pure functions, no I/O. BIP32 is implemented here on top of coincurve and hmac because
-bdkpython does not expose raw private keys, and the backup keys need the private keys of
-m/22476'/0' (request signing) and m/22476'/1' (encryption root).
+Pure functions, no I/O. BIP32 derivation is bdkpython's; the backup keys are the private keys
+of m/22476'/0' (request signing) and m/22476'/1' (encryption root).
 """
 
 from __future__ import annotations
@@ -16,33 +15,34 @@ import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
-from coincurve import PrivateKey, PublicKey
+from coincurve import PublicKey
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from mnemonic import Mnemonic
 
 from cairn.ripemd160 import ripemd160
+from cairn.usererrors import UserError
+
+if TYPE_CHECKING:
+    import bdkpython as bdk
 
 __all__ = [
     "BACKUP_ENCRYPTION_PATH",
     "BACKUP_IDENTITY_PATH",
     "BackupKeys",
-    "ExtendedKey",
     "InvalidMnemonic",
     "Network",
-    "bip84_account_xpub",
-    "bip84_account_zpub",
     "bip84_descriptors",
     "derive_backup_keys",
+    "derive_private_key",
     "generate_mnemonic",
-    "master_key",
+    "master_xprv",
     "mnemonic_to_seed",
-    "parse_path",
     "validate_mnemonic",
 ]
 
-HARDENED = 0x8000_0000
 # 22476 spells CAIRN on a phone keypad.
 BACKUP_PURPOSE = 22476
 BACKUP_IDENTITY_PATH = "m/22476'/0'"
@@ -78,7 +78,7 @@ class Network(StrEnum):
         return self is Network.BITCOIN
 
 
-class InvalidMnemonic(ValueError):
+class InvalidMnemonic(ValueError, UserError):
     """A recovery phrase that is not a valid BIP39 English mnemonic.
 
     `unknown_word` and `position` (1-based) name the first word not in the list and
@@ -187,26 +187,21 @@ def mnemonic_to_seed(phrase: str, passphrase: str = "") -> bytes:
     return Mnemonic.to_seed(validate_mnemonic(phrase), passphrase)
 
 
-# --- BIP32 -------------------------------------------------------------------------------
+# --- BIP32 (bdkpython) ---------------------------------------------------------------------
+#
+# bdkpython derives every child key, descriptor and checksum. It builds an extended key only from
+# a mnemonic (which would stretch the words with PBKDF2 once more: Cairn stretches them once, in
+# mnemonic_to_seed) or from an xprv string; so BIP32's first step, the master key of a seed (one
+# HMAC and its serialization), is written here and handed to bdkpython as that string.
+# bdkpython is imported only when a key is derived: the devnet and the CLI's start-up do not
+# pay for loading it.
 
 
-@dataclass(frozen=True)
-class _Versions:
-    xprv: int
-    xpub: int
-    zpub: int  # SLIP-132 version for native segwit account keys (zpub / vpub)
-
-
-_MAINNET = _Versions(xprv=0x0488ADE4, xpub=0x0488B21E, zpub=0x04B24746)
-_TESTNET = _Versions(xprv=0x04358394, xpub=0x043587CF, zpub=0x045F1CF6)
-
-
-def _versions(network: Network) -> _Versions:
-    return _MAINNET if network.is_mainnet else _TESTNET
+_XPRV_VERSION = {True: 0x0488ADE4, False: 0x04358394}  # is_mainnet → xprv / tprv
 
 
 def hash160(data: bytes) -> bytes:
-    """RIPEMD-160 of SHA-256: the hash of BIP32 key fingerprints."""
+    """RIPEMD-160 of SHA-256 (the devnet's P2WPKH program)."""
     digest = hashlib.sha256(data).digest()
     try:
         return hashlib.new("ripemd160", digest).digest()
@@ -228,179 +223,54 @@ def base58check(payload: bytes) -> str:
     return "1" * leading_zeros + out
 
 
-def parse_path(path: str) -> list[int]:
-    """`m/84'/0'/0'` (or with h for hardened) as a list of child indexes."""
-    parts = path.strip().split("/")
-    if parts[0] != "m":
-        raise ValueError(f"a derivation path starts with m: {path!r}")
-    indexes: list[int] = []
-    for part in parts[1:]:
-        hardened = part.endswith(("'", "h", "H"))
-        digits = part[:-1] if hardened else part
-        if not digits.isdigit() or int(digits) >= HARDENED:
-            raise ValueError(f"bad path element {part!r} in {path!r}")
-        indexes.append(int(digits) + (HARDENED if hardened else 0))
-    return indexes
-
-
-@dataclass(frozen=True, repr=False)
-class ExtendedKey:
-    """A BIP32 extended private key."""
-
-    private_key: bytes
-    chain_code: bytes
-    depth: int = 0
-    parent_fingerprint: bytes = b"\0\0\0\0"
-    child_number: int = 0
-
-    def __repr__(self) -> str:
-        return f"ExtendedKey(depth={self.depth}, child_number={self.child_number})"
-
-    @property
-    def public_key(self) -> bytes:
-        """The compressed (33-byte) secp256k1 public key."""
-        return PrivateKey(self.private_key).public_key.format(compressed=True)
-
-    @property
-    def fingerprint(self) -> bytes:
-        return hash160(self.public_key)[:4]
-
-    def child(self, index: int) -> ExtendedKey:
-        """CKDpriv of BIP32."""
-        if index >= HARDENED:
-            data = b"\0" + self.private_key + struct.pack(">L", index)
-        else:
-            data = self.public_key + struct.pack(">L", index)
-        digest = hmac.new(self.chain_code, data, hashlib.sha512).digest()
-        tweak, chain_code = digest[:32], digest[32:]
-        tweak_int = int.from_bytes(tweak, "big")
-        child_int = (tweak_int + int.from_bytes(self.private_key, "big")) % CURVE_ORDER
-        if tweak_int >= CURVE_ORDER or child_int == 0:
-            # Probability below 2^-127; BIP32 says to skip to the next index.
-            return self.child(index + 1)
-        return ExtendedKey(
-            private_key=child_int.to_bytes(32, "big"),
-            chain_code=chain_code,
-            depth=self.depth + 1,
-            parent_fingerprint=self.fingerprint,
-            child_number=index,
-        )
-
-    def derive(self, path: str | Sequence[int]) -> ExtendedKey:
-        indexes = parse_path(path) if isinstance(path, str) else path
-        key = self
-        for index in indexes:
-            key = key.child(index)
-        return key
-
-    def _serialize(self, version: int, key_data: bytes) -> str:
-        return base58check(
-            struct.pack(">L", version)
-            + bytes([self.depth])
-            + self.parent_fingerprint
-            + struct.pack(">L", self.child_number)
-            + self.chain_code
-            + key_data
-        )
-
-    def xprv(self, network: Network = Network.BITCOIN) -> str:
-        """The key as xprv (mainnet) or tprv (every test network)."""
-        return self._serialize(_versions(network).xprv, b"\0" + self.private_key)
-
-    def xpub(self, network: Network = Network.BITCOIN) -> str:
-        """The public half as xpub (mainnet) or tpub."""
-        return self._serialize(_versions(network).xpub, self.public_key)
-
-    def zpub(self, network: Network = Network.BITCOIN) -> str:
-        """The public half with the SLIP-132 native segwit version: zpub or vpub."""
-        return self._serialize(_versions(network).zpub, self.public_key)
-
-
-def master_key(seed: bytes) -> ExtendedKey:
-    """The BIP32 master key of a seed (16 to 64 bytes)."""
+def master_xprv(seed: bytes, network: Network = Network.BITCOIN) -> str:
+    """The BIP32 master key of a seed (16 to 64 bytes), as xprv (mainnet) or tprv."""
     if not 16 <= len(seed) <= 64:
         raise ValueError("a BIP32 seed has 16 to 64 bytes")
     digest = hmac.new(b"Bitcoin seed", seed, hashlib.sha512).digest()
-    key_int = int.from_bytes(digest[:32], "big")
-    if key_int == 0 or key_int >= CURVE_ORDER:
+    key, chain_code = digest[:32], digest[32:]
+    if not 0 < int.from_bytes(key, "big") < CURVE_ORDER:
         raise ValueError("this seed gives an invalid master key; use another seed")
-    return ExtendedKey(private_key=digest[:32], chain_code=digest[32:])
+    version = _XPRV_VERSION[network.is_mainnet]
+    # version, depth 0, parent fingerprint 0, child number 0, chain code, 0x00 ‖ key
+    return base58check(struct.pack(">LB4sL", version, 0, b"", 0) + chain_code + b"\0" + key)
+
+
+def _secret_key(seed: bytes, network: Network = Network.BITCOIN) -> bdk.DescriptorSecretKey:
+    import bdkpython as bdk
+
+    return bdk.DescriptorSecretKey.from_string(master_xprv(seed, network))
+
+
+def derive_private_key(seed: bytes, path: str) -> bytes:
+    """The 32-byte private key of the BIP32 node `path` (`m/22476'/0'`) of a seed."""
+    import bdkpython as bdk
+
+    try:
+        derivation = bdk.DerivationPath(path)
+    except bdk.Bip32Error as exc:
+        raise ValueError(f"not a derivation path: {path!r}") from exc
+    return bytes(_secret_key(seed).derive(derivation).secret_bytes())
 
 
 # --- Wallet descriptors ------------------------------------------------------------------
 
 
-def _bip84_account_path(network: Network) -> str:
-    return f"m/84'/{network.coin_type}'/0'"
-
-
-_DESCRIPTOR_INPUT_CHARSET = (
-    "0123456789()[],'/*abcdefgh@:$%{}"
-    "IJKLMNOPQRSTUVWXYZ&+-.;<=>?!^_|~"
-    'ijklmnopqrstuvwxyzABCDEFGH`#"\\ '
-)
-_CHECKSUM_CHARSET = "qpzry9x8gf2tvdw0s3jn54khce6mua7l"
-_POLYMOD_GENERATORS = (0xF5DEE51989, 0xA9FDCA3312, 0x1BAB10E32D, 0x3706B1677A, 0x644D626FFD)
-
-
-def _descriptor_polymod(symbols: list[int]) -> int:
-    checksum = 1
-    for value in symbols:
-        top = checksum >> 35
-        checksum = ((checksum & 0x7_FFFF_FFFF) << 5) ^ value
-        for bit, generator in enumerate(_POLYMOD_GENERATORS):
-            if (top >> bit) & 1:
-                checksum ^= generator
-    return checksum
-
-
-def descriptor_checksum(descriptor: str) -> str:
-    """The 8-character checksum of an output descriptor (BIP380)."""
-    symbols: list[int] = []
-    groups: list[int] = []
-    for char in descriptor:
-        position = _DESCRIPTOR_INPUT_CHARSET.find(char)
-        if position < 0:
-            raise ValueError(f"character {char!r} cannot appear in a descriptor")
-        symbols.append(position & 31)
-        groups.append(position >> 5)
-        if len(groups) == 3:
-            symbols.append(groups[0] * 9 + groups[1] * 3 + groups[2])
-            groups = []
-    if len(groups) == 1:
-        symbols.append(groups[0])
-    elif len(groups) == 2:
-        symbols.append(groups[0] * 3 + groups[1])
-    checksum = _descriptor_polymod([*symbols, 0, 0, 0, 0, 0, 0, 0, 0]) ^ 1
-    return "".join(_CHECKSUM_CHARSET[(checksum >> (5 * (7 - i))) & 31] for i in range(8))
-
-
-def _with_checksum(descriptor: str) -> str:
-    return f"{descriptor}#{descriptor_checksum(descriptor)}"
-
-
 def bip84_descriptors(seed: bytes, network: Network) -> tuple[str, str]:
     """BDK private descriptors (external, internal) of BIP84 account 0, with checksums.
 
-    The master key with the full path, the same string bdkpython's `Descriptor.new_bip84`
-    gives: `wpkh(xprv.../84'/0'/0'/0/*)#...` on mainnet, tprv and coin type 1 elsewhere.
+    bdkpython's own `Descriptor.new_bip84`: `wpkh(xprv.../84'/0'/0'/0/*)#...` on mainnet,
+    tprv and coin type 1 elsewhere.
     """
-    root = master_key(seed).xprv(network)
-    account = f"84'/{network.coin_type}'/0'"
-    return (
-        _with_checksum(f"wpkh({root}/{account}/0/*)"),
-        _with_checksum(f"wpkh({root}/{account}/1/*)"),
+    import bdkpython as bdk
+
+    kind = bdk.NetworkKind.MAIN if network.is_mainnet else bdk.NetworkKind.TEST
+    secret = _secret_key(seed, network)
+    external, internal = (
+        bdk.Descriptor.new_bip84(secret, keychain, kind).to_string_with_secret()
+        for keychain in (bdk.KeychainKind.EXTERNAL, bdk.KeychainKind.INTERNAL)
     )
-
-
-def bip84_account_xpub(seed: bytes, network: Network) -> str:
-    """The BIP84 account-0 public key as xpub / tpub."""
-    return master_key(seed).derive(_bip84_account_path(network)).xpub(network)
-
-
-def bip84_account_zpub(seed: bytes, network: Network) -> str:
-    """The BIP84 account-0 public key as zpub / vpub (what other wallets show)."""
-    return master_key(seed).derive(_bip84_account_path(network)).zpub(network)
+    return external, internal
 
 
 # --- Backup keys -------------------------------------------------------------------------
@@ -412,12 +282,11 @@ def _hkdf(root: bytes, info: bytes) -> bytes:
 
 def derive_backup_keys(seed: bytes) -> BackupKeys:
     """The backup identity (m/22476'/0') and the two keys derived from m/22476'/1'."""
-    master = master_key(seed)
-    identity = master.derive(BACKUP_IDENTITY_PATH)
-    root = master.derive(BACKUP_ENCRYPTION_PATH).private_key
+    signing_key = derive_private_key(seed, BACKUP_IDENTITY_PATH)
+    root = derive_private_key(seed, BACKUP_ENCRYPTION_PATH)
     return BackupKeys(
-        signing_key=identity.private_key,
-        node_id=identity.public_key.hex(),
+        signing_key=signing_key,
+        node_id=node_id_of(signing_key),
         data_key=_hkdf(root, DATA_KEY_INFO),
         key_name_key=_hkdf(root, KEY_NAME_KEY_INFO),
     )

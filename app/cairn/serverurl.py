@@ -9,6 +9,8 @@ from __future__ import annotations
 import ipaddress
 from urllib.parse import urlsplit
 
+from cairn.usererrors import RefusedInput
+
 _LOOPBACK_NAMES = frozenset({"localhost"})
 
 
@@ -46,8 +48,8 @@ def normalise_server_url(url: str) -> str:
 
 
 def checked_server_url(url: str) -> str:
-    """`url` normalised, or ValueError saying what is wrong with it."""
+    """`url` normalised, or RefusedInput (a ValueError) saying what is wrong with it."""
     problem = server_url_problem(url)
     if problem is not None:
-        raise ValueError(problem)
+        raise RefusedInput(problem)
     return normalise_server_url(url)

@@ -11,24 +11,31 @@ import asyncio
 import contextlib
 import logging
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
 
 import httpx
 
 from cairn import httpclient
-from cairn.backup.client import BackupError, BackupUnreachable
 from cairn.backup.conflicts import list_conflicts, resolve_conflict
+from cairn.backup.errors import (
+    BackupCorrupt,
+    BackupErased,
+    BackupError,
+    BackupNotFound,
+    BackupQuotaExceeded,
+    BackupServerError,
+    BackupUnauthorized,
+    BackupUnreachable,
+    BackupUnsupported,
+    RateLimited,
+)
 from cairn.backup.fullbackup import FullBackupProgress
 from cairn.backup.localstate import full_backup_reason
 from cairn.backup.merge import ConflictRecord
-from cairn.backup.restore import (
-    RestoreOutcome,
-    RestorePhase,
-    RestoreProgress,
-    RestoreResult,
-    discard_staging,
-)
+from cairn.backup.restore import ProgressCallback as RestoreProgressCallback
+from cairn.backup.restore import RestoreProgress, RestoreResult, discard_staging
+from cairn.backup.restore_worker import RestoreChild
 from cairn.backup.service import BackupService
 from cairn.backup.status import BackupState, BackupStatus, StatusSnapshot
 from cairn.config import AppConfig, load_config, save_config, wallet_dir
@@ -42,7 +49,6 @@ from cairn.keys import (
     validate_mnemonic,
 )
 from cairn.onboarding import WalletPresence
-from cairn.restore_worker import RestoreChild
 from cairn.seedfile import (
     SEED_FILE_NAME,
     delete_seed,
@@ -62,7 +68,9 @@ from cairn.upgrade import (
     write_format,
 )
 from cairn.upgrade.formats import format_path
+from cairn.usererrors import UserError
 from cairn.wallet import CairnWallet
+from cairn.wallet_restore import NoBackupServer, WalletExists, restore_wallet
 
 log = logging.getLogger(__name__)
 
@@ -73,22 +81,55 @@ SIDECARS = ("-wal", "-shm", "-journal")
 UPLOAD_BATCH_ITEMS = 200
 EMAIL_PREFERENCE = "email"
 
-Progress = Callable[[str, int, int], None]  # phase, done, total (0: not known yet)
-
-RESTORE_PHASES = {
-    RestorePhase.CONNECTING: "Contacting the backup server",
-    RestorePhase.DOWNLOADING: "Downloading and decrypting your backup",
-    RestorePhase.VERIFYING: "Checking every record",
-    RestorePhase.SWITCHING: "Putting the restored wallet in place",
-    RestorePhase.DONE: "Restored",
-}
+BackupProgressCallback = Callable[[FullBackupProgress], None]
 
 
-class SessionError(Exception):
+class SessionError(UserError):
     """Something the user can act on (server down, no server set); the message says what."""
 
 
-def _ignore(_phase: str, _done: int, _total: int) -> None:
+def backup_advice(error: BackupError, server: str) -> str | None:
+    """What the user can do about a backup error, or None when it is a bug of ours."""
+    if isinstance(error, (BackupUnreachable, BackupServerError)):
+        return (
+            f"The backup server at {server} could not be reached. Check your connection and "
+            "try again, or change the server."
+        )
+    if isinstance(error, RateLimited):
+        return f"The backup server at {server} is busy. Try again in a minute."
+    if isinstance(error, BackupCorrupt):
+        return (
+            f"The backup on {server} failed its integrity check, so nothing was taken from it. "
+            "Your wallet on this computer is unchanged. Contact the server's operator, or "
+            "change the server."
+        )
+    if isinstance(error, BackupErased):
+        return (
+            "The backup was deleted from another device. Choose Back up here again to back "
+            "this wallet up again."
+        )
+    if isinstance(error, BackupQuotaExceeded):
+        return (
+            f"The backup server at {server} has no more room for this wallet. Ask its operator "
+            "for more, or change the server."
+        )
+    if isinstance(error, BackupUnauthorized):
+        reason = error.code or "refused"
+        return (
+            f"The backup server at {server} refused this computer's requests ({reason}). "
+            "Check that this computer's clock and time zone are right."
+        )
+    if isinstance(error, BackupNotFound):
+        return f"There is no backup of this wallet on {server}. Choose Back up now to make one."
+    if isinstance(error, BackupUnsupported):
+        return (
+            f"The backup server at {server} runs another version of the backup protocol. "
+            "Update Cairn or the server, or change the server."
+        )
+    return None
+
+
+def _ignore(_progress: object) -> None:
     return None
 
 
@@ -263,56 +304,71 @@ class Session:
             await asyncio.to_thread(self._new_files.remove)
             self._new_files = None
 
-    async def run_initial_backup(self, progress: Progress = _ignore) -> None:
+    async def run_initial_backup(self, progress: BackupProgressCallback = _ignore) -> None:
         """Upload everything the new wallet wrote; returns once the server acknowledged it."""
         service = self._require_service()
         store = self._require_async_store()
-        total = (await store.outbox_stats()).count
-        progress("Uploading the first backup", 0, total)
+        queued = await store.outbox_stats()
+        progress(FullBackupProgress(0, queued.count, 0))
 
         def on_status(snapshot: StatusSnapshot) -> None:
-            progress("Uploading the first backup", max(0, total - snapshot.pending_changes), total)
+            done = max(0, queued.count - snapshot.pending_changes)
+            progress(
+                FullBackupProgress(
+                    done, queued.count, max(0, queued.bytes - snapshot.pending_bytes)
+                )
+            )
 
         unsubscribe = service.status.subscribe(on_status)
         try:
             await self._backup_now(service)
         finally:
             unsubscribe()
-        progress("Backed up", total, total)
+        progress(FullBackupProgress(queued.count, queued.count, queued.bytes))
 
     async def restore(
-        self, words: Sequence[str], progress: Progress = _ignore, *, passphrase: str = ""
+        self,
+        words: Sequence[str],
+        progress: RestoreProgressCallback = _ignore,
+        *,
+        passphrase: str = "",
     ) -> RestoreResult:
-        """Restore the record store from the backup server; the wallet opens only if it worked.
+        """Restore the wallet from the backup server (`cairn.wallet_restore`); it opens only if
+        that worked. `progress` gets the engine's own reports, byte counts included.
 
         The backup's keys come from the words and the passphrase together, as the wallet's do:
         another passphrase finds no backup, never someone else's.
         """
         phrase = validate_mnemonic(" ".join(words))
-        url = self.backup_server_url
-        if not url:
-            raise SessionError("No backup server is set. Choose one to restore from.")
-        keys = await asyncio.to_thread(
-            lambda: derive_backup_keys(mnemonic_to_seed(phrase, passphrase))
-        )
-
-        def report(p: RestoreProgress) -> None:
-            progress(RESTORE_PHASES.get(p.phase, str(p.phase)), p.done, p.total)
-
         # The restore replaces records.sqlite: nothing may hold the old file open.
         await self.close()
-        make_private_dir(self.wallet_dir)
-        result = await self._restore_off_loop(url, keys, report)
-        log.info("restore finished: %s (%d records)", result.outcome.value, result.records)
-        if result.outcome is RestoreOutcome.RESTORED:
-            progress("Opening the wallet", result.records, result.records)
-            await asyncio.to_thread(save_seed, self.wallet_dir, phrase, passphrase)
-            await self._open_wallet(phrase, passphrase)
-            await asyncio.to_thread(write_format, self.wallet_dir, CURRENT_FORMAT)
-        return result
+        try:
+            done = await restore_wallet(
+                self.data_dir,
+                self.config,
+                phrase,
+                passphrase,
+                progress=progress,
+                run=self._restore_off_loop,
+            )
+        except (NoBackupServer, WalletExists) as exc:
+            raise SessionError(str(exc)) from exc
+        log.info(
+            "restore finished: %s (%d records)", done.result.outcome.value, done.result.records
+        )
+        self.config = done.config
+        if done.restored:
+            # The seed the restore stretched opens the wallet: the words are stretched once.
+            await self._open_wallet(phrase, passphrase, seed=done.seed)
+        return done.result
 
     async def _restore_off_loop(
-        self, url: str, keys: BackupKeys, report: Callable[[RestoreProgress], None]
+        self,
+        url: str,
+        store_id: str,
+        target: Path,
+        keys: BackupKeys,
+        progress: RestoreProgressCallback,
     ) -> RestoreResult:
         """Run the restore in a child process, its progress forwarded to this loop in order.
 
@@ -323,14 +379,14 @@ class Session:
         child = RestoreChild()
 
         def forward(p: RestoreProgress) -> None:
-            window_loop.call_soon_threadsafe(report, p)
+            window_loop.call_soon_threadsafe(progress, p)
 
         try:
             return await asyncio.to_thread(
                 child.run,
                 url,
-                self.network,
-                self.records_path,
+                store_id,
+                target,
                 keys,
                 timeout=self._backup_timeout,
                 progress=forward,
@@ -339,16 +395,14 @@ class Session:
             child.cancel()
             raise
 
-    async def run_full_backup(self, progress: Progress = _ignore) -> None:
-        """Upload every record again (upgrade, server change); returns when the server has all."""
+    async def run_full_backup(self, progress: BackupProgressCallback = _ignore) -> None:
+        """Upload every record again (upgrade, server change); returns when the server has all.
+
+        `progress` gets the engine's own reports (nothing known yet while `total` is 0)."""
         await self.open_existing()
         service = self._require_service()
-
-        def report(p: FullBackupProgress) -> None:
-            progress("Backing up every record", p.done, p.total)
-
-        progress("Preparing the full backup", 0, 0)
-        service.set_progress(report)
+        progress(FullBackupProgress(0, 0, 0))
+        service.set_progress(progress)
         try:
             await self._backup_now(service)
         finally:
@@ -386,7 +440,9 @@ class Session:
             self._async_store = AsyncRecordStore(self._store)
         return self._store
 
-    async def _open_wallet(self, phrase: str, passphrase: str = "") -> None:
+    async def _open_wallet(
+        self, phrase: str, passphrase: str = "", *, seed: bytes | None = None
+    ) -> None:
         if self._wallet is not None:
             return
         esplora = self.config.chain_url
@@ -395,7 +451,8 @@ class Session:
                 f"No chain server is set for {self.network}. Set esplora_url in "
                 f"{self.data_dir / 'config.json'}, or run `cairn demo`."
             )
-        seed = await asyncio.to_thread(mnemonic_to_seed, phrase, passphrase)
+        if seed is None:
+            seed = await asyncio.to_thread(mnemonic_to_seed, phrase, passphrase)
         store = await self._open_store()
         self._wallet = await CairnWallet.open_async(
             store, seed, self.config.network, esplora_url=esplora, bus=self.bus
@@ -463,18 +520,23 @@ class Session:
             self._wallet = None
 
     async def _backup_now(self, service: BackupService) -> None:
-        try:
+        async with self._backup_errors(service):
             await service.backup_now()
-        except BackupUnreachable as exc:
-            # The transport's own words ("All connection attempts failed") help nobody who
-            # reads the message; they go to the log.
-            log.warning("backup server %s unreachable: %s", service.server_url, exc)
-            raise SessionError(
-                f"The backup server at {service.server_url} could not be reached. "
-                "Check your connection and try again, or change the server."
-            ) from exc
+
+    @contextlib.asynccontextmanager
+    async def _backup_errors(self, service: BackupService) -> AsyncIterator[None]:
+        """The backup's errors the user can act on, as SessionError advice; bugs stay bugs."""
+        try:
+            yield
         except BackupError as exc:
-            raise SessionError(f"The backup server refused the backup: {exc}") from exc
+            advice = backup_advice(exc, service.server_url)
+            if advice is None:
+                raise
+            if isinstance(exc, BackupUnreachable):
+                # The transport's own words ("All connection attempts failed") help nobody who
+                # reads the message; they go to the log.
+                log.warning("backup server %s unreachable: %s", service.server_url, exc)
+            raise SessionError(advice) from exc
 
     def _require_service(self) -> BackupService:
         if self._service is None:
@@ -530,7 +592,9 @@ class Session:
 
     async def back_up_here_again(self) -> None:
         """After the backup was deleted from another device: back up this wallet again."""
-        await self._require_service().start_again()
+        service = self._require_service()
+        async with self._backup_errors(service):
+            await service.start_again()
 
     async def change_backup_server(self, url: str) -> None:
         """Switch servers: the engine sees the new URL and uploads everything there."""
@@ -551,7 +615,9 @@ class Session:
             self._started = True
 
     async def delete_server_backup(self) -> None:
-        await self._require_service().delete_server_backup()
+        service = self._require_service()
+        async with self._backup_errors(service):
+            await service.delete_server_backup()
 
     async def set_email(self, email: str | None) -> None:
         await self.require_wallet().set_preference(EMAIL_PREFERENCE, email or None)

@@ -18,13 +18,14 @@ from pathlib import Path
 
 from cairn.backup.client import RemoteBackupClient
 from cairn.backup.localstate import require_full_backup
-from cairn.backup.protocol import Batch, PutItem, new_incarnation, new_write_id
 from cairn.backup.restore import RestoreOutcome, restore_store
 from cairn.backup.service import BackupService
 from cairn.events import EventBus, LabelChanged
 from cairn.keys import BackupKeys, derive_backup_keys, mnemonic_to_seed
 from cairn.session import UPLOAD_BATCH_ITEMS
 from cairn.storage import AsyncRecordStore, SqliteStore
+from cairn.wire.addressing import new_incarnation, new_write_id
+from cairn.wire.messages import Batch, PutItem
 
 NETWORK = "regtest"
 WORDS = "abandon " * 11 + "about"

@@ -21,17 +21,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
-from tests.support.postgres import free_port
+from tests.support.ports import free_port
 
-from cairn.backup.protocol import (
-    Batch,
-    PutItem,
-    encode_batch,
-    new_incarnation,
-    new_write_id,
-    objects_path,
-    sign_request,
-)
+from cairn.wire.addressing import new_incarnation, new_write_id, objects_path
+from cairn.wire.messages import Batch, PutItem, encode_batch
+from cairn.wire.signing import sign_request
 
 ROOT = Path(__file__).resolve().parents[2]
 VALUE_BYTES = 1024  # a typical sealed record (a label, a changeset) is well under this

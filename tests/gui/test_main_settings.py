@@ -29,10 +29,12 @@ def click(qtbot, button: QPushButton) -> None:
     qtbot.mouseClick(button, Qt.MouseButton.LeftButton)
 
 
-def answer(box: QMessageBox, confirm: bool) -> None:
+def answer(qtbot, box: QMessageBox, confirm: bool) -> None:
+    """Click the box's button and return once the box has finished (its answer is handled)."""
     assert box.isVisible()
     button = box.findChild(QPushButton, "confirmButton") if confirm else box.escapeButton()
-    button.click()
+    with qtbot.waitSignal(box.finished, timeout=5_000):
+        button.click()
 
 
 def test_back_up_now_and_export_labels_to_a_bip329_file(
@@ -87,16 +89,19 @@ def test_delete_backup_asks_first_then_removes_the_server_store(
     before = run(qtbot, qasync_loop, server_store_info(backupd.url, words))
     assert before.objects > 0
 
+    qtbot.waitUntil(lambda: not settings.tasks.busy, timeout=10_000)
     box = settings.ask_delete_backup()
     screenshot(opened.window, "main-delete-confirmation")
-    answer(box, confirm=False)
-    qtbot.wait(50)
+    answer(qtbot, box, confirm=False)
+    # A confirmed delete starts (and says "Deleting…") as the box finishes: after Cancel,
+    # nothing did.
+    assert not settings.tasks.busy
     assert not settings.delete_result.isVisible()
     # Cancel deleted nothing (the store may have grown meanwhile: uploads go on).
     assert run(qtbot, qasync_loop, server_store_info(backupd.url, words)).objects >= before.objects
 
     box = settings.ask_delete_backup()
-    answer(box, confirm=True)
+    answer(qtbot, box, confirm=True)
     qtbot.waitUntil(lambda: "deleted" in settings.delete_result.text(), timeout=10_000)
     assert settings.delete_result.text() == "The backup on the server was deleted."
     after = run(qtbot, qasync_loop, server_store_info(backupd.url, words))
@@ -110,15 +115,17 @@ def test_words_only_after_confirmation_email_and_a_new_server_gets_a_full_backup
 ):
     window, session, settings = opened.window, opened.session, opened.window.settings
 
+    qtbot.waitUntil(lambda: not settings.tasks.busy, timeout=10_000)
     click(qtbot, settings.show_seed_button)
     box = settings.findChild(QMessageBox, "confirmation")
     assert box is not None and box.isVisible()
     assert settings.findChild(SeedDialog) is None
-    answer(box, confirm=False)
-    qtbot.wait(50)
+    answer(qtbot, box, confirm=False)
+    # Showing the words starts as the box finishes: after Cancel, no reading of the seed began.
+    assert not settings.tasks.busy
     assert settings.findChild(SeedDialog) is None
     box = settings.ask_show_seed()
-    answer(box, confirm=True)
+    answer(qtbot, box, confirm=True)
     qtbot.waitUntil(lambda: settings.findChild(SeedDialog) is not None, timeout=5000)
     dialog = settings.findChild(SeedDialog)
     assert dialog is not None and dialog.isVisible()

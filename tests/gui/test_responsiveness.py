@@ -16,6 +16,7 @@ import time
 
 import pytest
 
+from cairn.backup.fullbackup import FullBackupProgress
 from cairn.backup.localstate import require_full_backup
 from cairn.backup.restore import RestoreOutcome
 from cairn.session import Session
@@ -109,12 +110,10 @@ async def full_backup_under_heartbeat(data_dir) -> tuple[Heartbeat, int]:
         await asyncio.to_thread(
             require_full_backup, store, "upgraded from a version without backups"
         )
-        progress: list[tuple[int, int]] = []
+        progress: list[FullBackupProgress] = []
         async with Heartbeat() as beat:
-            await session.run_full_backup(
-                lambda _phase, done, total: progress.append((done, total))
-            )
-        assert progress and progress[-1][0] == progress[-1][1] >= RECORDS
+            await session.run_full_backup(progress.append)
+        assert progress and progress[-1].done == progress[-1].total >= RECORDS
         return beat, len(progress)
     finally:
         await session.close()

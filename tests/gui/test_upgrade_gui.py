@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from cairn.backup.fullbackup import FullBackupProgress
 from cairn.backup.localstate import full_backup_reason
 from cairn.onboarding import View
 from cairn.ui.app import CairnApp
@@ -46,7 +47,7 @@ def test_legacy_wallet_gets_its_full_backup_before_the_main_window(
     backupd.stop()
 
     app = CairnApp(data_dir)
-    seen: list[tuple[str, int, int]] = []
+    seen: list[FullBackupProgress] = []
     app.start()
     qtbot.waitUntil(
         lambda: app.wizard_window is not None or app.main_window is not None, timeout=10_000
@@ -58,7 +59,7 @@ def test_legacy_wallet_gets_its_full_backup_before_the_main_window(
     loading = app.wizard_window.current_page
     assert isinstance(loading, LoadingPage)
     assert loading.heading.text() == "Backing up your wallet"
-    loading.progress_changed.connect(lambda phase, done, total: seen.append((phase, done, total)))
+    loading.progress_changed.connect(seen.append)
 
     # The server is down: the screen says so and offers to try again; nothing is lost.
     qtbot.waitUntil(lambda: loading.retry_button.isVisible(), timeout=20_000)
@@ -70,7 +71,8 @@ def test_legacy_wallet_gets_its_full_backup_before_the_main_window(
     loading.retry_button.click()
     qtbot.waitUntil(lambda: app.main_window is not None, timeout=30_000)
 
-    assert any(total > 0 and done == total for _phase, done, total in seen), seen
+    # The engine's own reports reach the page, byte counts included.
+    assert any(p.total > 0 and p.done == p.total and p.bytes_sent > 0 for p in seen), seen
     session = app.session
     assert session.backup_status.current.full_backup_reason is None
     assert full_backup_reason(session._store) is None

@@ -154,7 +154,9 @@ def test_no_backup_found_is_a_choice_never_a_silent_empty_wallet(
     assert isinstance(loading, LoadingPage)
     qtbot.waitUntil(lambda: loading.problem.isVisible(), timeout=30_000)
     assert "No backup was found" in loading.problem.text()
-    qtbot.wait(200)
+    # The restore has ended: from here only the user's choice can open a window.
+    qtbot.waitUntil(lambda: not loading.running, timeout=5_000)
+    assert app.wizard.view is View.LOADING
     assert app.main_window is None
     assert not app.session.has_wallet
 

@@ -7,6 +7,7 @@ import asyncio
 
 import pytest
 
+from cairn.backup.fullbackup import FullBackupProgress
 from cairn.backup.localstate import full_backup_reason, require_full_backup
 from cairn.onboarding import View
 from cairn.session import Session
@@ -43,7 +44,7 @@ def test_upgrade_runs_the_full_backup_before_the_main_window(
     run(qtbot, qasync_loop, wallet_owing_a_full_backup(data_dir))
 
     app = CairnApp(data_dir)
-    seen: list[tuple[str, int, int]] = []
+    seen: list[FullBackupProgress] = []
     app.start()
     qtbot.waitUntil(
         lambda: app.wizard_window is not None or app.main_window is not None, timeout=10_000
@@ -54,10 +55,11 @@ def test_upgrade_runs_the_full_backup_before_the_main_window(
     loading = window.current_page
     assert isinstance(loading, LoadingPage)
     assert loading.heading.text() == "Backing up your wallet"
-    loading.progress_changed.connect(lambda phase, done, total: seen.append((phase, done, total)))
+    loading.progress_changed.connect(seen.append)
     qtbot.waitUntil(lambda: app.main_window is not None, timeout=30_000)
 
-    assert any(total > 0 and done == total for _phase, done, total in seen), seen
+    # The engine's own reports reach the page, byte counts included.
+    assert any(p.total > 0 and p.done == p.total and p.bytes_sent > 0 for p in seen), seen
     session = app.session
     assert session.backup_status.current.full_backup_reason is None
     assert full_backup_reason(session._store) is None

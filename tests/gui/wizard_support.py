@@ -8,10 +8,10 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from cairn.backup.client import RemoteBackupClient
-from cairn.backup.protocol import StoreInfo
 from cairn.config import AppConfig, save_config
 from cairn.keys import Network, derive_backup_keys, mnemonic_to_seed
 from cairn.session import Session
+from cairn.wire.messages import StoreInfo
 from tests.support.words import PHRASE
 
 T = TypeVar("T")

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from cairn import logredact
-from cairn.backup import commands
+from cairn.commands import backup as commands
 from cairn.exitcodes import EXIT_OK
 from cairn.keys import derive_backup_keys, mnemonic_to_seed
 from tests.integration.datadir_support import COMMANDS, cairn, write_settings

@@ -6,10 +6,11 @@ import asyncio
 
 import pytest
 
+from cairn.backup.fullbackup import FullBackupProgress
 from cairn.backup.localstate import require_full_backup
-from cairn.backup.restore import RestoreOutcome
+from cairn.backup.restore import RestoreOutcome, RestorePhase, RestoreProgress
 from cairn.config import AppConfig, load_config, save_config
-from cairn.keys import Network
+from cairn.keys import Network, mnemonic_to_seed
 from cairn.onboarding import WalletPresence
 from cairn.session import Session, SessionError
 from cairn.upgrade import CURRENT_FORMAT, detect_format
@@ -45,10 +46,10 @@ async def test_presence_follows_the_wallet_through_create_and_full_backup(
         assert detect_format(session.wallet_dir) == CURRENT_FORMAT
         await asyncio.to_thread(require_full_backup, session._store, "upgraded")
         assert await session.presence() is WalletPresence.NEEDS_FULL_BACKUP
-        seen: list[tuple[str, int, int]] = []
-        await session.run_full_backup(lambda *p: seen.append(p))
+        seen: list[FullBackupProgress] = []
+        await session.run_full_backup(seen.append)
         assert await session.presence() is WalletPresence.READY
-        assert seen[-1][1] == seen[-1][2] > 0
+        assert seen[-1].done == seen[-1].total > 0 and seen[-1].bytes_sent > 0
         assert session.backup_status.current.pending_changes == 0
     finally:
         await session.close()
@@ -163,7 +164,9 @@ async def test_a_seed_saved_with_a_passphrase_opens_the_passphrase_wallet(
 
 
 @pytest.mark.asyncio
-async def test_a_wallet_that_cannot_be_created_leaves_nothing_behind(tmp_path, backupd):
+async def test_a_wallet_without_a_chain_server_is_refused_before_anything_is_written(
+    tmp_path, backupd
+):
     path = tmp_path / "nochain"
     save_config(path, AppConfig(network=Network.REGTEST, backup_server_url=backupd.url))
     session = await Session.open(path)
@@ -171,8 +174,31 @@ async def test_a_wallet_that_cannot_be_created_leaves_nothing_behind(tmp_path, b
         with pytest.raises(SessionError, match="No chain server"):
             await session.create_wallet(WORDS)
         assert not session.has_wallet
-        assert not (session.wallet_dir / "seed").exists()
-        assert not session.records_path.exists()
+        assert not session.wallet_dir.exists()
+    finally:
+        await session.close()
+
+
+@pytest.mark.asyncio
+async def test_a_wallet_that_cannot_be_created_leaves_nothing_behind(tmp_path, backupd, devnet):
+    session = await Session.open(data_dir(tmp_path, "late", backupd.url, devnet.url))
+    # Creating fails at its last step, after the seed file and the records were written: the
+    # format file cannot be put in place because a folder of that name is in the way (it was
+    # there before, so it stays).
+    in_the_way = session.wallet_dir / "format"
+    in_the_way.mkdir(parents=True)
+    (in_the_way / "kept.txt").write_text("not Cairn's")
+    try:
+        with pytest.raises(IsADirectoryError):
+            await session.create_wallet(WORDS, email="late@example.com")
+        assert not session.has_wallet
+        assert sorted(p.name for p in session.wallet_dir.iterdir()) == ["format"]
+        assert (in_the_way / "kept.txt").read_text() == "not Cairn's"
+        # Nothing is left open either: a second try, with the folder gone, works.
+        in_the_way.joinpath("kept.txt").unlink()
+        in_the_way.rmdir()
+        await session.create_wallet(WORDS)
+        assert session.has_wallet
     finally:
         await session.close()
 
@@ -201,7 +227,7 @@ async def test_the_wizards_network_choice_is_saved_and_never_replaces_a_wallet(t
 
 @pytest.mark.asyncio
 async def test_a_passphrase_wallet_is_backed_up_and_restored_only_with_its_passphrase(
-    tmp_path, backupd, devnet
+    tmp_path, backupd, devnet, monkeypatch
 ):
     old = await Session.open(data_dir(tmp_path, "old", backupd.url, devnet.url))
     try:
@@ -221,9 +247,25 @@ async def test_a_passphrase_wallet_is_backed_up_and_restored_only_with_its_passp
     finally:
         await plain.close()
     new = await Session.open(data_dir(tmp_path, "new", backupd.url, devnet.url))
+    stretched: list[str] = []
+
+    def counted(phrase: str, passphrase: str = "") -> bytes:
+        stretched.append(passphrase)
+        return mnemonic_to_seed(phrase, passphrase)
+
+    # Every module that could stretch the words, wrapped so each stretch is counted.
+    monkeypatch.setattr("cairn.wallet_restore.mnemonic_to_seed", counted)
+    monkeypatch.setattr("cairn.session.mnemonic_to_seed", counted)
+    progress: list[RestoreProgress] = []
     try:
-        result = await new.restore(WORDS, passphrase="TREZOR ünïcode")
+        result = await new.restore(WORDS, progress.append, passphrase="TREZOR ünïcode")
         assert result.outcome is RestoreOutcome.RESTORED
+        # The words are stretched once for the backup's keys and the wallet together.
+        assert stretched == ["TREZOR ünïcode"]
+        # The engine's reports arrive as they left it, byte counts included.
+        assert [p.phase for p in progress][-1] is RestorePhase.DONE
+        assert progress[-1].bytes_received == result.bytes > 0
+        assert progress[-1].done == progress[-1].total == result.records
         assert new.email == "p@example.com"
         assert new.has_passphrase
         # The same keys: the first receive address is the old one's, and it is never handed

@@ -26,7 +26,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.support.postgres import free_port
+from tests.support.ports import free_port
 
 LIMIT_OPTIONS = (
     "max_object_bytes",

@@ -10,16 +10,9 @@ from typing import Any
 import httpx
 from coincurve import PrivateKey
 
-from cairn.backup.protocol import (
-    Batch,
-    DeleteItem,
-    PutItem,
-    encode_batch,
-    new_incarnation,
-    new_write_id,
-    sign_request,
-    store_path,
-)
+from cairn.wire.addressing import new_incarnation, new_write_id, store_path
+from cairn.wire.messages import Batch, DeleteItem, PutItem, encode_batch
+from cairn.wire.signing import sign_request
 
 # Deletes carry a sealed tombstone; the server stores it without opening it.
 TOMBSTONE = b"sealed tombstone"

@@ -33,12 +33,12 @@ from pathlib import Path
 
 from cairn.backup.client import BackupConflict, BackupError, RemoteBackupClient
 from cairn.backup.conflicts import list_conflicts
-from cairn.backup.protocol import Batch, BatchResult, FeedPage
 from cairn.backup.service import BackupService
 from cairn.backup.sync import BackupErased
 from cairn.backup.uploader import Backoff
 from cairn.keys import BackupKeys
 from cairn.storage import AsyncRecordStore, SqliteStore
+from cairn.wire.messages import Batch, BatchResult, FeedPage
 
 NETWORK = "regtest"
 SHARED = [f"labels/tx/{i:064x}" for i in range(4)] + ["prefs/fiat", "prefs/unit"]

@@ -237,8 +237,8 @@ def every_option(parser) -> set[str]:
 
 
 def test_man_pages_document_every_option():
-    from cairn.backup import commands
     from cairn.cli import build_parser as cairn_parser
+    from cairn.commands import backup as commands
     from cairn.devnet.cli import build_parser as devnet_parser
     from cairn.server.cli import build_parser as backupd_parser
 

@@ -20,9 +20,12 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCMSIV
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from cairn.backup import payload
-from cairn.backup.envelope import MAX_PLAINTEXT, associated_data, seal, unseal
-from cairn.backup.protocol import (
+from cairn.keys import derive_backup_keys, derive_private_key, mnemonic_to_seed
+from cairn.server.config import Limits
+from cairn.server.routes import SMALL_BODY
+from cairn.wire import payload
+from cairn.wire.addressing import changes_target, objects_path, store_path, wire_key
+from cairn.wire.constants import (
     FEED_LIMIT_MAX,
     LIST_LIMIT_MAX,
     MAX_BATCH_BYTES,
@@ -32,22 +35,11 @@ from cairn.backup.protocol import (
     MAX_SKEW,
     STORE_IDS,
     STORE_QUOTA_BYTES,
-    Batch,
-    PutItem,
-    changes_target,
-    encode_batch,
-    loads,
-    objects_path,
-    parse_batch,
-    request_digest,
-    sign_request,
-    store_path,
-    verify_request,
-    wire_key,
 )
-from cairn.keys import derive_backup_keys, master_key, mnemonic_to_seed
-from cairn.server.config import Limits
-from cairn.server.routes import SMALL_BODY
+from cairn.wire.envelope import MAX_PLAINTEXT, associated_data, seal, unseal
+from cairn.wire.jsonbody import loads
+from cairn.wire.messages import Batch, PutItem, encode_batch, parse_batch
+from cairn.wire.signing import request_digest, sign_request, verify_request
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "PROTOCOL.md"
 TEXT = DOC.read_text(encoding="utf-8")
@@ -123,7 +115,7 @@ def test_key_vectors() -> None:
     keys = derive_backup_keys(seed)
     assert keys.signing_key.hex() == v("signing_key")
     assert keys.node_id == v("node_id")
-    root = master_key(seed).derive("m/22476'/1'").private_key
+    root = derive_private_key(seed, "m/22476'/1'")
     assert root.hex() == v("encryption_root")
     assert keys.data_key.hex() == v("data_key") == _hkdf(root, b"data-key").hex()
     assert keys.key_name_key.hex() == v("key_name_key") == _hkdf(root, b"key-name-key").hex()
@@ -348,7 +340,7 @@ def test_constants_in_the_document_match_the_code(needle: str) -> None:
 
 
 def test_the_json_nesting_bound_of_the_document_is_the_parsers() -> None:
-    from cairn.backup.protocol import ProtocolError
+    from cairn.wire.jsonbody import ProtocolError
 
     assert "count MUST NOT exceed 64" in TEXT and "| JSON nesting | 64 |" in TEXT
     loads(b"[" * 64 + b"]" * 64)
@@ -358,7 +350,7 @@ def test_the_json_nesting_bound_of_the_document_is_the_parsers() -> None:
 
 
 def test_every_error_code_is_in_the_error_table() -> None:
-    from cairn.backup.protocol import ERROR_STATUS
+    from cairn.wire.constants import ERROR_STATUS
 
     table = TEXT.split("## 8. Errors and limits", 1)[1].split("| limit", 1)[0]
     for code, status in ERROR_STATUS.items():

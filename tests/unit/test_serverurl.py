@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from cairn.backup import commands
+from cairn.commands import backup as commands
 from cairn.config import AppConfig
 from cairn.exitcodes import EXIT_USAGE
 from cairn.onboarding.validation import server_url_problem as wizard_problem

@@ -18,18 +18,37 @@ from typing import Any, NamedTuple, TypeVar
 import httpx
 
 from cairn import httpclient
-from cairn.backup.protocol import (
-    GENERATION_HEADER,
-    INCARNATION_HEADER,
-    LIST_LIMIT_MAX,
+from cairn.backup.errors import (
+    BackupBadRequest,
+    BackupConflict,
+    BackupError,
+    BackupNotFound,
+    BackupQuotaExceeded,
+    BackupServerError,
+    BackupTooLarge,
+    BackupUnauthorized,
+    BackupUnreachable,
+    BackupUnsupported,
+    RateLimited,
+    ResyncRequired,
+)
+from cairn.keys import BackupKeys
+from cairn.wire.addressing import (
+    changes_target,
+    is_valid_id16,
+    list_target,
+    object_path,
+    store_path,
+)
+from cairn.wire.constants import GENERATION_HEADER, INCARNATION_HEADER, LIST_LIMIT_MAX
+from cairn.wire.export import parse_export_line, parse_export_lines
+from cairn.wire.jsonbody import ProtocolError, loads
+from cairn.wire.messages import (
     Batch,
     BatchResult,
-    Conflict,
     FeedPage,
-    ProtocolError,
     StoredObject,
     StoreInfo,
-    changes_target,
     decode_batch_result,
     decode_conflict,
     decode_feed_page,
@@ -37,16 +56,8 @@ from cairn.backup.protocol import (
     decode_object,
     decode_store_info,
     encode_batch,
-    is_valid_id16,
-    list_target,
-    loads,
-    object_path,
-    parse_export_line,
-    parse_export_lines,
-    sign_request,
-    store_path,
 )
-from cairn.keys import BackupKeys
+from cairn.wire.signing import sign_request
 
 __all__ = [
     "BackupBadRequest",
@@ -69,71 +80,7 @@ __all__ = [
 DEFAULT_TIMEOUT = 15.0
 
 
-# --- errors ----------------------------------------------------------------------------------
-
-
-class BackupError(Exception):
-    """Base of every error the backup client raises; `code` is the server's error code."""
-
-    def __init__(self, message: str, *, status: int | None = None, code: str = "") -> None:
-        super().__init__(message)
-        self.status = status
-        self.code = code
-
-
-class BackupUnreachable(BackupError):
-    """The server could not be reached or did not answer in time (offline: retry later)."""
-
-
-class BackupUnauthorized(BackupError):
-    """401/403: the server refused the signature, its timestamp (clock skew) or the node."""
-
-
-class BackupNotFound(BackupError):
-    """404: no such store (never written, deleted, or another seed) or no such object."""
-
-
-class BackupConflict(BackupError):
-    """409: the store moved on since the batch's generation (or has another incarnation)."""
-
-    def __init__(self, message: str, info: Conflict | None = None) -> None:
-        super().__init__(message, status=409, code="conflict")
-        self.info = info
-
-
-class BackupQuotaExceeded(BackupError):
-    """413 quota_exceeded: the store is full on this server."""
-
-
-class BackupTooLarge(BackupError):
-    """413 too_large: one object or one batch is over the server's limits (a bug of ours)."""
-
-
-class BackupBadRequest(BackupError):
-    """400: the server did not understand a request (a bug, or an incompatible server)."""
-
-
-class RateLimited(BackupError):
-    """429: too many requests; retry after `retry_after` seconds."""
-
-    def __init__(self, message: str, retry_after: float) -> None:
-        super().__init__(message, status=429, code="rate_limited")
-        self.retry_after = retry_after
-
-
-class BackupServerError(BackupError):
-    """5xx or an answer that does not follow the protocol: the server's fault, retry later."""
-
-
-class ResyncRequired(BackupError):
-    """410 resync_required: the change feed no longer reaches back that far; list the store."""
-
-
-class BackupUnsupported(BackupError):
-    """410 upgrade_required, or another protocol: this server and this Cairn do not match."""
-
-
-# --- shapes (the wire messages are owned by cairn.backup.protocol) -------------------------
+# --- shapes (the wire messages are owned by cairn.wire) -------------------------------------
 
 
 class ObjectVersion(NamedTuple):

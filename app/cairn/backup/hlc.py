@@ -12,7 +12,7 @@ import json
 from dataclasses import dataclass
 from typing import Final
 
-from cairn.backup.payload import Clock
+from cairn.wire.payload import Clock
 
 MAX_AHEAD_MS: Final = 10 * 60 * 1000
 

@@ -2,9 +2,12 @@
 
 Names under `local/` never enter the outbox, so this state stays on the machine. Keeping it in
 the record store (not a side file) means one SQLite transaction covers a batch's bookkeeping,
-and a restore can write it into the staging store before the atomic switch. The sync engine
-(`sync.py`) is the one writer of everything that describes the server; the full-backup flag
-is set from here by the callers that need one (an upgrade, a new server, an erase).
+and a restore can write it into the staging store before the atomic switch.
+
+This module is the one writer of these records: nothing else names or encodes them. A write
+that stands alone goes through `LocalBackupState`; one that must share a transaction with
+other records (a pulled page, an acknowledged batch, a resync, a restore's staging store) takes
+its records from `bookkeeping_records` and `version_record`.
 
     local/backup/versions/<wire key>  server version of that live object (ASCII decimal)
     local/backup/manifest             JSON {version, objects, digest}: the server's live set as
@@ -56,10 +59,12 @@ __all__ = [
     "LocalBackupState",
     "ManifestState",
     "Notice",
+    "bookkeeping_records",
     "clear_server_state",
     "full_backup_reason",
     "require_full_backup",
     "version_name",
+    "version_record",
 ]
 
 PREFIX = "local/backup/"
@@ -222,6 +227,48 @@ def version_name(object_key: str) -> str:
     return VERSIONS_PREFIX + object_key
 
 
+def version_record(object_key: str, version: int) -> tuple[str, bytes]:
+    """The record saying the server holds `object_key` at `version`."""
+    return VERSIONS_PREFIX + object_key, str(version).encode()
+
+
+def bookkeeping_records(
+    *,
+    generation: int | None = None,
+    manifest: ManifestState | None = None,
+    incarnation: Incarnation | None = None,
+    clock: bytes | None = None,
+    sent: Iterable[str] | None = None,
+    server_url: str | None = None,
+    synced_at: float | None = None,
+    protocol_current: bool = False,
+) -> dict[str, bytes]:
+    """The records for what a write learnt about the server, to go in the caller's transaction.
+
+    `generation`: the feed cursor; `clock`: the encoded hybrid logical clock; `sent`: the latest
+    write ids this device sent; `synced_at`: when the server last acknowledged an exchange;
+    `protocol_current`: this device's view was listed under the current protocol.
+    """
+    records: dict[str, bytes] = {}
+    if generation is not None:
+        records[LAST_GENERATION] = str(generation).encode()
+    if manifest is not None:
+        records[MANIFEST] = manifest.encode()
+    if incarnation is not None:
+        records[INCARNATION] = incarnation.encode()
+    if clock is not None:
+        records[CLOCK] = clock
+    if sent is not None:
+        records[SENT] = json.dumps(list(sent)).encode()
+    if server_url is not None:
+        records[SERVER_URL] = server_url.encode()
+    if synced_at is not None:
+        records[LAST_SUCCESS] = repr(synced_at).encode()
+    if protocol_current:
+        records[PROTOCOL] = CURRENT_PROTOCOL
+    return records
+
+
 def _int(raw: bytes | None) -> int:
     return int(raw) if raw is not None else 0
 
@@ -294,8 +341,21 @@ class LocalBackupState:
     async def notice(self) -> Notice | None:
         return Notice.decode(await self.store.get(NOTICE))
 
+    async def raise_notice(self, notice: Notice) -> None:
+        await self.store.put(NOTICE, notice.encode())
+
     async def dismiss_notice(self) -> None:
         await self.store.batch(deletes=[NOTICE])
+
+    async def set_incarnation(self, incarnation: Incarnation) -> None:
+        await self.store.put(INCARNATION, incarnation.encode())
+
+    async def remember_server(self, url: str) -> None:
+        """The server the versions kept here belong to."""
+        await self.store.put(SERVER_URL, url.encode())
+
+    async def clear_full_flag(self) -> None:
+        await self.store.batch(deletes=[FULL_REQUIRED])
 
     async def server_url(self) -> str | None:
         raw = await self.store.get(SERVER_URL)

@@ -27,8 +27,8 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, Final
 
-from cairn.backup.payload import Clock
 from cairn.storage.protocol import MAX_NAME_BYTES
+from cairn.wire.payload import Clock
 
 CONFLICT_PREFIX: Final = "conflicts/"
 CHANGESET_PREFIX: Final = "wallet/changeset/"

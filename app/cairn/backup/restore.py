@@ -28,32 +28,29 @@ from enum import StrEnum
 from pathlib import Path
 from typing import NamedTuple, TypeVar
 
-from cairn.backup import envelope, payload
-from cairn.backup.client import (
+from cairn.backup.client import RemoteBackupClient
+from cairn.backup.errors import (
+    BackupCorrupt,
     BackupError,
     BackupNotFound,
     BackupServerError,
     BackupUnauthorized,
     BackupUnreachable,
     RateLimited,
-    RemoteBackupClient,
 )
 from cairn.backup.localstate import (
-    INCARNATION,
-    LAST_GENERATION,
-    LAST_SUCCESS,
-    MANIFEST,
-    PROTOCOL,
-    SERVER_URL,
     VERSIONS_PREFIX,
     Incarnation,
     ManifestState,
-    version_name,
+    bookkeeping_records,
+    version_record,
 )
-from cairn.backup.protocol import StoredObject, is_valid_object_key, wire_key
 from cairn.keys import BackupKeys
 from cairn.storage import AsyncRecordStore, SqliteStore, is_local
 from cairn.storage.device import DEVICE_ID_BYTES, DEVICE_RECORD
+from cairn.wire import envelope, payload
+from cairn.wire.addressing import is_valid_object_key, wire_key
+from cairn.wire.messages import StoredObject
 
 __all__ = [
     "RestoreOutcome",
@@ -112,10 +109,6 @@ class RestoreResult:
 ProgressCallback = Callable[[RestoreProgress], None]
 
 
-class _Corrupt(Exception):
-    """The backup fails verification; the message says how (never names or values)."""
-
-
 def staging_path(target: Path) -> Path:
     return target.with_name(target.name + ".restore-staging")
 
@@ -163,7 +156,7 @@ async def restore_store(
         result = await job.run(info.state.generation)
     except BackupNotFound:
         result = RestoreResult(RestoreOutcome.NO_BACKUP, "no backup for these words on this server")
-    except _Corrupt as exc:
+    except BackupCorrupt as exc:
         log.warning("restore refused: %s", exc)
         result = RestoreResult(RestoreOutcome.CORRUPT, str(exc))
     except BackupUnauthorized as exc:
@@ -231,7 +224,7 @@ class _Restore:
             incarnation = stream.incarnation
             opener = _Opener(self.keys, self.client.store_id, incarnation)
             if generation < info_generation:
-                raise _Corrupt("the server's export is older than its own store information")
+                raise BackupCorrupt("the server's export is older than its own store information")
             self.report(
                 RestoreProgress(RestorePhase.DOWNLOADING, 0, self.total, 0, self.total_bytes)
             )
@@ -266,9 +259,9 @@ class _Restore:
         if manifest is None:
             if count == 0:
                 raise BackupNotFound("the backup is empty")
-            raise _Corrupt("the backup has no manifest: it was not written by Cairn, or cut")
+            raise BackupCorrupt("the backup has no manifest: it was not written by Cairn, or cut")
         if manifest.objects != count or manifest.digest != digest:
-            raise _Corrupt(
+            raise BackupCorrupt(
                 "the backup does not match its manifest: objects are missing, added or older "
                 "than they should be (a replay)"
             )
@@ -304,20 +297,22 @@ class _Restore:
         incarnation: str | None,
         follows: payload.Manifest,
     ) -> dict[str, bytes]:
-        records = {
-            MANIFEST: verified.encode(),
-            LAST_GENERATION: str(generation).encode(),
-            SERVER_URL: self.client.base_url.encode(),
-            # A new device id: if the old machine still runs, the two are told apart.
-            DEVICE_RECORD: os.urandom(DEVICE_ID_BYTES),
-            LAST_SUCCESS: repr(time.time()).encode(),
-        }
-        if incarnation is not None:
-            # The life it follows comes with it: the manifests this device writes name it too.
-            records[INCARNATION] = Incarnation(
-                incarnation, follows.previous_incarnation, follows.previous_generation
-            ).encode()
-            records[PROTOCOL] = b"2"
+        # The life it follows comes with it: the manifests this device writes name it too.
+        life = (
+            None
+            if incarnation is None
+            else Incarnation(incarnation, follows.previous_incarnation, follows.previous_generation)
+        )
+        records = bookkeeping_records(
+            manifest=verified,
+            generation=generation,
+            server_url=self.client.base_url,
+            synced_at=time.time(),
+            incarnation=life,
+            protocol_current=life is not None,
+        )
+        # A new device id: if the old machine still runs, the two are told apart.
+        records[DEVICE_RECORD] = os.urandom(DEVICE_ID_BYTES)
         return records
 
     async def _check_staging(self, store: AsyncRecordStore, count: int) -> None:
@@ -328,7 +323,7 @@ class _Restore:
         await asyncio.to_thread(sqlite_store.check_integrity)
         versions = await store.scan(VERSIONS_PREFIX)
         if len(versions) != count:
-            raise _Corrupt("the staging store does not hold what was downloaded")
+            raise BackupCorrupt("the staging store does not hold what was downloaded")
         if (await store.outbox_stats()).count:
             raise BackupError("the staging store has changes queued for upload; nothing switched")
 
@@ -360,11 +355,11 @@ class _Opener:
         unseal, seen, store_id = self._unsealer.unseal, self._seen, self._store_id
         for key, version, write_id, blob in objects:
             if key in seen or not is_valid_object_key(key):
-                raise _Corrupt("the export repeats an object or has a malformed key")
+                raise BackupCorrupt("the export repeats an object or has a malformed key")
             seen.add(key)
             self.received += len(blob)
             if write_id is not None and self._incarnation is None:
-                raise _Corrupt("an object names a write but the store has no incarnation")
+                raise BackupCorrupt("an object names a write but the store has no incarnation")
             try:
                 body = unseal(
                     store_id,
@@ -375,18 +370,18 @@ class _Opener:
                     incarnation=None if write_id is None else self._incarnation,
                 )
             except envelope.DecryptionError as exc:
-                raise _Corrupt(f"an object does not decrypt: {exc}") from None
+                raise BackupCorrupt(f"an object does not decrypt: {exc}") from None
             if key == self._manifest_key:
                 self.manifest = _decode(payload.decode_manifest, body)
                 self.manifest_version = version
                 continue
             record = _decode(payload.decode_record, body)
             if record.deleted:
-                raise _Corrupt("the export lists a tombstone as an object")
+                raise BackupCorrupt("the export lists a tombstone as an object")
             if wire_key(self._key_name_key, record.name) != key or is_local(record.name):
-                raise _Corrupt("an object is stored under a key that is not its name's")
+                raise BackupCorrupt("an object is stored under a key that is not its name's")
             rows.append((record.name, record.value))
-            rows.append((version_name(key), str(version).encode()))
+            rows.append(version_record(key, version))
             self.digest += payload.set_term(self._mac_key, key, version)
             self.count += 1
 
@@ -395,7 +390,7 @@ def _decode(decoder: Callable[[bytes], _T], body: bytes) -> _T:
     try:
         return decoder(body)
     except payload.PayloadError as exc:
-        raise _Corrupt(f"an object's contents are malformed: {exc}") from None
+        raise BackupCorrupt(f"an object's contents are malformed: {exc}") from None
 
 
 def _sidecars(path: Path) -> tuple[Path, Path, Path]:

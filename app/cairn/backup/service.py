@@ -18,10 +18,16 @@ import httpx
 from cairn.backup.client import BackupUnreachable, RemoteBackupClient
 from cairn.backup.conflicts import migrate_v1_conflicts
 from cairn.backup.fullbackup import FullBackupResult, ProgressCallback, run_full_backup
-from cairn.backup.localstate import SERVER_URL, AsyncStore, LocalBackupState
+from cairn.backup.localstate import AsyncStore, LocalBackupState
 from cairn.backup.status import BackupState, BackupStatus
 from cairn.backup.sync import SyncEngine, SyncNotice
-from cairn.backup.uploader import DEFAULT_DEBOUNCE, DEFAULT_POLL_INTERVAL, Backoff, OutboxUploader
+from cairn.backup.uploader import (
+    DEFAULT_DEBOUNCE,
+    DEFAULT_POLL_INTERVAL,
+    Backoff,
+    CallLater,
+    OutboxUploader,
+)
 from cairn.events import EventBus
 from cairn.keys import BackupKeys
 
@@ -45,6 +51,7 @@ class BackupService:
         debounce: float = DEFAULT_DEBOUNCE,
         poll_interval: float | None = DEFAULT_POLL_INTERVAL,
         backoff: Backoff | None = None,
+        call_later: CallLater | None = None,
         max_items: int = 500,
         max_bytes: int = 4 * 1024 * 1024,
         on_remote_changes: Callable[[int], None] | None = None,
@@ -73,6 +80,7 @@ class BackupService:
             full_backup=self.full_backup,
             debounce=debounce,
             poll_interval=poll_interval,
+            call_later=call_later,
             backoff=backoff,
         )
 
@@ -83,7 +91,7 @@ class BackupService:
             await self.local.clear_server_state()
             await self.local.require_full("the backup server changed", new_incarnation=True)
         if recorded != self.server_url:
-            await self.store.put(SERVER_URL, self.server_url.encode())
+            await self.local.remember_server(self.server_url)
         if await migrate_v1_conflicts(self.store):
             log.info("conflicts kept by the first backup engine are now one per record")
         if not await self.local.protocol_current() and await self.local.last_generation() > 0:
@@ -94,16 +102,15 @@ class BackupService:
             )
         notice = await self.local.notice()
         stats = await self.store.outbox_stats()
-        self.status.update(
+        self.status.show_notice(
+            None if notice is None else notice.kind,
+            None if notice is None else notice.reason,
+            None if notice is None else notice.at,
             last_success=await self.local.last_success(),
             pending_changes=stats.count,
             pending_bytes=stats.bytes,
             conflicts=await self.local.conflicts(),
             full_backup_reason=await self.local.full_required(),
-            rollback_detected=notice is not None and notice.kind == "rollback",
-            notice=None if notice is None else notice.reason,
-            notice_kind=None if notice is None else notice.kind,
-            notice_at=None if notice is None else notice.at,
         )
 
     async def start(self) -> None:
@@ -148,7 +155,7 @@ class BackupService:
         generation = await self.local.last_generation()
         await self.client.delete_store()
         await self.local.clear_server_state()
-        await self.store.put(SERVER_URL, self.server_url.encode())
+        await self.local.remember_server(self.server_url)
         # The next backup from here starts a new life of the store, naming the erased one, so
         # other devices on this seed tell this erase from a server faking one.
         await self.engine.prepare_next_life(before, generation)
@@ -163,21 +170,17 @@ class BackupService:
     async def dismiss_notice(self) -> None:
         """The user has read the rollback or erase notice."""
         await self.local.dismiss_notice()
-        self.status.update(rollback_detected=False, notice=None, notice_kind=None, notice_at=None)
+        self.status.show_notice(None)
 
     async def start_again(self) -> None:
         """After an erase on another device, the user chose to back up here again."""
         await self.engine.start_again()
-        self.status.update(notice=None, notice_kind=None, notice_at=None)
+        self.status.show_notice(None)
         self.uploader.notify(urgent=True)
 
     def _on_notice(self, notice: SyncNotice) -> None:
         if notice.kind == "rollback":
-            self.status.update(
-                rollback_detected=True,
-                last_error=notice.reason,
-                notice=notice.reason,
-                notice_kind="rollback",
-            )
+            # Also the round's error, until a round succeeds; the notice stays until dismissed.
+            self.status.show_notice(notice.kind, notice.reason, notice.at, last_error=notice.reason)
         elif notice.kind == "erased":
-            self.status.update(notice=notice.reason, notice_kind="erased")
+            self.status.show_notice(notice.kind, notice.reason, notice.at)

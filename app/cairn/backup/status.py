@@ -68,6 +68,22 @@ class BackupStatus:
 
         return unsubscribe
 
+    def show_notice(
+        self, kind: str | None, reason: str | None = None, at: float | None = None, **also: object
+    ) -> None:
+        """Show the notice of a rollback or of an erase elsewhere (kind None: no notice).
+
+        The one place a notice becomes status, wherever it comes from: the engine as it happens,
+        or the store when the service starts or a round ends.
+        """
+        self.update(
+            rollback_detected=kind == "rollback",
+            notice=reason if kind is not None else None,
+            notice_kind=kind,
+            notice_at=at if kind is not None else None,
+            **also,
+        )
+
     def update(self, **changes: object) -> None:
         """Change some fields (names of StatusSnapshot) and notify if anything differs."""
         new = replace(self._current, **changes)  # type: ignore[arg-type]

@@ -20,12 +20,14 @@ import contextlib
 import logging
 import random
 from collections.abc import Awaitable, Callable
+from typing import Protocol
 
 from cairn.backup.client import BackupError, BackupUnreachable, RateLimited
+from cairn.backup.errors import BackupErased
 from cairn.backup.fullbackup import FullBackupResult
 from cairn.backup.localstate import AsyncStore, LocalBackupState
 from cairn.backup.status import BackupState, BackupStatus
-from cairn.backup.sync import BackupErased, SyncEngine
+from cairn.backup.sync import SyncEngine
 from cairn.events import Event, EventBus
 from cairn.storage import StoreClosedError
 
@@ -62,6 +64,14 @@ class Backoff:
 FullBackupRunner = Callable[[], Awaitable[FullBackupResult]]
 
 
+class Timer(Protocol):
+    def cancel(self) -> None: ...
+
+
+# Runs a callback after a delay (seconds) on the event loop: loop.call_later, or a test's clock.
+CallLater = Callable[[float, Callable[[], None]], Timer]
+
+
 class OutboxUploader:
     """Background task sending outbox entries through a BackupWriter."""
 
@@ -75,6 +85,7 @@ class OutboxUploader:
         debounce: float = DEFAULT_DEBOUNCE,
         poll_interval: float | None = DEFAULT_POLL_INTERVAL,
         backoff: Backoff | None = None,
+        call_later: CallLater | None = None,
     ) -> None:
         self.store = store
         self.engine = engine
@@ -86,11 +97,17 @@ class OutboxUploader:
         self._full_backup = full_backup
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wake = asyncio.Event()
-        self._debounce_timer: asyncio.TimerHandle | None = None
+        self._call_later = call_later
+        self._debounce_timer: Timer | None = None
         self._task: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
         self.rounds = 0  # rounds completed (pull, full backup if required, push)
         self._counting: set[asyncio.Task[None]] = set()
+
+    @property
+    def round_due(self) -> bool:
+        """Whether something asked for a round that has not started yet."""
+        return self._wake.is_set()
 
     # -- lifecycle ----------------------------------------------------------------------------
 
@@ -149,7 +166,8 @@ class OutboxUploader:
                 self._debounce_timer = None
             self._wake.set()
         elif self._debounce_timer is None and self._loop is not None:
-            self._debounce_timer = self._loop.call_later(self.debounce, self._debounce_fired)
+            call_later = self._call_later or self._loop.call_later
+            self._debounce_timer = call_later(self.debounce, self._debounce_fired)
 
     def _debounce_fired(self) -> None:
         self._debounce_timer = None
@@ -243,12 +261,10 @@ class OutboxUploader:
 
     async def _refresh_notice(self) -> None:
         notice = await self.local.notice()
-        self.status.update(
-            rollback_detected=notice is not None and notice.kind == "rollback",
-            notice=None if notice is None else notice.reason,
-            notice_kind=None if notice is None else notice.kind,
-            notice_at=None if notice is None else notice.at,
-        )
+        if notice is None:
+            self.status.show_notice(None)
+        else:
+            self.status.show_notice(notice.kind, notice.reason, notice.at)
 
     async def _update_pending(self) -> None:
         try:

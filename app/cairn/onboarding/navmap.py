@@ -50,6 +50,7 @@ def _random_positions(word_count: int) -> tuple[int, ...]:
 
 Validator = Callable[[WizardState], str | None]
 Acceptor = Callable[[WizardState, WizardContext], WizardState]
+Skipper = Callable[[WizardState], WizardState]
 
 
 @dataclass(frozen=True)
@@ -73,14 +74,22 @@ def _unchanged(state: WizardState, _: WizardContext) -> WizardState:
 
 @dataclass(frozen=True)
 class Step:
-    """One row of the table. `next=None` marks the last view."""
+    """One row of the table. `next=None` marks the last view.
+
+    `skip`, on an optional page, is what skipping it changes before Next validates and accepts
+    the snapshot as usual; a page without one cannot be skipped.
+    """
 
     next: View | Choice | None
     validate: Validator = _valid
     accept: Acceptor = _unchanged
     can_go_back: bool = True
-    skippable: bool = False
+    skip: Skipper | None = None
     jumps: frozenset[View] = field(default_factory=frozenset)
+
+    @property
+    def skippable(self) -> bool:
+        return self.skip is not None
 
     def targets(self) -> frozenset[View]:
         """Every view Next can lead to from here."""
@@ -173,6 +182,10 @@ def _restore_accept(state: WizardState, _: WizardContext) -> WizardState:
 # --- email and server ----------------------------------------------------------------------------
 
 
+def _email_skip(state: WizardState) -> WizardState:
+    return state.with_changes(email_skipped=True)
+
+
 def _email_valid(state: WizardState) -> str | None:
     return None if state.email_skipped else email_problem(state.email)
 
@@ -215,7 +228,7 @@ NAVMAP: Mapping[View, Step] = {
         next=_SERVER_OR_LOADING, validate=_restore_valid, accept=_restore_accept
     ),
     View.EMAIL: Step(
-        next=_SERVER_OR_LOADING, validate=_email_valid, accept=_email_accept, skippable=True
+        next=_SERVER_OR_LOADING, validate=_email_valid, accept=_email_accept, skip=_email_skip
     ),
     View.BACKUP_SERVER: Step(next=View.LOADING, validate=_server_valid, accept=_server_accept),
     View.LOADING: Step(next=View.MAIN, can_go_back=False, jumps=frozenset({View.BACKUP_SERVER})),

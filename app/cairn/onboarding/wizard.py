@@ -119,10 +119,11 @@ class Wizard:
         return True
 
     def skip(self) -> bool:
-        """Skip an optional page (the email page)."""
-        if not self.step.skippable:
+        """Skip an optional page: apply the table's skip change, then Next as usual."""
+        skip = self.step.skip
+        if skip is None:
             raise WizardBug(f"{self.view} cannot be skipped")
-        self._stack[-1] = self.state.with_changes(email_skipped=True)
+        self._stack[-1] = skip(self.state)
         return self.next()
 
     def back(self) -> bool:

@@ -6,11 +6,11 @@ import time
 
 from starlette.types import Scope
 
-from cairn.backup.protocol import AuthError, Credentials, verify_request
 from cairn.server.backend import Claim, RateLimited, Replayed
 from cairn.server.config import Limits
 from cairn.server.errors import ApiError
 from cairn.server.ratelimit import window_start
+from cairn.wire.signing import AuthError, Credentials, verify_request
 
 # A nonce is kept this long past its timestamp; after that the freshness check refuses it anyway.
 NONCE_GRACE = 5

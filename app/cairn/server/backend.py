@@ -10,8 +10,8 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from cairn.backup.protocol import Batch, FeedPage, StoredObject, StoreInfo, StoreState
-from cairn.backup.protocol import Conflict as ConflictInfo
+from cairn.wire.messages import Batch, FeedPage, StoredObject, StoreInfo, StoreState
+from cairn.wire.messages import Conflict as ConflictInfo
 
 
 @dataclass(frozen=True)

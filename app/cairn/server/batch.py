@@ -18,9 +18,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from cairn.backup.protocol import Batch, StoreState
-from cairn.backup.protocol import Conflict as ConflictInfo
 from cairn.server.backend import Conflict, QuotaExceeded
+from cairn.wire.messages import Batch, StoreState
+from cairn.wire.messages import Conflict as ConflictInfo
 
 
 @dataclass(frozen=True)

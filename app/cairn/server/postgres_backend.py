@@ -12,7 +12,6 @@ from typing import Any
 
 import asyncpg
 
-from cairn.backup.protocol import Batch, FeedItem, FeedPage, StoredObject, StoreInfo
 from cairn.server.backend import (
     EXPORT_PAGE_ROWS,
     BackendError,
@@ -30,6 +29,7 @@ from cairn.server.backend import (
 from cairn.server.batch import Stored, StoreRow, plan_batch
 from cairn.server.ratelimit import retry_after
 from cairn.server.schema_postgres import MIGRATION_LOCK, SCHEMA, SCHEMA_VERSION
+from cairn.wire.messages import Batch, FeedItem, FeedPage, StoredObject, StoreInfo
 
 RATE_WINDOW_RETENTION = 86400
 

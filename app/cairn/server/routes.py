@@ -14,26 +14,6 @@ from starlette.requests import ClientDisconnect
 from starlette.responses import Response, StreamingResponse
 from starlette.types import Receive, Scope
 
-from cairn.backup.protocol import (
-    FEED_LIMIT_MAX,
-    GENERATION_HEADER,
-    INCARNATION_HEADER,
-    NDJSON_MEDIA_TYPE,
-    Batch,
-    BatchResult,
-    Credentials,
-    ListItem,
-    ProtocolError,
-    encode_batch_result,
-    encode_conflict,
-    encode_feed_page,
-    encode_list_page,
-    encode_object,
-    encode_store_info,
-    export_line,
-    loads,
-    parse_batch,
-)
 from cairn.server.auth import authenticate, claim_for, claim_refusal
 from cairn.server.backend import (
     Backend,
@@ -63,6 +43,27 @@ from cairn.server.schemas import (
     StoreInfoModel,
     errors,
 )
+from cairn.wire.constants import (
+    FEED_LIMIT_MAX,
+    GENERATION_HEADER,
+    INCARNATION_HEADER,
+    NDJSON_MEDIA_TYPE,
+)
+from cairn.wire.export import export_line
+from cairn.wire.jsonbody import ProtocolError, loads
+from cairn.wire.messages import (
+    Batch,
+    BatchResult,
+    ListItem,
+    encode_batch_result,
+    encode_conflict,
+    encode_feed_page,
+    encode_list_page,
+    encode_object,
+    encode_store_info,
+    parse_batch,
+)
+from cairn.wire.signing import Credentials
 
 # Bodies of requests other than a batch PUT are empty; anything beyond this is refused unread.
 SMALL_BODY = 64 * 1024

@@ -1,6 +1,6 @@
 """JSON shapes of the API, for the published OpenAPI document.
 
-Handlers parse bodies with `cairn.backup.protocol.parse_batch` (the shared contract) and write
+Handlers parse bodies with `cairn.wire.messages.parse_batch` (the shared contract) and write
 answers directly; these models only describe them.
 """
 

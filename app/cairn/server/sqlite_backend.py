@@ -12,7 +12,6 @@ import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-from cairn.backup.protocol import Batch, FeedItem, FeedPage, StoredObject, StoreInfo
 from cairn.server.backend import (
     EXPORT_PAGE_ROWS,
     BackendError,
@@ -30,6 +29,7 @@ from cairn.server.backend import (
 from cairn.server.batch import Stored, StoreRow, plan_batch
 from cairn.server.ratelimit import FixedWindowCounter, retry_after
 from cairn.server.sqlite_worker import Checkpointer, GroupCommitWriter, ReaderPool, connect
+from cairn.wire.messages import Batch, FeedItem, FeedPage, StoredObject, StoreInfo
 
 SCHEMA_VERSION = 2
 SCHEMA_V1 = """

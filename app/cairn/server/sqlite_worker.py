@@ -21,6 +21,7 @@ from typing import Any, TypeVar
 
 T = TypeVar("T")
 MAX_GROUP = 512
+FINAL_CHECKPOINT_WAIT_MS = 500
 
 
 def connect(path: Path) -> sqlite3.Connection:
@@ -198,7 +199,11 @@ class Checkpointer:
     def _loop(self) -> None:
         while not self._stop.wait(self._interval):
             self._checkpoint("PASSIVE")
-        self._checkpoint("TRUNCATE")  # the writer is gone: leave a small WAL behind
+        # The writer is gone: leave a small WAL behind. Another process on the same file (a
+        # worker of `serve --workers`) may still be reading; then the WAL stays as it is
+        # rather than this stop waiting out the whole busy timeout.
+        self._conn.execute(f"PRAGMA busy_timeout={FINAL_CHECKPOINT_WAIT_MS}")
+        self._checkpoint("TRUNCATE")
         self._conn.close()
 
     def _checkpoint(self, mode: str) -> None:

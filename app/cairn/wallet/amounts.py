@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 from enum import StrEnum
 
+from cairn.usererrors import UserError
+
 SATS_PER_BTC = 100_000_000
 MAX_MONEY_SAT = 21_000_000 * SATS_PER_BTC
 BTC_DECIMALS = 8
@@ -52,7 +54,7 @@ class Unit(StrEnum):
         return SATS_PER_BTC if self is Unit.BTC else 1
 
 
-class AmountError(ValueError):
+class AmountError(ValueError, UserError):
     """A typed amount or fee rate that cannot be read; ``str(error)`` is fit for the user."""
 
 

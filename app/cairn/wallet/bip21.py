@@ -10,6 +10,7 @@ import re
 from dataclasses import dataclass
 from urllib.parse import unquote
 
+from cairn.usererrors import UserError
 from cairn.wallet.amounts import AmountError, Unit, parse_amount
 
 SCHEME = "bitcoin:"
@@ -18,7 +19,7 @@ _AMOUNT = re.compile(r"[0-9]*\.?[0-9]*")
 KNOWN_PARAMETERS = ("amount", "label", "message")
 
 
-class PaymentUriError(ValueError):
+class PaymentUriError(ValueError, UserError):
     """A ``bitcoin:`` URI that cannot be used; ``str(error)`` says why, for the user."""
 
 

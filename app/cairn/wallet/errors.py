@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from cairn.usererrors import UserError
 
-class WalletError(Exception):
+
+class WalletError(UserError):
     """Base of every error the wallet raises on purpose; ``str(error)`` is fit for the user."""
 
 

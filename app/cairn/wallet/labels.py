@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from cairn.events import EventBus, LabelChanged
+from cairn.usererrors import UserError
 
 if TYPE_CHECKING:
     from cairn.storage import RecordStore
@@ -61,7 +62,7 @@ class LabelImportResult:
     errors: list[LabelLineError]
 
 
-class LabelError(ValueError):
+class LabelError(ValueError, UserError):
     """A label that cannot be stored (bad type or reference)."""
 
 

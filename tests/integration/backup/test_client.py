@@ -16,7 +16,8 @@ from cairn.backup.client import (
     RateLimited,
     RemoteBackupClient,
 )
-from cairn.backup.protocol import Batch, DeleteItem, PutItem, new_incarnation, new_write_id
+from cairn.wire.addressing import new_incarnation, new_write_id
+from cairn.wire.messages import Batch, DeleteItem, PutItem
 from tests.integration.backup.helpers import NETWORK, keys_for
 
 KEY_A = "a" * 64

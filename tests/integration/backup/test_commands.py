@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from cairn.backup import commands
+from cairn.commands import backup as commands
 from cairn.config import AppConfig, save_config, wallet_dir
 from cairn.keys import Network
 from cairn.seedfile import load_seed, save_seed
@@ -106,7 +106,7 @@ def test_the_module_runs_as_a_program_reading_standard_input(backupd, tmp_path):
     make_wallet(source, backupd.url, count=3)
     env = {**os.environ, "PYTHONPATH": str(ROOT / "app")}
     now = subprocess.run(
-        [sys.executable, "-m", "cairn.backup.commands", "backup", "now", "--data-dir", str(source)],
+        [sys.executable, "-m", "cairn.commands.backup", "backup", "now", "--data-dir", str(source)],
         capture_output=True,
         text=True,
         env=env,
@@ -118,7 +118,7 @@ def test_the_module_runs_as_a_program_reading_standard_input(backupd, tmp_path):
         [
             sys.executable,
             "-m",
-            "cairn.backup.commands",
+            "cairn.commands.backup",
             "restore",
             "--data-dir",
             str(fresh),

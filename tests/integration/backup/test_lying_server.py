@@ -14,7 +14,7 @@ from typing import ClassVar
 import pytest
 
 from cairn.backup.client import RemoteBackupClient
-from cairn.backup.protocol import FeedPage, StoreState
+from cairn.wire.messages import FeedPage, StoreState
 from tests.integration.backup.helpers import keys_for, open_store, service_for
 
 
@@ -126,6 +126,6 @@ async def test_another_life_of_the_store_that_does_not_follow_ours_is_noticed(ba
 
 
 def _manifest_key():
-    from cairn.backup.payload import manifest_wire_key
+    from cairn.wire.payload import manifest_wire_key
 
     return manifest_wire_key(keys_for().key_name_key)

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from cairn.backup.payload import manifest_wire_key
-from cairn.backup.protocol import wire_key
 from cairn.backup.restore import RestoreOutcome
+from cairn.wire.addressing import wire_key
+from cairn.wire.payload import manifest_wire_key
 from tests.integration.backup.helpers import (
     keys_for,
     open_store,

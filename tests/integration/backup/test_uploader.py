@@ -4,7 +4,6 @@ made while the server is down wait in the outbox and go out when it is back."""
 from __future__ import annotations
 
 import asyncio
-import time
 
 import pytest
 
@@ -16,43 +15,52 @@ from tests.integration.backup.helpers import (
     restored_records,
     service_for,
 )
-
-
-async def wait_for(predicate, timeout=30.0):
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not reached in time")
-        await asyncio.sleep(0.01)
+from tests.support.clock import ManualTimers
+from tests.support.waiting import eventually as wait_for
 
 
 @pytest.mark.asyncio
 async def test_urgent_events_flush_at_once_routine_ones_after_the_debounce(backupd, tmp_path):
+    # The debounce runs on a clock the test moves: "not yet" and "now" do not depend on how
+    # fast the machine is.
     debounce = 1.5
+    timers = ManualTimers()
     store = open_store(tmp_path / "a.sqlite")
-    service = service_for(store, backupd.url, debounce=debounce)
+    service = service_for(store, backupd.url, debounce=debounce, call_later=timers.call_later)
     bus = EventBus()
     await service.start()
     service.attach(bus)
     await wait_for(lambda: service.uploader.rounds >= 1)  # the round every start runs
 
-    def uploaded():
-        return service.status.current.pending_changes == 0 and service.status.current.last_success
+    async def round_done(after: int) -> None:
+        await wait_for(lambda: service.uploader.rounds > after)
+        assert service.status.current.pending_changes == 0
 
+    rounds = service.uploader.rounds
     await store.put("labels/tx/1", b"urgent")
-    started = time.monotonic()
     bus.publish(LabelChanged("tx", "1", "urgent"))
-    await wait_for(uploaded)
-    first = service.status.current.last_success
-    assert time.monotonic() - started < debounce * 0.8  # not held back by the debounce
+    assert timers.pending == [] and service.uploader.round_due  # no debounce: at once
+    await round_done(rounds)
 
+    rounds = service.uploader.rounds
     await store.put("wallet/changeset/000001", b"routine")
-    started = time.monotonic()
     bus.publish(SyncCompleted(height=101, full_scan=False))
-    await asyncio.sleep(debounce / 2)
-    assert service.status.current.last_success == first  # still debouncing
-    await wait_for(lambda: service.status.current.last_success != first)
-    assert time.monotonic() - started >= debounce * 0.95
+    bus.publish(SyncCompleted(height=102, full_scan=False))
+    assert timers.pending == [debounce]  # one debounce for both
+    assert timers.advance(debounce - 0.1) == 0
+    assert not service.uploader.round_due
+    assert timers.advance(0.1) == 1
+    assert service.uploader.round_due
+    await round_done(rounds)
+
+    # An urgent event during a debounce takes the routine change with it, at once.
+    rounds = service.uploader.rounds
+    await store.put("wallet/changeset/000002", b"routine")
+    bus.publish(SyncCompleted(height=103, full_scan=False))
+    await store.put("labels/tx/2", b"urgent")
+    bus.publish(LabelChanged("tx", "2", "urgent"))
+    assert timers.pending == [] and service.uploader.round_due
+    await round_done(rounds)
     await service.stop()
     await store.aclose()
 

@@ -13,7 +13,6 @@ from pathlib import Path
 import pytest
 import pytest_asyncio
 
-from cairn.backup.protocol import Batch, DeleteItem, FeedItem, PutItem
 from cairn.server.backend import (
     Backend,
     BatchApplied,
@@ -27,6 +26,7 @@ from cairn.server.backend import (
 )
 from cairn.server.postgres_backend import PostgresBackend
 from cairn.server.sqlite_backend import SqliteBackend
+from cairn.wire.messages import Batch, DeleteItem, FeedItem, PutItem
 
 QUOTA = 1 << 30
 NODE = "02" + "11" * 32

@@ -13,8 +13,9 @@ from cairn.backup.client import (
     RemoteBackupClient,
     ResyncRequired,
 )
-from cairn.backup.protocol import Batch, DeleteItem, PutItem, new_incarnation, new_write_id
 from cairn.keys import derive_backup_keys
+from cairn.wire.addressing import new_incarnation, new_write_id
+from cairn.wire.messages import Batch, DeleteItem, PutItem
 from tests.support.backupd import BackupdFactory
 
 A, B, C = "a" * 64, "b" * 64, "c" * 64

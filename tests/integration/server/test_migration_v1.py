@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from cairn.backup.envelope import unseal
-from cairn.backup.protocol import Batch, PutItem
 from cairn.server.backend import Backend, StoreRef
 from cairn.server.postgres_backend import PostgresBackend
 from cairn.server.sqlite_backend import SqliteBackend
+from cairn.wire.envelope import unseal
+from cairn.wire.messages import Batch, PutItem
 from tests.support.postgres import PostgresCluster
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "backupd-v1"

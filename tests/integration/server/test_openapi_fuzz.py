@@ -21,7 +21,7 @@ from schemathesis.checks import (
     status_code_conformance,
 )
 
-from cairn.backup.protocol import sign_request
+from cairn.wire.signing import sign_request
 from tests.support.backupd import BackupServer
 from tests.support.signing import Node
 

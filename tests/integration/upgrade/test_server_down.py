@@ -4,8 +4,6 @@ backup stays required and is retried, and once it went through a restore brings 
 
 from __future__ import annotations
 
-import asyncio
-import time
 from pathlib import Path
 
 import pytest
@@ -19,6 +17,7 @@ from cairn.upgrade import FULL_BACKUP_REASON, detect_format
 from cairn.upgrade.compare import compare_wallets
 from tests.integration.upgrade.helpers import FIXTURE, INPUTS, NETWORK, REPORT, copy_fixture
 from tests.support.backupd import BackupServer
+from tests.support.waiting import eventually as wait_for
 
 RETRY_TIMEOUT = 30.0
 
@@ -28,14 +27,6 @@ def configure(data_dir: Path, backup_url: str) -> None:
         network=NETWORK, backup_server_url=backup_url, esplora_url="http://127.0.0.1:9"
     )
     save_config(data_dir, config)
-
-
-async def wait_for(condition, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out")
-        await asyncio.sleep(0.05)
 
 
 @pytest.mark.asyncio
@@ -68,7 +59,9 @@ async def test_full_backup_is_retried_until_the_server_is_back(
 
         # The background uploader keeps retrying; the server comes back; the backup completes.
         await session.start()
-        await asyncio.sleep(0.5)
+        uploader = session._require_service().uploader
+        # Two rounds tried and failed while the server is down: still owed, not given up.
+        await wait_for(lambda: uploader.backoff.failures >= 2, RETRY_TIMEOUT)
         assert session.backup_status.current.full_backup_reason == FULL_BACKUP_REASON
         backupd.start()
         await wait_for(

@@ -20,8 +20,10 @@ from cairn.backup.client import (
     _error_from,
 )
 from cairn.backup.merge import conflict_record_name
-from cairn.backup.protocol import ProtocolError, decode_object, parse_export_line
 from cairn.backup.uploader import Backoff
+from cairn.wire.export import parse_export_line
+from cairn.wire.jsonbody import ProtocolError
+from cairn.wire.messages import decode_object
 
 
 def test_backoff_grows_to_the_cap_with_jitter_and_resets():

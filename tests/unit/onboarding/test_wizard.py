@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 
 import pytest
 
 from cairn.keys import Network
 from cairn.onboarding import (
+    NAVMAP,
     Flow,
     LoadingTask,
     View,
@@ -235,6 +237,25 @@ def test_only_the_email_page_can_be_skipped(context):
     wizard = wizard_at_welcome(context)
     with pytest.raises(WizardBug):
         wizard.skip()
+    assert [view for view, step in NAVMAP.items() if step.skippable] == [View.EMAIL]
+
+
+def test_skipping_applies_the_tables_change_for_that_page(context):
+    # A table whose optional page is the disclaimer: skipping it must tick the box, not touch
+    # the email, because what a skip means belongs to the table and not to the wizard.
+    navmap = {
+        **NAVMAP,
+        View.DISCLAIMER: replace(
+            NAVMAP[View.DISCLAIMER], skip=lambda s: s.with_changes(acknowledged=True)
+        ),
+    }
+    wizard = Wizard(start_state(WalletPresence.NONE, SERVER), navmap=navmap, context=context)
+    create_up_to(wizard, View.DISCLAIMER)
+    assert wizard.step.skippable
+    assert wizard.skip()
+    assert wizard.view is View.EMAIL
+    assert wizard.state.acknowledged
+    assert not wizard.state.email_skipped
 
 
 @pytest.mark.parametrize(

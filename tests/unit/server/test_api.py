@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from cairn.backup.protocol import changes_target, list_target
+from cairn.wire.addressing import changes_target, list_target
 from tests.support.signing import TOMBSTONE, Node, SignedClient
 from tests.unit.server.conftest import ApiFactory
 

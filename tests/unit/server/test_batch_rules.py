@@ -6,7 +6,6 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from cairn.backup.protocol import Batch, DeleteItem, PutItem
 from cairn.server.backend import (
     EXPORT_PAGE_BYTES,
     Conflict,
@@ -15,6 +14,7 @@ from cairn.server.backend import (
     feed_cut,
 )
 from cairn.server.batch import Stored, StoreRow, plan_batch
+from cairn.wire.messages import Batch, DeleteItem, PutItem
 
 A, B, C = "a" * 64, "b" * 64, "c" * 64
 INC, OTHER_INC, WRITE = "1" * 32, "2" * 32, "3" * 32

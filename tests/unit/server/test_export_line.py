@@ -7,7 +7,8 @@ import json
 
 import pytest
 
-from cairn.backup.protocol import StoredObject, export_line, parse_export_line
+from cairn.wire.export import export_line, parse_export_line
+from cairn.wire.messages import StoredObject
 
 
 @pytest.mark.parametrize(

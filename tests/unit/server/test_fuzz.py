@@ -13,9 +13,10 @@ import httpx
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from cairn.backup.protocol import ERROR_STATUS, sign_request
 from cairn.server.app import create_app
 from cairn.server.config import Limits, Settings
+from cairn.wire.constants import ERROR_STATUS
+from cairn.wire.signing import sign_request
 from tests.support.signing import Node
 
 NODE = Node()

@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from cairn.backup.protocol import sign_request
+from cairn.wire.signing import sign_request
 from tests.support.signing import Node
 from tests.unit.server.conftest import ApiFactory
 

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from cairn.backup.protocol import Batch, PutItem
 from cairn.server.backend import StoreRef
 from cairn.server.sqlite_backend import SqliteBackend
+from cairn.wire.messages import Batch, PutItem
 
 STORE = StoreRef("02" + "22" * 32, "regtest")
 

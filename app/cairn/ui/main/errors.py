@@ -4,21 +4,14 @@ from __future__ import annotations
 
 import logging
 
-from cairn.backup.client import BackupError
-from cairn.session import SessionError
-from cairn.wallet.errors import WalletError
+from cairn.usererrors import UserError
 
 log = logging.getLogger(__name__)
 
 # The environment's fault or the user's: their message says what happened and what to do.
-KNOWN_ERRORS: tuple[type[BaseException], ...] = (
-    WalletError,
-    BackupError,
-    SessionError,
-    ValueError,
-    ConnectionError,
-    TimeoutError,
-)
+# Everything else (a ValueError, a raw backup or connection error) is a bug of ours or was not
+# turned into advice where it arose: never shown as advice.
+KNOWN_ERRORS: tuple[type[BaseException], ...] = (UserError,)
 
 
 def sentence(text: str) -> str:

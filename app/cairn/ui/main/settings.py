@@ -31,6 +31,7 @@ from cairn.ui.main.errors import user_message
 from cairn.ui.main.model import MainWindowSession
 from cairn.ui.main.seed_dialog import SeedDialog
 from cairn.ui.main.tasks import TaskGroup
+from cairn.usererrors import RefusedInput
 from cairn.wallet.amounts import Unit
 
 NETWORKS = ("bitcoin", "testnet", "signet", "regtest")
@@ -52,7 +53,7 @@ def check_email(text: str) -> str | None:
         return None
     problem = email_problem(email)
     if problem is not None:
-        raise ValueError(problem)
+        raise RefusedInput(problem)
     return email
 
 

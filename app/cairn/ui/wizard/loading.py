@@ -1,118 +1,47 @@
 """The loading screen: initial backup, restore or upgrade full backup, with real progress.
 
-A failure offers Retry, Change server, or — only by explicit choice — Continue without backup.
-Never a silent empty wallet.
+What runs, what a failure says and what each choice does are decided by the pure machine
+(`cairn.onboarding.loading`); the steps run through `cairn.loading_steps`. This page shows the
+machine's view and the engine's progress, and passes the user's clicks back to it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Sequence
-from typing import Any, Protocol
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QPushButton, QWidget
 
-from cairn.keys import Network
-from cairn.onboarding import LoadingTask, View, Wizard, WizardState
-from cairn.session import SessionError
+from cairn.loading_steps import LoadingSession, Progress, describe_progress, facts_of, run_step
+from cairn.onboarding import View, Wizard, WizardState
+from cairn.onboarding.loading import (
+    LoadingChoice,
+    LoadingFlow,
+    LoadingStage,
+    LoadingStep,
+    LoadingView,
+)
 from cairn.ui.wizard.base import WizardPage
 
 log = logging.getLogger(__name__)
 
-ProgressCallback = Callable[[str, int, int], None]  # phase, done, total (0: unknown)
+# The session as the loading screen uses it (`cairn.session.Session`).
+OnboardingSession = LoadingSession
 
 
-class OnboardingSession(Protocol):
-    """What the loading screen asks of the session (`cairn.session.Session`)."""
-
-    @property
-    def has_wallet(self) -> bool: ...
-
-    @property
-    def backup_server_url(self) -> str | None: ...
-
-    @property
-    def network(self) -> str: ...
-
-    async def use_network(self, network: Network) -> None: ...
-
-    async def use_backup_server(self, url: str) -> None: ...
-
-    async def create_wallet(
-        self, words: Sequence[str], *, email: str | None = None, passphrase: str = ""
-    ) -> None: ...
-
-    async def run_initial_backup(self, progress: ProgressCallback) -> None: ...
-
-    async def restore(
-        self, words: Sequence[str], progress: ProgressCallback, *, passphrase: str = ""
-    ) -> Any: ...
-
-    async def run_full_backup(self, progress: ProgressCallback) -> None: ...
-
-
-class TaskFailed(Exception):
-    """The loading task failed in a way the user can act on; the message says how."""
-
-
-TITLES = {
-    LoadingTask.INITIAL_BACKUP: "Setting up your wallet",
-    LoadingTask.RESTORE: "Restoring your wallet",
-    LoadingTask.UPGRADE_FULL_BACKUP: "Backing up your wallet",
-}
-
-INTRO = {
-    LoadingTask.INITIAL_BACKUP: "Creating the wallet and making its first backup.",
-    LoadingTask.RESTORE: "Fetching your encrypted backup and checking every record.",
-    LoadingTask.UPGRADE_FULL_BACKUP: (
-        "This version of Cairn backs up everything. Before you continue, your whole wallet is "
-        "copied, encrypted, to your backup server."
-    ),
-}
-
-
-def _outcome_name(result: Any) -> str:
-    outcome = getattr(result, "outcome", result)
-    return str(getattr(outcome, "name", outcome)).upper()
-
-
-def restore_problem(result: Any, server: str, *, with_passphrase: bool = False) -> str | None:
-    """The user-facing text for a restore result (or bare outcome); None when it restored."""
-    name = _outcome_name(result)
-    detail = str(getattr(result, "detail", "") or "")
-    if name == "RESTORED":
-        return None
-    if name == "NO_BACKUP":
-        words = "these words and this passphrase" if with_passphrase else "these words"
-        check = "the passphrase and the server address" if with_passphrase else "the server address"
-        return (
-            f"No backup was found for {words} on {server}. Check {check}, "
-            "or continue without a backup: your funds come back from the blockchain, but "
-            "labels, settings and notes do not."
-        )
-    if name == "UNREACHABLE":
-        return (
-            f"The backup server at {server} could not be reached. Check your connection and "
-            "try again, or change the server."
-        )
-    if name == "CORRUPT":
-        return (
-            f"The backup on {server} failed its integrity check and was not used. Nothing was "
-            "changed on this computer. Try again later or contact the server's operator."
-        )
-    reason = f": {detail}" if detail else f" ({name.lower()})"
-    return f"The backup server refused the restore{reason}. Nothing was changed on this computer."
+def _size(count: int) -> str:
+    return f"{count / 1_000_000:.1f} MB" if count >= 100_000 else f"{count / 1000:.0f} kB"
 
 
 class LoadingPage(WizardPage):
     view = View.LOADING
     next_text = None
-    progress_changed = Signal(str, int, int)
+    # The engine's own report: RestoreProgress or FullBackupProgress, byte counts included.
+    progress_changed = Signal(object)
 
     def __init__(
-        self, wizard: Wizard, session: OnboardingSession, parent: QWidget | None = None
+        self, wizard: Wizard, session: LoadingSession, parent: QWidget | None = None
     ) -> None:
         super().__init__(wizard, parent)
         self.session = session
@@ -153,114 +82,102 @@ class LoadingPage(WizardPage):
         self.body.addWidget(self.choices)
         self.body.addStretch(1)
         self.progress_changed.connect(self._show_progress)
-        self.retry_button.clicked.connect(lambda: self._start(self.wizard.state))
-        self.change_button.clicked.connect(lambda: self.wizard.jump(View.BACKUP_SERVER))
-        self.without_button.clicked.connect(self._continue_without_backup)
+        self.retry_button.clicked.connect(lambda: self._choose(LoadingChoice.RETRY))
+        self.change_button.clicked.connect(lambda: self._choose(LoadingChoice.CHANGE_SERVER))
+        self.without_button.clicked.connect(lambda: self._choose(LoadingChoice.WITHOUT_BACKUP))
+        self.flow: LoadingFlow | None = None
         self._task: asyncio.Task[None] | None = None
+
+    @property
+    def running(self) -> bool:
+        """Whether a run (or the work of a choice) is still going; once not, nothing moves on
+        without the user."""
+        return self._task is not None and not self._task.done()
 
     # --- life cycle ------------------------------------------------------------------------------
 
     def load(self, state: WizardState) -> None:
-        task = state.loading_task or LoadingTask.UPGRADE_FULL_BACKUP
-        self.heading.setText(TITLES[task])
-        self.intro.setText(INTRO[task])
-        self._start(state)
-
-    def _start(self, state: WizardState) -> None:
         if self._task is not None and not self._task.done():
             return
-        self.problem.hide()
-        self.choices.hide()
-        self.phase.setText("Starting…")
+        self.flow = LoadingFlow(state)
+        self._run(state, self.flow.start(facts_of(self.session)))
+
+    def _choose(self, choice: LoadingChoice) -> None:
+        flow = self.flow
+        if flow is None or flow.stage is not LoadingStage.FAILED:
+            return
+        steps = flow.choose(choice, facts_of(self.session))
+        if choice is LoadingChoice.CHANGE_SERVER:
+            self.wizard.jump(View.BACKUP_SERVER)
+        elif steps:
+            self._run(self.wizard.state, steps)
+        else:
+            self._finish()
+
+    def _run(self, state: WizardState, steps: tuple[LoadingStep, ...]) -> None:
         self.counts.setText("")
         self.bar.setRange(0, 0)
-        self.wizard.set_busy(True)
-        self._task = asyncio.get_event_loop().create_task(self._run(state))
+        self._render()
+        if self._view().busy:
+            self.wizard.set_busy(True)
+        self._task = asyncio.get_event_loop().create_task(self._drive(state, steps))
 
-    async def _run(self, state: WizardState) -> None:
-        try:
-            await self._perform(state)
-        except asyncio.CancelledError:
-            raise
-        except (TaskFailed, SessionError) as exc:
-            self._fail(str(exc))
-            return
-        except Exception as exc:
-            # Ours, not the user's: log it in full and say so plainly.
-            log.error("loading task failed unexpectedly", exc_info=exc)
-            self._fail(f"Something went wrong that should not have ({type(exc).__name__}).")
-            return
-        self.bar.setRange(0, 1)
-        self.bar.setValue(1)
-        self.wizard.set_busy(False)
-        self.wizard.next()
+    async def _drive(self, state: WizardState, steps: tuple[LoadingStep, ...]) -> None:
+        flow = self._require_flow()
+        for step in steps:
+            flow.step_started(step)
+            self._render()
+            outcome = await run_step(step, self.session, state, self.progress_changed.emit)
+            if not flow.step_done(step, outcome):
+                break
+        self._finish()
 
-    async def _perform(self, state: WizardState) -> None:
-        session = self.session
-        if state.network.value != session.network:
-            await session.use_network(state.network)
-        if state.backup_server_url and state.backup_server_url != session.backup_server_url:
-            await session.use_backup_server(state.backup_server_url)
-        task = state.loading_task
-        report = self.progress_changed.emit
-        if task is LoadingTask.INITIAL_BACKUP:
-            if not session.has_wallet:
-                report("Creating the wallet", 0, 0)
-                await session.create_wallet(
-                    state.words, email=state.email or None, passphrase=state.passphrase
-                )
-            await session.run_initial_backup(report)
-        elif task is LoadingTask.RESTORE:
-            outcome = await session.restore(state.words, report, passphrase=state.passphrase)
-            problem = restore_problem(
-                outcome,
-                session.backup_server_url or "the server",
-                with_passphrase=bool(state.passphrase),
-            )
-            if problem is not None:
-                raise TaskFailed(problem)
-        else:
-            await session.run_full_backup(report)
-
-    def _fail(self, message: str) -> None:
-        self.bar.setRange(0, 1)
-        self.bar.setValue(0)
-        self.phase.setText("Stopped")
-        self.problem.setText(message)
-        self.problem.show()
-        self.choices.show()
-        self.wizard.fail(message)
-
-    def _show_progress(self, phase: str, done: int, total: int) -> None:
-        self.phase.setText(phase)
-        if total > 0:
-            self.bar.setRange(0, total)
-            self.bar.setValue(min(done, total))
-            self.counts.setText(f"{done:,} of {total:,}")
-        else:
-            self.bar.setRange(0, 0)
-            self.counts.setText(f"{done:,}" if done else "")
-
-    def _continue_without_backup(self) -> None:
-        state = self.wizard.state
-        self.choices.setEnabled(False)
-
-        async def go() -> None:
-            try:
-                if state.loading_task is LoadingTask.RESTORE and not self.session.has_wallet:
-                    # The user chose this: a wallet from the words alone, funds from the chain.
-                    await self.session.create_wallet(
-                        state.words, email=None, passphrase=state.passphrase
-                    )
-            except Exception as exc:
-                log.error("could not create the wallet without backup", exc_info=exc)
-                self.choices.setEnabled(True)
-                self._fail(f"The wallet could not be created ({type(exc).__name__}).")
-                return
-            self.choices.setEnabled(True)
+    def _finish(self) -> None:
+        view = self._view()
+        self._render()
+        if view.stage is LoadingStage.FAILED:
+            self.bar.setRange(0, 1)
+            self.bar.setValue(0)
+            self.wizard.fail(view.problem or "")
+        elif view.stage is LoadingStage.FINISHED:
+            self.bar.setRange(0, 1)
+            self.bar.setValue(1)
+            self.wizard.set_busy(False)
+            self.wizard.next()
+        elif view.stage is LoadingStage.FINISHED_WITHOUT_BACKUP:
             self.wizard.continue_without_backup()
 
-        self._task = asyncio.get_event_loop().create_task(go())
+    # --- rendering -------------------------------------------------------------------------------
+
+    def _require_flow(self) -> LoadingFlow:
+        if self.flow is None:
+            raise RuntimeError("the loading page has not been loaded")
+        return self.flow
+
+    def _view(self) -> LoadingView:
+        return self._require_flow().view
+
+    def _render(self) -> None:
+        view = self._view()
+        self.heading.setText(view.title)
+        self.intro.setText(view.intro)
+        self.phase.setText(view.phase)
+        self.problem.setText(view.problem or "")
+        self.problem.setVisible(view.problem is not None)
+        self.choices.setVisible(bool(view.choices))
+        self.choices.setEnabled(view.stage is LoadingStage.FAILED)
+
+    def _show_progress(self, progress: Progress) -> None:
+        shown = describe_progress(self._require_flow().task, progress)
+        self.phase.setText(shown.phase)
+        size = f" · {_size(shown.bytes)}" if shown.bytes else ""
+        if shown.total > 0:
+            self.bar.setRange(0, shown.total)
+            self.bar.setValue(min(shown.done, shown.total))
+            self.counts.setText(f"{shown.done:,} of {shown.total:,}{size}")
+        else:
+            self.bar.setRange(0, 0)
+            self.counts.setText(f"{shown.done:,}{size}" if shown.done else "")
 
     def cancel(self) -> None:
         if self._task is not None:

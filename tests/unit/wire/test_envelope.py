@@ -11,7 +11,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCMSIV
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from cairn.backup.envelope import (
+from cairn.wire.envelope import (
     MAX_PLAINTEXT,
     OVERHEAD,
     DecryptionError,

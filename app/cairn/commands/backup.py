@@ -10,38 +10,19 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
-import shutil
 import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TextIO
 
-from cairn.backup.client import (
-    BackupError,
-    BackupUnreachable,
-    RateLimited,
-    RemoteBackupClient,
-)
+from cairn.backup.client import BackupError, BackupUnreachable, RateLimited
 from cairn.backup.conflicts import list_conflicts, resolve_conflict
+from cairn.backup.errors import BackupCorrupt, BackupErased
 from cairn.backup.fullbackup import FullBackupProgress
-from cairn.backup.restore import (
-    RestoreOutcome,
-    RestoreProgress,
-    RestoreResult,
-    discard_staging,
-    restore_store,
-)
+from cairn.backup.restore import RestoreOutcome, RestoreProgress, RestoreResult
 from cairn.backup.service import BackupService
-from cairn.backup.sync import BackupCorrupt, BackupErased
-from cairn.config import (
-    AppConfig,
-    load_config,
-    resolve_data_dir,
-    save_config,
-    wallet_dir,
-)
+from cairn.config import load_config, resolve_data_dir, wallet_dir
 from cairn.exitcodes import (
     EXIT_CODES,
     EXIT_CORRUPT,
@@ -56,7 +37,6 @@ from cairn.exitcodes import (
     EXIT_WALLET_EXISTS,
     exit_code_table,
 )
-from cairn.files import fsync_dir, make_private_dir
 from cairn.keys import (
     InvalidMnemonic,
     Network,
@@ -65,9 +45,16 @@ from cairn.keys import (
     validate_mnemonic,
 )
 from cairn.localfaults import local_fault
-from cairn.seedfile import load_seed, save_seed, seed_exists
-from cairn.serverurl import normalise_server_url, server_url_problem
+from cairn.seedfile import load_seed, seed_exists
+from cairn.serverurl import server_url_problem
 from cairn.storage import AsyncRecordStore, SqliteStore
+from cairn.wallet_restore import (
+    NoBackupServer,
+    WalletExists,
+    check_room,
+    checked_server,
+    restore_wallet,
+)
 
 __all__ = ["EXIT_CODES", "main"]
 
@@ -355,82 +342,33 @@ async def _restore(args: argparse.Namespace) -> int:
     data_dir = resolve_data_dir(args.data_dir)
     config = load_config(data_dir)
     network = Network(args.network) if args.network else config.network
-    server = args.server or config.backup_server_url
-    if not server:
-        raise _Exit(EXIT_USAGE, "no backup server: pass --server or configure one")
-    problem = server_url_problem(server)
-    if problem is not None:
-        raise _Exit(EXIT_USAGE, f"the backup server address {server!r} is refused: {problem}")
-    server = normalise_server_url(server)
-    wallet = wallet_dir(data_dir, network)
-    target = wallet / RECORDS_FILE
-    discard_staging(target)
-    # Records without a seed file are what a restore interrupted after its switch leaves.
-    if seed_exists(wallet) and not args.force:
+    try:
+        # Asked before the words are read: no one types them for a restore that cannot run.
+        checked_server(args.server or config.backup_server_url)
+        check_room(data_dir, network, replace=args.force)
+        phrase, passphrase = _read_words(args)
+        done = await restore_wallet(
+            data_dir,
+            config,
+            phrase,
+            passphrase,
+            network=network,
+            server=args.server,
+            replace=args.force,
+            progress=_restore_printer(),
+        )
+    except NoBackupServer as exc:
+        raise _Exit(EXIT_USAGE, str(exc)) from None
+    except WalletExists:
         raise _Exit(
             EXIT_WALLET_EXISTS,
             f"a {network.value} wallet already exists in {data_dir}; to replace it, run the "
             "restore again with --force (the wallet it replaces is kept beside it)",
-        )
-    phrase, passphrase = _read_words(args)
-    keys = derive_backup_keys(mnemonic_to_seed(phrase, passphrase))
-    # --force never destroys the wallet it replaces: it is set aside whole first, so a crash at
-    # any later point leaves it intact beside whatever the restore got to.
-    set_aside = _set_aside(wallet) if wallet.is_dir() and any(wallet.iterdir()) else None
-    made = [p for p in (*reversed(wallet.parents), wallet) if not p.exists()]
-    try:
-        make_private_dir(wallet)
-        async with RemoteBackupClient(server, keys, network.value) as client:
-            result = await restore_store(client, keys, target, progress=_restore_printer())
-        _report_restore(result)
-        if result.outcome is RestoreOutcome.RESTORED:
-            # The records are in place; the seed file comes last, so a wallet dir that has one
-            # always has its records.
-            save_seed(wallet, phrase, passphrase)
-            save_config(
-                data_dir,
-                AppConfig(
-                    network=network,
-                    backup_server_url=server,
-                    esplora_url=config.esplora_url,
-                    devnet_url=config.devnet_url,
-                ),
-            )
-    except BaseException:
-        # A failure anywhere (a full disk, say) leaves the data dir as it was.
-        _put_back(set_aside, wallet, made)
-        raise
-    if result.outcome is not RestoreOutcome.RESTORED:
-        _put_back(set_aside, wallet, made)
-    elif set_aside is not None:
-        print(f"restore: the replaced wallet is kept in {set_aside}", file=sys.stderr)
-    return _RESTORE_EXIT[result.outcome]
-
-
-def _set_aside(wallet: Path) -> Path:
-    """Rename the wallet dir to `<network>.replaced-<UTC time>` beside it; the new name."""
-    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
-    kept = wallet.with_name(f"{wallet.name}.replaced-{stamp}")
-    os.replace(wallet, kept)
-    fsync_dir(wallet.parent)
-    return kept
-
-
-def _put_back(kept: Path | None, wallet: Path, made: Sequence[Path]) -> None:
-    """Undo `_set_aside` and whatever the restore made, after a restore that did not happen."""
-    if kept is not None:
-        shutil.rmtree(wallet, ignore_errors=True)
-        os.replace(kept, wallet)
-        fsync_dir(wallet.parent)
-    elif made:
-        shutil.rmtree(made[0], ignore_errors=True)
-    elif wallet.is_dir():
-        # The folder was there and empty (else it was set aside): empty it again.
-        for leftover in wallet.iterdir():
-            if leftover.is_dir() and not leftover.is_symlink():
-                shutil.rmtree(leftover, ignore_errors=True)
-            else:
-                leftover.unlink(missing_ok=True)
+        ) from None
+    _report_restore(done.result)
+    if done.replaced is not None:
+        print(f"restore: the replaced wallet is kept in {done.replaced}", file=sys.stderr)
+    return _RESTORE_EXIT[done.result.outcome]
 
 
 def _restore_printer() -> Callable[[RestoreProgress], None]:

@@ -37,7 +37,7 @@ from dataclasses import dataclass
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from cairn.backup.protocol import wire_key
+from cairn.wire.addressing import wire_key
 
 __all__ = [
     "MANIFEST_NAME",

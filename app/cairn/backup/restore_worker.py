@@ -1,4 +1,4 @@
-"""One restore in a child process: `python -m cairn.restore_worker`.
+"""One restore in a child process: `python -m cairn.backup.restore_worker`.
 
 Decrypting and checking tens of thousands of records is CPU work. In a thread of the app it
 would compete with the window for Python's GIL and make it stutter; in a child process it
@@ -88,7 +88,7 @@ def worker_command() -> list[str]:
     if getattr(sys, "frozen", False):
         # A bundled app has no `python -m`: the cairn executable runs the worker itself.
         return [sys.executable, "__restore-worker"]
-    return [sys.executable, "-m", "cairn.restore_worker"]
+    return [sys.executable, "-m", "cairn.backup.restore_worker"]
 
 
 class RestoreChild:

@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from cairn.backup import payload
-from cairn.backup.protocol import wire_key
+from cairn.wire import payload
+from cairn.wire.addressing import wire_key
 
 WRITER = bytes(range(16))
 names = st.text(min_size=1, max_size=60).filter(lambda n: "\x00" not in n)

@@ -11,11 +11,22 @@ from coincurve import PrivateKey
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cairn.backup.protocol import (
-    ERROR_STATUS,
-    MAX_SKEW,
-    STORE_IDS,
-    AuthError,
+from cairn.keys import Network
+from cairn.wire.addressing import (
+    changes_target,
+    export_path,
+    is_valid_node_id,
+    is_valid_object_key,
+    list_target,
+    object_path,
+    objects_path,
+    store_path,
+    wire_key,
+)
+from cairn.wire.constants import ERROR_STATUS, MAX_SKEW, STORE_IDS
+from cairn.wire.export import export_line, parse_export_line, parse_export_lines
+from cairn.wire.jsonbody import ProtocolError, decode_value, encode_value, loads
+from cairn.wire.messages import (
     Batch,
     BatchResult,
     Conflict,
@@ -23,20 +34,16 @@ from cairn.backup.protocol import (
     FeedItem,
     FeedPage,
     ListItem,
-    ProtocolError,
     PutItem,
     StoredObject,
     StoreInfo,
     StoreState,
-    changes_target,
     decode_batch_result,
     decode_conflict,
     decode_feed_page,
     decode_list_page,
     decode_object,
     decode_store_info,
-    decode_value,
-    der_signature_values,
     encode_batch,
     encode_batch_result,
     encode_conflict,
@@ -44,26 +51,16 @@ from cairn.backup.protocol import (
     encode_list_page,
     encode_object,
     encode_store_info,
-    encode_value,
-    export_line,
-    export_path,
-    is_valid_node_id,
-    is_valid_object_key,
-    list_target,
-    loads,
-    object_path,
-    objects_path,
-    parse_authorization,
     parse_batch,
-    parse_export_line,
-    parse_export_lines,
+)
+from cairn.wire.signing import (
+    AuthError,
+    der_signature_values,
+    parse_authorization,
     request_digest,
     sign_request,
-    store_path,
     verify_request,
-    wire_key,
 )
-from cairn.keys import Network
 
 KEY = bytes.fromhex("11" * 32)
 NODE = PrivateKey(KEY).public_key.format().hex()
@@ -328,7 +325,7 @@ def test_batch_body_round_trips() -> None:
         b'"delete":[{"key":"' + b"b" * 64 + b'","version":3,"value":"dG9tYg=="}]}'
     )  # fmt: skip
     assert parse_batch(loads(body)) == batch
-    assert batch.keys == ["a" * 64, "b" * 64] and batch.value_bytes == 8
+    assert batch.keys == ("a" * 64, "b" * 64) and batch.value_bytes == 8
     only_deletes = _body(delete=[{"key": "b" * 64, "version": 3, "value": ""}])
     assert parse_batch(only_deletes).puts == ()
 

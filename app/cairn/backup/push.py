@@ -1,0 +1,258 @@
+"""The sync engine's push: the outbox as sealed batches under the generation precondition."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from cairn.backup import hlc
+from cairn.backup.engine import (
+    _MOD,
+    MAX_PUSH_ROUNDS,
+    SEAL_ON_LOOP_BYTES,
+    SENT_KEPT,
+    EngineCore,
+    PushResult,
+    _View,
+)
+from cairn.backup.errors import (
+    BackupConflict,
+    BackupServerError,
+)
+from cairn.backup.localstate import (
+    Incarnation,
+    ManifestState,
+    bookkeeping_records,
+    version_name,
+    version_record,
+)
+from cairn.storage import Pending
+from cairn.wire import envelope, payload
+from cairn.wire.addressing import new_incarnation, new_write_id
+from cairn.wire.messages import Batch, DeleteItem, PutItem
+
+
+class Pushing(EngineCore):
+    # -- push ---------------------------------------------------------------------------------
+
+    async def push(self, on_sent: Callable[[PushResult], None] | None = None) -> PushResult:
+        """Send every pending change, pulling and rebuilding whenever another device wrote first.
+
+        `on_sent` hears about every batch the server accepted (a full backup's progress).
+        """
+        total = PushResult()
+        conflicts = 0
+        while True:
+            entries = await self.store.outbox_pending(self.max_items)
+            if not entries:
+                return total
+            try:
+                sent = await self._push_once([e.name for e in entries])
+            except BackupConflict:
+                conflicts += 1
+                if conflicts > MAX_PUSH_ROUNDS:
+                    raise BackupConflict(
+                        "other devices keep writing to this backup; will retry"
+                    ) from None
+                await self.pull()  # raises BackupErased if the store was erased elsewhere
+                if await self.local.full_required():
+                    return total
+                continue
+            total = PushResult(
+                total.records + sent.records, total.bytes_sent + sent.bytes_sent, sent.generation
+            )
+            if on_sent is not None:
+                on_sent(total)
+
+    async def _push_once(self, names: Sequence[str]) -> PushResult:
+        view = await self._view()
+        # Pending entries first: a write after this read gets a new seq, which stays pending
+        # (read the other way round, an old value could be sent and the new entry acknowledged).
+        pending = await self.store.pending_for(names)
+        values = await self.store.get_many(names)
+        chosen: list[str] = []
+        size = 0
+        for name in names:
+            value_size = len(values.get(name, b""))
+            if chosen and size + value_size > self.max_bytes:
+                break
+            chosen.append(name)
+            size += value_size
+        seqs = [pending[n].seq for n in chosen if n in pending]
+        keys = {n: self.wire_key(n) for n in chosen}
+        known = await self.local.versions(keys.values())
+        incarnation = view.incarnation or await self._new_incarnation(view)
+        generation = view.generation + 1
+        write_id = new_write_id()
+        binding = _Binding(bytes.fromhex(write_id), bytes.fromhex(incarnation.id))
+        work = _SealWork(chosen, keys, known, pending, values, view, incarnation, generation)
+        if size > SEAL_ON_LOOP_BYTES:
+            # Compressing and sealing megabytes takes tens of milliseconds: off the loop.
+            sealed = await asyncio.to_thread(self._seal, work, binding)
+        else:
+            sealed = self._seal(work, binding)
+        if sealed is None:
+            await self.store.outbox_ack(seqs)
+            return PushResult(generation=view.generation)
+        puts, deletes, bookkeeping, forget = (
+            sealed.puts,
+            sealed.deletes,
+            sealed.bookkeeping,
+            sealed.forget,
+        )
+        clock, digest, objects = sealed.clock, sealed.digest, sealed.objects
+        batch = Batch(incarnation.id, view.generation, write_id, tuple(puts), tuple(deletes))
+        # Remembered before sending: if the answer is lost, the feed shows the write as ours
+        # (and the store's new incarnation as the one this device started).
+        remembered = bookkeeping_records(
+            sent=[*view.sent, write_id][-SENT_KEPT:],
+            incarnation=incarnation if view.incarnation != incarnation else None,
+        )
+        await self.store.batch(remembered)
+        result = await self.client.put_batch(batch)
+        if result.generation != generation:
+            raise BackupServerError("the server applied a batch at an unexpected generation")
+        bookkeeping.update(
+            bookkeeping_records(
+                manifest=ManifestState(generation, objects, digest),
+                generation=generation,
+                incarnation=incarnation,
+                clock=clock.encode(),
+                protocol_current=True,
+                synced_at=self._clock(),
+            )
+        )
+        await self.store.apply_synced(bookkeeping, forget, expect={}, ack=seqs)
+        if not incarnation.confirmed:
+            confirmed = Incarnation(
+                incarnation.id, incarnation.previous, incarnation.previous_generation
+            )
+            await self.local.set_incarnation(confirmed)
+        sent_bytes = sum(len(p.value) for p in puts) + sum(len(d.value) for d in deletes)
+        return PushResult(len(puts) + len(deletes) - 1, sent_bytes, generation)
+
+    def _seal(self, work: _SealWork, binding: _Binding) -> _Sealed | None:
+        """Seal one batch and compute the manifest it carries; None if nothing is to be sent."""
+        view, generation, incarnation = work.view, work.generation, work.incarnation
+        clock = view.clock
+        mirror = view.manifest
+        digest, objects = mirror.digest, mirror.objects
+        puts: list[PutItem] = []
+        deletes: list[DeleteItem] = []
+        bookkeeping: dict[str, bytes] = {}
+        forget: list[str] = []
+        for name in work.chosen:
+            key = work.keys[name]
+            old = work.known[key]
+            entry = work.pending.get(name)
+            at_ms = entry.at_ms if entry is not None else int(self._clock() * 1000)
+            reading, clock = hlc.stamp(clock, at_ms, view.device)
+            value = work.values.get(name)
+            if value is None and not old:
+                continue  # never reached the server: nothing to delete
+            if old:
+                digest = (digest - payload.set_term(self._mac_key, key, old)) % _MOD
+                objects -= 1
+            body = payload.encode_record(
+                name, view.device, value or b"", reading, deleted=value is None
+            )
+            blob = binding.seal(self._data_key, self._store_id, key, generation, body)
+            if value is None:
+                deletes.append(DeleteItem(key, old, blob))
+                forget.append(version_name(key))
+            else:
+                puts.append(PutItem(key, old, blob))
+                digest = (digest + payload.set_term(self._mac_key, key, generation)) % _MOD
+                objects += 1
+                kept_name, kept_version = version_record(key, generation)
+                bookkeeping[kept_name] = kept_version
+        if not puts and not deletes:
+            return None
+        manifest_body = payload.encode_manifest(
+            payload.Manifest(
+                objects,
+                digest,
+                int(self._clock()),
+                view.device,
+                generation=generation,
+                incarnation=incarnation.id,
+                previous_incarnation=incarnation.previous,
+                previous_generation=incarnation.previous_generation,
+            )
+        )
+        blob = binding.seal(
+            self._data_key, self._store_id, self._manifest_key, generation, manifest_body
+        )
+        puts.append(PutItem(self._manifest_key, mirror.version, blob))
+        return _Sealed(puts, deletes, bookkeeping, forget, clock, digest, objects)
+
+    async def _new_incarnation(self, view: _View) -> Incarnation:
+        """This device starts the store's first life (as far as it knows)."""
+        return Incarnation(new_incarnation(), confirmed=False)
+
+    async def start_again(self) -> None:
+        """After an erase elsewhere, the user chose to back up here: a new life of the store.
+
+        Its manifests name the erased life and how far it had got, so other devices that knew it
+        can tell this from a server replaying or faking an erase.
+        """
+        view = await self._view()
+        await self.prepare_next_life(view.incarnation, view.generation)
+        await self.local.dismiss_notice()
+        await self.local.require_full(
+            "backing up again after the backup was deleted elsewhere", new_incarnation=True
+        )
+
+    async def prepare_next_life(self, before: Incarnation | None, generation: int) -> None:
+        """The next batch from here starts a new incarnation that follows `before`."""
+        if before is not None and not before.confirmed:
+            fresh = before  # already prepared: keep the life it follows
+        else:
+            previous = before.id if before is not None else None
+            fresh = Incarnation(new_incarnation(), previous, generation, confirmed=False)
+        await self.local.set_incarnation(fresh)
+
+
+@dataclass
+class _SealWork:
+    """What one batch is built from."""
+
+    chosen: list[str]
+    keys: dict[str, str]
+    known: dict[str, int]
+    pending: dict[str, Pending]
+    values: dict[str, bytes]
+    view: _View
+    incarnation: Incarnation
+    generation: int
+
+
+@dataclass
+class _Sealed:
+    puts: list[PutItem]
+    deletes: list[DeleteItem]
+    bookkeeping: dict[str, bytes]
+    forget: list[str]
+    clock: hlc.ClockState
+    digest: int
+    objects: int
+
+
+@dataclass(frozen=True)
+class _Binding:
+    """The write id and incarnation every envelope of one batch is bound to."""
+
+    write_id: bytes
+    incarnation: bytes
+
+    def seal(self, data_key: bytes, store_id: str, key: str, version: int, body: bytes) -> bytes:
+        return envelope.seal(
+            data_key,
+            store_id,
+            key,
+            version,
+            body,
+            write_id=self.write_id,
+            incarnation=self.incarnation,
+        )

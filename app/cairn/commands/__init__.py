@@ -1,0 +1,2 @@
+"""The headless commands `cairn.cli` dispatches to: `backup` (backup, sync, restore) and
+`wallet` (labels, preferences, addresses)."""

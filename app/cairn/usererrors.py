@@ -1,0 +1,19 @@
+"""The root of every error the user can act on, as opposed to a bug.
+
+An error is a `UserError` when its message says what happened and what the user can do about
+it (a server that cannot be reached, a wallet already there, an address that is refused): the
+screens show that message as advice. Any other exception is ours — a bug — and is shown as
+such, never as advice, with the details in the log.
+"""
+
+from __future__ import annotations
+
+__all__ = ["RefusedInput", "UserError"]
+
+
+class UserError(Exception):
+    """Something the user can act on; the message says what happened and what to do."""
+
+
+class RefusedInput(UserError, ValueError):
+    """What the user typed is refused (an address, an amount, an email); the message says why."""

@@ -1,0 +1,200 @@
+"""Restoring a wallet from its words and its backup: the one restore of the app and the CLI.
+
+    check the server → stretch the words once → set aside what is in the way → restore the
+    record store → seed file, format file and config.json → or put everything back
+
+The words are stretched (BIP39's PBKDF2) once, here; the seed comes back with the outcome so
+whoever opens the wallet next does not stretch them again. How the record store is restored is
+the caller's choice (`run`): in this process (the CLI), or in a child process so that a window
+stays responsive (`cairn.backup.restore_worker`, chosen by the session). Either way the engine's
+`RestoreProgress` reaches the caller's `progress` unchanged, byte counts included.
+
+A restore that does not happen leaves the data dir as it was: a wallet it replaced (only when
+asked to, `replace=True`) is set aside whole first and put back; the folders it made are
+removed. A wallet it did replace is kept beside the restored one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from cairn.backup.client import RemoteBackupClient
+from cairn.backup.restore import (
+    ProgressCallback,
+    RestoreOutcome,
+    RestoreResult,
+    discard_staging,
+    restore_store,
+)
+from cairn.config import AppConfig, save_config, wallet_dir
+from cairn.files import fsync_dir, make_private_dir
+from cairn.keys import BackupKeys, Network, derive_backup_keys, mnemonic_to_seed
+from cairn.seedfile import save_seed, seed_exists
+from cairn.serverurl import normalise_server_url, server_url_problem
+from cairn.upgrade import CURRENT_FORMAT, write_format
+from cairn.usererrors import UserError
+
+__all__ = [
+    "RECORDS_NAME",
+    "NoBackupServer",
+    "RestoreRunner",
+    "WalletExists",
+    "WalletRestore",
+    "check_room",
+    "checked_server",
+    "restore_in_process",
+    "restore_wallet",
+]
+
+RECORDS_NAME = "records.sqlite"
+
+# (server URL, store id, target file, keys, progress) → the engine's result.
+RestoreRunner = Callable[[str, str, Path, BackupKeys, ProgressCallback], Awaitable[RestoreResult]]
+
+
+class NoBackupServer(UserError):
+    """No backup server is set, or its address is refused; the message says which and why."""
+
+
+class WalletExists(UserError):
+    """A wallet is already there and replacing it was not asked for."""
+
+
+@dataclass(frozen=True)
+class WalletRestore:
+    """What a restore did: the engine's result, config.json now, and what it set aside."""
+
+    result: RestoreResult
+    config: AppConfig
+    # The stretched seed, for opening the restored wallet; never shown or logged.
+    seed: bytes = field(repr=False)
+    replaced: Path | None = None  # the wallet it replaced, kept beside the restored one
+
+    @property
+    def restored(self) -> bool:
+        return self.result.outcome is RestoreOutcome.RESTORED
+
+
+def restore_in_process(timeout: float = 15.0) -> RestoreRunner:
+    """Restore in this process (the CLI: nothing else needs the CPU meanwhile)."""
+
+    async def run(
+        url: str, store_id: str, target: Path, keys: BackupKeys, progress: ProgressCallback
+    ) -> RestoreResult:
+        async with RemoteBackupClient(url, keys, store_id, timeout=timeout) as client:
+            return await restore_store(client, keys, target, progress=progress)
+
+    return run
+
+
+def _ignore(_progress: object) -> None:
+    return None
+
+
+async def restore_wallet(
+    data_dir: Path,
+    config: AppConfig,
+    phrase: str,
+    passphrase: str = "",
+    *,
+    network: Network | None = None,
+    server: str | None = None,
+    replace: bool = False,
+    progress: ProgressCallback = _ignore,
+    run: RestoreRunner | None = None,
+) -> WalletRestore:
+    """Restore the wallet of `phrase` (validated by the caller) into `data_dir`.
+
+    `network` and `server` override config.json's; NoBackupServer when there is none or its
+    address is refused, WalletExists when a wallet is there and `replace` is false. An outcome
+    other than RESTORED changes nothing on disk.
+    """
+    network = network or config.network
+    url = checked_server(server or config.backup_server_url)
+    wallet = wallet_dir(data_dir, network)
+    target = wallet / RECORDS_NAME
+    await asyncio.to_thread(discard_staging, target)
+    await asyncio.to_thread(check_room, data_dir, network, replace=replace)
+    seed = await asyncio.to_thread(mnemonic_to_seed, phrase, passphrase)
+    keys = await asyncio.to_thread(derive_backup_keys, seed)
+    runner = run or restore_in_process()
+    # A wallet it replaces is set aside whole first, so a crash at any later point leaves it
+    # intact beside whatever the restore got to.
+    kept = await asyncio.to_thread(_set_aside_if_any, wallet)
+    made = [p for p in (*reversed(wallet.parents), wallet) if not p.exists()]
+    new_config = config.with_changes(network=network, backup_server_url=url)
+    try:
+        make_private_dir(wallet)
+        result = await runner(url, network.value, target, keys, progress)
+        if result.outcome is RestoreOutcome.RESTORED:
+            await asyncio.to_thread(_finish, data_dir, wallet, phrase, passphrase, new_config)
+    except BaseException:
+        # A failure anywhere (a full disk, say) leaves the data dir as it was.
+        await asyncio.to_thread(_put_back, kept, wallet, made)
+        raise
+    if result.outcome is not RestoreOutcome.RESTORED:
+        await asyncio.to_thread(_put_back, kept, wallet, made)
+        return WalletRestore(result, config, seed)
+    return WalletRestore(result, new_config, seed, kept)
+
+
+def check_room(data_dir: Path, network: Network, *, replace: bool) -> None:
+    """WalletExists if a wallet is in the way and replacing it was not asked for."""
+    # Records without a seed file are what a restore interrupted after its switch leaves.
+    if seed_exists(wallet_dir(data_dir, network)) and not replace:
+        raise WalletExists(
+            f"A {network.value} wallet already exists in {data_dir}. Open it, or restore again "
+            "choosing to replace it (the wallet it replaces is kept beside it)."
+        )
+
+
+def checked_server(server: str | None) -> str:
+    """The normalised address of the server to restore from; NoBackupServer if it is refused."""
+    if not server:
+        raise NoBackupServer("No backup server is set. Choose one to restore from.")
+    problem = server_url_problem(server)
+    if problem is not None:
+        raise NoBackupServer(f"The backup server address {server!r} is refused: {problem}")
+    return normalise_server_url(server)
+
+
+def _finish(data_dir: Path, wallet: Path, phrase: str, passphrase: str, config: AppConfig) -> None:
+    # The records are in place; the seed file comes after them, so a wallet dir that has one
+    # always has its records.
+    save_seed(wallet, phrase, passphrase)
+    write_format(wallet, CURRENT_FORMAT)
+    save_config(data_dir, config)
+
+
+def _set_aside_if_any(wallet: Path) -> Path | None:
+    """Rename a non-empty wallet dir to `<network>.replaced-<UTC time>` beside it."""
+    if not wallet.is_dir() or not any(wallet.iterdir()):
+        return None
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    kept = wallet.with_name(f"{wallet.name}.replaced-{stamp}")
+    os.replace(wallet, kept)
+    fsync_dir(wallet.parent)
+    return kept
+
+
+def _put_back(kept: Path | None, wallet: Path, made: Sequence[Path]) -> None:
+    """Undo `_set_aside_if_any` and whatever the restore made, after one that did not happen."""
+    if kept is not None:
+        shutil.rmtree(wallet, ignore_errors=True)
+        os.replace(kept, wallet)
+        fsync_dir(wallet.parent)
+    elif made:
+        shutil.rmtree(made[0], ignore_errors=True)
+    elif wallet.is_dir():
+        # The folder was there and empty (else it was set aside): empty it again.
+        for leftover in wallet.iterdir():
+            if leftover.is_dir() and not leftover.is_symlink():
+                shutil.rmtree(leftover, ignore_errors=True)
+            else:
+                leftover.unlink(missing_ok=True)
