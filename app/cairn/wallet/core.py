@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import hashlib
 import logging
 import threading
 import time
@@ -61,6 +62,7 @@ from cairn.wallet.sync import (
     rejection_reason,
     tx_states,
 )
+from cairn.wallet.watch import MAX_WATCHED_ADDRESSES, WatchTargets
 
 if TYPE_CHECKING:
     from cairn.storage import RecordStore
@@ -270,6 +272,20 @@ class CairnWallet:
         with self._lock:
             return details_of(self._wallet, txid, self._labels.get)
 
+    def watch_targets(self) -> WatchTargets:
+        """The chain tip this wallet knows and the script hashes of its newest unused receive
+        addresses: what the chain watcher compares the server's answers with."""
+        with self._lock:
+            tip = str(self._wallet.latest_checkpoint().hash)
+            unused = sorted(
+                self._wallet.list_unused_addresses(bdk.KeychainKind.EXTERNAL),
+                key=lambda info: info.index,
+                reverse=True,
+            )[:MAX_WATCHED_ADDRESSES]
+            scripts = [info.address.script_pubkey().to_bytes() for info in unused]
+        # Esplora's script hash: SHA-256 of the scriptPubKey, in natural byte order.
+        return WatchTargets(tip, tuple(hashlib.sha256(s).hexdigest() for s in scripts))
+
     def revealed_index(self) -> int | None:
         """The highest external index handed out so far (None before the first)."""
         return self._recorded_index(bdk.KeychainKind.EXTERNAL)
@@ -451,9 +467,11 @@ class CairnWallet:
         """Set or (None / blank) remove a BIP-329 label; publishes LabelChanged."""
         await asyncio.to_thread(self._labels.set, type_, ref, label)
 
-    async def import_labels(self, text: str) -> LabelImportResult:
-        """Import BIP-329 JSONL; valid lines are kept, invalid ones reported in the result."""
-        return await asyncio.to_thread(self._labels.import_jsonl, text)
+    async def import_labels(self, text: str | bytes) -> LabelImportResult:
+        """Merge BIP-329 JSONL into the labels (backed up as any label change); valid lines are
+        kept, invalid ones (an address of another network among them) reported in the result.
+        LabelError when the whole file is refused."""
+        return await asyncio.to_thread(self._labels.import_jsonl, text, self._network)
 
     async def set_preference(self, name: str, value: str | None) -> None:
         await asyncio.to_thread(self._preferences.set, name, value)

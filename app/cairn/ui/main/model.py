@@ -11,6 +11,8 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
+from cairn.wallet.watch import WatchTargets
+
 
 class BalanceView(Protocol):
     """Amounts in satoshis (`cairn.wallet.history.Balance`)."""
@@ -120,6 +122,8 @@ class WalletView(Protocol):
 
     def export_labels(self) -> str: ...
 
+    async def import_labels(self, text: str | bytes) -> Any: ...  # LabelImportResult
+
     def label(self, type_: str, ref: str) -> str | None: ...
 
     def preference(self, name: str, default: str | None = None) -> str | None: ...
@@ -145,6 +149,11 @@ class WalletView(Protocol):
     async def set_label(self, type_: str, ref: str, label: str | None) -> None: ...
 
     async def sync(self) -> SyncStatusView: ...
+
+    def watch_targets(self) -> WatchTargets: ...
+
+    @property
+    def esplora_url(self) -> str: ...
 
 
 class BackupSnapshotView(Protocol):
