@@ -259,7 +259,8 @@ def test_transaction_details_from_the_history_menu(funded, second_wallet, qtbot,
     menu = window.history.menu
     actions = {action.text(): action for action in menu.actions()}
     menu.close()
-    assert set(actions) == {"Details…", "Copy transaction ID", "Edit label"}
+    # An unconfirmed payment of ours can also have its fee bumped (RBF).
+    assert set(actions) == {"Details…", "Copy transaction ID", "Edit label", "Bump fee…"}
     actions["Copy transaction ID"].trigger()
     assert QGuiApplication.clipboard().text() == txid
     actions["Details…"].trigger()
@@ -350,3 +351,45 @@ def test_a_link_handed_over_opens_send_even_from_a_review(
         "0.00200000",
         "Lunch",
     )
+
+
+def test_bump_fee_replaces_a_pending_payment_from_its_details(
+    funded, second_wallet, qtbot, qasync_loop, devnet
+):
+    window = funded.window
+    to = other_address(qtbot, qasync_loop, second_wallet)
+    window.tabs.setCurrentWidget(window.send)
+    review(qtbot, window.send, to, "0.002")
+    original = send_reviewed(qtbot, window)
+    model = window.history.model
+    qtbot.waitUntil(lambda: model.row_of(original) is not None, timeout=10_000)
+    window.tabs.setCurrentWidget(window.history)
+    menu = window.history.row_menu(model.row_of(original))
+    [bump] = [a for a in menu.actions() if a.text() == "Bump fee…"]
+    bump.trigger()
+    qtbot.waitUntil(lambda: window.details_dialog is not None, timeout=5000)
+    dialog = window.details_dialog
+    assert dialog.bump_button.isVisible()
+
+    # A rate that is no higher is refused with the reason, and nothing is sent.
+    dialog.bump_rate.clear()
+    qtbot.keyClicks(dialog.bump_rate, "1")
+    qtbot.mouseClick(dialog.bump_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: dialog.bump_result.objectName() == "error", timeout=5000)
+    assert "choose at least" in dialog.bump_result.text()
+
+    dialog.bump_rate.clear()
+    qtbot.keyClicks(dialog.bump_rate, "25")
+    qtbot.mouseClick(dialog.bump_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: dialog.bump_button.text() == "Replace payment", timeout=5000)
+    assert dialog.bump_result.text().startswith("New fee ")
+    assert devnet.get("/mempool/txids").json()[-1] == original  # reviewed, not yet sent
+    with qtbot.waitSignal(dialog.fee_bumped, timeout=10_000) as bumped:
+        qtbot.mouseClick(dialog.bump_button, Qt.MouseButton.LeftButton)
+    replacement = bumped.args[0]
+    assert dialog.bump_result.text() == f"Fee bumped: the payment is now {replacement}."
+    assert replacement in devnet.get("/mempool/txids").json()
+    assert original not in devnet.get("/mempool/txids").json()
+    qtbot.waitUntil(lambda: model.row_of(replacement) is not None, timeout=10_000)
+    assert model.row_of(original) is None
+    dialog.close()

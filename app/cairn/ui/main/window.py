@@ -41,7 +41,7 @@ from cairn.ui.main.send import SendPanel
 from cairn.ui.main.settings import SettingsPanel
 from cairn.ui.main.style import apply_style
 from cairn.ui.main.tasks import TaskGroup
-from cairn.ui.main.tx_details import TransactionDetailsDialog
+from cairn.ui.main.tx_details import FeeBumper, TransactionDetailsDialog
 from cairn.ui.main.window_size import fit_to_screen, remember_size
 from cairn.wallet.amounts import Unit
 from cairn.wallet.esplora_probe import EsploraProbe
@@ -329,7 +329,11 @@ class MainWindow(QMainWindow):
                 return
             if self.details_dialog is not None:
                 self.details_dialog.close()
-            self.details_dialog = TransactionDetailsDialog(details, self.amounts, self)
+            bumper = FeeBumper(wallet.plan_fee_bump, wallet.bump_fee, self.tasks.start)
+            self.details_dialog = TransactionDetailsDialog(
+                details, self.amounts, self, bumper=bumper
+            )
+            self.details_dialog.fee_bumped.connect(lambda _txid: self.schedule_reload())
             self.details_dialog.destroyed.connect(self._details_closed)
             self.details_dialog.open()
 
