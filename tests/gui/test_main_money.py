@@ -5,8 +5,8 @@ description that becomes a label, and a transaction's details."""
 from __future__ import annotations
 
 import pytest
-from PySide6.QtCore import QLocale, Qt
-from PySide6.QtGui import QContextMenuEvent, QGuiApplication
+from PySide6.QtCore import QLocale, QObject, Qt, QUrl, Slot
+from PySide6.QtGui import QContextMenuEvent, QDesktopServices, QGuiApplication
 from PySide6.QtWidgets import QApplication
 
 from cairn.keys import Network, generate_mnemonic, mnemonic_to_seed
@@ -285,8 +285,40 @@ def test_transaction_details_from_the_history_menu(funded, second_wallet, qtbot,
     qtbot.mouseClick(dialog.copy_button, Qt.MouseButton.LeftButton)
     assert dialog.copy_button.text() == "Copied"
     qtbot.waitUntil(lambda: dialog.copy_button.text() == "Copy", timeout=5000)
+    assert dialog.explorer_button.isHidden()  # no public explorer knows a local regtest
     dialog.close()
     qtbot.waitUntil(lambda: window.details_dialog is None, timeout=5000)
+
+    # With an explorer configured for regtest, the details open the transaction there.
+    session = funded.session
+    session.config = session.config.with_changes(
+        explorer_urls={"regtest": "http://127.0.0.1:5000/tx/{txid}"}
+    )
+    opened_urls = UrlCatcher()
+    QDesktopServices.setUrlHandler("http", opened_urls, "open")
+    try:
+        window.show_details(txid)
+        qtbot.waitUntil(lambda: window.details_dialog is not None, timeout=5000)
+        dialog = window.details_dialog
+        assert dialog.explorer_button.isVisible()
+        qtbot.mouseClick(dialog.explorer_button, Qt.MouseButton.LeftButton)
+        assert opened_urls.urls == [f"http://127.0.0.1:5000/tx/{txid}"]
+    finally:
+        QDesktopServices.unsetUrlHandler("http")
+    dialog.close()
+    qtbot.waitUntil(lambda: window.details_dialog is None, timeout=5000)
+
+
+class UrlCatcher(QObject):
+    """Where QDesktopServices sends a URL instead of the system's browser."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.urls: list[str] = []
+
+    @Slot(QUrl)
+    def open(self, url: QUrl) -> None:
+        self.urls.append(url.toString())
 
 
 def test_the_address_list_shows_receive_and_change_with_balances_and_labels(

@@ -277,6 +277,9 @@ class MainWindowSession(Protocol):
     async def protect_seed(self) -> bool: ...  # True once the seed file is under a keyring key
 
     @property
+    def explorer_template(self) -> str | None: ...  # "https://…/tx/{txid}", None: no explorer
+
+    @property
     def can_use_faucet(self) -> bool: ...
 
     @property

@@ -8,8 +8,8 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from PySide6.QtCore import Qt, QTimer, Signal
-from PySide6.QtGui import QGuiApplication
+from PySide6.QtCore import Qt, QTimer, QUrl, Signal
+from PySide6.QtGui import QDesktopServices, QGuiApplication
 from PySide6.QtWidgets import (
     QDialog,
     QFormLayout,
@@ -65,6 +65,7 @@ class TransactionDetailsDialog(QDialog):
         parent: QWidget | None = None,
         *,
         bumper: FeeBumper | None = None,
+        explorer: str | None = None,
     ) -> None:
         super().__init__(parent)
         self.amounts = amounts
@@ -87,9 +88,16 @@ class TransactionDetailsDialog(QDialog):
         self._copied_timer.setSingleShot(True)
         self._copied_timer.setInterval(2500)
         self._copied_timer.timeout.connect(lambda: self.copy_button.setText("Copy"))
+        self.explorer_url = explorer.format(txid=item.txid) if explorer else None
+        self.explorer_button = QPushButton("Open in block explorer")
+        self.explorer_button.setToolTip(self.explorer_url or "")
+        self.explorer_button.clicked.connect(self.open_in_explorer)
+        # No public explorer knows a local regtest chain: no button unless one is configured.
+        self.explorer_button.setVisible(self.explorer_url is not None)
         txid_row = QHBoxLayout()
         txid_row.addWidget(self.txid_label, 1)
         txid_row.addWidget(self.copy_button)
+        txid_row.addWidget(self.explorer_button)
         txid_holder = QWidget()
         txid_row.setContentsMargins(0, 0, 0, 0)
         txid_holder.setLayout(txid_row)
@@ -256,6 +264,10 @@ class TransactionDetailsDialog(QDialog):
         for column in range(3):
             tree.resizeColumnToContents(column)
         return tree
+
+    def open_in_explorer(self) -> None:
+        if self.explorer_url is not None:
+            QDesktopServices.openUrl(QUrl(self.explorer_url))
 
     def copy_txid(self) -> None:
         QGuiApplication.clipboard().setText(self.txid)

@@ -331,7 +331,11 @@ class MainWindow(QMainWindow):
                 self.details_dialog.close()
             bumper = FeeBumper(wallet.plan_fee_bump, wallet.bump_fee, self.tasks.start)
             self.details_dialog = TransactionDetailsDialog(
-                details, self.amounts, self, bumper=bumper
+                details,
+                self.amounts,
+                self,
+                bumper=bumper,
+                explorer=self.session.explorer_template,
             )
             self.details_dialog.fee_bumped.connect(lambda _txid: self.schedule_reload())
             self.details_dialog.destroyed.connect(self._details_closed)
