@@ -50,11 +50,15 @@ def check_explorer_template(template: str) -> str:
             "an explorer URL must start with https:// (or http://) and contain {txid} once, "
             'e.g. "https://mempool.space/tx/{txid}"'
         )
-    try:
-        template.format(txid="0")
-    except (KeyError, IndexError, ValueError):
-        raise ConfigError("an explorer URL may contain no braces other than {txid}") from None
+    rest = template.replace("{txid}", "")
+    if "{" in rest or "}" in rest or any(c.isspace() for c in rest):
+        raise ConfigError("an explorer URL may contain no spaces and no braces other than {txid}")
     return template
+
+
+def explorer_link(template: str, txid: str) -> str:
+    """The explorer page of ``txid`` (a plain replacement: the template is not a format string)."""
+    return template.replace("{txid}", txid)
 
 
 def resolve_data_dir(flag: str | os.PathLike[str] | None = None) -> Path:

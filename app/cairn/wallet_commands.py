@@ -37,6 +37,7 @@ RECORDS_FILE = "records.sqlite"
 EXIT_USAGE = 2
 EXIT_NO_WALLET = 7
 EXIT_NOT_FOUND = 11
+MAX_LINES_NAMED = 100  # skipped lines named one by one on stderr; the rest are counted
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -143,8 +144,11 @@ def _import_labels(book: LabelBook, file: str, network: Network) -> int:
     except LabelError as exc:
         print(f"cairn: {file} was not imported: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    for error in result.errors:
+    for error in result.errors[:MAX_LINES_NAMED]:
         print(f"cairn: {file}: line {error.line} skipped: {error.reason}", file=sys.stderr)
+    if len(result.errors) > MAX_LINES_NAMED:
+        more = len(result.errors) - MAX_LINES_NAMED
+        print(f"cairn: {file}: {more:,} more lines skipped", file=sys.stderr)
     print(result.summary())
     return EXIT_USAGE if result.errors else 0
 

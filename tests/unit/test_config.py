@@ -79,6 +79,8 @@ def test_explorer_templates_default_per_network_and_none_on_regtest(tmp_path):
         '{"regtest": "javascript:alert({txid})"}',
         '{"regtest": "https://example.org/tx/"}',
         '{"regtest": "https://example.org/{txid}/{0}"}',
+        '{"regtest": "https://example.org/{txid}/{txid.__class__}"}',
+        '{"regtest": "https://example.org/tx /{txid}"}',
         '{"dogecoin": "https://example.org/{txid}"}',
         '["https://example.org/{txid}"]',
     ],

@@ -134,6 +134,8 @@ def parse_label_line(text: str, network: Network | None = None) -> Label:
         document = json.loads(text)
     except ValueError:
         raise LabelError("not valid JSON") from None
+    except RecursionError:  # "[[[[…" a few thousand deep: valid JSON, and no label
+        raise LabelError("nested too deeply, not a label") from None
     if not isinstance(document, dict):
         raise LabelError("not a JSON object")
     type_, ref, label = document.get("type"), document.get("ref"), document.get("label")

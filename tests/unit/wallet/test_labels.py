@@ -192,6 +192,7 @@ def test_hostile_lines_are_skipped_with_reasons_and_nothing_is_lost():
         json.dumps({"type": "addr", "ref": MAINNET_ADDRESS, "label": "mainnet"}).encode(),
         json.dumps({"type": "addr", "ref": "not-an-address", "label": "junk"}).encode(),
         json.dumps({"type": "addr", "ref": ADDRESS, "label": "fine"}).encode(),
+        b"[" * 30_000 + b"]" * 30_000,  # valid JSON that no parser should recurse through
     ]
     result = book.import_jsonl(b"\n".join(lines), Network.REGTEST)
     reasons = {error.line: error.reason for error in result.errors}
@@ -202,14 +203,15 @@ def test_hostile_lines_are_skipped_with_reasons_and_nothing_is_lost():
         4: "not UTF-8 text",
         5: "a mainnet (bitcoin) address, but this wallet is on regtest",
         6: "an addr label's ref must be a Bitcoin address",
+        8: "nested too deeply, not a label",
     }
     assert result.imported == 1
     assert book.get("tx", TXID) == "keep me"
     assert book.get("addr", ADDRESS) == "fine"
     assert book.get("addr", MAINNET_ADDRESS) is None
     summary = result.summary()
-    assert summary.startswith("1 label imported. 6 lines skipped (line 1: not valid JSON; ")
-    assert summary.endswith("; and 1 more line).")
+    assert summary.startswith("1 label imported. 7 lines skipped (line 1: not valid JSON; ")
+    assert summary.endswith("; and 2 more lines).")
 
 
 def test_a_file_far_too_large_for_labels_is_refused_whole():

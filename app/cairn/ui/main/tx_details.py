@@ -23,6 +23,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from cairn.config import explorer_link
 from cairn.ui.main.amounts import Amounts
 from cairn.ui.main.errors import user_message
 from cairn.ui.main.formatting import local_time
@@ -88,7 +89,7 @@ class TransactionDetailsDialog(QDialog):
         self._copied_timer.setSingleShot(True)
         self._copied_timer.setInterval(2500)
         self._copied_timer.timeout.connect(lambda: self.copy_button.setText("Copy"))
-        self.explorer_url = explorer.format(txid=item.txid) if explorer else None
+        self.explorer_url = explorer_link(explorer, item.txid) if explorer else None
         self.explorer_button = QPushButton("Open in block explorer")
         self.explorer_button.setToolTip(self.explorer_url or "")
         self.explorer_button.clicked.connect(self.open_in_explorer)
