@@ -36,8 +36,16 @@ DEFAULT_SYNC_EVERY = 300.0
 MAX_WATCHED_ADDRESSES = 5  # the newest unused receive addresses: where a payment is expected
 TIP = "tip"
 
-S = TypeVar("S")  # what the wallet's sync answers (its SyncStatus)
-S_co = TypeVar("S_co", covariant=True)
+OFFLINE = "offline"  # SyncState.OFFLINE: the sync failed and says why
+
+
+class HasState(Protocol):
+    @property
+    def state(self) -> str: ...
+
+
+S = TypeVar("S", bound=HasState)  # what the wallet's sync answers (its SyncStatus)
+S_co = TypeVar("S_co", bound=HasState, covariant=True)
 
 
 @dataclass(frozen=True)
@@ -202,8 +210,8 @@ class ChainWatcher(Generic[S]):
     def _periodic_sync_due(self) -> bool:
         return self._last_sync is None or self._clock() - self._last_sync >= self._sync_every
 
-    async def sync_round(self) -> None:
-        """Sync the wallet (again while ``sync_now`` asked during the sync)."""
+    async def sync_round(self) -> SyncRound[S]:
+        """Sync the wallet (again while ``sync_now`` asked during the sync); the last outcome."""
         self._syncing = True
         if self._on_syncing is not None:
             self._on_syncing()
@@ -220,7 +228,7 @@ class ChainWatcher(Generic[S]):
                 if self._on_synced is not None:
                     await self._on_synced(outcome)
                 if not self._wanted:
-                    break
+                    return outcome
         finally:
             self._syncing = False
 
@@ -248,11 +256,16 @@ class ChainWatcher(Generic[S]):
         # The same news twice means the sync it started did not change what the wallet knows
         # (a server that disagrees with itself): wait for other news or the periodic sync.
         if back_online or (news and (key, answer) != self._last_trigger):
-            if news:
-                self._last_trigger = (key, answer)
-            self._delay = self._interval
             self._idle_ticks = 0
-            await self.sync_round()
+            outcome = await self.sync_round()
+            if outcome.status is None or str(outcome.status.state) == OFFLINE:
+                # The probe got through but the sync did not: the news still stands, and the
+                # next syncs for it back off as while the server is unreachable.
+                self._last_trigger = None
+                self._delay = min(max(self._delay * 2, self._interval), self._offline_max)
+            else:
+                self._last_trigger = (key, answer) if news else None
+                self._delay = self._interval
             return True
         self._idle_ticks += 1
         if self._idle_ticks >= len(probes):  # a whole round of questions and nothing new

@@ -176,3 +176,32 @@ async def test_the_watcher_syncs_at_start_on_demand_and_now_and_then(
     finally:
         await watcher.stop()
     assert not watcher.running
+
+
+async def test_news_whose_sync_fails_is_tried_again_with_backoff(devnet: DevnetProcess) -> None:
+    bus = EventBus()
+    seed = mnemonic_to_seed(generate_mnemonic())
+    # The probes get through, but every sync times out: the tip stays news.
+    wallet = CairnWallet.open(
+        MemoryStore(), seed, Network.REGTEST, esplora_url=devnet.url, bus=bus, sync_timeout=1e-6
+    )
+    probe = EsploraProbe(devnet.url)
+    clock = Clock()
+    rounds: list[SyncRound[SyncStatus]] = []
+
+    async def synced(outcome: SyncRound[SyncStatus]) -> None:
+        rounds.append(outcome)
+
+    watcher = ChainWatcher(
+        wallet, probe, on_synced=synced, offline_max=8.0, clock=clock, sleep=clock.sleep
+    )
+    try:
+        delays = []
+        for _ in range(4):
+            assert await watcher.tick() is True  # the same news, tried again each time
+            delays.append(watcher.delay)
+        assert delays == [2.0, 4.0, 8.0, 8.0]
+        assert [r.status.state for r in rounds if r.status] == ["offline"] * 4
+    finally:
+        await probe.aclose()
+        await wallet.aclose()
