@@ -32,7 +32,7 @@ from cairn.exitcodes import (
 log = logging.getLogger("cairn")
 
 DELEGATED = ("devnet", "backup", "restore", "sync")
-WALLET_SUBCOMMANDS = ("label", "prefs", "receive")  # cairn.commands.wallet
+WALLET_SUBCOMMANDS = ("label", "labels", "prefs", "receive")  # cairn.commands.wallet
 
 
 def _app_options(parser: argparse.ArgumentParser, *, sub: bool = False) -> None:

@@ -1,14 +1,15 @@
 """The app's settings file `<data dir>/config.json` and where the data dir is.
 
-Settings: network, backup server URL, Esplora URL, and (devnet/regtest only) the devnet URL for
-the faucet. Written atomically: temp file, fsync, rename.
+Settings: network, backup server URL, Esplora URL, (devnet/regtest only) the devnet URL for
+the faucet, and per network the block explorer a transaction opens in. Written atomically:
+temp file, fsync, rename.
 """
 
 from __future__ import annotations
 
 import json
 import os
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,34 @@ class ConfigError(ValueError):
     """config.json cannot be read; the message names the file and what is wrong."""
 
 
+# Where "Open in block explorer" goes; `{txid}` is replaced. None: no public explorer knows
+# the chain (a local regtest), unless config.json's `explorer_urls` names one.
+DEFAULT_EXPLORER: dict[Network, str | None] = {
+    Network.BITCOIN: "https://mempool.space/tx/{txid}",
+    Network.TESTNET: "https://mempool.space/testnet/tx/{txid}",
+    Network.SIGNET: "https://mempool.space/signet/tx/{txid}",
+    Network.REGTEST: None,
+}
+
+
+def check_explorer_template(template: str) -> str:
+    """An explorer URL template as config.json may hold it; ConfigError saying what is wrong."""
+    if not template.startswith(("https://", "http://")) or template.count("{txid}") != 1:
+        raise ConfigError(
+            "an explorer URL must start with https:// (or http://) and contain {txid} once, "
+            'e.g. "https://mempool.space/tx/{txid}"'
+        )
+    rest = template.replace("{txid}", "")
+    if "{" in rest or "}" in rest or any(c.isspace() for c in rest):
+        raise ConfigError("an explorer URL may contain no spaces and no braces other than {txid}")
+    return template
+
+
+def explorer_link(template: str, txid: str) -> str:
+    """The explorer page of ``txid`` (a plain replacement: the template is not a format string)."""
+    return template.replace("{txid}", txid)
+
+
 def resolve_data_dir(flag: str | os.PathLike[str] | None = None) -> Path:
     """--data-dir, else $CAIRN_DATA_DIR, else the platform's user data dir."""
     if flag:
@@ -48,11 +77,21 @@ class AppConfig:
     backup_server_url: str | None = None
     esplora_url: str | None = None
     devnet_url: str | None = None  # set by `cairn demo`: enables the faucet on regtest
+    # network name -> explorer URL template; "" turns the default off for that network
+    explorer_urls: dict[str, str] = field(default_factory=dict)
 
     @property
     def chain_url(self) -> str | None:
         """The Esplora API the wallet syncs from: configured, else the network's default."""
         return self.esplora_url or DEFAULT_ESPLORA[self.network]
+
+    @property
+    def explorer_template(self) -> str | None:
+        """The block explorer URL template of this network: configured, else the default."""
+        configured = self.explorer_urls.get(self.network.value)
+        if configured is not None:
+            return configured or None
+        return DEFAULT_EXPLORER[self.network]
 
     def with_changes(self, **changes: Any) -> AppConfig:
         return replace(self, **changes)
@@ -76,11 +115,23 @@ class AppConfig:
                 raise ConfigError(f"{name} must be a string")
             return value or None
 
+        explorers = data.get("explorer_urls", {})
+        if not isinstance(explorers, dict) or not all(
+            isinstance(k, str) and k in known and isinstance(v, str) for k, v in explorers.items()
+        ):
+            raise ConfigError(
+                "explorer_urls must map network names to URL templates, "
+                'e.g. {"regtest": "http://127.0.0.1:5000/tx/{txid}"}'
+            )
+        for template in explorers.values():
+            if template:
+                check_explorer_template(template)
         return AppConfig(
             network=network,
             backup_server_url=text("backup_server_url"),
             esplora_url=text("esplora_url"),
             devnet_url=text("devnet_url"),
+            explorer_urls=dict(explorers),
         )
 
 

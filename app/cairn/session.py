@@ -651,6 +651,11 @@ class Session:
         return seed_exists(self.wallet_dir) and seed_protection(self.wallet_dir) == "plain"
 
     @property
+    def explorer_template(self) -> str | None:
+        """This network's block explorer URL template ({txid}), or None (regtest by default)."""
+        return self.config.explorer_template
+
+    @property
     def can_use_faucet(self) -> bool:
         return self.config.network is Network.REGTEST and bool(self.config.devnet_url)
 

@@ -5,8 +5,8 @@ description that becomes a label, and a transaction's details."""
 from __future__ import annotations
 
 import pytest
-from PySide6.QtCore import QLocale, Qt
-from PySide6.QtGui import QContextMenuEvent, QGuiApplication
+from PySide6.QtCore import QLocale, QObject, Qt, QUrl, Slot
+from PySide6.QtGui import QContextMenuEvent, QDesktopServices, QGuiApplication
 from PySide6.QtWidgets import QApplication
 
 from cairn.keys import Network, generate_mnemonic, mnemonic_to_seed
@@ -259,7 +259,8 @@ def test_transaction_details_from_the_history_menu(funded, second_wallet, qtbot,
     menu = window.history.menu
     actions = {action.text(): action for action in menu.actions()}
     menu.close()
-    assert set(actions) == {"Details…", "Copy transaction ID", "Edit label"}
+    # An unconfirmed payment of ours can also have its fee bumped (RBF).
+    assert set(actions) == {"Details…", "Copy transaction ID", "Edit label", "Bump fee…"}
     actions["Copy transaction ID"].trigger()
     assert QGuiApplication.clipboard().text() == txid
     actions["Details…"].trigger()
@@ -284,8 +285,40 @@ def test_transaction_details_from_the_history_menu(funded, second_wallet, qtbot,
     qtbot.mouseClick(dialog.copy_button, Qt.MouseButton.LeftButton)
     assert dialog.copy_button.text() == "Copied"
     qtbot.waitUntil(lambda: dialog.copy_button.text() == "Copy", timeout=5000)
+    assert dialog.explorer_button.isHidden()  # no public explorer knows a local regtest
     dialog.close()
     qtbot.waitUntil(lambda: window.details_dialog is None, timeout=5000)
+
+    # With an explorer configured for regtest, the details open the transaction there.
+    session = funded.session
+    session.config = session.config.with_changes(
+        explorer_urls={"regtest": "http://127.0.0.1:5000/tx/{txid}"}
+    )
+    opened_urls = UrlCatcher()
+    QDesktopServices.setUrlHandler("http", opened_urls, "open")
+    try:
+        window.show_details(txid)
+        qtbot.waitUntil(lambda: window.details_dialog is not None, timeout=5000)
+        dialog = window.details_dialog
+        assert dialog.explorer_button.isVisible()
+        qtbot.mouseClick(dialog.explorer_button, Qt.MouseButton.LeftButton)
+        assert opened_urls.urls == [f"http://127.0.0.1:5000/tx/{txid}"]
+    finally:
+        QDesktopServices.unsetUrlHandler("http")
+    dialog.close()
+    qtbot.waitUntil(lambda: window.details_dialog is None, timeout=5000)
+
+
+class UrlCatcher(QObject):
+    """Where QDesktopServices sends a URL instead of the system's browser."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.urls: list[str] = []
+
+    @Slot(QUrl)
+    def open(self, url: QUrl) -> None:
+        self.urls.append(url.toString())
 
 
 def test_the_address_list_shows_receive_and_change_with_balances_and_labels(
@@ -350,3 +383,45 @@ def test_a_link_handed_over_opens_send_even_from_a_review(
         "0.00200000",
         "Lunch",
     )
+
+
+def test_bump_fee_replaces_a_pending_payment_from_its_details(
+    funded, second_wallet, qtbot, qasync_loop, devnet
+):
+    window = funded.window
+    to = other_address(qtbot, qasync_loop, second_wallet)
+    window.tabs.setCurrentWidget(window.send)
+    review(qtbot, window.send, to, "0.002")
+    original = send_reviewed(qtbot, window)
+    model = window.history.model
+    qtbot.waitUntil(lambda: model.row_of(original) is not None, timeout=10_000)
+    window.tabs.setCurrentWidget(window.history)
+    menu = window.history.row_menu(model.row_of(original))
+    [bump] = [a for a in menu.actions() if a.text() == "Bump fee…"]
+    bump.trigger()
+    qtbot.waitUntil(lambda: window.details_dialog is not None, timeout=5000)
+    dialog = window.details_dialog
+    assert dialog.bump_button.isVisible()
+
+    # A rate that is no higher is refused with the reason, and nothing is sent.
+    dialog.bump_rate.clear()
+    qtbot.keyClicks(dialog.bump_rate, "1")
+    qtbot.mouseClick(dialog.bump_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: dialog.bump_result.objectName() == "error", timeout=5000)
+    assert "choose at least" in dialog.bump_result.text()
+
+    dialog.bump_rate.clear()
+    qtbot.keyClicks(dialog.bump_rate, "25")
+    qtbot.mouseClick(dialog.bump_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: dialog.bump_button.text() == "Replace payment", timeout=5000)
+    assert dialog.bump_result.text().startswith("New fee ")
+    assert devnet.get("/mempool/txids").json()[-1] == original  # reviewed, not yet sent
+    with qtbot.waitSignal(dialog.fee_bumped, timeout=10_000) as bumped:
+        qtbot.mouseClick(dialog.bump_button, Qt.MouseButton.LeftButton)
+    replacement = bumped.args[0]
+    assert dialog.bump_result.text() == f"Fee bumped: the payment is now {replacement}."
+    assert replacement in devnet.get("/mempool/txids").json()
+    assert original not in devnet.get("/mempool/txids").json()
+    qtbot.waitUntil(lambda: model.row_of(replacement) is not None, timeout=10_000)
+    assert model.row_of(original) is None
+    dialog.close()

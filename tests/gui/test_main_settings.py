@@ -82,6 +82,69 @@ def test_back_up_now_and_export_labels_to_a_bip329_file(
     }
 
 
+def test_import_labels_from_a_file_merges_them_says_what_was_skipped_and_backs_them_up(
+    opened, qtbot, qasync_loop, devnet, backupd, tmp_path
+):
+    window, session = opened.window, opened.session
+    settings, wallet = window.settings, session.wallet
+    qtbot.waitUntil(lambda: window.receive.address != "", timeout=10_000)
+    address = window.receive.address
+    txid = devnet.faucet(address, 100_000, mine=True)
+    run(qtbot, qasync_loop, wallet.set_label("tx", txid, "mine already"))
+    qtbot.waitUntil(lambda: session.backup_status.current.pending_changes == 0, timeout=20_000)
+    on_server = run(qtbot, qasync_loop, server_store_info(backupd.url, opened.words)).objects
+
+    sparrow = tmp_path / "sparrow-labels.jsonl"
+    sparrow.write_bytes(
+        b"\n".join(
+            [
+                json.dumps({"type": "addr", "ref": address, "label": "from Sparrow"}).encode(),
+                json.dumps(
+                    {"type": "tx", "ref": txid, "origin": "wpkh([d34db33f/84'/1'/0'])"}
+                ).encode(),
+                b"{ this is not json",
+                json.dumps(
+                    {
+                        "type": "addr",
+                        "ref": "bc1qcr8te4kr609gcawutmrza0j4xv80jy8z306fyu",
+                        "label": "m",
+                    }
+                ).encode(),
+                json.dumps({"type": "tx", "ref": txid, "label": "x" * 80_000}).encode(),
+            ]
+        )
+    )
+    dialog = settings.choose_import_file()
+    assert isinstance(dialog, QFileDialog) and dialog.isVisible()
+    dialog.selectFile(str(sparrow))
+    dialog.accept()
+    qtbot.waitUntil(lambda: settings.import_button.isEnabled(), timeout=10_000)
+    qtbot.waitUntil(lambda: "imported" in settings.import_result.text(), timeout=10_000)
+    assert settings.import_result.text() == (
+        "2 labels imported. 3 lines skipped (line 3: not valid JSON; line 4: a mainnet "
+        "(bitcoin) address, but this wallet is on regtest; line 5: longer than 64 KiB, "
+        "not a label)."
+    )
+    assert settings.import_result.objectName() == "warning"
+    assert wallet.label("addr", address) == "from Sparrow"
+    assert wallet.label("tx", txid) == "mine already"  # the file had no text for it: kept
+    # Shown where the label is shown, and backed up like any label change.
+    assert [item.shown_label for item in window.history.model.items] in ([], ["mine already"])
+    # Backed up like any label change: the new address label is one more object on the server.
+    for _ in range(80):
+        objects = run(qtbot, qasync_loop, server_store_info(backupd.url, opened.words)).objects
+        if objects == on_server + 1:
+            break
+        qtbot.wait(250)
+    assert objects == on_server + 1
+
+    # A file that cannot be read: said so, nothing changes.
+    settings.import_labels(tmp_path / "missing.jsonl")
+    qtbot.waitUntil(lambda: "could not be read" in settings.import_result.text(), timeout=5000)
+    assert settings.import_result.objectName() == "error"
+    assert wallet.label("addr", address) == "from Sparrow"
+
+
 def test_delete_backup_asks_first_then_removes_the_server_store(
     opened, qtbot, qasync_loop, backupd
 ):

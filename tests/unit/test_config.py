@@ -54,3 +54,38 @@ def test_data_dir_precedence(tmp_path, monkeypatch):
 
 def test_wallet_dir_layout(tmp_path):
     assert wallet_dir(tmp_path, Network.REGTEST) == tmp_path / "wallets" / "regtest"
+
+
+def test_explorer_templates_default_per_network_and_none_on_regtest(tmp_path):
+    assert AppConfig().explorer_template == "https://mempool.space/tx/{txid}"
+    assert AppConfig(network=Network.SIGNET).explorer_template == (
+        "https://mempool.space/signet/tx/{txid}"
+    )
+    assert AppConfig(network=Network.REGTEST).explorer_template is None
+    (tmp_path / "config.json").write_text(
+        '{"network": "regtest", "explorer_urls": '
+        '{"regtest": "http://127.0.0.1:5000/tx/{txid}", "bitcoin": ""}}'
+    )
+    config = load_config(tmp_path)
+    assert config.explorer_template == "http://127.0.0.1:5000/tx/{txid}"
+    assert config.with_changes(network=Network.BITCOIN).explorer_template is None  # turned off
+    save_config(tmp_path, config)
+    assert load_config(tmp_path) == config
+
+
+@pytest.mark.parametrize(
+    "urls",
+    [
+        '{"regtest": "javascript:alert({txid})"}',
+        '{"regtest": "https://example.org/tx/"}',
+        '{"regtest": "https://example.org/{txid}/{0}"}',
+        '{"regtest": "https://example.org/{txid}/{txid.__class__}"}',
+        '{"regtest": "https://example.org/tx /{txid}"}',
+        '{"dogecoin": "https://example.org/{txid}"}',
+        '["https://example.org/{txid}"]',
+    ],
+)
+def test_a_bad_explorer_template_is_refused_with_the_file_named(tmp_path, urls):
+    (tmp_path / "config.json").write_text('{"network": "regtest", "explorer_urls": ' + urls + "}")
+    with pytest.raises(ConfigError, match=r"config\.json.*explorer"):
+        load_config(tmp_path)

@@ -1,13 +1,16 @@
 """Headless wallet commands on a data dir, for scripts and QA: labels, preferences, addresses.
 
-    cairn wallet label set TYPE REF TEXT | get TYPE REF | list
+    cairn wallet label set TYPE REF TEXT | get TYPE REF | list | import FILE
     cairn wallet prefs set NAME VALUE | get NAME | list
     cairn wallet receive
 
 Labels and preferences are written to the wallet's records as the app writes them (queued for
 backup; `cairn sync` sends them). `receive` opens the wallet, reserves the next unused address
 against the other devices on this seed (when a backup server is set and reachable) and prints it.
-Exit codes: 0 done, 2 bad arguments, 7 no wallet in this data dir, 11 no such label or preference.
+`label import` merges a BIP-329 file (from Sparrow, Electrum or `label list`; `-` reads standard
+input) and prints what it imported and skipped; `labels` is another name for `label`.
+Exit codes: 0 done, 2 bad arguments (or an import that skipped lines: the valid ones are imported
+all the same), 7 no wallet in this data dir, 11 no such label or preference.
 """
 
 from __future__ import annotations
@@ -24,22 +27,25 @@ from cairn.events import EventBus
 from cairn.keys import Network
 from cairn.seedfile import seed_exists
 from cairn.storage import SqliteStore
-from cairn.wallet.labels import LABEL_TYPES, LabelBook, LabelError
+from cairn.wallet.labels import LABEL_TYPES, MAX_IMPORT_BYTES, LabelBook, LabelError
 from cairn.wallet.preferences import Preferences
 
 __all__ = ["SUBCOMMANDS", "main"]
 
-SUBCOMMANDS = ("label", "prefs", "receive")
+SUBCOMMANDS = ("label", "labels", "prefs", "receive")
 RECORDS_FILE = "records.sqlite"
 EXIT_USAGE = 2
 EXIT_NO_WALLET = 7
 EXIT_NOT_FOUND = 11
+MAX_LINES_NAMED = 100  # skipped lines named one by one on stderr; the rest are counted
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="cairn wallet", description=__doc__.split("\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
-    label = commands.add_parser("label", help="set, get or list BIP-329 labels")
+    label = commands.add_parser(
+        "label", aliases=["labels"], help="set, get, list or import BIP-329 labels"
+    )
     label_actions = label.add_subparsers(dest="action", required=True)
     label_set = label_actions.add_parser("set", help="set (or, with an empty TEXT, remove) a label")
     label_set.add_argument("type", choices=LABEL_TYPES)
@@ -49,6 +55,10 @@ def build_parser() -> argparse.ArgumentParser:
     label_get.add_argument("type", choices=LABEL_TYPES)
     label_get.add_argument("ref")
     label_actions.add_parser("list", help="every label as BIP-329 JSON lines")
+    label_import = label_actions.add_parser(
+        "import", help="merge a BIP-329 file (Sparrow, Electrum, `label list`) into the labels"
+    )
+    label_import.add_argument("file", help="the BIP-329 JSONL file, or - for standard input")
     prefs = commands.add_parser("prefs", help="set, get or list preferences")
     prefs_actions = prefs.add_subparsers(dest="action", required=True)
     prefs_set = prefs_actions.add_parser("set", help="set (or, with an empty VALUE, remove) one")
@@ -58,7 +68,14 @@ def build_parser() -> argparse.ArgumentParser:
     prefs_get.add_argument("name")
     prefs_actions.add_parser("list", help="every preference as JSON")
     commands.add_parser("receive", help="reserve and print the next unused receive address")
-    for sub in (label_set, label_get, prefs_set, prefs_get, commands.choices["receive"]):
+    for sub in (
+        label_set,
+        label_get,
+        label_import,
+        prefs_set,
+        prefs_get,
+        commands.choices["receive"],
+    ):
         _common(sub)
     for sub in (label_actions.choices["list"], prefs_actions.choices["list"]):
         _common(sub)
@@ -85,14 +102,16 @@ def main(argv: Sequence[str]) -> int:
         return asyncio.run(_receive(data_dir))
     store = SqliteStore(records)
     try:
-        if args.command == "label":
-            return _label(LabelBook(store, EventBus()), args)
+        if args.command in ("label", "labels"):
+            return _label(LabelBook(store, EventBus()), args, network)
         return _prefs(Preferences(store, EventBus()), args)
     finally:
         store.close()
 
 
-def _label(book: LabelBook, args: argparse.Namespace) -> int:
+def _label(book: LabelBook, args: argparse.Namespace, network: Network) -> int:
+    if args.action == "import":
+        return _import_labels(book, args.file, network)
     if args.action == "list":
         sys.stdout.write(book.export_jsonl())
         return 0
@@ -108,6 +127,30 @@ def _label(book: LabelBook, args: argparse.Namespace) -> int:
         print(f"cairn: {exc}", file=sys.stderr)
         return EXIT_USAGE
     return 0
+
+
+def _import_labels(book: LabelBook, file: str, network: Network) -> int:
+    try:
+        if file == "-":
+            data = sys.stdin.buffer.read(MAX_IMPORT_BYTES + 1)
+        else:
+            with open(file, "rb") as handle:
+                data = handle.read(MAX_IMPORT_BYTES + 1)
+    except OSError as exc:
+        print(f"cairn: cannot read {file}: {exc.strerror or exc}", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        result = book.import_jsonl(data, network)
+    except LabelError as exc:
+        print(f"cairn: {file} was not imported: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    for error in result.errors[:MAX_LINES_NAMED]:
+        print(f"cairn: {file}: line {error.line} skipped: {error.reason}", file=sys.stderr)
+    if len(result.errors) > MAX_LINES_NAMED:
+        more = len(result.errors) - MAX_LINES_NAMED
+        print(f"cairn: {file}: {more:,} more lines skipped", file=sys.stderr)
+    print(result.summary())
+    return EXIT_USAGE if result.errors else 0
 
 
 def _prefs(preferences: Preferences, args: argparse.Namespace) -> int:

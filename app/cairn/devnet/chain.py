@@ -34,6 +34,10 @@ FAUCET_RESERVE = 1_000_000 * COIN
 FAUCET_FEE_RATE = 2  # sat/vB, so faucet payments look like ordinary ones
 SCRIPTHASH_PAGE = 25
 MEMPOOL_PAGE = 50
+# BIP125: a transaction signals that it may be replaced when an input's nSequence is below this.
+MAX_BIP125_RBF_SEQUENCE = 0xFFFFFFFD
+MIN_RELAY_FEE_RATE = 1  # sat/vB, what a replacement must pay on top for its own size
+MAX_REPLACEMENT_EVICTIONS = 100
 
 OutPoint = tuple[str, int]
 
@@ -179,8 +183,12 @@ class Chain:
 
     # ---- mempool ------------------------------------------------------------------------
 
-    def check(self, tx: Tx) -> None:
-        """Raise TxRejected unless `tx` could enter the mempool now."""
+    def check(self, tx: Tx) -> list[str]:
+        """Raise TxRejected unless `tx` could enter the mempool now.
+
+        Answers the mempool transactions it would replace (BIP125), descendants included,
+        in mempool order: empty for a transaction that conflicts with none.
+        """
         if not tx.inputs:
             raise TxRejected(-26, "bad-txns-vin-empty")
         if not tx.outputs:
@@ -198,6 +206,7 @@ class Chain:
             raise TxRejected(-27, "Transaction already in block chain")
         value_in = 0
         prevouts: list[TxOut] = []
+        conflicts: dict[str, None] = {}  # mempool txs spending one of our inputs, an ordered set
         for outpoint in outpoints:
             prev = self.output(*outpoint)
             # As in Bitcoin Core, the genesis coinbase never entered the UTXO set.
@@ -207,7 +216,7 @@ class Chain:
             if spender is not None:
                 if spender.txid in self.confirmations:
                     raise TxRejected(-25, "bad-txns-inputs-missingorspent")
-                raise TxRejected(-26, "txn-mempool-conflict")
+                conflicts[spender.txid] = None
             value_in += prev.value
             prevouts.append(prev)
         value_out = sum(out.value for out in tx.outputs)
@@ -221,30 +230,93 @@ class Chain:
                     check_input(tx, index, prev)
                 except ScriptFailure as exc:
                     raise TxRejected(-26, f"mandatory-script-verify-flag-failed ({exc})") from None
+        if not conflicts:
+            return []
+        return self._replacement(tx, value_in - value_out, list(conflicts))
+
+    def _replacement(self, tx: Tx, fee: int, conflicts: list[str]) -> list[str]:
+        """BIP125's rules, as Bitcoin Core words them; answer every tx the replacement evicts."""
+        for txid in conflicts:
+            if not any(i.sequence <= MAX_BIP125_RBF_SEQUENCE for i in self.txs[txid].inputs):
+                raise TxRejected(-26, "txn-mempool-conflict")  # the original did not opt in
+        evicted = self.descendants(conflicts)
+        if len(evicted) > MAX_REPLACEMENT_EVICTIONS:
+            raise TxRejected(
+                -26, f"too many potential replacements, rejecting replacement {tx.txid}"
+            )
+        if any(txin.prev_txid in evicted for txin in tx.inputs):
+            raise TxRejected(-26, "bad-txns-spends-conflicting-tx")
+        originals_inputs = {
+            (i.prev_txid, i.prev_vout) for t in conflicts for i in self.txs[t].inputs
+        }
+        for txin in tx.inputs:
+            outpoint = (txin.prev_txid, txin.prev_vout)
+            if txin.prev_txid not in self.confirmations and outpoint not in originals_inputs:
+                raise TxRejected(-26, "replacement-adds-unconfirmed")
+        for txid in conflicts:
+            old = self.txs[txid]
+            # Compared as fractions: fee / vsize against fee / vsize, without rounding.
+            if fee * old.vsize <= self.fee(old) * tx.vsize:
+                raise TxRejected(
+                    -26,
+                    f"insufficient fee, rejecting replacement {tx.txid}; new feerate "
+                    f"{fee / tx.vsize:.2f} sat/vB <= old feerate {self.fee(old) / old.vsize:.2f}",
+                )
+        evicted_fees = sum(self.fee(self.txs[t]) for t in evicted)
+        if fee < evicted_fees:
+            raise TxRejected(
+                -26,
+                f"insufficient fee, rejecting replacement {tx.txid}, less fees than "
+                f"conflicting txs; {fee} < {evicted_fees}",
+            )
+        needed = MIN_RELAY_FEE_RATE * tx.vsize
+        if fee - evicted_fees < needed:
+            raise TxRejected(
+                -26,
+                f"insufficient fee, rejecting replacement {tx.txid}, not enough additional "
+                f"fees to relay; {fee - evicted_fees} < {needed}",
+            )
+        return evicted
+
+    def descendants(self, txids: Iterable[str]) -> list[str]:
+        """The mempool txs `txids` and every one spending their outputs, in mempool order."""
+        doomed = set(txids)
+        for candidate in self.mempool:  # arrival order: parents precede children
+            if any(txin.prev_txid in doomed for txin in self.txs[candidate].inputs):
+                doomed.add(candidate)
+        return [t for t in self.mempool if t in doomed]
 
     def accept(self, tx: Tx) -> str:
-        """Add `tx` to the mempool (idempotent for a tx already there); answer its txid."""
+        """Add `tx` to the mempool (idempotent for a tx already there); answer its txid.
+
+        A replacement (BIP125) first evicts the transactions it conflicts with.
+        """
+        return self.accept_replacing(tx)[0]
+
+    def accept_replacing(self, tx: Tx) -> tuple[str, list[str]]:
+        """``accept``, also answering the txids the transaction replaced."""
         if tx.txid in self.txs and tx.txid not in self.confirmations:
-            return tx.txid
-        self.check(tx)
+            return tx.txid, []
+        replaced = self.check(tx)
+        self._drop(replaced)
         self._index(tx)
         self.mempool.append(tx.txid)
-        return tx.txid
+        return tx.txid, replaced
 
     def evict(self, txid: str) -> list[str]:
         """Drop a mempool tx and everything spending its outputs; answer the dropped txids."""
         if txid not in self.mempool:
             raise UnknownTx(txid)
-        doomed = {txid}
-        for candidate in self.mempool:  # arrival order: parents precede children
-            tx = self.txs[candidate]
-            if any(txin.prev_txid in doomed for txin in tx.inputs):
-                doomed.add(candidate)
-        dropped = [t for t in self.mempool if t in doomed]
-        for dropped_txid in reversed(dropped):
-            self._unindex(self.txs[dropped_txid])
-        self.mempool = [t for t in self.mempool if t not in doomed]
+        dropped = self.descendants([txid])
+        self._drop(dropped)
         return dropped
+
+    def _drop(self, txids: list[str]) -> None:
+        """Remove mempool txs (children after parents in `txids`) and their index entries."""
+        for dropped_txid in reversed(txids):
+            self._unindex(self.txs[dropped_txid])
+        doomed = set(txids)
+        self.mempool = [t for t in self.mempool if t not in doomed]
 
     # ---- faucet and mining --------------------------------------------------------------
 

@@ -75,10 +75,12 @@ class Devnet:
     def broadcast(self, tx: Tx) -> str:
         with self._lock:
             known = tx.txid in self.chain.txs
-            txid = self.chain.accept(tx)
+            txid, replaced = self.chain.accept_replacing(tx)
             if not known:
                 self._state.save(self.chain)
                 log.info("accepted tx %s (%d vB)", txid, tx.vsize)
+            if replaced:
+                log.info("tx %s replaced %s", txid, ", ".join(replaced))
             return txid
 
     def faucet(

@@ -17,13 +17,15 @@ from cairn.wallet.labels import Label, LabelError, LabelImportResult, LabelLineE
 from cairn.wallet.payments import PaymentPlan
 from cairn.wallet.persistence import RecordPersistence
 from cairn.wallet.preferences import Preferences
-from cairn.wallet.sync import Syncer, SyncState, SyncStatus
+from cairn.wallet.sync import SyncState, SyncStatus
+from cairn.wallet.watch import ChainWatcher, WatchTargets
 
 __all__ = [
     "Balance",
     "BroadcastRejected",
     "CairnWallet",
     "ChainUnavailable",
+    "ChainWatcher",
     "Direction",
     "DustAmount",
     "HistoryItem",
@@ -40,8 +42,8 @@ __all__ = [
     "RecordPersistence",
     "SyncState",
     "SyncStatus",
-    "Syncer",
     "WalletError",
     "WalletStorageError",
+    "WatchTargets",
     "WrongNetworkAddress",
 ]

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import hashlib
+import json
 import logging
 import threading
 import time
@@ -41,9 +43,16 @@ from cairn.wallet.errors import (
     WalletError,
     WalletStorageError,
 )
+from cairn.wallet.feebump import BumpableTx, FeeBumpPlan, build_fee_bump, bumpable, sign_psbt
 from cairn.wallet.history import Balance, HistoryItem, balance_of, history_of
 from cairn.wallet.labels import Label, LabelBook, LabelImportResult
-from cairn.wallet.payments import PaymentPlan, build_plan, payment_record, sign_payment
+from cairn.wallet.payments import (
+    PAYMENT_PREFIX,
+    PaymentPlan,
+    build_plan,
+    payment_record,
+    sign_payment,
+)
 from cairn.wallet.persistence import (
     CHANGESET_PREFIX,
     DEFAULT_COMPACT_EVERY,
@@ -61,6 +70,7 @@ from cairn.wallet.sync import (
     rejection_reason,
     tx_states,
 )
+from cairn.wallet.watch import MAX_WATCHED_ADDRESSES, WatchTargets
 
 if TYPE_CHECKING:
     from cairn.storage import RecordStore
@@ -270,6 +280,20 @@ class CairnWallet:
         with self._lock:
             return details_of(self._wallet, txid, self._labels.get)
 
+    def watch_targets(self) -> WatchTargets:
+        """The chain tip this wallet knows and the script hashes of its newest unused receive
+        addresses: what the chain watcher compares the server's answers with."""
+        with self._lock:
+            tip = str(self._wallet.latest_checkpoint().hash)
+            unused = sorted(
+                self._wallet.list_unused_addresses(bdk.KeychainKind.EXTERNAL),
+                key=lambda info: info.index,
+                reverse=True,
+            )[:MAX_WATCHED_ADDRESSES]
+            scripts = [info.address.script_pubkey().to_bytes() for info in unused]
+        # Esplora's script hash: SHA-256 of the scriptPubKey, in natural byte order.
+        return WatchTargets(tip, tuple(hashlib.sha256(s).hexdigest() for s in scripts))
+
     def revealed_index(self) -> int | None:
         """The highest external index handed out so far (None before the first)."""
         return self._recorded_index(bdk.KeychainKind.EXTERNAL)
@@ -399,25 +423,84 @@ class CairnWallet:
         if already_sent:
             return txid
         try:
-            await asyncio.wait_for(
-                asyncio.to_thread(self._client.broadcast, tx), timeout=REQUEST_TIMEOUT
-            )
-        except Exception as error:
-            reason = rejection_reason(error)
-            failure: WalletError
-            if reason is not None:
-                failure = BroadcastRejected(reason)
-            else:
-                message = describe_chain_error(error, self._esplora_url)
-                if isinstance(error, TimeoutError):
-                    # The server may have taken it before going quiet: only a sync can tell.
-                    message += "; the payment may still go through, so check the history first"
-                failure = ChainUnavailable(message)
+            await self._broadcast(tx)
+        except WalletError as failure:
             self._bus.publish(PaymentFailed(plan.recipient, plan.amount_sat, str(failure)))
-            raise failure from None
+            raise
         await asyncio.to_thread(self._record_sent, tx, plan, txid, memo)
         self._bus.publish(PaymentSent(txid, plan.recipient, plan.amount_sat, plan.fee_sat))
         return txid
+
+    async def _broadcast(self, tx: bdk.Transaction) -> None:
+        """Hand ``tx`` to the chain server; BroadcastRejected or ChainUnavailable if not."""
+        try:
+            async with asyncio.timeout(REQUEST_TIMEOUT):
+                await asyncio.to_thread(self._client.broadcast, tx)
+        except Exception as error:
+            reason = rejection_reason(error)
+            if reason is not None:
+                raise BroadcastRejected(reason) from None
+            message = describe_chain_error(error, self._esplora_url)
+            if isinstance(error, TimeoutError):
+                # The server may have taken it before going quiet: only a sync can tell.
+                message += "; the payment may still go through, so check the history first"
+            raise ChainUnavailable(message) from None
+
+    # --- fee bumping (RBF) ------------------------------------------------------------------
+
+    def fee_bump_info(self, txid: str) -> BumpableTx:
+        """The current fee of an unconfirmed payment of ours; CannotBumpFee saying why not."""
+        with self._lock:
+            return bumpable(self._wallet, txid)
+
+    def plan_fee_bump(self, txid: str, fee_rate_sat_vb: float) -> FeeBumpPlan:
+        """Build the replacement of ``txid`` for review (CPU only, like ``plan_payment``)."""
+        with self._lock:
+            return build_fee_bump(self._wallet, txid, fee_rate_sat_vb)
+
+    async def bump_fee(self, plan: FeeBumpPlan) -> str:
+        """Sign and broadcast the replacement; the original's label and payment record carry
+        over to it. Returns the new txid; BroadcastRejected or ChainUnavailable if not sent."""
+        with self._lock:
+            tx = sign_psbt(self._wallet, plan.psbt)
+        txid = str(tx.compute_txid())
+        await self._broadcast(tx)
+        recipient, amount = await asyncio.to_thread(self._record_replacement, tx, plan, txid)
+        self._bus.publish(PaymentSent(txid, recipient, amount, plan.fee_sat))
+        return txid
+
+    def _record_replacement(
+        self, tx: bdk.Transaction, plan: FeeBumpPlan, txid: str
+    ) -> tuple[str, int]:
+        now = int(time.time())
+        with self._lock:
+            self._wallet.apply_unconfirmed_txs([bdk.UnconfirmedTx(tx=tx, last_seen=now)])
+            # The server evicted the original; so does the wallet, at once, not at its next sync.
+            self._wallet.apply_evicted_txs(
+                [bdk.EvictedTx(txid=bdk.Txid.from_string(plan.original_txid), evicted_at=now)]
+            )
+            self._persist_quietly()
+        recipient, amount = "", 0
+        try:
+            original = self._store.get(PAYMENT_PREFIX + plan.original_txid)
+            if original is not None:
+                document = json.loads(original)
+                recipient, amount = str(document["recipient"]), int(document["amount_sat"])
+                document.update(
+                    txid=txid,
+                    fee_sat=plan.fee_sat,
+                    fee_rate_sat_vb=plan.fee_rate_sat_vb,
+                    replaces=plan.original_txid,
+                    sent_at=now,
+                )
+                encoded = json.dumps(document, sort_keys=True).encode()
+                self._store.put(PAYMENT_PREFIX + txid, encoded)
+            label = self._labels.get("tx", plan.original_txid)
+            if label:
+                self._labels.set("tx", txid, label)
+        except Exception as error:  # on the network already: the next sync finds it anyway
+            log.error("the replacement could not be recorded: %s", type(error).__name__)
+        return recipient, amount
 
     def _record_sent(self, tx: bdk.Transaction, plan: PaymentPlan, txid: str, memo: str) -> None:
         # The payment is on the network now: a failure to record it locally is logged, not
@@ -438,9 +521,8 @@ class CairnWallet:
     async def fee_estimates(self) -> dict[int, float]:
         """Esplora's fee estimates: confirmation target in blocks -> sat/vB."""
         try:
-            estimates = await asyncio.wait_for(
-                asyncio.to_thread(self._client.get_fee_estimates), timeout=REQUEST_TIMEOUT
-            )
+            async with asyncio.timeout(REQUEST_TIMEOUT):
+                estimates = await asyncio.to_thread(self._client.get_fee_estimates)
         except Exception as error:
             raise ChainUnavailable(describe_chain_error(error, self._esplora_url)) from None
         return {int(target): float(rate) for target, rate in sorted(estimates.items())}
@@ -451,9 +533,11 @@ class CairnWallet:
         """Set or (None / blank) remove a BIP-329 label; publishes LabelChanged."""
         await asyncio.to_thread(self._labels.set, type_, ref, label)
 
-    async def import_labels(self, text: str) -> LabelImportResult:
-        """Import BIP-329 JSONL; valid lines are kept, invalid ones reported in the result."""
-        return await asyncio.to_thread(self._labels.import_jsonl, text)
+    async def import_labels(self, text: str | bytes) -> LabelImportResult:
+        """Merge BIP-329 JSONL into the labels (backed up as any label change); valid lines are
+        kept, invalid ones (an address of another network among them) reported in the result.
+        LabelError when the whole file is refused."""
+        return await asyncio.to_thread(self._labels.import_jsonl, text, self._network)
 
     async def set_preference(self, name: str, value: str | None) -> None:
         await asyncio.to_thread(self._preferences.set, name, value)
@@ -493,7 +577,10 @@ class CairnWallet:
             self._in_flight.add(work)
             work.add_done_callback(self._in_flight.discard)
             try:
-                events = await asyncio.wait_for(asyncio.shield(work), timeout=self._sync_timeout)
+                # asyncio.timeout, not wait_for: on Python 3.11 wait_for drops a cancellation
+                # that arrives as the work finishes, and whoever stops the sync waits on.
+                async with asyncio.timeout(self._sync_timeout):
+                    events = await asyncio.shield(work)
             except asyncio.CancelledError:
                 work.add_done_callback(self._publish_late)
                 self._status = previous

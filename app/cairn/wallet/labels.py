@@ -4,6 +4,12 @@ A record's value is the label's whole BIP-329 object as canonical JSON, so field
 use (``origin``, ``spendable``, ...) survive an import and come back out on export. Types ``tx``
 and ``addr`` are what the wallet shows; ``pubkey``, ``input``, ``output`` and ``xpub`` are kept
 and exported unchanged.
+
+An import (from Sparrow, Electrum or another Cairn) merges: an entry for a reference already
+labelled updates the fields it carries and keeps the others, so a line with only
+``"spendable"`` never wipes a label's text. Files come from anywhere, so every line is checked
+(size, JSON, type, reference, for ``addr`` the wallet's network) and a bad line is skipped with
+its reason while the others are kept.
 """
 
 from __future__ import annotations
@@ -16,7 +22,10 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from cairn.events import EventBus, LabelChanged
+from cairn.keys import Network
 from cairn.usererrors import UserError
+from cairn.wallet.addresses import parse_address
+from cairn.wallet.errors import InvalidAddress, WrongNetworkAddress
 
 if TYPE_CHECKING:
     from cairn.storage import RecordStore
@@ -25,6 +34,11 @@ LABEL_PREFIX = "labels/"
 LABEL_TYPES = ("tx", "addr", "pubkey", "input", "output", "xpub")
 MAX_REF_CHARS = 600
 MAX_LABEL_CHARS = 10_000
+# A BIP-329 line is a small object; anything far larger is not a label file, and is refused
+# before it is parsed (a hostile file must not make the app parse megabytes of JSON per line).
+MAX_LINE_BYTES = 64 * 1024
+MAX_IMPORT_BYTES = 16 * 1024 * 1024
+MAX_REASONS_SHOWN = 5
 
 _TXID = re.compile(r"[0-9a-fA-F]{64}")
 _OUTPOINT = re.compile(r"[0-9a-fA-F]{64}:[0-9]{1,10}")
@@ -56,10 +70,38 @@ class LabelLineError:
 
 @dataclass(frozen=True)
 class LabelImportResult:
-    """What an import did: valid lines are kept even when others are rejected."""
+    """What an import did: valid lines are kept even when others are rejected.
+
+    ``imported``: valid entries read; ``changed``: of those, the ones that added or changed a
+    label (the others were already there exactly so).
+    """
 
     imported: int
     errors: list[LabelLineError]
+    changed: int | None = None
+
+    @property
+    def unchanged(self) -> int:
+        return self.imported - (self.imported if self.changed is None else self.changed)
+
+    def summary(self) -> str:
+        """One or two sentences for the user: what came in, what was skipped and why."""
+        changed = self.imported if self.changed is None else self.changed
+        parts = [f"{_count(changed, 'label')} imported"]
+        if self.unchanged:
+            parts.append(f"{self.unchanged} already here")
+        text = ", ".join(parts) + "."
+        if self.errors:
+            shown = "; ".join(f"line {e.line}: {e.reason}" for e in self.errors[:MAX_REASONS_SHOWN])
+            more = len(self.errors) - MAX_REASONS_SHOWN
+            if more > 0:
+                shown += f"; and {_count(more, 'more line')}"
+            text += f" {_count(len(self.errors), 'line')} skipped ({shown})."
+        return text
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n:,} {noun}{'' if n == 1 else 's'}"
 
 
 class LabelError(ValueError, UserError):
@@ -82,12 +124,19 @@ def check_label_ref(type_: str, ref: str) -> None:
         raise LabelError(f"an {type_} label's ref must be txid:index")
 
 
-def parse_label_line(text: str) -> Label:
-    """One BIP-329 JSONL line as a Label; LabelError saying what is wrong otherwise."""
+def parse_label_line(text: str, network: Network | None = None) -> Label:
+    """One BIP-329 JSONL line as a Label; LabelError saying what is wrong otherwise.
+
+    With ``network``, an ``addr`` label must name an address of that network.
+    """
+    if len(text) > MAX_LINE_BYTES:
+        raise LabelError(f"longer than {MAX_LINE_BYTES // 1024} KiB, not a label")
     try:
         document = json.loads(text)
     except ValueError:
         raise LabelError("not valid JSON") from None
+    except RecursionError:  # "[[[[…" a few thousand deep: valid JSON, and no label
+        raise LabelError("nested too deeply, not a label") from None
     if not isinstance(document, dict):
         raise LabelError("not a JSON object")
     type_, ref, label = document.get("type"), document.get("ref"), document.get("label")
@@ -100,19 +149,51 @@ def parse_label_line(text: str) -> Label:
     if label is not None and len(label) > MAX_LABEL_CHARS:
         raise LabelError(f'"label" is longer than {MAX_LABEL_CHARS} characters')
     check_label_ref(type_, ref)
+    if type_ == "addr" and network is not None:
+        _check_address_network(ref, network)
     extra = {k: v for k, v in document.items() if k not in ("type", "ref", "label")}
     return Label(type_, ref, label, extra)
 
 
-def parse_labels(text: str) -> tuple[list[Label], list[LabelLineError]]:
-    """Every valid line of a BIP-329 export, and an error for every invalid one."""
+def _check_address_network(ref: str, network: Network) -> None:
+    try:
+        parse_address(ref, network)
+    except WrongNetworkAddress as error:
+        raise LabelError(
+            f"a {error.address_network} address, but this wallet is on {network.value}"
+        ) from None
+    except InvalidAddress:
+        raise LabelError("an addr label's ref must be a Bitcoin address") from None
+
+
+def parse_labels(
+    text: str | bytes, network: Network | None = None
+) -> tuple[list[Label], list[LabelLineError]]:
+    """Every valid line of a BIP-329 export, and an error for every invalid one.
+
+    Bytes are decoded line by line, so one line that is not UTF-8 costs only that line.
+    """
+    if len(text) > MAX_IMPORT_BYTES:
+        raise LabelError(
+            f"the file is larger than {MAX_IMPORT_BYTES // (1024 * 1024)} MiB; "
+            "a label export is far smaller, so check that this is the right file"
+        )
     labels: list[Label] = []
     errors: list[LabelLineError] = []
-    for number, line in enumerate(text.splitlines(), start=1):
+    lines: list[str | bytes] = list(
+        text.splitlines() if isinstance(text, str) else text.split(b"\n")
+    )
+    for number, raw in enumerate(lines, start=1):
+        try:
+            line = raw if isinstance(raw, str) else raw.decode("utf-8")
+        except UnicodeDecodeError:
+            errors.append(LabelLineError(number, "not UTF-8 text"))
+            continue
+        line = line.removeprefix("\ufeff") if number == 1 else line  # a BOM some editors add
         if not line.strip():
             continue
         try:
-            labels.append(parse_label_line(line))
+            labels.append(parse_label_line(line, network))
         except LabelError as error:
             errors.append(LabelLineError(number, str(error)))
     return labels, errors
@@ -189,17 +270,22 @@ class LabelBook:
         """Every label as BIP-329 JSONL."""
         return format_labels(self.all())
 
-    def import_jsonl(self, text: str) -> LabelImportResult:
-        """Store every valid line (an imported entry replaces the one with the same ref).
+    def import_jsonl(self, text: str | bytes, network: Network | None = None) -> LabelImportResult:
+        """Merge every valid line into the labels (see the module's docstring).
 
-        Written in one atomic batch; invalid lines are reported and skipped.
+        Written in one atomic batch, so an import is all there or not at all; invalid lines
+        are reported and skipped. LabelError if the whole file is refused (too large).
         """
-        labels, errors = parse_labels(text)
-        incoming = {(label.type, label.ref): label for label in labels}  # last line wins
+        labels, errors = parse_labels(text, network)
+        incoming: dict[tuple[str, str], Label] = {}
+        for label in labels:  # a ref twice in the file: the later line's fields win
+            key = (label.type, label.ref)
+            incoming[key] = _merged(incoming.get(key), label)
         with self._lock:
+            merged = {key: _merged(self._labels.get(key), label) for key, label in incoming.items()}
             changed = {
                 key: label
-                for key, label in incoming.items()
+                for key, label in merged.items()
                 if self._labels.get(key) is None or self._labels[key].to_json() != label.to_json()
             }
             if changed:
@@ -209,4 +295,13 @@ class LabelBook:
                 self._labels.update(changed)
         for (type_, ref), label in changed.items():
             self._bus.publish(LabelChanged(type_, ref, label.label))
-        return LabelImportResult(imported=len(incoming), errors=errors)
+        return LabelImportResult(imported=len(incoming), errors=errors, changed=len(changed))
+
+
+def _merged(current: Label | None, imported: Label) -> Label:
+    """``imported``'s fields over ``current``'s: what the import does not say is kept."""
+    if current is None:
+        return imported
+    extra = {**current.extra, **imported.extra}
+    text = imported.label if imported.label is not None else current.label
+    return Label(imported.type, imported.ref, text, extra)

@@ -1,26 +1,20 @@
-"""Sync state, chain-server error texts, and the periodic ``Syncer`` task."""
+"""Sync state, the news a sync finds, and chain-server error texts.
+
+The periodic sync is `cairn.wallet.watch.ChainWatcher`; this module does not import the
+wallet core, so the core imports it without a cycle.
+"""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
-import logging
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import TYPE_CHECKING
 
 import bdkpython as bdk
 
 from cairn.events import Event, PaymentConfirmed, PaymentReceived
 from cairn.wallet.history import Direction, HistoryItem
-
-if TYPE_CHECKING:
-    from cairn.wallet.core import CairnWallet
-
-log = logging.getLogger(__name__)
-
-DEFAULT_SYNC_INTERVAL = 60.0
 
 
 class SyncState(StrEnum):
@@ -92,49 +86,3 @@ def rejection_reason(error: BaseException) -> str | None:
                     return message
         return text or f"HTTP {error.status}"
     return None
-
-
-class Syncer:
-    """Syncs the wallet now and then every ``interval`` seconds, and at once on ``sync_now``.
-
-    Failures never escape: the wallet records them in its SyncStatus (OFFLINE) and the next
-    round tries again.
-    """
-
-    def __init__(self, wallet: CairnWallet, interval: float = DEFAULT_SYNC_INTERVAL) -> None:
-        self._wallet = wallet
-        self._interval = interval
-        self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
-
-    @property
-    def running(self) -> bool:
-        return self._task is not None and not self._task.done()
-
-    def start(self) -> None:
-        """Start the background task on the running loop (no-op if already running)."""
-        if not self.running:
-            self._task = asyncio.get_running_loop().create_task(self._run(), name="cairn-syncer")
-
-    def sync_now(self) -> None:
-        """Ask for a sync as soon as the current one (if any) finishes."""
-        self._wake.set()
-
-    async def stop(self) -> None:
-        """Cancel the task and wait for it to end."""
-        task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-
-    async def _run(self) -> None:
-        while True:
-            self._wake.clear()
-            try:
-                await self._wallet.sync()
-            except Exception:
-                # sync() reports every expected failure in the status; this is a bug.
-                log.exception("wallet sync failed unexpectedly")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=self._interval)

@@ -132,9 +132,9 @@ def test_broadcasting_the_same_coins_twice_is_refused(devnet: DevnetProcess) -> 
 
     first, second = payment(10_000), payment(20_000)  # both spend the one faucet output
     client.broadcast(first)
-    with pytest.raises(bdk.EsploraError) as refused:
+    with pytest.raises(bdk.EsploraError) as refused:  # at the same fee rate: no replacement
         client.broadcast(second)
-    assert "txn-mempool-conflict" in str(refused.value)
+    assert "insufficient fee, rejecting replacement" in str(refused.value)
 
 
 def test_the_chain_and_mempool_survive_a_restart(devnet: DevnetProcess) -> None:

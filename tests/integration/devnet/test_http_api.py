@@ -216,11 +216,28 @@ def test_broadcast_rejects_an_unknown_input(node: DevnetProcess) -> None:
 
 def test_broadcast_rejects_double_spends_in_mempool_and_chain(node: DevnetProcess) -> None:
     funding = node.faucet(ANYONE, 10_000)
-    assert broadcast(node, spend([(funding, 0)], [(9_000, OTHER)]))[0] == 200
-    conflict = spend([(funding, 0)], [(8_000, OTHER)])
-    assert broadcast(node, conflict) == (400, rpc_error(-26, "txn-mempool-conflict"))
+    first = spend([(funding, 0)], [(9_000, OTHER)])
+    assert broadcast(node, first)[0] == 200
+    cheaper = spend([(funding, 0)], [(9_500, OTHER)])
+    code, text = broadcast(node, cheaper)
+    assert code == 400
+    assert f"insufficient fee, rejecting replacement {cheaper.txid}; new feerate" in text
     node.mine()
-    assert broadcast(node, conflict) == (400, rpc_error(-25, "bad-txns-inputs-missingorspent"))
+    assert broadcast(node, cheaper) == (400, rpc_error(-25, "bad-txns-inputs-missingorspent"))
+
+
+def test_a_replacement_paying_more_takes_the_originals_place(node: DevnetProcess) -> None:
+    funding = node.faucet(ANYONE, 10_000)
+    first = spend([(funding, 0)], [(9_000, OTHER)])
+    assert broadcast(node, first)[0] == 200
+    bumped = spend([(funding, 0)], [(8_000, OTHER)])  # twice the fee, the same size
+    assert broadcast(node, bumped) == (200, bumped.txid)
+    assert node.get("/mempool/txids").json() == [funding, bumped.txid]
+    assert node.get(f"/tx/{first.txid}").status_code == 404
+    assert node.get(f"/tx/{funding}/outspend/0").json()["txid"] == bumped.txid
+    node.stop()
+    node.start()  # the replacement, not the original, is what the state file kept
+    assert node.get("/mempool/txids").json() == [funding, bumped.txid]
 
 
 def test_broadcast_rejects_a_p2wpkh_spend_without_a_valid_signature(node: DevnetProcess) -> None:

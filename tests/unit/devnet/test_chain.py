@@ -87,10 +87,68 @@ def test_an_output_index_past_the_end_is_rejected(chain: Chain) -> None:
 
 def test_a_double_spend_of_a_mempool_output_is_rejected(chain: Chain) -> None:
     funding = chain.faucet(ALICE, 50_000)
+    original = chain.accept(spend([(funding, 0)], [(40_000, BOB)]))
+    with pytest.raises(TxRejected) as rejected:  # pays less fee: no replacement
+        chain.accept(spend([(funding, 0)], [(45_000, ALICE)]))
+    assert rejected.value.code == -26
+    assert rejected.value.reason.startswith("insufficient fee, rejecting replacement")
+    assert chain.mempool == [funding, original]
+
+
+def final(tx: Tx) -> Tx:
+    """`tx` with every input's nSequence at 0xFFFFFFFF: it does not signal BIP125."""
+    inputs = tuple(TxIn(i.prev_txid, i.prev_vout, b"", 0xFFFFFFFF, i.witness) for i in tx.inputs)
+    return Tx(tx.version, inputs, tx.outputs, tx.locktime)
+
+
+def test_a_transaction_that_does_not_signal_bip125_is_never_replaced(chain: Chain) -> None:
+    funding = chain.faucet(ALICE, 50_000)
+    chain.accept(final(spend([(funding, 0)], [(40_000, BOB)])))
+    with pytest.raises(TxRejected) as rejected:
+        chain.accept(spend([(funding, 0)], [(30_000, BOB)]))  # a far higher fee
+    assert (rejected.value.code, rejected.value.reason) == (-26, "txn-mempool-conflict")
+
+
+def test_a_replacement_paying_a_higher_fee_rate_evicts_the_original_and_its_children(
+    chain: Chain,
+) -> None:
+    funding = chain.faucet(ALICE, 50_000)
+    original = chain.accept(spend([(funding, 0)], [(40_000, BOB), (9_000, ALICE)]))
+    child = chain.accept(spend([(original, 1)], [(8_500, ALICE)]))
+    fees_replaced = chain.fee(chain.txs[original]) + chain.fee(chain.txs[child])
+    bumped = spend([(funding, 0)], [(40_000, BOB), (9_000 - fees_replaced - 500, ALICE)])
+    txid, replaced = chain.accept_replacing(bumped)
+    assert replaced == [original, child]
+    assert chain.mempool == [funding, txid]
+    assert original not in chain.txs and child not in chain.txs
+    assert chain.spent_by[(funding, 0)].txid == txid
+    assert chain.scripthash_txs(scripthash(BOB)) == [txid]
+    chain.mine(1, NOW)
+    assert txid in chain.confirmations
+
+
+def test_a_replacement_must_pay_more_in_total_and_for_its_own_relay(chain: Chain) -> None:
+    funding = chain.faucet(ALICE, 50_000)
+    original = chain.accept(spend([(funding, 0)], [(40_000, BOB), (9_000, ALICE)]))  # 1,000 fee
+    chain.accept(spend([(original, 1)], [(4_000, ALICE)]))  # a child paying 5,000
+    with pytest.raises(TxRejected, match="less fees than conflicting txs; 2000 < 6000"):
+        chain.accept(spend([(funding, 0)], [(40_000, BOB), (8_000, ALICE)]))
+    alone = Chain.create(NOW, verify_signatures=False)
+    funding = alone.faucet(ALICE, 50_000)
+    first = spend([(funding, 0)], [(40_000, BOB), (9_000, ALICE)])
+    alone.accept(first)
+    one_more = spend([(funding, 0)], [(40_000, BOB), (8_999, ALICE)])  # 1 sat more: not enough
+    with pytest.raises(TxRejected, match="not enough additional fees to relay; 1 <"):
+        alone.accept(one_more)
+
+
+def test_a_replacement_may_not_add_unconfirmed_inputs(chain: Chain) -> None:
+    funding = chain.faucet(ALICE, 50_000)
+    other = chain.faucet(BOB, 20_000)  # unconfirmed, and not spent by the original
     chain.accept(spend([(funding, 0)], [(40_000, BOB)]))
     with pytest.raises(TxRejected) as rejected:
-        chain.accept(spend([(funding, 0)], [(45_000, ALICE)]))
-    assert (rejected.value.code, rejected.value.reason) == (-26, "txn-mempool-conflict")
+        chain.accept(spend([(funding, 0), (other, 0)], [(40_000, BOB), (20_000, ALICE)]))
+    assert rejected.value.reason == "replacement-adds-unconfirmed"
 
 
 def test_a_double_spend_of_a_confirmed_spend_is_rejected(chain: Chain) -> None:

@@ -7,6 +7,7 @@ import json
 import pytest
 
 from cairn.events import Event, EventBus, LabelChanged
+from cairn.keys import Network
 from cairn.storage import MemoryStore
 from cairn.wallet.labels import LabelBook, LabelError, parse_labels
 
@@ -145,3 +146,77 @@ def test_parse_labels_skips_blank_lines():
     labels, errors = parse_labels("\n\n" + json.dumps({"type": "tx", "ref": TXID}) + "\n\n")
     assert errors == []
     assert labels[0].label is None
+
+
+MAINNET_ADDRESS = "bc1qcr8te4kr609gcawutmrza0j4xv80jy8z306fyu"  # the BIP84 test vector
+
+
+def test_an_import_merges_and_keeps_what_the_file_does_not_say(bus_events):
+    bus, seen = bus_events
+    store = MemoryStore()
+    book = LabelBook(store, bus)
+    book.set("addr", ADDRESS, "rent from Bob")
+    book.set("tx", TXID, "old text")
+    text = "\n".join(
+        json.dumps(line)
+        for line in [
+            {"type": "addr", "ref": ADDRESS, "origin": "wpkh([73c5da0a/84'/1'/0'])"},  # no label
+            {"type": "tx", "ref": TXID, "label": "new text"},
+            {"type": "output", "ref": f"{TXID}:0", "label": "cold storage"},
+        ]
+    )
+    seen.clear()
+    result = book.import_jsonl(text, Network.REGTEST)
+    assert (result.imported, result.changed, result.unchanged, result.errors) == (3, 3, 0, [])
+    assert book.get("addr", ADDRESS) == "rent from Bob"  # the line had no label: kept
+    assert book.get("tx", TXID) == "new text"
+    assert book.get("output", f"{TXID}:0") == "cold storage"
+    exported = {(d["type"], d["ref"]): d for d in map(json.loads, book.export_jsonl().splitlines())}
+    assert exported[("addr", ADDRESS)]["origin"] == "wpkh([73c5da0a/84'/1'/0'])"
+    assert len(seen) == 3
+    # Every change is queued for backup like any label change.
+    assert store.pending_for([f"labels/addr/{ADDRESS}", f"labels/output/{TXID}:0"])
+    again = book.import_jsonl(text, Network.REGTEST)
+    assert (again.changed, again.unchanged) == (0, 3)
+    assert again.summary() == "0 labels imported, 3 already here."
+
+
+def test_hostile_lines_are_skipped_with_reasons_and_nothing_is_lost():
+    book = LabelBook(MemoryStore(), EventBus())
+    book.set("tx", TXID, "keep me")
+    lines = [
+        b"{not json",
+        json.dumps({"type": "wallet", "ref": "x", "label": "unknown type"}).encode(),
+        json.dumps({"type": "tx", "ref": TXID, "label": "x" * 70_000}).encode(),  # huge line
+        b"\xff\xfe not utf-8",
+        json.dumps({"type": "addr", "ref": MAINNET_ADDRESS, "label": "mainnet"}).encode(),
+        json.dumps({"type": "addr", "ref": "not-an-address", "label": "junk"}).encode(),
+        json.dumps({"type": "addr", "ref": ADDRESS, "label": "fine"}).encode(),
+        b"[" * 30_000 + b"]" * 30_000,  # valid JSON that no parser should recurse through
+    ]
+    result = book.import_jsonl(b"\n".join(lines), Network.REGTEST)
+    reasons = {error.line: error.reason for error in result.errors}
+    assert reasons == {
+        1: "not valid JSON",
+        2: 'unknown label type "wallet" (BIP-329 has tx, addr, pubkey, input, output, xpub)',
+        3: "longer than 64 KiB, not a label",
+        4: "not UTF-8 text",
+        5: "a mainnet (bitcoin) address, but this wallet is on regtest",
+        6: "an addr label's ref must be a Bitcoin address",
+        8: "nested too deeply, not a label",
+    }
+    assert result.imported == 1
+    assert book.get("tx", TXID) == "keep me"
+    assert book.get("addr", ADDRESS) == "fine"
+    assert book.get("addr", MAINNET_ADDRESS) is None
+    summary = result.summary()
+    assert summary.startswith("1 label imported. 7 lines skipped (line 1: not valid JSON; ")
+    assert summary.endswith("; and 2 more lines).")
+
+
+def test_a_file_far_too_large_for_labels_is_refused_whole():
+    book = LabelBook(MemoryStore(), EventBus())
+    line = json.dumps({"type": "tx", "ref": TXID, "label": "x"}).encode() + b"\n"
+    with pytest.raises(LabelError, match="larger than 16 MiB"):
+        book.import_jsonl(line * (17 * 1024 * 1024 // len(line)), Network.REGTEST)
+    assert book.all() == []

@@ -325,6 +325,10 @@ class HistoryPanel(QWidget):
         menu.addAction("Copy transaction ID", lambda: self.copy_txid(txid))
         label_index = self.model.index(row, LABEL)
         menu.addAction("Edit label", lambda: self.table.edit(label_index))
+        item = self.model.items[row]
+        if item.confirmations == 0 and direction_of(item) in ("out", "self"):
+            # The details show the fee and where to type the new rate.
+            menu.addAction("Bump fee…", lambda: self.details_requested.emit(txid))
         return menu
 
     def copy_txid(self, txid: str) -> None:

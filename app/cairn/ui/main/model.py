@@ -11,6 +11,8 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
+from cairn.wallet.watch import WatchTargets
+
 
 class BalanceView(Protocol):
     """Amounts in satoshis (`cairn.wallet.history.Balance`)."""
@@ -120,6 +122,8 @@ class WalletView(Protocol):
 
     def export_labels(self) -> str: ...
 
+    async def import_labels(self, text: str | bytes) -> Any: ...  # LabelImportResult
+
     def label(self, type_: str, ref: str) -> str | None: ...
 
     def preference(self, name: str, default: str | None = None) -> str | None: ...
@@ -136,6 +140,10 @@ class WalletView(Protocol):
 
     async def send(self, plan: Any, *, memo: str = "") -> str: ...
 
+    def plan_fee_bump(self, txid: str, fee_rate_sat_vb: float) -> Any: ...  # FeeBumpPlan
+
+    async def bump_fee(self, plan: Any) -> str: ...
+
     async def current_receive_address(self) -> ReceiveAddressView: ...
 
     async def next_receive_address(self) -> ReceiveAddressView: ...
@@ -145,6 +153,11 @@ class WalletView(Protocol):
     async def set_label(self, type_: str, ref: str, label: str | None) -> None: ...
 
     async def sync(self) -> SyncStatusView: ...
+
+    def watch_targets(self) -> WatchTargets: ...
+
+    @property
+    def esplora_url(self) -> str: ...
 
 
 class BackupSnapshotView(Protocol):
@@ -262,6 +275,9 @@ class MainWindowSession(Protocol):
     def seed_words(self) -> list[str]: ...
 
     async def protect_seed(self) -> bool: ...  # True once the seed file is under a keyring key
+
+    @property
+    def explorer_template(self) -> str | None: ...  # "https://…/tx/{txid}", None: no explorer
 
     @property
     def can_use_faucet(self) -> bool: ...

@@ -33,6 +33,7 @@ from cairn.ui.main.seed_dialog import SeedDialog
 from cairn.ui.main.tasks import TaskGroup
 from cairn.usererrors import RefusedInput
 from cairn.wallet.amounts import Unit
+from cairn.wallet.labels import MAX_IMPORT_BYTES, LabelError
 
 NETWORKS = ("bitcoin", "testnet", "signet", "regtest")
 CAPTION_WIDTH = 72  # the same in every section, so fields line up down the page
@@ -240,6 +241,14 @@ class SettingsPanel(QScrollArea):
         self.export_button.clicked.connect(self.choose_export_file)
         self.export_result = result_label()
         section.add_row("", self.export_button, self.export_result)
+        self.import_button = QPushButton("Import labels (BIP-329)…")
+        self.import_button.setToolTip(
+            "Labels exported from Sparrow, Electrum or another Cairn: merged with yours "
+            "and backed up"
+        )
+        self.import_button.clicked.connect(self.choose_import_file)
+        self.import_result = result_label()
+        section.add_row("", self.import_button, self.import_result)
         return section
 
     # running an action ----------------------------------------------------------------------
@@ -378,6 +387,49 @@ class SettingsPanel(QScrollArea):
         dialog.fileSelected.connect(lambda path: self.export_labels(Path(path)))
         dialog.open()
         return dialog
+
+    def choose_import_file(self) -> QFileDialog:
+        dialog = QFileDialog(self, "Import labels", str(Path.home()))
+        dialog.setObjectName("importDialog")
+        dialog.setAcceptMode(QFileDialog.AcceptMode.AcceptOpen)
+        dialog.setFileMode(QFileDialog.FileMode.ExistingFile)
+        dialog.setNameFilters(["BIP-329 labels (*.jsonl *.json *.txt)", "All files (*)"])
+        dialog.setOption(QFileDialog.Option.DontUseNativeDialog, True)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.fileSelected.connect(lambda path: self.import_labels(Path(path)))
+        dialog.open()
+        return dialog
+
+    def import_labels(self, path: Path) -> None:
+        """Merge the labels of a BIP-329 file; say how many came in and which lines did not."""
+        self.import_button.setEnabled(False)
+        self.import_result.show_result("Importing…")
+
+        def read() -> bytes:
+            with path.open("rb") as handle:  # one byte more than allowed: "too large" is told
+                return handle.read(MAX_IMPORT_BYTES + 1)
+
+        async def run() -> None:
+            try:
+                data = await asyncio.to_thread(read)
+                result = await self.session.wallet.import_labels(data)
+            except OSError as error:
+                text = (
+                    f"{path} could not be read ({error.strerror or error}); nothing was imported."
+                )
+                self.import_result.show_result(text, "error")
+            except LabelError as error:
+                self.import_result.show_result(f"Nothing was imported: {error}.", "error")
+            except Exception as error:
+                self.import_result.show_result(user_message(error, "Labels not imported"), "error")
+            else:
+                self.import_result.show_result(
+                    result.summary(), "warning" if result.errors else "success"
+                )
+            finally:
+                self.import_button.setEnabled(True)
+
+        self.tasks.start(run())
 
     def export_labels(self, path: Path) -> None:
         async def work() -> str:

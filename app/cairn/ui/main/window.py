@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from cairn.events import PaymentReceived
 from cairn.ui.main.addresses import AddressesPanel
 from cairn.ui.main.amounts import UNIT_PREFERENCE, Amounts
 from cairn.ui.main.backup_actions import BackupActions
@@ -40,14 +41,16 @@ from cairn.ui.main.send import SendPanel
 from cairn.ui.main.settings import SettingsPanel
 from cairn.ui.main.style import apply_style
 from cairn.ui.main.tasks import TaskGroup
-from cairn.ui.main.tx_details import TransactionDetailsDialog
+from cairn.ui.main.tx_details import FeeBumper, TransactionDetailsDialog
 from cairn.ui.main.window_size import fit_to_screen, remember_size
 from cairn.wallet.amounts import Unit
+from cairn.wallet.esplora_probe import EsploraProbe
+from cairn.wallet.watch import ChainProbe, ChainWatcher, SyncRound
 
 log = logging.getLogger(__name__)
 
 FAUCET_AMOUNT = 1_000_000  # 0.01 BTC of devnet coins per click
-SYNC_INTERVAL_MS = 30_000
+NOTICE_MS = 30_000  # how long "Incoming payment" stays on show
 # Events arrive in bursts (a sync reports many payments); one reload per burst is enough.
 RELOAD_DEBOUNCE_MS = 150
 DEFAULT_SIZE = (960, 720)
@@ -62,7 +65,13 @@ class EventBridge(QObject):
 class MainWindow(QMainWindow):
     network_change_requested = Signal(str)
 
-    def __init__(self, session: MainWindowSession, parent: QWidget | None = None) -> None:
+    def __init__(
+        self,
+        session: MainWindowSession,
+        parent: QWidget | None = None,
+        *,
+        probe: ChainProbe | None = None,
+    ) -> None:
         super().__init__(parent)
         self.setObjectName("mainWindow")
         self.session = session
@@ -129,16 +138,22 @@ class MainWindow(QMainWindow):
         self._reload_timer.setSingleShot(True)
         self._reload_timer.setInterval(RELOAD_DEBOUNCE_MS)
         self._reload_timer.timeout.connect(lambda: self.tasks.start(self.reload()))
-        self._sync_timer = QTimer(self)
-        self._sync_timer.setInterval(SYNC_INTERVAL_MS)
-        self._sync_timer.timeout.connect(self.sync_now)
-        self._sync_timer.start()
-        self._syncing = False
-        self._sync_again = False
+        self.notice_timer = QTimer(self)
+        self.notice_timer.setSingleShot(True)
+        self.notice_timer.setInterval(NOTICE_MS)
+        self.notice_timer.timeout.connect(self.clear_notice)
+        self._incoming: list[int] = []  # amounts announced by the notice on show
+        # The one periodic sync: cheap probes every few seconds, a sync when they find news.
+        self.watcher = ChainWatcher(
+            wallet,
+            probe if probe is not None else EsploraProbe(wallet.esplora_url),
+            on_syncing=self._sync_started,
+            on_synced=self._synced,
+        )
 
         self.tasks.start(self.reload())
         self.tasks.start(self.send.load_fee_estimates())
-        self.sync_now()
+        self.tasks.start(self.watcher.run())  # syncs at once, then watches
 
     def _header(self) -> QWidget:
         header = QWidget()
@@ -169,6 +184,12 @@ class MainWindow(QMainWindow):
         buttons.addWidget(self.refresh_button)
         right.addLayout(buttons)
         right.addWidget(self.sync_label)
+        self.notice = QLabel("")
+        self.notice.setObjectName("notice")
+        self.notice.setAlignment(Qt.AlignmentFlag.AlignRight)
+        self.notice.setAccessibleName("Wallet news")
+        self.notice.hide()
+        right.addWidget(self.notice)
         right.addStretch(1)
         layout = QHBoxLayout(header)
         layout.setContentsMargins(28, 22, 28, 18)
@@ -200,7 +221,8 @@ class MainWindow(QMainWindow):
 
     @property
     def syncing(self) -> bool:
-        return self._syncing
+        """A chain sync is running or about to."""
+        return self.watcher.syncing
 
     def _follow_backup_engine(self) -> None:
         self.backup_status.signals.bind(self.session.backup_status)
@@ -209,38 +231,51 @@ class MainWindow(QMainWindow):
         self._reload_timer.start()
 
     def _on_event(self, event: object) -> None:
+        if isinstance(event, PaymentReceived):
+            self.announce_incoming(event.amount_sat, confirmed=event.confirmed)
         self.schedule_reload()
+
+    def announce_incoming(self, amount_sat: int, *, confirmed: bool) -> None:
+        """Say that a payment arrived, without a dialog; several in a row are added up."""
+        if not self.notice.isVisible():
+            self._incoming = []
+        self._incoming.append(amount_sat)
+        amount = self.amounts.text(sum(self._incoming), signed=True)
+        many = f"{len(self._incoming)} incoming payments" if len(self._incoming) > 1 else ""
+        if confirmed and len(self._incoming) == 1:
+            self.notice.setText(f"Payment received: {amount}")
+        else:
+            self.notice.setText(f"{many or 'Incoming payment'}: {amount} (unconfirmed)")
+        self.notice.show()
+        self.notice_timer.start()
+
+    def clear_notice(self) -> None:
+        self.notice_timer.stop()
+        self.notice.hide()
+        self.notice.setText("")
+        self._incoming = []
 
     def sync_now(self) -> None:
         """Sync with the chain; asked during a sync, one more runs right after it."""
-        if self._syncing:
-            # The running sync may have started before what the caller wants to see (a faucet
-            # payment, a mined block): remember to go again rather than drop the request.
-            self._sync_again = True
-            return
-        self._syncing = True
+        # The running sync may have started before what the caller wants to see (a faucet
+        # payment, a mined block): the watcher goes again rather than drop the request.
+        self.refresh_button.setEnabled(False)
+        self.watcher.sync_now()
+
+    def _sync_started(self) -> None:
         self.refresh_button.setEnabled(False)
         self.sync_label.setText("Syncing…")
-        self.tasks.start(self._sync())
 
-    async def _sync(self) -> None:
-        try:
-            while True:
-                self._sync_again = False
-                try:
-                    status = await self.session.wallet.sync()
-                except Exception as error:
-                    self.sync_label.setText(user_message(error, "The wallet could not sync"))
-                    self._chain_checked(False)
-                else:
-                    self.show_sync_status(status)
-                    await self.reload()
-                    self._chain_checked(str(status.state) != "offline")
-                if not self._sync_again:
-                    break
-        finally:
-            self._syncing = False
-            self.refresh_button.setEnabled(True)
+    async def _synced(self, outcome: SyncRound[SyncStatusView]) -> None:
+        if outcome.status is None:
+            error = outcome.error or RuntimeError("no status")
+            self.sync_label.setText(user_message(error, "The wallet could not sync"))
+            self._chain_checked(False)
+        else:
+            self.show_sync_status(outcome.status)
+            await self.reload()
+            self._chain_checked(str(outcome.status.state) != "offline")
+        self.refresh_button.setEnabled(True)
 
     def _chain_checked(self, reached: bool) -> None:
         # Until a sync has looked, an empty wallet may only be one not yet scanned.
@@ -294,7 +329,15 @@ class MainWindow(QMainWindow):
                 return
             if self.details_dialog is not None:
                 self.details_dialog.close()
-            self.details_dialog = TransactionDetailsDialog(details, self.amounts, self)
+            bumper = FeeBumper(wallet.plan_fee_bump, wallet.bump_fee, self.tasks.start)
+            self.details_dialog = TransactionDetailsDialog(
+                details,
+                self.amounts,
+                self,
+                bumper=bumper,
+                explorer=self.session.explorer_template,
+            )
+            self.details_dialog.fee_bumped.connect(lambda _txid: self.schedule_reload())
             self.details_dialog.destroyed.connect(self._details_closed)
             self.details_dialog.open()
 
@@ -320,9 +363,10 @@ class MainWindow(QMainWindow):
         self.details_dialog = None
 
     def shutdown(self) -> None:
-        """Stop syncing, listening and every task; the session may be closed after this."""
-        self._sync_timer.stop()
+        """Stop syncing, listening and every task (the chain watcher is one of them); the session
+        may be closed after this."""
         self._reload_timer.stop()
+        self.notice_timer.stop()
         if self._unsubscribe is not None:
             self._unsubscribe()
             self._unsubscribe = None

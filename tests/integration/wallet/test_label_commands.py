@@ -1,0 +1,123 @@
+"""`cairn wallet labels import FILE` on a real data dir: merged, queued for backup, hostile
+lines named on stderr with the valid ones kept, unreadable or oversized files refused whole."""
+
+from __future__ import annotations
+
+import io
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from cairn import cli
+from cairn.config import AppConfig, save_config, wallet_dir
+from cairn.keys import Network
+from cairn.seedfile import save_seed
+from cairn.storage import SqliteStore
+from cairn.wallet.labels import MAX_IMPORT_BYTES
+from tests.support.words import PHRASE
+
+TXID = "f91d0a8a78462bc59398f2c5d7a84fcff491c26ba54c4833478b202796c8aafd"
+ADDRESS = "bcrt1q6rz28mcfaxtmd6v789l9rrlrusdprr9pz3cppk"
+MAINNET_ADDRESS = "bc1qcr8te4kr609gcawutmrza0j4xv80jy8z306fyu"
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path) -> Path:
+    data = tmp_path / "data"
+    save_config(data, AppConfig(network=Network.REGTEST, esplora_url="http://127.0.0.1:9"))
+    wallet = wallet_dir(data, Network.REGTEST)
+    wallet.mkdir(parents=True)
+    save_seed(wallet, PHRASE, use_keyring=False)
+    SqliteStore(wallet / "records.sqlite").close()
+    assert cli.main(["wallet", "label", "set", "tx", TXID, "rent", "--data-dir", str(data)]) == 0
+    return data
+
+
+def labels_in(data: Path) -> dict[tuple[str, str], dict[str, object]]:
+    store = SqliteStore(wallet_dir(data, Network.REGTEST) / "records.sqlite")
+    try:
+        return {
+            (d["type"], d["ref"]): d
+            for d in (json.loads(value) for _name, value in store.scan("labels/"))
+        }
+    finally:
+        store.close()
+
+
+def pending(data: Path) -> set[str]:
+    store = SqliteStore(wallet_dir(data, Network.REGTEST) / "records.sqlite")
+    try:
+        return {entry.name for entry in store.outbox_pending()}
+    finally:
+        store.close()
+
+
+def test_a_sparrow_export_is_merged_and_queued_for_backup(data_dir, tmp_path, capsys):
+    exported = tmp_path / "sparrow.jsonl"
+    exported.write_text(
+        json.dumps({"type": "addr", "ref": ADDRESS, "label": "Shop"})
+        + "\n"
+        + json.dumps({"type": "output", "ref": f"{TXID}:0", "label": "cold", "spendable": False})
+        + "\n"
+        + json.dumps({"type": "tx", "ref": TXID, "origin": "wpkh([73c5da0a/84'/1'/0'])"})
+        + "\n"
+    )
+    capsys.readouterr()
+    code = cli.main(["wallet", "labels", "import", str(exported), "--data-dir", str(data_dir)])
+    out = capsys.readouterr()
+    assert code == 0, out.err
+    assert out.out.strip() == "3 labels imported."
+    labels = labels_in(data_dir)
+    assert labels[("addr", ADDRESS)]["label"] == "Shop"
+    assert labels[("output", f"{TXID}:0")]["spendable"] is False
+    assert labels[("tx", TXID)]["label"] == "rent"  # the file said nothing of it: kept
+    assert labels[("tx", TXID)]["origin"] == "wpkh([73c5da0a/84'/1'/0'])"
+    assert {f"labels/addr/{ADDRESS}", f"labels/output/{TXID}:0"} <= pending(data_dir)
+
+
+def test_hostile_lines_are_named_and_the_rest_is_imported(data_dir, tmp_path, capsys):
+    hostile = tmp_path / "hostile.jsonl"
+    hostile.write_bytes(
+        b"\n".join(
+            [
+                b"][ not json",
+                json.dumps({"type": "bogus", "ref": "x", "label": "y"}).encode(),
+                json.dumps({"type": "tx", "ref": TXID, "label": "z" * 100_000}).encode(),
+                json.dumps({"type": "addr", "ref": MAINNET_ADDRESS, "label": "main"}).encode(),
+                json.dumps({"type": "addr", "ref": ADDRESS, "label": "Shop"}).encode(),
+            ]
+        )
+    )
+    capsys.readouterr()
+    code = cli.main(["wallet", "label", "import", str(hostile), "--data-dir", str(data_dir)])
+    out = capsys.readouterr()
+    assert code == 2
+    said = out.err.splitlines()
+    assert said[0] == f"cairn: {hostile}: line 1 skipped: not valid JSON"
+    assert said[1].startswith(f"cairn: {hostile}: line 2 skipped: unknown label type")
+    assert said[2] == f"cairn: {hostile}: line 3 skipped: longer than 64 KiB, not a label"
+    assert said[3] == (
+        f"cairn: {hostile}: line 4 skipped: a mainnet (bitcoin) address, "
+        "but this wallet is on regtest"
+    )
+    assert out.out.startswith("1 label imported. 4 lines skipped (line 1: not valid JSON;")
+    labels = labels_in(data_dir)
+    assert labels[("addr", ADDRESS)]["label"] == "Shop"
+    assert labels[("tx", TXID)]["label"] == "rent"
+    assert ("addr", MAINNET_ADDRESS) not in labels
+
+
+def test_unreadable_and_oversized_files_are_refused_whole(data_dir, tmp_path, capsys, monkeypatch):
+    before = labels_in(data_dir)
+    missing = tmp_path / "nope.jsonl"
+    args = ["wallet", "labels", "import", str(missing), "--data-dir", str(data_dir)]
+    assert cli.main(args) == 2
+    assert f"cairn: cannot read {missing}" in capsys.readouterr().err
+    line = json.dumps({"type": "addr", "ref": ADDRESS, "label": "x"}).encode() + b"\n"
+    big = line * (MAX_IMPORT_BYTES // len(line) + 2)
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(big)))
+    assert cli.main(["wallet", "labels", "import", "-", "--data-dir", str(data_dir)]) == 2
+    assert "was not imported: the file is larger than 16 MiB" in capsys.readouterr().err
+    assert labels_in(data_dir) == before
