@@ -17,6 +17,7 @@ from fastapi.openapi.utils import get_openapi
 from cairn.server import errors
 from cairn.server.backend import Backend
 from cairn.server.config import Settings, from_env, sqlite_path
+from cairn.server.dbhealth import DatabaseHealth
 from cairn.server.observability import Metrics, RequestObserver
 from cairn.server.routes import Service, router
 from cairn.server.schemas import BatchModel
@@ -36,12 +37,13 @@ def make_backend(settings: Settings) -> Backend:
     return SqliteBackend(sqlite_path(settings.db))
 
 
-async def _purge_forever(backend: Backend) -> None:
+async def _purge_forever(backend: Backend, health: DatabaseHealth) -> None:
     while True:
         await asyncio.sleep(PURGE_INTERVAL)
         try:
             await backend.purge_expired(int(time.time()))
         except Exception as exc:  # a failed purge is retried next round; never fatal
+            health.report(exc)
             log.warning("purge failed", extra={"fields": {"exception": type(exc).__name__}})
 
 
@@ -57,6 +59,7 @@ def create_app(
     """
     chosen = backend if backend is not None else make_backend(settings)
     metrics = Metrics()
+    health = DatabaseHealth(chosen.ping, metrics.database_errors)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -64,13 +67,14 @@ def create_app(
         if freeze_startup_objects:
             gc.collect()
             gc.freeze()
-        purger = asyncio.create_task(_purge_forever(chosen))
+        purger = asyncio.create_task(_purge_forever(chosen, health))
         try:
             yield
         finally:
             purger.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await purger
+            await health.close()
             await chosen.close()
 
     app = FastAPI(
@@ -83,6 +87,7 @@ def create_app(
         **_without_framework_telemetry(),
     )
     app.state.service = Service(backend=chosen, limits=settings.limits, metrics=metrics)
+    app.state.db_health = health
     app.include_router(router)
     errors.install(app)
     app.add_middleware(RequestObserver, metrics=metrics)

@@ -14,11 +14,10 @@ from cairn import __version__
 from cairn.server.config import (
     Limits,
     Settings,
-    check_log_level,
+    build_settings,
     default_db_path,
     env_name,
     limits_from,
-    parse_non_negative,
     sqlite_path,
 )
 
@@ -29,6 +28,11 @@ LIMIT_HELP = {
     "store_quota_bytes": "most value bytes one store may hold (default 512 MiB)",
     "rate_limit": "requests per node per window; 0 = unlimited (default 600)",
     "rate_window": "rate-limit window in seconds (default 60)",
+    "ip_rate_limit": "requests per client address per window, before authentication; "
+    "0 = unlimited (default 0)",
+    "ip_rate_window": "window of --ip-rate-limit in seconds (default 60)",
+    "new_stores_per_ip": "new stores one client address may create per day; 0 = unlimited "
+    "(default 0)",
 }
 
 
@@ -58,6 +62,30 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         help=f"PostgreSQL connections (env {env_name('pg_pool_size')}; 20)",
     )
+    serve.add_argument(
+        "--shutdown-timeout",
+        type=int,
+        help="seconds a stop waits for requests in flight before cancelling them "
+        f"(env {env_name('shutdown_timeout')}; 10)",
+    )
+    serve.add_argument(
+        "--trusted-proxy",
+        action="append",
+        metavar="ADDRESS",
+        help="a reverse proxy (address or CIDR network) whose X-Forwarded-For names the client; "
+        f"repeatable (env {env_name('trusted_proxies')}, comma-separated; default none)",
+    )
+    serve.add_argument(
+        "--registration",
+        choices=["open", "invite", "allowlist"],
+        help="who may create stores: anyone, holders of an invite (`cairn-backupd invite`), or "
+        f"the node ids in --allowlist (env {env_name('registration')}; open)",
+    )
+    serve.add_argument(
+        "--allowlist",
+        metavar="FILE",
+        help=f"file of node ids allowed to create stores, one per line (env {env_name('allowlist')})",
+    )
     for f in fields(Limits):
         if f.name in LIMIT_HELP:
             serve.add_argument(
@@ -85,19 +113,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def settings_from(args: argparse.Namespace, env: Mapping[str, str]) -> Settings:
+    flags = dict(vars(args))
+    if flags.get("trusted_proxy") is not None:
+        flags["trusted_proxies"] = ",".join(flags["trusted_proxy"])
+
     def pick(name: str, default: str) -> str:
-        value = getattr(args, name, None)
+        value = flags.get(name)
         return str(value) if value is not None else env.get(env_name(name), default)
 
-    flag_limits = {f.name: getattr(args, f.name, None) for f in fields(Limits)}
-    return Settings(
-        db=pick("db", str(default_db_path())),
-        host=pick("host", "127.0.0.1"),
-        port=parse_non_negative(pick("port", "8470"), "port"),
-        log_level=check_log_level(pick("log_level", "info"), env_name("log_level")),
-        limits=limits_from(flag_limits, env),
-        pg_pool_size=max(1, parse_non_negative(pick("pg_pool_size", "20"), "pg pool size")),
-    )
+    flag_limits = {f.name: flags.get(f.name) for f in fields(Limits)}
+    return build_settings(pick, limits_from(flag_limits, env))
 
 
 def serve(settings: Settings) -> None:
@@ -115,6 +140,11 @@ def serve(settings: Settings) -> None:
         log_config=None,
         # The access log would print concrete paths, which carry object keys.
         access_log=False,
+        # X-Forwarded-For is read by proxies.py, from --trusted-proxy peers only; uvicorn's own
+        # handling would believe it from any process on loopback.
+        proxy_headers=False,
+        # One stalled client must not hold a stop (systemd's TimeoutStopSec is above this).
+        timeout_graceful_shutdown=settings.shutdown_timeout,
         lifespan="on",
         server_header=False,
     )

@@ -16,6 +16,8 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
+from cairn.server.dbhealth import DatabaseHealth, unavailable_errors
+
 log = logging.getLogger("cairn.server")
 
 _STATUS_CODES = {
@@ -90,20 +92,15 @@ async def _validation_error(_: Request, exc: Exception) -> Response:
     return error_response(ApiError(400, "bad_request", "; ".join(problems) or "invalid request"))
 
 
-def _unavailable_errors() -> tuple[type[Exception], ...]:
-    """Exceptions that mean the database cannot be reached now (answered 503, not 500)."""
-    errors: list[type[Exception]] = [OSError]
-    try:
-        import asyncpg
-    except ImportError:  # a SQLite-only installation
-        return tuple(errors)
-    # Lost or refused connections, and an administrator shutting the database down.
-    errors += [asyncpg.PostgresConnectionError, asyncpg.exceptions.OperatorInterventionError]
-    return tuple(errors)
+def _report(request: Request, exc: Exception) -> None:
+    """Tell the app's DatabaseHealth (it counts and logs database errors)."""
+    health = getattr(request.app.state, "db_health", None)
+    if isinstance(health, DatabaseHealth):
+        health.report(exc)
 
 
-async def _unavailable(_: Request, exc: Exception) -> Response:
-    log.warning("database unavailable", extra={"fields": {"exception": type(exc).__name__}})
+async def _unavailable(request: Request, exc: Exception) -> Response:
+    _report(request, exc)
     return error_response(
         ApiError(
             503,
@@ -114,7 +111,8 @@ async def _unavailable(_: Request, exc: Exception) -> Response:
     )
 
 
-async def _unexpected(_: Request, exc: Exception) -> Response:
+async def _unexpected(request: Request, exc: Exception) -> Response:
+    _report(request, exc)
     log.error("unhandled error", extra={"fields": {"exception": type(exc).__name__}})
     return error_response(ApiError(500, "internal", "the server failed to handle the request"))
 
@@ -123,6 +121,6 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(ApiError, _api_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
-    for unavailable in _unavailable_errors():
+    for unavailable in unavailable_errors():
         app.add_exception_handler(unavailable, _unavailable)
     app.add_exception_handler(Exception, _unexpected)

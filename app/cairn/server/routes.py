@@ -182,17 +182,21 @@ def parse_and_check_batch(body: bytes, limits: Limits) -> Batch:
 
 @router.get("/healthz", response_model=HealthModel, responses=errors(503))
 async def healthz(request: Request) -> Response:
+    health = request.app.state.db_health
     try:
         await service_of(request).backend.ping()
-    except Exception:
+    except Exception as exc:
+        health.report(exc)
         raise ApiError(503, "unavailable", "the database does not answer") from None
+    health.answered()
     return json_response({"status": "ok"})
 
 
 @router.get("/metrics", response_class=Response, responses={200: {"content": {"text/plain": {}}}})
 async def metrics(request: Request) -> Response:
-    registry = service_of(request).metrics.registry
-    return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+    service = service_of(request)
+    await service.metrics.scrape.refresh(service.backend, request.app.state.db_health)
+    return Response(generate_latest(service.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
 
 @router.put(

@@ -1,0 +1,87 @@
+"""/metrics of a real server: build, process, store and database gauges on both backends."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from cairn import __version__
+from tests.support.backupd import BackupdFactory, BackupServer
+from tests.support.signing import Node
+
+A, B, C = "a" * 64, "b" * 64, "c" * 64
+
+
+def scrape(server: BackupServer) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    """Every sample of one scrape, by (name, sorted labels)."""
+    response = httpx.get(server.url + "/metrics", timeout=10)
+    assert response.status_code == 200
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(response.text)
+        for sample in family.samples
+    }
+
+
+def put(server: BackupServer, node: Node, objects: dict[str, bytes]) -> None:
+    target = node.path("/objects")
+    body = node.batch({key: (0, value) for key, value in objects.items()})
+    answer = httpx.put(server.url + target, content=body, headers=node.headers("PUT", target, body))
+    assert answer.status_code == 200, answer.text
+
+
+@pytest.mark.parametrize(
+    "backend", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+)
+def test_gauges_count_stores_objects_and_bytes(
+    backupd_factory: BackupdFactory, backend: str
+) -> None:
+    server = backupd_factory(
+        postgres=backend == "postgres", env={"CAIRN_BACKUPD_PG_POOL_SIZE": "5"}
+    )
+    empty = scrape(server)
+    assert empty[("cairn_backupd_stores", ())] == 0
+    assert empty[("cairn_backupd_objects", ())] == 0
+    put(server, Node(), {A: b"x" * 100, B: b"y" * 20})
+    put(server, Node(), {C: b"z" * 7})
+    time.sleep(1.1)  # gauges are refreshed at most once a second
+    samples = scrape(server)
+    assert samples[("cairn_backupd_stores", ())] == 2
+    assert samples[("cairn_backupd_objects", ())] == 3
+    assert samples[("cairn_backupd_stored_bytes", ())] == 127
+    size = samples[("cairn_backupd_database_size_bytes", ())]
+    if backend == "sqlite":
+        files = [Path(server.db), Path(server.db + "-wal")]
+        on_disk = sum(f.stat().st_size for f in files if f.exists())
+        # The checkpointer may move the WAL between the scrape and this stat.
+        assert size > 0 and abs(size - on_disk) <= on_disk
+        assert samples[("cairn_backupd_sqlite_queue_depth", (("worker", "writer"),))] >= 0
+        assert samples[("cairn_backupd_sqlite_queue_depth", (("worker", "readers"),))] >= 0
+    else:
+        assert size > 1_000_000  # an empty PostgreSQL database is several MB
+        pool = {
+            state: samples[("cairn_backupd_pg_pool_connections", (("state", state),))]
+            for state in ("in_use", "idle", "max")
+        }
+        assert pool["max"] == 5
+        assert 1 <= pool["in_use"] + pool["idle"] <= 5
+        assert pool["in_use"] >= 0
+
+
+def test_build_and_process_metrics(backupd: BackupServer) -> None:
+    samples = scrape(backupd)
+    assert samples[("cairn_backupd_build_info", (("version", __version__),))] == 1
+    assert samples[("process_cpu_seconds_total", ())] > 0
+    resident = samples[("process_resident_memory_bytes", ())]
+    assert 10 * 2**20 < resident < 4 * 2**30
+    assert backupd.process is not None
+    with open(f"/proc/{backupd.process.pid}/statm") as statm:
+        pages = int(statm.read().split()[1])
+    # Measured a moment apart, the two agree to within a few MB.
+    assert abs(resident - pages * os.sysconf("SC_PAGE_SIZE")) < 32 * 2**20
+
