@@ -84,4 +84,3 @@ def test_build_and_process_metrics(backupd: BackupServer) -> None:
         pages = int(statm.read().split()[1])
     # Measured a moment apart, the two agree to within a few MB.
     assert abs(resident - pages * os.sysconf("SC_PAGE_SIZE")) < 32 * 2**20
-
