@@ -14,11 +14,12 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
-from cairn.server import errors
+from cairn.server import errors, limits
 from cairn.server.backend import Backend
 from cairn.server.config import Settings, from_env, sqlite_path
 from cairn.server.dbhealth import DatabaseHealth
 from cairn.server.observability import Metrics, RequestObserver
+from cairn.server.registration import StoreAdmission
 from cairn.server.routes import Service, router
 from cairn.server.schemas import BatchModel
 
@@ -88,8 +89,10 @@ def create_app(
     )
     app.state.service = Service(backend=chosen, limits=settings.limits, metrics=metrics)
     app.state.db_health = health
+    app.state.admission = StoreAdmission.from_settings(settings, chosen)
     app.include_router(router)
     errors.install(app)
+    limits.install(app, settings)
     app.add_middleware(RequestObserver, metrics=metrics)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app

@@ -1,4 +1,4 @@
-"""`cairn-backupd serve|migrate|stats`: flags first, then CAIRN_BACKUPD_* env, then defaults."""
+"""`cairn-backupd serve|migrate|stats|compact|invite|backup`: flags first, then CAIRN_BACKUPD_* env, then defaults."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import os
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import fields
+from pathlib import Path
 
 from cairn import __version__
 from cairn.server.config import (
@@ -109,6 +110,21 @@ def build_parser() -> argparse.ArgumentParser:
         default=90.0,
         help="drop tombstones written more than this many days ago (default 90)",
     )
+    invite = commands.add_parser(
+        "invite",
+        help="create invites for --registration invite; prints one per line",
+    )
+    _db_option(invite)
+    invite.add_argument("--count", type=int, default=1, help="how many invites (default 1)")
+    invite.add_argument(
+        "--days", type=float, default=30.0, help="days until an unused invite expires (default 30)"
+    )
+    backup = commands.add_parser(
+        "backup",
+        help="copy the SQLite database while the server runs (online backup), mode 0600",
+    )
+    _db_option(backup)
+    backup.add_argument("--to", required=True, metavar="PATH", help="the copy to write")
     return parser
 
 
@@ -171,6 +187,21 @@ async def _stats(settings: Settings) -> dict[str, int]:
     return {"stores": stats.stores, "objects": stats.objects, "bytes": stats.bytes}
 
 
+async def _invite(settings: Settings, count: int, days: float) -> list[str]:
+    import time
+
+    from cairn.server.app import make_backend
+    from cairn.server.registration import invites_for
+
+    backend = make_backend(settings)
+    await backend.open()
+    try:
+        now = int(time.time())
+        return await invites_for(backend).create(count, now + int(days * 86400), now)
+    finally:
+        await backend.close()
+
+
 async def _compact(settings: Settings, older_than_days: float) -> int:
     import time
 
@@ -190,10 +221,26 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = settings_from(args, os.environ)
         if not settings.is_postgres:
             path = sqlite_path(settings.db)
-            if args.command in ("stats", "compact") and not path.is_file():
+            if args.command in ("stats", "compact", "backup") and not path.is_file():
                 raise ValueError(f"no database at {path} (check --db or {env_name('db')})")
             if args.command in ("serve", "migrate") and not path.parent.is_dir():
                 print(f"cairn-backupd: creating {path.parent} for the database", file=sys.stderr)
+        elif args.command == "backup":
+            raise ValueError(
+                "backup copies a SQLite database; for PostgreSQL use pg_dump or pg_basebackup "
+                "(docs/OPERATIONS.md)"
+            )
+        if args.command == "serve" and settings.registration == "allowlist":
+            from cairn.server.registration import read_allowlist
+
+            try:
+                read_allowlist(Path(settings.allowlist))
+            except OSError as exc:
+                raise ValueError(
+                    f"cannot read the allowlist {settings.allowlist}: {exc.strerror}"
+                ) from None
+        if args.command == "invite" and (args.count < 1 or args.days <= 0):
+            raise ValueError("--count must be at least 1 and --days above 0")
     except ValueError as exc:
         print(f"cairn-backupd: {exc}", file=sys.stderr)
         return 2
@@ -202,6 +249,28 @@ def main(argv: Sequence[str] | None = None) -> int:
     elif args.command == "migrate":
         asyncio.run(_migrate(settings))
         print("cairn-backupd: schema is up to date", file=sys.stderr)
+    elif args.command == "invite":
+        for token in asyncio.run(_invite(settings, args.count, args.days)):
+            print(token)
+        print(
+            f"cairn-backupd: {args.count} invite(s), each admits one node, unused ones expire in "
+            f"{args.days:g} days",
+            file=sys.stderr,
+        )
+    elif args.command == "backup":
+        import sqlite3
+
+        from cairn.server.dbcopy import copy_database
+
+        try:
+            pages = copy_database(sqlite_path(settings.db), Path(args.to))
+        except (OSError, sqlite3.Error) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            print(
+                f"cairn-backupd: cannot copy the database to {args.to}: {reason}", file=sys.stderr
+            )
+            return 1
+        print(json.dumps({"copied_to": args.to, "pages": pages}))
     elif args.command == "compact":
         if args.older_than_days < 0:
             print("cairn-backupd: --older-than-days must not be negative", file=sys.stderr)

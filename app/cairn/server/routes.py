@@ -228,6 +228,9 @@ async def put_objects(request: Request, node_id: NodeId, store_id: StoreId) -> R
 async def apply_batch(request: Request, service: Service, store: StoreRef) -> Response:
     credentials, body = await signed(request, service, store.node_id, service.limits.max_body_bytes)
     batch = parse_and_check_batch(body, service.limits)
+    admitted = None
+    if batch.generation == 0:  # only a first batch can create a store (registration.py)
+        admitted = await request.app.state.admission.admit(request, store, batch)
     try:
         applied = await service.backend.apply_batch(
             store,
@@ -245,6 +248,8 @@ async def apply_batch(request: Request, service: Service, store: StoreRef) -> Re
         service.metrics.batches.labels("quota_exceeded").inc()
         raise ApiError(413, "quota_exceeded", str(exc)) from None
     service.metrics.batches.labels("applied").inc()
+    if admitted is not None:
+        admitted.created()
     service.metrics.objects_written.inc(len(batch.keys))
     service.metrics.bytes_written.inc(batch.value_bytes)
     return raw_json(encode_batch_result(BatchResult(applied.generation, applied.versions)))
