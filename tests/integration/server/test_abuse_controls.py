@@ -10,6 +10,15 @@ from pathlib import Path
 import httpx
 import pytest
 
+from cairn.backup.client import BackupUnauthorized, RemoteBackupClient
+from cairn.backup.protocol import Batch, PutItem, new_incarnation, new_write_id
+from tests.integration.backup.helpers import (
+    back_up_records,
+    keys_for,
+    records_of,
+    restored_records,
+    sample_records,
+)
 from tests.support.backupd import BackupdFactory, BackupServer
 from tests.support.signing import Node
 
@@ -170,3 +179,21 @@ def test_invite_mode(backupd_factory: BackupdFactory, backend: str) -> None:
     assert late.status_code == 403 and late.json()["error"] == "invite_invalid"
     if backend == "sqlite":
         assert Path(server.db).stat().st_mode & 0o777 == 0o600
+
+
+@pytest.mark.asyncio
+async def test_the_backup_engine_presents_an_invite_from_its_environment(
+    backupd_factory: BackupdFactory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server = backupd_factory(env={"CAIRN_BACKUPD_REGISTRATION": "invite"})
+    (token,) = invites(server)
+    monkeypatch.delenv("CAIRN_BACKUP_INVITE", raising=False)
+    first = Batch(new_incarnation(), 0, new_write_id(), (PutItem(A, 0, b"x"),), ())
+    async with RemoteBackupClient(server.url, keys_for(), "regtest") as client:
+        with pytest.raises(BackupUnauthorized) as refused:
+            await client.put_batch(first)
+    assert refused.value.status == 403 and refused.value.code == "invite_required"
+    monkeypatch.setenv("CAIRN_BACKUP_INVITE", token)
+    wallet = tmp_path / "wallet.sqlite"
+    await back_up_records(wallet, sample_records(30), server.url)
+    assert await restored_records(server.url, tmp_path) == records_of(wallet)
