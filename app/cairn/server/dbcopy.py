@@ -13,6 +13,7 @@ import contextlib
 import os
 import sqlite3
 from pathlib import Path
+from urllib.parse import quote
 
 
 def copy_database(source: Path, target: Path) -> int:
@@ -39,7 +40,8 @@ def copy_database(source: Path, target: Path) -> int:
 
 
 def _backup(source: Path, partial: Path) -> int:
-    src = sqlite3.connect(f"file:{source}?mode=rw", uri=True)  # never creates a database
+    # A URI with mode=rw never creates a database where none is.
+    src = sqlite3.connect(f"file:{quote(str(source))}?mode=rw", uri=True)
     try:
         dst = sqlite3.connect(partial)
         try:

@@ -32,11 +32,12 @@ def address_key(host: str) -> str:
     if ":" not in host:
         return host
     try:
-        network = ipaddress.ip_network(f"{host}/64", strict=False)
+        address = ipaddress.IPv6Address(host)
     except ValueError:
         return host
-    mapped = ipaddress.IPv6Address(network.network_address).ipv4_mapped
-    return str(mapped) if mapped is not None else str(network)
+    if address.ipv4_mapped is not None:  # a dual-stack socket's view of an IPv4 client
+        return str(address.ipv4_mapped)
+    return str(ipaddress.IPv6Network(f"{address}/64", strict=False))
 
 
 def client_address(scope: Scope) -> str:
