@@ -64,7 +64,11 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        await chosen.open()
+        try:
+            await chosen.open()
+        except Exception as exc:
+            health.report(exc)  # "database unavailable" when it cannot be reached at start
+            raise
         if freeze_startup_objects:
             gc.collect()
             gc.freeze()

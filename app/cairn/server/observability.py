@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import sys
 import threading
 import time
@@ -42,6 +43,9 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "msg": record.getMessage(),
         }
+        if entry["msg"].startswith(TRACEBACK_START):
+            # A traceback formatted into the message (uvicorn does this when start-up fails).
+            entry.update(_parsed_traceback(entry["msg"]))
         fields = getattr(record, "fields", None)
         if isinstance(fields, dict):
             entry.update(fields)
@@ -54,6 +58,23 @@ class JsonFormatter(logging.Formatter):
                 for frame in traceback.extract_tb(error.__traceback__)
             ]
         return json.dumps(entry, separators=(",", ":"))
+
+
+TRACEBACK_START = "Traceback (most recent call last):"
+_FRAME = re.compile(r'^\s*File "(?P<file>[^"]+)", line (?P<line>\d+), in (?P<name>.+)$')
+
+
+def _parsed_traceback(text: str) -> dict[str, Any]:
+    """A formatted traceback as the formatter's own fields: the type and the frames only."""
+    lines = text.splitlines()
+    frames = [
+        f"{m['file']}:{m['line']} {m['name']}"
+        for m in (_FRAME.match(line) for line in lines)
+        if m is not None
+    ]
+    last = next((line for line in reversed(lines) if line and not line.startswith(" ")), "")
+    kind = last.split(":", 1)[0].rsplit(".", 1)[-1].strip() or "unknown"
+    return {"msg": "traceback", "exception": kind, "trace": frames}
 
 
 def configure_logging(level: str) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 
@@ -11,7 +12,7 @@ import httpx
 import pytest
 
 from tests.support.backupd import BackupdFactory, BackupServer
-from tests.support.postgres import PostgresCluster, start_cluster
+from tests.support.postgres import PostgresCluster, free_port, start_cluster
 from tests.support.signing import Node
 
 
@@ -107,3 +108,23 @@ def test_an_outage_is_logged_as_json_events_and_counted(
     assert messages.index("database unavailable") < messages.index("database available again")
     # The driver's own reconnection failures, with their tracebacks, are JSON lines too.
     assert any(e["logger"].startswith("asyncpg") and "trace" in e for e in events)
+
+
+def test_a_database_unreachable_at_start_is_json_lines_and_a_failed_start() -> None:
+    closed = free_port()  # nothing listens there
+    db = f"postgresql://cairn@127.0.0.1:{closed}/cairn"
+    result = subprocess.run(
+        [sys.executable, "-m", "cairn.server", "serve", "--port", str(free_port()), "--db", db],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode != 0
+    events = [json.loads(line) for line in result.stderr.splitlines()]
+    assert [e["exception"] for e in events if e["msg"] == "database unavailable"] == [
+        "ConnectionRefusedError"
+    ]
+    failure = next(e for e in events if e["msg"] == "traceback")
+    assert failure["exception"] == "ConnectionRefusedError" and failure["trace"]
+    assert not any("Traceback" in e["msg"] for e in events)
