@@ -7,6 +7,7 @@ import asyncio
 import json
 import os
 import sys
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import fields
 from pathlib import Path
@@ -188,7 +189,6 @@ async def _stats(settings: Settings) -> dict[str, int]:
 
 
 async def _invite(settings: Settings, count: int, days: float) -> list[str]:
-    import time
 
     from cairn.server.app import make_backend
     from cairn.server.registration import invites_for
@@ -203,7 +203,6 @@ async def _invite(settings: Settings, count: int, days: float) -> list[str]:
 
 
 async def _compact(settings: Settings, older_than_days: float) -> int:
-    import time
 
     from cairn.server.app import make_backend
 
@@ -215,6 +214,21 @@ async def _compact(settings: Settings, older_than_days: float) -> int:
         await backend.close()
 
 
+def _say_creating(command: str, directory: Path) -> None:
+    if command != "serve":
+        print(f"cairn-backupd: creating {directory} for the database", file=sys.stderr)
+        return
+    # The server's stderr is a stream of JSON lines from its first line on.
+    line = {
+        "ts": round(time.time(), 3),
+        "level": "info",
+        "logger": "cairn.server",
+        "msg": "creating the database directory",
+        "path": str(directory),
+    }
+    print(json.dumps(line, separators=(",", ":")), file=sys.stderr)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
@@ -224,7 +238,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             if args.command in ("stats", "compact", "backup") and not path.is_file():
                 raise ValueError(f"no database at {path} (check --db or {env_name('db')})")
             if args.command in ("serve", "migrate") and not path.parent.is_dir():
-                print(f"cairn-backupd: creating {path.parent} for the database", file=sys.stderr)
+                _say_creating(args.command, path.parent)
         elif args.command == "backup":
             raise ValueError(
                 "backup copies a SQLite database; for PostgreSQL use pg_dump or pg_basebackup "

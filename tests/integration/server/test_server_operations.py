@@ -135,3 +135,18 @@ def test_a_copy_is_refused_clearly(backupd: BackupServer, tmp_path: Path) -> Non
     assert "Traceback" not in nowhere.stderr
     pg = backup_cli("--db", "postgresql://u@127.0.0.1:1/x", "--to", str(tmp_path / "c"))
     assert pg.returncode == 2 and "pg_dump" in pg.stderr
+
+
+def test_every_line_the_server_writes_is_json(
+    backupd_factory: BackupdFactory, tmp_path: Path
+) -> None:
+    server = backupd_factory(db=str(tmp_path / "new" / "dir" / "backupd.sqlite"))
+    node = Node()
+    httpx.get(server.url + node.path())  # 401
+    httpx.get(server.url + "/nowhere")  # 404
+    stop_and_time(server)
+    events = [json.loads(line) for line in server.log_text().splitlines()]
+    assert events[0]["msg"] == "creating the database directory"
+    assert {"Started server process", "Finished server process"} <= {
+        e["msg"].split(" [", 1)[0] for e in events
+    }
