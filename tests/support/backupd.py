@@ -53,8 +53,10 @@ class BackupServer:
         port: int | None = None,
         limits: dict[str, int] | None = None,
         env: dict[str, str] | None = None,
+        workers: int = 1,
     ) -> None:
         self.db = db
+        self.workers = workers
         # A port picked here may be taken by someone else before the server binds it; then the
         # first start moves to another one (a restart always keeps its port).
         self._port_chosen_here = port is None
@@ -78,6 +80,8 @@ class BackupServer:
         cmd += ["--host", "127.0.0.1", "--port", str(self.port), "--log-level", "info"]
         for name, value in self.limits.items():
             cmd += ["--" + name.replace("_", "-"), str(value)]
+        if self.workers != 1:
+            cmd += ["--workers", str(self.workers)]
         return cmd
 
     def start(self) -> BackupServer:
@@ -161,8 +165,8 @@ def backupd_factory(
     tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
 ) -> Iterator[BackupdFactory]:
     """Start cairn-backupd processes: factory(postgres=False, db=None, start=True, env=None,
-    port=None, **limits) where limits are max_object_bytes, max_batch_items, max_batch_bytes,
-    store_quota_bytes, rate_limit, rate_window, ip_rate_limit, ip_rate_window,
+    port=None, workers=1, **limits) where limits are max_object_bytes, max_batch_items,
+    max_batch_bytes, store_quota_bytes, rate_limit, rate_window, ip_rate_limit, ip_rate_window,
     new_stores_per_ip (settings without a limit flag go in env, as CAIRN_BACKUPD_*)."""
     servers: list[BackupServer] = []
 
@@ -173,6 +177,7 @@ def backupd_factory(
         start: bool = True,
         env: dict[str, str] | None = None,
         port: int | None = None,
+        workers: int = 1,
         **limits: int,
     ) -> BackupServer:
         unknown = set(limits) - set(LIMIT_OPTIONS)
@@ -185,7 +190,9 @@ def backupd_factory(
                 if postgres
                 else str(base / "backupd.sqlite")
             )
-        server = BackupServer(db, base / "backupd.log", port=port, limits=limits, env=env)
+        server = BackupServer(
+            db, base / "backupd.log", port=port, limits=limits, env=env, workers=workers
+        )
         servers.append(server)
         return server.start() if start else server
 

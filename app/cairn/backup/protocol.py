@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hashlib
 import hmac
 import json
@@ -325,6 +326,13 @@ def der_signature_values(signature: bytes) -> tuple[int, int]:
     return r, s
 
 
+@functools.lru_cache(maxsize=4096)
+def _public_key(node_id: str) -> PublicKey:
+    """A node id parsed as a curve point; parsing costs more than the verification itself, and
+    a server hears the same few thousand nodes again and again. ValueError if it is no point."""
+    return PublicKey(bytes.fromhex(node_id))
+
+
 def verify_request(
     header: str | None,
     method: str,
@@ -352,9 +360,7 @@ def verify_request(
         raise AuthError("bad_signature", "method or target cannot have been signed")
     digest = request_digest(method, target, credentials.ts, credentials.nonce, body)
     try:
-        valid = PublicKey(bytes.fromhex(credentials.node_id)).verify(
-            credentials.signature, digest, hasher=None
-        )
+        valid = _public_key(credentials.node_id).verify(credentials.signature, digest, hasher=None)
     except ValueError:
         valid = False
     if not valid:
@@ -382,16 +388,7 @@ def _reject_duplicates(pairs: list[tuple[str, object]]) -> dict[str, object]:
 
 def loads(body: bytes) -> object:
     """Strict JSON: UTF-8, no duplicate member names, no NaN, bounded nesting; else ProtocolError."""
-    depth = 0
-    for byte in body:
-        # A cheap upper bound of the nesting (brackets inside strings count too), so the
-        # parser never recurses deep enough to fail: no body of the protocol nests deeper.
-        if byte in (0x5B, 0x7B):
-            depth += 1
-            if depth > 64:
-                raise ProtocolError("JSON nests too deeply")
-        elif byte in (0x5D, 0x7D):
-            depth -= 1
+    _check_nesting(body)
     try:
         return json.loads(
             body.decode("utf-8"),
@@ -403,6 +400,28 @@ def loads(body: bytes) -> object:
         raise
     except (ValueError, RecursionError) as exc:  # JSONDecodeError, UnicodeDecodeError
         raise ProtocolError(f"not valid JSON: {type(exc).__name__}") from None
+
+
+MAX_NESTING = 64  # no body of the protocol nests deeper than a few levels
+_NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
+
+
+def _check_nesting(body: bytes) -> None:
+    """Refuse a body nesting deeper than MAX_NESTING, so the parser never recurses that far.
+
+    A cheap upper bound first: a body with few brackets cannot nest deeply. Otherwise only
+    its brackets are walked (those inside strings count too, so this errs on the strict side).
+    """
+    if body.count(b"[") + body.count(b"{") <= MAX_NESTING:
+        return
+    depth = 0
+    for byte in body.translate(None, _NOT_BRACKETS):
+        if byte in (0x5B, 0x7B):
+            depth += 1
+            if depth > MAX_NESTING:
+                raise ProtocolError("JSON nests too deeply")
+        else:
+            depth -= 1
 
 
 def _no_constant(name: str) -> object:

@@ -18,6 +18,7 @@ from cairn.server import errors, limits
 from cairn.server.backend import Backend
 from cairn.server.config import Settings, from_env, sqlite_path
 from cairn.server.dbhealth import DatabaseHealth
+from cairn.server.fastput import FastPut, put_route
 from cairn.server.observability import Metrics, RequestObserver
 from cairn.server.registration import StoreAdmission
 from cairn.server.routes import Service, router
@@ -91,11 +92,20 @@ def create_app(
         redirect_slashes=False,
         **_without_framework_telemetry(),
     )
-    app.state.service = Service(backend=chosen, limits=settings.limits, metrics=metrics)
+    service = Service(
+        backend=chosen,
+        limits=settings.limits,
+        metrics=metrics,
+        health=health,
+        admission=StoreAdmission.from_settings(settings, chosen),
+    )
+    app.state.service = service
     app.state.db_health = health
-    app.state.admission = StoreAdmission.from_settings(settings, chosen)
     app.include_router(router)
     errors.install(app)
+    # Inside the observer, so the hot path is logged and measured like every other request.
+    app.add_middleware(FastPut, service=service, route=put_route(router.routes))
+    # Outside the fast path: forwarded addresses and the per-address limit apply to it too.
     limits.install(app, settings)
     app.add_middleware(RequestObserver, metrics=metrics)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]

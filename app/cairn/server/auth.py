@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from starlette.requests import Request
+from starlette.types import Scope
 
 from cairn.backup.protocol import AuthError, Credentials, verify_request
 from cairn.server.backend import Claim, RateLimited, Replayed
@@ -16,17 +16,17 @@ from cairn.server.ratelimit import window_start
 NONCE_GRACE = 5
 
 
-def request_target(request: Request) -> str:
+def request_target(scope: Scope) -> str:
     """The request target exactly as sent: raw path and query, no scheme or host."""
-    raw_path = request.scope.get("raw_path")
-    path = raw_path.decode("latin-1") if raw_path else request.url.path
-    query = request.scope.get("query_string", b"").decode("latin-1")
+    raw_path = scope.get("raw_path")
+    path = raw_path.decode("latin-1") if raw_path else str(scope["path"])
+    query = scope.get("query_string", b"").decode("latin-1")
     return f"{path}?{query}" if query else path
 
 
-def authenticate(request: Request, body: bytes, node_id: str, limits: Limits) -> Credentials:
+def authenticate(scope: Scope, body: bytes, node_id: str, limits: Limits) -> Credentials:
     """The credentials of a signed, fresh request by the owner of `node_id`'s stores."""
-    headers = request.headers.getlist("authorization")
+    headers = [value for name, value in scope["headers"] if name == b"authorization"]
     if len(headers) > 1:
         # Which one a proxy or framework would pick differs; none is taken.
         raise ApiError(
@@ -37,9 +37,9 @@ def authenticate(request: Request, body: bytes, node_id: str, limits: Limits) ->
         )
     try:
         credentials = verify_request(
-            headers[0] if headers else None,
-            request.method,
-            request_target(request),
+            headers[0].decode("latin-1") if headers else None,
+            str(scope["method"]),
+            request_target(scope),
             body,
             now=int(time.time()),
             max_skew=limits.max_skew,

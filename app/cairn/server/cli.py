@@ -11,6 +11,7 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import fields
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from cairn import __version__
 from cairn.server.config import (
@@ -22,6 +23,9 @@ from cairn.server.config import (
     limits_from,
     sqlite_path,
 )
+
+if TYPE_CHECKING:
+    import uvicorn
 
 LIMIT_HELP = {
     "max_object_bytes": "largest object value in bytes (default 4 MiB)",
@@ -58,6 +62,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--log-level",
         choices=["debug", "info", "warning", "error"],
         help=f"log level (env {env_name('log_level')}; info)",
+    )
+    serve.add_argument(
+        "--workers",
+        type=int,
+        help=f"server processes sharing the port, one core each (env {env_name('workers')}; 1)",
     )
     serve.add_argument(
         "--pg-pool-size",
@@ -142,13 +151,26 @@ def settings_from(args: argparse.Namespace, env: Mapping[str, str]) -> Settings:
     return build_settings(pick, limits_from(flag_limits, env))
 
 
-def serve(settings: Settings) -> None:
-    import uvicorn
-
-    from cairn.server.app import create_app
+def serve(settings: Settings) -> int:
     from cairn.server.observability import configure_logging
 
     configure_logging(settings.log_level)
+    if settings.workers == 1:
+        _server(settings).run()
+        return 0
+    from cairn.server.workers import bind, supervise
+
+    # Once, before any worker opens the database: workers never race a schema upgrade.
+    asyncio.run(_migrate(settings))
+    sock = bind(settings.host, settings.port)
+    return supervise(settings.workers, sock, lambda s: _server(settings).run(sockets=[s]))
+
+
+def _server(settings: Settings) -> uvicorn.Server:
+    import uvicorn
+
+    from cairn.server.app import create_app
+
     config = uvicorn.Config(
         create_app(settings, freeze_startup_objects=True),
         host=settings.host,
@@ -165,7 +187,7 @@ def serve(settings: Settings) -> None:
         lifespan="on",
         server_header=False,
     )
-    uvicorn.Server(config).run()
+    return uvicorn.Server(config)
 
 
 async def _migrate(settings: Settings) -> None:
@@ -259,7 +281,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"cairn-backupd: {exc}", file=sys.stderr)
         return 2
     if args.command == "serve":
-        serve(settings)
+        return serve(settings)
     elif args.command == "migrate":
         asyncio.run(_migrate(settings))
         print("cairn-backupd: schema is up to date", file=sys.stderr)

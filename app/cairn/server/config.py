@@ -46,6 +46,7 @@ class Settings:
     log_level: str = "info"
     limits: Limits = field(default_factory=Limits)
     pg_pool_size: int = 20
+    workers: int = 1
     # Seconds a stop waits for requests in flight before cancelling them.
     shutdown_timeout: int = 10
     # Peers whose X-Forwarded-For is believed (addresses or networks); none by default.
@@ -131,6 +132,7 @@ def build_settings(pick: Callable[[str, str], str], limits: Limits) -> Settings:
             pick("registration", "open"), allowlist, env_name("registration")
         ),
         allowlist=allowlist,
+        workers=parse_workers(pick("workers", "1")),
     )
 
 
@@ -163,6 +165,16 @@ def parse_non_negative(text: str, what: str) -> int:
     if value < 0:
         raise ValueError(f"{what} must not be negative, got {value}")
     return value
+
+
+MAX_WORKERS = 64
+
+
+def parse_workers(text: str) -> int:
+    workers = parse_non_negative(text, "workers")
+    if not 1 <= workers <= MAX_WORKERS:
+        raise ValueError(f"workers must be between 1 and {MAX_WORKERS}, got {workers}")
+    return workers
 
 
 def from_env(env: Mapping[str, str] | None = None) -> Settings:

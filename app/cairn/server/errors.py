@@ -18,6 +18,15 @@ from starlette.responses import Response
 
 from cairn.server.dbhealth import DatabaseHealth, unavailable_errors
 
+__all__ = [
+    "ApiError",
+    "error_response",
+    "install",
+    "json_response",
+    "unavailable_errors",
+    "unavailable_response",
+]
+
 log = logging.getLogger("cairn.server")
 
 _STATUS_CODES = {
@@ -92,15 +101,28 @@ async def _validation_error(_: Request, exc: Exception) -> Response:
     return error_response(ApiError(400, "bad_request", "; ".join(problems) or "invalid request"))
 
 
+def _health(request: Request) -> DatabaseHealth | None:
+    health = getattr(request.app.state, "db_health", None)
+    return health if isinstance(health, DatabaseHealth) else None
+
+
 def _report(request: Request, exc: Exception) -> None:
     """Tell the app's DatabaseHealth (it counts and logs database errors)."""
-    health = getattr(request.app.state, "db_health", None)
-    if isinstance(health, DatabaseHealth):
+    health = _health(request)
+    if health is not None:
         health.report(exc)
 
 
 async def _unavailable(request: Request, exc: Exception) -> Response:
-    _report(request, exc)
+    return unavailable_response(exc, _health(request))
+
+
+def unavailable_response(exc: Exception, health: DatabaseHealth | None = None) -> Response:
+    """503 `unavailable`; the outage is logged once, by `health` (dbhealth.py)."""
+    if health is not None:
+        health.report(exc)
+    else:
+        log.warning("database unavailable", extra={"fields": {"exception": type(exc).__name__}})
     return error_response(
         ApiError(
             503,

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from starlette.requests import Request
+from starlette.types import Scope
 
 from cairn.backup.protocol import Batch
 from cairn.server.backend import Backend, StoreRef
@@ -37,7 +37,7 @@ from cairn.server.errors import ApiError
 from cairn.server.limits import address_key, client_address
 
 log = logging.getLogger("cairn.server")
-INVITE_HEADER = "cairn-invite"
+INVITE_HEADER = b"cairn-invite"
 INVITE_PATTERN = re.compile(r"[0-9a-f]{32}")
 NODE_ID_PATTERN = re.compile(r"0[23][0-9a-f]{64}")
 DAY = 86400
@@ -248,14 +248,14 @@ class StoreAdmission:
     def checks_anything(self) -> bool:
         return self.mode != "open" or self.per_address_per_day > 0
 
-    async def admit(self, request: Request, store: StoreRef, batch: Batch) -> Admitted | None:
+    async def admit(self, scope: Scope, store: StoreRef, batch: Batch) -> Admitted | None:
         """Refuse (ApiError) or let through a batch; an Admitted when it would create a store."""
         if batch.generation != 0 or not self.checks_anything:
             return None
         if await self.backend.store_info(store) is not None:
             return None
         now = int(time.time())
-        address, day = address_key(client_address(request.scope)), now // DAY
+        address, day = address_key(client_address(scope)), now // DAY
         if self.per_address_per_day and (
             self._created.get((address, day), 0) >= self.per_address_per_day
         ):
@@ -276,13 +276,14 @@ class StoreAdmission:
                     "ask the operator to add yours",
                 )
         elif self.mode == "invite":
-            await self._check_invite(request, store.node_id, now)
+            await self._check_invite(scope, store.node_id, now)
         return Admitted(self, address, day)
 
-    async def _check_invite(self, request: Request, node_id: str, now: int) -> None:
+    async def _check_invite(self, scope: Scope, node_id: str, now: int) -> None:
         if self._invites is None:
             self._invites = invites_for(self.backend)
-        token = request.headers.get(INVITE_HEADER)
+        tokens = [v.decode("latin-1") for k, v in scope["headers"] if k == INVITE_HEADER]
+        token = tokens[0] if len(tokens) == 1 else ("" if tokens else None)
         if token is None:
             if await self._invites.admitted(node_id):
                 return

@@ -10,7 +10,9 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query, Request
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.requests import ClientDisconnect
 from starlette.responses import Response, StreamingResponse
+from starlette.types import Receive, Scope
 
 from cairn.backup.protocol import (
     FEED_LIMIT_MAX,
@@ -44,8 +46,10 @@ from cairn.server.backend import (
     StoreRef,
 )
 from cairn.server.config import Limits
+from cairn.server.dbhealth import DatabaseHealth
 from cairn.server.errors import ApiError, json_response
 from cairn.server.observability import Metrics
+from cairn.server.registration import StoreAdmission
 from cairn.server.schemas import (
     KEY_PATTERN,
     MAX_VERSION,
@@ -90,6 +94,8 @@ class Service:
     backend: Backend
     limits: Limits
     metrics: Metrics
+    health: DatabaseHealth
+    admission: StoreAdmission
     large_batches: asyncio.Semaphore = field(
         default_factory=lambda: asyncio.Semaphore(LARGE_BODY_SLOTS)
     )
@@ -104,27 +110,40 @@ def service_of(request: Request) -> Service:
     return service
 
 
-async def read_body(request: Request, limit: int) -> bytes:
+async def read_body(scope: Scope, receive: Receive, limit: int) -> bytes:
     """The whole body, refusing with 413 as soon as it is known to exceed `limit`."""
-    declared = request.headers.get("content-length", "")
+    declared = header(scope, b"content-length")
     if declared.isdigit() and int(declared) > limit:
         raise ApiError(413, "too_large", f"the request body exceeds {limit} bytes")
     chunks: list[bytes] = []
     total = 0
-    async for chunk in request.stream():
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ClientDisconnect()
+        chunk = message.get("body", b"")
         total += len(chunk)
         if total > limit:
             raise ApiError(413, "too_large", f"the request body exceeds {limit} bytes")
         chunks.append(chunk)
-    return b"".join(chunks)
+        if not message.get("more_body", False):
+            return b"".join(chunks)
+
+
+def header(scope: Scope, name: bytes) -> str:
+    """The first value of a header (its name in lower case), or ""."""
+    for key, value in scope["headers"]:
+        if key == name:
+            return str(value.decode("latin-1"))
+    return ""
 
 
 async def signed(
     request: Request, service: Service, node_id: str, body_limit: int = SMALL_BODY
 ) -> tuple[Credentials, bytes]:
     """Read the body (at most `body_limit` bytes) and authenticate; the caller records the claim."""
-    body = await read_body(request, body_limit)
-    return authenticate(request, body, node_id, service.limits), body
+    body = await read_body(request.scope, request.receive, body_limit)
+    return authenticate(request.scope, body, node_id, service.limits), body
 
 
 async def signed_and_claimed(request: Request, service: Service, node_id: str) -> Credentials:
@@ -182,7 +201,7 @@ def parse_and_check_batch(body: bytes, limits: Limits) -> Batch:
 
 @router.get("/healthz", response_model=HealthModel, responses=errors(503))
 async def healthz(request: Request) -> Response:
-    health = request.app.state.db_health
+    health = service_of(request).health
     try:
         await service_of(request).backend.ping()
     except Exception as exc:
@@ -195,7 +214,7 @@ async def healthz(request: Request) -> Response:
 @router.get("/metrics", response_class=Response, responses={200: {"content": {"text/plain": {}}}})
 async def metrics(request: Request) -> Response:
     service = service_of(request)
-    await service.metrics.scrape.refresh(service.backend, request.app.state.db_health)
+    await service.metrics.scrape.refresh(service.backend, service.health)
     return Response(generate_latest(service.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
 
@@ -215,22 +234,32 @@ async def metrics(request: Request) -> Response:
 )
 async def put_objects(request: Request, node_id: NodeId, store_id: StoreId) -> Response:
     check_query(request)
-    service = service_of(request)
-    declared = request.headers.get("content-length", "")
+    return await put_batch(request.scope, request.receive, service_of(request), node_id, store_id)
+
+
+async def put_batch(
+    scope: Scope, receive: Receive, service: Service, node_id: str, store_id: str
+) -> Response:
+    """PUT {S}/objects once its path and query are known to be well formed (also fastput.py)."""
+    store = StoreRef(node_id, store_id)
+    declared = header(scope, b"content-length")
     if declared.isdigit() and int(declared) > LARGE_BODY:
         # A maximal batch takes several times its size in memory while it is parsed and
         # applied; a few at a time keep a burst of full backups from exhausting memory.
         async with service.large_batches:
-            return await apply_batch(request, service, StoreRef(node_id, store_id))
-    return await apply_batch(request, service, StoreRef(node_id, store_id))
+            return await apply_batch(scope, receive, service, store)
+    return await apply_batch(scope, receive, service, store)
 
 
-async def apply_batch(request: Request, service: Service, store: StoreRef) -> Response:
-    credentials, body = await signed(request, service, store.node_id, service.limits.max_body_bytes)
+async def apply_batch(
+    scope: Scope, receive: Receive, service: Service, store: StoreRef
+) -> Response:
+    body = await read_body(scope, receive, service.limits.max_body_bytes)
+    credentials = authenticate(scope, body, store.node_id, service.limits)
     batch = parse_and_check_batch(body, service.limits)
     admitted = None
     if batch.generation == 0:  # only a first batch can create a store (registration.py)
-        admitted = await request.app.state.admission.admit(request, store, batch)
+        admitted = await service.admission.admit(scope, store, batch)
     try:
         applied = await service.backend.apply_batch(
             store,

@@ -73,17 +73,22 @@ async def assert_acknowledged_writes_survived(server: BackupServer, acked: Acked
 
 @pytest.mark.slow
 @pytest.mark.asyncio
-async def test_sqlite_keeps_every_acknowledged_write(backupd: BackupServer) -> None:
-    acked = await kill_under_load(backupd)
-    backupd.start()
-    await assert_acknowledged_writes_survived(backupd, acked)
+@pytest.mark.parametrize("workers", [1, 2])
+async def test_sqlite_keeps_every_acknowledged_write(
+    backupd_factory: BackupdFactory, workers: int
+) -> None:
+    # With workers, the kill hits the supervisor: its workers must go with it, at once.
+    server = backupd_factory(workers=workers)
+    acked = await kill_under_load(server)
+    server.start()
+    await assert_acknowledged_writes_survived(server, acked)
 
 
 @pytest.mark.slow
 @pytest.mark.postgres
 @pytest.mark.asyncio
 async def test_postgres_keeps_every_acknowledged_write(backupd_factory: BackupdFactory) -> None:
-    server = backupd_factory(postgres=True)
+    server = backupd_factory(postgres=True, workers=2)
     acked = await kill_under_load(server)
     server.start()
     await assert_acknowledged_writes_survived(server, acked)

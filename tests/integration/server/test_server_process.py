@@ -132,3 +132,76 @@ def test_compact_drops_old_tombstones_and_old_feeds_must_resync(backupd: BackupS
     assert signed(backupd, node, "GET", "/changes?since=2").json()["items"] == []
     refused = run_cli("compact", "--db", backupd.db, "--older-than-days", "-1")
     assert refused.returncode == 2
+
+
+def _worker_pids(server: BackupServer) -> set[int]:
+    assert server.process is not None
+    children = Path(f"/proc/{server.process.pid}/task/{server.process.pid}/children")
+    return {int(pid) for pid in children.read_text().split()}
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return False
+    return state != "Z"
+
+
+def test_workers_share_the_port_are_replaced_and_stop_together(
+    backupd_factory: BackupdFactory,
+) -> None:
+    import os
+    import signal
+    import time
+
+    server = backupd_factory(workers=2)
+    workers = _worker_pids(server)
+    assert len(workers) == 2
+    # Writes through many connections land in one database whichever worker takes them.
+    nodes = [Node() for _ in range(8)]
+    for node in nodes:
+        target = node.path("/objects")
+        body = node.batch({A: (0, b"v")})
+        with httpx.Client(base_url=server.url) as http:
+            assert http.put(
+                target, content=body, headers=node.headers("PUT", target, body)
+            ).is_success
+    stats = run_cli("stats", "--db", server.db)
+    assert json.loads(stats.stdout)["stores"] == 8
+    # A worker that dies is replaced; the port keeps answering meanwhile.
+    victim = min(workers)
+    os.kill(victim, signal.SIGKILL)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and (
+        len(_worker_pids(server)) < 2 or victim in _worker_pids(server)
+    ):
+        assert httpx.get(server.url + "/healthz").status_code == 200
+        time.sleep(0.05)
+    replaced = _worker_pids(server)
+    assert len(replaced) == 2 and victim not in replaced
+    # SIGTERM to the supervisor stops every worker, and it exits cleanly.
+    server.stop(timeout=30)
+    assert server.process is not None and server.process.returncode == 0
+    assert not any(_alive(pid) for pid in replaced)
+
+
+def test_killing_the_supervisor_takes_its_workers_with_it(backupd_factory: BackupdFactory) -> None:
+    server = backupd_factory(workers=2)
+    workers = _worker_pids(server)
+    server.kill()
+    import time
+
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and any(_alive(pid) for pid in workers):
+        time.sleep(0.05)
+    assert not any(_alive(pid) for pid in workers)
+    server.start()  # the port is free again
+    assert httpx.get(server.url + "/healthz").status_code == 200
+
+
+def test_workers_must_be_a_sensible_number(tmp_path: Path) -> None:
+    for bad in ("0", "-1", "many", "65"):
+        result = run_cli("serve", "--db", str(tmp_path / "db.sqlite"), "--workers", bad)
+        assert result.returncode == 2, (bad, result)
+        assert "workers" in result.stderr

@@ -1,0 +1,115 @@
+"""`cairn-backupd serve --workers N`: one listening socket, N server processes sharing it.
+
+The event loop of one process uses one core; the kernel spreads the connections accepted on a
+shared socket over every process waiting on it. The parent binds the socket, brings the schema
+up to date once (so workers never race a migration), forks the workers before it starts any
+thread, and then only supervises: a worker that dies is replaced, and SIGTERM or SIGINT is
+passed on to every worker, each of which finishes its requests in flight and exits.
+
+uvicorn's own `--workers` supervisor would re-import the app in spawned processes from an
+import string and environment variables; forking keeps the settings the command line parsed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import ctypes.util
+import logging
+import os
+import signal
+import socket
+import time
+from collections.abc import Callable
+from types import FrameType
+
+log = logging.getLogger("cairn.server")
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
+RESPAWN_PAUSE = 1.0  # a worker that dies at once is not restarted in a tight loop
+
+
+def bind(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    return sock
+
+
+def _die_with(parent: int) -> None:
+    """End this worker the moment its supervisor ends, however it ends.
+
+    A worker left behind would keep serving the port with nobody to stop or replace it. A
+    supervisor that was killed is a crash: its workers go at once too, which loses nothing,
+    since no write is answered before it is durable.
+    """
+    with contextlib.suppress(OSError, AttributeError):
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != parent:  # it ended before the line above took effect
+        os._exit(1)
+
+
+def supervise(
+    workers: int, sock: socket.socket, run_worker: Callable[[socket.socket], None]
+) -> int:
+    """Run `run_worker(sock)` in `workers` forked processes until told to stop; the exit code."""
+    stopping = False
+    children: dict[int, int] = {}  # pid -> worker number
+
+    parent = os.getpid()
+
+    def start(number: int) -> None:
+        pid = os.fork()
+        if pid == 0:  # the worker
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            signal.signal(signal.SIGINT, signal.SIG_DFL)
+            _die_with(parent)
+            code = 0
+            try:
+                run_worker(sock)
+            except BaseException:
+                log.exception("worker failed", extra={"fields": {"worker": number}})
+                code = 1
+            finally:
+                os._exit(code)
+        children[pid] = number
+
+    def stop(signum: int, _frame: FrameType | None) -> None:
+        nonlocal stopping
+        stopping = True
+        for pid in list(children):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM if signum == signal.SIGTERM else signal.SIGINT)
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    for number in range(workers):
+        start(number)
+    log.info("workers started", extra={"fields": {"workers": workers}})
+    failed = False
+    while children:
+        try:
+            pid, status = os.wait()
+        except ChildProcessError:
+            break
+        except InterruptedError:
+            continue
+        if pid not in children:
+            continue
+        number = children.pop(pid)
+        code = os.waitstatus_to_exitcode(status)
+        if not stopping:
+            log.error(
+                "worker exited; starting another",
+                extra={"fields": {"worker": number, "code": code}},
+            )
+            time.sleep(RESPAWN_PAUSE)
+            if not stopping:
+                start(number)
+        elif code not in (0, -signal.SIGTERM, -signal.SIGINT):
+            failed = True
+    sock.close()
+    return 1 if failed else 0
