@@ -25,7 +25,7 @@ class Limits:
     rate_limit: int = 600
     rate_window: int = 60
     max_skew: int = 300
-    # Per client address (limits.py), counted in each instance's memory; 0 disables each.
+    # Per client address (limits.py), counted in each server process's memory; 0 disables each.
     ip_rate_limit: int = 0
     ip_rate_window: int = 60
     new_stores_per_ip: int = 0  # per day

@@ -1,9 +1,9 @@
 """Per-address request limit: a token bucket per client address, checked before anything else.
 
 The per-node limit (auth.py) needs a valid signature; this one does not, so it also bounds
-unsigned floods and floods of fresh node ids from one place. It is counted in each instance's
-memory (no database round trip per request): behind a load balancer of N instances an address
-gets at most N times the limit. IPv6 addresses count per /64, the block one subscriber usually
+unsigned floods and floods of fresh node ids from one place. It is counted in each server
+process's memory (no database round trip per request): behind a load balancer of N instances,
+or with N `--workers`, an address gets at most N times the limit. IPv6 addresses count per /64, the block one subscriber usually
 holds. /healthz and /metrics are exempt (load balancers and monitoring poll them).
 """
 

@@ -5,7 +5,7 @@ after the body has been checked; the store's existence is read once (a first bat
 that exists is a conflict, not a registration). Then, in this order:
 
 - the per-address cap (`--new-stores-per-ip`): at most N stores created per client address per
-  UTC day, counted in each instance's memory; over it, 429 `too_many_stores`;
+  UTC day, counted in each server process's memory; over it, 429 `too_many_stores`;
 - the mode (`--registration`): `open` admits anyone; `allowlist` admits the node ids listed in
   a file (re-read when it changes); `invite` admits a node that presents an unused, unexpired
   invite in the `Cairn-Invite` header (docs/PROTOCOL.md section 7.1), or that redeemed one
