@@ -257,7 +257,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = settings_from(args, os.environ)
         if not settings.is_postgres:
             path = sqlite_path(settings.db)
-            if args.command in ("stats", "compact", "backup") and not path.is_file():
+            if args.command in ("stats", "compact", "backup", "invite") and not path.is_file():
                 raise ValueError(f"no database at {path} (check --db or {env_name('db')})")
             if args.command in ("serve", "migrate") and not path.parent.is_dir():
                 _say_creating(args.command, path.parent)

@@ -71,15 +71,22 @@ class SqliteInvites:
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        self._ready = False
 
-    def _run(self, fn: Any) -> Any:
+    def _run(self, fn: Any, *, write: bool) -> Any:
         from cairn.server.sqlite_worker import connect
 
         conn = connect(self.path)
         try:
+            if not self._ready:
+                conn.execute("BEGIN IMMEDIATE")
+                for statement in INVITES_SCHEMA:
+                    conn.execute(statement)
+                conn.execute("COMMIT")
+                self._ready = True
+            if not write:
+                return fn(conn)
             conn.execute("BEGIN IMMEDIATE")
-            for statement in INVITES_SCHEMA:
-                conn.execute(statement)
             result = fn(conn)
             conn.execute("COMMIT")
             return result
@@ -97,7 +104,7 @@ class SqliteInvites:
                 [(token_hash(t), now, expires_at) for t in tokens],
             )
 
-        await asyncio.to_thread(self._run, insert)
+        await asyncio.to_thread(self._run, insert, write=True)
         return tokens
 
     async def redeem(self, token: str, node_id: str, now: int) -> bool:
@@ -111,7 +118,7 @@ class SqliteInvites:
                 > 0
             )
 
-        return bool(await asyncio.to_thread(self._run, update))
+        return bool(await asyncio.to_thread(self._run, update, write=True))
 
     async def admitted(self, node_id: str) -> bool:
         def read(conn: sqlite3.Connection) -> bool:
@@ -120,7 +127,7 @@ class SqliteInvites:
                 is not None
             )
 
-        return bool(await asyncio.to_thread(self._run, read))
+        return bool(await asyncio.to_thread(self._run, read, write=False))
 
 
 class PostgresInvites:

@@ -197,3 +197,16 @@ async def test_the_backup_engine_presents_an_invite_from_its_environment(
     wallet = tmp_path / "wallet.sqlite"
     await back_up_records(wallet, sample_records(30), server.url)
     assert await restored_records(server.url, tmp_path) == records_of(wallet)
+
+
+def test_invites_are_never_made_for_a_database_that_does_not_exist(tmp_path: Path) -> None:
+    missing = tmp_path / "typo.sqlite"
+    result = subprocess.run(
+        [sys.executable, "-m", "cairn.server", "invite", "--db", str(missing)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 2 and "no database at" in result.stderr
+    assert result.stdout == "" and not missing.exists()
