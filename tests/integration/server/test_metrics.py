@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import sqlite3
+import threading
 import time
 from pathlib import Path
 
@@ -84,3 +86,67 @@ def test_build_and_process_metrics(backupd: BackupServer) -> None:
         pages = int(statm.read().split()[1])
     # Measured a moment apart, the two agree to within a few MB.
     assert abs(resident - pages * os.sysconf("SC_PAGE_SIZE")) < 32 * 2**20
+
+
+def wait_for_gauge(server: BackupServer, key: tuple[str, tuple[tuple[str, str], ...]]) -> float:
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        value = scrape(server).get(key, 0)
+        if value >= 1:
+            return value
+        time.sleep(0.2)
+    raise AssertionError(f"{key} never rose above 0")
+
+
+def put_in_background(server: BackupServer, count: int) -> list[threading.Thread]:
+    threads = [
+        threading.Thread(target=put, args=(server, Node(), {A: b"queued"})) for _ in range(count)
+    ]
+    for thread in threads:
+        thread.start()
+    return threads
+
+
+def test_the_writer_queue_shows_writes_waiting_for_the_disk(backupd: BackupServer) -> None:
+    # Another process holds SQLite's write lock: the writer thread waits on it with the first
+    # batch and the next ones queue up behind it.
+    blocker = sqlite3.connect(backupd.db, isolation_level=None)
+    blocker.execute("BEGIN IMMEDIATE")
+    try:
+        writers = put_in_background(backupd, 3)
+        waiting = wait_for_gauge(
+            backupd, ("cairn_backupd_sqlite_queue_depth", (("worker", "writer"),))
+        )
+        assert 1 <= waiting <= 3
+    finally:
+        blocker.execute("ROLLBACK")
+        blocker.close()
+    for thread in writers:
+        thread.join(30)
+    time.sleep(1.1)
+    assert scrape(backupd)[("cairn_backupd_sqlite_queue_depth", (("worker", "writer"),))] == 0
+
+
+@pytest.mark.postgres
+@pytest.mark.asyncio
+async def test_the_pool_gauge_shows_connections_in_use(backupd_factory: BackupdFactory) -> None:
+    import asyncio
+
+    import asyncpg
+
+    server = backupd_factory(postgres=True)
+    blocker = await asyncpg.connect(server.db)
+    transaction = blocker.transaction()
+    await transaction.start()
+    # Every claim writes a nonce: with the table locked, each request holds its connection.
+    await blocker.execute("LOCK TABLE nonces IN ACCESS EXCLUSIVE MODE")
+    try:
+        writers = put_in_background(server, 2)
+        key = ("cairn_backupd_pg_pool_connections", (("state", "in_use"),))
+        in_use = await asyncio.to_thread(wait_for_gauge, server, key)
+        assert 1 <= in_use <= 2
+    finally:
+        await transaction.rollback()
+        await blocker.close()
+    for thread in writers:
+        await asyncio.to_thread(thread.join, 30)
