@@ -22,10 +22,12 @@ os.environ["PYTHONPATH"] = os.pathsep.join(
 )
 
 from benchkit.baselines import load_average  # noqa: E402
+from benchkit.engine import bench_event_latency, bench_restore_and_full_backup  # noqa: E402
 from benchkit.report import Report  # noqa: E402
 from benchkit.serverbench import bench_server  # noqa: E402
+from benchkit.startup import bench_startup  # noqa: E402
 
-PARTS = ("server",)
+PARTS = ("server", "restore", "latency", "startup")
 
 
 def main() -> int:
@@ -46,6 +48,15 @@ def main() -> int:
         bench_server(
             report, clients, 2.0 if args.quick else 8.0, args.workers, args.backends.split(",")
         )
+    if "restore" in parts:
+        report.section("restore and full backup (records of 2,000 B, cairn-backupd on SQLite)")
+        bench_restore_and_full_backup(report, [2_000, 5_000] if args.quick else [20_000, 100_000])
+    if "latency" in parts:
+        report.section("one change: the wallet's event to the server's acknowledgement")
+        bench_event_latency(report, 30 if args.quick else 300)
+    if "startup" in parts:
+        report.section("cold start (offscreen)")
+        bench_startup(report, 1 if args.quick else 3)
     print(f"\nmachine: {load_average()} at the end", flush=True)
     code = report.summary()
     return 0 if args.quick else code

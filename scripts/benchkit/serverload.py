@@ -209,7 +209,8 @@ def start_server(
 ) -> ServerProcess:
     port = free_port()
     command = [sys.executable, "-m", "cairn.server", "serve", "--db", db, "--port", str(port)]
-    command += ["--rate-limit", "0", "--log-level", "warning", "--workers", str(workers), *extra]
+    # Default settings but the rate limit (one node sends far more than a wallet would).
+    command += ["--rate-limit", "0", "--workers", str(workers), *extra]
     process = subprocess.Popen(
         command,
         stdout=log.open("wb"),

@@ -22,7 +22,7 @@ from cairn.session import Session
 
 from .wizard_support import RESTORE_WORDS, data_dir_for, run, server_store_info
 
-pytestmark = pytest.mark.gui
+pytestmark = [pytest.mark.gui, pytest.mark.serial]
 
 RECORDS = 20_000
 MAX_STALL = 0.050

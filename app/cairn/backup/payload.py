@@ -28,7 +28,6 @@ or add one without the restore noticing (see "Backup engine" in docs/PROTOCOL.md
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import json
 import struct
@@ -234,7 +233,7 @@ def manifest_wire_key(key_name_key: bytes) -> str:
 def set_term(mac_key: bytes, object_key: str, version: int) -> int:
     """One (key, version) pair's term of the set digest."""
     message = object_key.encode("ascii") + struct.pack(">Q", version)
-    return int.from_bytes(hmac.new(mac_key, message, hashlib.sha256).digest(), "big")
+    return int.from_bytes(hmac.digest(mac_key, message, "sha256"), "big")
 
 
 def digest_add(digest: int, mac_key: bytes, pairs: Iterable[tuple[str, int]]) -> int:

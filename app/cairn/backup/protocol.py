@@ -99,12 +99,19 @@ def is_valid_store_id(store_id: str) -> bool:
     return store_id in STORE_IDS
 
 
+@functools.lru_cache(maxsize=4096)
+def _public_key(node_id: str) -> PublicKey:
+    """A node id parsed as a curve point; parsing costs more than the verification itself, and
+    a server hears the same few thousand nodes again and again. ValueError if it is no point."""
+    return PublicKey(bytes.fromhex(node_id))
+
+
 def is_valid_node_id(node_id: str) -> bool:
     """66 lower-case hex characters encoding a valid compressed secp256k1 point."""
     if _NODE_ID_RE.fullmatch(node_id) is None:
         return False
     try:
-        PublicKey(bytes.fromhex(node_id))
+        _public_key(node_id)
     except ValueError:
         return False
     return True
@@ -112,7 +119,8 @@ def is_valid_node_id(node_id: str) -> bool:
 
 def wire_key(key_name_key: bytes, name: str) -> str:
     """The object key the server sees for a record name: hex(HMAC-SHA256(key, name))."""
-    return hmac.new(key_name_key, name.encode("utf-8"), hashlib.sha256).hexdigest()
+    # hmac.digest is the one-shot C path: a fifth of the cost of an hmac.new object.
+    return hmac.digest(key_name_key, name.encode("utf-8"), "sha256").hex()
 
 
 def store_path(node_id: str, store_id: str) -> str:
@@ -326,13 +334,6 @@ def der_signature_values(signature: bytes) -> tuple[int, int]:
     return r, s
 
 
-@functools.lru_cache(maxsize=4096)
-def _public_key(node_id: str) -> PublicKey:
-    """A node id parsed as a curve point; parsing costs more than the verification itself, and
-    a server hears the same few thousand nodes again and again. ValueError if it is no point."""
-    return PublicKey(bytes.fromhex(node_id))
-
-
 def verify_request(
     header: str | None,
     method: str,
@@ -519,11 +520,12 @@ class Batch:
     puts: tuple[PutItem, ...]
     deletes: tuple[DeleteItem, ...]
 
-    @property
-    def keys(self) -> list[str]:
-        return [item.key for item in self.puts] + [item.key for item in self.deletes]
+    @functools.cached_property
+    def keys(self) -> tuple[str, ...]:
+        # Cached: a server asks for the keys of a batch several times while applying it.
+        return tuple(item.key for item in self.puts) + tuple(item.key for item in self.deletes)
 
-    @property
+    @functools.cached_property
     def value_bytes(self) -> int:
         return sum(len(item.value) for item in self.puts) + sum(
             len(item.value) for item in self.deletes

@@ -179,6 +179,20 @@ class RequestObserver:
     def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
         self.app = app
         self.metrics = metrics
+        # Looking a labelled series up costs a lock and a hash of every label per request;
+        # there are only a few dozen (method, route, status) series, so each is looked up once.
+        self._known: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+
+    def _series(self, method: str, template: str, status: int) -> tuple[Any, Any]:
+        key = (method, template, status)
+        series = self._known.get(key)
+        if series is None:
+            series = (
+                self.metrics.requests.labels(method, template, str(status)),
+                self.metrics.duration.labels(method, template),
+            )
+            self._known[key] = series
+        return series
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -208,8 +222,9 @@ class RequestObserver:
             # fixed strings. Anything unrouted is one label, whatever its path.
             template = str(scope.get("path", "")) if "endpoint" in scope else "unmatched"
         method = str(scope.get("method", ""))
-        self.metrics.requests.labels(method, template, str(status)).inc()
-        self.metrics.duration.labels(method, template).observe(elapsed)
+        counter, histogram = self._series(method, template, status)
+        counter.inc()
+        histogram.observe(elapsed)
         if not log.isEnabledFor(logging.INFO):
             return
         fields: dict[str, Any] = {

@@ -1,0 +1,134 @@
+"""One measured job in a process of its own; prints its figures as one JSON line.
+
+python -m benchkit.child full-backup URL STORE RECORDS VALUE_BYTES
+python -m benchkit.child restore URL TARGET
+python -m benchkit.child latency URL STORE EVENTS
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import resource
+import statistics
+import sys
+import time
+from pathlib import Path
+
+from cairn.backup.client import RemoteBackupClient
+from cairn.backup.localstate import require_full_backup
+from cairn.backup.protocol import Batch, PutItem, new_incarnation, new_write_id
+from cairn.backup.restore import RestoreOutcome, restore_store
+from cairn.backup.service import BackupService
+from cairn.events import EventBus, LabelChanged
+from cairn.keys import BackupKeys, derive_backup_keys, mnemonic_to_seed
+from cairn.session import UPLOAD_BATCH_ITEMS
+from cairn.storage import AsyncRecordStore, SqliteStore
+
+NETWORK = "regtest"
+WORDS = "abandon " * 11 + "about"
+
+
+def keys() -> BackupKeys:
+    return derive_backup_keys(mnemonic_to_seed(WORDS))
+
+
+async def full_backup(url: str, path: str, records: int, value_bytes: int) -> dict[str, float]:
+    store = SqliteStore(Path(path))
+    store.batch({f"wallet/changeset/{i:08d}": os.urandom(value_bytes) for i in range(records)})
+    require_full_backup(store, "the benchmark's upgrade")
+    async_store = AsyncRecordStore(store)
+    service = BackupService(async_store, keys(), NETWORK, url, max_items=UPLOAD_BATCH_ITEMS)
+    await service.prepare()
+    started = time.perf_counter()
+    result = await service.full_backup()
+    seconds = time.perf_counter() - started
+    await service.stop()
+    await async_store.aclose()
+    if not result.completed:
+        raise SystemExit("the full backup did not complete")
+    return {"seconds": seconds, "records": result.records}
+
+
+async def restore(url: str, target: str) -> dict[str, float]:
+    k = keys()
+    async with RemoteBackupClient(url, k, NETWORK, timeout=120) as client:
+        started, cpu = time.perf_counter(), time.process_time()
+        result = await restore_store(client, k, Path(target))
+        seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
+    if result.outcome is not RestoreOutcome.RESTORED:
+        raise SystemExit(f"the restore failed: {result}")
+    peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return {
+        "seconds": seconds,
+        "cpu": cpu,
+        "bytes": result.bytes,
+        "records": result.records,
+        "peak_mib": peak_kib / 1024,
+    }
+
+
+def _quantiles(samples: list[float]) -> tuple[float, float]:
+    ordered = sorted(samples)
+    return statistics.median(ordered), ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
+
+
+async def latency(url: str, path: str, events: int) -> dict[str, float]:
+    k = keys()
+    # A bare signed PUT round trip: the same client library, one object, no engine around it.
+    bare: list[float] = []
+    async with RemoteBackupClient(url, k, "signet") as client:
+        generation, incarnation, version = 0, new_incarnation(), 0
+        for i in range(events + 10):
+            batch = Batch(
+                incarnation,
+                generation,
+                new_write_id(),
+                (PutItem("ab" * 32, version, os.urandom(200)),),
+                (),
+            )
+            started = time.perf_counter()
+            applied = await client.put_batch(batch)
+            if i >= 10:
+                bare.append(time.perf_counter() - started)
+            generation = applied.generation
+            version = applied.versions["ab" * 32]
+    store = AsyncRecordStore(SqliteStore(Path(path)))
+    service = BackupService(store, k, NETWORK, url)
+    bus = EventBus()
+    await service.start()
+    service.attach(bus)
+    acked = asyncio.Event()
+    service.status.subscribe(lambda s: acked.set() if s.pending_changes == 0 else None)
+    samples: list[float] = []
+    for i in range(events + 10):
+        acked.clear()  # before the write: a periodic round may take the change up first
+        started = time.perf_counter()
+        await store.put(f"labels/tx/{i:064x}", b'{"label":"coffee with Ana"}')
+        bus.publish(LabelChanged("tx", f"{i:064x}", "coffee with Ana"))
+        await asyncio.wait_for(acked.wait(), 30)
+        if i >= 10:  # the first few warm up connections and caches
+            samples.append(time.perf_counter() - started)
+    await service.stop()
+    await store.aclose()
+    p50, p99 = _quantiles(samples)
+    bare_p50, bare_p99 = _quantiles(bare)
+    return {"p50": p50, "p99": p99, "bare_p50": bare_p50, "bare_p99": bare_p99}
+
+
+def main() -> None:
+    command, *args = sys.argv[1:]
+    if command == "full-backup":
+        figures = asyncio.run(full_backup(args[0], args[1], int(args[2]), int(args[3])))
+    elif command == "restore":
+        figures = asyncio.run(restore(args[0], args[1]))
+    elif command == "latency":
+        figures = asyncio.run(latency(args[0], args[1], int(args[2])))
+    else:
+        raise SystemExit(f"unknown job {command!r}")
+    print(json.dumps(figures))
+
+
+if __name__ == "__main__":
+    main()
