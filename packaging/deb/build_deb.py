@@ -295,7 +295,8 @@ def stage_server(root: Path) -> None:
     # Read by systemd (as root) before the service starts; may hold a database password.
     install(server / "backupd-sqlite.env", root / "etc" / "cairn" / "backupd.env", 0o600)
     examples = root / "usr" / "share" / "doc" / "cairn-backupd" / "examples"
-    install(server / "backupd-postgresql.env", examples / "backupd-postgresql.env")
+    for example in ("backupd-postgresql.env", "nginx-cairn-backupd.conf", "litestream.yml"):
+        install(server / example, examples / example)
     man = ROOT / "packaging" / "man" / "cairn-backupd.8"
     write(root / "usr/share/man/man8/cairn-backupd.8.gz", gzipped(man.read_bytes()))
     for script in ("postinst", "prerm", "postrm"):

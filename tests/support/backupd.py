@@ -35,6 +35,9 @@ LIMIT_OPTIONS = (
     "store_quota_bytes",
     "rate_limit",
     "rate_window",
+    "ip_rate_limit",
+    "ip_rate_window",
+    "new_stores_per_ip",
 )
 START_TIMEOUT = 30.0
 
@@ -162,8 +165,9 @@ def backupd_factory(
     tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
 ) -> Iterator[BackupdFactory]:
     """Start cairn-backupd processes: factory(postgres=False, db=None, start=True, env=None,
-    port=None, workers=1, **limits) where limits are max_object_bytes, max_batch_items, max_batch_bytes,
-    store_quota_bytes, rate_limit, rate_window."""
+    port=None, workers=1, **limits) where limits are max_object_bytes, max_batch_items,
+    max_batch_bytes, store_quota_bytes, rate_limit, rate_window, ip_rate_limit, ip_rate_window,
+    new_stores_per_ip (settings without a limit flag go in env, as CAIRN_BACKUPD_*)."""
     servers: list[BackupServer] = []
 
     def make(

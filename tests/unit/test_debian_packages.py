@@ -149,6 +149,8 @@ def test_server_deb_has_the_unit_the_env_file_as_conffile_and_no_qt(tmp_path):
         "usr/share/man/man8/cairn-backupd.8.gz",
         "usr/share/doc/cairn-backupd/copyright",
         "usr/share/doc/cairn-backupd/examples/backupd-postgresql.env",
+        "usr/share/doc/cairn-backupd/examples/nginx-cairn-backupd.conf",
+        "usr/share/doc/cairn-backupd/examples/litestream.yml",
     ):
         assert path in files, path
     assert files["etc/cairn/backupd.env"].mode == 0o600
@@ -177,6 +179,23 @@ def test_unit_runs_migrate_then_serve_as_a_dynamic_user_with_a_stop_timeout():
     assert "DynamicUser=yes" in unit and "StateDirectory=cairn-backupd" in unit
     assert "User=" not in unit.replace("DynamicUser=", "")
     assert "TimeoutStopSec=30s" in unit
+
+
+@pytest.mark.parametrize("env_file", ["backupd-sqlite.env", "backupd-postgresql.env"])
+def test_the_stop_timeout_leaves_room_for_the_graceful_shutdown(env_file):
+    from cairn.server.config import Settings
+    from tests.unit.test_packaging import read_env_file
+
+    stop = next(
+        line.split("=", 1)[1]
+        for line in UNIT.read_text().splitlines()
+        if line.startswith("TimeoutStopSec=")
+    )
+    assert stop.endswith("s")
+    env = read_env_file(ROOT / "packaging" / "server" / env_file)
+    graceful = int(env.get("CAIRN_BACKUPD_SHUTDOWN_TIMEOUT", Settings(db="x").shutdown_timeout))
+    # The graceful wait, then closing the database, within the stop timeout with room to spare.
+    assert graceful + 10 <= int(stop[:-1])
 
 
 @needs_systemd_analyze

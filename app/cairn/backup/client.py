@@ -8,6 +8,7 @@ a restore never holds the whole backup in memory twice.
 from __future__ import annotations
 
 import json
+import os
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager
@@ -78,6 +79,10 @@ __all__ = [
 ]
 
 DEFAULT_TIMEOUT = 15.0
+# An invite for a server in invite mode (docs/PROTOCOL.md section 7.1), for clients an operator
+# provisions; sent only with a batch that creates a store.
+INVITE_ENV = "CAIRN_BACKUP_INVITE"
+INVITE_HEADER = "Cairn-Invite"
 
 
 # --- shapes (the wire messages are owned by cairn.wire) -------------------------------------
@@ -106,8 +111,10 @@ class RemoteBackupClient:
         http: httpx.AsyncClient | None = None,
         timeout: float = DEFAULT_TIMEOUT,
         clock: Callable[[], float] = time.time,
+        invite: str | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
+        self._invite = invite if invite is not None else os.environ.get(INVITE_ENV) or None
         self.store_id = store_id
         self.node_id = keys.node_id
         self._signing_key = keys.signing_key
@@ -141,7 +148,8 @@ class RemoteBackupClient:
 
     async def put_batch(self, batch: Batch) -> BatchResult:
         """Apply one atomic batch; BackupConflict (nothing applied) if the store moved on."""
-        data = await self._json("PUT", self.store_path + "/objects", encode_batch(batch))
+        extra = {INVITE_HEADER: self._invite} if self._invite and batch.generation == 0 else None
+        data = await self._json("PUT", self.store_path + "/objects", encode_batch(batch), extra)
         return _decoded(decode_batch_result, data)
 
     async def get_object(self, key: str) -> StoredObject:
@@ -177,20 +185,24 @@ class RemoteBackupClient:
 
     # -- plumbing -----------------------------------------------------------------------------
 
-    def _signed(self, method: str, target: str, body: bytes) -> httpx.Request:
+    def _signed(
+        self, method: str, target: str, body: bytes, extra: dict[str, str] | None = None
+    ) -> httpx.Request:
         url = httpx.URL(self.base_url + target)
         # The signature covers the request target exactly as it goes on the wire.
         sent_target = url.raw_path.decode("ascii")
         header = sign_request(self._signing_key, method, sent_target, body, ts=int(self._clock()))
-        headers = {"Authorization": header}
+        headers = {"Authorization": header, **(extra or {})}
         if body:
             headers["Content-Type"] = "application/json"
         return self._http.build_request(
             method, url, content=body, headers=headers, timeout=self._timeout
         )
 
-    async def _json(self, method: str, target: str, body: bytes = b"") -> Any:
-        request = self._signed(method, target, body)
+    async def _json(
+        self, method: str, target: str, body: bytes = b"", extra: dict[str, str] | None = None
+    ) -> Any:
+        request = self._signed(method, target, body, extra)
         try:
             response = await self._http.send(request)
         except httpx.TimeoutException as exc:

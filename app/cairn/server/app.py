@@ -14,11 +14,13 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
-from cairn.server import errors
+from cairn.server import errors, limits
 from cairn.server.backend import Backend
 from cairn.server.config import Settings, from_env, sqlite_path
+from cairn.server.dbhealth import DatabaseHealth
 from cairn.server.fastput import FastPut, put_route
 from cairn.server.observability import Metrics, RequestObserver
+from cairn.server.registration import StoreAdmission
 from cairn.server.routes import Service, router
 from cairn.server.schemas import BatchModel
 
@@ -37,12 +39,13 @@ def make_backend(settings: Settings) -> Backend:
     return SqliteBackend(sqlite_path(settings.db))
 
 
-async def _purge_forever(backend: Backend) -> None:
+async def _purge_forever(backend: Backend, health: DatabaseHealth) -> None:
     while True:
         await asyncio.sleep(PURGE_INTERVAL)
         try:
             await backend.purge_expired(int(time.time()))
         except Exception as exc:  # a failed purge is retried next round; never fatal
+            health.report(exc)
             log.warning("purge failed", extra={"fields": {"exception": type(exc).__name__}})
 
 
@@ -58,20 +61,26 @@ def create_app(
     """
     chosen = backend if backend is not None else make_backend(settings)
     metrics = Metrics()
+    health = DatabaseHealth(chosen.ping, metrics.database_errors)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        await chosen.open()
+        try:
+            await chosen.open()
+        except Exception as exc:
+            health.report(exc)  # "database unavailable" when it cannot be reached at start
+            raise
         if freeze_startup_objects:
             gc.collect()
             gc.freeze()
-        purger = asyncio.create_task(_purge_forever(chosen))
+        purger = asyncio.create_task(_purge_forever(chosen, health))
         try:
             yield
         finally:
             purger.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await purger
+            await health.close()
             await chosen.close()
 
     app = FastAPI(
@@ -83,12 +92,21 @@ def create_app(
         redirect_slashes=False,
         **_without_framework_telemetry(),
     )
-    service = Service(backend=chosen, limits=settings.limits, metrics=metrics)
+    service = Service(
+        backend=chosen,
+        limits=settings.limits,
+        metrics=metrics,
+        health=health,
+        admission=StoreAdmission.from_settings(settings, chosen),
+    )
     app.state.service = service
+    app.state.db_health = health
     app.include_router(router)
     errors.install(app)
     # Inside the observer, so the hot path is logged and measured like every other request.
     app.add_middleware(FastPut, service=service, route=put_route(router.routes))
+    # Outside the fast path: forwarded addresses and the per-address limit apply to it too.
+    limits.install(app, settings)
     app.add_middleware(RequestObserver, metrics=metrics)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app

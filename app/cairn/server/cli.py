@@ -1,4 +1,4 @@
-"""`cairn-backupd serve|migrate|stats`: flags first, then CAIRN_BACKUPD_* env, then defaults."""
+"""`cairn-backupd serve|migrate|stats|compact|invite|backup`: flags first, then CAIRN_BACKUPD_* env, then defaults."""
 
 from __future__ import annotations
 
@@ -7,20 +7,20 @@ import asyncio
 import json
 import os
 import sys
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import fields
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from cairn import __version__
 from cairn.server.config import (
     Limits,
     Settings,
-    check_log_level,
+    build_settings,
     default_db_path,
     env_name,
     limits_from,
-    parse_non_negative,
-    parse_workers,
     sqlite_path,
 )
 
@@ -34,6 +34,11 @@ LIMIT_HELP = {
     "store_quota_bytes": "most value bytes one store may hold (default 512 MiB)",
     "rate_limit": "requests per node per window; 0 = unlimited (default 600)",
     "rate_window": "rate-limit window in seconds (default 60)",
+    "ip_rate_limit": "requests per client address per window, before authentication; "
+    "0 = unlimited (default 0)",
+    "ip_rate_window": "window of --ip-rate-limit in seconds (default 60)",
+    "new_stores_per_ip": "new stores one client address may create per day; 0 = unlimited "
+    "(default 0)",
 }
 
 
@@ -68,6 +73,30 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         help=f"PostgreSQL connections (env {env_name('pg_pool_size')}; 20)",
     )
+    serve.add_argument(
+        "--shutdown-timeout",
+        type=int,
+        help="seconds a stop waits for requests in flight before cancelling them "
+        f"(env {env_name('shutdown_timeout')}; 10)",
+    )
+    serve.add_argument(
+        "--trusted-proxy",
+        action="append",
+        metavar="ADDRESS",
+        help="a reverse proxy (address or CIDR network) whose X-Forwarded-For names the client; "
+        f"repeatable (env {env_name('trusted_proxies')}, comma-separated; default none)",
+    )
+    serve.add_argument(
+        "--registration",
+        choices=["open", "invite", "allowlist"],
+        help="who may create stores: anyone, holders of an invite (`cairn-backupd invite`), or "
+        f"the node ids in --allowlist (env {env_name('registration')}; open)",
+    )
+    serve.add_argument(
+        "--allowlist",
+        metavar="FILE",
+        help=f"file of node ids allowed to create stores, one per line (env {env_name('allowlist')})",
+    )
     for f in fields(Limits):
         if f.name in LIMIT_HELP:
             serve.add_argument(
@@ -91,24 +120,35 @@ def build_parser() -> argparse.ArgumentParser:
         default=90.0,
         help="drop tombstones written more than this many days ago (default 90)",
     )
+    invite = commands.add_parser(
+        "invite",
+        help="create invites for --registration invite; prints one per line",
+    )
+    _db_option(invite)
+    invite.add_argument("--count", type=int, default=1, help="how many invites (default 1)")
+    invite.add_argument(
+        "--days", type=float, default=30.0, help="days until an unused invite expires (default 30)"
+    )
+    backup = commands.add_parser(
+        "backup",
+        help="copy the SQLite database while the server runs (online backup), mode 0600",
+    )
+    _db_option(backup)
+    backup.add_argument("--to", required=True, metavar="PATH", help="the copy to write")
     return parser
 
 
 def settings_from(args: argparse.Namespace, env: Mapping[str, str]) -> Settings:
+    flags = dict(vars(args))
+    if flags.get("trusted_proxy") is not None:
+        flags["trusted_proxies"] = ",".join(flags["trusted_proxy"])
+
     def pick(name: str, default: str) -> str:
-        value = getattr(args, name, None)
+        value = flags.get(name)
         return str(value) if value is not None else env.get(env_name(name), default)
 
-    flag_limits = {f.name: getattr(args, f.name, None) for f in fields(Limits)}
-    return Settings(
-        db=pick("db", str(default_db_path())),
-        host=pick("host", "127.0.0.1"),
-        port=parse_non_negative(pick("port", "8470"), "port"),
-        log_level=check_log_level(pick("log_level", "info"), env_name("log_level")),
-        limits=limits_from(flag_limits, env),
-        pg_pool_size=max(1, parse_non_negative(pick("pg_pool_size", "20"), "pg pool size")),
-        workers=parse_workers(pick("workers", "1")),
-    )
+    flag_limits = {f.name: flags.get(f.name) for f in fields(Limits)}
+    return build_settings(pick, limits_from(flag_limits, env))
 
 
 def serve(settings: Settings) -> int:
@@ -139,6 +179,11 @@ def _server(settings: Settings) -> uvicorn.Server:
         log_config=None,
         # The access log would print concrete paths, which carry object keys.
         access_log=False,
+        # X-Forwarded-For is read by proxies.py, from --trusted-proxy peers only; uvicorn's own
+        # handling would believe it from any process on loopback.
+        proxy_headers=False,
+        # One stalled client must not hold a stop (systemd's TimeoutStopSec is above this).
+        timeout_graceful_shutdown=settings.shutdown_timeout,
         lifespan="on",
         server_header=False,
     )
@@ -165,8 +210,21 @@ async def _stats(settings: Settings) -> dict[str, int]:
     return {"stores": stats.stores, "objects": stats.objects, "bytes": stats.bytes}
 
 
+async def _invite(settings: Settings, count: int, days: float) -> list[str]:
+
+    from cairn.server.app import make_backend
+    from cairn.server.registration import invites_for
+
+    backend = make_backend(settings)
+    await backend.open()
+    try:
+        now = int(time.time())
+        return await invites_for(backend).create(count, now + int(days * 86400), now)
+    finally:
+        await backend.close()
+
+
 async def _compact(settings: Settings, older_than_days: float) -> int:
-    import time
 
     from cairn.server.app import make_backend
 
@@ -178,16 +236,47 @@ async def _compact(settings: Settings, older_than_days: float) -> int:
         await backend.close()
 
 
+def _say_creating(command: str, directory: Path) -> None:
+    if command != "serve":
+        print(f"cairn-backupd: creating {directory} for the database", file=sys.stderr)
+        return
+    # The server's stderr is a stream of JSON lines from its first line on.
+    line = {
+        "ts": round(time.time(), 3),
+        "level": "info",
+        "logger": "cairn.server",
+        "msg": "creating the database directory",
+        "path": str(directory),
+    }
+    print(json.dumps(line, separators=(",", ":")), file=sys.stderr)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         settings = settings_from(args, os.environ)
         if not settings.is_postgres:
             path = sqlite_path(settings.db)
-            if args.command in ("stats", "compact") and not path.is_file():
+            if args.command in ("stats", "compact", "backup", "invite") and not path.is_file():
                 raise ValueError(f"no database at {path} (check --db or {env_name('db')})")
             if args.command in ("serve", "migrate") and not path.parent.is_dir():
-                print(f"cairn-backupd: creating {path.parent} for the database", file=sys.stderr)
+                _say_creating(args.command, path.parent)
+        elif args.command == "backup":
+            raise ValueError(
+                "backup copies a SQLite database; for PostgreSQL use pg_dump or pg_basebackup "
+                "(docs/OPERATIONS.md)"
+            )
+        if args.command == "serve" and settings.registration == "allowlist":
+            from cairn.server.registration import read_allowlist
+
+            try:
+                read_allowlist(Path(settings.allowlist))
+            except OSError as exc:
+                raise ValueError(
+                    f"cannot read the allowlist {settings.allowlist}: {exc.strerror}"
+                ) from None
+        if args.command == "invite" and (args.count < 1 or args.days <= 0):
+            raise ValueError("--count must be at least 1 and --days above 0")
     except ValueError as exc:
         print(f"cairn-backupd: {exc}", file=sys.stderr)
         return 2
@@ -196,6 +285,28 @@ def main(argv: Sequence[str] | None = None) -> int:
     elif args.command == "migrate":
         asyncio.run(_migrate(settings))
         print("cairn-backupd: schema is up to date", file=sys.stderr)
+    elif args.command == "invite":
+        for token in asyncio.run(_invite(settings, args.count, args.days)):
+            print(token)
+        print(
+            f"cairn-backupd: {args.count} invite(s), each admits one node, unused ones expire in "
+            f"{args.days:g} days",
+            file=sys.stderr,
+        )
+    elif args.command == "backup":
+        import sqlite3
+
+        from cairn.server.dbcopy import copy_database
+
+        try:
+            pages = copy_database(sqlite_path(settings.db), Path(args.to))
+        except (OSError, sqlite3.Error) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            print(
+                f"cairn-backupd: cannot copy the database to {args.to}: {reason}", file=sys.stderr
+            )
+            return 1
+        print(json.dumps({"copied_to": args.to, "pages": pages}))
     elif args.command == "compact":
         if args.older_than_days < 0:
             print("cairn-backupd: --older-than-days must not be negative", file=sys.stderr)

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
@@ -24,6 +25,10 @@ class Limits:
     rate_limit: int = 600
     rate_window: int = 60
     max_skew: int = 300
+    # Per client address (limits.py), counted in each server process's memory; 0 disables each.
+    ip_rate_limit: int = 0
+    ip_rate_window: int = 60
+    new_stores_per_ip: int = 0  # per day
 
     @property
     def max_body_bytes(self) -> int:
@@ -42,6 +47,12 @@ class Settings:
     limits: Limits = field(default_factory=Limits)
     pg_pool_size: int = 20
     workers: int = 1
+    # Seconds a stop waits for requests in flight before cancelling them.
+    shutdown_timeout: int = 10
+    # Peers whose X-Forwarded-For is believed (addresses or networks); none by default.
+    trusted_proxies: tuple[str, ...] = ()
+    registration: str = "open"  # open | invite | allowlist (registration.py)
+    allowlist: str = ""  # the node-id file of allowlist mode
 
     @property
     def is_postgres(self) -> bool:
@@ -49,6 +60,7 @@ class Settings:
 
 
 LOG_LEVELS = ("debug", "info", "warning", "error")
+REGISTRATION_MODES = ("open", "invite", "allowlist")
 
 
 def is_postgres_url(db: str) -> bool:
@@ -74,6 +86,54 @@ def check_log_level(level: str, what: str) -> str:
     if level.lower() not in LOG_LEVELS:
         raise ValueError(f"{what} must be one of {', '.join(LOG_LEVELS)}, got {level!r}")
     return level.lower()
+
+
+def parse_proxies(text: str, what: str) -> tuple[str, ...]:
+    """Comma-separated addresses or networks (CIDR), each checked; empty means none."""
+    chosen: list[str] = []
+    for item in (part.strip() for part in text.split(",")):
+        if not item:
+            continue
+        try:
+            chosen.append(str(ipaddress.ip_network(item, strict=False)))
+        except ValueError:
+            raise ValueError(f"{what}: {item!r} is not an IP address or network") from None
+    return tuple(chosen)
+
+
+def check_registration(mode: str, allowlist: str, what: str) -> str:
+    if mode not in REGISTRATION_MODES:
+        raise ValueError(f"{what} must be one of {', '.join(REGISTRATION_MODES)}, got {mode!r}")
+    if mode == "allowlist" and not allowlist:
+        raise ValueError(
+            f"registration mode allowlist needs a file of node ids (--allowlist or "
+            f"{env_name('allowlist')})"
+        )
+    return mode
+
+
+def build_settings(pick: Callable[[str, str], str], limits: Limits) -> Settings:
+    """Settings from `pick(option, default)`: the flag, else the environment, else the default."""
+    allowlist = pick("allowlist", "")
+    return Settings(
+        db=pick("db", str(default_db_path())),
+        host=pick("host", "127.0.0.1"),
+        port=parse_non_negative(pick("port", "8470"), env_name("port")),
+        log_level=check_log_level(pick("log_level", "info"), env_name("log_level")),
+        limits=limits,
+        pg_pool_size=max(
+            1, parse_non_negative(pick("pg_pool_size", "20"), env_name("pg_pool_size"))
+        ),
+        shutdown_timeout=parse_non_negative(
+            pick("shutdown_timeout", "10"), env_name("shutdown_timeout")
+        ),
+        trusted_proxies=parse_proxies(pick("trusted_proxies", ""), env_name("trusted_proxies")),
+        registration=check_registration(
+            pick("registration", "open"), allowlist, env_name("registration")
+        ),
+        allowlist=allowlist,
+        workers=parse_workers(pick("workers", "1")),
+    )
 
 
 def default_db_path() -> Path:
@@ -119,15 +179,7 @@ def parse_workers(text: str) -> int:
 
 def from_env(env: Mapping[str, str] | None = None) -> Settings:
     """Settings from the environment alone (used when the app is built by an ASGI factory)."""
-    env = os.environ if env is None else env
-    return Settings(
-        db=env.get(env_name("db"), str(default_db_path())),
-        host=env.get(env_name("host"), "127.0.0.1"),
-        port=parse_non_negative(env.get(env_name("port"), "8470"), env_name("port")),
-        log_level=check_log_level(env.get(env_name("log_level"), "info"), env_name("log_level")),
-        limits=limits_from({}, env),
-        pg_pool_size=parse_non_negative(
-            env.get(env_name("pg_pool_size"), "20"), env_name("pg_pool_size")
-        ),
-        workers=parse_workers(env.get(env_name("workers"), "1")),
+    chosen = os.environ if env is None else env
+    return build_settings(
+        lambda name, default: chosen.get(env_name(name), default), limits_from({}, chosen)
     )

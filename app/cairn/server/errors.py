@@ -16,6 +16,17 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
+from cairn.server.dbhealth import DatabaseHealth, unavailable_errors
+
+__all__ = [
+    "ApiError",
+    "error_response",
+    "install",
+    "json_response",
+    "unavailable_errors",
+    "unavailable_response",
+]
+
 log = logging.getLogger("cairn.server")
 
 _STATUS_CODES = {
@@ -90,24 +101,28 @@ async def _validation_error(_: Request, exc: Exception) -> Response:
     return error_response(ApiError(400, "bad_request", "; ".join(problems) or "invalid request"))
 
 
-def unavailable_errors() -> tuple[type[Exception], ...]:
-    """Exceptions that mean the database cannot be reached now (answered 503, not 500)."""
-    errors: list[type[Exception]] = [OSError]
-    try:
-        import asyncpg
-    except ImportError:  # a SQLite-only installation
-        return tuple(errors)
-    # Lost or refused connections, and an administrator shutting the database down.
-    errors += [asyncpg.PostgresConnectionError, asyncpg.exceptions.OperatorInterventionError]
-    return tuple(errors)
+def _health(request: Request) -> DatabaseHealth | None:
+    health = getattr(request.app.state, "db_health", None)
+    return health if isinstance(health, DatabaseHealth) else None
 
 
-async def _unavailable(_: Request, exc: Exception) -> Response:
-    return unavailable_response(exc)
+def _report(request: Request, exc: Exception) -> None:
+    """Tell the app's DatabaseHealth (it counts and logs database errors)."""
+    health = _health(request)
+    if health is not None:
+        health.report(exc)
 
 
-def unavailable_response(exc: Exception) -> Response:
-    log.warning("database unavailable", extra={"fields": {"exception": type(exc).__name__}})
+async def _unavailable(request: Request, exc: Exception) -> Response:
+    return unavailable_response(exc, _health(request))
+
+
+def unavailable_response(exc: Exception, health: DatabaseHealth | None = None) -> Response:
+    """503 `unavailable`; the outage is logged once, by `health` (dbhealth.py)."""
+    if health is not None:
+        health.report(exc)
+    else:
+        log.warning("database unavailable", extra={"fields": {"exception": type(exc).__name__}})
     return error_response(
         ApiError(
             503,
@@ -118,7 +133,8 @@ def unavailable_response(exc: Exception) -> Response:
     )
 
 
-async def _unexpected(_: Request, exc: Exception) -> Response:
+async def _unexpected(request: Request, exc: Exception) -> Response:
+    _report(request, exc)
     log.error("unhandled error", extra={"fields": {"exception": type(exc).__name__}})
     return error_response(ApiError(500, "internal", "the server failed to handle the request"))
 

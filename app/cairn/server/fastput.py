@@ -47,7 +47,7 @@ class FastPut:
         except ApiError as exc:
             response = error_response(exc)
         except _UNAVAILABLE as exc:
-            response = unavailable_response(exc)
+            response = unavailable_response(exc, self.service.health)
         await response(scope, receive, send)
 
 

@@ -9,13 +9,27 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import sys
+import threading
 import time
 import traceback
+import types
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    Info,
+    PlatformCollector,
+    ProcessCollector,
+)
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from cairn import __version__
+from cairn.server.metrics import ScrapeGauges
 
 log = logging.getLogger("cairn.server")
 NODE_PREFIX = 8
@@ -29,6 +43,9 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "msg": record.getMessage(),
         }
+        if entry["msg"].startswith(TRACEBACK_START):
+            # A traceback formatted into the message (uvicorn does this when start-up fails).
+            entry.update(_parsed_traceback(entry["msg"]))
         fields = getattr(record, "fields", None)
         if isinstance(fields, dict):
             entry.update(fields)
@@ -43,21 +60,83 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, separators=(",", ":"))
 
 
+TRACEBACK_START = "Traceback (most recent call last):"
+_FRAME = re.compile(r'^\s*File "(?P<file>[^"]+)", line (?P<line>\d+), in (?P<name>.+)$')
+
+
+def _parsed_traceback(text: str) -> dict[str, Any]:
+    """A formatted traceback as the formatter's own fields: the type and the frames only."""
+    lines = text.splitlines()
+    frames = [
+        f"{m['file']}:{m['line']} {m['name']}"
+        for m in (_FRAME.match(line) for line in lines)
+        if m is not None
+    ]
+    last = next((line for line in reversed(lines) if line and not line.startswith(" ")), "")
+    kind = last.split(":", 1)[0].rsplit(".", 1)[-1].strip() or "unknown"
+    return {"msg": "traceback", "exception": kind, "trace": frames}
+
+
 def configure_logging(level: str) -> None:
+    """Every line the server writes to stderr is one JSON object, whoever logs it.
+
+    Libraries log through the root logger (asyncpg's pool, for one, logs its reconnection
+    failures with a traceback); without a handler there, Python's last-resort handler would
+    print them as raw multi-line text into the stream. Uncaught exceptions in threads and at
+    the top level, and warnings, are routed through logging too.
+    """
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter())
-    for name in ("cairn.server", "uvicorn", "uvicorn.error"):
+    for name in ("", "cairn.server", "uvicorn", "uvicorn.error"):
         logger = logging.getLogger(name)
         logger.handlers[:] = [handler]
         logger.setLevel(level.upper())
         logger.propagate = False
+    logging.captureWarnings(True)
+    sys.excepthook = _log_uncaught
+    threading.excepthook = _log_uncaught_in_thread
+
+
+def _log_uncaught(
+    kind: type[BaseException], error: BaseException, tb: types.TracebackType | None
+) -> None:
+    log.critical("uncaught exception", exc_info=(kind, error, tb))
+
+
+def _log_uncaught_in_thread(args: threading.ExceptHookArgs) -> None:
+    if args.exc_value is None:
+        return
+    thread = args.thread.name if args.thread is not None else "?"
+    log.critical(
+        "uncaught exception in a thread",
+        exc_info=(args.exc_type, args.exc_value, args.exc_traceback),
+        extra={"fields": {"thread": thread}},
+    )
 
 
 class Metrics:
-    """The server's Prometheus metrics, in a registry of its own (one per app)."""
+    """The server's Prometheus metrics, in a registry of its own (one per app).
+
+    Counters are updated where things happen; everything else (`scrape`, the process's CPU
+    and memory) is read when /metrics is scraped.
+    """
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
+        Info("cairn_backupd_build", "The running cairn-backupd", registry=self.registry).info(
+            {"version": __version__}
+        )
+        # process_cpu_seconds_total, process_resident_memory_bytes, open fds, start time.
+        ProcessCollector(registry=self.registry)
+        PlatformCollector(registry=self.registry)
+        self.scrape = ScrapeGauges()
+        self.registry.register(self.scrape)
+        self.database_errors = Counter(
+            "cairn_backupd_database_errors",
+            "Errors from the database driver, by exception type",
+            ["kind"],
+            registry=self.registry,
+        )
         self.requests = Counter(
             "cairn_backupd_requests",
             "HTTP requests answered, by method, route template and status",

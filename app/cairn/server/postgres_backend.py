@@ -170,6 +170,10 @@ class PostgresBackend:
             await pool.close()
 
     @property
+    def is_open(self) -> bool:
+        return self._pool is not None
+
+    @property
     def pool(self) -> asyncpg.Pool:
         if self._pool is None:
             raise RuntimeError("the PostgreSQL backend is not open")

@@ -26,8 +26,10 @@ from cairn.server.backend import (
     StoreRef,
 )
 from cairn.server.config import Limits
+from cairn.server.dbhealth import DatabaseHealth
 from cairn.server.errors import ApiError, json_response
 from cairn.server.observability import Metrics
+from cairn.server.registration import StoreAdmission
 from cairn.server.schemas import (
     KEY_PATTERN,
     MAX_VERSION,
@@ -93,6 +95,8 @@ class Service:
     backend: Backend
     limits: Limits
     metrics: Metrics
+    health: DatabaseHealth
+    admission: StoreAdmission
     large_batches: asyncio.Semaphore = field(
         default_factory=lambda: asyncio.Semaphore(LARGE_BODY_SLOTS)
     )
@@ -198,17 +202,21 @@ def parse_and_check_batch(body: bytes, limits: Limits) -> Batch:
 
 @router.get("/healthz", response_model=HealthModel, responses=errors(503))
 async def healthz(request: Request) -> Response:
+    health = service_of(request).health
     try:
         await service_of(request).backend.ping()
-    except Exception:
+    except Exception as exc:
+        health.report(exc)
         raise ApiError(503, "unavailable", "the database does not answer") from None
+    health.answered()
     return json_response({"status": "ok"})
 
 
 @router.get("/metrics", response_class=Response, responses={200: {"content": {"text/plain": {}}}})
 async def metrics(request: Request) -> Response:
-    registry = service_of(request).metrics.registry
-    return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+    service = service_of(request)
+    await service.metrics.scrape.refresh(service.backend, service.health)
+    return Response(generate_latest(service.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
 
 @router.put(
@@ -250,6 +258,9 @@ async def apply_batch(
     body = await read_body(scope, receive, service.limits.max_body_bytes)
     credentials = authenticate(scope, body, store.node_id, service.limits)
     batch = parse_and_check_batch(body, service.limits)
+    admitted = None
+    if batch.generation == 0:  # only a first batch can create a store (registration.py)
+        admitted = await service.admission.admit(scope, store, batch)
     try:
         applied = await service.backend.apply_batch(
             store,
@@ -267,6 +278,8 @@ async def apply_batch(
         service.metrics.batches.labels("quota_exceeded").inc()
         raise ApiError(413, "quota_exceeded", str(exc)) from None
     service.metrics.batches.labels("applied").inc()
+    if admitted is not None:
+        admitted.created()
     service.metrics.objects_written.inc(len(batch.keys))
     service.metrics.bytes_written.inc(batch.value_bytes)
     return raw_json(encode_batch_result(BatchResult(applied.generation, applied.versions)))

@@ -214,6 +214,10 @@ class SqliteBackend:
             await asyncio.to_thread(checkpointer.close)
 
     @property
+    def is_open(self) -> bool:
+        return self._writer is not None
+
+    @property
     def writer(self) -> GroupCommitWriter:
         if self._writer is None:
             raise RuntimeError("the SQLite backend is not open")

@@ -62,6 +62,11 @@ class _Worker:
         self._threads: list[threading.Thread] = []
         self._closed = False
 
+    @property
+    def pending(self) -> int:
+        """Jobs queued and not yet taken by a thread (for the metrics scrape)."""
+        return self._queue.qsize()
+
     async def run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         if self._closed:
             raise RuntimeError("the SQLite backend is closed")

@@ -41,6 +41,9 @@ ERROR_STATUS: Final[Mapping[str, int]] = {
     "replayed": 401,
     "bad_signature": 401,
     "forbidden": 403,
+    "not_allowlisted": 403,
+    "invite_required": 403,
+    "invite_invalid": 403,
     "not_found": 404,
     "conflict": 409,
     "too_large": 413,
@@ -50,6 +53,7 @@ ERROR_STATUS: Final[Mapping[str, int]] = {
     "resync_required": 410,
     "upgrade_required": 410,
     "rate_limited": 429,
+    "too_many_stores": 429,
     "internal": 500,
     "unavailable": 503,
 }
