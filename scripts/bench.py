@@ -50,7 +50,7 @@ def main() -> int:
         )
     if "restore" in parts:
         report.section("restore and full backup (records of 2,000 B, cairn-backupd on SQLite)")
-        bench_restore_and_full_backup(report, [2_000, 5_000] if args.quick else [20_000, 100_000])
+        bench_restore_and_full_backup(report, [1_000, 3_000] if args.quick else [20_000, 100_000])
     if "latency" in parts:
         report.section("one change: the wallet's event to the server's acknowledgement")
         bench_event_latency(report, 30 if args.quick else 300)
