@@ -243,7 +243,11 @@ def _print_status(service: BackupService, *, as_json: bool) -> int:
     print(f"server:          {s.server_url}")
     print(f"state:           {s.state.value}")
     print(f"last backup:     {last}")
-    print(f"pending:         {s.pending_changes} change(s), {s.pending_bytes} bytes")
+    # Values as stored here; what goes up is sealed (encrypted, maybe compressed), so the
+    # bytes a backup reports sending differ from these.
+    print(
+        f"pending:         {s.pending_changes} change(s), {s.pending_bytes} bytes of record values"
+    )
     print(
         f"full backup:     {'required: ' + s.full_backup_reason if s.full_backup_reason else 'not required'}"
     )
@@ -306,7 +310,10 @@ def _shown(value: bytes) -> str:
 
 def _full_progress_printer(out: TextIO) -> Callable[[FullBackupProgress], None]:
     def show(p: FullBackupProgress) -> None:
-        print(f"full backup: {p.done}/{p.total} records, {p.bytes_sent} bytes", file=out)
+        print(
+            f"full backup: {p.done}/{p.total} records, {p.bytes_sent} bytes sealed and sent",
+            file=out,
+        )
 
     return show
 

@@ -153,7 +153,8 @@ def _upgrade_locked(directory: Path, network: Network, *, use_keyring: bool) -> 
     write_format(directory, CURRENT_FORMAT)  # the commit point
     cleaned = _finish(directory)
     log.info(
-        "wallet upgraded: %d records, %d transactions, %d labels",
+        "wallet upgraded: %d records in the new store (this machine's own bookkeeping included, "
+        "which is never backed up), %d transactions, %d labels",
         result.records,
         result.transactions,
         result.labels,
