@@ -25,18 +25,24 @@ class TaskGroup:
 
     def __init__(self) -> None:
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._lasting: set[asyncio.Task[Any]] = set()
 
     def start(
         self,
         coro: Coroutine[Any, Any, T],
         *,
         on_error: Callable[[BaseException], None] | None = None,
+        lasting: bool = False,
     ) -> asyncio.Task[T]:
+        """Run `coro`; `lasting` for one that runs as long as the window (not "busy")."""
         task = _loop().create_task(coro)
         self._tasks.add(task)
+        if lasting:
+            self._lasting.add(task)
 
         def finished(done: asyncio.Task[T]) -> None:
             self._tasks.discard(done)
+            self._lasting.discard(done)
             if done.cancelled():
                 return
             error = done.exception()
@@ -52,7 +58,9 @@ class TaskGroup:
 
     @property
     def busy(self) -> bool:
-        return any(not t.done() for t in self._tasks)
+        """Whether work that ends is still running (a lasting task, such as the chain
+        watcher, does not count)."""
+        return any(not t.done() for t in self._tasks - self._lasting)
 
     def cancel_all(self) -> None:
         for task in list(self._tasks):

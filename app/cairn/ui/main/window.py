@@ -153,7 +153,7 @@ class MainWindow(QMainWindow):
 
         self.tasks.start(self.reload())
         self.tasks.start(self.send.load_fee_estimates())
-        self.tasks.start(self.watcher.run())  # syncs at once, then watches
+        self.tasks.start(self.watcher.run(), lasting=True)  # syncs at once, then watches
 
     def _header(self) -> QWidget:
         header = QWidget()
