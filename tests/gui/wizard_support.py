@@ -8,9 +8,11 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from cairn.backup.client import RemoteBackupClient
+from cairn.backup.errors import BackupNotFound
 from cairn.config import AppConfig, save_config
 from cairn.keys import Network, derive_backup_keys, mnemonic_to_seed
 from cairn.session import Session
+from cairn.wire.addressing import wire_key
 from cairn.wire.messages import StoreInfo
 from tests.support.words import PHRASE
 
@@ -47,6 +49,18 @@ async def server_store_info(url: str, words: str) -> StoreInfo:
     client = RemoteBackupClient(url, keys, Network.REGTEST.value)
     try:
         return await client.store_info()
+    finally:
+        await client.aclose()
+
+
+async def server_record_version(url: str, words: str, name: str) -> int:
+    """The server's version of the record `name` of the wallet of `words` (0: not there)."""
+    keys = derive_backup_keys(mnemonic_to_seed(words))
+    client = RemoteBackupClient(url, keys, Network.REGTEST.value)
+    try:
+        return (await client.get_object(wire_key(keys.key_name_key, name))).version
+    except BackupNotFound:
+        return 0
     finally:
         await client.aclose()
 
