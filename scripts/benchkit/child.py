@@ -60,7 +60,9 @@ async def restore(url: str, target: str) -> dict[str, float]:
         seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
     if result.outcome is not RestoreOutcome.RESTORED:
         raise SystemExit(f"the restore failed: {result}")
-    peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    # VmHWM, not getrusage's ru_maxrss: Linux carries ru_maxrss over an exec, so a child of a
+    # large parent would report the parent's peak.
+    peak_kib = _high_water_kib()
     return {
         "seconds": seconds,
         "cpu": cpu,
@@ -68,6 +70,13 @@ async def restore(url: str, target: str) -> dict[str, float]:
         "records": result.records,
         "peak_mib": peak_kib / 1024,
     }
+
+
+def _high_water_kib() -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
 
 def _quantiles(samples: list[float]) -> tuple[float, float]:
