@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query, Request
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from starlette.requests import ClientDisconnect
 from starlette.responses import Response, StreamingResponse
 from starlette.types import Receive, Scope
 
@@ -30,6 +28,7 @@ from cairn.server.dbhealth import DatabaseHealth
 from cairn.server.errors import ApiError, json_response
 from cairn.server.observability import Metrics
 from cairn.server.registration import StoreAdmission
+from cairn.server.requests import check_query, header, parse_and_check_batch, read_body
 from cairn.server.schemas import (
     KEY_PATTERN,
     MAX_VERSION,
@@ -52,9 +51,7 @@ from cairn.wire.constants import (
     NDJSON_MEDIA_TYPE,
 )
 from cairn.wire.export import export_line
-from cairn.wire.jsonbody import ProtocolError, loads
 from cairn.wire.messages import (
-    Batch,
     BatchResult,
     ListItem,
     encode_batch_result,
@@ -63,7 +60,6 @@ from cairn.wire.messages import (
     encode_list_page,
     encode_object,
     encode_store_info,
-    parse_batch,
 )
 from cairn.wire.signing import Credentials
 
@@ -81,11 +77,6 @@ StoreId = Annotated[
 ]
 ObjectKey = Annotated[str, Path(pattern=KEY_PATTERN, description="HMAC of the record name")]
 SIGNED: dict[str, Any] = {"security": [{"CairnSig": []}]}
-
-# Every query value the protocol defines, exactly as it must be written: canonical decimal or
-# 64 lower-case hex, so no value ever needs (or may use) percent-encoding.
-_DECIMAL = re.compile(r"0|[1-9][0-9]{0,18}")
-_QUERY_VALUES = {"since": _DECIMAL, "limit": _DECIMAL, "after": re.compile(r"[0-9a-f]{64}")}
 
 
 @dataclass
@@ -111,34 +102,6 @@ def service_of(request: Request) -> Service:
     return service
 
 
-async def read_body(scope: Scope, receive: Receive, limit: int) -> bytes:
-    """The whole body, refusing with 413 as soon as it is known to exceed `limit`."""
-    declared = header(scope, b"content-length")
-    if declared.isdigit() and int(declared) > limit:
-        raise ApiError(413, "too_large", f"the request body exceeds {limit} bytes")
-    chunks: list[bytes] = []
-    total = 0
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            raise ClientDisconnect()
-        chunk = message.get("body", b"")
-        total += len(chunk)
-        if total > limit:
-            raise ApiError(413, "too_large", f"the request body exceeds {limit} bytes")
-        chunks.append(chunk)
-        if not message.get("more_body", False):
-            return b"".join(chunks)
-
-
-def header(scope: Scope, name: bytes) -> str:
-    """The first value of a header (its name in lower case), or ""."""
-    for key, value in scope["headers"]:
-        if key == name:
-            return str(value.decode("latin-1"))
-    return ""
-
-
 async def signed(
     request: Request, service: Service, node_id: str, body_limit: int = SMALL_BODY
 ) -> tuple[Credentials, bytes]:
@@ -155,49 +118,6 @@ async def signed_and_claimed(request: Request, service: Service, node_id: str) -
     except (Replayed, RateLimited) as exc:
         raise claim_refusal(exc) from None
     return credentials
-
-
-def check_query(request: Request, allowed: frozenset[str] = frozenset()) -> None:
-    """Refuse an escaped path, and a query with unknown or repeated parameters or escaped values.
-
-    The framework would ignore unknown names, take the last of repeated ones and percent-decode
-    values; the protocol has one spelling of every request instead (docs/PROTOCOL.md section 7).
-    """
-    if b"%" in (request.scope.get("raw_path") or b""):
-        # The framework routes on the decoded path ("regtest%2Fobjects" would reach /objects);
-        # no path of the protocol needs an escape, so none is taken.
-        raise ApiError(400, "bad_request", "protocol paths are never percent-encoded")
-    raw = request.scope.get("query_string", b"").decode("latin-1")
-    if not raw:
-        return
-    seen: set[str] = set()
-    for pair in raw.split("&"):
-        name, sep, value = pair.partition("=")
-        rule = _QUERY_VALUES.get(name)
-        if name not in allowed or rule is None:
-            raise ApiError(400, "bad_request", f"unknown query parameter {name[:16]!r}")
-        if name in seen:
-            raise ApiError(400, "bad_request", f"query parameter {name!r} appears twice")
-        if not sep or rule.fullmatch(value) is None:
-            raise ApiError(400, "bad_request", f"query parameter {name!r} is not written literally")
-        seen.add(name)
-
-
-def parse_and_check_batch(body: bytes, limits: Limits) -> Batch:
-    try:
-        batch = parse_batch(loads(body))
-    except ProtocolError as exc:
-        raise ApiError(400, "bad_request", f"malformed batch: {exc}") from None
-    if len(batch.keys) > limits.max_batch_items:
-        raise ApiError(413, "too_large", f"a batch holds at most {limits.max_batch_items} items")
-    sizes = [len(p.value) for p in batch.puts] + [len(d.value) for d in batch.deletes]
-    if any(size > limits.max_object_bytes for size in sizes):
-        raise ApiError(413, "too_large", f"an object holds at most {limits.max_object_bytes} bytes")
-    if batch.value_bytes > limits.max_batch_bytes:
-        raise ApiError(413, "too_large", f"a batch holds at most {limits.max_batch_bytes} bytes")
-    if batch.generation >= MAX_VERSION:
-        raise ApiError(400, "bad_request", "the store's generation cannot grow any further")
-    return batch
 
 
 @router.get("/healthz", response_model=HealthModel, responses=errors(503))
