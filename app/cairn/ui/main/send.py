@@ -10,7 +10,6 @@ transaction's label.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
 from typing import Any
 
 from PySide6.QtCore import Qt, Signal
@@ -31,6 +30,7 @@ from PySide6.QtWidgets import (
 
 from cairn.ui.main.amounts import Amounts
 from cairn.ui.main.errors import user_message
+from cairn.ui.main.fee_rate import FeeRateField, pick_estimate
 from cairn.ui.main.model import WalletView
 from cairn.ui.main.tasks import TaskGroup
 from cairn.wallet.bip21 import PaymentUriError, is_payment_uri, parse_payment_uri
@@ -45,39 +45,12 @@ FEE_TARGETS: tuple[tuple[str, int], ...] = (
 )
 
 
-def pick_estimate(estimates: Mapping[Any, float], target: int) -> float | None:
-    """The estimate for the nearest target at or above `target` (Esplora gives sparse targets)."""
-    by_target = sorted((int(k), float(v)) for k, v in estimates.items())
-    for blocks, rate in by_target:
-        if blocks >= target:
-            return rate
-    return by_target[-1][1] if by_target else None
-
-
 def _row(layout: QHBoxLayout) -> QWidget:
     """A layout as one widget, so the form centres its caption like a plain field's."""
     layout.setContentsMargins(0, 0, 0, 0)
     holder = QWidget()
     holder.setLayout(layout)
     return holder
-
-
-class FeeRateField(QLineEdit):
-    """A fee rate in sat/vB, typed or set from a preset (one decimal), read like any amount."""
-
-    def __init__(self, amounts: Amounts) -> None:
-        super().__init__()
-        self.amounts = amounts
-        self.setObjectName("feeRate")
-        self.setMaximumWidth(90)
-        self.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-
-    def value(self) -> float:
-        """The rate typed; ValueError with a readable reason if it cannot be read."""
-        return self.amounts.parse_fee_rate(self.text())
-
-    def setValue(self, rate: float) -> None:
-        self.setText(self.amounts.fee_rate_text(rate))
 
 
 class SendPanel(QWidget):

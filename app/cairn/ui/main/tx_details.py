@@ -15,7 +15,6 @@ from PySide6.QtWidgets import (
     QFormLayout,
     QHBoxLayout,
     QLabel,
-    QLineEdit,
     QPushButton,
     QTreeWidget,
     QTreeWidgetItem,
@@ -26,6 +25,7 @@ from PySide6.QtWidgets import (
 from cairn.config import explorer_link
 from cairn.ui.main.amounts import Amounts
 from cairn.ui.main.errors import user_message
+from cairn.ui.main.fee_rate import FeeRateField
 from cairn.ui.main.formatting import local_time
 from cairn.ui.main.history import DIRECTION_TEXT, status_text
 from cairn.wallet.details import TransactionDetails, TxPart
@@ -160,12 +160,12 @@ class TransactionDetailsDialog(QDialog):
         row = QHBoxLayout(holder)
         row.setContentsMargins(0, 0, 0, 0)
         rate = details.fee_rate_sat_vb
-        self.bump_rate = QLineEdit()
+        self.bump_rate = FeeRateField(self.amounts)
+        self.bump_rate.setObjectName("bumpFeeRate")
         self.bump_rate.setAccessibleName("New fee rate in sat/vB")
         self.bump_rate.setPlaceholderText("sat/vB")
-        self.bump_rate.setMaximumWidth(90)
         if rate is not None:
-            self.bump_rate.setText(self.amounts.fee_rate_text(float(int(rate + 1.999))))
+            self.bump_rate.setValue(float(int(rate + 1.999)))
         self.bump_rate.textEdited.connect(self._bump_edited)
         self.bump_button = QPushButton("Bump fee…")
         self.bump_button.setToolTip(
@@ -209,7 +209,7 @@ class TransactionDetailsDialog(QDialog):
             self._send_bump(bumper)
             return
         try:
-            rate = self.amounts.parse_fee_rate(self.bump_rate.text())
+            rate = self.bump_rate.value()
         except ValueError as error:
             self._bump_says(str(error), "error")
             return
