@@ -159,8 +159,9 @@ async def test_the_watcher_syncs_at_start_on_demand_and_now_and_then(
     watcher = ChainWatcher(wallet, probe, sync_every=30.0, clock=clock, sleep=clock.sleep)
     watcher.start()
     try:
-        for _ in range(500):
-            if clock.now >= 60.0:
+        # The simulated clock runs ahead of the real syncs: wait for both, within a bound.
+        for _ in range(1000):
+            if clock.now >= 60.0 and len(seen.of(SyncCompleted)) >= 3:
                 break
             await asyncio.sleep(0.01)
         # At start, then after 30 s of (simulated) idle ticks, then again.
