@@ -32,10 +32,10 @@ from cairn.upgrade.formats import (
 from cairn.upgrade.legacy import legacy_descriptors
 from cairn.upgrade.records import CONFIG_SETTINGS
 from cairn.wallet.addresses import network_kind
-from cairn.wallet.core import REVEALED_PREFIX, parse_revealed
 from cairn.wallet.labels import LabelBook, parse_labels
 from cairn.wallet.persistence import RecordPersistence
 from cairn.wallet.preferences import Preferences
+from cairn.wallet.receiving import REVEALED_PREFIX, parse_revealed
 
 
 @dataclass(frozen=True)

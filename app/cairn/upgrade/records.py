@@ -29,10 +29,11 @@ from cairn.upgrade.formats import LEGACY_LABELS, LEGACY_SETTINGS, LEGACY_WALLET_
 from cairn.wallet import CairnWallet, WalletError
 from cairn.wallet.addresses import network_kind
 from cairn.wallet.changeset_codec import encode_changeset
-from cairn.wallet.core import REVEALED_PREFIX, SCANNED_RECORD
+from cairn.wallet.core import SCANNED_RECORD
 from cairn.wallet.labels import LabelBook
 from cairn.wallet.persistence import changeset_name
 from cairn.wallet.preferences import preference_record_name
+from cairn.wallet.receiving import REVEALED_PREFIX
 
 log = logging.getLogger(__name__)
 

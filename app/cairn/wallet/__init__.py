@@ -1,6 +1,6 @@
 """The BDK wallet, persisted as records; chain sync, payments, labels and events."""
 
-from cairn.wallet.core import CairnWallet, ReceiveAddress
+from cairn.wallet.core import CairnWallet
 from cairn.wallet.errors import (
     BroadcastRejected,
     ChainUnavailable,
@@ -17,6 +17,7 @@ from cairn.wallet.labels import Label, LabelError, LabelImportResult, LabelLineE
 from cairn.wallet.payments import PaymentPlan
 from cairn.wallet.persistence import RecordPersistence
 from cairn.wallet.preferences import Preferences
+from cairn.wallet.receiving import ReceiveAddress
 from cairn.wallet.sync import SyncState, SyncStatus
 from cairn.wallet.watch import ChainWatcher, WatchTargets
 

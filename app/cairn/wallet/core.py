@@ -13,46 +13,30 @@ from __future__ import annotations
 import asyncio
 import functools
 import hashlib
-import json
 import logging
 import threading
 import time
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import bdkpython as bdk
 
 from cairn.events import (
-    AddressRevealed,
     Event,
     EventBus,
-    PaymentFailed,
-    PaymentSent,
     SyncCompleted,
     SyncFailed,
 )
 from cairn.keys import Network, bip84_descriptors
-from cairn.storage.device import device_id
 from cairn.wallet.address_list import AddressInfo, addresses_of
 from cairn.wallet.addresses import BDK_NETWORKS, network_kind
 from cairn.wallet.details import TransactionDetails, details_of
 from cairn.wallet.errors import (
-    BroadcastRejected,
-    ChainUnavailable,
     WalletError,
     WalletStorageError,
 )
-from cairn.wallet.feebump import BumpableTx, FeeBumpPlan, build_fee_bump, bumpable, sign_psbt
 from cairn.wallet.history import Balance, HistoryItem, balance_of, history_of
 from cairn.wallet.labels import Label, LabelBook, LabelImportResult
-from cairn.wallet.payments import (
-    PAYMENT_PREFIX,
-    PaymentPlan,
-    build_plan,
-    payment_record,
-    sign_payment,
-)
+from cairn.wallet.paying import Paying
 from cairn.wallet.persistence import (
     CHANGESET_PREFIX,
     DEFAULT_COMPACT_EVERY,
@@ -61,13 +45,13 @@ from cairn.wallet.persistence import (
     check_descriptor_record,
 )
 from cairn.wallet.preferences import Preferences
+from cairn.wallet.receiving import AddressReserver, Receiving
 from cairn.wallet.sync import (
     SyncState,
     SyncStatus,
     TxState,
     describe_chain_error,
     payment_events,
-    rejection_reason,
     tx_states,
 )
 from cairn.wallet.watch import MAX_WATCHED_ADDRESSES, WatchTargets
@@ -77,30 +61,17 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-REVEALED_PREFIX = "wallet/revealed/"
-MAX_RESERVATION_ROUNDS = 5
-AddressReserver = Callable[[], Awaitable[object]]
 # Machine-local: a fresh wallet's first full scan happened here (never backed up, see storage).
 SCANNED_RECORD = "local/wallet/full_scan_done"
 DEFAULT_STOP_GAP = 20
 DEFAULT_PARALLEL_REQUESTS = 2
 DEFAULT_SYNC_TIMEOUT = 120.0
-# bdkpython's Esplora client has no timeout of its own: a hung server must not hang the UI.
-REQUEST_TIMEOUT = 60.0
 # Incremental syncs watch only revealed addresses; a periodic full scan also finds payments to
 # addresses handed out elsewhere (the same words on another machine, or a backup that lagged).
 DEFAULT_FULL_SCAN_EVERY = 60
 
 
-@dataclass(frozen=True)
-class ReceiveAddress:
-    """An address handed out for receiving, with its BIP84 index on the external keychain."""
-
-    address: str
-    index: int
-
-
-class CairnWallet:
+class CairnWallet(Paying, Receiving):
     """The wallet of one seed on one network; open it with ``CairnWallet.open``."""
 
     def __init__(
@@ -311,222 +282,6 @@ class CairnWallet:
     def preference(self, name: str, default: str | None = None) -> str | None:
         return self._preferences.get(name, default)
 
-    # --- receiving --------------------------------------------------------------------------
-
-    def set_address_reserver(self, reserve: AddressReserver | None) -> None:
-        """How a new address index is reserved against other devices on this seed.
-
-        `reserve` (the backup engine's sync) runs after the index is on disk and before the
-        address is handed out. Two online devices never hand out one address: the device whose
-        reservation reached the server second finds the other's index merged in, and takes the
-        next one. Offline, the address is handed out anyway (the reservation travels later, and
-        two offline devices may then show one address twice: same wallet, same funds).
-        """
-        self._reserve = reserve
-
-    async def next_receive_address(self) -> ReceiveAddress:
-        """A new address never handed out before; its index is on disk before it is returned."""
-        for _ in range(MAX_RESERVATION_ROUNDS):
-            candidate = await asyncio.to_thread(self._reveal_next)
-            if self._reserve is not None:
-                try:
-                    await self._reserve()
-                except Exception as error:  # offline: hand it out, the reservation goes later
-                    log.info("address reservation not confirmed: %s", type(error).__name__)
-                    break
-            recorded = await asyncio.to_thread(self._recorded, bdk.KeychainKind.EXTERNAL)
-            if recorded is None or recorded == (candidate.index, self._device()):
-                break
-            # Another device reserved this index first: take the next one.
-        self._bus.publish(AddressRevealed("external", candidate.index, candidate.address))
-        return candidate
-
-    def next_receive_address_blocking(self) -> ReceiveAddress:
-        address = self._reveal_next()
-        self._bus.publish(AddressRevealed("external", address.index, address.address))
-        return address
-
-    def _device(self) -> str:
-        return device_id(self._store).hex()
-
-    def _reveal_next(self) -> ReceiveAddress:
-        keychain = bdk.KeychainKind.EXTERNAL
-        with self._lock:
-            index = self._wallet.next_derivation_index(keychain)
-            recorded = self._recorded_index(keychain)
-            if recorded is not None:
-                index = max(index, recorded + 1)
-            address = str(self._wallet.peek_address(keychain, index).address)
-            try:
-                self._store.put(_revealed_name(keychain), f"{index} {self._device()}".encode())
-            except Exception as error:
-                raise WalletStorageError(
-                    f"the new address could not be saved ({type(error).__name__}); "
-                    "no address was handed out"
-                ) from None
-            self._wallet.reveal_addresses_to(keychain, index)
-            self._persist_quietly()
-        return ReceiveAddress(address, index)
-
-    async def current_receive_address(self) -> ReceiveAddress:
-        """The last address handed out while nothing paid to it yet; otherwise a new one."""
-        with self._lock:
-            recorded = self._recorded_index(bdk.KeychainKind.EXTERNAL)
-            if recorded is not None:
-                unused = {
-                    info.index
-                    for info in self._wallet.list_unused_addresses(bdk.KeychainKind.EXTERNAL)
-                }
-                if recorded in unused:
-                    info = self._wallet.peek_address(bdk.KeychainKind.EXTERNAL, recorded)
-                    return ReceiveAddress(str(info.address), recorded)
-        return await self.next_receive_address()
-
-    def _recorded_index(self, keychain: bdk.KeychainKind) -> int | None:
-        recorded = self._recorded(keychain)
-        return None if recorded is None else recorded[0]
-
-    def _recorded(self, keychain: bdk.KeychainKind) -> tuple[int, str] | None:
-        """The last index handed out and the device that reserved it ("" before devices)."""
-        value = self._store.get(_revealed_name(keychain))
-        if value is None:
-            return None
-        parsed = parse_revealed(value)
-        if parsed is None:
-            log.error("the revealed-index record is unreadable; using the wallet's own index")
-        return parsed
-
-    # --- sending ----------------------------------------------------------------------------
-
-    def plan_payment(
-        self, recipient: str, amount_sat: int | None, fee_rate_sat_vb: float
-    ) -> PaymentPlan:
-        """Build the payment for review; ``amount_sat=None`` sends everything.
-
-        Raises InvalidAddress, WrongNetworkAddress, InvalidAmount, DustAmount or
-        InsufficientFunds. CPU only: fast enough to call on the loop.
-        """
-        with self._lock:
-            return build_plan(self._wallet, self._network, recipient, amount_sat, fee_rate_sat_vb)
-
-    async def send(self, plan: PaymentPlan, *, memo: str = "") -> str:
-        """Sign, broadcast, apply and record a planned payment; returns the txid.
-
-        Raises BroadcastRejected (the server's reason) or ChainUnavailable, after publishing
-        PaymentFailed; on success publishes PaymentSent. Idempotent: a plan already sent (a
-        second click on Send) returns its txid without sending or announcing it again.
-        """
-        with self._lock:
-            tx = sign_payment(self._wallet, plan)
-            already_sent = self._wallet.get_tx(tx.compute_txid()) is not None
-        txid = str(tx.compute_txid())
-        if already_sent:
-            return txid
-        try:
-            await self._broadcast(tx)
-        except WalletError as failure:
-            self._bus.publish(PaymentFailed(plan.recipient, plan.amount_sat, str(failure)))
-            raise
-        await asyncio.to_thread(self._record_sent, tx, plan, txid, memo)
-        self._bus.publish(PaymentSent(txid, plan.recipient, plan.amount_sat, plan.fee_sat))
-        return txid
-
-    async def _broadcast(self, tx: bdk.Transaction) -> None:
-        """Hand ``tx`` to the chain server; BroadcastRejected or ChainUnavailable if not."""
-        try:
-            async with asyncio.timeout(REQUEST_TIMEOUT):
-                await asyncio.to_thread(self._client.broadcast, tx)
-        except Exception as error:
-            reason = rejection_reason(error)
-            if reason is not None:
-                raise BroadcastRejected(reason) from None
-            message = describe_chain_error(error, self._esplora_url)
-            if isinstance(error, TimeoutError):
-                # The server may have taken it before going quiet: only a sync can tell.
-                message += "; the payment may still go through, so check the history first"
-            raise ChainUnavailable(message) from None
-
-    # --- fee bumping (RBF) ------------------------------------------------------------------
-
-    def fee_bump_info(self, txid: str) -> BumpableTx:
-        """The current fee of an unconfirmed payment of ours; CannotBumpFee saying why not."""
-        with self._lock:
-            return bumpable(self._wallet, txid)
-
-    def plan_fee_bump(self, txid: str, fee_rate_sat_vb: float) -> FeeBumpPlan:
-        """Build the replacement of ``txid`` for review (CPU only, like ``plan_payment``)."""
-        with self._lock:
-            return build_fee_bump(self._wallet, txid, fee_rate_sat_vb)
-
-    async def bump_fee(self, plan: FeeBumpPlan) -> str:
-        """Sign and broadcast the replacement; the original's label and payment record carry
-        over to it. Returns the new txid; BroadcastRejected or ChainUnavailable if not sent."""
-        with self._lock:
-            tx = sign_psbt(self._wallet, plan.psbt)
-        txid = str(tx.compute_txid())
-        await self._broadcast(tx)
-        recipient, amount = await asyncio.to_thread(self._record_replacement, tx, plan, txid)
-        self._bus.publish(PaymentSent(txid, recipient, amount, plan.fee_sat))
-        return txid
-
-    def _record_replacement(
-        self, tx: bdk.Transaction, plan: FeeBumpPlan, txid: str
-    ) -> tuple[str, int]:
-        now = int(time.time())
-        with self._lock:
-            self._wallet.apply_unconfirmed_txs([bdk.UnconfirmedTx(tx=tx, last_seen=now)])
-            # The server evicted the original; so does the wallet, at once, not at its next sync.
-            self._wallet.apply_evicted_txs(
-                [bdk.EvictedTx(txid=bdk.Txid.from_string(plan.original_txid), evicted_at=now)]
-            )
-            self._persist_quietly()
-        recipient, amount = "", 0
-        try:
-            original = self._store.get(PAYMENT_PREFIX + plan.original_txid)
-            if original is not None:
-                document = json.loads(original)
-                recipient, amount = str(document["recipient"]), int(document["amount_sat"])
-                document.update(
-                    txid=txid,
-                    fee_sat=plan.fee_sat,
-                    fee_rate_sat_vb=plan.fee_rate_sat_vb,
-                    replaces=plan.original_txid,
-                    sent_at=now,
-                )
-                encoded = json.dumps(document, sort_keys=True).encode()
-                self._store.put(PAYMENT_PREFIX + txid, encoded)
-            label = self._labels.get("tx", plan.original_txid)
-            if label:
-                self._labels.set("tx", txid, label)
-        except Exception as error:  # on the network already: the next sync finds it anyway
-            log.error("the replacement could not be recorded: %s", type(error).__name__)
-        return recipient, amount
-
-    def _record_sent(self, tx: bdk.Transaction, plan: PaymentPlan, txid: str, memo: str) -> None:
-        # The payment is on the network now: a failure to record it locally is logged, not
-        # raised, because the next sync finds the transaction anyway.
-        with self._lock:
-            self._wallet.apply_unconfirmed_txs(
-                [bdk.UnconfirmedTx(tx=tx, last_seen=int(time.time()))]
-            )
-            self._persist_quietly()
-        try:
-            name, value = payment_record(plan, txid, memo)
-            self._store.put(name, value)
-            if memo.strip():
-                self._labels.set("tx", txid, memo)
-        except Exception as error:
-            log.error("the sent payment could not be recorded: %s", type(error).__name__)
-
-    async def fee_estimates(self) -> dict[int, float]:
-        """Esplora's fee estimates: confirmation target in blocks -> sat/vB."""
-        try:
-            async with asyncio.timeout(REQUEST_TIMEOUT):
-                estimates = await asyncio.to_thread(self._client.get_fee_estimates)
-        except Exception as error:
-            raise ChainUnavailable(describe_chain_error(error, self._esplora_url)) from None
-        return {int(target): float(rate) for target, rate in sorted(estimates.items())}
-
     # --- labels and preferences -------------------------------------------------------------
 
     async def set_label(self, type_: str, ref: str, label: str | None) -> None:
@@ -680,17 +435,3 @@ class CairnWallet:
         if self._in_flight:
             await asyncio.wait(set(self._in_flight), timeout=timeout)
         await asyncio.to_thread(self.close)
-
-
-def parse_revealed(value: bytes) -> tuple[int, str] | None:
-    """A `wallet/revealed/...` record: "<index> <device id hex>" ("<index>" before devices)."""
-    index, _, device = value.decode("utf-8", "replace").partition(" ")
-    try:
-        return int(index), device
-    except ValueError:
-        return None
-
-
-def _revealed_name(keychain: bdk.KeychainKind) -> str:
-    suffix = "external" if keychain == bdk.KeychainKind.EXTERNAL else "internal"
-    return REVEALED_PREFIX + suffix

@@ -30,7 +30,7 @@ from cairn.wallet import (
     InsufficientFunds,
     SyncState,
     WalletStorageError,
-    core,
+    paying,
 )
 from cairn.wallet.core import CairnWallet
 from tests.support.devnet import DevnetProcess
@@ -359,7 +359,7 @@ async def test_a_server_that_never_answers_times_out_into_the_offline_state(
         status = await wallet.sync()
         assert status.state is SyncState.OFFLINE
         assert status.error == f"the chain server at {url} did not answer in time; try again later"
-        monkeypatch.setattr(core, "REQUEST_TIMEOUT", 0.5)
+        monkeypatch.setattr(paying, "REQUEST_TIMEOUT", 0.5)
         with pytest.raises(ChainUnavailable, match="did not answer in time"):
             await wallet.fee_estimates()
     # Closing the socket resets the hung requests; the sync's worker thread then ends.

@@ -1,0 +1,145 @@
+"""Receiving: the next address to hand out, reserved on disk (and against the other devices
+on this seed) before it is shown. A part of `CairnWallet`."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import bdkpython as bdk
+
+from cairn.events import AddressRevealed, EventBus
+from cairn.storage.device import device_id
+from cairn.wallet.errors import WalletStorageError
+
+if TYPE_CHECKING:
+    from cairn.storage import RecordStore
+
+log = logging.getLogger("cairn.wallet.core")  # the wallet's one logger, as before the split
+REVEALED_PREFIX = "wallet/revealed/"
+MAX_RESERVATION_ROUNDS = 5
+AddressReserver = Callable[[], Awaitable[object]]
+
+
+@dataclass(frozen=True)
+class ReceiveAddress:
+    """An address handed out for receiving, with its BIP84 index on the external keychain."""
+
+    address: str
+    index: int
+
+
+class Receiving:
+    """Receive addresses; `CairnWallet` provides the state below."""
+
+    _wallet: bdk.Wallet
+    _lock: threading.RLock
+    _bus: EventBus
+    _store: RecordStore
+    _reserve: AddressReserver | None
+
+    def _persist_quietly(self) -> None:
+        raise NotImplementedError  # CairnWallet's
+
+    # --- receiving --------------------------------------------------------------------------
+
+    def set_address_reserver(self, reserve: AddressReserver | None) -> None:
+        """How a new address index is reserved against other devices on this seed.
+
+        `reserve` (the backup engine's sync) runs after the index is on disk and before the
+        address is handed out. Two online devices never hand out one address: the device whose
+        reservation reached the server second finds the other's index merged in, and takes the
+        next one. Offline, the address is handed out anyway (the reservation travels later, and
+        two offline devices may then show one address twice: same wallet, same funds).
+        """
+        self._reserve = reserve
+
+    async def next_receive_address(self) -> ReceiveAddress:
+        """A new address never handed out before; its index is on disk before it is returned."""
+        for _ in range(MAX_RESERVATION_ROUNDS):
+            candidate = await asyncio.to_thread(self._reveal_next)
+            if self._reserve is not None:
+                try:
+                    await self._reserve()
+                except Exception as error:  # offline: hand it out, the reservation goes later
+                    log.info("address reservation not confirmed: %s", type(error).__name__)
+                    break
+            recorded = await asyncio.to_thread(self._recorded, bdk.KeychainKind.EXTERNAL)
+            if recorded is None or recorded == (candidate.index, self._device()):
+                break
+            # Another device reserved this index first: take the next one.
+        self._bus.publish(AddressRevealed("external", candidate.index, candidate.address))
+        return candidate
+
+    def next_receive_address_blocking(self) -> ReceiveAddress:
+        address = self._reveal_next()
+        self._bus.publish(AddressRevealed("external", address.index, address.address))
+        return address
+
+    def _device(self) -> str:
+        return device_id(self._store).hex()
+
+    def _reveal_next(self) -> ReceiveAddress:
+        keychain = bdk.KeychainKind.EXTERNAL
+        with self._lock:
+            index = self._wallet.next_derivation_index(keychain)
+            recorded = self._recorded_index(keychain)
+            if recorded is not None:
+                index = max(index, recorded + 1)
+            address = str(self._wallet.peek_address(keychain, index).address)
+            try:
+                self._store.put(_revealed_name(keychain), f"{index} {self._device()}".encode())
+            except Exception as error:
+                raise WalletStorageError(
+                    f"the new address could not be saved ({type(error).__name__}); "
+                    "no address was handed out"
+                ) from None
+            self._wallet.reveal_addresses_to(keychain, index)
+            self._persist_quietly()
+        return ReceiveAddress(address, index)
+
+    async def current_receive_address(self) -> ReceiveAddress:
+        """The last address handed out while nothing paid to it yet; otherwise a new one."""
+        with self._lock:
+            recorded = self._recorded_index(bdk.KeychainKind.EXTERNAL)
+            if recorded is not None:
+                unused = {
+                    info.index
+                    for info in self._wallet.list_unused_addresses(bdk.KeychainKind.EXTERNAL)
+                }
+                if recorded in unused:
+                    info = self._wallet.peek_address(bdk.KeychainKind.EXTERNAL, recorded)
+                    return ReceiveAddress(str(info.address), recorded)
+        return await self.next_receive_address()
+
+    def _recorded_index(self, keychain: bdk.KeychainKind) -> int | None:
+        recorded = self._recorded(keychain)
+        return None if recorded is None else recorded[0]
+
+    def _recorded(self, keychain: bdk.KeychainKind) -> tuple[int, str] | None:
+        """The last index handed out and the device that reserved it ("" before devices)."""
+        value = self._store.get(_revealed_name(keychain))
+        if value is None:
+            return None
+        parsed = parse_revealed(value)
+        if parsed is None:
+            log.error("the revealed-index record is unreadable; using the wallet's own index")
+        return parsed
+
+
+def parse_revealed(value: bytes) -> tuple[int, str] | None:
+    """A `wallet/revealed/...` record: "<index> <device id hex>" ("<index>" before devices)."""
+    index, _, device = value.decode("utf-8", "replace").partition(" ")
+    try:
+        return int(index), device
+    except ValueError:
+        return None
+
+
+def _revealed_name(keychain: bdk.KeychainKind) -> str:
+    suffix = "external" if keychain == bdk.KeychainKind.EXTERNAL else "internal"
+    return REVEALED_PREFIX + suffix
