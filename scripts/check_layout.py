@@ -28,7 +28,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     # The engine: the backup (its wire format included), the wallet, the wizard's state machine.
     ("backup", "wallet", "onboarding"),
     ("upgrade",),
-    ("localfaults", "wallet_restore"),
+    ("localfaults", "wallet_restore", "session_backups"),
     ("session", "loading_steps", "demo"),
     # The front ends and the separate programs, each on its own.
     ("ui", "commands", "server", "devnet"),

@@ -11,35 +11,21 @@ import asyncio
 import contextlib
 import logging
 import os
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import httpx
 
 from cairn import httpclient
-from cairn.backup.conflicts import list_conflicts, resolve_conflict
-from cairn.backup.errors import (
-    BackupCorrupt,
-    BackupErased,
-    BackupError,
-    BackupNotFound,
-    BackupQuotaExceeded,
-    BackupServerError,
-    BackupUnauthorized,
-    BackupUnreachable,
-    BackupUnsupported,
-    RateLimited,
-)
 from cairn.backup.fullbackup import FullBackupProgress
 from cairn.backup.localstate import full_backup_reason
-from cairn.backup.merge import ConflictRecord
 from cairn.backup.restore import ProgressCallback as RestoreProgressCallback
 from cairn.backup.restore import RestoreProgress, RestoreResult, discard_staging
 from cairn.backup.restore_worker import RestoreChild
 from cairn.backup.service import BackupService
-from cairn.backup.status import BackupState, BackupStatus, StatusSnapshot
+from cairn.backup.status import BackupState, BackupStatus
 from cairn.config import AppConfig, load_config, save_config, wallet_dir
-from cairn.events import Event, EventBus, RemoteChangesApplied
+from cairn.events import Event, EventBus
 from cairn.files import make_private_dir
 from cairn.keys import (
     BackupKeys,
@@ -59,6 +45,7 @@ from cairn.seedfile import (
     seed_protection,
 )
 from cairn.serverurl import normalise_server_url, server_url_problem
+from cairn.session_backups import BackupProgressCallback, SessionBackups, _ignore
 from cairn.storage import AsyncRecordStore, SqliteStore, device_id
 from cairn.upgrade import (
     CURRENT_FORMAT,
@@ -68,9 +55,11 @@ from cairn.upgrade import (
     write_format,
 )
 from cairn.upgrade.formats import format_path
-from cairn.usererrors import UserError
+from cairn.usererrors import SessionError
 from cairn.wallet import CairnWallet
 from cairn.wallet_restore import NoBackupServer, WalletExists, restore_wallet
+
+__all__ = ["UPLOAD_BATCH_ITEMS", "Session", "SessionError"]
 
 log = logging.getLogger(__name__)
 
@@ -80,57 +69,6 @@ SIDECARS = ("-wal", "-shm", "-journal")
 # that is about 70 ms of CPU, a visible hitch. 200 keeps it near 25 ms for a few more requests.
 UPLOAD_BATCH_ITEMS = 200
 EMAIL_PREFERENCE = "email"
-
-BackupProgressCallback = Callable[[FullBackupProgress], None]
-
-
-class SessionError(UserError):
-    """Something the user can act on (server down, no server set); the message says what."""
-
-
-def backup_advice(error: BackupError, server: str) -> str | None:
-    """What the user can do about a backup error, or None when it is a bug of ours."""
-    if isinstance(error, (BackupUnreachable, BackupServerError)):
-        return (
-            f"The backup server at {server} could not be reached. Check your connection and "
-            "try again, or change the server."
-        )
-    if isinstance(error, RateLimited):
-        return f"The backup server at {server} is busy. Try again in a minute."
-    if isinstance(error, BackupCorrupt):
-        return (
-            f"The backup on {server} failed its integrity check, so nothing was taken from it. "
-            "Your wallet on this computer is unchanged. Contact the server's operator, or "
-            "change the server."
-        )
-    if isinstance(error, BackupErased):
-        return (
-            "The backup was deleted from another device. Choose Back up here again to back "
-            "this wallet up again."
-        )
-    if isinstance(error, BackupQuotaExceeded):
-        return (
-            f"The backup server at {server} has no more room for this wallet. Ask its operator "
-            "for more, or change the server."
-        )
-    if isinstance(error, BackupUnauthorized):
-        reason = error.code or "refused"
-        return (
-            f"The backup server at {server} refused this computer's requests ({reason}). "
-            "Check that this computer's clock and time zone are right."
-        )
-    if isinstance(error, BackupNotFound):
-        return f"There is no backup of this wallet on {server}. Choose Back up now to make one."
-    if isinstance(error, BackupUnsupported):
-        return (
-            f"The backup server at {server} runs another version of the backup protocol. "
-            "Update Cairn or the server, or change the server."
-        )
-    return None
-
-
-def _ignore(_progress: object) -> None:
-    return None
 
 
 class _NewFiles:
@@ -161,7 +99,7 @@ class _NewFiles:
                 folder.rmdir()
 
 
-class Session:
+class Session(SessionBackups):
     """The wallet of `config.network` under `data_dir`, and its backups."""
 
     def __init__(self, data_dir: Path, config: AppConfig, *, backup_timeout: float = 15.0) -> None:
@@ -303,28 +241,6 @@ class Session:
         if self._new_files is not None:
             await asyncio.to_thread(self._new_files.remove)
             self._new_files = None
-
-    async def run_initial_backup(self, progress: BackupProgressCallback = _ignore) -> None:
-        """Upload everything the new wallet wrote; returns once the server acknowledged it."""
-        service = self._require_service()
-        store = self._require_async_store()
-        queued = await store.outbox_stats()
-        progress(FullBackupProgress(0, queued.count, 0))
-
-        def on_status(snapshot: StatusSnapshot) -> None:
-            done = max(0, queued.count - snapshot.pending_changes)
-            progress(
-                FullBackupProgress(
-                    done, queued.count, max(0, queued.bytes - snapshot.pending_bytes)
-                )
-            )
-
-        unsubscribe = service.status.subscribe(on_status)
-        try:
-            await self._backup_now(service)
-        finally:
-            unsubscribe()
-        progress(FullBackupProgress(queued.count, queued.count, queued.bytes))
 
     async def restore(
         self,
@@ -485,23 +401,6 @@ class Session:
         if self._wallet is not None:
             self._wallet.set_address_reserver(service.sync_now)
 
-    def _remote_changes_applied(self, records: int) -> None:
-        """Another device's changes were merged into the store: the wallet reads them again."""
-        task = asyncio.get_running_loop().create_task(self._reload_shared(records))
-        self._reloads.add(task)
-        task.add_done_callback(self._reloads.discard)
-
-    async def _reload_shared(self, records: int) -> None:
-        wallet = self._wallet
-        if wallet is None:
-            return
-        try:
-            await asyncio.to_thread(wallet.reload_shared_records)
-        except Exception:
-            log.exception("reading the records another device wrote failed")
-            return
-        self.bus.publish(RemoteChangesApplied(records))
-
     async def _close_wallet(self) -> None:
         for task in list(self._reloads):
             task.cancel()
@@ -518,35 +417,6 @@ class Session:
             # wait for it, or it would write to a store closed under it.
             await self._wallet.aclose()
             self._wallet = None
-
-    async def _backup_now(self, service: BackupService) -> None:
-        async with self._backup_errors(service):
-            await service.backup_now()
-
-    @contextlib.asynccontextmanager
-    async def _backup_errors(self, service: BackupService) -> AsyncIterator[None]:
-        """The backup's errors the user can act on, as SessionError advice; bugs stay bugs."""
-        try:
-            yield
-        except BackupError as exc:
-            advice = backup_advice(exc, service.server_url)
-            if advice is None:
-                raise
-            if isinstance(exc, BackupUnreachable):
-                # The transport's own words ("All connection attempts failed") help nobody who
-                # reads the message; they go to the log.
-                log.warning("backup server %s unreachable: %s", service.server_url, exc)
-            raise SessionError(advice) from exc
-
-    def _require_service(self) -> BackupService:
-        if self._service is None:
-            raise SessionError("No backup server is set. Choose one to back up to.")
-        return self._service
-
-    def _require_async_store(self) -> AsyncRecordStore:
-        if self._async_store is None:
-            raise RuntimeError("the record store is not open")
-        return self._async_store
 
     def require_wallet(self) -> CairnWallet:
         if self._wallet is None:
@@ -570,32 +440,6 @@ class Session:
     def subscribe_events(self, callback: Callable[[Event], None]) -> Callable[[], None]:
         return self.bus.subscribe(callback)
 
-    async def back_up_now(self) -> None:
-        await self._backup_now(self._require_service())
-
-    async def conflicts(self) -> list[ConflictRecord]:
-        """Records two devices changed at once, with every value kept."""
-        return await list_conflicts(self._require_async_store())
-
-    async def resolve_conflict(self, name: str, keep: int) -> None:
-        """Keep value number `keep` (from 0) of the conflict about `name`; back it up."""
-        found = next((c for c in await self.conflicts() if c.name == name), None)
-        if found is None or not 0 <= keep < len(found.candidates):
-            raise SessionError("That conflict was already settled (perhaps on another device).")
-        await resolve_conflict(self._require_async_store(), found, keep)
-        if self._wallet is not None:
-            await asyncio.to_thread(self._wallet.reload_shared_records)
-        self.bus.publish(RemoteChangesApplied(1))
-
-    async def dismiss_backup_notice(self) -> None:
-        await self._require_service().dismiss_notice()
-
-    async def back_up_here_again(self) -> None:
-        """After the backup was deleted from another device: back up this wallet again."""
-        service = self._require_service()
-        async with self._backup_errors(service):
-            await service.start_again()
-
     async def change_backup_server(self, url: str) -> None:
         """Switch servers: the engine sees the new URL and uploads everything there."""
         self.set_backup_server(url)
@@ -613,11 +457,6 @@ class Session:
         if was_started and self._service is not None:
             self._service.uploader.start()
             self._started = True
-
-    async def delete_server_backup(self) -> None:
-        service = self._require_service()
-        async with self._backup_errors(service):
-            await service.delete_server_backup()
 
     async def set_email(self, email: str | None) -> None:
         await self.require_wallet().set_preference(EMAIL_PREFERENCE, email or None)

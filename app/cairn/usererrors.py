@@ -17,3 +17,7 @@ class UserError(Exception):
 
 class RefusedInput(UserError, ValueError):
     """What the user typed is refused (an address, an amount, an email); the message says why."""
+
+
+class SessionError(UserError):
+    """Something the user can act on (server down, no server set); the message says what."""

@@ -7,6 +7,7 @@ import logging
 import pytest
 
 from cairn.backup import errors as backup_errors
+from cairn.backup.advice import backup_advice
 from cairn.backup.errors import (
     BackupBadRequest,
     BackupConflict,
@@ -18,7 +19,7 @@ from cairn.backup.errors import (
 )
 from cairn.keys import InvalidMnemonic
 from cairn.serverurl import checked_server_url
-from cairn.session import SessionError, backup_advice
+from cairn.session import SessionError
 from cairn.ui.main.errors import user_message
 from cairn.usererrors import RefusedInput, UserError
 from cairn.wallet.amounts import AmountError

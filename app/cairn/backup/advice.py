@@ -1,0 +1,57 @@
+"""What the user can do about a backup error, said in their words; None for a bug of ours."""
+
+from __future__ import annotations
+
+from cairn.backup.errors import (
+    BackupCorrupt,
+    BackupErased,
+    BackupError,
+    BackupNotFound,
+    BackupQuotaExceeded,
+    BackupServerError,
+    BackupUnauthorized,
+    BackupUnreachable,
+    BackupUnsupported,
+    RateLimited,
+)
+
+
+def backup_advice(error: BackupError, server: str) -> str | None:
+    """What the user can do about a backup error, or None when it is a bug of ours."""
+    if isinstance(error, (BackupUnreachable, BackupServerError)):
+        return (
+            f"The backup server at {server} could not be reached. Check your connection and "
+            "try again, or change the server."
+        )
+    if isinstance(error, RateLimited):
+        return f"The backup server at {server} is busy. Try again in a minute."
+    if isinstance(error, BackupCorrupt):
+        return (
+            f"The backup on {server} failed its integrity check, so nothing was taken from it. "
+            "Your wallet on this computer is unchanged. Contact the server's operator, or "
+            "change the server."
+        )
+    if isinstance(error, BackupErased):
+        return (
+            "The backup was deleted from another device. Choose Back up here again to back "
+            "this wallet up again."
+        )
+    if isinstance(error, BackupQuotaExceeded):
+        return (
+            f"The backup server at {server} has no more room for this wallet. Ask its operator "
+            "for more, or change the server."
+        )
+    if isinstance(error, BackupUnauthorized):
+        reason = error.code or "refused"
+        return (
+            f"The backup server at {server} refused this computer's requests ({reason}). "
+            "Check that this computer's clock and time zone are right."
+        )
+    if isinstance(error, BackupNotFound):
+        return f"There is no backup of this wallet on {server}. Choose Back up now to make one."
+    if isinstance(error, BackupUnsupported):
+        return (
+            f"The backup server at {server} runs another version of the backup protocol. "
+            "Update Cairn or the server, or change the server."
+        )
+    return None
