@@ -46,6 +46,8 @@ MAX_BATCH_BYTES = 4 * 1024 * 1024
 # Batches larger than this are sealed on a worker thread (about a millisecond of work here).
 SEAL_ON_LOOP_BYTES = 64 * 1024
 _MOD = 1 << 256
+# The records this device's view of the server is made of (EngineCore._view).
+VIEW_NAMES = (LAST_GENERATION, INCARNATION, MANIFEST, CLOCK, SENT, PROTOCOL, DEVICE_RECORD)
 
 
 @dataclass(frozen=True)
@@ -62,6 +64,7 @@ class PushResult:
     records: int = 0
     bytes_sent: int = 0
     generation: int = 0
+    pulled: bool = False  # another device wrote first: the push pulled and merged
 
 
 @dataclass
@@ -120,8 +123,10 @@ class EngineCore:
     # -- state --------------------------------------------------------------------------------
 
     async def _view(self) -> _View:
-        names = [LAST_GENERATION, INCARNATION, MANIFEST, CLOCK, SENT, PROTOCOL, DEVICE_RECORD]
-        found = await self.store.get_many(names)
+        return await self._view_of(await self.store.get_many(VIEW_NAMES))
+
+    async def _view_of(self, found: dict[str, bytes]) -> _View:
+        """The view from its records as read (`VIEW_NAMES`, among others)."""
         device = found.get(DEVICE_RECORD)
         if device is None or len(device) != DEVICE_ID_BYTES:
             device = os.urandom(DEVICE_ID_BYTES)

@@ -29,9 +29,9 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from cairn.storage.protocol import (
     OutboxEntry,
@@ -40,6 +40,8 @@ from cairn.storage.protocol import (
     RecordStore,
     Snapshot,
 )
+
+T = TypeVar("T")
 
 __all__ = [
     "CLOCK",
@@ -59,11 +61,13 @@ __all__ = [
     "LocalBackupState",
     "ManifestState",
     "Notice",
+    "RoundSummary",
     "bookkeeping_records",
     "clear_server_state",
     "full_backup_reason",
     "require_full_backup",
     "version_name",
+    "version_of",
     "version_record",
 ]
 
@@ -80,6 +84,7 @@ NOTICE = PREFIX + "notice"
 SERVER_URL = PREFIX + "server_url"
 LAST_SUCCESS = PREFIX + "last_success"
 CURRENT_PROTOCOL = b"2"
+CONFLICTS_PREFIX = "conflicts/"  # not the engine's bookkeeping: records the user settles
 # Names of v1 bookkeeping that v2 no longer keeps (removed when a store is re-listed).
 LEGACY_NAMES = (PREFIX + "full_progress", PREFIX + "writer", PREFIX + "conflicts")
 
@@ -96,6 +101,8 @@ class AsyncStore(Protocol):
     async def snapshot(self) -> Snapshot: ...
 
     async def get(self, name: str) -> bytes | None: ...
+
+    async def call(self, fn: Callable[[RecordStore], T]) -> T: ...
 
     async def get_many(self, names: Iterable[str]) -> dict[str, bytes]: ...
 
@@ -232,6 +239,11 @@ def version_record(object_key: str, version: int) -> tuple[str, bytes]:
     return VERSIONS_PREFIX + object_key, str(version).encode()
 
 
+def version_of(raw: bytes | None) -> int:
+    """The server version a version record holds (0: the server does not hold the object)."""
+    return _int(raw)
+
+
 def bookkeeping_records(
     *,
     generation: int | None = None,
@@ -303,6 +315,17 @@ def decode_full_flag(raw: bytes | None) -> FullRequirement | None:
     )
 
 
+@dataclass(frozen=True)
+class RoundSummary:
+    """What the status shows after a round, read in one go."""
+
+    last_success: float | None
+    full_required: str | None
+    notice: Notice | None
+    conflicts: int
+    pending: OutboxStats
+
+
 class LocalBackupState:
     """Typed access to the engine's `local/backup/` records through an async store."""
 
@@ -312,7 +335,7 @@ class LocalBackupState:
     async def versions(self, object_keys: Iterable[str]) -> dict[str, int]:
         keys = list(object_keys)
         found = await self.store.get_many(version_name(k) for k in keys)
-        return {k: _int(found.get(version_name(k))) for k in keys}
+        return {k: version_of(found.get(version_name(k))) for k in keys}
 
     async def manifest(self) -> ManifestState:
         return ManifestState.decode(await self.store.get(MANIFEST))
@@ -336,7 +359,34 @@ class LocalBackupState:
         return None if raw is None else float(raw)
 
     async def conflicts(self) -> int:
-        return len(await self.store.scan("conflicts/"))
+        return len(await self.store.scan(CONFLICTS_PREFIX))
+
+    async def summary(self) -> RoundSummary:
+        """Everything the status shows after a round, in one trip to the store's thread."""
+
+        def read(store: RecordStore) -> RoundSummary:
+            found = store.get_many([LAST_SUCCESS, FULL_REQUIRED, NOTICE])
+            requirement = decode_full_flag(found.get(FULL_REQUIRED))
+            raw_success = found.get(LAST_SUCCESS)
+            return RoundSummary(
+                last_success=None if raw_success is None else float(raw_success),
+                full_required=None if requirement is None else requirement.reason,
+                notice=Notice.decode(found.get(NOTICE)),
+                conflicts=len(store.scan(CONFLICTS_PREFIX)),
+                pending=store.outbox_stats(),
+            )
+
+        return await self.store.call(read)
+
+    async def before_push(self) -> tuple[str | None, int]:
+        """Why a full backup is required (None if it is not) and how many changes are pending,
+        in one trip to the store's thread."""
+
+        def read(store: RecordStore) -> tuple[str | None, int]:
+            requirement = decode_full_flag(store.get(FULL_REQUIRED))
+            return (None if requirement is None else requirement.reason), store.outbox_stats().count
+
+        return await self.store.call(read)
 
     async def notice(self) -> Notice | None:
         return Notice.decode(await self.store.get(NOTICE))

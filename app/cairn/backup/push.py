@@ -12,6 +12,7 @@ from cairn.backup.engine import (
     MAX_PUSH_ROUNDS,
     SEAL_ON_LOOP_BYTES,
     SENT_KEPT,
+    VIEW_NAMES,
     EngineCore,
     PushResult,
     _View,
@@ -25,9 +26,10 @@ from cairn.backup.localstate import (
     ManifestState,
     bookkeeping_records,
     version_name,
+    version_of,
     version_record,
 )
-from cairn.storage import Pending
+from cairn.storage import Pending, RecordStore
 from cairn.wire import envelope, payload
 from cairn.wire.addressing import new_incarnation, new_write_id
 from cairn.wire.messages import Batch, DeleteItem, PutItem
@@ -56,21 +58,34 @@ class Pushing(EngineCore):
                         "other devices keep writing to this backup; will retry"
                     ) from None
                 await self.pull()  # raises BackupErased if the store was erased elsewhere
+                total = PushResult(total.records, total.bytes_sent, total.generation, pulled=True)
                 if await self.local.full_required():
                     return total
                 continue
             total = PushResult(
-                total.records + sent.records, total.bytes_sent + sent.bytes_sent, sent.generation
+                total.records + sent.records,
+                total.bytes_sent + sent.bytes_sent,
+                sent.generation,
+                total.pulled,
             )
             if on_sent is not None:
                 on_sent(total)
 
     async def _push_once(self, names: Sequence[str]) -> PushResult:
-        view = await self._view()
-        # Pending entries first: a write after this read gets a new seq, which stays pending
-        # (read the other way round, an old value could be sent and the new entry acknowledged).
-        pending = await self.store.pending_for(names)
-        values = await self.store.get_many(names)
+        all_keys = {n: self.wire_key(n) for n in names}
+
+        def read(store: RecordStore) -> tuple[dict[str, Pending], dict[str, bytes]]:
+            # Pending entries first: a write after this read gets a new seq, which stays pending
+            # (read the other way round, an old value could be sent and the new entry
+            # acknowledged). One trip to the store's thread for the view, the entries, their
+            # values and their server versions.
+            pending = store.pending_for(names)
+            wanted = [*VIEW_NAMES, *names, *(version_name(k) for k in all_keys.values())]
+            return pending, store.get_many(wanted)
+
+        pending, found = await self.store.call(read)
+        view = await self._view_of(found)
+        values = {n: found[n] for n in names if n in found}
         chosen: list[str] = []
         size = 0
         for name in names:
@@ -80,8 +95,8 @@ class Pushing(EngineCore):
             chosen.append(name)
             size += value_size
         seqs = [pending[n].seq for n in chosen if n in pending]
-        keys = {n: self.wire_key(n) for n in chosen}
-        known = await self.local.versions(keys.values())
+        keys = {n: all_keys[n] for n in chosen}
+        known = {k: version_of(found.get(version_name(k))) for k in keys.values()}
         incarnation = view.incarnation or await self._new_incarnation(view)
         generation = view.generation + 1
         write_id = new_write_id()

@@ -1,7 +1,9 @@
 """OutboxUploader: keeps the record store and the server in step, in the background.
 
-Each round pulls what other devices wrote, then drains the outbox through the SyncEngine. The
-outbox holds at most one entry per name; the engine sends the name's *current* value (or its
+Each round pulls what other devices wrote, then drains the outbox through the SyncEngine; a
+round for this device's own changes pushes first when the last pull is under `poll_interval`
+old, so a change is acknowledged after one round trip (the push's generation precondition still
+catches every write another device made: a 409 pulls, merges and resends). The outbox holds at most one entry per name; the engine sends the name's *current* value (or its
 deletion) and acknowledges the entries it read only after the server acknowledged the batch. A
 write that lands meanwhile replaces the entry with a higher seq, which stays pending, so no
 change is ever acknowledged unseen. Entries survive restarts.
@@ -19,13 +21,14 @@ import asyncio
 import contextlib
 import logging
 import random
+import time
 from collections.abc import Awaitable, Callable
 from typing import Protocol
 
 from cairn.backup.client import BackupError, BackupUnreachable, RateLimited
 from cairn.backup.errors import BackupErased
 from cairn.backup.fullbackup import FullBackupResult
-from cairn.backup.localstate import AsyncStore, LocalBackupState
+from cairn.backup.localstate import AsyncStore, LocalBackupState, Notice
 from cairn.backup.status import BackupState, BackupStatus
 from cairn.backup.sync import SyncEngine
 from cairn.events import Event, EventBus
@@ -102,6 +105,7 @@ class OutboxUploader:
         self._task: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
         self.rounds = 0  # rounds completed (pull, full backup if required, push)
+        self._pulled_at: float | None = None  # time.monotonic() of the last completed pull
         self._counting: set[asyncio.Task[None]] = set()
 
     @property
@@ -180,7 +184,7 @@ class OutboxUploader:
             await self._wait_for_work()
             self._wake.clear()
             try:
-                await self.flush()
+                await self._background_round()
             except RateLimited as exc:
                 await self._fail(BackupState.OFFLINE, exc, max(exc.retry_after, 0.1))
             except BackupUnreachable as exc:
@@ -228,43 +232,76 @@ class OutboxUploader:
         Raises BackupError if the server cannot take them now (the entries stay pending).
         """
         async with self._lock:
-            sent = 0
-            # A rollback noticed while syncing sets the flag again: go round once more.
-            for _ in range(3):
-                if self._full_backup is not None and await self.local.full_required():
-                    sent += (await self._full_backup()).records
-                await self.engine.pull()
-                if self._full_backup is not None and await self.local.full_required():
-                    continue
-                if self.status.current.state is not BackupState.FULL_BACKUP:
-                    pending = await self.store.outbox_stats()
-                    if pending.count:
-                        self.status.update(state=BackupState.UPLOADING)
-                sent += (await self.engine.push()).records
-                if self._full_backup is None or not await self.local.full_required():
-                    break
-            self.status.update(
-                state=BackupState.IDLE,
-                last_error=None,
-                last_success=await self.local.last_success(),
-                full_backup_reason=await self.local.full_required(),
-                conflicts=await self.local.conflicts(),
-            )
-            await self._refresh_notice()
-            await self._update_pending()
-            self.rounds += 1
-            return sent
+            return await self._finish_round(await self._pull_then_push())
+
+    async def _background_round(self) -> int:
+        """A round the uploader starts itself: this device's changes go straight up when a pull
+        ran under `poll_interval` ago (a wake with nothing left to send costs no request);
+        otherwise, or when a full backup is due, the whole round of `flush`."""
+        async with self._lock:
+            window = self.poll_interval if self.poll_interval is not None else DEFAULT_POLL_INTERVAL
+            fresh = self._pulled_at is not None and time.monotonic() - self._pulled_at < window
+            if not fresh or self.status.current.state is BackupState.FULL_BACKUP:
+                return await self._finish_round(await self._pull_then_push())
+            full_required, pending = await self.local.before_push()
+            if full_required:
+                return await self._finish_round(await self._pull_then_push())
+            if pending:
+                self.status.update(state=BackupState.UPLOADING)
+            pushed = await self.engine.push()
+            sent = pushed.records
+            if pushed.pulled and await self.local.full_required():
+                # The push met a conflict and its pull asked for a full comparison.
+                sent += await self._pull_then_push()
+            return await self._finish_round(sent)
+
+    async def _finish_round(self, sent: int) -> int:
+        summary = await self.local.summary()
+        # One update, so listeners see the round's end at once.
+        self._show_notice(
+            summary.notice,
+            state=BackupState.IDLE,
+            last_error=None,
+            last_success=summary.last_success,
+            full_backup_reason=summary.full_required,
+            conflicts=summary.conflicts,
+            pending_changes=summary.pending.count,
+            pending_bytes=summary.pending.bytes,
+        )
+        self.rounds += 1
+        return sent
+
+    async def _pull_then_push(self) -> int:
+        sent = 0
+        # A rollback noticed while syncing sets the flag again: go round once more.
+        for _ in range(3):
+            if self._full_backup is not None and await self.local.full_required():
+                sent += (await self._full_backup()).records
+            await self.engine.pull()
+            self._pulled_at = time.monotonic()
+            if self._full_backup is not None and await self.local.full_required():
+                continue
+            if self.status.current.state is not BackupState.FULL_BACKUP:
+                pending = await self.store.outbox_stats()
+                if pending.count:
+                    self.status.update(state=BackupState.UPLOADING)
+            sent += (await self.engine.push()).records
+            if self._full_backup is None or not await self.local.full_required():
+                break
+        return sent
 
     async def drain(self) -> int:
         """Upload every pending change now; the number of records sent."""
         return (await self.engine.push()).records
 
     async def _refresh_notice(self) -> None:
-        notice = await self.local.notice()
+        self._show_notice(await self.local.notice())
+
+    def _show_notice(self, notice: Notice | None, **also: object) -> None:
         if notice is None:
-            self.status.show_notice(None)
+            self.status.show_notice(None, None, None, **also)
         else:
-            self.status.show_notice(notice.kind, notice.reason, notice.at)
+            self.status.show_notice(notice.kind, notice.reason, notice.at, **also)
 
     async def _update_pending(self) -> None:
         try:

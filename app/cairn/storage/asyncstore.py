@@ -98,6 +98,11 @@ class AsyncRecordStore:
     async def snapshot(self) -> Snapshot:
         return await self._run(self._store.snapshot)
 
+    async def call(self, fn: Callable[[RecordStore], T]) -> T:
+        """Run `fn` with the wrapped store on the worker: several calls, one trip to the thread
+        (and nothing else queued on the store runs between them)."""
+        return await self._run(fn, self._store)
+
     async def aclose(self) -> None:
         """Close the store on its worker, after every call already queued, then stop the worker."""
         if self._closed:

@@ -188,3 +188,105 @@ async def test_stop_right_after_an_acknowledged_change_ends_the_uploader(backupd
         async with asyncio.timeout(5):  # it takes milliseconds; a lost cancellation, forever
             await service.stop()
     await store.aclose()
+
+
+class _Requests:
+    """Counts the real client's feed reads and batch writes (the calls go through unchanged)."""
+
+    def __init__(self, service: object, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.changes = 0
+        self.puts = 0
+        client = service.client  # type: ignore[attr-defined]
+        changes, put_batch = client.changes, client.put_batch
+
+        async def counted_changes(*args: object, **kwargs: object) -> object:
+            self.changes += 1
+            return await changes(*args, **kwargs)
+
+        async def counted_put(*args: object, **kwargs: object) -> object:
+            self.puts += 1
+            return await put_batch(*args, **kwargs)
+
+        monkeypatch.setattr(client, "changes", counted_changes)
+        monkeypatch.setattr(client, "put_batch", counted_put)
+
+
+@pytest.mark.asyncio
+async def test_a_change_soon_after_a_pull_goes_up_in_one_request(backupd, tmp_path, monkeypatch):
+    store = open_store(tmp_path / "a.sqlite")
+    service = service_for(store, backupd.url, poll_interval=30.0)
+    bus = EventBus()
+    await service.start()
+    service.attach(bus)
+    await wait_for(lambda: service.uploader.rounds >= 1)  # the start's round pulled
+    requests = _Requests(service, monkeypatch)
+    rounds = service.uploader.rounds
+    await store.put("labels/tx/1", b"at once")
+    bus.publish(LabelChanged("tx", "1", "at once"))
+    await wait_for(lambda: service.uploader.rounds > rounds)
+    assert service.status.current.pending_changes == 0
+    assert (requests.changes, requests.puts) == (0, 1)
+    await service.stop()
+    await store.aclose()
+    assert (await restored_records(backupd.url, tmp_path))["labels/tx/1"] == b"at once"
+
+
+@pytest.mark.asyncio
+async def test_changes_pushed_without_a_break_still_pull_every_poll_interval(
+    backupd, tmp_path, monkeypatch
+):
+    poll = 0.4
+    store = open_store(tmp_path / "a.sqlite")
+    service = service_for(store, backupd.url, poll_interval=poll)
+    bus = EventBus()
+    await service.start()
+    service.attach(bus)
+    await wait_for(lambda: service.uploader.rounds >= 1)
+    requests = _Requests(service, monkeypatch)
+    loop = asyncio.get_running_loop()
+    started, i = loop.time(), 0
+    # A change every 50 ms wakes the uploader long before its poll interval runs out.
+    while loop.time() - started < 6 * poll:
+        await store.put(f"labels/tx/{i}", b"busy")
+        bus.publish(LabelChanged("tx", str(i), "busy"))
+        await asyncio.sleep(0.05)
+        i += 1
+    assert requests.puts >= 6
+    assert requests.changes >= 3
+    await service.stop()
+    await store.aclose()
+
+
+@pytest.mark.asyncio
+async def test_two_devices_pushing_straight_up_at_once_lose_nothing(backupd, tmp_path):
+    # A long poll interval: every round after the first pushes without pulling first, so the
+    # two devices' writes race and meet only in the server's generation precondition.
+    devices = []
+    for name in ("a", "b"):
+        store = open_store(tmp_path / f"{name}.sqlite")
+        service = service_for(store, backupd.url, poll_interval=60.0)
+        bus = EventBus()
+        await service.start()
+        service.attach(bus)
+        devices.append((name, store, service, bus))
+    await wait_for(lambda: all(d[2].uploader.rounds >= 1 for d in devices))
+    expected: dict[str, bytes] = {}
+    for i in range(12):
+        for name, store, _service, bus in devices:
+            record = f"labels/tx/{name}{i:02d}"
+            expected[record] = f"{name} {i}".encode()
+            await store.put(record, expected[record])
+            bus.publish(LabelChanged("tx", f"{name}{i:02d}", "x"))
+        await asyncio.sleep(0)
+    await wait_for(
+        lambda: all(
+            d[2].status.current.pending_changes == 0 and not d[2].uploader.round_due
+            for d in devices
+        ),
+        timeout=30,
+    )
+    for _name, store, service, _bus in devices:
+        await service.stop()
+        await store.aclose()
+    restored = await restored_records(backupd.url, tmp_path)
+    assert {k: v for k, v in restored.items() if k in expected} == expected
