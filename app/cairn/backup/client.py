@@ -7,6 +7,7 @@ a restore never holds the whole backup in memory twice.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import time
@@ -79,6 +80,9 @@ __all__ = [
 ]
 
 DEFAULT_TIMEOUT = 15.0
+# A batch with more bytes of values than this is encoded on a worker thread: a full backup's
+# batches of a megabyte take several milliseconds of JSON and base64 each.
+ENCODE_ON_LOOP_BYTES = 64 * 1024
 # An invite for a server in invite mode (docs/PROTOCOL.md section 7.1), for clients an operator
 # provisions; sent only with a batch that creates a store.
 INVITE_ENV = "CAIRN_BACKUP_INVITE"
@@ -149,7 +153,11 @@ class RemoteBackupClient:
     async def put_batch(self, batch: Batch) -> BatchResult:
         """Apply one atomic batch; BackupConflict (nothing applied) if the store moved on."""
         extra = {INVITE_HEADER: self._invite} if self._invite and batch.generation == 0 else None
-        data = await self._json("PUT", self.store_path + "/objects", encode_batch(batch), extra)
+        if batch.value_bytes > ENCODE_ON_LOOP_BYTES:
+            body = await asyncio.to_thread(encode_batch, batch)
+        else:
+            body = encode_batch(batch)
+        data = await self._json("PUT", self.store_path + "/objects", body, extra)
         return _decoded(decode_batch_result, data)
 
     async def get_object(self, key: str) -> StoredObject:

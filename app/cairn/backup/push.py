@@ -153,6 +153,7 @@ class Pushing(EngineCore):
         clock = view.clock
         mirror = view.manifest
         digest, objects = mirror.digest, mirror.objects
+        sealer = envelope.Sealer(self._data_key)
         puts: list[PutItem] = []
         deletes: list[DeleteItem] = []
         bookkeeping: dict[str, bytes] = {}
@@ -172,7 +173,7 @@ class Pushing(EngineCore):
             body = payload.encode_record(
                 name, view.device, value or b"", reading, deleted=value is None
             )
-            blob = binding.seal(self._data_key, self._store_id, key, generation, body)
+            blob = binding.seal(sealer, self._store_id, key, generation, body)
             if value is None:
                 deletes.append(DeleteItem(key, old, blob))
                 forget.append(version_name(key))
@@ -196,9 +197,7 @@ class Pushing(EngineCore):
                 previous_generation=incarnation.previous_generation,
             )
         )
-        blob = binding.seal(
-            self._data_key, self._store_id, self._manifest_key, generation, manifest_body
-        )
+        blob = binding.seal(sealer, self._store_id, self._manifest_key, generation, manifest_body)
         puts.append(PutItem(self._manifest_key, mirror.version, blob))
         return _Sealed(puts, deletes, bookkeeping, forget, clock, digest, objects)
 
@@ -261,9 +260,10 @@ class _Binding:
     write_id: bytes
     incarnation: bytes
 
-    def seal(self, data_key: bytes, store_id: str, key: str, version: int, body: bytes) -> bytes:
-        return envelope.seal(
-            data_key,
+    def seal(
+        self, sealer: envelope.Sealer, store_id: str, key: str, version: int, body: bytes
+    ) -> bytes:
+        return sealer.seal(
             store_id,
             key,
             version,

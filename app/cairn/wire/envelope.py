@@ -30,6 +30,7 @@ __all__ = [
     "NONCE_SIZE",
     "OVERHEAD",
     "DecryptionError",
+    "Sealer",
     "Unsealer",
     "associated_data",
     "seal",
@@ -126,21 +127,58 @@ def seal(
     `nonce` is for test vectors only: GCM-SIV tolerates a repeated nonce, but a random one
     keeps equal payloads from giving equal blobs.
     """
-    _check_key(data_key)
-    if len(payload) > MAX_PLAINTEXT:
-        raise ValueError(f"payload of {len(payload)} bytes exceeds {MAX_PLAINTEXT}")
-    if nonce is None:
-        nonce = os.urandom(NONCE_SIZE)
-    elif len(nonce) != NONCE_SIZE:
-        raise ValueError(f"the nonce is {NONCE_SIZE} bytes")
-    flags, body = 0, payload
-    if compress or (compress is None and len(payload) >= COMPRESS_THRESHOLD):
-        packed = zstandard.ZstdCompressor(level=ZSTD_LEVEL).compress(payload)
-        if compress or len(packed) < len(payload):
-            flags, body = FLAG_ZSTD, packed
-    aad = associated_data(store_id, object_key, version, write_id, incarnation)
-    sealed = AESGCMSIV(data_key).encrypt(nonce, bytes([flags]) + body, aad)
-    return HEADER + nonce + sealed
+    return Sealer(data_key).seal(
+        store_id,
+        object_key,
+        version,
+        payload,
+        write_id=write_id,
+        incarnation=incarnation,
+        compress=compress,
+        nonce=nonce,
+    )
+
+
+class Sealer:
+    """Seals many payloads under one data key: the cipher and the compressor are built once.
+
+    Building them for every record cost as much as sealing a 2 kB payload. A Sealer is for one
+    thread at a time (the compressor keeps state between calls).
+    """
+
+    __slots__ = ("_cipher", "_compressor")
+
+    def __init__(self, data_key: bytes) -> None:
+        _check_key(data_key)
+        self._cipher = AESGCMSIV(data_key)
+        self._compressor = zstandard.ZstdCompressor(level=ZSTD_LEVEL)
+
+    def seal(
+        self,
+        store_id: str,
+        object_key: str,
+        version: int,
+        payload: bytes,
+        *,
+        write_id: bytes,
+        incarnation: bytes,
+        compress: bool | None = None,
+        nonce: bytes | None = None,
+    ) -> bytes:
+        """As `seal`, under this Sealer's data key."""
+        if len(payload) > MAX_PLAINTEXT:
+            raise ValueError(f"payload of {len(payload)} bytes exceeds {MAX_PLAINTEXT}")
+        if nonce is None:
+            nonce = os.urandom(NONCE_SIZE)
+        elif len(nonce) != NONCE_SIZE:
+            raise ValueError(f"the nonce is {NONCE_SIZE} bytes")
+        flags, body = 0, payload
+        if compress or (compress is None and len(payload) >= COMPRESS_THRESHOLD):
+            packed = self._compressor.compress(payload)
+            if compress or len(packed) < len(payload):
+                flags, body = FLAG_ZSTD, packed
+        aad = associated_data(store_id, object_key, version, write_id, incarnation)
+        return HEADER + nonce + self._cipher.encrypt(nonce, bytes([flags]) + body, aad)
 
 
 def unseal(
