@@ -161,6 +161,10 @@ class Incarnation:
     previous_generation: int = 0
     confirmed: bool = True
 
+    def as_confirmed(self) -> Incarnation:
+        """The same life, once the server has accepted a batch of it."""
+        return Incarnation(self.id, self.previous, self.previous_generation)
+
     def encode(self) -> bytes:
         return json.dumps(
             {

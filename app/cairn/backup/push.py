@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Sequence
+import contextlib
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from cairn.backup import hlc
@@ -41,37 +42,66 @@ class Pushing(EngineCore):
     async def push(self, on_sent: Callable[[PushResult], None] | None = None) -> PushResult:
         """Send every pending change, pulling and rebuilding whenever another device wrote first.
 
-        `on_sent` hears about every batch the server accepted (a full backup's progress).
+        `on_sent` hears about every batch the server accepted (a full backup's progress). While
+        a full batch is with the server, the next one is read and sealed as if it will be
+        accepted (sealing is most of a batch's client work); it is thrown away unsent if not.
         """
         total = PushResult()
         conflicts = 0
-        while True:
-            entries = await self.store.outbox_pending(self.max_items)
-            if not entries:
-                return total
-            try:
-                sent = await self._push_once([e.name for e in entries])
-            except BackupConflict:
-                conflicts += 1
-                if conflicts > MAX_PUSH_ROUNDS:
-                    raise BackupConflict(
-                        "other devices keep writing to this backup; will retry"
-                    ) from None
-                await self.pull()  # raises BackupErased if the store was erased elsewhere
-                total = PushResult(total.records, total.bytes_sent, total.generation, pulled=True)
-                if await self.local.full_required():
+        ahead: asyncio.Future[_Prepared | None] | None = None
+        try:
+            while True:
+                if ahead is not None:
+                    prepared, ahead = await ahead, None
+                else:
+                    prepared = await self._prepare_next(None)
+                if prepared is None:
                     return total
-                continue
-            total = PushResult(
-                total.records + sent.records,
-                total.bytes_sent + sent.bytes_sent,
-                sent.generation,
-                total.pulled,
-            )
-            if on_sent is not None:
-                on_sent(total)
+                sending = asyncio.ensure_future(self._send(prepared))
+                if prepared.sealed is not None and prepared.full:
+                    ahead = asyncio.ensure_future(self._prepare_next(prepared))
+                try:
+                    sent = await sending
+                except BackupConflict:
+                    await _discard(ahead)
+                    ahead = None
+                    conflicts += 1
+                    if conflicts > MAX_PUSH_ROUNDS:
+                        raise BackupConflict(
+                            "other devices keep writing to this backup; will retry"
+                        ) from None
+                    await self.pull()  # raises BackupErased if the store was erased elsewhere
+                    total = PushResult(
+                        total.records, total.bytes_sent, total.generation, pulled=True
+                    )
+                    if await self.local.full_required():
+                        return total
+                    continue
+                total = PushResult(
+                    total.records + sent.records,
+                    total.bytes_sent + sent.bytes_sent,
+                    sent.generation,
+                    total.pulled,
+                )
+                if on_sent is not None:
+                    on_sent(total)
+        finally:
+            await _discard(ahead)
 
-    async def _push_once(self, names: Sequence[str]) -> PushResult:
+    async def _prepare_next(self, after: _Prepared | None) -> _Prepared | None:
+        """The next batch from the outbox, sealed; None if nothing is pending.
+
+        `after`: a batch still with the server. The next one follows it as if it is accepted:
+        its view is the one that batch leaves, and its entries are the ones after it.
+        """
+        skip = set() if after is None else set(after.seqs)
+        entries = await self.store.outbox_pending(self.max_items + len(skip))
+        names = [e.name for e in entries if e.seq not in skip][: self.max_items]
+        if not names:
+            return None
+        return await self._prepare(names, after)
+
+    async def _prepare(self, names: Sequence[str], after: _Prepared | None) -> _Prepared:
         all_keys = {n: self.wire_key(n) for n in names}
 
         def read(store: RecordStore) -> tuple[dict[str, Pending], dict[str, bytes]]:
@@ -84,7 +114,7 @@ class Pushing(EngineCore):
             return pending, store.get_many(wanted)
 
         pending, found = await self.store.call(read)
-        view = await self._view_of(found)
+        view = await self._view_of(found) if after is None else after.view_after()
         values = {n: found[n] for n in names if n in found}
         chosen: list[str] = []
         size = 0
@@ -97,6 +127,8 @@ class Pushing(EngineCore):
         seqs = [pending[n].seq for n in chosen if n in pending]
         keys = {n: all_keys[n] for n in chosen}
         known = {k: version_of(found.get(version_name(k))) for k in keys.values()}
+        if after is not None:
+            known.update(after.versions_after(keys.values()))
         incarnation = view.incarnation or await self._new_incarnation(view)
         generation = view.generation + 1
         write_id = new_write_id()
@@ -107,13 +139,20 @@ class Pushing(EngineCore):
             sealed = await asyncio.to_thread(self._seal, work, binding)
         else:
             sealed = self._seal(work, binding)
+        full = len(names) >= self.max_items or len(chosen) < len(names)
+        return _Prepared(view, incarnation, generation, write_id, seqs, sealed, full)
+
+    async def _send(self, prepared: _Prepared) -> PushResult:
+        """Send one prepared batch and record what the server accepted."""
+        view, incarnation, generation = prepared.view, prepared.incarnation, prepared.generation
+        sealed, seqs, write_id = prepared.sealed, prepared.seqs, prepared.write_id
         if sealed is None:
             await self.store.outbox_ack(seqs)
             return PushResult(generation=view.generation)
         puts, deletes, bookkeeping, forget = (
             sealed.puts,
             sealed.deletes,
-            sealed.bookkeeping,
+            dict(sealed.bookkeeping),
             sealed.forget,
         )
         clock, digest, objects = sealed.clock, sealed.digest, sealed.objects
@@ -140,10 +179,7 @@ class Pushing(EngineCore):
         )
         await self.store.apply_synced(bookkeeping, forget, expect={}, ack=seqs)
         if not incarnation.confirmed:
-            confirmed = Incarnation(
-                incarnation.id, incarnation.previous, incarnation.previous_generation
-            )
-            await self.local.set_incarnation(confirmed)
+            await self.local.set_incarnation(incarnation.as_confirmed())
         sent_bytes = sum(len(p.value) for p in puts) + sum(len(d.value) for d in deletes)
         return PushResult(len(puts) + len(deletes) - 1, sent_bytes, generation)
 
@@ -226,6 +262,49 @@ class Pushing(EngineCore):
             previous = before.id if before is not None else None
             fresh = Incarnation(new_incarnation(), previous, generation, confirmed=False)
         await self.local.set_incarnation(fresh)
+
+
+@dataclass
+class _Prepared:
+    """One batch, sealed and ready to send, and the view it was built on."""
+
+    view: _View
+    incarnation: Incarnation
+    generation: int
+    write_id: str
+    seqs: list[int]  # the outbox entries it acknowledges
+    sealed: _Sealed | None  # None: nothing to send, only entries to acknowledge
+    full: bool  # the outbox had more than one batch could take: more may follow
+
+    def view_after(self) -> _View:
+        """This device's view once the server has accepted this batch (what `_send` records)."""
+        sealed = self.sealed
+        assert sealed is not None
+        return _View(
+            generation=self.generation,
+            incarnation=self.incarnation.as_confirmed(),
+            manifest=ManifestState(self.generation, sealed.objects, sealed.digest),
+            clock=sealed.clock,
+            device=self.view.device,
+            sent=[*self.view.sent, self.write_id][-SENT_KEPT:],
+            current_protocol=True,
+        )
+
+    def versions_after(self, keys: Iterable[str]) -> dict[str, int]:
+        """The server versions of `keys` this batch changes once accepted (0: deleted)."""
+        sealed = self.sealed
+        assert sealed is not None
+        changed = {p.key: self.generation for p in sealed.puts}
+        changed.update((d.key, 0) for d in sealed.deletes)
+        return {k: changed[k] for k in keys if k in changed}
+
+
+async def _discard(ahead: asyncio.Future[_Prepared | None] | None) -> None:
+    """Drop a batch prepared ahead that will not be sent (its preparation only reads)."""
+    if ahead is not None:
+        ahead.cancel()
+        with contextlib.suppress(BaseException):
+            await ahead
 
 
 @dataclass

@@ -136,3 +136,42 @@ async def test_a_store_missing_on_the_server_is_uploaded_again(backupd, tmp_path
     await service.stop()
     await store.aclose()
     assert await restored_records(backupd.url, tmp_path) == records_of(path)
+
+
+@pytest.mark.asyncio
+async def test_a_batch_sealed_ahead_is_rebuilt_when_another_device_writes_in_between(
+    backupd, tmp_path
+):
+    # While a full batch is with the server the next one is sealed for the generation after
+    # it. Another device writes in between: that batch must be refused, dropped and rebuilt,
+    # and neither device's records lost.
+    path = tmp_path / "b.sqlite"
+    upgraded_store(path, 130)
+    store_b = open_store(path)
+    service_b = service_for(store_b, backupd.url, max_items=40)
+    store_a = open_store(tmp_path / "a.sqlite")
+    service_a = service_for(store_a, backupd.url)
+    await service_b.prepare()
+    put_batch = service_b.client.put_batch
+    accepted: list[int] = []
+
+    async def put_then_other_device_writes(batch):
+        result = await put_batch(batch)
+        accepted.append(result.generation)
+        if len(accepted) == 1:
+            await service_a.prepare()
+            await store_a.put("labels/tx/from-a", b"written on A mid-backup")
+            await service_a.backup_now()
+        return result
+
+    service_b.client.put_batch = put_then_other_device_writes
+    await service_b.backup_now()
+    assert len(accepted) >= 4  # 130 records in batches of 40, one batch rebuilt
+    assert service_b.status.current.full_backup_reason is None
+    await service_a.stop()
+    await store_a.aclose()
+    await service_b.stop()
+    await store_b.aclose()
+    mine = records_of(path)
+    assert mine["labels/tx/from-a"] == b"written on A mid-backup"  # B pulled A's change
+    assert await restored_records(backupd.url, tmp_path) == mine
