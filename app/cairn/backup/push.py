@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
@@ -63,7 +62,7 @@ class Pushing(EngineCore):
                 try:
                     sent = await sending
                 except BackupConflict:
-                    await _discard(ahead)
+                    _discard(ahead)
                     ahead = None
                     conflicts += 1
                     if conflicts > MAX_PUSH_ROUNDS:
@@ -86,7 +85,7 @@ class Pushing(EngineCore):
                 if on_sent is not None:
                     on_sent(total)
         finally:
-            await _discard(ahead)
+            _discard(ahead)
 
     async def _prepare_next(self, after: _Prepared | None) -> _Prepared | None:
         """The next batch from the outbox, sealed; None if nothing is pending.
@@ -299,12 +298,17 @@ class _Prepared:
         return {k: changed[k] for k in keys if k in changed}
 
 
-async def _discard(ahead: asyncio.Future[_Prepared | None] | None) -> None:
-    """Drop a batch prepared ahead that will not be sent (its preparation only reads)."""
+def _discard(ahead: asyncio.Future[_Prepared | None] | None) -> None:
+    """Drop a batch prepared ahead that will not be sent: its preparation only reads, so it
+    is cancelled and not waited for (waiting could swallow a cancellation of the caller)."""
     if ahead is not None:
         ahead.cancel()
-        with contextlib.suppress(BaseException):
-            await ahead
+        ahead.add_done_callback(_outcome_ignored)
+
+
+def _outcome_ignored(future: asyncio.Future[_Prepared | None]) -> None:
+    if not future.cancelled():
+        future.exception()  # retrieved, so that it is not reported as never retrieved
 
 
 @dataclass
