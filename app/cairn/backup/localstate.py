@@ -382,6 +382,15 @@ class LocalBackupState:
 
         return await self.store.call(read)
 
+    async def pending(self) -> tuple[OutboxStats, float | None]:
+        """The changes waiting to go up and when a round last succeeded, in one trip."""
+
+        def read(store: RecordStore) -> tuple[OutboxStats, float | None]:
+            raw = store.get(LAST_SUCCESS)
+            return store.outbox_stats(), None if raw is None else float(raw)
+
+        return await self.store.call(read)
+
     async def before_push(self) -> tuple[str | None, int]:
         """Why a full backup is required (None if it is not) and how many changes are pending,
         in one trip to the store's thread."""

@@ -84,6 +84,9 @@ class Pushing(EngineCore):
                 )
                 if on_sent is not None:
                     on_sent(total)
+                if ahead is None and not prepared.full:
+                    # It took every entry there was: a write since has woken the uploader.
+                    return total
         finally:
             _discard(ahead)
 

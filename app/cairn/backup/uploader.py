@@ -305,7 +305,7 @@ class OutboxUploader:
 
     async def _update_pending(self) -> None:
         try:
-            stats = await self.store.outbox_stats()
+            stats, last_success = await self.local.pending()
         except StoreClosedError:
             return  # the wallet is closing
         except Exception:
@@ -314,5 +314,5 @@ class OutboxUploader:
         self.status.update(
             pending_changes=stats.count,
             pending_bytes=stats.bytes,
-            last_success=await self.local.last_success(),
+            last_success=last_success,
         )
