@@ -116,6 +116,11 @@ class EngineCore:
         self._clock = clock
         self.max_items = max_items
         self.max_bytes = max_bytes
+        # A write id already remembered among the sent ones (with the last accepted batch's
+        # bookkeeping) and not used since, in this process: the next batch can go without
+        # writing its id first. Never carried over a restart: after a crash nobody knows
+        # whether it went out.
+        self._spare_write_id: str | None = None
 
     def wire_key(self, name: str) -> str:
         return wire_key(self._name_key, name)

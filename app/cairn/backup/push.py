@@ -133,7 +133,9 @@ class Pushing(EngineCore):
             known.update(after.versions_after(keys.values()))
         incarnation = view.incarnation or await self._new_incarnation(view)
         generation = view.generation + 1
-        write_id = new_write_id()
+        spare, self._spare_write_id = self._spare_write_id, None  # used at most once
+        remembered = spare is not None and spare in view.sent and incarnation == view.incarnation
+        write_id = spare if remembered and spare is not None else new_write_id()
         binding = _Binding(bytes.fromhex(write_id), bytes.fromhex(incarnation.id))
         work = _SealWork(chosen, keys, known, pending, values, view, incarnation, generation)
         if size > SEAL_ON_LOOP_BYTES:
@@ -142,7 +144,7 @@ class Pushing(EngineCore):
         else:
             sealed = self._seal(work, binding)
         full = len(names) >= self.max_items or len(chosen) < len(names)
-        return _Prepared(view, incarnation, generation, write_id, seqs, sealed, full)
+        return _Prepared(view, incarnation, generation, write_id, seqs, sealed, full, remembered)
 
     async def _send(self, prepared: _Prepared) -> PushResult:
         """Send one prepared batch and record what the server accepted."""
@@ -159,16 +161,23 @@ class Pushing(EngineCore):
         )
         clock, digest, objects = sealed.clock, sealed.digest, sealed.objects
         batch = Batch(incarnation.id, view.generation, write_id, tuple(puts), tuple(deletes))
-        # Remembered before sending: if the answer is lost, the feed shows the write as ours
-        # (and the store's new incarnation as the one this device started).
-        remembered = bookkeeping_records(
-            sent=[*view.sent, write_id][-SENT_KEPT:],
-            incarnation=incarnation if view.incarnation != incarnation else None,
-        )
-        await self.store.batch(remembered)
+        sent = view.sent
+        if not prepared.remembered:
+            # Remembered before sending: if the answer is lost, the feed shows the write as
+            # ours (and the store's new incarnation as the one this device started).
+            sent = [*view.sent, write_id][-SENT_KEPT:]
+            await self.store.batch(
+                bookkeeping_records(
+                    sent=sent,
+                    incarnation=incarnation if view.incarnation != incarnation else None,
+                )
+            )
         result = await self.client.put_batch(batch)
         if result.generation != generation:
             raise BackupServerError("the server applied a batch at an unexpected generation")
+        # The next batch's write id, remembered now with this one's bookkeeping: that batch
+        # needs no local write before it goes out.
+        spare = new_write_id()
         bookkeeping.update(
             bookkeeping_records(
                 manifest=ManifestState(generation, objects, digest),
@@ -177,9 +186,11 @@ class Pushing(EngineCore):
                 clock=clock.encode(),
                 protocol_current=True,
                 synced_at=self._clock(),
+                sent=[*sent, spare][-SENT_KEPT:],
             )
         )
         await self.store.apply_synced(bookkeeping, forget, expect={}, ack=seqs)
+        self._spare_write_id = spare
         if not incarnation.confirmed:
             await self.local.set_incarnation(incarnation.as_confirmed())
         sent_bytes = sum(len(p.value) for p in puts) + sum(len(d.value) for d in deletes)
@@ -277,6 +288,7 @@ class _Prepared:
     seqs: list[int]  # the outbox entries it acknowledges
     sealed: _Sealed | None  # None: nothing to send, only entries to acknowledge
     full: bool  # the outbox had more than one batch could take: more may follow
+    remembered: bool  # its write id is among the sent ones already (a spare one)
 
     def view_after(self) -> _View:
         """This device's view once the server has accepted this batch (what `_send` records)."""
@@ -288,9 +300,15 @@ class _Prepared:
             manifest=ManifestState(self.generation, sealed.objects, sealed.digest),
             clock=sealed.clock,
             device=self.view.device,
-            sent=[*self.view.sent, self.write_id][-SENT_KEPT:],
+            sent=self._sent_after(),
             current_protocol=True,
         )
+
+    def _sent_after(self) -> list[str]:
+        # As `_send` records them, without the spare id it adds (that one is for later).
+        if self.remembered:
+            return list(self.view.sent)
+        return [*self.view.sent, self.write_id][-SENT_KEPT:]
 
     def versions_after(self, keys: Iterable[str]) -> dict[str, int]:
         """The server versions of `keys` this batch changes once accepted (0: deleted)."""

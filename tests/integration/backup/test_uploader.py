@@ -290,3 +290,70 @@ async def test_two_devices_pushing_straight_up_at_once_lose_nothing(backupd, tmp
         await store.aclose()
     restored = await restored_records(backupd.url, tmp_path)
     assert {k: v for k, v in restored.items() if k in expected} == expected
+
+
+@pytest.mark.asyncio
+async def test_a_change_needs_no_local_write_before_its_put_and_no_write_id_is_used_twice(
+    backupd_factory, tmp_path, monkeypatch
+):
+    server = backupd_factory()
+    path = tmp_path / "a.sqlite"
+    store = open_store(path)
+    service = service_for(store, server.url)
+    await service.start()
+    await wait_for(lambda: service.uploader.rounds >= 1)
+    batches: list[tuple[str, tuple[str, ...]]] = []  # (write id, keys) of every attempt
+    local_writes_before_put: list[int] = []
+    writes = 0
+    put_batch, batch = service.client.put_batch, store.batch
+
+    async def counted_batch(*args: object, **kwargs: object) -> None:
+        nonlocal writes
+        writes += 1
+        await batch(*args, **kwargs)
+
+    async def recorded_put(sent):  # type: ignore[no-untyped-def]
+        nonlocal writes
+        batches.append((sent.write_id, sent.keys))
+        local_writes_before_put.append(writes)
+        writes = 0
+        return await put_batch(sent)
+
+    monkeypatch.setattr(store, "batch", counted_batch)
+    monkeypatch.setattr(service.client, "put_batch", recorded_put)
+
+    async def change(i: int) -> None:
+        await store.put(f"labels/tx/{i}", f"label {i}".encode())
+        service.notify(urgent=True)
+
+    async def acknowledged(after_rounds: int, timeout: float = 30.0) -> None:
+        await wait_for(
+            lambda: (
+                service.uploader.rounds > after_rounds
+                and service.status.current.pending_changes == 0
+            ),
+            timeout=timeout,
+        )
+
+    for i in range(3):
+        rounds = service.uploader.rounds
+        await change(i)
+        await acknowledged(rounds)
+    # The first batch of this process writes its id first; each later one was remembered
+    # with the batch before it.
+    assert local_writes_before_put == [1, 0, 0]
+
+    server.stop()  # a send fails: its id is used up, the retry gets a new one
+    await change(3)
+    await wait_for(lambda: service.status.current.state is BackupState.OFFLINE)
+    rounds = service.uploader.rounds
+    await asyncio.to_thread(server.start)
+    await acknowledged(rounds, timeout=15)
+    rounds = service.uploader.rounds
+    await change(4)
+    await acknowledged(rounds)
+    ids = [write_id for write_id, _keys in batches]
+    assert len(ids) >= 6 and len(set(ids)) == len(ids)
+    await service.stop()
+    await store.aclose()
+    assert await restored_records(server.url, tmp_path) == records_of(path)
