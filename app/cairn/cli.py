@@ -15,7 +15,7 @@ import asyncio
 import logging
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -195,7 +195,9 @@ def _wallet_create(args: argparse.Namespace) -> int:
         # The words never go to the terminal: say where, not what.
         print(f"cairn: {exc.message_without_words}", file=sys.stderr)
         return EXIT_USAGE
-    return _told_as_local_fault(
+    from cairn.localfaults import told_as_local_fault
+
+    return told_as_local_fault(
         lambda: asyncio.run(_create_wallet(resolve_data_dir(args.data_dir), args, phrase))
     )
 
@@ -247,20 +249,6 @@ async def _create_wallet(data_dir: Path, args: argparse.Namespace, phrase: str) 
     return EXIT_OK
 
 
-def _told_as_local_fault(command: Callable[[], int]) -> int:
-    """Run `command`; a damaged or unwritable data dir is one line and its exit code."""
-    from cairn.localfaults import local_fault
-
-    try:
-        return command()
-    except Exception as exc:
-        fault = local_fault(exc)
-        if fault is None:
-            raise
-        print(f"cairn: {fault.message}", file=sys.stderr)
-        return fault.code
-
-
 def _data_dir_argument(argv: Sequence[str]) -> str | None:
     for i, arg in enumerate(argv):
         if arg == "--data-dir" and i + 1 < len(argv):
@@ -279,20 +267,21 @@ def _upgrade_before_headless_command(command: str, argv: Sequence[str]) -> int |
     the recovery works however broken the folder is. None when all is well, else the exit code.
     """
     from cairn.config import resolve_data_dir
-    from cairn.upgrade import upgrade_data_dir
+    from cairn.upgrade import UpgradeResult, upgrade_data_dir
 
     if command == "restore" and "--force" in argv:
         return None
-    try:
-        results = upgrade_data_dir(resolve_data_dir(_data_dir_argument(argv)))
-    except Exception as exc:
-        from cairn.localfaults import local_fault
+    from cairn.localfaults import told_as_local_fault
 
-        fault = local_fault(exc)
-        if fault is None:
-            raise
-        print(f"cairn: the wallet could not be upgraded: {fault.message}", file=sys.stderr)
-        return fault.code
+    results: list[UpgradeResult] = []
+
+    def upgrade() -> int:
+        results.extend(upgrade_data_dir(resolve_data_dir(_data_dir_argument(argv))))
+        return EXIT_OK
+
+    code = told_as_local_fault(upgrade, doing="the wallet could not be upgraded")
+    if code != EXIT_OK:
+        return code
     for result in results:
         if result.migrated:
             print(

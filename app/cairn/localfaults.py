@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import errno
 import sqlite3
+import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from cairn.config import ConfigError
@@ -45,6 +47,22 @@ class LocalFault:
 
     code: int
     message: str
+
+
+def told_as_local_fault(command: Callable[[], int], *, doing: str = "") -> int:
+    """Run `command`; a fault of the data dir is one line on stderr and its exit code.
+
+    `doing` says what failed when the command alone would not ("the wallet could not be
+    upgraded"). Any other error is not the machine's fault and goes on up.
+    """
+    try:
+        return command()
+    except Exception as exc:
+        fault = local_fault(exc)
+        if fault is None:
+            raise
+        print(f"cairn: {doing + ': ' if doing else ''}{fault.message}", file=sys.stderr)
+        return fault.code
 
 
 def local_fault(error: BaseException) -> LocalFault | None:

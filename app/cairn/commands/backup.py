@@ -44,7 +44,7 @@ from cairn.keys import (
     mnemonic_to_seed,
     validate_mnemonic,
 )
-from cairn.localfaults import local_fault
+from cairn.localfaults import told_as_local_fault
 from cairn.seedfile import load_seed, seed_exists
 from cairn.serverurl import server_url_problem
 from cairn.storage import AsyncRecordStore, SqliteStore
@@ -141,22 +141,20 @@ def _common(parser: argparse.ArgumentParser) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     """`cairn backup status|now ...` or `cairn restore ...` (argv without the program name)."""
     args = build_parser().parse_args(list(sys.argv[1:] if argv is None else argv))
-    try:
-        if args.command == "restore":
-            return asyncio.run(_restore(args))
-        if args.command == "sync":
-            args.action = "now"
-        return asyncio.run(_backup(args))
-    except _Exit as exc:
-        print(f"cairn: {exc}", file=sys.stderr)
-        return exc.code
-    except Exception as exc:
-        # A damaged, unreadable or full data dir: one line naming the file, never a traceback.
-        fault = local_fault(exc)
-        if fault is None:
-            raise
-        print(f"cairn: {fault.message}", file=sys.stderr)
-        return fault.code
+
+    def run() -> int:
+        try:
+            if args.command == "restore":
+                return asyncio.run(_restore(args))
+            if args.command == "sync":
+                args.action = "now"
+            return asyncio.run(_backup(args))
+        except _Exit as exc:
+            print(f"cairn: {exc}", file=sys.stderr)
+            return exc.code
+
+    # A damaged, unreadable or full data dir: one line naming the file, never a traceback.
+    return told_as_local_fault(run)
 
 
 # --- backup status / now -----------------------------------------------------------------
@@ -179,7 +177,7 @@ async def _backup(args: argparse.Namespace) -> int:
             f"the backup server {config.backup_server_url!r} in config.json is refused: "
             f"{problem} Change it in Settings or in config.json",
         )
-    phrase, passphrase = load_seed(wallet)  # a damaged seed file: see local_fault in main()
+    phrase, passphrase = load_seed(wallet)  # a damaged seed file: see told_as_local_fault in main()
     keys = derive_backup_keys(mnemonic_to_seed(phrase, passphrase))
     store = AsyncRecordStore(SqliteStore(records))
     service = BackupService(store, keys, network.value, config.backup_server_url)
