@@ -13,7 +13,7 @@ import re
 import struct
 from typing import Final
 
-from cairn.wire.addressing import is_valid_id16, is_valid_object_key
+from cairn.wire.addressing import is_valid_object_key
 from cairn.wire.jsonbody import ProtocolError, _canonical_tail, loads
 from cairn.wire.messages import StoredObject, decode_object, encode_object
 
@@ -168,17 +168,24 @@ def accepts_frames(accept: str) -> bool:
 
 def export_frame(obj: StoredObject) -> bytes:
     """One object frame: its key and write id as raw bytes, its value as it is."""
-    if not is_valid_object_key(obj.key) or not 0 <= obj.version <= MAX_FRAME_VERSION:
-        raise ValueError("an object with a malformed key or version cannot be framed")
-    if len(obj.value) > MAX_FRAME_VALUE:
-        raise ValueError("an object larger than MAX_FRAME_VALUE cannot be framed")
-    key = bytes.fromhex(obj.key)
-    if obj.write_id is None:
-        return b"\x01" + _OBJECT.pack(key, obj.version, len(obj.value)) + obj.value
-    if not is_valid_id16(obj.write_id):
+    key, version, write_id, value = obj
+    # fromhex and a length check instead of a pattern each: every key and write id was
+    # checked when it was written, and this runs for every object of every export.
+    raw_key = bytes.fromhex(key)
+    if len(key) != 64 or len(raw_key) != 32 or not (key.islower() or key.isdigit()):
+        raise ValueError("an object with a malformed key cannot be framed")
+    if not 0 <= version <= MAX_FRAME_VERSION or len(value) > MAX_FRAME_VALUE:
+        raise ValueError("an object whose version or size is out of range cannot be framed")
+    if write_id is None:
+        return b"".join((b"\x01", _OBJECT.pack(raw_key, version, len(value)), value))
+    raw_write = bytes.fromhex(write_id)
+    if (
+        len(write_id) != 32
+        or len(raw_write) != 16
+        or not (write_id.islower() or write_id.isdigit())
+    ):
         raise ValueError("an object with a malformed write id cannot be framed")
-    write_id = bytes.fromhex(obj.write_id)
-    return b"\x02" + _WRITTEN.pack(key, obj.version, write_id, len(obj.value)) + obj.value
+    return b"".join((b"\x02", _WRITTEN.pack(raw_key, version, raw_write, len(value)), value))
 
 
 def export_end_frame(frames: int) -> bytes:
