@@ -370,7 +370,11 @@ class _Opener:
         """Check and open `objects`, appending each record and its server version to `rows`."""
         # Bound once per read, not looked up per object: this loop runs for every object.
         unseal, store_id, incarnation = self._unsealer.unseal, self._store_id, self._incarnation
-        wire_key, set_term = self._wire_key, self._set_term
+        wire_key, set_term, decode_entry = (
+            self._wire_key,
+            self._set_term,
+            payload.decode_record_entry,
+        )
         write_ids, append, last = self._write_ids, rows.append, self._last_key
         for key, version, write_id, blob in objects:
             # Strictly ascending, as the export is sent: a repeated object cannot pass, and no
@@ -378,7 +382,7 @@ class _Opener:
             # record's wire key and not the manifest's, it is refused below.
             if key <= last:
                 raise BackupCorrupt("the export repeats an object or is out of key order")
-            last = self._last_key = key
+            last = key
             self.received += len(blob)
             written: bytes | None = None
             if write_id is not None:
@@ -404,7 +408,10 @@ class _Opener:
                 self.manifest = _decode(payload.decode_manifest, body)
                 self.manifest_version = version
                 continue
-            name, value, deleted = _decode(payload.decode_record_entry, body)
+            try:
+                name, value, deleted = decode_entry(body)
+            except payload.PayloadError as exc:
+                raise BackupCorrupt(f"an object's contents are malformed: {exc}") from None
             if deleted:
                 raise BackupCorrupt("the export lists a tombstone as an object")
             if wire_key(name) != key or is_local(name):
@@ -413,6 +420,7 @@ class _Opener:
             append(version_record(key, version))
             self.digest += set_term(key, version)
             self.count += 1
+        self._last_key = last
 
 
 def _write_id_bytes(write_id: str) -> bytes:
