@@ -357,3 +357,12 @@ def test_every_error_code_is_in_the_error_table() -> None:
         if code == "gone":  # reserved by the code, answered by no endpoint
             continue
         assert re.search(rf"^\| {status} \| [^\n]*`{code}`", table, flags=re.MULTILINE), code
+
+
+def test_the_export_frame_encoding_is_the_documented_one() -> None:
+    from cairn.wire.export import FRAMES_MAGIC, FRAMES_MEDIA_TYPE, MAX_FRAME_VALUE
+
+    section = TEXT.split("### 7.5", 1)[1].split("### 7.6", 1)[0]
+    assert f"`{FRAMES_MEDIA_TYPE}`" in section
+    assert 'magic  = "CRNX" || 0x01' in section and FRAMES_MAGIC == b"CRNX\x01"
+    assert f"{MAX_FRAME_VALUE:,}".replace(",", " ") in section

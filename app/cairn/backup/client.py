@@ -1,8 +1,9 @@
 """RemoteBackupClient: the signed HTTP client of the backup protocol v1 (docs/PROTOCOL.md).
 
 A thin adapter over httpx: it signs every request, maps each failure to one small hierarchy of
-typed errors (the caller never sees an httpx exception) and streams the export line by line, so
-a restore never holds the whole backup in memory twice.
+typed errors (the caller never sees an httpx exception) and streams the export as it arrives
+(in the frame encoding where the server has it, NDJSON otherwise), so a restore never holds the
+whole backup in memory.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from cairn import httpclient
 from cairn.backup.errors import (
     BackupBadRequest,
     BackupConflict,
+    BackupCorrupt,
     BackupError,
     BackupNotFound,
     BackupQuotaExceeded,
@@ -43,7 +45,13 @@ from cairn.wire.addressing import (
     store_path,
 )
 from cairn.wire.constants import GENERATION_HEADER, INCARNATION_HEADER, LIST_LIMIT_MAX
-from cairn.wire.export import parse_export_line, parse_export_lines
+from cairn.wire.export import (
+    FRAMES_MEDIA_TYPE,
+    ExportFrameError,
+    ExportFrameReader,
+    parse_export_line,
+    parse_export_lines,
+)
 from cairn.wire.jsonbody import ProtocolError, loads
 from cairn.wire.messages import (
     Batch,
@@ -83,6 +91,8 @@ DEFAULT_TIMEOUT = 15.0
 # A batch with more bytes of values than this is encoded on a worker thread: a full backup's
 # batches of a megabyte take several milliseconds of JSON and base64 each.
 ENCODE_ON_LOOP_BYTES = 64 * 1024
+# The export's encodings, the denser first: a server without frames answers NDJSON.
+EXPORT_ACCEPT = f"{FRAMES_MEDIA_TYPE}, application/x-ndjson;q=0.5"
 # An invite for a server in invite mode (docs/PROTOCOL.md section 7.1), for clients an operator
 # provisions; sent only with a batch that creates a store.
 INVITE_ENV = "CAIRN_BACKUP_INVITE"
@@ -229,16 +239,22 @@ class RemoteBackupClient:
 
 @dataclass
 class ExportStream(AbstractAsyncContextManager["ExportStream"]):
-    """An open export: `generation` from the response header, objects in key order."""
+    """An open export: `generation` from the response header, objects in key order.
+
+    `framed` says which encoding the server answered with (docs/PROTOCOL.md 7.5).
+    """
 
     client: RemoteBackupClient
     generation: int = 0
     incarnation: str | None = None
+    framed: bool = False
     _response: httpx.Response | None = field(default=None, repr=False)
 
     async def __aenter__(self) -> ExportStream:
         client = self.client
-        request = client._signed("GET", client.store_path + "/export", b"")
+        request = client._signed(
+            "GET", client.store_path + "/export", b"", {"Accept": EXPORT_ACCEPT}
+        )
         try:
             response = await client._http.send(request, stream=True)
         except httpx.TimeoutException as exc:
@@ -259,6 +275,8 @@ class ExportStream(AbstractAsyncContextManager["ExportStream"]):
             await response.aclose()
             raise BackupServerError("malformed X-Cairn-Incarnation header")
         self.incarnation = incarnation or None
+        media_type = response.headers.get("Content-Type", "").partition(";")[0].strip().lower()
+        self.framed = media_type == FRAMES_MEDIA_TYPE
         self._response = response
         return self
 
@@ -281,28 +299,48 @@ class ExportStream(AbstractAsyncContextManager["ExportStream"]):
         """The objects in key order, one list per network read: one await per read, not object."""
         if self._response is None:
             raise RuntimeError("use the export inside `async with`")
-        # The unfinished line, in pieces: a 4 MiB object spans many reads, and joining them
-        # once its newline arrives keeps that linear.
-        pending: list[bytes] = []
+        pieces = self._response.aiter_bytes()
         try:
-            # Lines are split here rather than with aiter_lines: no text decoding of a
-            # stream that is ASCII JSON, one split per network read instead of per chunk.
-            async for block in self._response.aiter_bytes():
-                if b"\n" not in block:
-                    pending.append(block)
-                    continue
-                data = b"".join([*pending, block]) if pending else block
-                objects, consumed = _lines(data)
-                pending = [data[consumed:]] if consumed < len(data) else []
-                if objects:
-                    yield objects
-            rest = b"".join(pending)
-            if rest.strip():
-                yield [_decoded(parse_export_line, rest)]
+            batches = _frame_batches(pieces) if self.framed else _line_batches(pieces)
+            async for objects in batches:
+                yield objects
         except httpx.TimeoutException as exc:
             raise BackupUnreachable(f"the export stalled ({exc})") from None
         except httpx.TransportError as exc:
             raise BackupUnreachable(f"the export was cut off ({exc})") from None
+
+
+async def _frame_batches(pieces: AsyncIterator[bytes]) -> AsyncIterator[list[StoredObject]]:
+    reader = ExportFrameReader()
+    try:
+        async for piece in pieces:
+            objects = reader.feed(piece)
+            if objects:
+                yield objects
+        reader.finish()
+    except ExportFrameError as exc:
+        # Damaged, cut short by the server or forged: never something a retry would mend.
+        raise BackupCorrupt(f"the server's export is damaged: {exc}") from None
+
+
+async def _line_batches(pieces: AsyncIterator[bytes]) -> AsyncIterator[list[StoredObject]]:
+    # The unfinished line, in pieces: a 4 MiB object spans many reads, and joining them
+    # once its newline arrives keeps that linear.
+    pending: list[bytes] = []
+    # Lines are split here rather than with aiter_lines: no text decoding of a stream that
+    # is ASCII JSON, one split per network read instead of per chunk.
+    async for block in pieces:
+        if b"\n" not in block:
+            pending.append(block)
+            continue
+        data = b"".join([*pending, block]) if pending else block
+        objects, consumed = _lines(data)
+        pending = [data[consumed:]] if consumed < len(data) else []
+        if objects:
+            yield objects
+    rest = b"".join(pending)
+    if rest.strip():
+        yield [_decoded(parse_export_line, rest)]
 
 
 # --- helpers ---------------------------------------------------------------------------------

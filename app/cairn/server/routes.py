@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal
 
@@ -50,10 +50,18 @@ from cairn.wire.constants import (
     INCARNATION_HEADER,
     NDJSON_MEDIA_TYPE,
 )
-from cairn.wire.export import export_line
+from cairn.wire.export import (
+    FRAMES_MAGIC,
+    FRAMES_MEDIA_TYPE,
+    accepts_frames,
+    export_end_frame,
+    export_frame,
+    export_line,
+)
 from cairn.wire.messages import (
     BatchResult,
     ListItem,
+    StoredObject,
     encode_batch_result,
     encode_conflict,
     encode_feed_page,
@@ -68,7 +76,7 @@ SMALL_BODY = 64 * 1024
 # Batch bodies above LARGE_BODY are handled at most LARGE_BODY_SLOTS at a time.
 LARGE_BODY = 1024 * 1024
 LARGE_BODY_SLOTS = 4
-EXPORT_CHUNK = 64 * 1024  # bytes of NDJSON lines per HTTP chunk of an export
+EXPORT_CHUNK = 64 * 1024  # bytes of whole lines or frames per HTTP chunk of an export
 STORE_PREFIX = "/v2/stores/{node_id}/{store_id}"
 
 NodeId = Annotated[str, Path(pattern=NODE_PATTERN, description="the signing node's public key")]
@@ -288,22 +296,45 @@ async def changes(
 
 
 async def ndjson_lines(export: Export) -> AsyncIterator[bytes]:
-    """The export body in chunks of whole lines of about EXPORT_CHUNK bytes.
+    """The NDJSON export body in chunks of whole lines of about EXPORT_CHUNK bytes."""
+    async for chunk in _chunked(export, export_line, b"", lambda _frames: b""):
+        yield chunk
+
+
+async def export_frames(export: Export) -> AsyncIterator[bytes]:
+    """The frame-encoded export body (magic, object frames, end frame) in chunks."""
+    async for chunk in _chunked(export, export_frame, FRAMES_MAGIC, export_end_frame):
+        yield chunk
+
+
+async def _chunked(
+    export: Export,
+    encode: Callable[[StoredObject], bytes],
+    head: bytes,
+    end: Callable[[int], bytes],
+) -> AsyncIterator[bytes]:
+    """Every object encoded, grouped into chunks of about EXPORT_CHUNK bytes; closes `export`.
 
     One HTTP chunk per object costs both ends a send, a chunk header and a parser event per
-    object; grouping lines makes a restore's download several times cheaper.
+    object; grouping them makes a restore's download several times cheaper.
     """
     try:
-        lines: list[bytes] = []
-        size = 0
+        parts: list[bytes] = [head] if head else []
+        size = len(head)
+        count = 0
         async for obj in export.objects():
-            lines.append(export_line(obj))
-            size += len(lines[-1])
+            part = encode(obj)
+            parts.append(part)
+            size += len(part)
+            count += 1
             if size >= EXPORT_CHUNK:
-                yield b"".join(lines)
-                lines, size = [], 0
-        if lines:
-            yield b"".join(lines)
+                yield b"".join(parts)
+                parts, size = [], 0
+        tail = end(count)
+        if tail:
+            parts.append(tail)
+        if parts:
+            yield b"".join(parts)
     finally:
         await export.close()
 
@@ -312,7 +343,10 @@ async def ndjson_lines(export: Export) -> AsyncIterator[bytes]:
     STORE_PREFIX + "/export",
     response_class=StreamingResponse,
     responses={
-        200: {"content": {NDJSON_MEDIA_TYPE: {}}, "description": "one object per line"},
+        200: {
+            "content": {NDJSON_MEDIA_TYPE: {}, FRAMES_MEDIA_TYPE: {}},
+            "description": "one object per line, or per frame when Accept asks for frames",
+        },
         **errors(400, 401, 403, 404, 429),
     },
     openapi_extra=SIGNED,
@@ -324,12 +358,15 @@ async def export_store(request: Request, node_id: NodeId, store_id: StoreId) -> 
     export = await service.backend.open_export(StoreRef(node_id, store_id))
     if export is None:
         raise ApiError(404, "not_found", "no such store")
+    frames = accepts_frames(request.headers.get("accept", ""))
     return StreamingResponse(
-        ndjson_lines(export),
-        media_type=NDJSON_MEDIA_TYPE,
+        export_frames(export) if frames else ndjson_lines(export),
+        media_type=FRAMES_MEDIA_TYPE if frames else NDJSON_MEDIA_TYPE,
         headers={
             GENERATION_HEADER: str(export.generation),
             INCARNATION_HEADER: export.incarnation or "",
+            # The encoding depends on Accept: a cache in between must not mix them up.
+            "Vary": "Accept",
         },
     )
 

@@ -128,6 +128,19 @@ class SqliteStore:
             rows = conn.execute(sql + " ORDER BY name", args).fetchall()
         return [(str(n), bytes(v)) for n, v in rows]
 
+    def count(self, prefix: str = "") -> int:
+        """How many records have a name starting with ``prefix``, counted without reading them."""
+        check_prefix(prefix)
+        upper = _prefix_end(prefix)
+        args: tuple[str, ...]
+        if upper is None:
+            sql, args = "SELECT count(*) FROM records WHERE name >= ?", (prefix,)
+        else:
+            sql = "SELECT count(*) FROM records WHERE name >= ? AND name < ?"
+            args = (prefix, upper)
+        with self._reading() as conn:
+            return int(conn.execute(sql, args).fetchone()[0])
+
     def batch(self, puts: Mapping[str, bytes] | None = None, deletes: Iterable[str] = ()) -> None:
         put_items, delete_names = check_batch(puts, deletes)
         with self._write() as conn:

@@ -17,6 +17,7 @@ from cairn.wire.constants import (
     STORE_IDS,
     WRITE_ID_BYTES,
 )
+from cairn.wire.keyedhash import KeyedSha256
 
 _OBJECT_KEY_RE: Final = re.compile(r"[0-9a-f]{64}")
 _NODE_ID_RE: Final = re.compile(r"0[23][0-9a-f]{64}")
@@ -57,6 +58,18 @@ def wire_key(key_name_key: bytes, name: str) -> str:
     """The object key the server sees for a record name: hex(HMAC-SHA256(key, name))."""
     # hmac.digest is the one-shot C path: a fifth of the cost of an hmac.new object.
     return hmac.digest(key_name_key, name.encode("utf-8"), "sha256").hex()
+
+
+class WireKeys:
+    """`wire_key` for many names under one key-name key: a restore checks every object's."""
+
+    __slots__ = ("_mac",)
+
+    def __init__(self, key_name_key: bytes) -> None:
+        self._mac = KeyedSha256(key_name_key)
+
+    def __call__(self, name: str) -> str:
+        return self._mac.digest(name.encode("utf-8")).hex()
 
 
 def store_path(node_id: str, store_id: str) -> str:

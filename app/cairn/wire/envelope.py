@@ -208,11 +208,13 @@ class Unsealer:
     as much as decrypting it. Every check of `unseal` applies to every blob.
     """
 
-    __slots__ = ("_cipher",)
+    __slots__ = ("_cipher", "_stores")
 
     def __init__(self, data_key: bytes) -> None:
         _check_key(data_key)
         self._cipher = AESGCMSIV(data_key)
+        # The part of the current format's AAD that is the same for every object of a store.
+        self._stores: dict[str, bytes] = {}
 
     def unseal(
         self,
@@ -233,8 +235,8 @@ class Unsealer:
         if blob[len(MAGIC)] != expected:
             raise DecryptionError(f"unexpected envelope format version {blob[len(MAGIC)]}")
         try:
-            aad = associated_data(store_id, object_key, version, write_id, incarnation)
-        except (ValueError, UnicodeEncodeError) as exc:
+            aad = self._associated_data(store_id, object_key, version, write_id, incarnation)
+        except (ValueError, UnicodeEncodeError, struct.error) as exc:
             raise DecryptionError("no blob can belong to this store, key and version") from exc
         # A view, so the nonce and the ciphertext are not copied out of the blob first.
         view = memoryview(blob)
@@ -253,6 +255,34 @@ class Unsealer:
         if not flags & FLAG_ZSTD:
             return plaintext[FLAGS_SIZE:]
         return _decompress(plaintext[FLAGS_SIZE:])
+
+    def _associated_data(
+        self,
+        store_id: str,
+        object_key: str,
+        version: int,
+        write_id: bytes | None,
+        incarnation: bytes | None,
+    ) -> bytes:
+        """`associated_data`, with the store's part of it built once per store."""
+        if write_id is None or incarnation is None:
+            return associated_data(store_id, object_key, version, write_id, incarnation)
+        if len(write_id) != WRITE_ID_SIZE or len(incarnation) != INCARNATION_SIZE:
+            raise ValueError("the write id and the incarnation are 16 bytes each")
+        head = self._stores.get(store_id)
+        if head is None:
+            head = _legacy_or_v2_aad(HEADER, store_id, "", 0)[: -len(_KEY_AND_VERSION_EMPTY)]
+            self._stores[store_id] = head
+        key = object_key.encode("ascii")
+        if len(key) > 0xFFFF:
+            raise ValueError("store id and object key must each fit in 65535 bytes")
+        # struct refuses a version outside u64, as associated_data does.
+        return b"".join((head, _U16.pack(len(key)), key, _U64.pack(version), write_id, incarnation))
+
+
+_U16 = struct.Struct(">H")
+_U64 = struct.Struct(">Q")
+_KEY_AND_VERSION_EMPTY = _U16.pack(0) + _U64.pack(0)  # the tail of an AAD for key "" version 0
 
 
 def _decompress(body: bytes) -> bytes:

@@ -38,6 +38,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from cairn.wire.addressing import wire_key
+from cairn.wire.keyedhash import KeyedSha256
 
 __all__ = [
     "MANIFEST_NAME",
@@ -138,6 +139,20 @@ def encode_record(
 
 
 def decode_record(payload: bytes) -> Record:
+    name, writer, value, wall_ms, counter, deleted = _record_fields(payload)
+    return Record(name, writer, value, Clock(wall_ms, counter, writer), deleted)
+
+
+def decode_record_entry(payload: bytes) -> tuple[str, bytes, bool]:
+    """The name, value and tombstone flag of a record payload, with every check of
+    `decode_record`: a restore needs no more, and building the frozen Record and Clock cost
+    more than decrypting the object."""
+    name, _writer, value, _wall_ms, _counter, deleted = _record_fields(payload)
+    return name, value, deleted
+
+
+def _record_fields(payload: bytes) -> tuple[str, bytes, bytes, int, int, bool]:
+    """(name, writer, value, wall ms, counter, deleted); a legacy record has clock (0, 0)."""
     if len(payload) < 3 or payload[0] not in (RECORD_FORMAT, LEGACY_RECORD_FORMAT):
         raise PayloadError("not a record payload")
     (size,) = struct.unpack_from(">H", payload, 1)
@@ -153,7 +168,7 @@ def decode_record(payload: bytes) -> Record:
     writer = payload[end : end + WRITER_SIZE]
     rest = end + WRITER_SIZE
     if payload[0] == LEGACY_RECORD_FORMAT:
-        return Record(name, writer, payload[rest:], Clock(0, 0, writer))
+        return name, writer, payload[rest:], 0, 0, False
     if len(payload) < rest + _CLOCK.size + 1:
         raise PayloadError("record payload is truncated")
     wall_ms, counter = _CLOCK.unpack_from(payload, rest)
@@ -164,7 +179,7 @@ def decode_record(payload: bytes) -> Record:
     deleted = bool(flags & FLAG_DELETED)
     if deleted and value:
         raise PayloadError("a tombstone carries a value")
-    return Record(name, writer, value, Clock(wall_ms, counter, writer), deleted)
+    return name, writer, value, wall_ms, counter, deleted
 
 
 def encode_manifest(manifest: Manifest) -> bytes:
@@ -234,6 +249,19 @@ def set_term(mac_key: bytes, object_key: str, version: int) -> int:
     """One (key, version) pair's term of the set digest."""
     message = object_key.encode("ascii") + struct.pack(">Q", version)
     return int.from_bytes(hmac.digest(mac_key, message, "sha256"), "big")
+
+
+class SetTerms:
+    """`set_term` for many pairs under one manifest key: a restore adds one per object."""
+
+    __slots__ = ("_mac",)
+
+    def __init__(self, mac_key: bytes) -> None:
+        self._mac = KeyedSha256(mac_key)
+
+    def __call__(self, object_key: str, version: int) -> int:
+        message = object_key.encode("ascii") + struct.pack(">Q", version)
+        return int.from_bytes(self._mac.digest(message), "big")
 
 
 def digest_add(digest: int, mac_key: bytes, pairs: Iterable[tuple[str, int]]) -> int:

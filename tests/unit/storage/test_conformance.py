@@ -20,6 +20,7 @@ from cairn.storage import (
     SqliteStore,
     StoreClosedError,
 )
+from cairn.storage.protocol import check_name, check_restored, check_value
 from tests.unit.storage.conftest import PeerFactory
 
 
@@ -340,6 +341,10 @@ def test_load_restored_overwrites_and_leaves_other_pending_entries(store: Record
         [("a", b"1"), ("b", "text")],
         [("a", b"1"), ("b\x00", b"2")],
         [("a", b"1"), ("a", b"2")],
+        [("a", b"1"), ("\ud800", b"2")],
+        [("a", b"1"), ("n" * 1025, b"2")],
+        [("a", b"1"), (5, b"2")],
+        [("a", b"1"), ("b", bytearray(b"2"))],
     ],
 )
 def test_load_restored_refuses_bad_records_and_writes_none(
@@ -461,3 +466,25 @@ def test_memory_and_sqlite_stores_agree_on_any_sequence(operations: list[tuple[A
                 assert _observe(memory) == _observe(sqlite)
         finally:
             sqlite.close()
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    names=st.lists(st.text(max_size=300), min_size=1, max_size=6),
+    as_bytes=st.booleans(),
+)
+def test_a_load_is_checked_as_each_record_would_be(names: list[str], as_bytes: bool) -> None:
+    """The whole-load check of a restore accepts and refuses exactly what the per-record
+    checks do."""
+    records = [(name, b"v" if as_bytes else bytearray(b"v")) for name in names]
+    try:
+        one_by_one: object = [(check_name(n), check_value(v)) for n, v in records]
+        if len({n for n, _ in records}) != len(records):
+            one_by_one = ValueError
+    except ValueError:
+        one_by_one = ValueError
+    try:
+        whole: object = check_restored(records)
+    except ValueError:
+        whole = ValueError
+    assert whole == one_by_one

@@ -337,3 +337,11 @@ def test_a_large_batch_is_one_transaction_and_one_snapshot(tmp_path: Path) -> No
         assert store.outbox_stats().count == 20_000
     assert dict(snap.records) == records
     assert snap.outbox_head >= 20_000
+
+
+def test_count_counts_the_records_under_a_prefix(tmp_path: Path) -> None:
+    with SqliteStore(tmp_path / "s.sqlite") as store:
+        store.load_restored([("a/1", b""), ("a/2", b"x"), ("a0", b"y"), ("b", b"z")])
+        assert store.count("a/") == 2
+        assert store.count("") == 4
+        assert store.count("c") == 0

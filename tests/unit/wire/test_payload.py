@@ -74,6 +74,20 @@ def test_a_v1_record_is_still_read():
 def test_malformed_record_payloads_are_refused(blob):
     with pytest.raises(payload.PayloadError):
         payload.decode_record(blob)
+    with pytest.raises(payload.PayloadError):
+        payload.decode_record_entry(blob)
+
+
+@given(name=names, value=st.binary(max_size=100), deleted=st.booleans())
+def test_a_record_entry_is_what_the_full_decoding_says(name, value, deleted):
+    value = b"" if deleted else value
+    encoded = payload.encode_record(
+        name, WRITER, value, payload.Clock(5, 1, WRITER), deleted=deleted
+    )
+    record = payload.decode_record(encoded)
+    assert payload.decode_record_entry(encoded) == (record.name, record.value, record.deleted)
+    legacy = b"\x01" + len(name.encode()).to_bytes(2, "big") + name.encode() + WRITER + value
+    assert payload.decode_record_entry(legacy) == (name, value, False)
 
 
 ids16 = st.one_of(st.none(), st.binary(min_size=16, max_size=16).map(bytes.hex))
