@@ -3,11 +3,13 @@ the client and the server alike (docs/PROTOCOL.md)."""
 
 from __future__ import annotations
 
+import binascii
 import functools
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import NamedTuple
 
+from cairn.wire.addressing import is_valid_id16, is_valid_object_key
 from cairn.wire.jsonbody import (
     ProtocolError,
     _id16,
@@ -59,7 +61,48 @@ class Batch:
 
 
 def encode_batch(batch: Batch) -> bytes:
-    """The body of PUT {S}/objects."""
+    """The body of PUT {S}/objects: the compact JSON `dumps` would give for the same document.
+
+    Written out directly rather than through `json.dumps`: a full backup's batch is a megabyte
+    of base64 in hundreds of small objects, and building and escaping them took more than
+    half of the encoding's time. Nothing in it needs escaping once every id and key is checked
+    to be lower-case hex, as it must be on the wire anyway; a batch that fails the check goes
+    through `dumps`, so the output is valid JSON whatever the batch holds.
+    """
+    if not _hex_only(batch):
+        return _encode_batch_document(batch)
+    return b"".join(
+        (
+            b'{"incarnation":"%s","generation":%d,"write_id":"%s","put":['
+            % (batch.incarnation.encode(), batch.generation, batch.write_id.encode()),
+            b",".join(_item_json(p.key, p.version, p.value) for p in batch.puts),
+            b'],"delete":[',
+            b",".join(_item_json(d.key, d.version, d.value) for d in batch.deletes),
+            b"]}",
+        )
+    )
+
+
+def _item_json(key: str, version: int, value: bytes) -> bytes:
+    return b'{"key":"%s","version":%d,"value":"%s"}' % (
+        key.encode(),
+        version,
+        binascii.b2a_base64(value, newline=False),
+    )
+
+
+def _hex_only(batch: Batch) -> bool:
+    return (
+        is_valid_id16(batch.incarnation)
+        and is_valid_id16(batch.write_id)
+        and type(batch.generation) is int
+        and all(is_valid_object_key(k) for k in batch.keys)
+        and all(type(p.version) is int for p in batch.puts)
+        and all(type(d.version) is int for d in batch.deletes)
+    )
+
+
+def _encode_batch_document(batch: Batch) -> bytes:
     return dumps(
         {
             "incarnation": batch.incarnation,

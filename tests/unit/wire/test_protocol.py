@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from typing import Any
 
@@ -419,6 +420,28 @@ def batches(draw: st.DrawFn) -> Batch:
 @given(batches())
 def test_a_batch_round_trips(batch: Batch) -> None:
     assert parse_batch(loads(encode_batch(batch))) == batch
+
+
+@given(batches())
+def test_a_batch_is_encoded_as_the_compact_json_of_its_document(batch: Batch) -> None:
+    document = {
+        "incarnation": batch.incarnation,
+        "generation": batch.generation,
+        "write_id": batch.write_id,
+        "put": [
+            {"key": p.key, "version": p.version, "value": encode_value(p.value)} for p in batch.puts
+        ],
+        "delete": [
+            {"key": d.key, "version": d.version, "value": encode_value(d.value)}
+            for d in batch.deletes
+        ],
+    }
+    assert encode_batch(batch) == json.dumps(document, separators=(",", ":")).encode()
+
+
+def test_a_batch_holding_what_is_not_hex_still_encodes_as_valid_json() -> None:
+    odd = Batch('a"b\\c', 1, "00" * 16, (PutItem('k"ey', 0, b"x"),), ())
+    assert json.loads(encode_batch(odd))["incarnation"] == 'a"b\\c'
 
 
 @given(versions, st.dictionaries(keys, versions, max_size=5))
