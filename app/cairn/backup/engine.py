@@ -32,7 +32,7 @@ from cairn.keys import BackupKeys
 from cairn.storage import is_local
 from cairn.storage.device import DEVICE_ID_BYTES, DEVICE_RECORD
 from cairn.wire import envelope, payload
-from cairn.wire.addressing import wire_key
+from cairn.wire.addressing import WireKeys
 from cairn.wire.messages import StoreState
 
 # One logger for the whole engine, whichever part of it writes.
@@ -110,6 +110,9 @@ class EngineCore:
         self._data_key = keys.data_key
         self._name_key = keys.key_name_key
         self._mac_key = payload.manifest_key(keys.key_name_key)
+        # Keyed once: a full backup or a resync computes these for every record.
+        self._set_term = payload.SetTerms(self._mac_key)
+        self._wire_key = WireKeys(keys.key_name_key)
         self._manifest_key = payload.manifest_wire_key(keys.key_name_key)
         self._store_id = client.store_id
         self._on_notice = on_notice
@@ -123,7 +126,7 @@ class EngineCore:
         self._spare_write_id: str | None = None
 
     def wire_key(self, name: str) -> str:
-        return wire_key(self._name_key, name)
+        return self._wire_key(name)
 
     # -- state --------------------------------------------------------------------------------
 

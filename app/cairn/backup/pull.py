@@ -185,13 +185,13 @@ class Pulling(EngineCore):
                 clock = hlc.observe(clock, record.clock, now_ms)
                 old = known[item.key]
                 if old:
-                    digest = (digest - payload.set_term(self._mac_key, item.key, old)) % _MOD
+                    digest = (digest - self._set_term(item.key, old)) % _MOD
                     objects -= 1
                 if record.deleted:
                     deletes.append(version_name(item.key))
                 else:
                     digest = (
-                        digest + payload.set_term(self._mac_key, item.key, item.version)
+                        digest + self._set_term(item.key, item.version)
                     ) % _MOD
                     objects += 1
                     kept_name, kept_version = version_record(item.key, item.version)

@@ -217,7 +217,7 @@ class Pushing(EngineCore):
             if value is None and not old:
                 continue  # never reached the server: nothing to delete
             if old:
-                digest = (digest - payload.set_term(self._mac_key, key, old)) % _MOD
+                digest = (digest - self._set_term(key, old)) % _MOD
                 objects -= 1
             body = payload.encode_record(
                 name, view.device, value or b"", reading, deleted=value is None
@@ -228,7 +228,7 @@ class Pushing(EngineCore):
                 forget.append(version_name(key))
             else:
                 puts.append(PutItem(key, old, blob))
-                digest = (digest + payload.set_term(self._mac_key, key, generation)) % _MOD
+                digest = (digest + self._set_term(key, generation)) % _MOD
                 objects += 1
                 kept_name, kept_version = version_record(key, generation)
                 bookkeeping[kept_name] = kept_version

@@ -226,7 +226,7 @@ class Resyncing(EngineCore):
             key = self.wire_key(name)
             kept_name, kept_version = version_record(key, version)
             versions[kept_name] = kept_version
-            digest = (digest + payload.set_term(self._mac_key, key, version)) % _MOD
+            digest = (digest + self._set_term(key, version)) % _MOD
         return versions, digest
 
     async def clear_full_requirement(self, flag: bytes | None) -> bool:
@@ -241,13 +241,13 @@ class _SetChecker:
     """Counts the listed objects and sums their set-digest terms, to check against the manifest."""
 
     def __init__(self, mac_key: bytes) -> None:
-        self._mac_key = mac_key
+        self._set_term = payload.SetTerms(mac_key)
         self.count = 0
         self.digest = 0
 
     def add(self, key: str, version: int) -> None:
         self.count += 1
-        self.digest += payload.set_term(self._mac_key, key, version)
+        self.digest += self._set_term(key, version)
 
     def matches(self, manifest: payload.Manifest) -> bool:
         return manifest.objects == self.count and manifest.digest == self.digest % _MOD
