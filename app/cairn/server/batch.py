@@ -25,7 +25,6 @@ from cairn.server.backend import Conflict, QuotaExceeded
 from cairn.wire.messages import Batch, StoreState
 from cairn.wire.messages import Conflict as ConflictInfo
 
-
 # Why a batch was refused, by the rule it broke (the order in which they are checked).
 CONFLICT_DETAILS = {
     "incarnation": "the store has another incarnation (erased and started again elsewhere)",

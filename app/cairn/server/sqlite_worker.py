@@ -41,17 +41,28 @@ class _Job:
 
 
 def _answer(job: _Job, result: Any, error: BaseException | None) -> None:
-    def deliver() -> None:
+    _answer_all([(job, result, error)])
+
+
+def _deliver(outcomes: list[tuple[_Job, Any, BaseException | None]]) -> None:
+    for job, result, error in outcomes:
         if job.future.done():  # the caller went away (cancelled)
-            return
+            continue
         if error is not None:
             job.future.set_exception(error)
         else:
             job.future.set_result(result)
 
-    # A closed loop means nobody is waiting any more.
-    with contextlib.suppress(RuntimeError):
-        job.loop.call_soon_threadsafe(deliver)
+
+def _answer_all(outcomes: list[tuple[_Job, Any, BaseException | None]]) -> None:
+    """Hand the outcomes to their event loops: one wake-up per loop, not one per job."""
+    by_loop: dict[asyncio.AbstractEventLoop, list[tuple[_Job, Any, BaseException | None]]] = {}
+    for outcome in outcomes:
+        by_loop.setdefault(outcome[0].loop, []).append(outcome)
+    for loop, answers in by_loop.items():
+        # A closed loop means nobody is waiting any more.
+        with contextlib.suppress(RuntimeError):
+            loop.call_soon_threadsafe(_deliver, answers)
 
 
 class _Worker:
@@ -125,8 +136,7 @@ class GroupCommitWriter(_Worker):
             self._rollback()
             self._commit_one_by_one(jobs)
             return
-        for job, result in zip(jobs, results, strict=True):
-            _answer(job, result, None)
+        _answer_all([(job, result, None) for job, result in zip(jobs, results, strict=True)])
 
     def _commit_one_by_one(self, jobs: list[_Job]) -> None:
         outcomes: list[tuple[_Job, Any, BaseException | None]] = []
@@ -146,11 +156,9 @@ class GroupCommitWriter(_Worker):
             self._conn.execute("COMMIT")
         except Exception as exc:  # the commit itself failed: nothing in the group is durable
             self._rollback()
-            for job in jobs:
-                _answer(job, None, exc)
+            _answer_all([(job, None, exc) for job in jobs])
             return
-        for job, result, error in outcomes:
-            _answer(job, result, error)
+        _answer_all(outcomes)
 
     def _rollback(self) -> None:
         if self._conn.in_transaction:
