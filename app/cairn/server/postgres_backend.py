@@ -164,7 +164,9 @@ class PostgresBackend:
             await conn.close()
         self._pool = await asyncpg.create_pool(
             self.dsn,
-            min_size=min(2, self.pool_size),
+            # Every connection is opened at start: none is set up (a few ms of CPU each) while
+            # requests wait for it.
+            min_size=self.pool_size,
             max_size=self.pool_size,
             connection_class=StatelessConnection,
             # Answered means durable, whatever the cluster's default for synchronous_commit.

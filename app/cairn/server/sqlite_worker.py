@@ -5,12 +5,19 @@ savepoint inside one transaction, commits once (WAL + synchronous=FULL, so the c
 and only then answers each caller. Under concurrent load one fsync covers many requests.
 `ReaderPool` runs reads on a few connections of their own; WAL lets them proceed during writes.
 `Checkpointer` moves the WAL into the database file in the background.
+
+Writers of several server processes on one file (`serve --workers N`) take turns on a lock file
+beside it (`<db>.writer-lock`, flock) before each group: SQLite's own busy handler waits by
+sleeping 1, 2, 5, ... 100 ms and retrying, so a writer that just missed the lock would sit out
+whole groups of the other; a kernel lock hands over the moment it is released.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
+import os
 import queue
 import sqlite3
 import threading
@@ -102,6 +109,8 @@ class GroupCommitWriter(_Worker):
         self._conn = connect(path)
         # Checkpoints run on the Checkpointer's thread, not inside a commit everyone waits for.
         self._conn.execute("PRAGMA wal_autocheckpoint=0")
+        lock_path = path.with_name(path.name + ".writer-lock")
+        self._lock = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
         thread = threading.Thread(target=self._loop, name="cairn-backupd-writer", daemon=True)
         self._threads.append(thread)
         thread.start()
@@ -122,8 +131,13 @@ class GroupCommitWriter(_Worker):
                     stop = True
                     break
                 jobs.append(nxt)
-            self._commit_group(jobs)
+            fcntl.flock(self._lock, fcntl.LOCK_EX)
+            try:
+                self._commit_group(jobs)
+            finally:
+                fcntl.flock(self._lock, fcntl.LOCK_UN)
         self._conn.close()
+        os.close(self._lock)
 
     def _commit_group(self, jobs: list[_Job]) -> None:
         # Jobs report refusals as results; an exception is unexpected. So first run the group
