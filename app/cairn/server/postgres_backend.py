@@ -167,6 +167,9 @@ class PostgresBackend:
             # Every connection is opened at start: none is set up (a few ms of CPU each) while
             # requests wait for it.
             min_size=self.pool_size,
+            # Nor closed for being idle: the inactivity timer would be set and cancelled on every
+            # acquire and release.
+            max_inactive_connection_lifetime=0,
             max_size=self.pool_size,
             connection_class=StatelessConnection,
             # Answered means durable, whatever the cluster's default for synchronous_commit.

@@ -183,6 +183,10 @@ BEGIN
     o_outcome := 'applied';
     o_incarnation := p_incarnation;
     o_erased := false;
+    -- Only a conflict reports the keys' state; an applied batch's answer stays small to decode.
+    o_current := NULL;
+    o_present := NULL;
+    o_write_ids := NULL;
 END;
 $$;
 """
