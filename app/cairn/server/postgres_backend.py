@@ -29,6 +29,7 @@ from cairn.server.backend import (
     feed_cut,
 )
 from cairn.server.batch import CONFLICT_DETAILS, StoreRow
+from cairn.server.pg_lanes import Lanes
 from cairn.server.ratelimit import retry_after
 from cairn.server.schema_postgres import MIGRATION_LOCK, SCHEMA, SCHEMA_VERSION
 from cairn.wire.messages import Batch, FeedItem, FeedPage, StoredObject, StoreInfo, StoreState
@@ -155,6 +156,7 @@ class PostgresBackend:
         self.dsn = dsn
         self.pool_size = pool_size
         self._pool: asyncpg.Pool | None = None
+        self._lanes: Lanes | None = None
 
     async def open(self) -> None:
         conn = await asyncpg.connect(self.dsn)
@@ -175,8 +177,14 @@ class PostgresBackend:
             # Answered means durable, whatever the cluster's default for synchronous_commit.
             server_settings={"synchronous_commit": "on", "application_name": "cairn-backupd"},
         )
+        # Batch PUTs, nearly every request of a busy server, go through lanes (pg_lanes.py);
+        # a few connections stay free for everything else.
+        self._lanes = Lanes(self._pool, max(1, self.pool_size - max(1, self.pool_size // 8)))
 
     async def close(self) -> None:
+        lanes, self._lanes = self._lanes, None
+        if lanes is not None:
+            await lanes.close()
         pool, self._pool = self._pool, None
         if pool is not None:
             await pool.close()
@@ -220,7 +228,9 @@ class PostgresBackend:
         ]
         versions = [p.version for p in batch.puts] + [d.version for d in batch.deletes]
         keys = batch.keys
-        row = await self.pool.fetchrow(
+        if self._lanes is None:
+            raise RuntimeError("the PostgreSQL backend is not open")
+        row = await self._lanes.fetchrow(
             _PUT_BATCH,
             store.node_id,
             store.store_id,
