@@ -190,9 +190,7 @@ class Pulling(EngineCore):
                 if record.deleted:
                     deletes.append(version_name(item.key))
                 else:
-                    digest = (
-                        digest + self._set_term(item.key, item.version)
-                    ) % _MOD
+                    digest = (digest + self._set_term(item.key, item.version)) % _MOD
                     objects += 1
                     kept_name, kept_version = version_record(item.key, item.version)
                     puts[kept_name] = kept_version

@@ -11,6 +11,9 @@ of docs/PROTOCOL.md section 7 have exactly one owner:
 
 Every item of an accepted batch gets the store's next generation as its version: versions never
 repeat, not across a delete and re-create, and not across an erase (the generation survives it).
+
+PostgreSQL applies the same rules in SQL, in one round trip (`cairn_put_batch` in
+schema_postgres.py); both answer a refusal with the details below.
 """
 
 from __future__ import annotations
@@ -21,6 +24,13 @@ from dataclasses import dataclass
 from cairn.server.backend import Conflict, QuotaExceeded
 from cairn.wire.messages import Batch, StoreState
 from cairn.wire.messages import Conflict as ConflictInfo
+
+# Why a batch was refused, by the rule it broke (the order in which they are checked).
+CONFLICT_DETAILS = {
+    "incarnation": "the store has another incarnation (erased and started again elsewhere)",
+    "generation": "the store has changed since the generation this batch is based on",
+    "version": "a version does not match the stored one",
+}
 
 
 @dataclass(frozen=True)
@@ -67,9 +77,9 @@ def plan_batch(batch: Batch, stored: Mapping[str, Stored], row: StoreRow, quota:
         return Conflict(ConflictInfo(row.state, current, write_ids), detail)
 
     if row.incarnation is not None and batch.incarnation != row.incarnation:
-        raise refuse("the store has another incarnation (erased and started again elsewhere)")
+        raise refuse(CONFLICT_DETAILS["incarnation"])
     if batch.generation != row.generation:
-        raise refuse("the store has changed since the generation this batch is based on")
+        raise refuse(CONFLICT_DETAILS["generation"])
     expected = [(p.key, p.version) for p in batch.puts] + [
         (d.key, d.version) for d in batch.deletes
     ]
@@ -77,7 +87,7 @@ def plan_batch(batch: Batch, stored: Mapping[str, Stored], row: StoreRow, quota:
         found = stored.get(key)
         matches = version == current[key] or (version == 0 and (found is None or found.deleted))
         if not matches:
-            raise refuse("a version does not match the stored one")
+            raise refuse(CONFLICT_DETAILS["version"])
     replaced = sum(s.size for s in stored.values())
     new_bytes = row.bytes - replaced + batch.value_bytes
     # A store already over a lowered quota may still shrink.

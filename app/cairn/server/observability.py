@@ -7,6 +7,7 @@ keys, signatures and nonces never reach a log.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import re
@@ -77,6 +78,10 @@ def _parsed_traceback(text: str) -> dict[str, Any]:
     return {"msg": "traceback", "exception": kind, "trace": frames}
 
 
+class JsonLinesHandler(logging.StreamHandler[Any]):
+    """The server's stderr handler; request lines are written to it directly (RequestLines)."""
+
+
 def configure_logging(level: str) -> None:
     """Every line the server writes to stderr is one JSON object, whoever logs it.
 
@@ -85,7 +90,7 @@ def configure_logging(level: str) -> None:
     print them as raw multi-line text into the stream. Uncaught exceptions in threads and at
     the top level, and warnings, are routed through logging too.
     """
-    handler = logging.StreamHandler(sys.stderr)
+    handler = JsonLinesHandler(sys.stderr)
     handler.setFormatter(JsonFormatter())
     for name in ("", "cairn.server", "uvicorn", "uvicorn.error"):
         logger = logging.getLogger(name)
@@ -166,11 +171,90 @@ class Metrics:
             "Value bytes written by applied batches",
             registry=self.registry,
         )
+        self._outcomes: dict[str, Any] = {}
         self.in_flight = Gauge(
             "cairn_backupd_requests_in_flight",
             "Requests being handled now",
             registry=self.registry,
         )
+
+    def batch_outcome(self, outcome: str) -> Any:
+        """The `batches` series of one outcome (looked up once: a label lookup takes a lock)."""
+        series = self._outcomes.get(outcome)
+        if series is None:
+            series = self._outcomes[outcome] = self.batches.labels(outcome)
+        return series
+
+
+class RequestLines:
+    """The per-request log lines, formatted by hand and written once per event-loop turn.
+
+    Through `logging`, a request line costs a LogRecord, a formatter call, a json.dumps and a
+    write to stderr: about a tenth of a small PUT's CPU. Every part of the line but the time,
+    the duration and the node prefix is fixed per (method, route, status), so that part is
+    encoded once; the lines of one loop turn go out in one write, in order, right after it.
+    The line is the one JsonFormatter would write for `log.info("request", extra=...)`.
+    """
+
+    def __init__(self) -> None:
+        self._pending: list[str] = []
+
+    @staticmethod
+    def usable() -> bool:
+        """Whether configure_logging's handler is the only one (tests with their own get records)."""
+        handlers = log.handlers
+        return (
+            len(handlers) == 1
+            and type(handlers[0]) is JsonLinesHandler
+            and log.isEnabledFor(logging.INFO)
+        )
+
+    @staticmethod
+    def middle(method: str, template: str, status: int) -> str:
+        """The fixed part of a line, from after the time up to the duration's value."""
+        fixed = json.dumps(
+            {
+                "level": "info",
+                "logger": log.name,
+                "msg": "request",
+                "method": method,
+                "route": template,
+                "status": status,
+            },
+            separators=(",", ":"),
+        )
+        return "," + fixed[1:-1] + ',"duration_ms":'
+
+    def add(self, middle: str, elapsed: float, node: str | None) -> None:
+        line = f'{{"ts":{round(time.time(), 3)!r}{middle}{round(elapsed * 1000, 2)!r}'
+        if node is None:
+            line += "}\n"
+        elif node.isascii() and node.isalnum():
+            line += f',"node":"{node}"}}\n'
+        else:  # an unvalidated path parameter (a request refused with 400)
+            line += f',"node":{json.dumps(node)}}}\n'
+        if not self._pending:
+            try:
+                asyncio.get_running_loop().call_soon(self.flush)
+            except RuntimeError:  # no loop: write at once
+                self._pending.append(line)
+                self.flush()
+                return
+        self._pending.append(line)
+
+    def flush(self) -> None:
+        lines, self._pending = self._pending, []
+        handler = log.handlers[0] if log.handlers else None
+        if not lines or not isinstance(handler, JsonLinesHandler):
+            return
+        handler.acquire()
+        try:
+            handler.stream.write("".join(lines))
+            handler.flush()
+        except Exception:  # as logging does: a failing stderr never fails a request
+            handler.handleError(logging.makeLogRecord({"msg": "request"}))
+        finally:
+            handler.release()
 
 
 class RequestObserver:
@@ -180,16 +264,19 @@ class RequestObserver:
         self.app = app
         self.metrics = metrics
         # Looking a labelled series up costs a lock and a hash of every label per request;
-        # there are only a few dozen (method, route, status) series, so each is looked up once.
-        self._known: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+        # there are only a few dozen (method, route, status) series, so each is looked up once,
+        # together with the fixed part of its log line.
+        self._known: dict[tuple[str, str, int], tuple[Any, Any, str]] = {}
+        self.lines = RequestLines()
 
-    def _series(self, method: str, template: str, status: int) -> tuple[Any, Any]:
+    def _series(self, method: str, template: str, status: int) -> tuple[Any, Any, str]:
         key = (method, template, status)
         series = self._known.get(key)
         if series is None:
             series = (
                 self.metrics.requests.labels(method, template, str(status)),
                 self.metrics.duration.labels(method, template),
+                RequestLines.middle(method, template, status),
             )
             self._known[key] = series
         return series
@@ -222,9 +309,14 @@ class RequestObserver:
             # fixed strings. Anything unrouted is one label, whatever its path.
             template = str(scope.get("path", "")) if "endpoint" in scope else "unmatched"
         method = str(scope.get("method", ""))
-        counter, histogram = self._series(method, template, status)
+        counter, histogram, middle = self._series(method, template, status)
         counter.inc()
         histogram.observe(elapsed)
+        node_id = scope.get("path_params", {}).get("node_id")
+        node = node_id[:NODE_PREFIX] if isinstance(node_id, str) else None
+        if self.lines.usable():
+            self.lines.add(middle, elapsed, node)
+            return
         if not log.isEnabledFor(logging.INFO):
             return
         fields: dict[str, Any] = {
@@ -233,7 +325,6 @@ class RequestObserver:
             "status": status,
             "duration_ms": round(elapsed * 1000, 2),
         }
-        node_id = scope.get("path_params", {}).get("node_id")
-        if isinstance(node_id, str):
-            fields["node"] = node_id[:NODE_PREFIX]
+        if node is not None:
+            fields["node"] = node
         log.info("request", extra={"fields": fields})

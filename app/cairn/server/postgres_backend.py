@@ -1,7 +1,8 @@
 """The scale-out backend: PostgreSQL through asyncpg, shared by any number of server instances.
 
 Everything an instance must agree on lives in the database: objects, generations, nonces and
-rate-limit windows. Each request is one round trip (see schema_postgres.py).
+rate-limit windows. Each request is one round trip (see schema_postgres.py); asyncpg prepares
+each statement once per connection.
 """
 
 from __future__ import annotations
@@ -14,10 +15,11 @@ import asyncpg
 
 from cairn.server.backend import (
     EXPORT_PAGE_ROWS,
-    BackendError,
     BatchApplied,
     Claim,
+    Conflict,
     ObjectSummary,
+    QuotaExceeded,
     RateLimited,
     Replayed,
     ResyncRequired,
@@ -26,12 +28,18 @@ from cairn.server.backend import (
     export_page_end,
     feed_cut,
 )
-from cairn.server.batch import Stored, StoreRow, plan_batch
+from cairn.server.batch import CONFLICT_DETAILS, StoreRow
+from cairn.server.pg_lanes import Lanes
 from cairn.server.ratelimit import retry_after
 from cairn.server.schema_postgres import MIGRATION_LOCK, SCHEMA, SCHEMA_VERSION
-from cairn.wire.messages import Batch, FeedItem, FeedPage, StoredObject, StoreInfo
+from cairn.wire.messages import Batch, FeedItem, FeedPage, StoredObject, StoreInfo, StoreState
+from cairn.wire.messages import Conflict as ConflictInfo
 
 RATE_WINDOW_RETENTION = 86400
+_PUT_BATCH = (
+    "SELECT * FROM cairn_put_batch($1, $2, $3, $4, $5, $6, $7, $8, $9, $10::text[], "
+    "$11::bigint[], $12::bytea[], $13::boolean[], $14, $15)"
+)
 
 
 def _claim_refusal(outcome: str, claim: Claim) -> Replayed | RateLimited | None:
@@ -148,6 +156,7 @@ class PostgresBackend:
         self.dsn = dsn
         self.pool_size = pool_size
         self._pool: asyncpg.Pool | None = None
+        self._lanes: Lanes | None = None
 
     async def open(self) -> None:
         conn = await asyncpg.connect(self.dsn)
@@ -157,14 +166,25 @@ class PostgresBackend:
             await conn.close()
         self._pool = await asyncpg.create_pool(
             self.dsn,
-            min_size=min(2, self.pool_size),
+            # Every connection is opened at start: none is set up (a few ms of CPU each) while
+            # requests wait for it.
+            min_size=self.pool_size,
+            # Nor closed for being idle: the inactivity timer would be set and cancelled on every
+            # acquire and release.
+            max_inactive_connection_lifetime=0,
             max_size=self.pool_size,
             connection_class=StatelessConnection,
             # Answered means durable, whatever the cluster's default for synchronous_commit.
             server_settings={"synchronous_commit": "on", "application_name": "cairn-backupd"},
         )
+        # Batch PUTs, nearly every request of a busy server, go through lanes (pg_lanes.py);
+        # a few connections stay free for everything else.
+        self._lanes = Lanes(self._pool, max(1, self.pool_size - max(1, self.pool_size // 8)))
 
     async def close(self) -> None:
+        lanes, self._lanes = self._lanes, None
+        if lanes is not None:
+            await lanes.close()
         pool, self._pool = self._pool, None
         if pool is not None:
             await pool.close()
@@ -202,16 +222,48 @@ class PostgresBackend:
     async def apply_batch(
         self, store: StoreRef, batch: Batch, *, quota: int, claim: Claim | None = None
     ) -> BatchApplied:
-        now = int(time.time())
-        async with self.pool.acquire() as conn:
-            if claim is not None:
-                # Its own transaction: a refused batch still uses up its nonce.
-                await self._claim(conn, claim)
-            try:
-                async with conn.transaction():
-                    return await _apply(conn, store, batch, quota, now)
-            except _Refused as refused:
-                raise refused.refusal from None
+        """One statement (`cairn_put_batch`): one round trip and one commit per batch."""
+        items = [(p.key, p.value, False) for p in batch.puts] + [
+            (d.key, d.value, True) for d in batch.deletes
+        ]
+        versions = [p.version for p in batch.puts] + [d.version for d in batch.deletes]
+        keys = batch.keys
+        if self._lanes is None:
+            raise RuntimeError("the PostgreSQL backend is not open")
+        row = await self._lanes.fetchrow(
+            _PUT_BATCH,
+            store.node_id,
+            store.store_id,
+            None if claim is None else claim.nonce,
+            0 if claim is None else claim.nonce_expires,
+            0 if claim is None else claim.window_start,
+            0 if claim is None else claim.rate_limit,
+            batch.incarnation,
+            batch.generation,
+            batch.write_id,
+            keys,
+            versions,
+            [i[1] for i in items],
+            [i[2] for i in items],
+            quota,
+            int(time.time()),
+        )
+        assert row is not None
+        outcome, generation, incarnation, erased, current, present, write_ids, used = row
+        if outcome == "applied":
+            return BatchApplied(generation=generation, versions=dict.fromkeys(keys, generation))
+        if claim is not None:
+            refusal = _claim_refusal(outcome, claim)
+            if refusal is not None:
+                raise refusal
+        if outcome == "quota":
+            raise QuotaExceeded(used, quota)
+        info = ConflictInfo(
+            StoreState(generation, incarnation, bool(erased)),
+            dict(zip(keys, current, strict=True)),
+            {k: w for k, w, here in zip(keys, write_ids, present, strict=True) if here},
+        )
+        raise Conflict(info, CONFLICT_DETAILS[outcome])
 
     async def get_object(self, store: StoreRef, key: str) -> StoredObject | None:
         row = await self.pool.fetchrow(
@@ -363,84 +415,3 @@ class PostgresBackend:
         await self.pool.execute(
             "DELETE FROM rate_windows WHERE window_start < $1", now - RATE_WINDOW_RETENTION
         )
-
-
-async def _lock_store(conn: asyncpg.Connection, store: StoreRef) -> tuple[StoreRow, int]:
-    """The store row, locked for this transaction; a new store's row is created first.
-
-    If another transaction creates the row at the same moment, the loop locks it once that one
-    has committed.
-    """
-    ids = (store.node_id, store.store_id)
-    while True:
-        found = _store_row(
-            await conn.fetchrow(
-                f"SELECT {_STORE_COLUMNS} FROM stores WHERE node_id = $1 AND store_id = $2 "  # noqa: S608 - constant
-                "FOR UPDATE",
-                *ids,
-            )
-        )
-        if found is not None:
-            return found
-        await conn.execute(
-            "INSERT INTO stores (node_id, store_id, generation, objects, bytes) "
-            "VALUES ($1, $2, 0, 0, 0) ON CONFLICT DO NOTHING",
-            *ids,
-        )
-
-
-async def _apply(
-    conn: asyncpg.Connection, store: StoreRef, batch: Batch, quota: int, now: int
-) -> BatchApplied:
-    row, _ = await _lock_store(conn, store)
-    ids = (store.node_id, store.store_id)
-    stored = {
-        r[0]: Stored(r[1], r[2], bool(r[3]), r[4])
-        for r in await conn.fetch(
-            "SELECT key, version, size, deleted, write_id FROM objects "
-            "WHERE node_id = $1 AND store_id = $2 AND key = ANY($3::text[])",
-            *ids,
-            batch.keys,
-        )
-    }
-    try:
-        plan = plan_batch(batch, stored, row, quota)
-    except BackendError as refusal:
-        # The row a new store got for the lock is removed with the rollback.
-        raise _Refused(refusal) from None
-    items = [(p.key, p.value, False) for p in batch.puts] + [
-        (d.key, d.value, True) for d in batch.deletes
-    ]
-    await conn.execute(
-        "INSERT INTO objects (node_id, store_id, key, version, size, value, deleted, write_id, "
-        "written_at) SELECT $1, $2, u.k, $3, octet_length(u.val), u.val, u.d, $4, $5 "
-        "FROM unnest($6::text[], $7::bytea[], $8::boolean[]) AS u(k, val, d) "
-        "ON CONFLICT (node_id, store_id, key) DO UPDATE SET version = excluded.version, "
-        "size = excluded.size, value = excluded.value, deleted = excluded.deleted, "
-        "write_id = excluded.write_id, written_at = excluded.written_at",
-        *ids,
-        plan.generation,
-        batch.write_id,
-        now,
-        [i[0] for i in items],
-        [i[1] for i in items],
-        [i[2] for i in items],
-    )
-    await conn.execute(
-        "UPDATE stores SET generation = $3, objects = $4, bytes = $5, incarnation = $6, "
-        "erased = false WHERE node_id = $1 AND store_id = $2",
-        *ids,
-        plan.generation,
-        plan.objects,
-        plan.bytes,
-        batch.incarnation,
-    )
-    return BatchApplied(generation=plan.generation, versions=plan.versions)
-
-
-class _Refused(Exception):
-    """Carries a refusal out of the transaction so that it rolls back."""
-
-    def __init__(self, refusal: BackendError) -> None:
-        super().__init__(str(refusal))
-        self.refusal = refusal

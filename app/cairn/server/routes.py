@@ -197,15 +197,15 @@ async def apply_batch(
             claim=claim_for(credentials, service.limits),
         )
     except (Replayed, RateLimited) as exc:
-        service.metrics.batches.labels(type(exc).__name__.lower()).inc()
+        service.metrics.batch_outcome(type(exc).__name__.lower()).inc()
         raise claim_refusal(exc) from None
     except Conflict as exc:
-        service.metrics.batches.labels("conflict").inc()
+        service.metrics.batch_outcome("conflict").inc()
         return raw_json(encode_conflict(exc.info, f"{exc.detail}; nothing was applied"), 409)
     except QuotaExceeded as exc:
-        service.metrics.batches.labels("quota_exceeded").inc()
+        service.metrics.batch_outcome("quota_exceeded").inc()
         raise ApiError(413, "quota_exceeded", str(exc)) from None
-    service.metrics.batches.labels("applied").inc()
+    service.metrics.batch_outcome("applied").inc()
     if admitted is not None:
         admitted.created()
     service.metrics.objects_written.inc(len(batch.keys))

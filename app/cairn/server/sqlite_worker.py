@@ -5,12 +5,19 @@ savepoint inside one transaction, commits once (WAL + synchronous=FULL, so the c
 and only then answers each caller. Under concurrent load one fsync covers many requests.
 `ReaderPool` runs reads on a few connections of their own; WAL lets them proceed during writes.
 `Checkpointer` moves the WAL into the database file in the background.
+
+Writers of several server processes on one file (`serve --workers N`) take turns on a lock file
+beside it (`<db>.writer-lock`, flock) before each group: SQLite's own busy handler waits by
+sleeping 1, 2, 5, ... 100 ms and retrying, so a writer that just missed the lock would sit out
+whole groups of the other; a kernel lock hands over the moment it is released.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
+import os
 import queue
 import sqlite3
 import threading
@@ -41,17 +48,28 @@ class _Job:
 
 
 def _answer(job: _Job, result: Any, error: BaseException | None) -> None:
-    def deliver() -> None:
+    _answer_all([(job, result, error)])
+
+
+def _deliver(outcomes: list[tuple[_Job, Any, BaseException | None]]) -> None:
+    for job, result, error in outcomes:
         if job.future.done():  # the caller went away (cancelled)
-            return
+            continue
         if error is not None:
             job.future.set_exception(error)
         else:
             job.future.set_result(result)
 
-    # A closed loop means nobody is waiting any more.
-    with contextlib.suppress(RuntimeError):
-        job.loop.call_soon_threadsafe(deliver)
+
+def _answer_all(outcomes: list[tuple[_Job, Any, BaseException | None]]) -> None:
+    """Hand the outcomes to their event loops: one wake-up per loop, not one per job."""
+    by_loop: dict[asyncio.AbstractEventLoop, list[tuple[_Job, Any, BaseException | None]]] = {}
+    for outcome in outcomes:
+        by_loop.setdefault(outcome[0].loop, []).append(outcome)
+    for loop, answers in by_loop.items():
+        # A closed loop means nobody is waiting any more.
+        with contextlib.suppress(RuntimeError):
+            loop.call_soon_threadsafe(_deliver, answers)
 
 
 class _Worker:
@@ -91,6 +109,8 @@ class GroupCommitWriter(_Worker):
         self._conn = connect(path)
         # Checkpoints run on the Checkpointer's thread, not inside a commit everyone waits for.
         self._conn.execute("PRAGMA wal_autocheckpoint=0")
+        lock_path = path.with_name(path.name + ".writer-lock")
+        self._lock = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
         thread = threading.Thread(target=self._loop, name="cairn-backupd-writer", daemon=True)
         self._threads.append(thread)
         thread.start()
@@ -111,8 +131,13 @@ class GroupCommitWriter(_Worker):
                     stop = True
                     break
                 jobs.append(nxt)
-            self._commit_group(jobs)
+            fcntl.flock(self._lock, fcntl.LOCK_EX)
+            try:
+                self._commit_group(jobs)
+            finally:
+                fcntl.flock(self._lock, fcntl.LOCK_UN)
         self._conn.close()
+        os.close(self._lock)
 
     def _commit_group(self, jobs: list[_Job]) -> None:
         # Jobs report refusals as results; an exception is unexpected. So first run the group
@@ -125,8 +150,7 @@ class GroupCommitWriter(_Worker):
             self._rollback()
             self._commit_one_by_one(jobs)
             return
-        for job, result in zip(jobs, results, strict=True):
-            _answer(job, result, None)
+        _answer_all([(job, result, None) for job, result in zip(jobs, results, strict=True)])
 
     def _commit_one_by_one(self, jobs: list[_Job]) -> None:
         outcomes: list[tuple[_Job, Any, BaseException | None]] = []
@@ -146,11 +170,9 @@ class GroupCommitWriter(_Worker):
             self._conn.execute("COMMIT")
         except Exception as exc:  # the commit itself failed: nothing in the group is durable
             self._rollback()
-            for job in jobs:
-                _answer(job, None, exc)
+            _answer_all([(job, None, exc) for job in jobs])
             return
-        for job, result, error in outcomes:
-            _answer(job, result, error)
+        _answer_all(outcomes)
 
     def _rollback(self) -> None:
         if self._conn.in_transaction:

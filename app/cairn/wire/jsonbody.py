@@ -154,6 +154,9 @@ def _object(
 ) -> dict[str, object]:
     if not isinstance(data, dict):
         raise ProtocolError(f"{what} must be a JSON object")
+    names = data.keys()
+    if names == members or (members <= names and names - members <= optional):
+        return data  # the common case, without building the sets of the error below
     missing = members - set(data)
     unknown = set(data) - members - set(optional)
     if missing or unknown:

@@ -22,6 +22,13 @@ _NONCE_RE: Final = re.compile(r"[0-9a-f]{32}")
 _TS_RE: Final = re.compile(r"0|[1-9][0-9]{0,18}")
 _SIG_RE: Final = re.compile(r"(?:[0-9a-f]{2}){8,72}")
 _METHOD_RE: Final = re.compile(r"[A-Z]{1,16}")
+# The header as sign_request writes it, parsed in one match (a server parses one per request);
+# any other spelling takes the field-by-field parser, which names what is wrong.
+_CANONICAL_HEADER: Final = re.compile(
+    re.escape(AUTH_SCHEME)
+    + r" node=([0-9a-f]{66}),ts=(0|[1-9][0-9]{0,18}),nonce=([0-9a-f]{32}),"
+    + r"sig=((?:[0-9a-f]{2}){8,72})"
+)
 
 
 # --- Request signing ----------------------------------------------------------------------
@@ -95,6 +102,14 @@ def parse_authorization(header: str | None) -> Credentials:
     """The fields of a `Cairn-Sig` header; AuthError("unauthorized") if it is malformed."""
     if not header:
         raise AuthError("unauthorized", "missing Authorization header")
+    canonical = _CANONICAL_HEADER.fullmatch(header)
+    if canonical is not None and is_valid_node_id(canonical[1]):
+        return Credentials(
+            node_id=canonical[1],
+            ts=int(canonical[2]),
+            nonce=canonical[3],
+            signature=bytes.fromhex(canonical[4]),
+        )
     scheme, _, params = header.partition(" ")
     if scheme != AUTH_SCHEME:
         raise AuthError("unauthorized", f"Authorization scheme must be {AUTH_SCHEME}")

@@ -195,6 +195,41 @@ async def test_a_conflict_reports_the_write_that_made_each_object(backend: Backe
 
 
 @pytest.mark.asyncio
+async def test_a_conflict_reports_tombstones_and_the_store_state(backend: Backend) -> None:
+    await apply(backend, [(key(1), 0, b"a"), (key(2), 0, b"b")], write_id="a" * 32)
+    await apply(backend, deletes=[(key(2), 1, b"t")], write_id="d" * 32)
+    with pytest.raises(Conflict) as err:
+        await apply(backend, [(key(1), 0, b"x"), (key(2), 0, b"y"), (key(3), 0, b"z")])
+    info = err.value.info
+    assert err.value.detail == "a version does not match the stored one"
+    assert info.current == {key(1): 1, key(2): 2, key(3): 0}
+    assert info.write_ids == {key(1): "a" * 32, key(2): "d" * 32}  # present keys only
+    assert (info.state.generation, info.state.incarnation, info.state.erased) == (2, INC, False)
+    await backend.delete_store(STORE)
+    with pytest.raises(Conflict) as err:
+        await apply(backend, [(key(1), 0, b"x")], generation=1, incarnation="3" * 32)
+    assert err.value.detail == "the store has changed since the generation this batch is based on"
+    assert err.value.info.state.erased and err.value.info.state.incarnation is None
+    assert err.value.info.write_ids == {}  # an erase leaves no rows behind
+
+
+@pytest.mark.asyncio
+async def test_each_rule_is_reported_with_its_own_detail(backend: Backend) -> None:
+    await put(backend, (key(1), 0, b"a"))
+    with pytest.raises(Conflict) as err:
+        await apply(backend, [(key(1), 1, b"b")], incarnation="4" * 32, generation=0)
+    assert err.value.detail == (
+        "the store has another incarnation (erased and started again elsewhere)"
+    )
+    with pytest.raises(Conflict) as err:
+        await apply(backend, [(key(1), 1, b"b")], generation=0)
+    assert err.value.detail == "the store has changed since the generation this batch is based on"
+    with pytest.raises(QuotaExceeded) as quota:
+        await apply(backend, [(key(2), 0, b"c" * 10)], quota=5)
+    assert (quota.value.used, quota.value.quota) == (11, 5)
+
+
+@pytest.mark.asyncio
 async def test_a_batch_with_one_conflict_applies_nothing(backend: Backend) -> None:
     await put(backend, (key("a"), 0, b"a1"), (key("b"), 0, b"b1"))
     before = await backend.store_info(STORE)

@@ -238,6 +238,14 @@ def test_malformed_header_is_unauthorized(header: str | None) -> None:
     assert _code(header) == "unauthorized"
 
 
+def test_the_fields_in_any_order_parse_as_the_canonical_spelling() -> None:
+    header = sign_request(KEY, "PUT", "/v2/x", b"body")
+    scheme, params = header.split(" ", 1)
+    fields = params.split(",")
+    reordered = f"{scheme} {','.join(reversed(fields))}"
+    assert parse_authorization(reordered) == parse_authorization(header)
+
+
 def test_auth_error_carries_code_and_detail() -> None:
     error = AuthError("replayed", "nonce seen before")
     assert (error.code, error.detail) == ("replayed", "nonce seen before")
