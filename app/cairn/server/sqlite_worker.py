@@ -28,6 +28,7 @@ from typing import Any, TypeVar
 
 T = TypeVar("T")
 MAX_GROUP = 512
+WRITER_CACHE_KIB = 32 * 1024
 FINAL_CHECKPOINT_WAIT_MS = 500
 
 
@@ -109,6 +110,10 @@ class GroupCommitWriter(_Worker):
         self._conn = connect(path)
         # Checkpoints run on the Checkpointer's thread, not inside a commit everyone waits for.
         self._conn.execute("PRAGMA wal_autocheckpoint=0")
+        # New keys land all over the objects' primary-key index: with SQLite's default 2 MiB
+        # page cache, a store of 100,000 objects made every batch read its index pages back
+        # from the file (a full backup took 36 s instead of 29 s). The writer's cache only.
+        self._conn.execute(f"PRAGMA cache_size = -{WRITER_CACHE_KIB}")
         lock_path = path.with_name(path.name + ".writer-lock")
         self._lock = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
         thread = threading.Thread(target=self._loop, name="cairn-backupd-writer", daemon=True)
