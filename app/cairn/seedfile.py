@@ -28,11 +28,6 @@ import secrets
 from pathlib import Path
 from typing import Any, Literal
 
-import keyring
-import keyring.backends.chainer
-import keyring.backends.fail
-import keyring.backends.null
-import keyring.errors
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
@@ -72,8 +67,17 @@ class SeedKeyUnavailable(SeedFileError):
     """The seed file is encrypted but its key cannot be read from the system keyring."""
 
 
+# The keyring library is imported where it is used, not here: importing it reads its backends'
+# entry points (about a tenth of a second and 6 MiB), and the app's first frame only asks
+# whether a seed file exists (issue #14).
+
+
 def keyring_available() -> bool:
     """Whether the system keyring is one that actually stores secrets."""
+    import keyring.backends.chainer
+    import keyring.backends.fail
+    import keyring.backends.null
+
     backend = keyring.get_keyring()
     if isinstance(backend, keyring.backends.fail.Keyring | keyring.backends.null.Keyring):
         return False
@@ -132,6 +136,8 @@ def _secret_json(phrase: str, passphrase: str) -> bytes:
 
 def _store_key_in_keyring(key: bytes) -> str | None:
     """A new keyring id holding `key`, or None when the keyring refuses it."""
+    import keyring.errors
+
     keyring_id = secrets.token_hex(16)
     try:
         keyring.set_password(KEYRING_SERVICE, keyring_id, base64.b64encode(key).decode("ascii"))
@@ -141,6 +147,8 @@ def _store_key_in_keyring(key: bytes) -> str | None:
 
 
 def _forget_keyring_entry(keyring_id: str) -> None:
+    import keyring.errors
+
     with contextlib.suppress(keyring.errors.KeyringError):
         keyring.delete_password(KEYRING_SERVICE, keyring_id)
 
@@ -248,6 +256,8 @@ def _read_secret(wallet_dir: Path | str) -> tuple[str, str]:
 
 
 def _key_from_keyring(keyring_id: str) -> bytes:
+    import keyring.errors
+
     if not keyring_available():
         raise SeedKeyUnavailable(
             "the seed file is encrypted with a key kept in the system keyring, and no keyring "

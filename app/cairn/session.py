@@ -9,20 +9,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib
 import logging
 import os
+import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import httpx
-
-from cairn import httpclient
-from cairn.backup.fullbackup import FullBackupProgress
 from cairn.backup.localstate import full_backup_reason
-from cairn.backup.restore import ProgressCallback as RestoreProgressCallback
-from cairn.backup.restore import RestoreProgress, RestoreResult, discard_staging
-from cairn.backup.restore_worker import RestoreChild
-from cairn.backup.service import BackupService
+from cairn.backup.staging import discard_staging
 from cairn.backup.status import BackupState, BackupStatus
 from cairn.config import AppConfig, load_config, save_config, wallet_dir
 from cairn.events import Event, EventBus
@@ -56,8 +52,12 @@ from cairn.upgrade import (
 )
 from cairn.upgrade.formats import format_path
 from cairn.usererrors import SessionError
-from cairn.wallet import CairnWallet
-from cairn.wallet_restore import NoBackupServer, WalletExists, restore_wallet
+
+if TYPE_CHECKING:
+    from cairn.backup.restore import ProgressCallback as RestoreProgressCallback
+    from cairn.backup.restore import RestoreProgress, RestoreResult
+    from cairn.backup.service import BackupService
+    from cairn.wallet import CairnWallet
 
 __all__ = ["UPLOAD_BATCH_ITEMS", "Session", "SessionError"]
 
@@ -69,6 +69,23 @@ SIDECARS = ("-wal", "-shm", "-journal")
 # that is about 70 ms of CPU, a visible hitch. 200 keeps it near 25 ms for a few more requests.
 UPLOAD_BATCH_ITEMS = 200
 EMAIL_PREFERENCE = "email"
+
+
+# What opening a wallet needs beyond the first frame: BDK and the wallet (about 28 MiB), the
+# backup engine and its HTTP client. The main window shows before they are imported.
+WALLET_MODULES = ("cairn.wallet.core", "cairn.backup.service", "cairn.wallet_restore")
+
+
+def _import_wallet_modules() -> None:
+    for name in WALLET_MODULES:
+        importlib.import_module(name)
+
+
+async def load_wallet_modules() -> None:
+    """Import what opening a wallet needs, in a worker thread: a tenth of a second or more of
+    work during which the window keeps drawing. Quick once they are loaded."""
+    if not all(name in sys.modules for name in WALLET_MODULES):
+        await asyncio.to_thread(_import_wallet_modules)
 
 
 class _NewFiles:
@@ -258,6 +275,9 @@ class Session(SessionBackups):
         phrase = validate_mnemonic(" ".join(words))
         # The restore replaces records.sqlite: nothing may hold the old file open.
         await self.close()
+        await load_wallet_modules()
+        from cairn.wallet_restore import NoBackupServer, WalletExists, restore_wallet
+
         try:
             done = await restore_wallet(
                 self.data_dir,
@@ -291,6 +311,8 @@ class Session(SessionBackups):
         Decrypting and checking tens of thousands of records is CPU work; in this process it
         would take Python's GIL from the window for noticeable moments (see restore_worker).
         """
+        from cairn.backup.restore_worker import RestoreChild  # loaded by restore() already
+
         window_loop = asyncio.get_running_loop()
         child = RestoreChild()
 
@@ -316,6 +338,8 @@ class Session(SessionBackups):
 
         `progress` gets the engine's own reports (nothing known yet while `total` is 0)."""
         await self.open_existing()
+        from cairn.backup.fullbackup import FullBackupProgress  # loaded with the engine
+
         service = self._require_service()
         progress(FullBackupProgress(0, 0, 0))
         service.set_progress(progress)
@@ -367,6 +391,9 @@ class Session(SessionBackups):
                 f"No chain server is set for {self.network}. Set esplora_url in "
                 f"{self.data_dir / 'config.json'}, or run `cairn demo`."
             )
+        await load_wallet_modules()
+        from cairn.wallet import CairnWallet
+
         if seed is None:
             seed = await asyncio.to_thread(mnemonic_to_seed, phrase, passphrase)
         store = await self._open_store()
@@ -382,6 +409,10 @@ class Session(SessionBackups):
                 state=BackupState.ERROR, last_error="No backup server is set (see Settings)."
             )
             return
+        await load_wallet_modules()
+        from cairn import httpclient
+        from cairn.backup.service import BackupService
+
         keys = await asyncio.to_thread(derive_backup_keys, seed)
         await httpclient.prepare()
         service = BackupService(
@@ -424,6 +455,10 @@ class Session(SessionBackups):
         return self._wallet
 
     # --- what the main window uses ---------------------------------------------------------------
+
+    @property
+    def wallet_is_open(self) -> bool:
+        return self._wallet is not None
 
     @property
     def wallet(self) -> CairnWallet:
@@ -502,6 +537,11 @@ class Session(SessionBackups):
         """Ask the devnet for `amount` sats to `address`, mined at once; the txid."""
         if not self.can_use_faucet:
             raise SessionError("The faucet exists only on the local devnet.")
+        await load_wallet_modules()  # the HTTP client comes with the backup engine
+        import httpx
+
+        from cairn import httpclient
+
         async with httpclient.async_client(15.0) as http:
             try:
                 response = await http.post(

@@ -7,21 +7,26 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable
+from typing import TYPE_CHECKING
 
 from cairn.backup.advice import backup_advice
 from cairn.backup.conflicts import list_conflicts, resolve_conflict
 from cairn.backup.errors import BackupError, BackupUnreachable
-from cairn.backup.fullbackup import FullBackupProgress
 from cairn.backup.merge import ConflictRecord
-from cairn.backup.service import BackupService
 from cairn.backup.status import StatusSnapshot
 from cairn.events import EventBus, RemoteChangesApplied
 from cairn.storage import AsyncRecordStore
 from cairn.usererrors import SessionError
-from cairn.wallet import CairnWallet
+
+if TYPE_CHECKING:
+    # The engine and the wallet load the HTTP client and BDK: the session imports them only
+    # when it opens a wallet, after the main window's first frame (issue #14).
+    from cairn.backup.fullbackup import FullBackupProgress
+    from cairn.backup.service import BackupService
+    from cairn.wallet import CairnWallet
 
 log = logging.getLogger("cairn.session")  # the session's one logger, as before the split
-BackupProgressCallback = Callable[[FullBackupProgress], None]
+BackupProgressCallback = Callable[["FullBackupProgress"], None]
 
 
 def _ignore(_progress: object) -> None:
@@ -39,6 +44,8 @@ class SessionBackups:
 
     async def run_initial_backup(self, progress: BackupProgressCallback = _ignore) -> None:
         """Upload everything the new wallet wrote; returns once the server acknowledged it."""
+        from cairn.backup.fullbackup import FullBackupProgress  # loaded with the engine
+
         service = self._require_service()
         store = self._require_async_store()
         queued = await store.outbox_stats()

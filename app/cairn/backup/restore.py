@@ -45,6 +45,7 @@ from cairn.backup.localstate import (
     bookkeeping_records,
     version_record,
 )
+from cairn.backup.staging import discard_staging, staging_path
 from cairn.keys import BackupKeys
 from cairn.storage import AsyncRecordStore, SqliteStore, is_local
 from cairn.storage.device import DEVICE_ID_BYTES, DEVICE_RECORD
@@ -107,21 +108,6 @@ class RestoreResult:
 
 
 ProgressCallback = Callable[[RestoreProgress], None]
-
-
-def staging_path(target: Path) -> Path:
-    return target.with_name(target.name + ".restore-staging")
-
-
-def discard_staging(target: Path) -> bool:
-    """Remove what an interrupted restore left next to `target`; True if there was anything."""
-    found = False
-    staging = staging_path(target)
-    for path in (staging, *_sidecars(staging)):
-        with contextlib.suppress(FileNotFoundError):
-            path.unlink()
-            found = True
-    return found
 
 
 async def restore_store(

@@ -35,8 +35,10 @@ from cairn.keys import InvalidMnemonic, Network, validate_mnemonic
 from cairn.seedfile import SeedFileError, SeedKeyUnavailable, load_seed, save_seed, seed_exists
 from cairn.upgrade.errors import UpgradeError
 from cairn.upgrade.formats import (
+    BACKUP_DIR,
     CURRENT_FORMAT,
     FORMAT_FILE,
+    FULL_BACKUP_REASON,
     LEGACY_FORMAT,
     LEGACY_LABELS,
     LEGACY_SEED,
@@ -44,15 +46,9 @@ from cairn.upgrade.formats import (
     LEGACY_WALLET_DB,
     RECORDS_FILE,
     SEED_FILE,
+    STAGING_FILE,
     detect_format,
     write_format,
-)
-from cairn.upgrade.records import (
-    BACKUP_DIR,
-    FULL_BACKUP_REASON,
-    STAGING_FILE,
-    build_store,
-    read_settings,
 )
 
 __all__ = [
@@ -142,6 +138,10 @@ def _upgrade_locked(directory: Path, network: Network, *, use_keyring: bool) -> 
         cleaned = _finish(directory) if before == CURRENT_FORMAT else []
         return UpgradeResult(directory, before, migrated=False, cleaned=cleaned)
     log.info("upgrading a wallet from format %d to %d", LEGACY_FORMAT, CURRENT_FORMAT)
+    # Building the store loads the wallet and BDK: only a migration pays for that, never the
+    # start of an up-to-date wallet (issue #14).
+    from cairn.upgrade.records import build_store
+
     phrase = _legacy_phrase(directory)
     _remove_leftovers(directory)
     backup = _back_up_legacy_files(directory)
@@ -295,6 +295,8 @@ def _unlink(path: Path) -> bool:
 
 def _adopt_legacy_config(data_dir: Path, network: Network, directory: Path) -> None:
     """Create config.json from the legacy wallet's settings, or fill in a missing Esplora URL."""
+    from cairn.upgrade.records import read_settings  # only for a legacy wallet, as above
+
     try:
         settings = read_settings(directory / LEGACY_SETTINGS)
     except UpgradeError:

@@ -25,7 +25,14 @@ from cairn.keys import Network, mnemonic_to_seed
 from cairn.storage import SqliteStore, StoreError
 from cairn.upgrade.bdkdb import LegacyDatabaseError, read_changeset, wallet_info
 from cairn.upgrade.errors import UpgradeError
-from cairn.upgrade.formats import LEGACY_LABELS, LEGACY_SETTINGS, LEGACY_WALLET_DB, RECORDS_FILE
+from cairn.upgrade.formats import (
+    BACKUP_DIR,
+    FULL_BACKUP_REASON,
+    LEGACY_LABELS,
+    LEGACY_SETTINGS,
+    LEGACY_WALLET_DB,
+    STAGING_FILE,
+)
 from cairn.wallet import CairnWallet, WalletError
 from cairn.wallet.addresses import network_kind
 from cairn.wallet.changeset_codec import encode_changeset
@@ -37,13 +44,10 @@ from cairn.wallet.receiving import REVEALED_PREFIX
 
 log = logging.getLogger(__name__)
 
-STAGING_FILE = RECORDS_FILE + ".upgrading"
-FULL_BACKUP_REASON = "upgraded from a version without backups"
 # settings.json keys that configure the app (config.json), not the wallet's preferences.
 CONFIG_SETTINGS = ("network", "esplora_url")
 # The wallet never contacts the chain during the migration; the client just needs a URL.
 OFFLINE_URL = "http://127.0.0.1:9"
-BACKUP_DIR = "upgrade-backup"
 
 
 @dataclass(frozen=True)
