@@ -28,7 +28,9 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     # The engine: the backup (its wire format included), the wallet, the wizard's state machine.
     ("backup", "wallet", "onboarding"),
     ("upgrade",),
-    ("localfaults", "wallet_restore", "session_backups"),
+    ("localfaults", "wallet_restore", "session_backups", "new_wallet_files"),
+    # The parts of cairn.session, each on what the one below it holds.
+    ("session_lifecycle",),
     ("session", "loading_steps", "demo"),
     # The front ends and the separate programs, each on its own.
     ("ui", "commands", "server", "devnet"),

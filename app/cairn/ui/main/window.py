@@ -14,13 +14,10 @@ import logging
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QEvent, QObject, Qt, QTimer, Signal
+from PySide6.QtCore import QEvent, QObject, QTimer, Signal
 from PySide6.QtGui import QCloseEvent
 from PySide6.QtWidgets import (
-    QHBoxLayout,
-    QLabel,
     QMainWindow,
-    QPushButton,
     QStackedWidget,
     QStatusBar,
     QTabWidget,
@@ -34,6 +31,7 @@ from cairn.ui.main.backup_actions import BackupActions
 from cairn.ui.main.backup_status import BackupStatusWidget
 from cairn.ui.main.balance import BalancePanel
 from cairn.ui.main.errors import user_message
+from cairn.ui.main.header import WindowHeader
 from cairn.ui.main.local_state import LocalUiState
 from cairn.ui.main.model import (
     BalanceView,
@@ -116,7 +114,17 @@ class MainWindow(QMainWindow):
         self._layout = QVBoxLayout(central)
         self._layout.setContentsMargins(0, 0, 0, 0)
         self._layout.setSpacing(0)
-        self._layout.addWidget(self._header())
+        header = WindowHeader(self.balance, str(session.network), faucet=session.can_use_faucet)
+        self.sync_label = header.sync_label
+        self.notice = header.notice
+        self.refresh_button = header.refresh_button
+        self.refresh_button.clicked.connect(self.sync_now)
+        self.faucet_button = header.faucet_button
+        self.faucet_button.clicked.connect(self.use_faucet)
+        # Both act on the wallet: enabled once it is open (attach_wallet).
+        self.refresh_button.setEnabled(False)
+        self.faucet_button.setEnabled(False)
+        self._layout.addWidget(header)
         self.wallet_loading = WalletLoadingPage()
         self.pages = QStackedWidget()
         self.pages.addWidget(self.wallet_loading)
@@ -219,50 +227,6 @@ class MainWindow(QMainWindow):
         """Opening the wallet failed: the window says so where its tabs would be."""
         self.wallet_loading.fail(message)
         self.sync_label.setText("")
-
-    def _header(self) -> QWidget:
-        header = QWidget()
-        header.setObjectName("header")
-        self.sync_label = QLabel("")
-        self.sync_label.setObjectName("hint")
-        self.sync_label.setAlignment(Qt.AlignmentFlag.AlignRight)
-        self.refresh_button = QPushButton("Refresh")
-        self.refresh_button.setObjectName("quiet")
-        self.refresh_button.setEnabled(False)  # until the wallet is open (attach_wallet)
-        self.refresh_button.clicked.connect(self.sync_now)
-        self.faucet_button = QPushButton("Get test coins")
-        self.faucet_button.setObjectName("faucet")
-        self.faucet_button.setToolTip("Devnet faucet: sends 0.01 test BTC to your receive address")
-        self.faucet_button.clicked.connect(self.use_faucet)
-        self.faucet_button.setVisible(self.session.can_use_faucet)
-        self.faucet_button.setEnabled(False)
-        right = QVBoxLayout()
-        right.setSpacing(6)
-        buttons = QHBoxLayout()
-        buttons.addStretch(1)
-        network = str(self.session.network)
-        if network != "bitcoin":
-            # As in the wizard: test networks are said plainly, their coins have no value.
-            badge = QLabel(f"{network} · test coins only")
-            badge.setObjectName("networkBadge")
-            buttons.addWidget(badge, 0, Qt.AlignmentFlag.AlignVCenter)
-            buttons.addSpacing(8)
-        buttons.addWidget(self.faucet_button)
-        buttons.addWidget(self.refresh_button)
-        right.addLayout(buttons)
-        right.addWidget(self.sync_label)
-        self.notice = QLabel("")
-        self.notice.setObjectName("notice")
-        self.notice.setAlignment(Qt.AlignmentFlag.AlignRight)
-        self.notice.setAccessibleName("Wallet news")
-        self.notice.hide()
-        right.addWidget(self.notice)
-        right.addStretch(1)
-        layout = QHBoxLayout(header)
-        layout.setContentsMargins(28, 22, 28, 18)
-        layout.addWidget(self.balance, 1)
-        layout.addLayout(right)
-        return header
 
     # refreshing -----------------------------------------------------------------------------
 
