@@ -407,7 +407,9 @@ class MainWindow(QMainWindow):
         self.tasks.cancel_all()
 
     def closeEvent(self, event: QCloseEvent) -> None:
-        remember_size(self, self.local_state)
+        if self.loaded:
+            # A window whose wallet did not open (a damaged data dir) changes nothing there.
+            remember_size(self, self.local_state)
         self.shutdown()
         super().closeEvent(event)
 
