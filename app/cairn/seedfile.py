@@ -28,9 +28,6 @@ import secrets
 from pathlib import Path
 from typing import Any, Literal
 
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-
 from cairn.files import write_file_atomically
 from cairn.keys import InvalidMnemonic, validate_mnemonic
 
@@ -67,9 +64,10 @@ class SeedKeyUnavailable(SeedFileError):
     """The seed file is encrypted but its key cannot be read from the system keyring."""
 
 
-# The keyring library is imported where it is used, not here: importing it reads its backends'
-# entry points (about a tenth of a second and 6 MiB), and the app's first frame only asks
-# whether a seed file exists (issue #14).
+# The keyring library and the cipher are imported where they are used, not here: importing the
+# keyring reads its backends' entry points (about a tenth of a second and 6 MiB), the cipher
+# loads OpenSSL's bindings, and the app's first frame only asks whether a seed file exists
+# (issue #14).
 
 
 def keyring_available() -> bool:
@@ -160,6 +158,8 @@ def save_seed(
 
     The phrase is validated and stored normalised. `use_keyring=False` forces a plain file.
     """
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM  # see keyring_available
+
     phrase = validate_mnemonic(phrase)
     previous_id = _previous_keyring_id(wallet_dir)
     document: dict[str, Any] = {"format": FILE_FORMAT, "protection": "plain"}
@@ -231,6 +231,9 @@ def load_seed(wallet_dir: Path | str) -> tuple[str, str]:
 
 
 def _read_secret(wallet_dir: Path | str) -> tuple[str, str]:
+    from cryptography.exceptions import InvalidTag
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
     path = seed_path(wallet_dir)
     document = _read_document(wallet_dir)
     try:

@@ -25,7 +25,7 @@ from cairn.config import load_config, save_config
 from cairn.exitcodes import EXIT_BUG
 from cairn.keys import Network
 from cairn.localfaults import local_fault
-from cairn.onboarding import View, Wizard, start_state
+from cairn.onboarding import View, start_state
 from cairn.session import Session, SessionError
 from cairn.ui.first_frame import first_frame
 from cairn.ui.handoff import LinkReceiver, hand_over
@@ -35,6 +35,7 @@ from cairn.ui.resources import icon_path
 from cairn.ui.shortcuts import add_quit_shortcut
 
 if TYPE_CHECKING:
+    from cairn.onboarding import Wizard
     from cairn.ui.wizard.window import WizardWindow
 
 log = logging.getLogger(__name__)
@@ -82,6 +83,8 @@ class CairnApp(QObject):
             if state.view is View.MAIN:
                 await self._show_main()
             else:
+                from cairn.onboarding import Wizard  # the wizard's table, only for the wizard
+
                 self._show_wizard(Wizard(state))
         except Exception as exc:
             message, code = self._start_failure(exc)
