@@ -26,6 +26,7 @@ def _state(app: CairnApp) -> dict[str, object]:
         "refresh": window.refresh_button.isEnabled(),
         "faucet": window.faucet_button.isEnabled(),
         "backup actions": window.backup_actions.isEnabled(),
+        "backup status": window.backup_status.isVisible(),
         "tabs": hasattr(window, "tabs"),
     }
 
@@ -57,6 +58,7 @@ def test_the_main_window_shows_before_the_wallet_is_open_and_fills_in_once_it_is
                 "refresh": False,
                 "faucet": False,
                 "backup actions": False,
+                "backup status": False,
                 "tabs": False,
             }
         ]
@@ -70,6 +72,7 @@ def test_the_main_window_shows_before_the_wallet_is_open_and_fills_in_once_it_is
                 "refresh": True,
                 "faucet": True,
                 "backup actions": True,
+                "backup status": True,
                 "tabs": True,
             }
         ]

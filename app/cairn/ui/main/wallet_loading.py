@@ -36,8 +36,10 @@ class WalletLoadingPage(QWidget):
         layout.setContentsMargins(28, 40, 28, 28)
         layout.setSpacing(10)
         layout.addStretch(1)
-        for widget in (self.title, self.detail, self.problem, self.bar):
-            layout.addWidget(widget, 0, Qt.AlignmentFlag.AlignHCenter)
+        for label in (self.title, self.detail, self.problem):
+            label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+            layout.addWidget(label)
+        layout.addWidget(self.bar, 0, Qt.AlignmentFlag.AlignHCenter)
         layout.addStretch(2)
 
     def fail(self, message: str) -> None:

@@ -41,7 +41,7 @@ from cairn.ui.main.model import (
 )
 from cairn.ui.main.style import apply_style
 from cairn.ui.main.tasks import TaskGroup
-from cairn.ui.main.wallet_loading import LOADING_TITLE, WalletLoadingPage
+from cairn.ui.main.wallet_loading import WalletLoadingPage
 from cairn.ui.main.window_size import fit_to_screen, remember_size
 from cairn.wallet.amounts import Unit
 from cairn.wallet.watch import ChainProbe, ChainWatcher, SyncRound
@@ -157,7 +157,8 @@ class MainWindow(QMainWindow):
         if session.wallet_is_open:
             self.attach_wallet()
         else:
-            self.sync_label.setText(LOADING_TITLE)
+            # Until the engine runs its status would read "Not backed up yet", which is not known.
+            self.backup_status.hide()
 
     def attach_wallet(self) -> None:
         """Build the tabs and the seed warning on the open wallet, enable what acts on it and
@@ -207,11 +208,10 @@ class MainWindow(QMainWindow):
 
         # The session built its backup engine with the wallet: follow that one's status.
         self._follow_backup_engine()
+        self.backup_status.show()
         self.backup_actions.setEnabled(True)
         self.refresh_button.setEnabled(True)
         self.faucet_button.setEnabled(True)
-        if self.sync_label.text() == LOADING_TITLE:
-            self.sync_label.setText("")
         # The one periodic sync: cheap probes every few seconds, a sync when they find news.
         probe = self._probe if self._probe is not None else EsploraProbe(wallet.esplora_url)
         self.watcher = ChainWatcher(
@@ -226,7 +226,6 @@ class MainWindow(QMainWindow):
     def show_load_failure(self, message: str) -> None:
         """Opening the wallet failed: the window says so where its tabs would be."""
         self.wallet_loading.fail(message)
-        self.sync_label.setText("")
 
     # refreshing -----------------------------------------------------------------------------
 
