@@ -28,7 +28,6 @@ from cairn.localfaults import local_fault
 from cairn.onboarding import View, start_state
 from cairn.session import Session, SessionError
 from cairn.ui.first_frame import first_frame
-from cairn.ui.handoff import LinkReceiver, hand_over
 from cairn.ui.loop import new_event_loop
 from cairn.ui.main.window import MainWindow
 from cairn.ui.resources import icon_path
@@ -36,6 +35,7 @@ from cairn.ui.shortcuts import add_quit_shortcut
 
 if TYPE_CHECKING:
     from cairn.onboarding import Wizard
+    from cairn.ui.handoff import LinkReceiver
     from cairn.ui.wizard.window import WizardWindow
 
 log = logging.getLogger(__name__)
@@ -47,6 +47,8 @@ class CairnApp(QObject):
     finished = Signal(int)
     # The main window's first frame is on screen (on start, before its wallet is open).
     main_shown = Signal()
+    # The first window (the wizard, or the main window's first frame) is on screen.
+    window_shown = Signal()
 
     def __init__(
         self, data_dir: Path, *, quit_when_ready: bool = False, payment_link: str | None = None
@@ -113,6 +115,7 @@ class CairnApp(QObject):
         self.wizard_window = WizardWindow(wizard, self.session)
         self.wizard_window.finished.connect(self._wizard_finished)
         self.wizard_window.show()
+        self.window_shown.emit()
         self._ready()
 
     def _wizard_finished(self) -> None:
@@ -144,6 +147,7 @@ class CairnApp(QObject):
         window.show()
         await first_frame(window)
         self.main_shown.emit()
+        self.window_shown.emit()
         if not window.loaded:
             self._opening = asyncio.ensure_future(session.start())
             await asyncio.shield(self._opening)
@@ -255,14 +259,29 @@ def run(data_dir: Path, *, quit_when_ready: bool = False, payment_link: str | No
     # Closing the last window ends `main()` below, which closes the session before the loop
     # stops; Qt quitting on its own would stop the loop in the middle of that.
     app.setQuitOnLastWindowClosed(False)
-    if payment_link and hand_over(data_dir, payment_link):
-        log.info("the payment link went to the Cairn already running")
-        return 0
+    if payment_link:
+        from cairn.ui.handoff import hand_over
+
+        if hand_over(data_dir, payment_link):
+            log.info("the payment link went to the Cairn already running")
+            return 0
     loop = new_event_loop(app)
     asyncio.set_event_loop(loop)
     cairn = CairnApp(data_dir, quit_when_ready=quit_when_ready, payment_link=payment_link)
-    links = LinkReceiver(data_dir)
-    links.received.connect(cairn.open_payment_link)
+    links: LinkReceiver | None = None
+
+    def receive_links() -> None:
+        # Listening for later launches' links starts once a window is up: Qt's network module
+        # is not needed for the first frame (tens of ms). A link sent before then opens a
+        # window of its own, as one sent while this launch was still loading always has.
+        nonlocal links
+        if links is None:
+            from cairn.ui.handoff import LinkReceiver
+
+            links = LinkReceiver(data_dir)
+            links.received.connect(cairn.open_payment_link)
+
+    cairn.window_shown.connect(receive_links)
     exit_code = 0
     done = asyncio.Event()
 
@@ -289,7 +308,8 @@ def run(data_dir: Path, *, quit_when_ready: bool = False, payment_link: str | No
 
     with loop:
         loop.run_until_complete(main())
-    links.close()
+    if links is not None:
+        links.close()
     return exit_code
 
 
