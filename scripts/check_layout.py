@@ -22,13 +22,24 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     # The package's version and the root of the errors the user can act on.
     ("cairn", "usererrors"),
     # Leaf modules every layer may use.
-    ("ripemd160", "files", "exitcodes", "logredact", "events", "httpclient", "serverurl"),
+    (
+        "ripemd160",
+        "files",
+        "lazynames",
+        "exitcodes",
+        "logredact",
+        "events",
+        "httpclient",
+        "serverurl",
+    ),
     ("keys",),
     ("config", "seedfile", "storage", "wire"),
     # The engine: the backup (its wire format included), the wallet, the wizard's state machine.
     ("backup", "wallet", "onboarding"),
     ("upgrade",),
-    ("localfaults", "wallet_restore", "session_backups"),
+    ("localfaults", "wallet_restore", "session_backups", "new_wallet_files"),
+    # The parts of cairn.session, each on what the one below it holds.
+    ("session_lifecycle",),
     ("session", "loading_steps", "demo"),
     # The front ends and the separate programs, each on its own.
     ("ui", "commands", "server", "devnet"),

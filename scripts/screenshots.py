@@ -161,7 +161,7 @@ async def restore_path(base: Path, services: DemoServices, shoot: Shooter) -> No
         lambda: loading.bar.maximum() > 0 and loading.bar.value() > loading.bar.maximum() // 4
     )  # type: ignore[attr-defined]
     await shoot(window, "restore-2-loading")
-    await wait_for(lambda: app.main_window is not None)
+    await wait_for(lambda: app.main_window is not None and app.main_window.loaded)
     main = app.main_window
     assert main is not None
     await wait_for(lambda: not main.syncing, timeout=30)

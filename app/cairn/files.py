@@ -14,6 +14,16 @@ import sqlite3
 from pathlib import Path
 
 
+def sqlite_sidecars(path: Path) -> tuple[Path, Path, Path]:
+    """The files SQLite keeps beside the database at `path`: its WAL, its shared memory and
+    its rollback journal."""
+    return (
+        path.with_name(path.name + "-wal"),
+        path.with_name(path.name + "-shm"),
+        path.with_name(path.name + "-journal"),
+    )
+
+
 def write_file_atomically(path: Path, data: bytes, mode: int = 0o600) -> None:
     """Temp file created with `mode` before any data, fsync, rename over `path`, fsync the dir.
 

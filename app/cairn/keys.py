@@ -7,6 +7,7 @@ of m/22476'/0' (request signing) and m/22476'/1' (encryption root).
 from __future__ import annotations
 
 import difflib
+import functools
 import hashlib
 import hmac
 import secrets
@@ -17,16 +18,12 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
-from coincurve import PublicKey
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-from mnemonic import Mnemonic
-
 from cairn.ripemd160 import ripemd160
 from cairn.usererrors import UserError
 
 if TYPE_CHECKING:
     import bdkpython as bdk
+    from mnemonic import Mnemonic
 
 __all__ = [
     "BACKUP_ENCRYPTION_PATH",
@@ -57,7 +54,16 @@ CURVE_ORDER = 0xFFFFFFFF_FFFFFFFF_FFFFFFFF_FFFFFFFE_BAAEDCE6_AF48A03B_BFD25E8C_D
 BIP39_WORD_COUNTS = (12, 15, 18, 21, 24)
 GENERATE_WORD_COUNTS = {12: 128, 24: 256}
 
-_WORDLIST = Mnemonic("english")
+# The BIP39, secp256k1 and HKDF libraries are imported where they are used: this module's
+# `Network` is read by every start, including the main window's first frame, which needs none
+# of them (together about 30 ms and 9 MiB; issue #14).
+
+
+@functools.cache
+def _wordlist() -> Mnemonic:
+    from mnemonic import Mnemonic
+
+    return Mnemonic("english")
 
 
 class Network(StrEnum):
@@ -130,7 +136,7 @@ def generate_mnemonic(words: int = 12) -> str:
     """A fresh random English BIP39 phrase of 12 or 24 words."""
     if words not in GENERATE_WORD_COUNTS:
         raise ValueError(f"a new phrase has 12 or 24 words, not {words}")
-    return _WORDLIST.to_mnemonic(secrets.token_bytes(GENERATE_WORD_COUNTS[words] // 8))
+    return _wordlist().to_mnemonic(secrets.token_bytes(GENERATE_WORD_COUNTS[words] // 8))
 
 
 def normalize_phrase(phrase: str) -> str:
@@ -140,7 +146,7 @@ def normalize_phrase(phrase: str) -> str:
 
 def closest_words(word: str, limit: int = 3) -> list[str]:
     """The valid words a mistyped `word` most likely meant, best first."""
-    wordlist: list[str] = _WORDLIST.wordlist
+    wordlist: list[str] = _wordlist().wordlist
     # Words are unique in their first four letters, so a typed prefix is a strong hint.
     found = [w for w in wordlist if w.startswith(word)] if word else []
     if not found and len(word) >= 4:
@@ -158,7 +164,7 @@ def validate_mnemonic(phrase: str) -> str:
     """The normalised phrase, or InvalidMnemonic saying what is wrong with it."""
     normalized = normalize_phrase(phrase)
     words = normalized.split(" ") if normalized else []
-    known = set(_WORDLIST.wordlist)
+    known = set(_wordlist().wordlist)
     for position, word in enumerate(words, start=1):
         if word not in known:
             suggestions = closest_words(word)
@@ -174,7 +180,7 @@ def validate_mnemonic(phrase: str) -> str:
             f"a recovery phrase has 12 or 24 words (BIP39 also allows 15, 18, 21); "
             f"this one has {len(words)}"
         )
-    if not _WORDLIST.check(normalized):
+    if not _wordlist().check(normalized):
         raise InvalidMnemonic(
             "every word is valid but the checksum fails: a word is wrong or out of order",
             checksum_failed=True,
@@ -184,7 +190,7 @@ def validate_mnemonic(phrase: str) -> str:
 
 def mnemonic_to_seed(phrase: str, passphrase: str = "") -> bytes:
     """The 64-byte BIP39 seed of a valid phrase and an optional passphrase."""
-    return Mnemonic.to_seed(validate_mnemonic(phrase), passphrase)
+    return _wordlist().to_seed(validate_mnemonic(phrase), passphrase)
 
 
 # --- BIP32 (bdkpython) ---------------------------------------------------------------------
@@ -277,6 +283,9 @@ def bip84_descriptors(seed: bytes, network: Network) -> tuple[str, str]:
 
 
 def _hkdf(root: bytes, info: bytes) -> bytes:
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
     return HKDF(algorithm=hashes.SHA256(), length=32, salt=HKDF_SALT, info=info).derive(root)
 
 
@@ -294,4 +303,6 @@ def derive_backup_keys(seed: bytes) -> BackupKeys:
 
 def node_id_of(signing_key: bytes) -> str:
     """The node id (compressed public key, hex) of a signing key."""
+    from coincurve import PublicKey
+
     return PublicKey.from_secret(signing_key).format(compressed=True).hex()

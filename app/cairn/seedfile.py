@@ -28,14 +28,6 @@ import secrets
 from pathlib import Path
 from typing import Any, Literal
 
-import keyring
-import keyring.backends.chainer
-import keyring.backends.fail
-import keyring.backends.null
-import keyring.errors
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-
 from cairn.files import write_file_atomically
 from cairn.keys import InvalidMnemonic, validate_mnemonic
 
@@ -72,8 +64,18 @@ class SeedKeyUnavailable(SeedFileError):
     """The seed file is encrypted but its key cannot be read from the system keyring."""
 
 
+# The keyring library and the cipher are imported where they are used, not here: importing the
+# keyring reads its backends' entry points (about a tenth of a second and 6 MiB), the cipher
+# loads OpenSSL's bindings, and the app's first frame only asks whether a seed file exists
+# (issue #14).
+
+
 def keyring_available() -> bool:
     """Whether the system keyring is one that actually stores secrets."""
+    import keyring.backends.chainer
+    import keyring.backends.fail
+    import keyring.backends.null
+
     backend = keyring.get_keyring()
     if isinstance(backend, keyring.backends.fail.Keyring | keyring.backends.null.Keyring):
         return False
@@ -132,6 +134,8 @@ def _secret_json(phrase: str, passphrase: str) -> bytes:
 
 def _store_key_in_keyring(key: bytes) -> str | None:
     """A new keyring id holding `key`, or None when the keyring refuses it."""
+    import keyring.errors
+
     keyring_id = secrets.token_hex(16)
     try:
         keyring.set_password(KEYRING_SERVICE, keyring_id, base64.b64encode(key).decode("ascii"))
@@ -141,6 +145,8 @@ def _store_key_in_keyring(key: bytes) -> str | None:
 
 
 def _forget_keyring_entry(keyring_id: str) -> None:
+    import keyring.errors
+
     with contextlib.suppress(keyring.errors.KeyringError):
         keyring.delete_password(KEYRING_SERVICE, keyring_id)
 
@@ -152,6 +158,8 @@ def save_seed(
 
     The phrase is validated and stored normalised. `use_keyring=False` forces a plain file.
     """
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM  # see keyring_available
+
     phrase = validate_mnemonic(phrase)
     previous_id = _previous_keyring_id(wallet_dir)
     document: dict[str, Any] = {"format": FILE_FORMAT, "protection": "plain"}
@@ -223,6 +231,9 @@ def load_seed(wallet_dir: Path | str) -> tuple[str, str]:
 
 
 def _read_secret(wallet_dir: Path | str) -> tuple[str, str]:
+    from cryptography.exceptions import InvalidTag
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
     path = seed_path(wallet_dir)
     document = _read_document(wallet_dir)
     try:
@@ -248,6 +259,8 @@ def _read_secret(wallet_dir: Path | str) -> tuple[str, str]:
 
 
 def _key_from_keyring(keyring_id: str) -> bytes:
+    import keyring.errors
+
     if not keyring_available():
         raise SeedKeyUnavailable(
             "the seed file is encrypted with a key kept in the system keyring, and no keyring "

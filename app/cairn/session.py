@@ -2,51 +2,32 @@
 
 No Qt here. The wizard's loading screen calls `create_wallet`, `run_initial_backup`, `restore`
 and `run_full_backup`; the main window uses the rest. Every blocking call (SQLite, the seed
-file, BDK) runs in a worker thread, so the event loop never stalls.
+file, BDK) runs in a worker thread, so the event loop never stalls. Opening, starting and
+closing the wallet are the part in `cairn.session_lifecycle`, the backup actions the part in
+`cairn.session_backups`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import httpx
-
-from cairn import httpclient
-from cairn.backup.fullbackup import FullBackupProgress
 from cairn.backup.localstate import full_backup_reason
-from cairn.backup.restore import ProgressCallback as RestoreProgressCallback
-from cairn.backup.restore import RestoreProgress, RestoreResult, discard_staging
-from cairn.backup.restore_worker import RestoreChild
-from cairn.backup.service import BackupService
-from cairn.backup.status import BackupState, BackupStatus
+from cairn.backup.staging import discard_staging
+from cairn.backup.status import BackupStatus
 from cairn.config import AppConfig, load_config, save_config, wallet_dir
-from cairn.events import Event, EventBus
+from cairn.events import Event
 from cairn.files import make_private_dir
-from cairn.keys import (
-    BackupKeys,
-    Network,
-    derive_backup_keys,
-    mnemonic_to_seed,
-    validate_mnemonic,
-)
+from cairn.keys import BackupKeys, Network, mnemonic_to_seed, validate_mnemonic
+from cairn.new_wallet_files import NewWalletFiles
 from cairn.onboarding import WalletPresence
-from cairn.seedfile import (
-    SEED_FILE_NAME,
-    delete_seed,
-    keyring_available,
-    load_seed,
-    save_seed,
-    seed_exists,
-    seed_protection,
-)
+from cairn.seedfile import keyring_available, load_seed, save_seed, seed_exists, seed_protection
 from cairn.serverurl import normalise_server_url, server_url_problem
-from cairn.session_backups import BackupProgressCallback, SessionBackups, _ignore
-from cairn.storage import AsyncRecordStore, SqliteStore, device_id
+from cairn.session_backups import BackupProgressCallback, _ignore
+from cairn.session_lifecycle import UPLOAD_BATCH_ITEMS, SessionLifecycle, load_wallet_modules
 from cairn.upgrade import (
     CURRENT_FORMAT,
     UnknownFormatError,
@@ -54,69 +35,26 @@ from cairn.upgrade import (
     upgrade_data_dir,
     write_format,
 )
-from cairn.upgrade.formats import format_path
 from cairn.usererrors import SessionError
-from cairn.wallet import CairnWallet
-from cairn.wallet_restore import NoBackupServer, WalletExists, restore_wallet
+
+if TYPE_CHECKING:
+    from cairn.backup.restore import ProgressCallback as RestoreProgressCallback
+    from cairn.backup.restore import RestoreProgress, RestoreResult
+    from cairn.wallet import CairnWallet
 
 __all__ = ["UPLOAD_BATCH_ITEMS", "Session", "SessionError"]
 
 log = logging.getLogger(__name__)
 
-RECORDS_NAME = "records.sqlite"
-SIDECARS = ("-wal", "-shm", "-journal")
-# Records per upload batch: the engine's largest. Sealing and encoding a batch of that size run
-# on worker threads; what stays on the event loop is a few milliseconds per batch, and fewer
-# batches mean fewer requests and durable commits in a full backup.
-UPLOAD_BATCH_ITEMS = 500
 EMAIL_PREFERENCE = "email"
 
 
-class _NewFiles:
-    """What creating a wallet may add to its folder, minus what was there before it began."""
-
-    def __init__(self, folders: list[Path], files: list[Path], wallet_dir: Path) -> None:
-        self.folders = folders  # outermost first
-        self.files = files
-        self.wallet_dir = wallet_dir
-
-    @classmethod
-    def before(cls, wallet_dir: Path, records: Path) -> _NewFiles:
-        folders = [p for p in (*reversed(wallet_dir.parents), wallet_dir) if not p.exists()]
-        candidates = [wallet_dir / SEED_FILE_NAME, format_path(wallet_dir)]
-        if not os.path.lexists(records):
-            candidates += [records, *(records.with_name(records.name + s) for s in SIDECARS)]
-        files = [p for p in candidates if not os.path.lexists(p)]
-        return cls(folders, files, wallet_dir)
-
-    def remove(self) -> None:
-        if any(p == self.wallet_dir / SEED_FILE_NAME for p in self.files):
-            delete_seed(self.wallet_dir)  # also forgets its keyring entry
-        for path in self.files:
-            with contextlib.suppress(FileNotFoundError, IsADirectoryError):
-                path.unlink()
-        for folder in reversed(self.folders):
-            with contextlib.suppress(OSError):  # not empty: something else was put there
-                folder.rmdir()
-
-
-class Session(SessionBackups):
+class Session(SessionLifecycle):
     """The wallet of `config.network` under `data_dir`, and its backups."""
 
     def __init__(self, data_dir: Path, config: AppConfig, *, backup_timeout: float = 15.0) -> None:
-        self.data_dir = Path(data_dir)
-        self.config = config
-        self.bus = EventBus()
-        self._backup_timeout = backup_timeout
-        self._store: SqliteStore | None = None
-        self._async_store: AsyncRecordStore | None = None
-        self._wallet: CairnWallet | None = None
-        self._service: BackupService | None = None
-        self._detach_service: Callable[[], None] | None = None
-        self._status = BackupStatus(config.backup_server_url or "")
-        self._started = False
-        self._reloads: set[asyncio.Task[None]] = set()
-        self._new_files: _NewFiles | None = None
+        super().__init__(data_dir, config, backup_timeout=backup_timeout)
+        self._new_files: NewWalletFiles | None = None
 
     @classmethod
     async def open(cls, data_dir: Path, **kwargs: float) -> Session:
@@ -133,28 +71,6 @@ class Session(SessionBackups):
         # What a restore interrupted by a crash left behind is never a wallet.
         await asyncio.to_thread(discard_staging, session.records_path)
         return session
-
-    # --- where things are ------------------------------------------------------------------------
-
-    @property
-    def network(self) -> str:
-        return self.config.network.value
-
-    @property
-    def wallet_dir(self) -> Path:
-        return wallet_dir(self.data_dir, self.config.network)
-
-    @property
-    def records_path(self) -> Path:
-        return self.wallet_dir / RECORDS_NAME
-
-    @property
-    def has_wallet(self) -> bool:
-        return seed_exists(self.wallet_dir)
-
-    @property
-    def backup_server_url(self) -> str | None:
-        return self.config.backup_server_url
 
     def set_backup_server(self, url: str) -> None:
         """Remember `url` in config.json (a running engine is switched by change_backup_server).
@@ -222,7 +138,7 @@ class Session(SessionBackups):
                 f"No chain server is set for {self.network}. Set esplora_url in "
                 f"{self.data_dir / 'config.json'}, or run `cairn demo`."
             )
-        made = _NewFiles.before(self.wallet_dir, self.records_path)
+        made = NewWalletFiles.before(self.wallet_dir, self.records_path)
         try:
             make_private_dir(self.wallet_dir)
             await asyncio.to_thread(save_seed, self.wallet_dir, phrase, passphrase)
@@ -259,6 +175,9 @@ class Session(SessionBackups):
         phrase = validate_mnemonic(" ".join(words))
         # The restore replaces records.sqlite: nothing may hold the old file open.
         await self.close()
+        await load_wallet_modules()
+        from cairn.wallet_restore import NoBackupServer, WalletExists, restore_wallet
+
         try:
             done = await restore_wallet(
                 self.data_dir,
@@ -292,6 +211,8 @@ class Session(SessionBackups):
         Decrypting and checking tens of thousands of records is CPU work; in this process it
         would take Python's GIL from the window for noticeable moments (see restore_worker).
         """
+        from cairn.backup.restore_worker import RestoreChild  # loaded by restore() already
+
         window_loop = asyncio.get_running_loop()
         child = RestoreChild()
 
@@ -317,6 +238,8 @@ class Session(SessionBackups):
 
         `progress` gets the engine's own reports (nothing known yet while `total` is 0)."""
         await self.open_existing()
+        from cairn.backup.fullbackup import FullBackupProgress  # loaded with the engine
+
         service = self._require_service()
         progress(FullBackupProgress(0, 0, 0))
         service.set_progress(progress)
@@ -325,106 +248,11 @@ class Session(SessionBackups):
         finally:
             service.set_progress(None)
 
-    # --- life cycle ------------------------------------------------------------------------------
-
-    async def open_existing(self) -> None:
-        """Open the wallet whose seed is on disk (no-op when it is already open)."""
-        if self._wallet is None:
-            phrase, passphrase = await asyncio.to_thread(load_seed, self.wallet_dir)
-            await self._open_wallet(phrase, passphrase)
-
-    async def start(self) -> None:
-        """Start background uploads (the main window is about to show)."""
-        await self.open_existing()
-        if self._service is not None and not self._started:
-            self._service.uploader.start()
-            self._started = True
-
-    async def close(self) -> None:
-        """Stop the backup engine, let the wallet save (after any sync), then close the store."""
-        await self._close_wallet()
-        if self._async_store is not None:
-            await self._async_store.aclose()
-            self._async_store = None
-            self._store = None
-
-    async def _open_store(self) -> SqliteStore:
-        if self._store is None:
-            make_private_dir(self.wallet_dir)
-            self._store = await asyncio.to_thread(SqliteStore, self.records_path)
-            # The device id exists before the wallet or the backup engine writes anything.
-            await asyncio.to_thread(device_id, self._store)
-            self._async_store = AsyncRecordStore(self._store)
-        return self._store
-
-    async def _open_wallet(
-        self, phrase: str, passphrase: str = "", *, seed: bytes | None = None
-    ) -> None:
-        if self._wallet is not None:
-            return
-        esplora = self.config.chain_url
-        if esplora is None:
-            raise SessionError(
-                f"No chain server is set for {self.network}. Set esplora_url in "
-                f"{self.data_dir / 'config.json'}, or run `cairn demo`."
-            )
-        if seed is None:
-            seed = await asyncio.to_thread(mnemonic_to_seed, phrase, passphrase)
-        store = await self._open_store()
-        self._wallet = await CairnWallet.open_async(
-            store, seed, self.config.network, esplora_url=esplora, bus=self.bus
-        )
-        await self._build_backup(seed)
-
-    async def _build_backup(self, seed: bytes) -> None:
-        url = self.backup_server_url
-        if not url:
-            self._status.update(
-                state=BackupState.ERROR, last_error="No backup server is set (see Settings)."
-            )
-            return
-        keys = await asyncio.to_thread(derive_backup_keys, seed)
-        await httpclient.prepare()
-        service = BackupService(
-            self._require_async_store(),
-            keys,
-            self.network,
-            url,
-            timeout=self._backup_timeout,
-            max_items=UPLOAD_BATCH_ITEMS,
-            on_remote_changes=self._remote_changes_applied,
-        )
-        await service.prepare()
-        # Wallet events → uploader.notify(event.urgent): urgent ones flush at once.
-        self._detach_service = service.attach(self.bus)
-        self._service = service
-        self._status = service.status
-        if self._wallet is not None:
-            self._wallet.set_address_reserver(service.sync_now)
-
-    async def _close_wallet(self) -> None:
-        for task in list(self._reloads):
-            task.cancel()
-        if self._detach_service is not None:
-            self._detach_service()
-            self._detach_service = None
-        if self._service is not None:
-            await self._service.stop()
-            self._service = None
-            self._started = False
-        if self._wallet is not None:
-            self._wallet.set_address_reserver(None)
-            # A chain sync still running in a worker thread saves the wallet when it ends:
-            # wait for it, or it would write to a store closed under it.
-            await self._wallet.aclose()
-            self._wallet = None
-
-    def require_wallet(self) -> CairnWallet:
-        if self._wallet is None:
-            raise RuntimeError("the wallet is not open")
-        return self._wallet
-
     # --- what the main window uses ---------------------------------------------------------------
+
+    @property
+    def wallet_is_open(self) -> bool:
+        return self._wallet is not None
 
     @property
     def wallet(self) -> CairnWallet:
@@ -444,14 +272,8 @@ class Session(SessionBackups):
     async def change_backup_server(self, url: str) -> None:
         """Switch servers: the engine sees the new URL and uploads everything there."""
         self.set_backup_server(url)
-        if self._detach_service is not None:
-            self._detach_service()
-            self._detach_service = None
-        if self._service is not None:
-            await self._service.stop()
-            self._service = None
         was_started = self._started
-        self._started = False
+        await self._stop_backup()
         phrase, passphrase = await asyncio.to_thread(load_seed, self.wallet_dir)
         seed = await asyncio.to_thread(mnemonic_to_seed, phrase, passphrase)
         await self._build_backup(seed)
@@ -503,6 +325,11 @@ class Session(SessionBackups):
         """Ask the devnet for `amount` sats to `address`, mined at once; the txid."""
         if not self.can_use_faucet:
             raise SessionError("The faucet exists only on the local devnet.")
+        await load_wallet_modules()  # the HTTP client comes with the backup engine
+        import httpx
+
+        from cairn import httpclient
+
         async with httpclient.async_client(15.0) as http:
             try:
                 response = await http.post(

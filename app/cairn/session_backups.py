@@ -7,21 +7,24 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable
+from typing import TYPE_CHECKING
 
-from cairn.backup.advice import backup_advice
-from cairn.backup.conflicts import list_conflicts, resolve_conflict
-from cairn.backup.errors import BackupError, BackupUnreachable
-from cairn.backup.fullbackup import FullBackupProgress
-from cairn.backup.merge import ConflictRecord
-from cairn.backup.service import BackupService
-from cairn.backup.status import StatusSnapshot
 from cairn.events import EventBus, RemoteChangesApplied
 from cairn.storage import AsyncRecordStore
 from cairn.usererrors import SessionError
-from cairn.wallet import CairnWallet
+
+if TYPE_CHECKING:
+    # The engine, its errors and the wallet (and with them the wire format, the HTTP client
+    # and BDK) are imported when a wallet opens (cairn.session_lifecycle.load_wallet_modules),
+    # after the main window's first frame (issue #14); every method here runs after that.
+    from cairn.backup.fullbackup import FullBackupProgress
+    from cairn.backup.merge import ConflictRecord
+    from cairn.backup.service import BackupService
+    from cairn.backup.status import StatusSnapshot
+    from cairn.wallet import CairnWallet
 
 log = logging.getLogger("cairn.session")  # the session's one logger, as before the split
-BackupProgressCallback = Callable[[FullBackupProgress], None]
+BackupProgressCallback = Callable[["FullBackupProgress"], None]
 
 
 def _ignore(_progress: object) -> None:
@@ -39,6 +42,8 @@ class SessionBackups:
 
     async def run_initial_backup(self, progress: BackupProgressCallback = _ignore) -> None:
         """Upload everything the new wallet wrote; returns once the server acknowledged it."""
+        from cairn.backup.fullbackup import FullBackupProgress  # loaded with the engine
+
         service = self._require_service()
         store = self._require_async_store()
         queued = await store.outbox_stats()
@@ -83,6 +88,9 @@ class SessionBackups:
     @contextlib.asynccontextmanager
     async def _backup_errors(self, service: BackupService) -> AsyncIterator[None]:
         """The backup's errors the user can act on, as SessionError advice; bugs stay bugs."""
+        from cairn.backup.advice import backup_advice
+        from cairn.backup.errors import BackupError, BackupUnreachable
+
         try:
             yield
         except BackupError as exc:
@@ -110,6 +118,8 @@ class SessionBackups:
 
     async def conflicts(self) -> list[ConflictRecord]:
         """Records two devices changed at once, with every value kept."""
+        from cairn.backup.conflicts import list_conflicts
+
         return await list_conflicts(self._require_async_store())
 
     async def resolve_conflict(self, name: str, keep: int) -> None:
@@ -117,6 +127,8 @@ class SessionBackups:
         found = next((c for c in await self.conflicts() if c.name == name), None)
         if found is None or not 0 <= keep < len(found.candidates):
             raise SessionError("That conflict was already settled (perhaps on another device).")
+        from cairn.backup.conflicts import resolve_conflict
+
         await resolve_conflict(self._require_async_store(), found, keep)
         if self._wallet is not None:
             await asyncio.to_thread(self._wallet.reload_shared_records)

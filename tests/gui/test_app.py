@@ -11,7 +11,7 @@ from cairn.session import Session
 from cairn.ui.app import CairnApp
 from cairn.ui.handoff import LinkReceiver, hand_over
 
-from .wizard_support import RESTORE_WORDS, data_dir_for, run
+from .wizard_support import RESTORE_WORDS, data_dir_for, run, wait_for_main_window
 
 pytestmark = pytest.mark.gui
 
@@ -50,7 +50,7 @@ def test_switching_network_reopens_on_the_other_networks_wallet_dir(
     app.finished.connect(quit_requests.append)
     QApplication.instance().lastWindowClosed.connect(app.last_window_closed)
     app.start()
-    qtbot.waitUntil(lambda: app.main_window is not None, timeout=20_000)
+    wait_for_main_window(qtbot, app, timeout=20_000)
     app.main_window.network_change_requested.emit("signet")
     # No signet wallet yet: the welcome screen, for a wallet under wallets/signet.
     qtbot.waitUntil(lambda: app.wizard_window is not None, timeout=20_000)
@@ -74,7 +74,7 @@ def test_a_payment_link_given_at_start_or_later_opens_in_send(
     receiver.received.connect(app.open_payment_link)
     try:
         app.start()
-        qtbot.waitUntil(lambda: app.main_window is not None, timeout=20_000)
+        wait_for_main_window(qtbot, app, timeout=20_000)
         send = app.main_window.send
         assert app.main_window.tabs.currentWidget() is send
         assert (send.recipient.text(), send.amount.text()) == (address, "0.25000000")

@@ -13,7 +13,7 @@ from PySide6.QtCore import QtMsgType, qInstallMessageHandler
 from cairn.ui.app import CairnApp
 
 from .test_app import existing_wallet
-from .wizard_support import data_dir_for, run
+from .wizard_support import data_dir_for, run, wait_for_main_window
 
 pytestmark = pytest.mark.gui
 
@@ -36,7 +36,7 @@ def test_quitting_from_the_main_window_logs_no_error_and_leaves_no_task(
     app.finished.connect(quit_codes.append)
     try:
         app.start()
-        qtbot.waitUntil(lambda: app.main_window is not None, timeout=30_000)
+        wait_for_main_window(qtbot, app, timeout=30_000)
         window = app.main_window
         assert window.syncing  # a chain sync is running in a worker thread as the user quits
         tasks_before = set(asyncio.all_tasks(qasync_loop))

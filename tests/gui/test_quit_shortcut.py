@@ -10,7 +10,7 @@ from cairn.session import Session
 from cairn.ui.app import CairnApp
 from cairn.ui.shortcuts import quit_keys
 
-from .wizard_support import RESTORE_WORDS, data_dir_for, run
+from .wizard_support import RESTORE_WORDS, data_dir_for, run, wait_for_main_window
 
 pytestmark = pytest.mark.gui
 
@@ -32,7 +32,7 @@ def test_ctrl_q_in_the_main_window_closes_it(qasync_loop, qtbot, tmp_path, devne
     run(qtbot, qasync_loop, existing_wallet(data_dir))
     app = CairnApp(data_dir)
     app.start()
-    qtbot.waitUntil(lambda: app.main_window is not None, timeout=30_000)
+    wait_for_main_window(qtbot, app, timeout=30_000)
     window = app.main_window
     window.activateWindow()
     qtbot.waitUntil(lambda: QApplication.focusWidget() is not None)

@@ -20,7 +20,7 @@ from cairn.upgrade import FULL_BACKUP_REASON, detect_format
 from tests.integration.upgrade.helpers import FIXTURE, INPUTS, REPORT, copy_fixture
 from tests.support.devnet import DevnetProcess
 
-from .wizard_support import data_dir_for, run, server_store_info
+from .wizard_support import data_dir_for, run, server_store_info, wait_for_main_window
 
 pytestmark = pytest.mark.gui
 
@@ -69,7 +69,7 @@ def test_legacy_wallet_gets_its_full_backup_before_the_main_window(
 
     backupd.start()
     loading.retry_button.click()
-    qtbot.waitUntil(lambda: app.main_window is not None, timeout=30_000)
+    wait_for_main_window(qtbot, app, timeout=30_000)
 
     # The engine's own reports reach the page, byte counts included.
     assert any(p.total > 0 and p.done == p.total and p.bytes_sent > 0 for p in seen), seen

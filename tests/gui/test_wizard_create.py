@@ -14,7 +14,7 @@ from cairn.ui.wizard.seed import ConfirmWordsPage, DisclaimerPage, ShowWordsPage
 from cairn.ui.wizard.server import BackupServerPage
 from cairn.ui.wizard.welcome import WelcomePage
 
-from .wizard_support import data_dir_for, run, server_store_info
+from .wizard_support import data_dir_for, run, server_store_info, wait_for_main_window
 
 pytestmark = pytest.mark.gui
 
@@ -81,7 +81,7 @@ def test_create_path_reaches_the_main_window_with_the_first_backup_on_the_server
     qtbot.mouseClick(window.next_button, Qt.MouseButton.LeftButton)
 
     assert wizard.view in (View.LOADING, View.MAIN)
-    qtbot.waitUntil(lambda: app.main_window is not None, timeout=30_000)
+    wait_for_main_window(qtbot, app, timeout=30_000)
     session = app.session
     status = session.backup_status.current
     assert status.pending_changes == 0
@@ -144,7 +144,7 @@ def test_initial_backup_failure_then_change_server_backs_up_there(
     server_page.field.clear()
     qtbot.keyClicks(server_page.field, up.url)
     qtbot.mouseClick(window.next_button, Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: app.main_window is not None, timeout=30_000)
+    wait_for_main_window(qtbot, app, timeout=30_000)
     assert app.session.backup_server_url == up.url
     assert app.session.email is None
     info = run(qtbot, qasync_loop, server_store_info(up.url, " ".join(words)))

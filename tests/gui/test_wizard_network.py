@@ -13,7 +13,7 @@ from cairn.onboarding import View
 from cairn.ui.app import CairnApp
 from cairn.ui.wizard.welcome import WelcomePage
 
-from .wizard_support import data_dir_for, run
+from .wizard_support import data_dir_for, run, wait_for_main_window
 
 pytestmark = pytest.mark.gui
 
@@ -57,7 +57,7 @@ def test_a_wallet_created_on_testnet_is_kept_as_testnet(qasync_loop, qtbot, tmp_
     wizard.update(acknowledged=True)
     wizard.next()
     qtbot.mouseClick(window.skip_button, Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: app.main_window is not None, timeout=30_000)
+    wait_for_main_window(qtbot, app, timeout=30_000)
 
     assert View.MAIN in app.wizard.history
     saved = load_config(data)

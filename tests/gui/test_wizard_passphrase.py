@@ -16,7 +16,7 @@ from cairn.ui.wizard.seed import ShowWordsPage
 from cairn.ui.wizard.welcome import WelcomePage
 from tests.support.words import PHRASE
 
-from .wizard_support import data_dir_for, run
+from .wizard_support import data_dir_for, run, wait_for_main_window
 
 pytestmark = pytest.mark.gui
 
@@ -82,7 +82,7 @@ def test_restore_with_the_passphrase_brings_the_wallet_back(
     for field, word in zip(page.fields, PHRASE.split(), strict=True):
         qtbot.keyClicks(field, word)
     qtbot.mouseClick(window.next_button, Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: app.main_window is not None, timeout=30_000)
+    wait_for_main_window(qtbot, app, timeout=30_000)
     session = app.session
     assert session.has_passphrase
     assert session.email == "pp@example.com"
@@ -141,7 +141,7 @@ def test_creating_with_a_passphrase_says_to_write_it_down_and_keeps_it(
     wizard.update(acknowledged=True)
     wizard.next()
     qtbot.mouseClick(window.skip_button, Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: app.main_window is not None, timeout=30_000)
+    wait_for_main_window(qtbot, app, timeout=30_000)
     assert app.session.has_passphrase
     assert app.session.seed_words() == list(words)
     # The first backup is under the keys of the words and the passphrase, not the words alone.

@@ -12,7 +12,13 @@ from cairn.ui.app import CairnApp
 from cairn.ui.wizard.loading import LoadingPage
 from cairn.ui.wizard.restore import RestoreWordsPage
 
-from .wizard_support import RESTORE_WORDS, data_dir_for, make_backed_up_wallet, run
+from .wizard_support import (
+    RESTORE_WORDS,
+    data_dir_for,
+    make_backed_up_wallet,
+    run,
+    wait_for_main_window,
+)
 
 pytestmark = pytest.mark.gui
 
@@ -55,7 +61,7 @@ def test_restore_brings_back_history_labels_and_email_without_asking_for_email(
     assert window.next_button.isEnabled()
     qtbot.mouseClick(window.next_button, Qt.MouseButton.LeftButton)
 
-    qtbot.waitUntil(lambda: app.main_window is not None, timeout=30_000)
+    wait_for_main_window(qtbot, app, timeout=30_000)
     assert View.EMAIL not in app.wizard.history
     assert View.EMAIL not in window.pages
     session = app.session
@@ -137,7 +143,7 @@ def test_unreachable_server_then_retry_succeeds_once_it_is_up(
 
     backupd.start()
     qtbot.mouseClick(loading.retry_button, Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: app.main_window is not None, timeout=30_000)
+    wait_for_main_window(qtbot, app, timeout=30_000)
     assert app.session.email == "alice@example.com"
     run(qtbot, qasync_loop, app.shutdown())
 
@@ -162,7 +168,7 @@ def test_no_backup_found_is_a_choice_never_a_silent_empty_wallet(
 
     # Only the user's explicit choice opens a wallet without its backup.
     qtbot.mouseClick(loading.without_button, Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: app.main_window is not None, timeout=30_000)
+    wait_for_main_window(qtbot, app, timeout=30_000)
     assert app.wizard.state.without_backup
     assert app.session.has_wallet
     assert app.session.seed_words() == RESTORE_WORDS.split()

@@ -14,7 +14,13 @@ from cairn.session import Session
 from cairn.ui.app import CairnApp
 from cairn.ui.wizard.loading import LoadingPage
 
-from .wizard_support import RESTORE_WORDS, data_dir_for, run, server_store_info
+from .wizard_support import (
+    RESTORE_WORDS,
+    data_dir_for,
+    run,
+    server_store_info,
+    wait_for_main_window,
+)
 
 pytestmark = pytest.mark.gui
 
@@ -56,7 +62,7 @@ def test_upgrade_runs_the_full_backup_before_the_main_window(
     assert isinstance(loading, LoadingPage)
     assert loading.heading.text() == "Backing up your wallet"
     loading.progress_changed.connect(seen.append)
-    qtbot.waitUntil(lambda: app.main_window is not None, timeout=30_000)
+    wait_for_main_window(qtbot, app, timeout=30_000)
 
     # The engine's own reports reach the page, byte counts included.
     assert any(p.total > 0 and p.done == p.total and p.bytes_sent > 0 for p in seen), seen

@@ -83,3 +83,10 @@ async def make_backed_up_wallet(data_dir: Path, words: str) -> tuple[str, str]:
         return txid, address
     finally:
         await session.close()
+
+
+def wait_for_main_window(qtbot: Any, app: Any, timeout: int = 30_000) -> Any:
+    """Wait, as a user waits for "Loading wallet…" to go, until the app's main window is up
+    with its wallet open and every part of it usable; the window."""
+    qtbot.waitUntil(lambda: app.main_window is not None and app.main_window.loaded, timeout=timeout)
+    return app.main_window

@@ -45,6 +45,8 @@ from cairn.backup.localstate import (
     bookkeeping_records,
     version_record,
 )
+from cairn.backup.staging import discard_staging, staging_path
+from cairn.files import fsync_dir, fsync_file, sqlite_sidecars
 from cairn.keys import BackupKeys
 from cairn.storage import AsyncRecordStore, SqliteStore, is_local
 from cairn.storage.device import DEVICE_ID_BYTES, DEVICE_RECORD
@@ -108,21 +110,6 @@ class RestoreResult:
 
 
 ProgressCallback = Callable[[RestoreProgress], None]
-
-
-def staging_path(target: Path) -> Path:
-    return target.with_name(target.name + ".restore-staging")
-
-
-def discard_staging(target: Path) -> bool:
-    """Remove what an interrupted restore left next to `target`; True if there was anything."""
-    found = False
-    staging = staging_path(target)
-    for path in (staging, *_sidecars(staging)):
-        with contextlib.suppress(FileNotFoundError):
-            path.unlink()
-            found = True
-    return found
 
 
 async def restore_store(
@@ -300,7 +287,7 @@ class _Restore:
                 self.flushing.result()
             # The disk takes what is written while the download goes on, so the fsync before
             # the switch finds little left to write (on its own it was a sixth of a restore).
-            self.flushing = asyncio.ensure_future(asyncio.to_thread(_fsync_file, self.staging))
+            self.flushing = asyncio.ensure_future(asyncio.to_thread(fsync_file, self.staging))
 
     def _bookkeeping(
         self,
@@ -440,27 +427,13 @@ def _decode(decoder: Callable[[bytes], _T], body: bytes) -> _T:
         raise BackupCorrupt(f"an object's contents are malformed: {exc}") from None
 
 
-def _sidecars(path: Path) -> tuple[Path, Path, Path]:
-    return (
-        path.with_name(path.name + "-wal"),
-        path.with_name(path.name + "-shm"),
-        path.with_name(path.name + "-journal"),
-    )
-
-
-def _fsync_file(path: Path) -> None:
-    with open(path, "rb") as handle:
-        os.fsync(handle.fileno())
-
-
 def _switch(staging: Path, target: Path) -> None:
     """Put the staged file in place of `target` atomically; a crash leaves one or the other."""
-    for leftover in _sidecars(staging):
+    for leftover in sqlite_sidecars(staging):
         if leftover.exists():
             # Something else holds the staging file open: not the backup's fault.
             raise BackupError("the staging store is still in use; nothing was switched")
-    with open(staging, "rb") as handle:
-        os.fsync(handle.fileno())
+    fsync_file(staging)
     if target.exists():
         # Fold the old file's WAL into it and drop the WAL, so no stale WAL can be replayed
         # onto the new file after the switch.
@@ -469,12 +442,8 @@ def _switch(staging: Path, target: Path) -> None:
             conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         finally:
             conn.close()
-    for sidecar in _sidecars(target):
+    for sidecar in sqlite_sidecars(target):
         with contextlib.suppress(FileNotFoundError):
             sidecar.unlink()
     os.replace(staging, target)
-    fd = os.open(target.parent, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    fsync_dir(target.parent)

@@ -15,7 +15,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
-from cairn.files import fsync_dir, fsync_file, make_private_dir
+from cairn.files import fsync_dir, fsync_file, make_private_dir, sqlite_sidecars
 from cairn.storage.migrations import MIGRATIONS, Migration, migrate, schema_version
 from cairn.storage.protocol import (
     LOCAL_PREFIX,
@@ -47,7 +47,6 @@ _MAX_CODE_POINT = 0x10FFFF
 _CORRUPT_CODES = frozenset({sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB})
 # Another process (a second Cairn, the backup command) may hold the write lock for a moment.
 BUSY_TIMEOUT_MS = 5000
-_SIDECARS = ("-wal", "-shm", "-journal")
 _NEW_SUFFIX = ".new"
 
 
@@ -384,7 +383,7 @@ def _lock(fd: int, *, blocking: bool) -> bool:
 
 
 def _unlink_with_sidecars(path: Path) -> None:
-    for leftover in (path, *(path.with_name(path.name + suffix) for suffix in _SIDECARS)):
+    for leftover in (path, *sqlite_sidecars(path)):
         with contextlib.suppress(FileNotFoundError):
             leftover.unlink()
 

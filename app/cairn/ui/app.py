@@ -1,5 +1,9 @@
 """The Qt application: the wizard when there is no wallet (or one owes a full backup), then the
-main window. Runs on a qasync loop so every network and storage call is a coroutine."""
+main window. Runs on a qasync loop so every network and storage call is a coroutine.
+
+An existing wallet starts with the main window at once, saying it is loading; the wallet is
+opened after that window's first frame and the window fills in when it is open.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +14,7 @@ import signal
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, QTimer, Signal
 from PySide6.QtGui import QIcon
@@ -20,14 +25,18 @@ from cairn.config import load_config, save_config
 from cairn.exitcodes import EXIT_BUG
 from cairn.keys import Network
 from cairn.localfaults import local_fault
-from cairn.onboarding import View, Wizard, start_state
+from cairn.onboarding import View, start_state
 from cairn.session import Session, SessionError
-from cairn.ui.handoff import LinkReceiver, hand_over
+from cairn.ui.first_frame import first_frame
 from cairn.ui.loop import new_event_loop
 from cairn.ui.main.window import MainWindow
 from cairn.ui.resources import icon_path
 from cairn.ui.shortcuts import add_quit_shortcut
-from cairn.ui.wizard.window import WizardWindow
+
+if TYPE_CHECKING:
+    from cairn.onboarding import Wizard
+    from cairn.ui.handoff import LinkReceiver
+    from cairn.ui.wizard.window import WizardWindow
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +45,10 @@ class CairnApp(QObject):
     """Owns the session and whichever window is showing; `finished` carries the exit code."""
 
     finished = Signal(int)
+    # The main window's first frame is on screen (on start, before its wallet is open).
     main_shown = Signal()
+    # The first window (the wizard, or the main window's first frame) is on screen.
+    window_shown = Signal()
 
     def __init__(
         self, data_dir: Path, *, quit_when_ready: bool = False, payment_link: str | None = None
@@ -51,6 +63,9 @@ class CairnApp(QObject):
         self.wizard_window: WizardWindow | None = None
         self.main_window: MainWindow | None = None
         self._task: asyncio.Task[None] | None = None
+        # Opening the wallet behind the main window: shutdown lets it finish before it closes
+        # the session, so nothing is left half-open in a worker thread.
+        self._opening: asyncio.Future[None] | None = None
         self._switching = False
 
     def start(self) -> None:
@@ -70,23 +85,37 @@ class CairnApp(QObject):
             if state.view is View.MAIN:
                 await self._show_main()
             else:
+                from cairn.onboarding import Wizard  # the wizard's table, only for the wizard
+
                 self._show_wizard(Wizard(state))
         except Exception as exc:
-            fault = local_fault(exc)
-            if fault is not None:
-                self._fatal(fault.message, fault.code)
-            elif isinstance(exc, SessionError):
-                self._fatal(str(exc))
-            else:
-                log.error("Cairn could not start", exc_info=exc)
-                self._fatal(f"Cairn could not start: an unexpected error ({type(exc).__name__}).")
+            message, code = self._start_failure(exc)
+            if self.main_window is not None:
+                self.main_window.show_load_failure(message)
+            self._fatal(message, code)
+
+    @staticmethod
+    def _start_failure(exc: Exception) -> tuple[str, int]:
+        """What the user is told when the start failed, and the exit code."""
+        fault = local_fault(exc)
+        if fault is not None:
+            return fault.message, fault.code
+        if isinstance(exc, SessionError):
+            return str(exc), EXIT_BUG
+        log.error("Cairn could not start", exc_info=exc)
+        return f"Cairn could not start: an unexpected error ({type(exc).__name__}).", EXIT_BUG
 
     def _show_wizard(self, wizard: Wizard) -> None:
         assert self.session is not None
+        # The wizard's pages and the engines they drive (restore, first backup) are imported
+        # only when it is shown: an existing wallet's start never needs them.
+        from cairn.ui.wizard.window import WizardWindow
+
         self.wizard = wizard
         self.wizard_window = WizardWindow(wizard, self.session)
         self.wizard_window.finished.connect(self._wizard_finished)
         self.wizard_window.show()
+        self.window_shown.emit()
         self._ready()
 
     def _wizard_finished(self) -> None:
@@ -105,22 +134,32 @@ class CairnApp(QObject):
             self.wizard_window = None
 
     async def _show_main(self) -> None:
-        assert self.session is not None
-        await self.session.start()
-        self.main_window = MainWindow(self.session)
-        add_quit_shortcut(self.main_window)
-        self.main_window.setWindowIcon(QIcon(str(icon_path(256))))
-        self.main_window.network_change_requested.connect(self._switch_network)
-        self.main_window.show()
+        """Show the main window, then (on start) open the wallet behind it."""
+        session = self.session
+        assert session is not None
+        if session.wallet_is_open:  # after the wizard: only the uploads are left to start
+            await session.start()
+        window = MainWindow(session)  # without the open wallet: its frame, "Loading wallet…"
+        add_quit_shortcut(window)
+        window.setWindowIcon(QIcon(str(icon_path(256))))
+        window.network_change_requested.connect(self._switch_network)
+        self.main_window = window
+        window.show()
+        await first_frame(window)
+        self.main_shown.emit()
+        self.window_shown.emit()
+        if not window.loaded:
+            self._opening = asyncio.ensure_future(session.start())
+            await asyncio.shield(self._opening)
+            window.attach_wallet()
         if self.pending_link:
             link, self.pending_link = self.pending_link, None
-            self.main_window.open_payment_link(link)
-        self.main_shown.emit()
+            window.open_payment_link(link)
         self._ready()
 
     def open_payment_link(self, link: str) -> None:
         """Open ``link`` in Send now, or once the wallet is open (the wizard may be showing)."""
-        if self.main_window is not None:
+        if self.main_window is not None and self.main_window.loaded:
             self.main_window.open_payment_link(link)
         else:
             self.pending_link = link
@@ -153,6 +192,7 @@ class CairnApp(QObject):
             self.finished.emit(0)
 
     def _ready(self) -> None:
+        """The window is up and usable: the wizard, or the main window with its wallet open."""
         log.info("ready: the %s is showing", "main window" if self.main_window else "wizard")
         if self.quit_when_ready:
             log.info("ready; quitting as asked (--quit-when-ready)")
@@ -176,6 +216,8 @@ class CairnApp(QObject):
         if self._task is not None and not self._task.done():
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
+        if self._opening is not None:
+            await asyncio.gather(self._opening, return_exceptions=True)
         for window in (self.main_window, self.wizard_window):
             if window is not None:
                 window.close()
@@ -217,14 +259,29 @@ def run(data_dir: Path, *, quit_when_ready: bool = False, payment_link: str | No
     # Closing the last window ends `main()` below, which closes the session before the loop
     # stops; Qt quitting on its own would stop the loop in the middle of that.
     app.setQuitOnLastWindowClosed(False)
-    if payment_link and hand_over(data_dir, payment_link):
-        log.info("the payment link went to the Cairn already running")
-        return 0
+    if payment_link:
+        from cairn.ui.handoff import hand_over
+
+        if hand_over(data_dir, payment_link):
+            log.info("the payment link went to the Cairn already running")
+            return 0
     loop = new_event_loop(app)
     asyncio.set_event_loop(loop)
     cairn = CairnApp(data_dir, quit_when_ready=quit_when_ready, payment_link=payment_link)
-    links = LinkReceiver(data_dir)
-    links.received.connect(cairn.open_payment_link)
+    links: LinkReceiver | None = None
+
+    def receive_links() -> None:
+        # Listening for later launches' links starts once a window is up: Qt's network module
+        # is not needed for the first frame (tens of ms). A link sent before then opens a
+        # window of its own, as one sent while this launch was still loading always has.
+        nonlocal links
+        if links is None:
+            from cairn.ui.handoff import LinkReceiver
+
+            links = LinkReceiver(data_dir)
+            links.received.connect(cairn.open_payment_link)
+
+    cairn.window_shown.connect(receive_links)
     exit_code = 0
     done = asyncio.Event()
 
@@ -241,6 +298,7 @@ def run(data_dir: Path, *, quit_when_ready: bool = False, payment_link: str | No
     # them out of the garbage collector's full passes, which otherwise walk all of them and
     # pause every thread (hundreds of ms measured while restoring 20,000 records).
     gc.freeze()
+    gc.enable()  # the command turned it off for the imports (cairn.cli)
 
     async def main() -> None:
         cairn.start()
@@ -250,7 +308,8 @@ def run(data_dir: Path, *, quit_when_ready: bool = False, payment_link: str | No
 
     with loop:
         loop.run_until_complete(main())
-    links.close()
+    if links is not None:
+        links.close()
     return exit_code
 
 

@@ -34,6 +34,11 @@ LEGACY_FILES = (LEGACY_SEED, LEGACY_WALLET_DB, LEGACY_SETTINGS, LEGACY_LABELS)
 SEED_FILE = "seed"
 RECORDS_FILE = "records.sqlite"
 
+# A migration's own files and the reason it gives for the full backup it requires.
+STAGING_FILE = RECORDS_FILE + ".upgrading"
+BACKUP_DIR = "upgrade-backup"
+FULL_BACKUP_REASON = "upgraded from a version without backups"
+
 
 class UnknownFormatError(Exception):
     """The directory says it is in a format this version does not know (a newer Cairn's)."""

@@ -30,13 +30,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from cairn.config import CONFIG_NAME, AppConfig, load_config, save_config
-from cairn.files import fsync_dir, sqlite_online_copy, write_file_atomically
+from cairn.files import fsync_dir, sqlite_online_copy, sqlite_sidecars, write_file_atomically
 from cairn.keys import InvalidMnemonic, Network, validate_mnemonic
 from cairn.seedfile import SeedFileError, SeedKeyUnavailable, load_seed, save_seed, seed_exists
 from cairn.upgrade.errors import UpgradeError
 from cairn.upgrade.formats import (
+    BACKUP_DIR,
     CURRENT_FORMAT,
     FORMAT_FILE,
+    FULL_BACKUP_REASON,
     LEGACY_FORMAT,
     LEGACY_LABELS,
     LEGACY_SEED,
@@ -44,15 +46,9 @@ from cairn.upgrade.formats import (
     LEGACY_WALLET_DB,
     RECORDS_FILE,
     SEED_FILE,
+    STAGING_FILE,
     detect_format,
     write_format,
-)
-from cairn.upgrade.records import (
-    BACKUP_DIR,
-    FULL_BACKUP_REASON,
-    STAGING_FILE,
-    build_store,
-    read_settings,
 )
 
 __all__ = [
@@ -66,8 +62,6 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
-
-_SQLITE_SIDECARS = ("-journal", "-wal", "-shm")
 
 
 @dataclass(frozen=True)
@@ -142,6 +136,10 @@ def _upgrade_locked(directory: Path, network: Network, *, use_keyring: bool) -> 
         cleaned = _finish(directory) if before == CURRENT_FORMAT else []
         return UpgradeResult(directory, before, migrated=False, cleaned=cleaned)
     log.info("upgrading a wallet from format %d to %d", LEGACY_FORMAT, CURRENT_FORMAT)
+    # Building the store loads the wallet and BDK: only a migration pays for that, never the
+    # start of an up-to-date wallet (issue #14).
+    from cairn.upgrade.records import build_store
+
     phrase = _legacy_phrase(directory)
     _remove_leftovers(directory)
     backup = _back_up_legacy_files(directory)
@@ -273,7 +271,7 @@ def _secure_seed_file(directory: Path) -> bool:
 
 
 def _sidecar_paths(path: Path) -> list[Path]:
-    return [Path(str(path) + suffix) for suffix in _SQLITE_SIDECARS]
+    return list(sqlite_sidecars(path))
 
 
 def _discard_sidecars(path: Path) -> None:
@@ -295,6 +293,8 @@ def _unlink(path: Path) -> bool:
 
 def _adopt_legacy_config(data_dir: Path, network: Network, directory: Path) -> None:
     """Create config.json from the legacy wallet's settings, or fill in a missing Esplora URL."""
+    from cairn.upgrade.records import read_settings  # only for a legacy wallet, as above
+
     try:
         settings = read_settings(directory / LEGACY_SETTINGS)
     except UpgradeError:

@@ -21,11 +21,19 @@ import bdkpython as bdk
 
 from cairn.backup.fullbackup import require_full_backup
 from cairn.events import EventBus
+from cairn.files import sqlite_sidecars
 from cairn.keys import Network, mnemonic_to_seed
 from cairn.storage import SqliteStore, StoreError
 from cairn.upgrade.bdkdb import LegacyDatabaseError, read_changeset, wallet_info
 from cairn.upgrade.errors import UpgradeError
-from cairn.upgrade.formats import LEGACY_LABELS, LEGACY_SETTINGS, LEGACY_WALLET_DB, RECORDS_FILE
+from cairn.upgrade.formats import (
+    BACKUP_DIR,
+    FULL_BACKUP_REASON,
+    LEGACY_LABELS,
+    LEGACY_SETTINGS,
+    LEGACY_WALLET_DB,
+    STAGING_FILE,
+)
 from cairn.wallet import CairnWallet, WalletError
 from cairn.wallet.addresses import network_kind
 from cairn.wallet.changeset_codec import encode_changeset
@@ -37,13 +45,10 @@ from cairn.wallet.receiving import REVEALED_PREFIX
 
 log = logging.getLogger(__name__)
 
-STAGING_FILE = RECORDS_FILE + ".upgrading"
-FULL_BACKUP_REASON = "upgraded from a version without backups"
 # settings.json keys that configure the app (config.json), not the wallet's preferences.
 CONFIG_SETTINGS = ("network", "esplora_url")
 # The wallet never contacts the chain during the migration; the client just needs a URL.
 OFFLINE_URL = "http://127.0.0.1:9"
-BACKUP_DIR = "upgrade-backup"
 
 
 @dataclass(frozen=True)
@@ -57,10 +62,7 @@ class _Built:
 
 def build_store(directory: Path, backup: Path, phrase: str, network: Network) -> _Built:
     staging = directory / STAGING_FILE
-    for stale in (
-        staging,
-        *(Path(f"{staging}{suffix}") for suffix in ("-journal", "-wal", "-shm")),
-    ):
+    for stale in (staging, *sqlite_sidecars(staging)):
         stale.unlink(missing_ok=True)
     settings = read_settings(backup / LEGACY_SETTINGS)
     labels_text = read_text(backup / LEGACY_LABELS)

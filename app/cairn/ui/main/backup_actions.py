@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Coroutine
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtWidgets import QHBoxLayout, QPushButton, QWidget
 
 from cairn.ui.main.backup_status import BackupStatusSignals
-from cairn.ui.main.conflicts import ConflictsDialog
 from cairn.ui.main.model import MainWindowSession
+
+if TYPE_CHECKING:
+    from cairn.ui.main.conflicts import ConflictsDialog
 
 Start = Callable[[Coroutine[Any, Any, None]], object]
 
@@ -55,6 +57,8 @@ class BackupActions(QWidget):
         self.again.setVisible(status.notice_kind == "erased")
 
     def open_conflicts(self) -> None:
+        from cairn.ui.main.conflicts import ConflictsDialog  # only when there are some
+
         async def show() -> None:
             conflicts = await self.session.conflicts()
             dialog = ConflictsDialog(conflicts, self.window())

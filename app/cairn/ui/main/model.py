@@ -246,7 +246,10 @@ class MainWindowSession(Protocol):
     def data_dir(self) -> Path: ...
 
     @property
-    def wallet(self) -> WalletView: ...
+    def wallet_is_open(self) -> bool: ...  # False while the app is still opening it
+
+    @property
+    def wallet(self) -> WalletView: ...  # only once wallet_is_open
 
     @property
     def backup_status(self) -> BackupStatusView: ...

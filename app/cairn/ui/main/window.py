@@ -1,19 +1,24 @@
 """The main window: balance on top, tabs for activity, send, receive and settings, and the backup
-status always visible in the status bar."""
+status always visible in the status bar.
+
+On start the window shows before the wallet is open: its frame, the balance and the backup
+status, and "Loading wallet…" where the tabs go. `attach_wallet` builds the parts that need
+the wallet once the app has opened it (at once when it is already open) and enables them;
+`wallet_loaded` says so.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QEvent, QObject, Qt, QTimer, Signal
+from PySide6.QtCore import QEvent, QObject, QTimer, Signal
 from PySide6.QtGui import QCloseEvent
 from PySide6.QtWidgets import (
-    QHBoxLayout,
-    QLabel,
     QMainWindow,
-    QPushButton,
+    QStackedWidget,
     QStatusBar,
     QTabWidget,
     QVBoxLayout,
@@ -21,13 +26,12 @@ from PySide6.QtWidgets import (
 )
 
 from cairn.events import PaymentReceived
-from cairn.ui.main.addresses import AddressesPanel
 from cairn.ui.main.amounts import UNIT_PREFERENCE, Amounts
 from cairn.ui.main.backup_actions import BackupActions
 from cairn.ui.main.backup_status import BackupStatusWidget
 from cairn.ui.main.balance import BalancePanel
 from cairn.ui.main.errors import user_message
-from cairn.ui.main.history import HistoryPanel
+from cairn.ui.main.header import WindowHeader
 from cairn.ui.main.local_state import LocalUiState
 from cairn.ui.main.model import (
     BalanceView,
@@ -35,17 +39,21 @@ from cairn.ui.main.model import (
     MainWindowSession,
     SyncStatusView,
 )
-from cairn.ui.main.receive import ReceivePanel
-from cairn.ui.main.seed_banner import SeedWarningBanner
-from cairn.ui.main.send import SendPanel
-from cairn.ui.main.settings import SettingsPanel
 from cairn.ui.main.style import apply_style
 from cairn.ui.main.tasks import TaskGroup
-from cairn.ui.main.tx_details import FeeBumper, TransactionDetailsDialog
+from cairn.ui.main.wallet_loading import WalletLoadingPage
 from cairn.ui.main.window_size import fit_to_screen, remember_size
 from cairn.wallet.amounts import Unit
-from cairn.wallet.esplora_probe import EsploraProbe
 from cairn.wallet.watch import ChainProbe, ChainWatcher, SyncRound
+
+if TYPE_CHECKING:
+    from cairn.ui.main.addresses import AddressesPanel
+    from cairn.ui.main.history import HistoryPanel
+    from cairn.ui.main.receive import ReceivePanel
+    from cairn.ui.main.seed_banner import SeedWarningBanner
+    from cairn.ui.main.send import SendPanel
+    from cairn.ui.main.settings import SettingsPanel
+    from cairn.ui.main.tx_details import TransactionDetailsDialog
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +72,18 @@ class EventBridge(QObject):
 
 class MainWindow(QMainWindow):
     network_change_requested = Signal(str)
+    # The wallet is open, and every part of the window that needs it is built and enabled.
+    wallet_loaded = Signal()
+
+    # Made by attach_wallet, once the wallet is open.
+    history: HistoryPanel
+    send: SendPanel
+    receive: ReceivePanel
+    addresses: AddressesPanel
+    settings: SettingsPanel
+    seed_warning: SeedWarningBanner
+    tabs: QTabWidget
+    watcher: ChainWatcher[SyncStatusView]
 
     def __init__(
         self,
@@ -83,41 +103,32 @@ class MainWindow(QMainWindow):
         fit_to_screen(self, self.local_state, DEFAULT_SIZE)
         apply_style(self)
 
-        wallet = session.wallet
+        self.loaded = False
+        self._probe = probe
         self.amounts = Amounts(parent=self)
         self.balance = BalancePanel(self.amounts)
-        self.history = HistoryPanel(wallet, self.tasks, self.amounts)
-        self.send = SendPanel(wallet, self.tasks, self.amounts)
-        self.receive = ReceivePanel(wallet, self.tasks)
-        self.addresses = AddressesPanel(wallet, self.tasks, self.amounts)
-        self.settings = SettingsPanel(session, self.tasks, self.amounts)
-        self.settings.network_change_requested.connect(self.network_change_requested)
-        self.send.payment_sent.connect(lambda _txid: self.schedule_reload())
-        self.history.details_requested.connect(self.show_details)
-        self.send.details_requested.connect(self.show_details)
         self.details_dialog: TransactionDetailsDialog | None = None
-
-        self.tabs = QTabWidget()
-        self.tabs.setObjectName("mainTabs")
-        self.tabs.setDocumentMode(True)
-        self.tabs.addTab(self.history, "Activity")
-        self.tabs.addTab(self.send, "Send")
-        self.tabs.addTab(self.receive, "Receive")
-        self.tabs.addTab(self.addresses, "Addresses")
-        self.tabs.addTab(self.settings, "Settings")
 
         central = QWidget()
         central.setObjectName("central")
-        layout = QVBoxLayout(central)
-        layout.setContentsMargins(0, 0, 0, 0)
-        layout.setSpacing(0)
-        layout.addWidget(self._header())
-        self.seed_warning = SeedWarningBanner(session, self.tasks, self.local_state)
-        self.seed_warning.protected.connect(
-            lambda: self.sync_label.setText("Your recovery words are now encrypted here.")
-        )
-        layout.addWidget(self.seed_warning)
-        layout.addWidget(self.tabs, 1)
+        self._layout = QVBoxLayout(central)
+        self._layout.setContentsMargins(0, 0, 0, 0)
+        self._layout.setSpacing(0)
+        header = WindowHeader(self.balance, str(session.network), faucet=session.can_use_faucet)
+        self.sync_label = header.sync_label
+        self.notice = header.notice
+        self.refresh_button = header.refresh_button
+        self.refresh_button.clicked.connect(self.sync_now)
+        self.faucet_button = header.faucet_button
+        self.faucet_button.clicked.connect(self.use_faucet)
+        # Both act on the wallet: enabled once it is open (attach_wallet).
+        self.refresh_button.setEnabled(False)
+        self.faucet_button.setEnabled(False)
+        self._layout.addWidget(header)
+        self.wallet_loading = WalletLoadingPage()
+        self.pages = QStackedWidget()
+        self.pages.addWidget(self.wallet_loading)
+        self._layout.addWidget(self.pages, 1)
         self.setCentralWidget(central)
 
         self.backup_status = BackupStatusWidget(session.backup_status)
@@ -125,9 +136,9 @@ class MainWindow(QMainWindow):
         status_bar.setSizeGripEnabled(False)
         status_bar.addWidget(self.backup_status, 1)
         self.backup_actions = BackupActions(session, self.backup_status.signals, self.tasks.start)
+        self.backup_actions.setEnabled(False)  # they act on the backup engine of the open wallet
         status_bar.addPermanentWidget(self.backup_actions)
         self.setStatusBar(status_bar)
-        self.settings.backup_server_changed.connect(self._follow_backup_engine)
 
         self._bridge = EventBridge(self)
         self._bridge.arrived.connect(self._on_event)
@@ -143,59 +154,78 @@ class MainWindow(QMainWindow):
         self.notice_timer.setInterval(NOTICE_MS)
         self.notice_timer.timeout.connect(self.clear_notice)
         self._incoming: list[int] = []  # amounts announced by the notice on show
-        # The one periodic sync: cheap probes every few seconds, a sync when they find news.
-        self.watcher = ChainWatcher(
-            wallet,
-            probe if probe is not None else EsploraProbe(wallet.esplora_url),
-            on_syncing=self._sync_started,
-            on_synced=self._synced,
-        )
+        if session.wallet_is_open:
+            self.attach_wallet()
+        else:
+            # Until the engine runs its status would read "Not backed up yet", which is not known.
+            self.backup_status.hide()
 
+    def attach_wallet(self) -> None:
+        """Build the tabs and the seed warning on the open wallet, enable what acts on it and
+        start syncing; once only."""
+        if self.loaded:
+            return
+        # The panels and what they bring (QR codes, label files, transaction details: BDK's
+        # types) are imported here, after the first frame, which does not need them (#14).
+        from cairn.ui.main.addresses import AddressesPanel
+        from cairn.ui.main.history import HistoryPanel
+        from cairn.ui.main.receive import ReceivePanel
+        from cairn.ui.main.seed_banner import SeedWarningBanner
+        from cairn.ui.main.send import SendPanel
+        from cairn.ui.main.settings import SettingsPanel
+        from cairn.wallet.esplora_probe import EsploraProbe
+
+        session = self.session
+        wallet = session.wallet
+        self.history = HistoryPanel(wallet, self.tasks, self.amounts)
+        self.send = SendPanel(wallet, self.tasks, self.amounts)
+        self.receive = ReceivePanel(wallet, self.tasks)
+        self.addresses = AddressesPanel(wallet, self.tasks, self.amounts)
+        self.settings = SettingsPanel(session, self.tasks, self.amounts)
+        self.settings.network_change_requested.connect(self.network_change_requested)
+        self.settings.backup_server_changed.connect(self._follow_backup_engine)
+        self.send.payment_sent.connect(lambda _txid: self.schedule_reload())
+        self.history.details_requested.connect(self.show_details)
+        self.send.details_requested.connect(self.show_details)
+
+        self.tabs = QTabWidget()
+        self.tabs.setObjectName("mainTabs")
+        self.tabs.setDocumentMode(True)
+        self.tabs.addTab(self.history, "Activity")
+        self.tabs.addTab(self.send, "Send")
+        self.tabs.addTab(self.receive, "Receive")
+        self.tabs.addTab(self.addresses, "Addresses")
+        self.tabs.addTab(self.settings, "Settings")
+        self.pages.addWidget(self.tabs)
+        self.pages.setCurrentWidget(self.tabs)
+        self.pages.removeWidget(self.wallet_loading)
+        self.wallet_loading.deleteLater()
+        self.seed_warning = SeedWarningBanner(session, self.tasks, self.local_state)
+        self.seed_warning.protected.connect(
+            lambda: self.sync_label.setText("Your recovery words are now encrypted here.")
+        )
+        self._layout.insertWidget(1, self.seed_warning)
+
+        # The session built its backup engine with the wallet: follow that one's status.
+        self._follow_backup_engine()
+        self.backup_status.show()
+        self.backup_actions.setEnabled(True)
+        self.refresh_button.setEnabled(True)
+        self.faucet_button.setEnabled(True)
+        # The one periodic sync: cheap probes every few seconds, a sync when they find news.
+        probe = self._probe if self._probe is not None else EsploraProbe(wallet.esplora_url)
+        self.watcher = ChainWatcher(
+            wallet, probe, on_syncing=self._sync_started, on_synced=self._synced
+        )
+        self.loaded = True
         self.tasks.start(self.reload())
         self.tasks.start(self.send.load_fee_estimates())
         self.tasks.start(self.watcher.run(), lasting=True)  # syncs at once, then watches
+        self.wallet_loaded.emit()
 
-    def _header(self) -> QWidget:
-        header = QWidget()
-        header.setObjectName("header")
-        self.sync_label = QLabel("")
-        self.sync_label.setObjectName("hint")
-        self.sync_label.setAlignment(Qt.AlignmentFlag.AlignRight)
-        self.refresh_button = QPushButton("Refresh")
-        self.refresh_button.setObjectName("quiet")
-        self.refresh_button.clicked.connect(self.sync_now)
-        self.faucet_button = QPushButton("Get test coins")
-        self.faucet_button.setObjectName("faucet")
-        self.faucet_button.setToolTip("Devnet faucet: sends 0.01 test BTC to your receive address")
-        self.faucet_button.clicked.connect(self.use_faucet)
-        self.faucet_button.setVisible(self.session.can_use_faucet)
-        right = QVBoxLayout()
-        right.setSpacing(6)
-        buttons = QHBoxLayout()
-        buttons.addStretch(1)
-        network = str(self.session.network)
-        if network != "bitcoin":
-            # As in the wizard: test networks are said plainly, their coins have no value.
-            badge = QLabel(f"{network} · test coins only")
-            badge.setObjectName("networkBadge")
-            buttons.addWidget(badge, 0, Qt.AlignmentFlag.AlignVCenter)
-            buttons.addSpacing(8)
-        buttons.addWidget(self.faucet_button)
-        buttons.addWidget(self.refresh_button)
-        right.addLayout(buttons)
-        right.addWidget(self.sync_label)
-        self.notice = QLabel("")
-        self.notice.setObjectName("notice")
-        self.notice.setAlignment(Qt.AlignmentFlag.AlignRight)
-        self.notice.setAccessibleName("Wallet news")
-        self.notice.hide()
-        right.addWidget(self.notice)
-        right.addStretch(1)
-        layout = QHBoxLayout(header)
-        layout.setContentsMargins(28, 22, 28, 18)
-        layout.addWidget(self.balance, 1)
-        layout.addLayout(right)
-        return header
+    def show_load_failure(self, message: str) -> None:
+        """Opening the wallet failed: the window says so where its tabs would be."""
+        self.wallet_loading.fail(message)
 
     # refreshing -----------------------------------------------------------------------------
 
@@ -222,7 +252,7 @@ class MainWindow(QMainWindow):
     @property
     def syncing(self) -> bool:
         """A chain sync is running or about to."""
-        return self.watcher.syncing
+        return self.loaded and self.watcher.syncing
 
     def _follow_backup_engine(self) -> None:
         self.backup_status.signals.bind(self.session.backup_status)
@@ -327,6 +357,8 @@ class MainWindow(QMainWindow):
             if details is None:
                 self.sync_label.setText("That transaction is not in this wallet (yet).")
                 return
+            from cairn.ui.main.tx_details import FeeBumper, TransactionDetailsDialog
+
             if self.details_dialog is not None:
                 self.details_dialog.close()
             bumper = FeeBumper(wallet.plan_fee_bump, wallet.bump_fee, self.tasks.start)
@@ -374,7 +406,9 @@ class MainWindow(QMainWindow):
         self.tasks.cancel_all()
 
     def closeEvent(self, event: QCloseEvent) -> None:
-        remember_size(self, self.local_state)
+        if self.loaded:
+            # A window whose wallet did not open (a damaged data dir) changes nothing there.
+            remember_size(self, self.local_state)
         self.shutdown()
         super().closeEvent(event)
 
