@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from cairn.backup import hlc
@@ -97,25 +97,27 @@ class Pushing(EngineCore):
         its view is the one that batch leaves, and its entries are the ones after it.
         """
         skip = set() if after is None else set(after.seqs)
-        entries = await self.store.outbox_pending(self.max_items + len(skip))
-        names = [e.name for e in entries if e.seq not in skip][: self.max_items]
-        if not names:
-            return None
-        return await self._prepare(names, after)
+        limit, wire_key = self.max_items, self.wire_key
 
-    async def _prepare(self, names: Sequence[str], after: _Prepared | None) -> _Prepared:
-        all_keys = {n: self.wire_key(n) for n in names}
-
-        def read(store: RecordStore) -> tuple[dict[str, Pending], dict[str, bytes]]:
-            # Pending entries first: a write after this read gets a new seq, which stays pending
-            # (read the other way round, an old value could be sent and the new entry
-            # acknowledged). One trip to the store's thread for the view, the entries, their
-            # values and their server versions.
+        def read(store: RecordStore) -> _Read | None:
+            # One trip to the store's thread: the entries, the view, the entries' pending
+            # state, values and server versions. Pending state before values: a write after
+            # this read gets a new seq, which stays pending (read the other way round, an old
+            # value could be sent and the new entry acknowledged).
+            entries = store.outbox_pending(limit + len(skip))
+            names = [e.name for e in entries if e.seq not in skip][:limit]
+            if not names:
+                return None
+            keys = {n: wire_key(n) for n in names}
             pending = store.pending_for(names)
-            wanted = [*VIEW_NAMES, *names, *(version_name(k) for k in all_keys.values())]
-            return pending, store.get_many(wanted)
+            wanted = [*VIEW_NAMES, *names, *(version_name(k) for k in keys.values())]
+            return _Read(names, keys, pending, store.get_many(wanted))
 
-        pending, found = await self.store.call(read)
+        got = await self.store.call(read)
+        return None if got is None else await self._prepare(got, after)
+
+    async def _prepare(self, got: _Read, after: _Prepared | None) -> _Prepared:
+        names, all_keys, pending, found = got.names, got.keys, got.pending, got.found
         view = await self._view_of(found) if after is None else after.view_after()
         values = {n: found[n] for n in names if n in found}
         chosen: list[str] = []
@@ -275,6 +277,16 @@ class Pushing(EngineCore):
             previous = before.id if before is not None else None
             fresh = Incarnation(new_incarnation(), previous, generation, confirmed=False)
         await self.local.set_incarnation(fresh)
+
+
+@dataclass
+class _Read:
+    """What one batch is built from, as read from the store."""
+
+    names: list[str]
+    keys: dict[str, str]  # name → object key
+    pending: dict[str, Pending]
+    found: dict[str, bytes]  # the view's records, the names' values and their version records
 
 
 @dataclass

@@ -159,8 +159,9 @@ class OutboxUploader:
             loop.call_soon_threadsafe(self._notify, urgent)
 
     def _notify(self, urgent: bool) -> None:
-        if self._loop is not None:
-            # Something was written: the status counts it now, not when a round takes it up.
+        if self._loop is not None and not urgent:
+            # Something was written: the status counts it now, not when the debounced round
+            # takes it up. (An urgent change starts a round at once, which counts it first.)
             counting = self._loop.create_task(self._update_pending())
             self._counting.add(counting)
             counting.add_done_callback(self._counting.discard)
@@ -247,7 +248,7 @@ class OutboxUploader:
             if full_required:
                 return await self._finish_round(await self._pull_then_push())
             if pending:
-                self.status.update(state=BackupState.UPLOADING)
+                self.status.update(state=BackupState.UPLOADING, pending_changes=pending)
             pushed = await self.engine.push()
             sent = pushed.records
             if pushed.pulled and await self.local.full_required():
@@ -284,7 +285,11 @@ class OutboxUploader:
             if self.status.current.state is not BackupState.FULL_BACKUP:
                 pending = await self.store.outbox_stats()
                 if pending.count:
-                    self.status.update(state=BackupState.UPLOADING)
+                    self.status.update(
+                        state=BackupState.UPLOADING,
+                        pending_changes=pending.count,
+                        pending_bytes=pending.bytes,
+                    )
             sent += (await self.engine.push()).records
             if self._full_backup is None or not await self.local.full_required():
                 break
