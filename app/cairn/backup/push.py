@@ -38,10 +38,15 @@ from cairn.wire.messages import Batch, DeleteItem, PutItem
 class Pushing(EngineCore):
     # -- push ---------------------------------------------------------------------------------
 
-    async def push(self, on_sent: Callable[[PushResult], None] | None = None) -> PushResult:
+    async def push(
+        self, on_sent: Callable[[PushResult], None] | None = None, *, until_empty: bool = True
+    ) -> PushResult:
         """Send every pending change, pulling and rebuilding whenever another device wrote first.
 
-        `on_sent` hears about every batch the server accepted (a full backup's progress). While
+        `on_sent` hears about every batch the server accepted (a full backup's progress).
+        `until_empty`: also what is written while it runs (a "Back up now"); without it, the
+        push ends once it has sent what was pending when its last batch was read, and a later
+        write's own notification brings the next round. While
         a full batch is with the server, the next one is read and sealed as if it will be
         accepted (sealing is most of a batch's client work); it is thrown away unsent if not.
         """
@@ -84,7 +89,7 @@ class Pushing(EngineCore):
                 )
                 if on_sent is not None:
                     on_sent(total)
-                if ahead is None and not prepared.full:
+                if not until_empty and ahead is None and not prepared.full:
                     # It took every entry there was: a write since has woken the uploader.
                     return total
         finally:

@@ -249,7 +249,7 @@ class OutboxUploader:
                 return await self._finish_round(await self._pull_then_push())
             if pending:
                 self.status.update(state=BackupState.UPLOADING, pending_changes=pending)
-            pushed = await self.engine.push()
+            pushed = await self.engine.push(until_empty=False)
             sent = pushed.records
             if pushed.pulled and await self.local.full_required():
                 # The push met a conflict and its pull asked for a full comparison.

@@ -357,3 +357,30 @@ async def test_a_change_needs_no_local_write_before_its_put_and_no_write_id_is_u
     await service.stop()
     await store.aclose()
     assert await restored_records(server.url, tmp_path) == records_of(path)
+
+
+@pytest.mark.asyncio
+async def test_back_up_now_also_sends_what_is_written_while_it_runs(backupd, tmp_path, monkeypatch):
+    path = tmp_path / "a.sqlite"
+    store = open_store(path)
+    service = service_for(store, backupd.url)
+    await service.prepare()
+    await store.put("labels/tx/first", b"before the click")
+    put_batch = service.client.put_batch
+    written = False
+
+    async def write_during_put(batch):  # type: ignore[no-untyped-def]
+        nonlocal written
+        if not written:
+            written = True
+            await store.put("labels/tx/second", b"while it was uploading")
+        return await put_batch(batch)
+
+    monkeypatch.setattr(service.client, "put_batch", write_during_put)
+    await service.backup_now()
+    assert (await store.outbox_stats()).count == 0
+    assert service.status.current.pending_changes == 0
+    await service.stop()
+    await store.aclose()
+    restored = await restored_records(backupd.url, tmp_path)
+    assert restored["labels/tx/second"] == b"while it was uploading"
