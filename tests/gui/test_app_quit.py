@@ -8,7 +8,7 @@ import gc
 import logging
 
 import pytest
-from PySide6.QtCore import QtMsgType, qInstallMessageHandler
+from PySide6.QtCore import Qt, QtMsgType, qInstallMessageHandler
 
 from cairn.ui.app import CairnApp
 
@@ -38,6 +38,10 @@ def test_quitting_from_the_main_window_logs_no_error_and_leaves_no_task(
         app.start()
         wait_for_main_window(qtbot, app, timeout=30_000)
         window = app.main_window
+        if not window.syncing:
+            # The first sync is over already (a quick chain server): the user asks for one.
+            qtbot.waitUntil(window.refresh_button.isEnabled, timeout=10_000)
+            qtbot.mouseClick(window.refresh_button, Qt.MouseButton.LeftButton)
         assert window.syncing  # a chain sync is running in a worker thread as the user quits
         tasks_before = set(asyncio.all_tasks(qasync_loop))
 
