@@ -27,6 +27,7 @@ from cairn.backup.localstate import (
     LocalBackupState,
     ManifestState,
     Notice,
+    RoundSummary,
 )
 from cairn.keys import BackupKeys
 from cairn.storage import is_local
@@ -65,6 +66,8 @@ class PushResult:
     bytes_sent: int = 0
     generation: int = 0
     pulled: bool = False  # another device wrote first: the push pulled and merged
+    # The store's round summary as the push's last batch left it (push(summarize=True)).
+    summary: RoundSummary | None = None
 
 
 @dataclass

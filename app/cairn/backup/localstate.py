@@ -236,6 +236,25 @@ class RoundSummary:
     pending: OutboxStats
 
 
+def read_summary(store: RecordStore) -> RoundSummary:
+    """The round's summary, read on the store's thread (as part of a trip there)."""
+    found = store.get_many([LAST_SUCCESS, FULL_REQUIRED, NOTICE])
+    raw_success = found.get(LAST_SUCCESS)
+    return RoundSummary(
+        last_success=None if raw_success is None else float(raw_success),
+        full_required=full_reason(found.get(FULL_REQUIRED)),
+        notice=Notice.decode(found.get(NOTICE)),
+        conflicts=len(store.scan(CONFLICTS_PREFIX)),
+        pending=store.outbox_stats(),
+    )
+
+
+def full_reason(raw: bytes | None) -> str | None:
+    """Why a full backup is required, from its flag record (None: it is not)."""
+    requirement = decode_full_flag(raw)
+    return None if requirement is None else requirement.reason
+
+
 class LocalBackupState:
     """Typed access to the engine's `local/backup/` records through an async store."""
 
@@ -261,8 +280,7 @@ class LocalBackupState:
 
     async def full_required(self) -> str | None:
         """Why a full backup is required, or None if it is not."""
-        requirement = await self.full_requirement()
-        return None if requirement is None else requirement.reason
+        return full_reason(await self.store.get(FULL_REQUIRED))
 
     async def last_success(self) -> float | None:
         raw = await self.store.get(LAST_SUCCESS)
@@ -273,20 +291,7 @@ class LocalBackupState:
 
     async def summary(self) -> RoundSummary:
         """Everything the status shows after a round, in one trip to the store's thread."""
-
-        def read(store: RecordStore) -> RoundSummary:
-            found = store.get_many([LAST_SUCCESS, FULL_REQUIRED, NOTICE])
-            requirement = decode_full_flag(found.get(FULL_REQUIRED))
-            raw_success = found.get(LAST_SUCCESS)
-            return RoundSummary(
-                last_success=None if raw_success is None else float(raw_success),
-                full_required=None if requirement is None else requirement.reason,
-                notice=Notice.decode(found.get(NOTICE)),
-                conflicts=len(store.scan(CONFLICTS_PREFIX)),
-                pending=store.outbox_stats(),
-            )
-
-        return await self.store.call(read)
+        return await self.store.call(read_summary)
 
     async def pending(self) -> tuple[OutboxStats, float | None]:
         """The changes waiting to go up and when a round last succeeded, in one trip."""
@@ -302,8 +307,7 @@ class LocalBackupState:
         in one trip to the store's thread."""
 
         def read(store: RecordStore) -> tuple[str | None, int]:
-            requirement = decode_full_flag(store.get(FULL_REQUIRED))
-            return (None if requirement is None else requirement.reason), store.outbox_stats().count
+            return full_reason(store.get(FULL_REQUIRED)), store.outbox_stats().count
 
         return await self.store.call(read)
 

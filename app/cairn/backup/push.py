@@ -24,7 +24,9 @@ from cairn.backup.errors import (
 from cairn.backup.localstate import (
     Incarnation,
     ManifestState,
+    RoundSummary,
     bookkeeping_records,
+    read_summary,
     version_name,
     version_of,
     version_record,
@@ -39,7 +41,11 @@ class Pushing(EngineCore):
     # -- push ---------------------------------------------------------------------------------
 
     async def push(
-        self, on_sent: Callable[[PushResult], None] | None = None, *, until_empty: bool = True
+        self,
+        on_sent: Callable[[PushResult], None] | None = None,
+        *,
+        until_empty: bool = True,
+        summarize: bool = False,
     ) -> PushResult:
         """Send every pending change, pulling and rebuilding whenever another device wrote first.
 
@@ -49,6 +55,8 @@ class Pushing(EngineCore):
         write's own notification brings the next round. While
         a full batch is with the server, the next one is read and sealed as if it will be
         accepted (sealing is most of a batch's client work); it is thrown away unsent if not.
+        `summarize` (with `until_empty` False): a push that ends on a batch the server accepted
+        reads the round's summary in the same trip as that batch's bookkeeping.
         """
         total = PushResult()
         conflicts = 0
@@ -61,7 +69,8 @@ class Pushing(EngineCore):
                     prepared = await self._prepare_next(None)
                 if prepared is None:
                     return total
-                sending = asyncio.ensure_future(self._send(prepared))
+                last = summarize and not until_empty and not prepared.full
+                sending = asyncio.ensure_future(self._send(prepared, summarize=last))
                 if prepared.sealed is not None and prepared.full:
                     ahead = asyncio.ensure_future(self._prepare_next(prepared))
                 try:
@@ -86,6 +95,7 @@ class Pushing(EngineCore):
                     total.bytes_sent + sent.bytes_sent,
                     sent.generation,
                     total.pulled,
+                    sent.summary,
                 )
                 if on_sent is not None:
                     on_sent(total)
@@ -153,7 +163,7 @@ class Pushing(EngineCore):
         full = len(names) >= self.max_items or len(chosen) < len(names)
         return _Prepared(view, incarnation, generation, write_id, seqs, sealed, full, remembered)
 
-    async def _send(self, prepared: _Prepared) -> PushResult:
+    async def _send(self, prepared: _Prepared, *, summarize: bool = False) -> PushResult:
         """Send one prepared batch and record what the server accepted."""
         view, incarnation, generation = prepared.view, prepared.incarnation, prepared.generation
         sealed, seqs, write_id = prepared.sealed, prepared.seqs, prepared.write_id
@@ -196,12 +206,17 @@ class Pushing(EngineCore):
                 sent=[*sent, spare][-SENT_KEPT:],
             )
         )
-        await self.store.apply_synced(bookkeeping, forget, expect={}, ack=seqs)
+
+        def record(store: RecordStore) -> RoundSummary | None:
+            store.apply_synced(bookkeeping, forget, expect={}, ack=seqs)
+            return read_summary(store) if summarize else None
+
+        summary = await self.store.call(record)
         self._spare_write_id = spare
         if not incarnation.confirmed:
             await self.local.set_incarnation(incarnation.as_confirmed())
         sent_bytes = sum(len(p.value) for p in puts) + sum(len(d.value) for d in deletes)
-        return PushResult(len(puts) + len(deletes) - 1, sent_bytes, generation)
+        return PushResult(len(puts) + len(deletes) - 1, sent_bytes, generation, summary=summary)
 
     def _seal(self, work: _SealWork, binding: _Binding) -> _Sealed | None:
         """Seal one batch and compute the manifest it carries; None if nothing is to be sent."""

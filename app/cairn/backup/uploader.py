@@ -1,9 +1,10 @@
 """OutboxUploader: keeps the record store and the server in step, in the background.
 
-Each round pulls what other devices wrote, then drains the outbox through the SyncEngine; a
-round for this device's own changes pushes first when the last pull is under `poll_interval`
-old, so a change is acknowledged after one round trip (the push's generation precondition still
-catches every write another device made: a 409 pulls, merges and resends). The outbox holds at most one entry per name; the engine sends the name's *current* value (or its
+Each round pulls what other devices wrote and drains the outbox through the SyncEngine; a round
+for this device's own changes pushes first and pulls after, when the last pull is
+`poll_interval` old, so a change is acknowledged after one round trip (the push's generation
+precondition still catches every write another device made: a 409 pulls, merges and resends).
+The outbox holds at most one entry per name; the engine sends the name's *current* value (or its
 deletion) and acknowledges the entries it read only after the server acknowledged the batch. A
 write that lands meanwhile replaces the entry with a higher seq, which stays pending, so no
 change is ever acknowledged unseen. Entries survive restarts.
@@ -28,7 +29,7 @@ from typing import Protocol
 from cairn.backup.client import BackupError, BackupUnreachable, RateLimited
 from cairn.backup.errors import BackupErased
 from cairn.backup.fullbackup import FullBackupResult
-from cairn.backup.localstate import AsyncStore, LocalBackupState, Notice
+from cairn.backup.localstate import AsyncStore, LocalBackupState, Notice, RoundSummary
 from cairn.backup.status import BackupState, BackupStatus
 from cairn.backup.sync import SyncEngine
 from cairn.events import Event, EventBus
@@ -120,6 +121,7 @@ class OutboxUploader:
         if self._task is not None:
             return
         self._loop = asyncio.get_running_loop()
+        self._pulled_at = None  # a (re)started uploader pulls before it pushes
         self._wake.set()
         self._task = self._loop.create_task(self._run(), name="cairn-backup-uploader")
 
@@ -236,28 +238,41 @@ class OutboxUploader:
             return await self._finish_round(await self._pull_then_push())
 
     async def _background_round(self) -> int:
-        """A round the uploader starts itself: this device's changes go straight up when a pull
-        ran under `poll_interval` ago (a wake with nothing left to send costs no request);
-        otherwise, or when a full backup is due, the whole round of `flush`."""
+        """A round the uploader starts itself. This device's changes go straight up (a wake
+        with nothing left to send costs no request); a pull follows when the last one is
+        `poll_interval` old, so the change is acknowledged, and shown so, before that pull's
+        round trip. The first round, and one when a full backup is due: the whole round of
+        `flush`."""
         async with self._lock:
-            window = self.poll_interval if self.poll_interval is not None else DEFAULT_POLL_INTERVAL
-            fresh = self._pulled_at is not None and time.monotonic() - self._pulled_at < window
-            if not fresh or self.status.current.state is BackupState.FULL_BACKUP:
+            if self.status.current.state is BackupState.FULL_BACKUP:
                 return await self._finish_round(await self._pull_then_push())
             full_required, pending = await self.local.before_push()
             if full_required:
                 return await self._finish_round(await self._pull_then_push())
+            window = self.poll_interval if self.poll_interval is not None else DEFAULT_POLL_INTERVAL
+            fresh = self._pulled_at is not None and time.monotonic() - self._pulled_at < window
+            if self._pulled_at is None or (not fresh and not pending):
+                # Nothing goes up before this process's first pull: that pull is where a
+                # rollback, an erase or a copied data dir shows.
+                return await self._finish_round(await self._pull_then_push())
             if pending:
                 self.status.update(state=BackupState.UPLOADING, pending_changes=pending)
-            pushed = await self.engine.push(until_empty=False)
+            pushed = await self.engine.push(until_empty=False, summarize=True)
             sent = pushed.records
             if pushed.pulled and await self.local.full_required():
                 # The push met a conflict and its pull asked for a full comparison.
-                sent += await self._pull_then_push()
-            return await self._finish_round(sent)
+                return await self._finish_round(sent + await self._pull_then_push())
+            if fresh:
+                return await self._finish_round(sent, pushed.summary)
+            self._show_summary(pushed.summary or await self.local.summary())
+            return await self._finish_round(sent + await self._pull_then_push())
 
-    async def _finish_round(self, sent: int) -> int:
-        summary = await self.local.summary()
+    async def _finish_round(self, sent: int, summary: RoundSummary | None = None) -> int:
+        self._show_summary(summary or await self.local.summary())
+        self.rounds += 1
+        return sent
+
+    def _show_summary(self, summary: RoundSummary) -> None:
         # One update, so listeners see the round's end at once.
         self._show_notice(
             summary.notice,
@@ -269,8 +284,6 @@ class OutboxUploader:
             pending_changes=summary.pending.count,
             pending_bytes=summary.pending.bytes,
         )
-        self.rounds += 1
-        return sent
 
     async def _pull_then_push(self) -> int:
         sent = 0

@@ -36,6 +36,7 @@ from cairn.storage.protocol import (
     check_synced,
     is_local,
 )
+from cairn.storage.walcheckpoint import NoCheckpoints, WalCheckpointer, checkpointer_for
 
 _UPSERT = (
     "INSERT INTO records (name, value) VALUES (?, ?)"
@@ -48,6 +49,7 @@ _CORRUPT_CODES = frozenset({sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB})
 # Another process (a second Cairn, the backup command) may hold the write lock for a moment.
 BUSY_TIMEOUT_MS = 5000
 _NEW_SUFFIX = ".new"
+_NONE = NoCheckpoints()  # a store without a WAL
 
 
 class SqliteStore:
@@ -97,6 +99,9 @@ class SqliteStore:
                 conn.execute("PRAGMA foreign_keys = ON")
                 conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
                 self.migration_backup = migrate(conn, self.path, migrations)
+                self._checkpoints: WalCheckpointer | NoCheckpoints = (
+                    checkpointer_for(self, conn, self.path) if durable else _NONE
+                )
             except BaseException:
                 conn.close()
                 raise
@@ -250,6 +255,7 @@ class SqliteStore:
     def close(self) -> None:
         with self._lock:
             if self._conn is not None:
+                self._checkpoints.close()
                 self._conn.close()
                 self._conn = None
 
@@ -273,6 +279,7 @@ class SqliteStore:
             try:
                 yield conn
                 conn.execute("COMMIT")
+                self._checkpoints.written()
             except BaseException:
                 if conn.in_transaction:
                     conn.execute("ROLLBACK")

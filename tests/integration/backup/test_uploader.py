@@ -191,20 +191,25 @@ async def test_stop_right_after_an_acknowledged_change_ends_the_uploader(backupd
 
 
 class _Requests:
-    """Counts the real client's feed reads and batch writes (the calls go through unchanged)."""
+    """Counts the real client's feed reads and batch writes (the calls go through unchanged),
+    and keeps their order with the pending count the status showed as each one started."""
 
     def __init__(self, service: object, monkeypatch: pytest.MonkeyPatch) -> None:
         self.changes = 0
         self.puts = 0
+        self.order: list[tuple[str, int]] = []
         client = service.client  # type: ignore[attr-defined]
+        status = service.status  # type: ignore[attr-defined]
         changes, put_batch = client.changes, client.put_batch
 
         async def counted_changes(*args: object, **kwargs: object) -> object:
             self.changes += 1
+            self.order.append(("changes", status.current.pending_changes))
             return await changes(*args, **kwargs)
 
         async def counted_put(*args: object, **kwargs: object) -> object:
             self.puts += 1
+            self.order.append(("put", status.current.pending_changes))
             return await put_batch(*args, **kwargs)
 
         monkeypatch.setattr(client, "changes", counted_changes)
@@ -229,6 +234,35 @@ async def test_a_change_soon_after_a_pull_goes_up_in_one_request(backupd, tmp_pa
     await service.stop()
     await store.aclose()
     assert (await restored_records(backupd.url, tmp_path))["labels/tx/1"] == b"at once"
+
+
+@pytest.mark.asyncio
+async def test_a_change_long_after_the_last_pull_is_acknowledged_before_the_pull(
+    backupd, tmp_path, monkeypatch
+):
+    store = open_store(tmp_path / "a.sqlite")
+    await store.put("labels/tx/0", b"before the start")
+    service = service_for(store, backupd.url, poll_interval=30.0)
+    bus = EventBus()
+    requests = _Requests(service, monkeypatch)
+    await service.start()
+    service.attach(bus)
+    await wait_for(lambda: service.uploader.rounds >= 1)
+    # A change waiting from before the start goes up only after this process's first pull.
+    assert [kind for kind, _ in requests.order] == ["changes", "put"]
+    requests.order.clear()
+    rounds = service.uploader.rounds
+    service.uploader._pulled_at -= 60.0  # the last pull is long past its poll interval
+    await store.put("labels/tx/1", b"later")
+    bus.publish(LabelChanged("tx", "1", "later"))
+    await wait_for(lambda: service.uploader.rounds > rounds)
+    # The change went up first and showed as backed up before the pull that followed began.
+    assert requests.order == [("put", 1), ("changes", 0)]
+    assert service.status.current.pending_changes == 0
+    await service.stop()
+    await store.aclose()
+    restored = await restored_records(backupd.url, tmp_path)
+    assert restored["labels/tx/1"] == b"later"
 
 
 @pytest.mark.asyncio
