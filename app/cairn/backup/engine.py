@@ -68,6 +68,7 @@ class PushResult:
     pulled: bool = False  # another device wrote first: the push pulled and merged
     # The store's round summary as the push's last batch left it (push(summarize=True)).
     summary: RoundSummary | None = None
+    full_required: bool = False  # a full backup is required: nothing was sent (push(on_pending))
 
 
 @dataclass

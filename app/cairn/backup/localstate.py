@@ -302,15 +302,6 @@ class LocalBackupState:
 
         return await self.store.call(read)
 
-    async def before_push(self) -> tuple[str | None, int]:
-        """Why a full backup is required (None if it is not) and how many changes are pending,
-        in one trip to the store's thread."""
-
-        def read(store: RecordStore) -> tuple[str | None, int]:
-            return full_reason(store.get(FULL_REQUIRED)), store.outbox_stats().count
-
-        return await self.store.call(read)
-
     async def notice(self) -> Notice | None:
         return Notice.decode(await self.store.get(NOTICE))
 

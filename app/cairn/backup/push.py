@@ -22,10 +22,12 @@ from cairn.backup.errors import (
     BackupServerError,
 )
 from cairn.backup.localstate import (
+    FULL_REQUIRED,
     Incarnation,
     ManifestState,
     RoundSummary,
     bookkeeping_records,
+    full_reason,
     read_summary,
     version_name,
     version_of,
@@ -46,6 +48,7 @@ class Pushing(EngineCore):
         *,
         until_empty: bool = True,
         summarize: bool = False,
+        on_pending: Callable[[int], None] | None = None,
     ) -> PushResult:
         """Send every pending change, pulling and rebuilding whenever another device wrote first.
 
@@ -57,16 +60,26 @@ class Pushing(EngineCore):
         accepted (sealing is most of a batch's client work); it is thrown away unsent if not.
         `summarize` (with `until_empty` False): a push that ends on a batch the server accepted
         reads the round's summary in the same trip as that batch's bookkeeping.
+        `on_pending`: the first read also reads whether a full backup is required (then nothing
+        is sent: `PushResult.full_required`) and hears how many changes are pending, if any.
         """
         total = PushResult()
         conflicts = 0
+        checking = on_pending is not None
         ahead: asyncio.Future[_Prepared | None] | None = None
         try:
             while True:
                 if ahead is not None:
                     prepared, ahead = await ahead, None
                 else:
-                    prepared = await self._prepare_next(None)
+                    got = await self._read_next(None, checks=checking)
+                    if checking and on_pending is not None:
+                        checking = False
+                        if got.full_required:
+                            return PushResult(full_required=True)
+                        if got.waiting:
+                            on_pending(got.waiting)
+                    prepared = await self._prepare(got, None) if got.names else None
                 if prepared is None:
                     return total
                 last = summarize and not until_empty and not prepared.full
@@ -111,25 +124,36 @@ class Pushing(EngineCore):
         `after`: a batch still with the server. The next one follows it as if it is accepted:
         its view is the one that batch leaves, and its entries are the ones after it.
         """
+        got = await self._read_next(after)
+        return await self._prepare(got, after) if got.names else None
+
+    async def _read_next(self, after: _Prepared | None, *, checks: bool = False) -> _Read:
+        """What the next batch is built from (no names: nothing is pending). `checks`: also
+        the full-backup requirement and the number of pending changes."""
         skip = set() if after is None else set(after.seqs)
         limit, wire_key = self.max_items, self.wire_key
 
-        def read(store: RecordStore) -> _Read | None:
+        def read(store: RecordStore) -> _Read:
             # One trip to the store's thread: the entries, the view, the entries' pending
             # state, values and server versions. Pending state before values: a write after
             # this read gets a new seq, which stays pending (read the other way round, an old
             # value could be sent and the new entry acknowledged).
+            full, waiting = None, 0
+            if checks:
+                full = full_reason(store.get(FULL_REQUIRED))
+                if full is not None:
+                    return _Read([], {}, {}, {}, full)
+                waiting = store.outbox_stats().count
             entries = store.outbox_pending(limit + len(skip))
             names = [e.name for e in entries if e.seq not in skip][:limit]
             if not names:
-                return None
+                return _Read([], {}, {}, {}, full, waiting)
             keys = {n: wire_key(n) for n in names}
             pending = store.pending_for(names)
             wanted = [*VIEW_NAMES, *names, *(version_name(k) for k in keys.values())]
-            return _Read(names, keys, pending, store.get_many(wanted))
+            return _Read(names, keys, pending, store.get_many(wanted), full, waiting)
 
-        got = await self.store.call(read)
-        return None if got is None else await self._prepare(got, after)
+        return await self.store.call(read)
 
     async def _prepare(self, got: _Read, after: _Prepared | None) -> _Prepared:
         names, all_keys, pending, found = got.names, got.keys, got.pending, got.found
@@ -307,6 +331,8 @@ class _Read:
     keys: dict[str, str]  # name → object key
     pending: dict[str, Pending]
     found: dict[str, bytes]  # the view's records, the names' values and their version records
+    full_required: str | None = None  # read only when asked for
+    waiting: int = 0  # pending changes, counted only when asked for
 
 
 @dataclass

@@ -244,28 +244,29 @@ class OutboxUploader:
         round trip. The first round, and one when a full backup is due: the whole round of
         `flush`."""
         async with self._lock:
-            if self.status.current.state is BackupState.FULL_BACKUP:
-                return await self._finish_round(await self._pull_then_push())
-            full_required, pending = await self.local.before_push()
-            if full_required:
-                return await self._finish_round(await self._pull_then_push())
-            window = self.poll_interval if self.poll_interval is not None else DEFAULT_POLL_INTERVAL
-            fresh = self._pulled_at is not None and time.monotonic() - self._pulled_at < window
-            if self._pulled_at is None or (not fresh and not pending):
+            if self._pulled_at is None or self.status.current.state is BackupState.FULL_BACKUP:
                 # Nothing goes up before this process's first pull: that pull is where a
                 # rollback, an erase or a copied data dir shows.
                 return await self._finish_round(await self._pull_then_push())
-            if pending:
-                self.status.update(state=BackupState.UPLOADING, pending_changes=pending)
-            pushed = await self.engine.push(until_empty=False, summarize=True)
+            window = self.poll_interval if self.poll_interval is not None else DEFAULT_POLL_INTERVAL
+            fresh = time.monotonic() - self._pulled_at < window
+            pushed = await self.engine.push(
+                until_empty=False, summarize=True, on_pending=self._show_uploading
+            )
+            if pushed.full_required:
+                return await self._finish_round(await self._pull_then_push())
             sent = pushed.records
             if pushed.pulled and await self.local.full_required():
                 # The push met a conflict and its pull asked for a full comparison.
                 return await self._finish_round(sent + await self._pull_then_push())
             if fresh:
                 return await self._finish_round(sent, pushed.summary)
-            self._show_summary(pushed.summary or await self.local.summary())
+            if pushed.summary is not None:
+                self._show_summary(pushed.summary)  # what went up, before the pull's round trip
             return await self._finish_round(sent + await self._pull_then_push())
+
+    def _show_uploading(self, pending: int) -> None:
+        self.status.update(state=BackupState.UPLOADING, pending_changes=pending)
 
     async def _finish_round(self, sent: int, summary: RoundSummary | None = None) -> int:
         self._show_summary(summary or await self.local.summary())

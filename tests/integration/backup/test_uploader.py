@@ -266,6 +266,43 @@ async def test_a_change_long_after_the_last_pull_is_acknowledged_before_the_pull
 
 
 @pytest.mark.asyncio
+async def test_a_change_made_once_a_full_backup_is_required_waits_for_the_full_backup(
+    backupd, tmp_path, monkeypatch
+):
+    store = open_store(tmp_path / "a.sqlite")
+    service = service_for(store, backupd.url, poll_interval=30.0)
+    bus = EventBus()
+    await service.start()
+    service.attach(bus)
+    await wait_for(lambda: service.uploader.rounds >= 1)
+    uploader = service.uploader
+    requests = _Requests(service, monkeypatch)
+    full_backup = uploader._full_backup
+    assert full_backup is not None
+
+    async def counted_full_backup() -> object:
+        requests.order.append(("full backup", service.status.current.pending_changes))
+        return await full_backup()
+
+    monkeypatch.setattr(uploader, "_full_backup", counted_full_backup)
+    await uploader.local.require_full("the records were compared and differ")
+    rounds = uploader.rounds
+    await store.put("labels/tx/1", b"after the requirement")
+    bus.publish(LabelChanged("tx", "1", "after the requirement"))
+    await wait_for(lambda: uploader.rounds > rounds)
+    # The round ran the full backup (which took the change along) before any plain push.
+    kinds = [kind for kind, _ in requests.order]
+    assert kinds[0] == "full backup"
+    assert kinds.count("full backup") == 1
+    assert service.status.current.full_backup_reason is None
+    assert service.status.current.pending_changes == 0
+    await service.stop()
+    await store.aclose()
+    restored = await restored_records(backupd.url, tmp_path)
+    assert restored["labels/tx/1"] == b"after the requirement"
+
+
+@pytest.mark.asyncio
 async def test_changes_pushed_without_a_break_still_pull_every_poll_interval(
     backupd, tmp_path, monkeypatch
 ):
