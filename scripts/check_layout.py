@@ -31,6 +31,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
         "events",
         "httpclient",
         "serverurl",
+        "invitecode",
     ),
     ("keys",),
     ("config", "seedfile", "storage", "wire"),

@@ -16,6 +16,7 @@ from typing import Any
 import platformdirs
 
 from cairn.files import make_private_dir, write_file_atomically
+from cairn.invitecode import invite_problem, normalise_invite
 from cairn.keys import Network
 
 CONFIG_NAME = "config.json"
@@ -75,6 +76,8 @@ def resolve_data_dir(flag: str | os.PathLike[str] | None = None) -> Path:
 class AppConfig:
     network: Network = Network.BITCOIN
     backup_server_url: str | None = None
+    # An invite code for a server that admits new wallets by invite only (cairn.invitecode).
+    backup_invite: str | None = None
     esplora_url: str | None = None
     devnet_url: str | None = None  # set by `cairn demo`: enables the faucet on regtest
     # network name -> explorer URL template; "" turns the default off for that network
@@ -126,9 +129,14 @@ class AppConfig:
         for template in explorers.values():
             if template:
                 check_explorer_template(template)
+        invite = text("backup_invite") or ""
+        problem = invite_problem(invite)
+        if problem is not None:
+            raise ConfigError(f"backup_invite is refused: {problem}")
         return AppConfig(
             network=network,
             backup_server_url=text("backup_server_url"),
+            backup_invite=normalise_invite(invite) or None,
             esplora_url=text("esplora_url"),
             devnet_url=text("devnet_url"),
             explorer_urls=dict(explorers),

@@ -47,11 +47,14 @@ class LoadingSession(Protocol):
     def backup_server_url(self) -> str | None: ...
 
     @property
+    def backup_invite(self) -> str | None: ...
+
+    @property
     def network(self) -> str: ...
 
     async def use_network(self, network: Network) -> None: ...
 
-    async def use_backup_server(self, url: str) -> None: ...
+    async def use_backup_server(self, url: str, invite: str = "") -> None: ...
 
     async def create_wallet(
         self, words: Sequence[str], *, email: str | None = None, passphrase: str = ""
@@ -84,6 +87,7 @@ def facts_of(session: LoadingSession) -> Facts:
         network=session.network,
         server_url=session.backup_server_url,
         has_wallet=session.has_wallet,
+        invite=session.backup_invite,
     )
 
 
@@ -115,7 +119,7 @@ async def _run(
     if step is LoadingStep.USE_NETWORK:
         await session.use_network(state.network)
     elif step is LoadingStep.USE_SERVER:
-        await session.use_backup_server(state.backup_server_url)
+        await session.use_backup_server(state.backup_server_url, state.backup_invite)
     elif step is LoadingStep.CREATE_WALLET:
         await session.create_wallet(
             state.words, email=state.email or None, passphrase=state.passphrase

@@ -21,6 +21,7 @@ from cairn.backup.status import BackupStatus
 from cairn.config import AppConfig, load_config, save_config, wallet_dir
 from cairn.events import Event
 from cairn.files import make_private_dir
+from cairn.invitecode import invite_problem, normalise_invite
 from cairn.keys import BackupKeys, Network, mnemonic_to_seed, validate_mnemonic
 from cairn.new_wallet_files import NewWalletFiles
 from cairn.onboarding import WalletPresence
@@ -87,8 +88,30 @@ class Session(SessionLifecycle):
         if self._service is None:
             self._status.update(server_url=self.config.backup_server_url or "")
 
-    async def use_backup_server(self, url: str) -> None:
-        """The wizard's server choice: remembered, and the engine switched if it is running."""
+    @property
+    def backup_invite(self) -> str | None:
+        """The invite code kept for the backup server, if any."""
+        return self.config.backup_invite
+
+    def set_backup_invite(self, code: str) -> None:
+        """Remember the invite code for a server that takes new wallets by invite only.
+
+        The code gets the wizard's and Settings' check (cairn.invitecode): SessionError if it is
+        refused. An empty one forgets it. A running engine sends it with the batch that
+        creates this wallet's backup; once that exists, the server needs it no more.
+        """
+        problem = invite_problem(code)
+        if problem is not None:
+            raise SessionError(problem)
+        self.config = self.config.with_changes(backup_invite=normalise_invite(code) or None)
+        save_config(self.data_dir, self.config)
+        if self._service is not None:
+            self._service.client.use_invite(self.config.backup_invite)
+
+    async def use_backup_server(self, url: str, invite: str = "") -> None:
+        """The wizard's server choice and the invite code given with it, if any: remembered,
+        and the engine switched if it is running."""
+        self.set_backup_invite(invite)
         if self._service is not None or self._wallet is not None:
             await self.change_backup_server(url)
         else:

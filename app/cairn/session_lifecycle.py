@@ -169,6 +169,7 @@ class SessionLifecycle(SessionBackups):
             timeout=self._backup_timeout,
             max_items=UPLOAD_BATCH_ITEMS,
             on_remote_changes=self._remote_changes_applied,
+            invite=self.config.backup_invite,
         )
         await service.prepare()
         # Wallet events → uploader.notify(event.urgent): urgent ones flush at once.

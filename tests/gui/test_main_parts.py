@@ -11,7 +11,7 @@ from cairn.ui.main.backup_status import describe
 from cairn.ui.main.errors import sentence
 from cairn.ui.main.formatting import btc
 from cairn.ui.main.send import pick_estimate
-from cairn.ui.main.settings import check_email, check_server_url
+from cairn.ui.main.settings_parts import check_email, check_server_url
 from cairn.wallet.amounts import NumberFormat, Unit
 
 pytestmark = pytest.mark.gui

@@ -14,7 +14,7 @@ from cairn.ui.main.seed_dialog import SeedDialog
 from cairn.wallet.labels import label_record_name
 
 from .main_support import main_window, screenshot
-from .wizard_support import run, server_record_version, server_store_info
+from .wizard_support import issue_invite, run, server_record_version, server_store_info
 
 pytestmark = pytest.mark.gui
 
@@ -248,3 +248,32 @@ def test_words_only_after_confirmation_email_and_a_new_server_gets_a_full_backup
     assert window.backup_status.signals.status is session.backup_status
     assert second.url in window.backup_status.toolTip()
     assert window.backup_status.headline.text() == "Backed up"
+
+
+def test_moving_to_an_invite_only_server_takes_the_invite_code_typed_in_settings(
+    opened, qtbot, qasync_loop, backupd_factory, monkeypatch
+):
+    monkeypatch.delenv("CAIRN_BACKUP_INVITE", raising=False)
+    session, settings = opened.session, opened.window.settings
+    server = backupd_factory(env={"CAIRN_BACKUPD_REGISTRATION": "invite"})
+    invite = issue_invite(server.db)
+    qtbot.waitUntil(lambda: not settings.tasks.busy, timeout=10_000)
+    settings.server_edit.setText(server.url)
+    click(qtbot, settings.change_server_button)
+    qtbot.waitUntil(lambda: settings.change_server_button.isEnabled(), timeout=20_000)
+    assert "takes new wallets by invite only" in settings.server_result.text()
+
+    qtbot.keyClicks(settings.invite_edit, "12345")
+    click(qtbot, settings.use_invite_button)
+    assert "32 characters" in settings.invite_result.text()
+    settings.invite_edit.clear()
+    qtbot.keyClicks(settings.invite_edit, invite.upper())
+    click(qtbot, settings.use_invite_button)
+    qtbot.waitUntil(
+        lambda: settings.invite_result.text() == "Backed up with the invite code.", timeout=20_000
+    )
+    assert settings.invite_edit.text() == invite
+    assert session.backup_invite == invite
+    info = run(qtbot, qasync_loop, server_store_info(server.url, opened.words))
+    assert info.objects >= 4
+    assert json.loads((opened.data_dir / "config.json").read_text())["backup_invite"] == invite

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any, TypeVar
@@ -90,3 +92,15 @@ def wait_for_main_window(qtbot: Any, app: Any, timeout: int = 30_000) -> Any:
     with its wallet open and every part of it usable; the window."""
     qtbot.waitUntil(lambda: app.main_window is not None and app.main_window.loaded, timeout=timeout)
     return app.main_window
+
+
+def issue_invite(db: str) -> str:
+    """One invite from `cairn-backupd invite`, as an operator hands it out."""
+    done = subprocess.run(
+        [sys.executable, "-m", "cairn.server", "invite", "--db", db],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    return done.stdout.strip()

@@ -94,3 +94,18 @@ def test_the_corrupt_backup_error_is_one_type_for_sync_and_restore():
 
     assert sync.BackupCorrupt is restore.BackupCorrupt is BackupCorrupt
     assert issubclass(BackupCorrupt, BackupError)
+
+
+@pytest.mark.parametrize(
+    ("code", "says"),
+    [
+        ("invite_required", "takes new wallets by invite only. Enter the invite code"),
+        ("invite_invalid", "refused the invite code"),
+        ("not_allowlisted", "only takes wallets its operator has listed"),
+        ("bad_signature", "Check that this computer's clock"),
+    ],
+)
+def test_a_server_that_does_not_take_this_wallet_says_what_to_do(code, says):
+    error = backup_errors.BackupUnauthorized("backup server answered 403", status=403, code=code)
+    advice = backup_advice(error, SERVER)
+    assert advice is not None and says in advice and SERVER in advice

@@ -15,6 +15,22 @@ from cairn.backup.errors import (
     RateLimited,
 )
 
+# The server does not let this wallet create its backup (docs/PROTOCOL.md section 7.1).
+_REGISTRATION = {
+    "invite_required": (
+        "The backup server at {server} takes new wallets by invite only. Enter the invite "
+        "code its operator gave you, or change the server."
+    ),
+    "invite_invalid": (
+        "The backup server at {server} refused the invite code: it is unknown, expired or "
+        "already used by another wallet. Ask its operator for a new one, or change the server."
+    ),
+    "not_allowlisted": (
+        "The backup server at {server} only takes wallets its operator has listed. Ask the "
+        "operator to add this wallet, or change the server."
+    ),
+}
+
 
 def backup_advice(error: BackupError, server: str) -> str | None:
     """What the user can do about a backup error, or None when it is a bug of ours."""
@@ -41,6 +57,8 @@ def backup_advice(error: BackupError, server: str) -> str | None:
             f"The backup server at {server} has no more room for this wallet. Ask its operator "
             "for more, or change the server."
         )
+    if isinstance(error, BackupUnauthorized) and error.code in _REGISTRATION:
+        return _REGISTRATION[error.code].format(server=server)
     if isinstance(error, BackupUnauthorized):
         reason = error.code or "refused"
         return (

@@ -93,8 +93,9 @@ DEFAULT_TIMEOUT = 15.0
 ENCODE_ON_LOOP_BYTES = 64 * 1024
 # The export's encodings, the denser first: a server without frames answers NDJSON.
 EXPORT_ACCEPT = f"{FRAMES_MEDIA_TYPE}, application/x-ndjson;q=0.5"
-# An invite for a server in invite mode (docs/PROTOCOL.md section 7.1), for clients an operator
-# provisions; sent only with a batch that creates a store.
+# An invite for a server in invite mode (docs/PROTOCOL.md section 7.1): the one in config.json
+# (cairn.invitecode), else this variable's, for clients an operator provisions; sent only with
+# a batch that creates a store.
 INVITE_ENV = "CAIRN_BACKUP_INVITE"
 INVITE_HEADER = "Cairn-Invite"
 
@@ -128,7 +129,8 @@ class RemoteBackupClient:
         invite: str | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
-        self._invite = invite if invite is not None else os.environ.get(INVITE_ENV) or None
+        self._invite: str | None = None
+        self.use_invite(invite)
         self.store_id = store_id
         self.node_id = keys.node_id
         self._signing_key = keys.signing_key
@@ -142,6 +144,10 @@ class RemoteBackupClient:
         """Close the connection pool if this client created it."""
         if self._owns_http:
             await self._http.aclose()
+
+    def use_invite(self, invite: str | None) -> None:
+        """The invite the batch that creates the store carries (None: the environment's)."""
+        self._invite = invite or os.environ.get(INVITE_ENV) or None
 
     async def __aenter__(self) -> RemoteBackupClient:
         return self

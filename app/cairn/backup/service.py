@@ -55,6 +55,7 @@ class BackupService:
         max_items: int = 500,
         max_bytes: int = 4 * 1024 * 1024,
         on_remote_changes: Callable[[int], None] | None = None,
+        invite: str | None = None,
     ) -> None:
         self.store = store
         # One spelling per server, so "https://host/" and "https://host" are not a change.
@@ -62,7 +63,9 @@ class BackupService:
         self.server_url = server_url
         self.local = LocalBackupState(store)
         self.status = BackupStatus(server_url)
-        self.client = RemoteBackupClient(server_url, keys, store_id, http=http, timeout=timeout)
+        self.client = RemoteBackupClient(
+            server_url, keys, store_id, http=http, timeout=timeout, invite=invite
+        )
         self.engine = SyncEngine(
             store,
             self.client,

@@ -180,7 +180,9 @@ async def _backup(args: argparse.Namespace) -> int:
     phrase, passphrase = load_seed(wallet)  # a damaged seed file: see told_as_local_fault in main()
     keys = derive_backup_keys(mnemonic_to_seed(phrase, passphrase))
     store = AsyncRecordStore(SqliteStore(records))
-    service = BackupService(store, keys, network.value, config.backup_server_url)
+    service = BackupService(
+        store, keys, network.value, config.backup_server_url, invite=config.backup_invite
+    )
     try:
         await service.prepare()
         if args.action == "now":

@@ -79,6 +79,7 @@ class Facts:
     network: str
     server_url: str | None
     has_wallet: bool
+    invite: str | None = None  # the invite code the session keeps for its server
 
 
 @dataclass(frozen=True)
@@ -164,7 +165,10 @@ class LoadingFlow:
         steps: list[LoadingStep] = []
         if state.network.value != facts.network:
             steps.append(LoadingStep.USE_NETWORK)
-        if state.backup_server_url and state.backup_server_url != facts.server_url:
+        if state.backup_server_url and (
+            state.backup_server_url != facts.server_url
+            or (state.backup_invite and state.backup_invite != facts.invite)
+        ):
             steps.append(LoadingStep.USE_SERVER)
         if self.task is LoadingTask.INITIAL_BACKUP:
             if not facts.has_wallet:

@@ -13,7 +13,13 @@ from dataclasses import dataclass, field
 from cairn.keys import Network
 from cairn.onboarding.phrase import WORD_COUNTS, check_phrase, normalise_word
 from cairn.onboarding.state import WizardState
-from cairn.onboarding.validation import email_problem, normalise_server_url, server_url_problem
+from cairn.onboarding.validation import (
+    email_problem,
+    invite_problem,
+    normalise_invite,
+    normalise_server_url,
+    server_url_problem,
+)
 from cairn.onboarding.views import Flow, View
 
 CONFIRM_COUNT = 3
@@ -197,11 +203,19 @@ def _email_accept(state: WizardState, _: WizardContext) -> WizardState:
 
 
 def _server_valid(state: WizardState) -> str | None:
-    return server_url_problem(state.backup_server_url)
+    return server_url_problem(state.backup_server_url) or invite_problem(_invite_of(state))
 
 
 def _server_accept(state: WizardState, _: WizardContext) -> WizardState:
-    return state.with_changes(backup_server_url=normalise_server_url(state.backup_server_url))
+    return state.with_changes(
+        backup_server_url=normalise_server_url(state.backup_server_url),
+        backup_invite=normalise_invite(_invite_of(state)),
+    )
+
+
+def _invite_of(state: WizardState) -> str:
+    # A backup that already exists needs no invite: a restore asks for none.
+    return "" if state.flow is Flow.RESTORE else state.backup_invite
 
 
 def _needs_server(state: WizardState) -> bool:

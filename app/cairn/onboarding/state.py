@@ -26,6 +26,8 @@ class WizardState:
     email: str = field(default="", repr=False)
     email_skipped: bool = False
     backup_server_url: str = ""
+    # An invite code, for a server that takes new wallets by invite only; never logged.
+    backup_invite: str = field(default="", repr=False)
     server_configured: bool = False
     without_backup: bool = False
     # An advanced choice on the welcome screen; it ends up in config.json as the network.

@@ -1,13 +1,21 @@
-"""Validation of the free-text fields of the wizard: email address and backup server URL."""
+"""Validation of the free-text fields of the wizard: email address, backup server URL and invite."""
 
 from __future__ import annotations
 
 import re
 
-# The server address has one check for the wizard, Settings and the CLI alike.
+# The server address and the invite code have one check each for the wizard, Settings and the
+# CLI alike.
+from cairn.invitecode import invite_problem, normalise_invite
 from cairn.serverurl import normalise_server_url, server_url_problem
 
-__all__ = ["email_problem", "normalise_server_url", "server_url_problem"]
+__all__ = [
+    "email_problem",
+    "invite_problem",
+    "normalise_invite",
+    "normalise_server_url",
+    "server_url_problem",
+]
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s.]{2,}$")
 

@@ -160,3 +160,18 @@ def test_choices_are_refused_while_a_run_is_going():
     for choice in LoadingChoice:
         with pytest.raises(ValueError):
             flow.choose(choice, READY)
+
+
+def test_an_invite_typed_for_the_same_server_is_applied_before_the_backup():
+    invite = "0123456789abcdef0123456789abcdef"
+    made = Facts("regtest", SERVER, has_wallet=True)
+    assert LoadingFlow(state(Flow.CREATE, backup_invite=invite)).start(made) == (
+        LoadingStep.USE_SERVER,
+        LoadingStep.INITIAL_BACKUP,
+    )
+    # Once the session keeps it, or when none was typed, the server is not set again.
+    kept = Facts("regtest", SERVER, has_wallet=True, invite=invite)
+    assert LoadingFlow(state(Flow.CREATE, backup_invite=invite)).start(kept) == (
+        LoadingStep.INITIAL_BACKUP,
+    )
+    assert LoadingFlow(state(Flow.CREATE)).start(kept) == (LoadingStep.INITIAL_BACKUP,)

@@ -75,6 +75,32 @@ def test_create_path_asks_for_a_server_when_none_is_configured(context):
     assert wizard.state.backup_server_url == "https://b.example.org"
 
 
+def test_the_server_page_refuses_a_malformed_invite_and_keeps_a_good_one_normalised(context):
+    wizard = wizard_at_welcome(context, server=None)
+    create_up_to(wizard, View.BACKUP_SERVER)
+    wizard.update(backup_server_url="https://b.example.org", backup_invite="not an invite")
+    assert not wizard.next()
+    assert wizard.view is View.BACKUP_SERVER
+    assert "32 characters" in (wizard.status.hint or wizard.status.error or "")
+    wizard.update(backup_invite=" 0123456789ABCDEF0123456789ABCDEF ")
+    assert wizard.next()
+    assert wizard.state.backup_invite == "0123456789abcdef0123456789abcdef"
+
+
+def test_a_restore_asks_for_no_invite(context):
+    wizard = wizard_at_welcome(context, server=None)
+    wizard.update(flow=Flow.RESTORE)
+    assert wizard.next()
+    wizard.update(words=RESTORE_WORDS)
+    assert wizard.next()
+    assert wizard.view is View.BACKUP_SERVER
+    # Whatever was left in the field from the other path does not stand in the way.
+    wizard.update(backup_server_url="http://127.0.0.1:8080", backup_invite="leftover")
+    assert wizard.next()
+    assert wizard.view is View.LOADING
+    assert wizard.state.backup_invite == ""
+
+
 def test_restore_path_never_shows_email(context):
     wizard = wizard_at_welcome(context, server=None)
     wizard.update(flow=Flow.RESTORE)

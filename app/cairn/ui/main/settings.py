@@ -12,9 +12,6 @@ from PySide6.QtWidgets import (
     QComboBox,
     QFileDialog,
     QFrame,
-    QGridLayout,
-    QHBoxLayout,
-    QLabel,
     QLineEdit,
     QPushButton,
     QScrollArea,
@@ -23,99 +20,24 @@ from PySide6.QtWidgets import (
 )
 
 from cairn.files import write_file_atomically
-from cairn.onboarding.validation import email_problem
-from cairn.serverurl import checked_server_url
 from cairn.ui.main.amounts import UNIT_PREFERENCE, Amounts
 from cairn.ui.main.confirm import ask
 from cairn.ui.main.errors import user_message
 from cairn.ui.main.model import MainWindowSession
 from cairn.ui.main.seed_dialog import SeedDialog
+from cairn.ui.main.settings_parts import (
+    ResultLabel,
+    Section,
+    check_email,
+    check_invite,
+    check_server_url,
+    result_label,
+)
 from cairn.ui.main.tasks import TaskGroup
-from cairn.usererrors import RefusedInput
 from cairn.wallet.amounts import Unit
 from cairn.wallet.labels import MAX_IMPORT_BYTES, LabelError
 
 NETWORKS = ("bitcoin", "testnet", "signet", "regtest")
-CAPTION_WIDTH = 72  # the same in every section, so fields line up down the page
-
-
-def check_server_url(text: str) -> str:
-    """A backup server URL as typed, normalised; ValueError saying what is wrong.
-
-    The wizard's check (cairn.serverurl), so Settings never accepts what the wizard refuses.
-    """
-    return checked_server_url(text)
-
-
-def check_email(text: str) -> str | None:
-    """The email as typed (None: remove it), or ValueError: the wizard's check of an address."""
-    email = text.strip()
-    if not email:
-        return None
-    problem = email_problem(email)
-    if problem is not None:
-        raise RefusedInput(problem)
-    return email
-
-
-class Section(QFrame):
-    def __init__(self, title: str, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.setObjectName("card")
-        heading = QLabel(title)
-        heading.setObjectName("sectionTitle")
-        self.grid = QGridLayout()
-        self.grid.setHorizontalSpacing(12)
-        self.grid.setVerticalSpacing(10)
-        self.grid.setColumnStretch(1, 1)
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(18, 14, 18, 16)
-        layout.setSpacing(10)
-        layout.addWidget(heading)
-        layout.addLayout(self.grid)
-
-    def add_row(self, caption: str, *widgets: QWidget) -> None:
-        row = self.grid.rowCount()
-        # An empty caption still takes its column, so every section lines up the same; a row of
-        # results only (hidden until an action reports) gets none, so it takes no space.
-        if caption or not all(isinstance(w, ResultLabel) for w in widgets):
-            label = QLabel(caption)
-            label.setObjectName("fieldCaption")
-            label.setFixedWidth(CAPTION_WIDTH)
-            self.grid.addWidget(label, row, 0)
-        box = QHBoxLayout()
-        for widget in widgets:
-            box.addWidget(widget, 3 if isinstance(widget, QLineEdit | QLabel) else 0)
-        if not any(isinstance(w, QLineEdit) for w in widgets):
-            # Keeps buttons at their natural width while a result label beside them is hidden.
-            box.addStretch(1)
-        self.grid.addLayout(box, row, 1)
-
-
-class ResultLabel(QLabel):
-    """The outcome of one action, beside its button; hidden until there is something to say."""
-
-    def __init__(self) -> None:
-        super().__init__("")
-        self.setWordWrap(True)
-        self.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        # Its line stays reserved while hidden: a result appearing never pushes the buttons
-        # below it out from under the pointer.
-        policy = self.sizePolicy()
-        policy.setRetainSizeWhenHidden(True)
-        self.setSizePolicy(policy)
-        self.hide()
-
-    def show_result(self, text: str, tone: str = "hint") -> None:
-        self.setObjectName(tone)
-        self.setText(text)
-        self.setVisible(bool(text))
-        self.style().unpolish(self)
-        self.style().polish(self)
-
-
-def result_label() -> ResultLabel:
-    return ResultLabel()
 
 
 class SettingsPanel(QScrollArea):
@@ -167,6 +89,15 @@ class SettingsPanel(QScrollArea):
         self.server_result = result_label()
         section.add_row("Server", self.server_edit, self.change_server_button)
         section.add_row("", self.server_result)
+        # For a server that takes new wallets by invite only; an existing backup needs none.
+        self.invite_edit = QLineEdit(self.session.backup_invite or "")
+        self.invite_edit.setObjectName("inviteCode")
+        self.invite_edit.setPlaceholderText("only if the server's operator gave you one")
+        self.use_invite_button = QPushButton("Use invite")
+        self.use_invite_button.clicked.connect(self.use_invite)
+        self.invite_result = result_label()
+        section.add_row("Invite", self.invite_edit, self.use_invite_button)
+        section.add_row("", self.invite_result)
         self.back_up_button = QPushButton("Back up now")
         self.back_up_button.clicked.connect(self.back_up_now)
         self.backup_result = result_label()
@@ -301,6 +232,23 @@ class SettingsPanel(QScrollArea):
             work,
             "The backup server was not changed",
         )
+
+    def use_invite(self) -> None:
+        try:
+            code = check_invite(self.invite_edit.text())
+        except ValueError as error:
+            self.invite_result.show_result(str(error), "error")
+            return
+        self.invite_edit.setText(code or "")
+
+        async def work() -> str:
+            self.session.set_backup_invite(code or "")
+            if code is None:
+                return "No invite code is kept."
+            await self.session.back_up_now()
+            return "Backed up with the invite code."
+
+        self._run(self.use_invite_button, self.invite_result, "Backing up…", work, "Backup failed")
 
     def back_up_now(self) -> None:
         async def work() -> str:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from PySide6.QtWidgets import QLineEdit
+from PySide6.QtWidgets import QLabel, QLineEdit
 
 from cairn.onboarding import Flow, View, WizardState
+from cairn.onboarding.validation import invite_problem
 from cairn.ui.wizard.base import WizardPage
 
 RESTORE_TITLE = "Where is your backup?"
@@ -12,6 +13,7 @@ BACKUP_TO = (
     "Enter the address of a Cairn backup server. It stores only encrypted data under names it "
     "cannot read; your recovery words are never sent."
 )
+INVITE_CAPTION = "Invite code, only if the server's operator gave you one:"
 RESTORE_FROM = (
     "Enter the address of the Cairn backup server your wallet was backed up to. Your recovery "
     "words are never sent: they only unlock the encrypted backup on this computer."
@@ -31,6 +33,18 @@ class BackupServerPage(WizardPage):
         self.field.textEdited.connect(lambda text: self.wizard.update(backup_server_url=text))
         self.field.returnPressed.connect(self._submit)
         self.body.addWidget(self.field)
+        # A backup that already exists needs no invite: the field is for a new wallet only.
+        self.invite_caption = QLabel(INVITE_CAPTION)
+        self.invite_field = QLineEdit()
+        self.invite_field.setObjectName("inviteField")
+        self.invite_field.setPlaceholderText("32 characters, 0-9 and a-f")
+        self.invite_field.textEdited.connect(self._invite_edited)
+        self.invite_field.returnPressed.connect(self._submit)
+        self.problem = QLabel("")
+        self.problem.setObjectName("fieldProblem")
+        self.problem.setWordWrap(True)
+        for widget in (self.invite_caption, self.invite_field, self.problem):
+            self.body.addWidget(widget)
         self.body.addStretch(1)
 
     def load(self, state: WizardState) -> None:
@@ -39,9 +53,17 @@ class BackupServerPage(WizardPage):
             self.title_label.setText(RESTORE_TITLE if restoring else self.title)
         self.explanation.setText(RESTORE_FROM if restoring else BACKUP_TO)
         self.field.setText(state.backup_server_url)
+        self.invite_field.setText(state.backup_invite)
+        self.invite_caption.setVisible(not restoring)
+        self.invite_field.setVisible(not restoring)
+        self.problem.setText(invite_problem(state.backup_invite) or "")
 
     def entered(self) -> None:
         self.field.setFocus()
+
+    def _invite_edited(self, text: str) -> None:
+        self.wizard.update(backup_invite=text)
+        self.problem.setText(invite_problem(text) or "")
 
     def _submit(self) -> None:
         if self.wizard.status.can_next:
