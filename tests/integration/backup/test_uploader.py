@@ -7,9 +7,12 @@ import asyncio
 
 import pytest
 
+from cairn.backup.client import RemoteBackupClient
 from cairn.backup.status import BackupState
 from cairn.events import EventBus, LabelChanged, SyncCompleted
 from tests.integration.backup.helpers import (
+    NETWORK,
+    keys_for,
     open_store,
     records_of,
     restored_records,
@@ -300,6 +303,38 @@ async def test_a_change_made_once_a_full_backup_is_required_waits_for_the_full_b
     await store.aclose()
     restored = await restored_records(backupd.url, tmp_path)
     assert restored["labels/tx/1"] == b"after the requirement"
+
+
+@pytest.mark.parametrize("last_pull", ["fresh", "stale"])
+@pytest.mark.asyncio
+async def test_a_change_pushed_straight_up_after_an_erase_elsewhere_raises_the_notice(
+    backupd, tmp_path, last_pull
+):
+    store = open_store(tmp_path / "a.sqlite")
+    await store.put("labels/tx/0", b"first")
+    service = service_for(store, backupd.url, poll_interval=30.0)
+    bus = EventBus()
+    await service.start()
+    service.attach(bus)
+    await wait_for(
+        lambda: service.uploader.rounds >= 1 and not service.status.current.pending_changes
+    )
+    other_store = open_store(tmp_path / "b.sqlite")
+    other = service_for(other_store, backupd.url)
+    await other.delete_server_backup()  # the user, on another device
+    await other.stop()
+    await other_store.aclose()
+    if last_pull == "stale":
+        service.uploader._pulled_at -= 60.0
+    await store.put("labels/tx/1", b"after the erase")
+    bus.publish(LabelChanged("tx", "1", "after the erase"))
+    await wait_for(lambda: service.status.current.notice_kind == "erased")
+    assert service.status.current.state is BackupState.ERROR
+    await service.stop()
+    await store.aclose()
+    async with RemoteBackupClient(backupd.url, keys_for(), NETWORK) as client:
+        info = await client.store_info()
+    assert info.state.erased and info.objects == 0  # nothing went up again unasked
 
 
 @pytest.mark.asyncio
