@@ -159,27 +159,37 @@ class Resyncing(EngineCore):
         raise BackupError("the records being synced keep changing; will try again")
 
     async def _queue_local_only(self, server: dict[str, int], trust: bool) -> int:
-        """Records the server does not hold: deleted elsewhere (trust), or to be uploaded."""
-        snapshot = await self.store.snapshot()
-        local_only = [(n, v) for n, v in snapshot.records if n not in server]
-        if not local_only:
-            return 0
-        names = [n for n, _ in local_only]
-        pending = await self.store.pending_for(names)
-        # One MAC per record: tens of milliseconds for a large wallet, so off the loop.
-        keys = await asyncio.to_thread(lambda: {n: self.wire_key(n) for n in names})
-        known = await self.local.versions(keys.values())
-        removed: list[str] = []
-        again: dict[str, bytes] = {}
-        for name, value in local_only:
-            if name in pending:
-                continue  # goes up with the next push
-            if trust and known[keys[name]]:
-                removed.append(name)  # synced before, gone now: another device deleted it
-            else:
-                again[name] = value
-        await self.store.apply_synced({}, removed, expect={n: None for n in removed}, queue=again)
-        return len(removed)
+        """Records the server does not hold: deleted elsewhere (trust), or to be uploaded.
+
+        Queued with the value read here, only if nothing wrote them since (PendingChanged:
+        read again), so a change made meanwhile is never overwritten by what was read.
+        """
+        for _ in range(MAX_APPLY_ATTEMPTS):
+            snapshot = await self.store.snapshot()
+            local_only = [(n, v) for n, v in snapshot.records if n not in server]
+            if not local_only:
+                return 0
+            names = [n for n, _ in local_only]
+            pending = await self.store.pending_for(names)
+            # One MAC per record: tens of milliseconds for a large wallet, so off the loop.
+            keys = await asyncio.to_thread(lambda: {n: self.wire_key(n) for n in names})
+            known = await self.local.versions(keys.values())
+            removed: list[str] = []
+            again: dict[str, bytes] = {}
+            for name, value in local_only:
+                if name in pending:
+                    continue  # goes up with the next push
+                if trust and known[keys[name]]:
+                    removed.append(name)  # synced before, gone now: another device deleted it
+                else:
+                    again[name] = value
+            expect: dict[str, int | None] = {n: None for n in [*removed, *again]}
+            try:
+                await self.store.apply_synced({}, removed, expect=expect, queue=again)
+            except PendingChanged:
+                continue
+            return len(removed)
+        raise BackupError("the records being synced keep changing; will try again")
 
     async def _reset_view(
         self,

@@ -175,3 +175,35 @@ async def test_a_batch_sealed_ahead_is_rebuilt_when_another_device_writes_in_bet
     mine = records_of(path)
     assert mine["labels/tx/from-a"] == b"written on A mid-backup"  # B pulled A's change
     assert await restored_records(backupd.url, tmp_path) == mine
+
+
+@pytest.mark.asyncio
+async def test_a_record_rewritten_while_the_full_backup_compares_keeps_its_new_value(
+    backupd, tmp_path, monkeypatch
+):
+    path = tmp_path / "a.sqlite"
+    upgraded_store(path, 30)
+    name = sorted(records_of(path))[0]
+    store = open_store(path)
+    service = service_for(store, backupd.url)
+    await service.prepare()
+    local = service.engine.local
+    versions = local.versions
+    written: list[str] = []
+
+    async def versions_then_a_write(keys):  # type: ignore[no-untyped-def]
+        found = await versions(keys)
+        if not written:  # the user writes while the comparison decides what to queue
+            written.append(name)
+            await store.put(name, b"written during the comparison")
+        return found
+
+    monkeypatch.setattr(local, "versions", versions_then_a_write)
+    await service.backup_now()
+    assert written == [name]
+    assert await store.get(name) == b"written during the comparison"
+    await service.stop()
+    await store.aclose()
+    restored = await restored_records(backupd.url, tmp_path)
+    assert restored[name] == b"written during the comparison"
+    assert restored == records_of(path)
