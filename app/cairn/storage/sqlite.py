@@ -36,11 +36,12 @@ from cairn.storage.protocol import (
     check_synced,
     is_local,
 )
-from cairn.storage.walcheckpoint import NoCheckpoints, WalCheckpointer, checkpointer_for
+from cairn.storage.walcheckpoint import NO_CHECKPOINTS, Checkpoints, checkpointer_for
 
+# A value written again unchanged dirties no page (a full backup queues every record as it is).
 _UPSERT = (
     "INSERT INTO records (name, value) VALUES (?, ?)"
-    " ON CONFLICT (name) DO UPDATE SET value = excluded.value"
+    " ON CONFLICT (name) DO UPDATE SET value = excluded.value WHERE value IS NOT excluded.value"
 )
 # REPLACE drops the name's older pending entry and gives the new one a fresh, higher seq.
 _ENQUEUE = "INSERT OR REPLACE INTO outbox (name, op, at) VALUES (?, ?, ?)"
@@ -49,7 +50,6 @@ _CORRUPT_CODES = frozenset({sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB})
 # Another process (a second Cairn, the backup command) may hold the write lock for a moment.
 BUSY_TIMEOUT_MS = 5000
 _NEW_SUFFIX = ".new"
-_NONE = NoCheckpoints()  # a store without a WAL
 
 
 class SqliteStore:
@@ -99,8 +99,8 @@ class SqliteStore:
                 conn.execute("PRAGMA foreign_keys = ON")
                 conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
                 self.migration_backup = migrate(conn, self.path, migrations)
-                self._checkpoints: WalCheckpointer | NoCheckpoints = (
-                    checkpointer_for(self, conn, self.path) if durable else _NONE
+                self._checkpoints: Checkpoints = (
+                    checkpointer_for(self, conn, self.path) if durable else NO_CHECKPOINTS
                 )
             except BaseException:
                 conn.close()

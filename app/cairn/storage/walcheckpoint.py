@@ -67,6 +67,10 @@ class NoCheckpoints:
         pass
 
 
+NO_CHECKPOINTS = NoCheckpoints()
+Checkpoints = WalCheckpointer | NoCheckpoints
+
+
 def checkpointer_for(owner: object, conn: sqlite3.Connection, path: Path) -> WalCheckpointer:
     """Take `conn`'s checkpoints over; the thread stops with `owner` if it is never closed."""
     conn.execute("PRAGMA wal_autocheckpoint = 0")
