@@ -364,13 +364,15 @@ async def test_changes_pushed_without_a_break_still_pull_every_poll_interval(
 
 
 @pytest.mark.asyncio
-async def test_two_devices_pushing_straight_up_at_once_lose_nothing(backupd, tmp_path):
-    # A long poll interval: every round after the first pushes without pulling first, so the
-    # two devices' writes race and meet only in the server's generation precondition.
+@pytest.mark.parametrize("poll", [60.0, 0.02])
+async def test_two_devices_pushing_straight_up_at_once_lose_nothing(backupd, tmp_path, poll):
+    # Every round after the first pushes without pulling first, so the two devices' writes race
+    # and meet only in the server's generation precondition; with a short poll interval each
+    # push is followed by a pull as well.
     devices = []
     for name in ("a", "b"):
         store = open_store(tmp_path / f"{name}.sqlite")
-        service = service_for(store, backupd.url, poll_interval=60.0)
+        service = service_for(store, backupd.url, poll_interval=poll)
         bus = EventBus()
         await service.start()
         service.attach(bus)
