@@ -172,7 +172,7 @@ class Resyncing(EngineCore):
             names = [n for n, _ in local_only]
             pending = await self.store.pending_for(names)
             # One MAC per record: tens of milliseconds for a large wallet, so off the loop.
-            keys = await asyncio.to_thread(lambda: {n: self.wire_key(n) for n in names})
+            keys = await asyncio.to_thread(self._wire_keys, names)
             known = await self.local.versions(keys.values())
             removed: list[str] = []
             again: dict[str, bytes] = {}
@@ -190,6 +190,9 @@ class Resyncing(EngineCore):
                 continue
             return len(removed)
         raise BackupError("the records being synced keep changing; will try again")
+
+    def _wire_keys(self, names: list[str]) -> dict[str, str]:
+        return {n: self.wire_key(n) for n in names}
 
     async def _reset_view(
         self,
