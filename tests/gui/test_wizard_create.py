@@ -14,7 +14,13 @@ from cairn.ui.wizard.seed import ConfirmWordsPage, DisclaimerPage, ShowWordsPage
 from cairn.ui.wizard.server import BackupServerPage
 from cairn.ui.wizard.welcome import WelcomePage
 
-from .wizard_support import data_dir_for, run, server_store_info, wait_for_main_window
+from .wizard_support import (
+    create_past_the_email,
+    data_dir_for,
+    run,
+    server_store_info,
+    wait_for_main_window,
+)
 
 pytestmark = pytest.mark.gui
 
@@ -116,17 +122,8 @@ def test_initial_backup_failure_then_change_server_backs_up_there(
     down = backupd_factory(start=False)
     up = backupd_factory()
     app = CairnApp(data_dir_for(tmp_path / "data", down.url, devnet.url))
-    app.start()
-    qtbot.waitUntil(lambda: app.wizard_window is not None, timeout=10_000)
-    window, wizard = app.wizard_window, app.wizard
-    qtbot.mouseClick(window.current_page.create_button, Qt.MouseButton.LeftButton)
-    words = wizard.state.words
-    wizard.next()
-    wizard.update(confirm_answers=tuple(words[p] for p in wizard.state.confirm_positions))
-    wizard.next()
-    wizard.update(acknowledged=True)
-    wizard.next()
-    qtbot.mouseClick(window.skip_button, Qt.MouseButton.LeftButton)  # no email
+    words = create_past_the_email(qtbot, app)
+    window = app.wizard_window
 
     loading = window.current_page
     assert isinstance(loading, LoadingPage)

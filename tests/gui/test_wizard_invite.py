@@ -14,6 +14,7 @@ from cairn.ui.wizard.loading import LoadingPage
 from cairn.ui.wizard.server import BackupServerPage
 
 from .wizard_support import (
+    create_past_the_email,
     data_dir_for,
     issue_invite,
     run,
@@ -32,17 +33,8 @@ def test_a_new_wallet_backs_up_to_an_invite_only_server_with_the_code_typed_in(
     invite = issue_invite(server.db)
     data_dir = data_dir_for(tmp_path / "data", None, devnet.url)
     app = CairnApp(data_dir)
-    app.start()
-    qtbot.waitUntil(lambda: app.wizard_window is not None, timeout=10_000)
+    words = create_past_the_email(qtbot, app)
     window, wizard = app.wizard_window, app.wizard
-    qtbot.mouseClick(window.current_page.create_button, Qt.MouseButton.LeftButton)
-    words = wizard.state.words
-    wizard.next()
-    wizard.update(confirm_answers=tuple(words[p] for p in wizard.state.confirm_positions))
-    wizard.next()
-    wizard.update(acknowledged=True)
-    wizard.next()
-    qtbot.mouseClick(window.skip_button, Qt.MouseButton.LeftButton)  # no email
 
     page = window.current_page
     assert isinstance(page, BackupServerPage)

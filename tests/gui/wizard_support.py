@@ -9,6 +9,8 @@ from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any, TypeVar
 
+from PySide6.QtCore import Qt
+
 from cairn.backup.client import RemoteBackupClient
 from cairn.backup.errors import BackupNotFound
 from cairn.config import AppConfig, save_config
@@ -104,3 +106,20 @@ def issue_invite(db: str) -> str:
         check=True,
     )
     return done.stdout.strip()
+
+
+def create_past_the_email(qtbot: Any, app: Any) -> tuple[str, ...]:
+    """Start the app's wizard and take the create path up to the page after the email (skipped);
+    the new wallet's words."""
+    app.start()
+    qtbot.waitUntil(lambda: app.wizard_window is not None, timeout=10_000)
+    window, wizard = app.wizard_window, app.wizard
+    qtbot.mouseClick(window.current_page.create_button, Qt.MouseButton.LeftButton)
+    words: tuple[str, ...] = wizard.state.words
+    wizard.next()
+    wizard.update(confirm_answers=tuple(words[p] for p in wizard.state.confirm_positions))
+    wizard.next()
+    wizard.update(acknowledged=True)
+    wizard.next()
+    qtbot.mouseClick(window.skip_button, Qt.MouseButton.LeftButton)  # no email
+    return words
