@@ -60,6 +60,8 @@ class CounterFamily(_Family):
     def __init__(self, name: str, documentation: str, labelnames: Sequence[str] = ()) -> None:
         super().__init__(name, documentation, "counter", labelnames)
         self.series: dict[tuple[str, ...], CounterSeries] = {}
+        if not self.labelnames:  # a counter without labels has its one series from the start
+            self._only = self.series[()] = CounterSeries()
 
     def labels(self, *values: str) -> CounterSeries:
         found = self.series.get(values)
@@ -71,7 +73,7 @@ class CounterFamily(_Family):
 
     def inc(self, amount: float = 1) -> None:
         """For a counter without labels."""
-        self.labels().inc(amount)
+        self._only.value += amount
 
     def metric(self, created: bool) -> Metric:
         metric = Metric(self.name, self.documentation, "counter")
