@@ -88,3 +88,31 @@ async def test_a_response_head_and_its_body_leave_in_one_write() -> None:
         writer.close()
         server.close()
         await server.wait_closed()
+
+
+@pytest.mark.asyncio
+async def test_a_request_through_a_trusted_proxy_is_counted_under_its_route(
+    tmp_path: Path,
+) -> None:
+    settings = Settings(
+        db=str(tmp_path / "backupd.sqlite"),
+        limits=Limits(rate_limit=0),
+        trusted_proxies=("127.0.0.1/32",),
+    )
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 40000))
+        async with httpx.AsyncClient(
+            transport=transport,
+            base_url="http://backupd.test",
+            headers={"X-Forwarded-For": "192.0.2.7"},
+        ) as http:
+            api = SignedClient(http)
+            assert (await api.put({A: (0, b"a")})).status_code == 200  # the hot path
+            assert (await api.get()).status_code == 200  # the framework's path
+        metrics = generate_latest(app.state.service.metrics.registry).decode()
+    for method, route in (("PUT", "/objects"), ("GET", "")):
+        template = "/v2/stores/{node_id}/{store_id}" + route
+        labels = f'method="{method}",route="{template}",status="200"'
+        assert f"cairn_backupd_requests_total{{{labels}}} 1.0" in metrics
+    assert 'route="unmatched"' not in metrics
