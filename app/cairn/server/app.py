@@ -13,6 +13,7 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from cairn.server import errors, limits
 from cairn.server.backend import Backend
@@ -49,9 +50,29 @@ async def _purge_forever(backend: Backend, health: DatabaseHealth) -> None:
             log.warning("purge failed", extra={"fields": {"exception": type(exc).__name__}})
 
 
+class BackupdApp(FastAPI):
+    """The framework's app behind the server's own front (`front`).
+
+    The front, for every request: the observer (one log line and metric sample each), the
+    address limits, then PUT {S}/objects straight to its handler (fastput.py) and everything
+    else to the framework. Outside the framework, the hot path skips its error middlewares.
+    """
+
+    front: ASGIApp | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.front is None:
+            await super().__call__(scope, receive, send)
+        else:
+            await self.front(scope, receive, send)
+
+    async def framework(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await super().__call__(scope, receive, send)
+
+
 def create_app(
     settings: Settings, backend: Backend | None = None, *, freeze_startup_objects: bool = False
-) -> FastAPI:
+) -> BackupdApp:
     """The cairn-backupd app; the backend is opened on startup and closed on shutdown.
 
     `freeze_startup_objects` (for the server process, not for tests sharing a process) moves
@@ -83,7 +104,7 @@ def create_app(
             await health.close()
             await chosen.close()
 
-    app = FastAPI(
+    app = BackupdApp(
         title="cairn-backupd",
         version=API_VERSION,
         description="Encrypted backup storage for Cairn wallets (protocol v2, docs/PROTOCOL.md).",
@@ -103,11 +124,10 @@ def create_app(
     app.state.db_health = health
     app.include_router(router)
     errors.install(app)
-    # Inside the observer, so the hot path is logged and measured like every other request.
-    app.add_middleware(FastPut, service=service, route=put_route(router.routes))
-    # Outside the fast path: forwarded addresses and the per-address limit apply to it too.
-    limits.install(app, settings)
-    app.add_middleware(RequestObserver, metrics=metrics)
+    # Inside the observer, so the hot path is logged and measured like every other request;
+    # inside the address middlewares, so forwarded addresses and the limit apply to it too.
+    hot_path = FastPut(app.framework, service=service, route=put_route(router.routes))
+    app.front = RequestObserver(limits.in_front(hot_path, settings), metrics=metrics)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
 

@@ -69,35 +69,41 @@ def plan_batch(batch: Batch, stored: Mapping[str, Stored], row: StoreRow, quota:
 
     `stored` holds the row of every key of the batch that exists (live or tombstone).
     """
-    keys = batch.keys
-    current = {key: stored[key].version if key in stored else 0 for key in keys}
-
-    def refuse(detail: str) -> Conflict:
-        write_ids = {key: stored[key].write_id for key in keys if key in stored}
-        return Conflict(ConflictInfo(row.state, current, write_ids), detail)
-
     if row.incarnation is not None and batch.incarnation != row.incarnation:
-        raise refuse(CONFLICT_DETAILS["incarnation"])
+        raise _refusal(batch, stored, row, "incarnation")
     if batch.generation != row.generation:
-        raise refuse(CONFLICT_DETAILS["generation"])
-    expected = [(p.key, p.version) for p in batch.puts] + [
-        (d.key, d.version) for d in batch.deletes
-    ]
-    for key, version in expected:
-        found = stored.get(key)
-        matches = version == current[key] or (version == 0 and (found is None or found.deleted))
-        if not matches:
-            raise refuse(CONFLICT_DETAILS["version"])
-    replaced = sum(s.size for s in stored.values())
+        raise _refusal(batch, stored, row, "generation")
+    for items in (batch.puts, batch.deletes):
+        for item in items:
+            found = stored.get(item.key)
+            version = item.version
+            if found is None:
+                matches = version == 0
+            else:  # 0 also matches a tombstone
+                matches = version == found.version or (version == 0 and found.deleted)
+            if not matches:
+                raise _refusal(batch, stored, row, "version")
+    replaced = 0
+    live_before = 0
+    for found in stored.values():
+        replaced += found.size
+        live_before += not found.deleted
     new_bytes = row.bytes - replaced + batch.value_bytes
     # A store already over a lowered quota may still shrink.
     if new_bytes > quota and new_bytes > row.bytes:
         raise QuotaExceeded(new_bytes, quota)
-    live_before = sum(1 for s in stored.values() if not s.deleted)
     generation = row.generation + 1
     return BatchPlan(
         generation=generation,
         objects=row.objects - live_before + len(batch.puts),
         bytes=new_bytes,
-        versions=dict.fromkeys(keys, generation),
+        versions=dict.fromkeys(batch.keys, generation),
     )
+
+
+def _refusal(batch: Batch, stored: Mapping[str, Stored], row: StoreRow, rule: str) -> Conflict:
+    """The Conflict for a batch that broke `rule`, with every key's current version."""
+    keys = batch.keys
+    current = {key: stored[key].version if key in stored else 0 for key in keys}
+    write_ids = {key: stored[key].write_id for key in keys if key in stored}
+    return Conflict(ConflictInfo(row.state, current, write_ids), CONFLICT_DETAILS[rule])

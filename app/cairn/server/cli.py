@@ -170,6 +170,7 @@ def _server(settings: Settings) -> uvicorn.Server:
     import uvicorn
 
     from cairn.server.app import create_app
+    from cairn.server.http_protocol import CoalescingHttpToolsProtocol
 
     config = uvicorn.Config(
         create_app(settings, freeze_startup_objects=True),
@@ -186,6 +187,8 @@ def _server(settings: Settings) -> uvicorn.Server:
         timeout_graceful_shutdown=settings.shutdown_timeout,
         lifespan="on",
         server_header=False,
+        # httptools, as "auto" would pick; a response's head and body in one write.
+        http=CoalescingHttpToolsProtocol,
     )
     return uvicorn.Server(config)
 

@@ -22,6 +22,7 @@ __all__ = [
     "ApiError",
     "error_response",
     "install",
+    "internal_error_response",
     "json_response",
     "unavailable_errors",
     "unavailable_response",
@@ -135,6 +136,11 @@ def unavailable_response(exc: Exception, health: DatabaseHealth | None = None) -
 
 async def _unexpected(request: Request, exc: Exception) -> Response:
     _report(request, exc)
+    return internal_error_response(exc)
+
+
+def internal_error_response(exc: Exception) -> Response:
+    """500 `internal` for an exception nothing else handled; logged by its type only."""
     log.error("unhandled error", extra={"fields": {"exception": type(exc).__name__}})
     return error_response(ApiError(500, "internal", "the server failed to handle the request"))
 

@@ -1,11 +1,12 @@
 """The hot path: a well-formed `PUT {S}/objects` goes straight to its handler.
 
-A batch PUT is nearly every request a busy server answers. Through the framework, matching the
-route, validating path parameters against their models and building the request and response
-objects cost about as much CPU again as the handler itself. This middleware recognises the one
-spelling of a well-formed PUT path with no query and hands it to the same `put_batch` the
-framework's route calls; anything else (another route, a malformed id, a query, an escape)
-takes the framework's path, which answers it exactly as documented.
+A batch PUT is nearly every request a busy server answers. Through the framework, its error
+middlewares, matching the route, validating path parameters against their models and building
+the request and response objects cost about as much CPU again as the handler itself. So the
+app's own front (observer and address limits, app.py) hands the one spelling of a well-formed
+PUT path with no query to the same `put_batch` the framework's route calls, and answers its
+errors exactly as the framework's handlers would (errors.py); anything else (another route, a
+malformed id, a query, an escape) takes the framework's path, which answers it as documented.
 """
 
 from __future__ import annotations
@@ -15,7 +16,13 @@ import re
 from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from cairn.server.errors import ApiError, error_response, unavailable_errors, unavailable_response
+from cairn.server.errors import (
+    ApiError,
+    error_response,
+    internal_error_response,
+    unavailable_errors,
+    unavailable_response,
+)
 from cairn.server.routes import STORE_PREFIX, Service, put_batch
 
 _PUT_OBJECTS = re.compile(
@@ -25,7 +32,7 @@ _UNAVAILABLE = unavailable_errors()
 
 
 class FastPut:
-    """ASGI middleware in front of the framework's router, for PUT {S}/objects only."""
+    """ASGI app in front of the framework, for PUT {S}/objects only; `app` gets the rest."""
 
     def __init__(self, app: ASGIApp, service: Service, route: BaseRoute) -> None:
         self.app = app
@@ -48,6 +55,12 @@ class FastPut:
             response = error_response(exc)
         except _UNAVAILABLE as exc:
             response = unavailable_response(exc, self.service.health)
+        except Exception as exc:
+            # As the framework's error middleware does: the 500 answer, then the exception
+            # goes on to the server, which logs where it happened.
+            self.service.health.report(exc)
+            await internal_error_response(exc)(scope, receive, send)
+            raise
         await response(scope, receive, send)
 
 

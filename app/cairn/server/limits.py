@@ -16,7 +16,6 @@ import math
 import time
 from collections.abc import Callable
 
-from fastapi import FastAPI
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from cairn.server.config import Settings
@@ -89,13 +88,14 @@ class AddressRateLimit:
         await send({"type": "http.response.body", "body": body})
 
 
-def install(app: FastAPI, settings: Settings) -> None:
-    """The address middlewares, if configured (outermost last: proxies run before the limit)."""
+def in_front(app: ASGIApp, settings: Settings) -> ASGIApp:
+    """`app` behind the address middlewares, if configured (proxies run before the limit)."""
     if settings.limits.ip_rate_limit > 0:
-        app.add_middleware(
-            AddressRateLimit,
+        app = AddressRateLimit(
+            app,
             requests=settings.limits.ip_rate_limit,
             window=max(1, settings.limits.ip_rate_window),
         )
     if settings.trusted_proxies:
-        app.add_middleware(ForwardedFor, proxies=TrustedProxies(settings.trusted_proxies))
+        app = ForwardedFor(app, proxies=TrustedProxies(settings.trusted_proxies))
+    return app

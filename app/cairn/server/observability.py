@@ -21,8 +21,6 @@ from typing import Any
 from prometheus_client import (
     CollectorRegistry,
     Counter,
-    Gauge,
-    Histogram,
     Info,
     PlatformCollector,
     ProcessCollector,
@@ -31,6 +29,14 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from cairn import __version__
 from cairn.server.metrics import ScrapeGauges
+from cairn.server.request_metrics import (
+    CounterFamily,
+    CounterSeries,
+    GaugeFamily,
+    HistogramFamily,
+    HistogramSeries,
+    RequestCounters,
+)
 
 log = logging.getLogger("cairn.server")
 NODE_PREFIX = 8
@@ -142,44 +148,47 @@ class Metrics:
             ["kind"],
             registry=self.registry,
         )
-        self.requests = Counter(
+        # Updated on every request: plain numbers, read when scraped (request_metrics.py).
+        counters = RequestCounters()
+        self.requests = CounterFamily(
             "cairn_backupd_requests",
             "HTTP requests answered, by method, route template and status",
             ["method", "route", "status"],
-            registry=self.registry,
         )
-        self.duration = Histogram(
+        self.duration = HistogramFamily(
             "cairn_backupd_request_duration_seconds",
             "Time to answer a request, by method and route template",
             ["method", "route"],
             buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10),
-            registry=self.registry,
         )
-        self.batches = Counter(
+        self.batches = CounterFamily(
             "cairn_backupd_batches",
             "PUT batches by outcome (applied, conflict, quota_exceeded, ...)",
             ["outcome"],
-            registry=self.registry,
         )
-        self.objects_written = Counter(
-            "cairn_backupd_objects_written",
-            "Objects written by applied batches",
-            registry=self.registry,
+        self.objects_written = CounterFamily(
+            "cairn_backupd_objects_written", "Objects written by applied batches"
         )
-        self.bytes_written = Counter(
-            "cairn_backupd_bytes_written",
-            "Value bytes written by applied batches",
-            registry=self.registry,
+        self.bytes_written = CounterFamily(
+            "cairn_backupd_bytes_written", "Value bytes written by applied batches"
         )
-        self._outcomes: dict[str, Any] = {}
-        self.in_flight = Gauge(
-            "cairn_backupd_requests_in_flight",
-            "Requests being handled now",
-            registry=self.registry,
+        self.in_flight = GaugeFamily(
+            "cairn_backupd_requests_in_flight", "Requests being handled now"
         )
+        for family in (
+            self.requests,
+            self.duration,
+            self.batches,
+            self.objects_written,
+            self.bytes_written,
+            self.in_flight,
+        ):
+            counters.add(family)
+        self.registry.register(counters)
+        self._outcomes: dict[str, CounterSeries] = {}
 
-    def batch_outcome(self, outcome: str) -> Any:
-        """The `batches` series of one outcome (looked up once: a label lookup takes a lock)."""
+    def batch_outcome(self, outcome: str) -> CounterSeries:
+        """The `batches` series of one outcome."""
         series = self._outcomes.get(outcome)
         if series is None:
             series = self._outcomes[outcome] = self.batches.labels(outcome)
@@ -263,13 +272,14 @@ class RequestObserver:
     def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
         self.app = app
         self.metrics = metrics
-        # Looking a labelled series up costs a lock and a hash of every label per request;
-        # there are only a few dozen (method, route, status) series, so each is looked up once,
-        # together with the fixed part of its log line.
-        self._known: dict[tuple[str, str, int], tuple[Any, Any, str]] = {}
+        # There are only a few dozen (method, route, status) series, so each is looked up
+        # once, together with the fixed part of its log line.
+        self._known: dict[tuple[str, str, int], tuple[CounterSeries, HistogramSeries, str]] = {}
         self.lines = RequestLines()
 
-    def _series(self, method: str, template: str, status: int) -> tuple[Any, Any, str]:
+    def _series(
+        self, method: str, template: str, status: int
+    ) -> tuple[CounterSeries, HistogramSeries, str]:
         key = (method, template, status)
         series = self._known.get(key)
         if series is None:

@@ -60,5 +60,6 @@ class ForwardedFor:
                 values = [v.decode("latin-1") for k, v in scope["headers"] if k == HEADER]
                 if values:
                     client = self.proxies.client_of(peer[0], ",".join(values))
-                    scope = {**scope, "client": (client, 0)}
+                    # In place: the observer outside reads the route the router sets in it.
+                    scope["client"] = (client, 0)
         await self.app(scope, receive, send)

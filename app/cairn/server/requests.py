@@ -81,8 +81,8 @@ def parse_and_check_batch(body: bytes, limits: Limits) -> Batch:
         raise ApiError(400, "bad_request", f"malformed batch: {exc}") from None
     if len(batch.keys) > limits.max_batch_items:
         raise ApiError(413, "too_large", f"a batch holds at most {limits.max_batch_items} items")
-    sizes = [len(p.value) for p in batch.puts] + [len(d.value) for d in batch.deletes]
-    if any(size > limits.max_object_bytes for size in sizes):
+    largest = max(len(item.value) for items in (batch.puts, batch.deletes) for item in items)
+    if largest > limits.max_object_bytes:
         raise ApiError(413, "too_large", f"an object holds at most {limits.max_object_bytes} bytes")
     if batch.value_bytes > limits.max_batch_bytes:
         raise ApiError(413, "too_large", f"a batch holds at most {limits.max_batch_bytes} bytes")

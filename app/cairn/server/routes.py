@@ -213,9 +213,27 @@ async def apply_batch(
     return raw_json(encode_batch_result(BatchResult(applied.generation, applied.versions)))
 
 
+class RawJson(Response):
+    """An answer whose body a protocol encoder produced.
+
+    The same headers Response(body, media_type="application/json") sends, set directly:
+    nothing here needs rendering, a charset or a header mapping to encode.
+    """
+
+    media_type = "application/json"
+
+    def __init__(self, body: bytes, status_code: int = 200) -> None:
+        self.status_code = status_code
+        self.background = None
+        self.body = body
+        self.raw_headers = [
+            (b"content-length", str(len(body)).encode("latin-1")),
+            (b"content-type", b"application/json"),
+        ]
+
+
 def raw_json(body: bytes, status: int = 200) -> Response:
-    """An answer whose body a protocol encoder produced."""
-    return Response(content=body, status_code=status, media_type="application/json")
+    return RawJson(body, status)
 
 
 @router.get(

@@ -7,6 +7,7 @@ rate-limit window lives in memory, which is exact because there is only one inst
 from __future__ import annotations
 
 import asyncio
+import functools
 import sqlite3
 import time
 from collections.abc import AsyncIterator
@@ -28,83 +29,9 @@ from cairn.server.backend import (
 )
 from cairn.server.batch import Stored, StoreRow, plan_batch
 from cairn.server.ratelimit import FixedWindowCounter, retry_after
+from cairn.server.sqlite_schema import migrate_file
 from cairn.server.sqlite_worker import Checkpointer, GroupCommitWriter, ReaderPool, connect
 from cairn.wire.messages import Batch, FeedItem, FeedPage, StoredObject, StoreInfo
-
-SCHEMA_VERSION = 2
-SCHEMA_V1 = """
-CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL);
-CREATE TABLE IF NOT EXISTS stores (
-    node_id TEXT NOT NULL,
-    store_id TEXT NOT NULL,
-    generation INTEGER NOT NULL,
-    objects INTEGER NOT NULL,
-    bytes INTEGER NOT NULL,
-    PRIMARY KEY (node_id, store_id)
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS objects (
-    node_id TEXT NOT NULL,
-    store_id TEXT NOT NULL,
-    key TEXT NOT NULL,
-    version INTEGER NOT NULL,
-    size INTEGER NOT NULL,
-    value BLOB NOT NULL,
-    PRIMARY KEY (node_id, store_id, key)
-);
-CREATE TABLE IF NOT EXISTS nonces (
-    node_id TEXT NOT NULL,
-    nonce TEXT NOT NULL,
-    expires_at INTEGER NOT NULL,
-    PRIMARY KEY (node_id, nonce)
-) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS nonces_expiry ON nonces (expires_at);
-"""
-# Protocol v2: versions are generations, deletes leave tombstones, stores have incarnations.
-# Nothing already stored is renumbered: a v1 version never exceeds its store's generation, so
-# every later write gets a higher version than any that exists.
-MIGRATION_V2 = """
-ALTER TABLE objects ADD COLUMN deleted INTEGER NOT NULL DEFAULT 0;
-ALTER TABLE objects ADD COLUMN write_id TEXT;
-ALTER TABLE objects ADD COLUMN written_at INTEGER NOT NULL DEFAULT 0;
-CREATE INDEX objects_feed ON objects (node_id, store_id, version, key);
-CREATE INDEX objects_tombstones ON objects (deleted, written_at) WHERE deleted = 1;
-ALTER TABLE stores ADD COLUMN incarnation TEXT;
-ALTER TABLE stores ADD COLUMN erased INTEGER NOT NULL DEFAULT 0;
-ALTER TABLE stores ADD COLUMN compacted INTEGER NOT NULL DEFAULT 0;
-"""
-
-
-def _statements(script: str) -> list[str]:
-    return [statement for statement in script.split(";") if statement.strip()]
-
-
-def migrate_file(path: Path) -> None:
-    """Create or upgrade the schema of a SQLite database file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    conn = connect(path)
-    try:
-        conn.execute("BEGIN IMMEDIATE")
-        for statement in _statements(SCHEMA_V1):
-            conn.execute(statement)
-        row = conn.execute("SELECT version FROM schema_version").fetchone()
-        current = 1 if row is None else int(row[0])
-        if current > SCHEMA_VERSION:
-            raise RuntimeError(
-                f"the database schema is version {current}, newer than this server ({SCHEMA_VERSION})"
-            )
-        if current < 2:
-            for statement in _statements(MIGRATION_V2):
-                conn.execute(statement)
-        if row is None:
-            conn.execute("INSERT INTO schema_version (version) VALUES (?)", (SCHEMA_VERSION,))
-        else:
-            conn.execute("UPDATE schema_version SET version = ?", (SCHEMA_VERSION,))
-        conn.execute("COMMIT")
-    finally:
-        if conn.in_transaction:
-            conn.execute("ROLLBACK")
-        conn.close()
-    path.chmod(0o600)
 
 
 def _insert_nonce(conn: sqlite3.Connection, claim: Claim) -> None:
@@ -117,15 +44,15 @@ def _insert_nonce(conn: sqlite3.Connection, claim: Claim) -> None:
         raise Replayed("this request was seen before") from None
 
 
-_STORE_COLUMNS = "generation, incarnation, erased, objects, bytes, compacted"
+_STORE_ROW = (
+    "SELECT generation, incarnation, erased, objects, bytes, compacted FROM stores "
+    "WHERE node_id = ? AND store_id = ?"
+)
 
 
 def _store_row(conn: sqlite3.Connection, store: StoreRef) -> tuple[StoreRow, int] | None:
     """The store's row and its compaction point, or None when it never existed."""
-    row = conn.execute(
-        f"SELECT {_STORE_COLUMNS} FROM stores WHERE node_id = ? AND store_id = ?",  # noqa: S608 - constant
-        (store.node_id, store.store_id),
-    ).fetchone()
+    row = conn.execute(_STORE_ROW, (store.node_id, store.store_id)).fetchone()
     if row is None:
         return None
     generation, incarnation, erased, objects, size, compacted = row
@@ -351,43 +278,58 @@ class SqliteBackend:
         )
 
 
+# Chunks of keys stay under SQLite's bound-parameter limit.
+KEYS_PER_QUERY = 500
+_UPSERT_OBJECT = (
+    "INSERT INTO objects (node_id, store_id, key, version, size, value, deleted, write_id, "
+    "written_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
+    "ON CONFLICT (node_id, store_id, key) DO UPDATE SET version = excluded.version, "
+    "size = excluded.size, value = excluded.value, deleted = excluded.deleted, "
+    "write_id = excluded.write_id, written_at = excluded.written_at"
+)
+_UPSERT_STORE = (
+    "INSERT INTO stores (node_id, store_id, generation, objects, bytes, incarnation, erased) "
+    "VALUES (?, ?, ?, ?, ?, ?, 0) ON CONFLICT (node_id, store_id) DO UPDATE SET "
+    "generation = excluded.generation, objects = excluded.objects, bytes = excluded.bytes, "
+    "incarnation = excluded.incarnation, erased = 0"
+)
+
+
+@functools.lru_cache(maxsize=64)
+def _stored_rows_query(count: int) -> str:
+    """The rows of `count` keys of one store (one statement text per count, so it is reused)."""
+    marks = ",".join("?" * count)
+    return (
+        "SELECT key, version, size, deleted, write_id FROM objects "  # noqa: S608 - placeholders only
+        f"WHERE node_id = ? AND store_id = ? AND key IN ({marks})"
+    )
+
+
 def _apply(
     conn: sqlite3.Connection, store: StoreRef, batch: Batch, quota: int, now: int
 ) -> BatchApplied:
     found = _store_row(conn, store)
     row = found[0] if found is not None else StoreRow()
     keys = batch.keys
+    ids = (store.node_id, store.store_id)
     stored: dict[str, Stored] = {}
-    # Chunks stay under SQLite's bound-parameter limit.
-    for start in range(0, len(keys), 500):
-        chunk = keys[start : start + 500]
-        marks = ",".join("?" * len(chunk))
-        for key, version, size, deleted, write_id in conn.execute(
-            f"SELECT key, version, size, deleted, write_id FROM objects WHERE node_id = ? AND store_id = ? AND key IN ({marks})",  # noqa: S608 - placeholders only
-            (store.node_id, store.store_id, *chunk),
-        ):
+    for start in range(0, len(keys), KEYS_PER_QUERY):
+        chunk = keys[start : start + KEYS_PER_QUERY]
+        query = _stored_rows_query(len(chunk))
+        for key, version, size, deleted, write_id in conn.execute(query, (*ids, *chunk)):
             stored[key] = Stored(version, size, bool(deleted), write_id)
     plan = plan_batch(batch, stored, row, quota)
-    ids = (store.node_id, store.store_id)
-    rows = [(*ids, p.key, plan.generation, len(p.value), p.value, 0) for p in batch.puts] + [
-        (*ids, d.key, plan.generation, len(d.value), d.value, 1) for d in batch.deletes
+    generation, write_id = plan.generation, batch.write_id
+    rows = [(*ids, p.key, generation, len(p.value), p.value, 0, write_id, now) for p in batch.puts]
+    rows += [
+        (*ids, d.key, generation, len(d.value), d.value, 1, write_id, now) for d in batch.deletes
     ]
-    conn.executemany(
-        "INSERT INTO objects (node_id, store_id, key, version, size, value, deleted, write_id, "
-        "written_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
-        "ON CONFLICT (node_id, store_id, key) DO UPDATE SET version = excluded.version, "
-        "size = excluded.size, value = excluded.value, deleted = excluded.deleted, "
-        "write_id = excluded.write_id, written_at = excluded.written_at",
-        [(*r, batch.write_id, now) for r in rows],
-    )
-    conn.execute(
-        "INSERT INTO stores (node_id, store_id, generation, objects, bytes, incarnation, erased) "
-        "VALUES (?, ?, ?, ?, ?, ?, 0) ON CONFLICT (node_id, store_id) DO UPDATE SET "
-        "generation = excluded.generation, objects = excluded.objects, bytes = excluded.bytes, "
-        "incarnation = excluded.incarnation, erased = 0",
-        (*ids, plan.generation, plan.objects, plan.bytes, batch.incarnation),
-    )
-    return BatchApplied(generation=plan.generation, versions=plan.versions)
+    if len(rows) == 1:  # most batches: one statement, without executemany's iteration
+        conn.execute(_UPSERT_OBJECT, rows[0])
+    else:
+        conn.executemany(_UPSERT_OBJECT, rows)
+    conn.execute(_UPSERT_STORE, (*ids, generation, plan.objects, plan.bytes, batch.incarnation))
+    return BatchApplied(generation=generation, versions=plan.versions)
 
 
 _FEED_COLUMNS = "key, version, deleted, write_id, value"

@@ -64,12 +64,7 @@ def loads(body: bytes) -> object:
     """Strict JSON: UTF-8, no duplicate member names, no NaN, bounded nesting; else ProtocolError."""
     _check_nesting(body)
     try:
-        return json.loads(
-            body.decode("utf-8"),
-            object_pairs_hook=_reject_duplicates,
-            parse_constant=_no_constant,
-            parse_int=_non_negative_int,
-        )
+        return _DECODER.decode(body.decode("utf-8"))
     except ProtocolError:
         raise
     except (ValueError, RecursionError) as exc:  # JSONDecodeError, UnicodeDecodeError
@@ -110,6 +105,14 @@ def _non_negative_int(text: str) -> int:
     if len(text) > 19:
         raise ProtocolError("number out of range")
     return int(text)
+
+
+# One decoder for every body: json.loads with hooks builds a new one (and its scanner) per call.
+_DECODER = json.JSONDecoder(
+    object_pairs_hook=_reject_duplicates,
+    parse_constant=_no_constant,
+    parse_int=_non_negative_int,
+)
 
 
 def dumps(document: object) -> bytes:

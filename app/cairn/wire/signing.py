@@ -23,11 +23,12 @@ _TS_RE: Final = re.compile(r"0|[1-9][0-9]{0,18}")
 _SIG_RE: Final = re.compile(r"(?:[0-9a-f]{2}){8,72}")
 _METHOD_RE: Final = re.compile(r"[A-Z]{1,16}")
 # The header as sign_request writes it, parsed in one match (a server parses one per request);
-# any other spelling takes the field-by-field parser, which names what is wrong.
+# any other spelling takes the field-by-field parser, which names what is wrong. The signature's
+# even length is checked apart: a repeated pair group makes the match three times slower.
 _CANONICAL_HEADER: Final = re.compile(
     re.escape(AUTH_SCHEME)
     + r" node=([0-9a-f]{66}),ts=(0|[1-9][0-9]{0,18}),nonce=([0-9a-f]{32}),"
-    + r"sig=((?:[0-9a-f]{2}){8,72})"
+    + r"sig=([0-9a-f]{16,144})"
 )
 
 
@@ -103,7 +104,7 @@ def parse_authorization(header: str | None) -> Credentials:
     if not header:
         raise AuthError("unauthorized", "missing Authorization header")
     canonical = _CANONICAL_HEADER.fullmatch(header)
-    if canonical is not None and is_valid_node_id(canonical[1]):
+    if canonical is not None and len(canonical[4]) % 2 == 0 and is_valid_node_id(canonical[1]):
         return Credentials(
             node_id=canonical[1],
             ts=int(canonical[2]),
