@@ -264,6 +264,11 @@ class _Restore:
             ).items()
         )
         await store.load_restored(chunk)
+        # The disk takes the last of the file while SQLite checks it (the check reads what
+        # is in the page cache): the fsync before the switch then finds nothing left.
+        if self.flushing is not None:
+            await self.flushing
+        self.flushing = asyncio.ensure_future(asyncio.to_thread(fsync_file, self.staging))
         await self._check_staging(store, count)
         self.report(RestoreProgress(RestorePhase.SWITCHING, count, self.total, received, received))
         await self.close()
