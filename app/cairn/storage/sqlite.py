@@ -13,6 +13,7 @@ import threading
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from operator import itemgetter
 from pathlib import Path
 
 from cairn.files import fsync_dir, fsync_file, make_private_dir, sqlite_sidecars
@@ -195,8 +196,9 @@ class SqliteStore:
         upload them again. Pending entries of other writes are left as they are.
         """
         items = check_restored(records)
-        # In name order the inserts walk the name index instead of jumping around it.
-        items.sort()
+        # In name order the inserts walk the name index instead of jumping around it. Names
+        # are unique, so ordering by the name alone is the same order at half the cost.
+        items.sort(key=itemgetter(0))
         with self._write() as conn:
             conn.executemany(_UPSERT, items)
 

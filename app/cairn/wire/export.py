@@ -254,7 +254,8 @@ class ExportFrameReader:
                 raise ExportFrameError("the export does not start with the frame encoding's magic")
             self._started = True
             pos = len(FRAMES_MAGIC)
-        append = objects.append
+        # The tuple built directly: a NamedTuple's own constructor is Python code, per object.
+        append, new_object = objects.append, tuple.__new__
         unpack_object, unpack_written = _OBJECT.unpack_from, _WRITTEN.unpack_from
         object_head, written_head = 1 + _OBJECT.size, 1 + _WRITTEN.size
         while pos < size:
@@ -295,7 +296,7 @@ class ExportFrameReader:
             if end > size:
                 self._need = end - pos
                 break
-            append(StoredObject(key.hex(), version, write, data[start:end]))
+            append(new_object(StoredObject, (key.hex(), version, write, data[start:end])))
             pos = end
         else:
             self._need = 1
