@@ -36,6 +36,7 @@ from cairn.backup.errors import (
     RateLimited,
     ResyncRequired,
 )
+from cairn.backup.exportconn import DirectResponse, direct_get, goes_direct
 from cairn.keys import BackupKeys
 from cairn.wire.addressing import (
     changes_target,
@@ -254,23 +255,35 @@ class ExportStream(AbstractAsyncContextManager["ExportStream"]):
     generation: int = 0
     incarnation: str | None = None
     framed: bool = False
-    _response: httpx.Response | None = field(default=None, repr=False)
+    _response: httpx.Response | DirectResponse | None = field(default=None, repr=False)
 
     async def __aenter__(self) -> ExportStream:
         client = self.client
         request = client._signed(
             "GET", client.store_path + "/export", b"", {"Accept": EXPORT_ACCEPT}
         )
-        try:
-            response = await client._http.send(request, stream=True)
-        except httpx.TimeoutException as exc:
-            raise BackupUnreachable(f"the backup server did not answer in time ({exc})") from None
-        except httpx.TransportError as exc:
-            raise BackupUnreachable(f"cannot reach the backup server ({exc})") from None
-        if response.status_code >= 400:
-            content = await response.aread()
-            await response.aclose()
-            raise _error_from(response.status_code, content, response.headers)
+        response: httpx.Response | DirectResponse
+        if client._owns_http and goes_direct(request.url):
+            response = await direct_get(request, httpclient.tls_context(), client._timeout.read)
+            if response.status_code >= 400:
+                try:
+                    content = await response.read()
+                finally:
+                    await response.aclose()
+                raise _error_from(response.status_code, content, response.headers)
+        else:
+            try:
+                response = await client._http.send(request, stream=True)
+            except httpx.TimeoutException as exc:
+                raise BackupUnreachable(
+                    f"the backup server did not answer in time ({exc})"
+                ) from None
+            except httpx.TransportError as exc:
+                raise BackupUnreachable(f"cannot reach the backup server ({exc})") from None
+            if response.status_code >= 400:
+                content = await response.aread()
+                await response.aclose()
+                raise _error_from(response.status_code, content, response.headers)
         try:
             self.generation = int(response.headers.get(GENERATION_HEADER, "0"))
         except ValueError:
@@ -305,7 +318,10 @@ class ExportStream(AbstractAsyncContextManager["ExportStream"]):
         """The objects in key order, one list per network read: one await per read, not object."""
         if self._response is None:
             raise RuntimeError("use the export inside `async with`")
-        pieces = self._response.aiter_bytes()
+        response = self._response
+        pieces = (
+            response.pieces() if isinstance(response, DirectResponse) else response.aiter_bytes()
+        )
         try:
             batches = _frame_batches(pieces) if self.framed else _line_batches(pieces)
             async for objects in batches:

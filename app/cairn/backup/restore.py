@@ -264,6 +264,11 @@ class _Restore:
             ).items()
         )
         await store.load_restored(chunk)
+        # The disk takes the last of the file while SQLite checks it (the check reads what
+        # is in the page cache): the fsync before the switch then finds nothing left.
+        if self.flushing is not None:
+            await self.flushing
+        self.flushing = asyncio.ensure_future(asyncio.to_thread(fsync_file, self.staging))
         await self._check_staging(store, count)
         self.report(RestoreProgress(RestorePhase.SWITCHING, count, self.total, received, received))
         await self.close()
@@ -338,9 +343,8 @@ class _Opener:
     """
 
     def __init__(self, keys: BackupKeys, store_id: str, incarnation: str | None) -> None:
-        self._unsealer = envelope.Unsealer(keys.data_key)
-        self._store_id = store_id
         self._incarnation = None if incarnation is None else bytes.fromhex(incarnation)
+        self._unsealer = envelope.StoreUnsealer(keys.data_key, store_id, self._incarnation)
         self._wire_key = WireKeys(keys.key_name_key)
         self._set_term = payload.SetTerms(payload.manifest_key(keys.key_name_key))
         self._manifest_key = payload.manifest_wire_key(keys.key_name_key)
@@ -355,59 +359,55 @@ class _Opener:
 
     def open(self, objects: list[StoredObject], rows: list[tuple[str, bytes]]) -> None:
         """Check and open `objects`, appending each record and its server version to `rows`."""
-        # Bound once per read, not looked up per object: this loop runs for every object.
-        unseal, store_id, incarnation = self._unsealer.unseal, self._store_id, self._incarnation
-        wire_key, set_term, decode_entry = (
-            self._wire_key,
-            self._set_term,
-            payload.decode_record_entry,
-        )
+        # Bound once per read, and the counters kept in locals: this loop runs for every
+        # object, and each attribute access or global look-up in it costs.
+        unseal, incarnation, wire_key = self._unsealer.unseal, self._incarnation, self._wire_key
+        set_term, decode_entry = self._set_term, payload.decode_record_entry
+        manifest_key = self._manifest_key
         write_ids, append, last = self._write_ids, rows.append, self._last_key
-        for key, version, write_id, blob in objects:
-            # Strictly ascending, as the export is sent: a repeated object cannot pass, and no
-            # set of every key seen is kept. A malformed key needs no check of its own: no
-            # record's wire key and not the manifest's, it is refused below.
-            if key <= last:
-                raise BackupCorrupt("the export repeats an object or is out of key order")
-            last = key
-            self.received += len(blob)
-            written: bytes | None = None
-            if write_id is not None:
-                if incarnation is None:
-                    raise BackupCorrupt("an object names a write but the store has no incarnation")
-                written = write_ids.get(write_id)
-                if written is None:
-                    written = _write_id_bytes(write_id)
-                    if len(write_ids) < WRITE_ID_CACHE:
-                        write_ids[write_id] = written
-            try:
-                body = unseal(
-                    store_id,
-                    key,
-                    version,
-                    blob,
-                    write_id=written,
-                    incarnation=None if written is None else incarnation,
-                )
-            except envelope.DecryptionError as exc:
-                raise BackupCorrupt(f"an object does not decrypt: {exc}") from None
-            if key == self._manifest_key:
-                self.manifest = _decode(payload.decode_manifest, body)
-                self.manifest_version = version
-                continue
-            try:
-                name, value, deleted = decode_entry(body)
-            except payload.PayloadError as exc:
-                raise BackupCorrupt(f"an object's contents are malformed: {exc}") from None
-            if deleted:
-                raise BackupCorrupt("the export lists a tombstone as an object")
-            if wire_key(name) != key or is_local(name):
-                raise BackupCorrupt("an object is stored under a key that is not its name's")
-            append((name, value))
-            append(version_record(key, version))
-            self.digest += set_term(key, version)
-            self.count += 1
-        self._last_key = last
+        received, digest, count = self.received, self.digest, self.count
+        try:
+            for key, version, write_id, blob in objects:
+                # Strictly ascending, as the export is sent: a repeated object cannot pass,
+                # and no set of every key seen is kept. A malformed key needs no check of its
+                # own: no record's wire key and not the manifest's, it is refused below.
+                if key <= last:
+                    raise BackupCorrupt("the export repeats an object or is out of key order")
+                last = key
+                received += len(blob)
+                written: bytes | None = None
+                if write_id is not None:
+                    if incarnation is None:
+                        raise BackupCorrupt(
+                            "an object names a write but the store has no incarnation"
+                        )
+                    written = write_ids.get(write_id)
+                    if written is None:
+                        written = _write_id_bytes(write_id)
+                        if len(write_ids) < WRITE_ID_CACHE:
+                            write_ids[write_id] = written
+                try:
+                    body = unseal(key, version, blob, written)
+                except envelope.DecryptionError as exc:
+                    raise BackupCorrupt(f"an object does not decrypt: {exc}") from None
+                if key == manifest_key:
+                    self.manifest = _decode(payload.decode_manifest, body)
+                    self.manifest_version = version
+                    continue
+                try:
+                    name, value, deleted = decode_entry(body)
+                except payload.PayloadError as exc:
+                    raise BackupCorrupt(f"an object's contents are malformed: {exc}") from None
+                if deleted:
+                    raise BackupCorrupt("the export lists a tombstone as an object")
+                if wire_key(name) != key or is_local(name):
+                    raise BackupCorrupt("an object is stored under a key that is not its name's")
+                append((name, value))
+                append(version_record(key, version))
+                digest += set_term(key, version)
+                count += 1
+        finally:
+            self._last_key, self.received, self.digest, self.count = last, received, digest, count
 
 
 def _write_id_bytes(write_id: str) -> bytes:

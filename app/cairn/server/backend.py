@@ -122,6 +122,10 @@ class Export(Protocol):
 
     def objects(self) -> AsyncIterator[StoredObject]: ...
 
+    def pages(self) -> AsyncIterator[list[StoredObject]]:
+        """The same objects a page at a time: one await per page, not per object."""
+        ...
+
     async def close(self) -> None: ...
 
 

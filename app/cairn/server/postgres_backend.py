@@ -106,6 +106,11 @@ class PostgresExport:
         return self._row.incarnation
 
     async def objects(self) -> AsyncIterator[StoredObject]:
+        async for page in self.pages():
+            for obj in page:
+                yield obj
+
+    async def pages(self) -> AsyncIterator[list[StoredObject]]:
         ids = (self._store.node_id, self._store.store_id)
         after = ""
         while True:
@@ -126,8 +131,7 @@ class PostgresExport:
                 after,
                 export_page_end([(r[0], r[1]) for r in sizes]),
             )
-            for row in rows:
-                yield StoredObject(row[0], row[1], row[2], row[3])
+            yield [StoredObject(row[0], row[1], row[2], row[3]) for row in rows]
             after = rows[-1][0]
 
     async def close(self) -> None:

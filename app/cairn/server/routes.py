@@ -76,7 +76,7 @@ SMALL_BODY = 64 * 1024
 # Batch bodies above LARGE_BODY are handled at most LARGE_BODY_SLOTS at a time.
 LARGE_BODY = 1024 * 1024
 LARGE_BODY_SLOTS = 4
-EXPORT_CHUNK = 64 * 1024  # bytes of whole lines or frames per HTTP chunk of an export
+EXPORT_CHUNK = 1024 * 1024  # bytes of whole lines or frames per HTTP chunk of an export
 STORE_PREFIX = "/v2/stores/{node_id}/{store_id}"
 
 NodeId = Annotated[str, Path(pattern=NODE_PATTERN, description="the signing node's public key")]
@@ -340,14 +340,14 @@ async def _chunked(
         parts: list[bytes] = [head] if head else []
         size = len(head)
         count = 0
-        async for obj in export.objects():
-            part = encode(obj)
-            parts.append(part)
-            size += len(part)
-            count += 1
-            if size >= EXPORT_CHUNK:
-                yield b"".join(parts)
-                parts, size = [], 0
+        async for page in export.pages():
+            for part in map(encode, page):
+                parts.append(part)
+                size += len(part)
+                if size >= EXPORT_CHUNK:
+                    yield b"".join(parts)
+                    parts, size = [], 0
+            count += len(page)
         tail = end(count)
         if tail:
             parts.append(tail)

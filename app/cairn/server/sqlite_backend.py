@@ -10,11 +10,9 @@ import asyncio
 import functools
 import sqlite3
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 from cairn.server.backend import (
-    EXPORT_PAGE_ROWS,
     BackendError,
     BatchApplied,
     Claim,
@@ -24,11 +22,11 @@ from cairn.server.backend import (
     ResyncRequired,
     ServerStats,
     StoreRef,
-    export_page_end,
     feed_cut,
 )
 from cairn.server.batch import Stored, StoreRow, plan_batch
 from cairn.server.ratelimit import FixedWindowCounter, retry_after
+from cairn.server.sqlite_export import SqliteExport
 from cairn.server.sqlite_schema import migrate_file
 from cairn.server.sqlite_worker import Checkpointer, GroupCommitWriter, ReaderPool, connect
 from cairn.wire.messages import Batch, FeedItem, FeedPage, StoredObject, StoreInfo
@@ -61,58 +59,6 @@ def _store_row(conn: sqlite3.Connection, store: StoreRef) -> tuple[StoreRow, int
 
 def _info(row: StoreRow, compacted: int) -> StoreInfo:
     return StoreInfo(row.state, compacted, row.objects, row.bytes)
-
-
-class SqliteExport:
-    """A read transaction held open on its own connection: a snapshot, read a page at a time."""
-
-    def __init__(self, conn: sqlite3.Connection, store: StoreRef, row: StoreRow) -> None:
-        self._conn = conn
-        self._store = store
-        self._row = row
-
-    @property
-    def generation(self) -> int:
-        return self._row.generation
-
-    @property
-    def incarnation(self) -> str | None:
-        return self._row.incarnation
-
-    async def objects(self) -> AsyncIterator[StoredObject]:
-        after = ""
-        while True:
-            page = await asyncio.to_thread(self._page, after)
-            if not page:
-                return
-            for obj in page:
-                yield obj
-            after = page[-1].key
-
-    def _page(self, after: str) -> list[StoredObject]:
-        ids = (self._store.node_id, self._store.store_id)
-        sizes = self._conn.execute(
-            "SELECT key, size FROM objects WHERE node_id = ? AND store_id = ? AND key > ? "
-            "AND deleted = 0 ORDER BY key LIMIT ?",
-            (*ids, after, EXPORT_PAGE_ROWS),
-        ).fetchall()
-        if not sizes:
-            return []
-        rows = self._conn.execute(
-            "SELECT key, version, write_id, value FROM objects "
-            "WHERE node_id = ? AND store_id = ? AND key > ? AND key <= ? AND deleted = 0 "
-            "ORDER BY key",
-            (*ids, after, export_page_end(sizes)),
-        ).fetchall()
-        return [StoredObject(k, v, w, val) for k, v, w, val in rows]
-
-    async def close(self) -> None:
-        await asyncio.to_thread(self._close)
-
-    def _close(self) -> None:
-        if self._conn.in_transaction:
-            self._conn.execute("ROLLBACK")
-        self._conn.close()
 
 
 class SqliteBackend:

@@ -13,6 +13,7 @@ import threading
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from operator import itemgetter
 from pathlib import Path
 
 from cairn.files import fsync_dir, fsync_file, make_private_dir, sqlite_sidecars
@@ -99,9 +100,8 @@ class SqliteStore:
                 conn.execute("PRAGMA foreign_keys = ON")
                 conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
                 self.migration_backup = migrate(conn, self.path, migrations)
-                self._checkpoints: Checkpoints = (
-                    checkpointer_for(self, conn, self.path) if durable else NO_CHECKPOINTS
-                )
+                wal = checkpointer_for(self, conn, self.path) if durable else NO_CHECKPOINTS
+                self._checkpoints: Checkpoints = wal
             except BaseException:
                 conn.close()
                 raise
@@ -200,8 +200,8 @@ class SqliteStore:
         upload them again. Pending entries of other writes are left as they are.
         """
         items = check_restored(records)
-        # In name order the inserts walk the name index instead of jumping around it.
-        items.sort()
+        # In name order (names are unique: no need to compare values) the inserts walk the index.
+        items.sort(key=itemgetter(0))
         with self._write() as conn:
             conn.executemany(_UPSERT, items)
 

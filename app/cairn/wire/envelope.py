@@ -31,6 +31,7 @@ __all__ = [
     "OVERHEAD",
     "DecryptionError",
     "Sealer",
+    "StoreUnsealer",
     "Unsealer",
     "associated_data",
     "seal",
@@ -280,6 +281,65 @@ class Unsealer:
         return b"".join((head, _U16.pack(len(key)), key, _U64.pack(version), write_id, incarnation))
 
 
+class StoreUnsealer:
+    """Opens many blobs of one store and incarnation, for a restore: `unseal` per blob.
+
+    A blob of the current format under a 64-character key (every object key) is opened here
+    with the AAD's fixed part built once; anything else, and every blob that fails a check,
+    goes through `Unsealer.unseal`, so each check and error is that of `unseal` exactly.
+    """
+
+    __slots__ = ("_decrypt", "_head", "_incarnation", "_store_id", "_unsealer")
+
+    def __init__(self, data_key: bytes, store_id: str, incarnation: bytes | None) -> None:
+        self._unsealer = Unsealer(data_key)
+        self._decrypt = self._unsealer._cipher.decrypt
+        self._store_id = store_id
+        self._incarnation = incarnation
+        # The AAD up to the object key, for keys of 64 characters.
+        head = _legacy_or_v2_aad(HEADER, store_id, "", 0)[: -len(_KEY_AND_VERSION_EMPTY)]
+        self._head = head + _U16.pack(_OBJECT_KEY_SIZE)
+
+    def unseal(self, object_key: str, version: int, blob: bytes, write_id: bytes | None) -> bytes:
+        """As `unseal` for (this store, `object_key`, `version`, `write_id`, this incarnation);
+        a blob without a write id must be of the legacy format."""
+        incarnation = self._incarnation
+        if (
+            write_id is not None
+            and incarnation is not None
+            and len(write_id) == WRITE_ID_SIZE
+            and len(object_key) == _OBJECT_KEY_SIZE
+            and object_key.isascii()
+            and 0 <= version <= MAX_VERSION
+            and len(blob) >= OVERHEAD
+            and blob.startswith(HEADER)
+        ):
+            aad = b"".join(
+                (self._head, object_key.encode("ascii"), _U64.pack(version), write_id, incarnation)
+            )
+            try:
+                plaintext = self._decrypt(
+                    blob[len(HEADER) : _CIPHERTEXT_START], blob[_CIPHERTEXT_START:], aad
+                )
+            except InvalidTag:
+                pass  # the general path gives the error
+            else:
+                flags = plaintext[0]
+                if not flags:
+                    return plaintext[FLAGS_SIZE:]
+                if not flags & ~KNOWN_FLAGS:
+                    return _decompress(plaintext[FLAGS_SIZE:])
+        return self._unsealer.unseal(
+            self._store_id,
+            object_key,
+            version,
+            blob,
+            write_id=write_id,
+            incarnation=None if write_id is None else incarnation,
+        )
+
+
+_OBJECT_KEY_SIZE = 64  # hex of 32 bytes
 _U16 = struct.Struct(">H")
 _U64 = struct.Struct(">Q")
 _KEY_AND_VERSION_EMPTY = _U16.pack(0) + _U64.pack(0)  # the tail of an AAD for key "" version 0

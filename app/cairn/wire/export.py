@@ -142,6 +142,9 @@ _TAG_END, _TAG_OBJECT, _TAG_WRITTEN = 0, 1, 2
 _OBJECT = struct.Struct(">32sQI")
 _WRITTEN = struct.Struct(">32sQ16sI")
 _END = struct.Struct(">Q")
+# The same with the tag byte: one pack per frame head.
+_OBJECT_FRAME = struct.Struct(">B32sQI")
+_WRITTEN_FRAME = struct.Struct(">B32sQ16sI")
 
 
 class ExportFrameError(ProtocolError):
@@ -177,7 +180,7 @@ def export_frame(obj: StoredObject) -> bytes:
     if not 0 <= version <= MAX_FRAME_VERSION or len(value) > MAX_FRAME_VALUE:
         raise ValueError("an object whose version or size is out of range cannot be framed")
     if write_id is None:
-        return b"".join((b"\x01", _OBJECT.pack(raw_key, version, len(value)), value))
+        return _OBJECT_FRAME.pack(_TAG_OBJECT, raw_key, version, len(value)) + value
     raw_write = bytes.fromhex(write_id)
     if (
         len(write_id) != 32
@@ -185,7 +188,7 @@ def export_frame(obj: StoredObject) -> bytes:
         or not (write_id.islower() or write_id.isdigit())
     ):
         raise ValueError("an object with a malformed write id cannot be framed")
-    return b"".join((b"\x02", _WRITTEN.pack(raw_key, version, raw_write, len(value)), value))
+    return _WRITTEN_FRAME.pack(_TAG_WRITTEN, raw_key, version, raw_write, len(value)) + value
 
 
 def export_end_frame(frames: int) -> bytes:
@@ -251,7 +254,8 @@ class ExportFrameReader:
                 raise ExportFrameError("the export does not start with the frame encoding's magic")
             self._started = True
             pos = len(FRAMES_MAGIC)
-        append = objects.append
+        # The tuple built directly: a NamedTuple's own constructor is Python code, per object.
+        append, new_object = objects.append, tuple.__new__
         unpack_object, unpack_written = _OBJECT.unpack_from, _WRITTEN.unpack_from
         object_head, written_head = 1 + _OBJECT.size, 1 + _WRITTEN.size
         while pos < size:
@@ -292,7 +296,7 @@ class ExportFrameReader:
             if end > size:
                 self._need = end - pos
                 break
-            append(StoredObject(key.hex(), version, write, data[start:end]))
+            append(new_object(StoredObject, (key.hex(), version, write, data[start:end])))
             pos = end
         else:
             self._need = 1

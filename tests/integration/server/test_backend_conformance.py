@@ -14,6 +14,8 @@ import pytest
 import pytest_asyncio
 
 from cairn.server.backend import (
+    EXPORT_PAGE_BYTES,
+    EXPORT_PAGE_ROWS,
     Backend,
     BatchApplied,
     Claim,
@@ -518,6 +520,31 @@ async def test_export_equals_listing_and_is_a_snapshot(backend: Backend) -> None
     for obj in exported:
         stored = await backend.get_object(STORE, obj.key)
         assert stored == obj and obj.write_id is not None
+
+
+@pytest.mark.asyncio
+async def test_export_pages_are_bounded_and_cover_the_store_in_key_order(backend: Backend) -> None:
+    big = EXPORT_PAGE_BYTES // 2 + 1  # two of these never share a page
+    for i in range(3):
+        await put(backend, (key(f"big{i}"), 0, bytes([i]) * big))
+    for start in range(0, 600, 200):
+        await put(backend, *((key(i), 0, b"v%d" % i) for i in range(start, start + 200)))
+    export = await backend.open_export(STORE)
+    assert export is not None
+    pages = [page async for page in export.pages()]
+    await export.close()
+    for page in pages:
+        assert 0 < len(page) <= EXPORT_PAGE_ROWS
+        assert len(page) == 1 or sum(len(o.value) for o in page) <= EXPORT_PAGE_BYTES
+    keys = [o.key for page in pages for o in page]
+    assert keys == sorted(keys) and len(keys) == 603
+    assert set(keys) == {key(f"big{i}") for i in range(3)} | {key(i) for i in range(600)}
+    # Closed after its first page, with the next one being read meanwhile.
+    export = await backend.open_export(STORE)
+    assert export is not None
+    async for _page in export.pages():
+        break
+    await export.close()
 
 
 @pytest.mark.asyncio

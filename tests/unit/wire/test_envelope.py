@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import random
 import struct
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 import zstandard
@@ -15,6 +17,7 @@ from cairn.wire.envelope import (
     MAX_PLAINTEXT,
     OVERHEAD,
     DecryptionError,
+    StoreUnsealer,
     Unsealer,
     associated_data,
     seal,
@@ -278,3 +281,59 @@ def test_a_write_id_needs_an_incarnation_of_16_bytes() -> None:
         associated_data(STORE, OBJ, 1, WID[:15], INC)
     with pytest.raises(DecryptionError):
         unseal(KEY, STORE, OBJ, 1, seal(KEY, STORE, OBJ, 1, b"x", **IDS), write_id=WID)
+
+
+def _outcome(open_blob: Callable[..., bytes], *args: Any, **kwargs: Any) -> bytes | str:
+    try:
+        return open_blob(*args, **kwargs)
+    except DecryptionError as exc:
+        return f"refused: {exc}"
+
+
+def test_a_store_unsealer_opens_and_refuses_exactly_as_unseal() -> None:
+    store_unsealer = StoreUnsealer(KEY, STORE, INC)
+    current = seal(KEY, STORE, OBJ, 7, b"hello " * 50, **IDS)  # compressed
+    plain = seal(KEY, STORE, OBJ, 7, b"hello", **IDS)
+    legacy = _legacy_seal(b"old", 7)
+    cases: list[tuple[str, int, bytes, bytes | None]] = [
+        (OBJ, 7, current, WID),
+        (OBJ, 7, plain, WID),
+        (OBJ, 7, legacy, None),
+        (OBJ, 7, legacy, WID),  # a legacy blob presented as a write
+        (OBJ, 7, plain, None),  # a current blob presented as legacy
+        (OBJ, 8, plain, WID),
+        ("cd" * 32, 7, plain, WID),
+        ("é" * 64, 7, plain, WID),
+        ("ab" * 31, 7, plain, WID),
+        (OBJ, -1, plain, WID),
+        (OBJ, 2**64, plain, WID),
+        (OBJ, 7, plain, bytes(16)),
+        (OBJ, 7, plain, WID[:15]),
+        (OBJ, 7, plain[:-1], WID),
+        (OBJ, 7, plain[: OVERHEAD - 1], WID),
+        (OBJ, 7, b"CRN\x03" + plain[4:], WID),
+        (OBJ, 1, _forge(b"\x02payload"), WID),  # unknown flags, authentic
+        (OBJ, 1, _forge(b"\x01not zstd"), WID),  # damaged compression, authentic
+    ]
+    for key, version, blob, write_id in cases:
+        incarnation = None if write_id is None else INC
+        expected = _outcome(
+            unseal, KEY, STORE, key, version, blob, write_id=write_id, incarnation=incarnation
+        )
+        assert _outcome(store_unsealer.unseal, key, version, blob, write_id) == expected
+    assert store_unsealer.unseal(OBJ, 7, current, WID) == b"hello " * 50
+    # Under another store or incarnation nothing of this one opens.
+    for other in (StoreUnsealer(KEY, "testnet", INC), StoreUnsealer(KEY, STORE, bytes(16))):
+        with pytest.raises(DecryptionError):
+            other.unseal(OBJ, 7, plain, WID)
+
+
+@settings(max_examples=100, deadline=None)
+@given(data=st.data())
+def test_a_store_unsealer_refuses_any_single_flipped_byte(data: st.DataObject) -> None:
+    blob = seal(KEY, STORE, OBJ, 9, data.draw(st.binary(max_size=300), label="payload"), **IDS)
+    index = data.draw(st.integers(0, len(blob) - 1), label="index")
+    damaged = bytearray(blob)
+    damaged[index] ^= data.draw(st.integers(1, 255), label="mask")
+    with pytest.raises(DecryptionError):
+        StoreUnsealer(KEY, STORE, INC).unseal(OBJ, 9, bytes(damaged), WID)
