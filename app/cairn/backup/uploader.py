@@ -1,9 +1,9 @@
 """OutboxUploader: keeps the record store and the server in step, in the background.
 
 Each round pulls what other devices wrote and drains the outbox through the SyncEngine; a round
-for this device's own changes pushes first and pulls after, when the last pull is
-`poll_interval` old, so a change is acknowledged after one round trip (the push's generation
-precondition still catches every write another device made: a 409 pulls, merges and resends).
+for this device's own changes pushes straight up, so a change is acknowledged after one round
+trip: the push's generation precondition catches every write another device made (a 409 pulls,
+merges and resends), so a batch the server accepts tells as much as a pull would have.
 The outbox holds at most one entry per name; the engine sends the name's *current* value (or its
 deletion) and acknowledges the entries it read only after the server acknowledged the batch. A
 write that lands meanwhile replaces the entry with a higher seq, which stays pending, so no
@@ -239,10 +239,11 @@ class OutboxUploader:
 
     async def _background_round(self) -> int:
         """A round the uploader starts itself. This device's changes go straight up (a wake
-        with nothing left to send costs no request); a pull follows when the last one is
-        `poll_interval` old, so the change is acknowledged, and shown so, before that pull's
-        round trip. The first round, and one when a full backup is due: the whole round of
-        `flush`."""
+        with nothing left to send costs no request). A batch the server accepts counts as a
+        pull: it took it at the generation this device knew, so no other device had written
+        since (one that had would have made it a 409, a pull and a resend). With nothing sent
+        and the last pull `poll_interval` old, the round pulls. The first round, and one when
+        a full backup is due: the whole round of `flush`."""
         async with self._lock:
             if self._pulled_at is None or self.status.current.state is BackupState.FULL_BACKUP:
                 # Nothing goes up before this process's first pull: that pull is where a
@@ -259,11 +260,11 @@ class OutboxUploader:
             if pushed.pulled and await self.local.full_required():
                 # The push met a conflict and its pull asked for a full comparison.
                 return await self._finish_round(sent + await self._pull_then_push())
-            if fresh:
-                return await self._finish_round(sent, pushed.summary)
-            if pushed.summary is not None:
-                self._show_summary(pushed.summary)  # what went up, before the pull's round trip
-            return await self._finish_round(sent + await self._pull_then_push())
+            if sent or pushed.pulled:
+                self._pulled_at = time.monotonic()
+            elif not fresh:
+                return await self._finish_round(await self._pull_then_push())
+            return await self._finish_round(sent, pushed.summary)
 
     def _show_uploading(self, pending: int) -> None:
         self.status.update(state=BackupState.UPLOADING, pending_changes=pending)
