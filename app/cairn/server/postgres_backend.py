@@ -29,6 +29,7 @@ from cairn.server.backend import (
     feed_cut,
 )
 from cairn.server.batch import CONFLICT_DETAILS, StoreRow
+from cairn.server.paged_export import PagedExport
 from cairn.server.pg_lanes import Lanes
 from cairn.server.ratelimit import retry_after
 from cairn.server.schema_postgres import MIGRATION_LOCK, SCHEMA, SCHEMA_VERSION
@@ -79,7 +80,7 @@ class StatelessConnection(asyncpg.Connection):  # type: ignore[misc]  # untyped 
         return ""
 
 
-class PostgresExport:
+class PostgresExport(PagedExport):
     """A REPEATABLE READ transaction on a pooled connection, read through a cursor."""
 
     def __init__(
@@ -96,19 +97,6 @@ class PostgresExport:
         self._store = store
         self._row = row
         self._closed = False
-
-    @property
-    def generation(self) -> int:
-        return self._row.generation
-
-    @property
-    def incarnation(self) -> str | None:
-        return self._row.incarnation
-
-    async def objects(self) -> AsyncIterator[StoredObject]:
-        async for page in self.pages():
-            for obj in page:
-                yield obj
 
     async def pages(self) -> AsyncIterator[list[StoredObject]]:
         ids = (self._store.node_id, self._store.store_id)

@@ -9,12 +9,13 @@ from collections.abc import AsyncIterator
 
 from cairn.server.backend import EXPORT_PAGE_BYTES, EXPORT_PAGE_ROWS, StoreRef
 from cairn.server.batch import StoreRow
+from cairn.server.paged_export import PagedExport
 from cairn.wire.messages import StoredObject
 
 __all__ = ["SqliteExport"]
 
 
-class SqliteExport:
+class SqliteExport(PagedExport):
     """A read transaction held open on its own connection: a snapshot, read a page at a time.
 
     One statement walks the store in key order for the whole export: two queries per page
@@ -30,19 +31,6 @@ class SqliteExport:
         self._cursor: sqlite3.Cursor | None = None
         self._carried: StoredObject | None = None  # read, but over the last page's budget
         self._reading: asyncio.Future[list[StoredObject]] | None = None
-
-    @property
-    def generation(self) -> int:
-        return self._row.generation
-
-    @property
-    def incarnation(self) -> str | None:
-        return self._row.incarnation
-
-    async def objects(self) -> AsyncIterator[StoredObject]:
-        async for page in self.pages():
-            for obj in page:
-                yield obj
 
     async def pages(self) -> AsyncIterator[list[StoredObject]]:
         self._reading = asyncio.ensure_future(asyncio.to_thread(self._page))

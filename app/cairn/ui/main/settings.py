@@ -85,19 +85,17 @@ class SettingsPanel(QScrollArea):
         self.server_edit = QLineEdit(self.session.backup_status.current.server_url)
         self.server_edit.setObjectName("serverUrl")
         self.change_server_button = QPushButton("Change server")
-        self.change_server_button.clicked.connect(self.change_server)
-        self.server_result = result_label()
-        section.add_row("Server", self.server_edit, self.change_server_button)
-        section.add_row("", self.server_result)
+        self.server_result = section.add_field(
+            "Server", self.server_edit, self.change_server_button, self.change_server
+        )
         # For a server that takes new wallets by invite only; an existing backup needs none.
         self.invite_edit = QLineEdit(self.session.backup_invite or "")
         self.invite_edit.setObjectName("inviteCode")
         self.invite_edit.setPlaceholderText("only if the server's operator gave you one")
         self.use_invite_button = QPushButton("Use invite")
-        self.use_invite_button.clicked.connect(self.use_invite)
-        self.invite_result = result_label()
-        section.add_row("Invite", self.invite_edit, self.use_invite_button)
-        section.add_row("", self.invite_result)
+        self.invite_result = section.add_field(
+            "Invite", self.invite_edit, self.use_invite_button, self.use_invite
+        )
         self.back_up_button = QPushButton("Back up now")
         self.back_up_button.clicked.connect(self.back_up_now)
         self.backup_result = result_label()
@@ -115,10 +113,9 @@ class SettingsPanel(QScrollArea):
         self.email_edit.setObjectName("email")
         self.email_edit.setPlaceholderText("Optional — for notices about your backup")
         self.save_email_button = QPushButton("Save")
-        self.save_email_button.clicked.connect(self.save_email)
-        self.email_result = result_label()
-        section.add_row("Email", self.email_edit, self.save_email_button)
-        section.add_row("", self.email_result)
+        self.email_result = section.add_field(
+            "Email", self.email_edit, self.save_email_button, self.save_email
+        )
         self.network_combo = QComboBox()
         self.network_combo.setObjectName("network")
         self.network_combo.addItems(NETWORKS)
@@ -242,7 +239,8 @@ class SettingsPanel(QScrollArea):
         self.invite_edit.setText(code or "")
 
         async def work() -> str:
-            self.session.set_backup_invite(code or "")
+            # config.json is written and synced: off the GUI thread.
+            await asyncio.to_thread(self.session.set_backup_invite, code or "")
             if code is None:
                 return "No invite code is kept."
             await self.session.back_up_now()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QFrame,
@@ -9,6 +11,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QLineEdit,
+    QPushButton,
     QVBoxLayout,
     QWidget,
 )
@@ -60,6 +63,16 @@ class Section(QFrame):
         layout.setSpacing(10)
         layout.addWidget(heading)
         layout.addLayout(self.grid)
+
+    def add_field(
+        self, caption: str, field: QLineEdit, button: QPushButton, action: Callable[[], None]
+    ) -> ResultLabel:
+        """A field, the button that acts on it, and the line below that tells how it went."""
+        button.clicked.connect(action)
+        result = ResultLabel()
+        self.add_row(caption, field, button)
+        self.add_row("", result)
+        return result
 
     def add_row(self, caption: str, *widgets: QWidget) -> None:
         row = self.grid.rowCount()
