@@ -205,3 +205,35 @@ def backupd_factory(
 def backupd(backupd_factory: BackupdFactory) -> BackupServer:
     """A running cairn-backupd on a fresh SQLite database, rate limit off."""
     return backupd_factory()
+
+
+WRITER = "backupd-writer"
+
+
+def children(server: BackupServer) -> dict[int, str]:
+    """The supervisor's processes, pid → name (the writer names itself)."""
+    assert server.process is not None
+    pid = server.process.pid
+    found = {}
+    for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split():
+        try:
+            found[int(child)] = Path(f"/proc/{child}/comm").read_text().strip()
+        except FileNotFoundError:
+            continue
+    return found
+
+
+def writer_pid(server: BackupServer) -> int | None:
+    return next((pid for pid, name in children(server).items() if name == WRITER), None)
+
+
+def worker_pids(server: BackupServer) -> set[int]:
+    return {pid for pid, name in children(server).items() if name != WRITER}
+
+
+def alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return False
+    return state != "Z"

@@ -57,7 +57,12 @@ class BatchApplied:
 
 
 class BackendError(Exception):
-    """A request the shared state refuses; the API maps each subclass to one answer."""
+    """A request the shared state refuses; the API maps each subclass to one answer.
+
+    Refusals cross from the writer process to a worker as pickles: each subclass that takes
+    arguments of its own says how it is rebuilt (`__reduce__`), since the default would call
+    it with its message.
+    """
 
 
 class Replayed(BackendError):
@@ -69,12 +74,18 @@ class RateLimited(BackendError):
         super().__init__(f"rate limit exceeded; retry in {retry_after} s")
         self.retry_after = retry_after
 
+    def __reduce__(self) -> tuple[type[RateLimited], tuple[int]]:
+        return RateLimited, (self.retry_after,)
+
 
 class Conflict(BackendError):
     def __init__(self, info: ConflictInfo, detail: str) -> None:
         super().__init__(detail)
         self.info = info
         self.detail = detail
+
+    def __reduce__(self) -> tuple[type[Conflict], tuple[ConflictInfo, str]]:
+        return Conflict, (self.info, self.detail)
 
 
 class ResyncRequired(BackendError):
@@ -85,12 +96,18 @@ class ResyncRequired(BackendError):
         self.state = state
         self.compacted = compacted
 
+    def __reduce__(self) -> tuple[type[ResyncRequired], tuple[StoreState, int]]:
+        return ResyncRequired, (self.state, self.compacted)
+
 
 class QuotaExceeded(BackendError):
     def __init__(self, used: int, quota: int) -> None:
         super().__init__(f"the store would hold {used} bytes; its quota is {quota} bytes")
         self.used = used
         self.quota = quota
+
+    def __reduce__(self) -> tuple[type[QuotaExceeded], tuple[int, int]]:
+        return QuotaExceeded, (self.used, self.quota)
 
 
 # An export reads a page of at most this many rows and (beyond its first object) bytes, so a

@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import json
 import os
+import socket
 import sys
 import time
 from collections.abc import Mapping, Sequence
@@ -159,21 +160,34 @@ def serve(settings: Settings) -> int:
         _server(settings).run()
         return 0
     from cairn.server.workers import bind, supervise
+    from cairn.server.writer_process import WriterProcess
 
     # Once, before any worker opens the database: workers never race a schema upgrade.
     asyncio.run(_migrate(settings))
     sock = bind(settings.host, settings.port)
-    return supervise(settings.workers, sock, lambda s: _server(settings).run(sockets=[s]))
+    # On SQLite, one writer process takes every worker's writes (writer_process.py).
+    writer = None if settings.is_postgres else WriterProcess(sqlite_path(settings.db))
+    return supervise(
+        settings.workers,
+        sock,
+        lambda s, link: _server(settings, link).run(sockets=[s]),
+        writer,
+    )
 
 
-def _server(settings: Settings) -> uvicorn.Server:
+def _server(settings: Settings, writer_link: socket.socket | None = None) -> uvicorn.Server:
     import uvicorn
 
     from cairn.server.app import create_app
     from cairn.server.http_protocol import CoalescingHttpToolsProtocol
 
+    backend = None
+    if writer_link is not None:
+        from cairn.server.sqlite_backend import SqliteBackend
+
+        backend = SqliteBackend(sqlite_path(settings.db), writer_link=writer_link)
     config = uvicorn.Config(
-        create_app(settings, freeze_startup_objects=True),
+        create_app(settings, backend, freeze_startup_objects=True),
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level,

@@ -107,15 +107,8 @@ class _Worker:
 class GroupCommitWriter(_Worker):
     def __init__(self, path: Path) -> None:
         super().__init__()
-        self._conn = connect(path)
-        # Checkpoints run on the Checkpointer's thread, not inside a commit everyone waits for.
-        self._conn.execute("PRAGMA wal_autocheckpoint=0")
-        # New keys land all over the objects' primary-key index: with SQLite's default 2 MiB
-        # page cache, a store of 100,000 objects made every batch read its index pages back
-        # from the file (a full backup took 36 s instead of 29 s). The writer's cache only.
-        self._conn.execute(f"PRAGMA cache_size = -{WRITER_CACHE_KIB}")
-        lock_path = path.with_name(path.name + ".writer-lock")
-        self._lock = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        self._conn = connect_writer(path)
+        self._lock = open_writer_lock(path)
         thread = threading.Thread(target=self._loop, name="cairn-backupd-writer", daemon=True)
         self._threads.append(thread)
         thread.start()
@@ -136,52 +129,86 @@ class GroupCommitWriter(_Worker):
                     stop = True
                     break
                 jobs.append(nxt)
-            fcntl.flock(self._lock, fcntl.LOCK_EX)
-            try:
-                self._commit_group(jobs)
-            finally:
-                fcntl.flock(self._lock, fcntl.LOCK_UN)
+            outcomes = commit_group(self._conn, self._lock, [job.fn for job in jobs])
+            _answer_all([(job, *outcome) for job, outcome in zip(jobs, outcomes, strict=True)])
         self._conn.close()
         os.close(self._lock)
 
-    def _commit_group(self, jobs: list[_Job]) -> None:
-        # Jobs report refusals as results; an exception is unexpected. So first run the group
-        # straight through, and only when a job raises run it again with a savepoint per job.
-        try:
-            self._conn.execute("BEGIN IMMEDIATE")
-            results = [job.fn(self._conn) for job in jobs]
-            self._conn.execute("COMMIT")
-        except Exception:
-            self._rollback()
-            self._commit_one_by_one(jobs)
-            return
-        _answer_all([(job, result, None) for job, result in zip(jobs, results, strict=True)])
 
-    def _commit_one_by_one(self, jobs: list[_Job]) -> None:
-        outcomes: list[tuple[_Job, Any, BaseException | None]] = []
-        try:
-            self._conn.execute("BEGIN IMMEDIATE")
-            for job in jobs:
-                self._conn.execute("SAVEPOINT job")
-                try:
-                    result = job.fn(self._conn)
-                except Exception as exc:
-                    self._conn.execute("ROLLBACK TO job")
-                    self._conn.execute("RELEASE job")
-                    outcomes.append((job, None, exc))
-                else:
-                    self._conn.execute("RELEASE job")
-                    outcomes.append((job, result, None))
-            self._conn.execute("COMMIT")
-        except Exception as exc:  # the commit itself failed: nothing in the group is durable
-            self._rollback()
-            _answer_all([(job, None, exc) for job in jobs])
-            return
-        _answer_all(outcomes)
+Outcome = tuple[Any, BaseException | None]  # a job's result, or what it raised
 
-    def _rollback(self) -> None:
-        if self._conn.in_transaction:
-            self._conn.execute("ROLLBACK")
+
+def connect_writer(path: Path) -> sqlite3.Connection:
+    """The connection of a group-commit writer (this module's thread, or writer_process.py)."""
+    conn = connect(path)
+    # Checkpoints run on the Checkpointer's thread, not inside a commit everyone waits for.
+    conn.execute("PRAGMA wal_autocheckpoint=0")
+    # New keys land all over the objects' primary-key index: with SQLite's default 2 MiB
+    # page cache, a store of 100,000 objects made every batch read its index pages back
+    # from the file (a full backup took 36 s instead of 29 s). The writer's cache only.
+    conn.execute(f"PRAGMA cache_size = -{WRITER_CACHE_KIB}")
+    return conn
+
+
+def open_writer_lock(path: Path) -> int:
+    """The lock file the writers of one database file take turns on (the module's comment)."""
+    lock_path = path.with_name(path.name + ".writer-lock")
+    return os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+
+
+def commit_group(
+    conn: sqlite3.Connection, lock: int, jobs: list[Callable[[sqlite3.Connection], Any]]
+) -> list[Outcome]:
+    """Run `jobs` in one transaction and commit it once, holding the writer lock throughout."""
+    fcntl.flock(lock, fcntl.LOCK_EX)
+    try:
+        return _commit_group(conn, jobs)
+    finally:
+        fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def _commit_group(
+    conn: sqlite3.Connection, jobs: list[Callable[[sqlite3.Connection], Any]]
+) -> list[Outcome]:
+    # Jobs report refusals as results; an exception is unexpected. So first run the group
+    # straight through, and only when a job raises run it again with a savepoint per job.
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+        results = [job(conn) for job in jobs]
+        conn.execute("COMMIT")
+    except Exception:
+        _rollback(conn)
+        return _commit_one_by_one(conn, jobs)
+    return [(result, None) for result in results]
+
+
+def _commit_one_by_one(
+    conn: sqlite3.Connection, jobs: list[Callable[[sqlite3.Connection], Any]]
+) -> list[Outcome]:
+    outcomes: list[Outcome] = []
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+        for job in jobs:
+            conn.execute("SAVEPOINT job")
+            try:
+                result = job(conn)
+            except Exception as exc:
+                conn.execute("ROLLBACK TO job")
+                conn.execute("RELEASE job")
+                outcomes.append((None, exc))
+            else:
+                conn.execute("RELEASE job")
+                outcomes.append((result, None))
+        conn.execute("COMMIT")
+    except Exception as exc:  # the commit itself failed: nothing in the group is durable
+        _rollback(conn)
+        return [(None, exc) for _ in jobs]
+    return outcomes
+
+
+def _rollback(conn: sqlite3.Connection) -> None:
+    if conn.in_transaction:
+        conn.execute("ROLLBACK")
 
 
 class ReaderPool(_Worker):

@@ -22,9 +22,11 @@ import socket
 import time
 from collections.abc import Callable
 from types import FrameType
+from typing import Protocol
 
 log = logging.getLogger("cairn.server")
 PR_SET_PDEATHSIG = 1  # linux/prctl.h
+PR_SET_NAME = 15
 RESPAWN_PAUSE = 1.0  # a worker that dies at once is not restarted in a tight loop
 
 
@@ -38,44 +40,82 @@ def bind(host: str, port: int) -> socket.socket:
     return sock
 
 
-def _die_with(parent: int) -> None:
-    """End this worker the moment its supervisor ends, however it ends.
+def die_with(parent: int, name: bytes | None = None) -> None:
+    """End this process (a worker, the writer) the moment its supervisor ends, however it ends.
 
     A worker left behind would keep serving the port with nobody to stop or replace it. A
     supervisor that was killed is a crash: its workers go at once too, which loses nothing,
-    since no write is answered before it is durable.
+    since no write is answered before it is durable. `name` is the process's name in ps.
     """
     with contextlib.suppress(OSError, AttributeError):
         libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
         libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+        if name is not None:
+            libc.prctl(PR_SET_NAME, name[:15])
     if os.getppid() != parent:  # it ended before the line above took effect
         os._exit(1)
 
 
+class Writer(Protocol):
+    """A process the workers write through (writer_process.py), started before them."""
+
+    pid: int | None
+
+    def start(self) -> None: ...
+
+    def connect(self) -> socket.socket: ...
+
+    def forget(self) -> None: ...
+
+    def stop(self) -> int: ...
+
+
+WorkerMain = Callable[[socket.socket, socket.socket | None], None]
+
+
 def supervise(
-    workers: int, sock: socket.socket, run_worker: Callable[[socket.socket], None]
+    workers: int, sock: socket.socket, run_worker: WorkerMain, writer: Writer | None = None
 ) -> int:
-    """Run `run_worker(sock)` in `workers` forked processes until told to stop; the exit code."""
+    """Run `run_worker(sock, link)` in `workers` forked processes until told to stop; the exit
+    code. With a `writer`, it is started first and each worker gets a link of its own to it; a
+    writer that dies is replaced, and every worker after it (their links went with it)."""
     stopping = False
     children: dict[int, int] = {}  # pid -> worker number
 
     parent = os.getpid()
 
     def start(number: int) -> None:
+        link = writer.connect() if writer is not None else None
         pid = os.fork()
         if pid == 0:  # the worker
             signal.signal(signal.SIGTERM, signal.SIG_DFL)
             signal.signal(signal.SIGINT, signal.SIG_DFL)
-            _die_with(parent)
+            die_with(parent)
+            if writer is not None:
+                writer.forget()  # the supervisor's end of the writer's control socket stays there
             code = 0
             try:
-                run_worker(sock)
+                run_worker(sock, link)
             except BaseException:
                 log.exception("worker failed", extra={"fields": {"worker": number}})
                 code = 1
             finally:
                 os._exit(code)
+        if link is not None:
+            link.close()
         children[pid] = number
+
+    def replace_writer() -> None:
+        assert writer is not None
+        writer.forget()
+        if stopping:
+            return
+        log.error("the database writer exited; starting another, and new workers")
+        time.sleep(RESPAWN_PAUSE)
+        writer.start()
+        for pid in list(children):  # each comes back with a link to the new writer
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
 
     def stop(signum: int, _frame: FrameType | None) -> None:
         nonlocal stopping
@@ -86,6 +126,8 @@ def supervise(
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
+    if writer is not None:
+        writer.start()
     for number in range(workers):
         start(number)
     log.info("workers started", extra={"fields": {"workers": workers}})
@@ -96,6 +138,9 @@ def supervise(
         except ChildProcessError:
             break
         except InterruptedError:
+            continue
+        if writer is not None and pid == writer.pid:
+            replace_writer()
             continue
         if pid not in children:
             continue
@@ -112,4 +157,6 @@ def supervise(
         elif code not in (0, -signal.SIGTERM, -signal.SIGINT):
             failed = True
     sock.close()
+    if writer is not None and writer.stop() != 0:
+        failed = True
     return 1 if failed else 0

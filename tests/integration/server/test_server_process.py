@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.support.backupd import BackupdFactory, BackupServer
+from tests.support.backupd import BackupdFactory, BackupServer, alive, worker_pids
 from tests.support.signing import Node
 
 A, B = "a" * 64, "b" * 64
@@ -135,17 +135,7 @@ def test_compact_drops_old_tombstones_and_old_feeds_must_resync(backupd: BackupS
 
 
 def _worker_pids(server: BackupServer) -> set[int]:
-    assert server.process is not None
-    children = Path(f"/proc/{server.process.pid}/task/{server.process.pid}/children")
-    return {int(pid) for pid in children.read_text().split()}
-
-
-def _alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except FileNotFoundError:
-        return False
-    return state != "Z"
+    return worker_pids(server)  # the writer process is not a worker
 
 
 def test_workers_share_the_port_are_replaced_and_stop_together(
@@ -183,7 +173,7 @@ def test_workers_share_the_port_are_replaced_and_stop_together(
     # SIGTERM to the supervisor stops every worker, and it exits cleanly.
     server.stop(timeout=30)
     assert server.process is not None and server.process.returncode == 0
-    assert not any(_alive(pid) for pid in replaced)
+    assert not any(alive(pid) for pid in replaced)
 
 
 def test_killing_the_supervisor_takes_its_workers_with_it(backupd_factory: BackupdFactory) -> None:
@@ -193,9 +183,9 @@ def test_killing_the_supervisor_takes_its_workers_with_it(backupd_factory: Backu
     import time
 
     deadline = time.monotonic() + 10
-    while time.monotonic() < deadline and any(_alive(pid) for pid in workers):
+    while time.monotonic() < deadline and any(alive(pid) for pid in workers):
         time.sleep(0.05)
-    assert not any(_alive(pid) for pid in workers)
+    assert not any(alive(pid) for pid in workers)
     server.start()  # the port is free again
     assert httpx.get(server.url + "/healthz").status_code == 200
 
@@ -205,3 +195,16 @@ def test_workers_must_be_a_sensible_number(tmp_path: Path) -> None:
         result = run_cli("serve", "--db", str(tmp_path / "db.sqlite"), "--workers", bad)
         assert result.returncode == 2, (bad, result)
         assert "workers" in result.stderr
+
+
+def test_workers_share_the_per_node_rate_limit(backupd_factory: BackupdFactory) -> None:
+    # An hour-long window: the test does not straddle a window boundary.
+    server = backupd_factory(workers=2, rate_limit=4, rate_window=3600)
+    node = Node()
+    target = node.path()
+    # A connection of its own for each request, so that both workers take some of them.
+    statuses = [
+        httpx.get(server.url + target, headers=node.headers("GET", target)).status_code
+        for _ in range(16)
+    ]
+    assert statuses == [404] * 4 + [429] * 12
