@@ -5,11 +5,13 @@ from __future__ import annotations
 import shutil
 import sqlite3
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
 
-from cairn.server.backend import Backend, StoreRef
+from cairn.server import sqlite_schema
+from cairn.server.backend import Backend, Claim, Replayed, StoreRef
 from cairn.server.postgres_backend import PostgresBackend
 from cairn.server.sqlite_backend import SqliteBackend
 from cairn.wire.envelope import unseal
@@ -66,7 +68,7 @@ async def test_a_v1_sqlite_file_migrates_without_renumbering(tmp_path: Path) -> 
     finally:
         await backend.close()
     with sqlite3.connect(path) as conn:
-        assert conn.execute("SELECT version FROM schema_version").fetchall() == [(2,)]
+        assert conn.execute("SELECT version FROM schema_version").fetchall() == [(3,)]
     # Opening it again migrates nothing twice.
     backend = SqliteBackend(path)
     await backend.open()
@@ -100,3 +102,36 @@ async def test_a_v1_postgres_database_migrates_without_renumbering(
     finally:
         await backend.close()
     assert postgres_cluster.psql("SELECT version FROM cairn_schema", "backupd_v1_upgrade") == "2\n"
+
+
+@pytest.mark.asyncio
+async def test_nonces_seen_before_the_v3_upgrade_stay_seen(tmp_path: Path) -> None:
+    path = tmp_path / "backupd.sqlite"
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute(sqlite_schema.VERSION_TABLE)
+    for script in (sqlite_schema.SCHEMA_V1, sqlite_schema.MIGRATION_V2):
+        conn.executescript(script)
+    conn.execute("INSERT INTO schema_version (version) VALUES (2)")
+    now = int(time.time())
+    seen = Claim(NODE, "ab" * 16, now + 300, now - now % 3600, 3600, 0)
+    expired = Claim(NODE, "cd" * 16, now - 10, now - now % 3600, 3600, 0)
+    conn.executemany(
+        "INSERT INTO nonces (node_id, nonce, expires_at) VALUES (?, ?, ?)",
+        [(c.node_id, c.nonce, c.nonce_expires) for c in (seen, expired)],
+    )
+    conn.close()
+    backend = SqliteBackend(path)
+    await backend.open()
+    try:
+        with pytest.raises(Replayed):
+            await backend.claim(seen)
+        # The same nonce from another node is another request.
+        await backend.claim(Claim("03" + NODE[2:], seen.nonce, now + 300, 0, 3600, 0))
+        await backend.purge_expired(now)
+        await backend.claim(Claim(NODE, "ef" * 16, now + 300, 0, 3600, 0))
+    finally:
+        await backend.close()
+    with sqlite3.connect(path) as conn:
+        tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
+        assert "nonces" not in tables and "seen_nonces" in tables
+        assert conn.execute("SELECT count(*) FROM seen_nonces").fetchone() == (3,)
