@@ -84,8 +84,16 @@ def supervise(
 
     parent = os.getpid()
 
+    waiting: set[int] = set()  # workers not started: their writer had gone (it is being replaced)
+
     def start(number: int) -> None:
-        link = writer.connect() if writer is not None else None
+        link = None
+        if writer is not None:
+            try:
+                link = writer.connect()
+            except OSError:  # the writer died and is not reaped yet: start it with the next one
+                waiting.add(number)
+                return
         pid = os.fork()
         if pid == 0:  # the worker
             signal.signal(signal.SIGTERM, signal.SIG_DFL)
@@ -112,10 +120,15 @@ def supervise(
             return
         log.error("the database writer exited; starting another, and new workers")
         time.sleep(RESPAWN_PAUSE)
+        if stopping:
+            return
         writer.start()
         for pid in list(children):  # each comes back with a link to the new writer
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGTERM)
+        for number in sorted(waiting):
+            waiting.discard(number)
+            start(number)
 
     def stop(signum: int, _frame: FrameType | None) -> None:
         nonlocal stopping
@@ -132,7 +145,7 @@ def supervise(
         start(number)
     log.info("workers started", extra={"fields": {"workers": workers}})
     failed = False
-    while children:
+    while children or (waiting and not stopping):
         try:
             pid, status = os.wait()
         except ChildProcessError:

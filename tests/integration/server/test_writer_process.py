@@ -75,8 +75,9 @@ def test_one_writer_answers_every_worker_as_one_process_would(
         assert read(server, other, "a" * 64).status_code == 200
 
 
+@pytest.mark.parametrize("with_a_worker", [False, True], ids=["alone", "with-a-worker"])
 def test_a_writer_that_dies_is_replaced_and_loses_nothing_answered(
-    backupd_factory: BackupdFactory,
+    backupd_factory: BackupdFactory, with_a_worker: bool
 ) -> None:
     server = backupd_factory(workers=2)
     first_writer, first_workers = writer_pid(server), worker_pids(server)
@@ -91,6 +92,8 @@ def test_a_writer_that_dies_is_replaced_and_loses_nothing_answered(
         generation = r.json()["generation"]
         acknowledged.append(key)
     os.kill(first_writer, signal.SIGKILL)
+    if with_a_worker:  # the supervisor may reap the worker first, with its writer gone
+        os.kill(min(first_workers), signal.SIGKILL)
     # Meanwhile writes are refused (503) or applied, never answered 200 and then lost; the
     # supervisor starts a new writer and new workers linked to it.
     key = "f" * 64
