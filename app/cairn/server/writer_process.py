@@ -16,6 +16,7 @@ started another and replaced them.
 from __future__ import annotations
 
 import contextlib
+import gc
 import logging
 import os
 import pickle
@@ -75,6 +76,9 @@ class WriterProcess:
             signal.signal(signal.SIGTERM, signal.SIG_IGN)
             signal.signal(signal.SIGINT, signal.SIG_IGN)
             die_with(supervisor, PROCESS_NAME)
+            # As in the workers (app.py): what the import left alive is out of the collector's
+            # sight, so a full collection is not a pause every commit waits for.
+            gc.freeze()
             code = 0
             try:
                 serve_writes(self.path, theirs)
