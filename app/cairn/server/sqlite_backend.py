@@ -9,6 +9,8 @@ there is only one writer.
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 import socket
 import sqlite3
 import time
@@ -30,7 +32,7 @@ from cairn.server.sqlite_export import SqliteExport
 from cairn.server.sqlite_ops import store_row as _store_row
 from cairn.server.sqlite_schema import migrate_file
 from cairn.server.sqlite_worker import Checkpointer, ReaderPool, connect
-from cairn.server.sqlite_writes import LocalWrites, RemoteWrites, Writes
+from cairn.server.sqlite_writes import WRITER_GONE, LocalWrites, RemoteWrites, Writes
 from cairn.wire.messages import Batch, FeedItem, FeedPage, StoredObject, StoreInfo
 
 RATE_WINDOWS_KEPT = 3600  # seconds of rate-limit windows remembered (no window is longer)
@@ -59,7 +61,11 @@ class SqliteBackend:
             self._writes = LocalWrites(self.path)
             self._checkpointer = Checkpointer(self.path)
         else:
-            self._writes = await RemoteWrites.connect(self._writer_link)
+            # A worker whose link ended has nothing to write through: it stops as on SIGTERM
+            # (finishing its requests) and the supervisor starts another with a new link.
+            self._writes = await RemoteWrites.connect(
+                self._writer_link, lambda: os.kill(os.getpid(), signal.SIGTERM)
+            )
         self._readers = ReaderPool(self.path, self._readers_count)
 
     async def close(self) -> None:
@@ -89,6 +95,8 @@ class SqliteBackend:
         return self._readers
 
     async def ping(self) -> None:
+        if isinstance(self._writes, RemoteWrites) and self._writes.gone:
+            raise ConnectionError(WRITER_GONE)
         await self.readers.run(lambda conn: conn.execute("SELECT 1").fetchone())
 
     async def claim(self, claim: Claim) -> None:

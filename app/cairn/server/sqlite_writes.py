@@ -61,6 +61,11 @@ class Frames:
     def __init__(self) -> None:
         self._buffer = bytearray()
 
+    @property
+    def partial(self) -> bool:
+        """Part of a frame has arrived, not all of it."""
+        return bool(self._buffer)
+
     def feed(self, data: bytes) -> list[Any]:
         buffer = self._buffer
         buffer += data
@@ -104,16 +109,22 @@ class LocalWrites:
 class RemoteWrites(asyncio.Protocol):
     """A worker's end of its link to the writer process."""
 
-    def __init__(self) -> None:
+    def __init__(self, on_lost: Callable[[], None] = lambda: None) -> None:
         self._transport: asyncio.Transport | None = None
         self._frames = Frames()
         self._waiting: collections.deque[asyncio.Future[Any]] = collections.deque()
         self._gone = False
+        self._closing = False
+        self._on_lost = on_lost
 
     @classmethod
-    async def connect(cls, link: socket.socket) -> RemoteWrites:
+    async def connect(
+        cls, link: socket.socket, on_lost: Callable[[], None] = lambda: None
+    ) -> RemoteWrites:
+        """`on_lost` runs if the link ends while this end is not closing it (the worker then
+        has nothing to write through, and should make way for one with a new link)."""
         loop = asyncio.get_running_loop()
-        transport, writes = await loop.create_unix_connection(cls, sock=link)
+        transport, writes = await loop.create_unix_connection(lambda: cls(on_lost), sock=link)
         writes._transport = transport  # uvloop may call connection_made only on the next turn
         return writes
 
@@ -128,7 +139,12 @@ class RemoteWrites(asyncio.Protocol):
     async def forget_rates(self, before: int) -> None:
         await self._ask((None, (before,), None))
 
+    @property
+    def gone(self) -> bool:
+        return self._gone
+
     async def close(self) -> None:
+        self._closing = True
         if self._transport is not None:
             self._transport.close()
 
@@ -136,9 +152,10 @@ class RemoteWrites(asyncio.Protocol):
         if self._gone or self._transport is None:
             # An OSError: answered 503 `unavailable`, like any database that cannot be reached.
             raise ConnectionError(WRITER_GONE)
+        data = frame(message)  # first: a message that does not pickle must leave no answer owed
         future = asyncio.get_running_loop().create_future()
         self._waiting.append(future)
-        self._transport.write(frame(message))
+        self._transport.write(data)
         return await future
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -161,3 +178,5 @@ class RemoteWrites(asyncio.Protocol):
             future = self._waiting.popleft()
             if not future.done():
                 future.set_exception(ConnectionError(WRITER_GONE))
+        if not self._closing:
+            self._on_lost()

@@ -61,7 +61,7 @@ class Writer(Protocol):
 
     pid: int | None
 
-    def start(self) -> None: ...
+    def start(self, listening: socket.socket) -> None: ...
 
     def connect(self) -> socket.socket: ...
 
@@ -85,8 +85,11 @@ def supervise(
     parent = os.getpid()
 
     waiting: set[int] = set()  # workers not started: their writer had gone (it is being replaced)
+    relinking: set[int] = set()  # workers stopped to come back linked to a new writer
 
     def start(number: int) -> None:
+        if stopping:
+            return
         link = None
         if writer is not None:
             try:
@@ -112,18 +115,21 @@ def supervise(
         if link is not None:
             link.close()
         children[pid] = number
+        if stopping:  # the stop came while it was forked: it must hear of it too
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
 
     def replace_writer() -> None:
         assert writer is not None
         writer.forget()
         if stopping:
             return
-        log.error("the database writer exited; starting another, and new workers")
         time.sleep(RESPAWN_PAUSE)
         if stopping:
             return
-        writer.start()
-        for pid in list(children):  # each comes back with a link to the new writer
+        writer.start(sock)
+        for pid in list(children):  # each comes back with a link to the new writer, at once
+            relinking.add(pid)
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGTERM)
         for number in sorted(waiting):
@@ -140,7 +146,7 @@ def supervise(
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     if writer is not None:
-        writer.start()
+        writer.start(sock)
     for number in range(workers):
         start(number)
     log.info("workers started", extra={"fields": {"workers": workers}})
@@ -153,13 +159,20 @@ def supervise(
         except InterruptedError:
             continue
         if writer is not None and pid == writer.pid:
+            log.error(
+                "the database writer exited; starting another, and new workers",
+                extra={"fields": {"code": os.waitstatus_to_exitcode(status)}},
+            )
             replace_writer()
             continue
         if pid not in children:
             continue
         number = children.pop(pid)
         code = os.waitstatus_to_exitcode(status)
-        if not stopping:
+        if pid in relinking:
+            relinking.discard(pid)
+            start(number)
+        elif not stopping:
             log.error(
                 "worker exited; starting another",
                 extra={"fields": {"worker": number, "code": code}},

@@ -67,12 +67,15 @@ class WriterProcess:
         self.pid: int | None = None
         self._control: socket.socket | None = None
 
-    def start(self) -> None:
+    def start(self, listening: socket.socket) -> None:
+        """Fork the writer; `listening` (the workers' socket) is closed in it: a stop must not
+        leave a process holding the port that accepts nobody."""
         supervisor = os.getpid()
         mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         pid = os.fork()
         if pid == 0:
             mine.close()
+            listening.close()
             signal.signal(signal.SIGTERM, signal.SIG_IGN)
             signal.signal(signal.SIGINT, signal.SIG_IGN)
             die_with(supervisor, PROCESS_NAME)
@@ -96,6 +99,9 @@ class WriterProcess:
         mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
             socket.send_fds(self._control, [b"L"], [theirs.fileno()])
+        except OSError:
+            mine.close()
+            raise
         finally:
             theirs.close()
         return mine
@@ -167,13 +173,17 @@ def _accept(control: socket.socket, selector: selectors.BaseSelector) -> int | N
 def _receive(link: _Link, calls: list[_Call]) -> bool:
     """Read what a worker sent; False when its link has closed (or broke)."""
     try:
-        data = link.sock.recv(1 << 20)
-        if not data:
-            return False
-        calls.extend(_Call(link, message) for message in link.frames.feed(data))
+        while True:
+            data = link.sock.recv(1 << 20)
+            if not data:
+                return False
+            calls.extend(_Call(link, message) for message in link.frames.feed(data))
+            # A large batch fills the socket many times over: read the rest of it now rather
+            # than one socketful per group (each group ends in a commit).
+            if not link.frames.partial:
+                return True
     except (OSError, pickle.UnpicklingError):
         return False
-    return True
 
 
 def _run(conn: Any, lock: int, rates: FixedWindowCounter, calls: list[_Call]) -> list[Outcome]:
@@ -209,9 +219,13 @@ def _answer(calls: list[_Call], outcomes: list[Outcome]) -> None:
         reply = _reply(result, error)
         replies.setdefault(id(call.link), (call.link, []))[1].append(reply)
     for link, frames in replies.values():
-        # A worker that went away drops its answers; its link closes on the next read.
-        with contextlib.suppress(OSError):
+        try:
             link.sock.sendall(b"".join(frames))
+        except OSError:
+            # Gone, or not reading for SEND_TIMEOUT: part of a frame may have left, so the link
+            # is of no more use. Shut, it reads as closed here and there (that worker ends).
+            with contextlib.suppress(OSError):
+                link.sock.shutdown(socket.SHUT_RDWR)
 
 
 def _reply(result: Any, error: BaseException | None) -> bytes:
