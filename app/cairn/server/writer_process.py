@@ -186,7 +186,9 @@ def _receive(link: _Link, calls: list[_Call]) -> bool:
         return False
 
 
-def _run(conn: Any, lock: int, rates: FixedWindowCounter, calls: list[_Call]) -> list[Outcome]:
+def _run(
+    conn: sqlite3.Connection, lock: int, rates: FixedWindowCounter, calls: list[_Call]
+) -> list[Outcome]:
     outcomes: list[Outcome | None] = [None] * len(calls)
     jobs: list[Callable[[sqlite3.Connection], Any]] = []
     placed: list[int] = []
