@@ -3,7 +3,6 @@ holds, and the notices a sync raises (the engine as a whole: sync.py)."""
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import time
@@ -22,12 +21,15 @@ from cairn.backup.localstate import (
     MANIFEST,
     PROTOCOL,
     SENT,
+    SENT_RECENT,
     AsyncStore,
     Incarnation,
     LocalBackupState,
     ManifestState,
     Notice,
     RoundSummary,
+    SentIds,
+    read_sent,
 )
 from cairn.keys import BackupKeys
 from cairn.storage import is_local
@@ -41,14 +43,23 @@ log = logging.getLogger("cairn.backup.sync")
 
 MAX_PUSH_ROUNDS = 8  # rounds of pull → rebuild → resend before giving up for now
 MAX_APPLY_ATTEMPTS = 8  # the user keeps writing the records a pull is merging
-SENT_KEPT = 1024  # write ids remembered: our own writes are recognised in the feed by them
 MAX_BATCH_ITEMS = 500  # the server allows 1000 per batch; the manifest takes one
 MAX_BATCH_BYTES = 4 * 1024 * 1024
 # Batches larger than this are sealed on a worker thread (about a millisecond of work here).
 SEAL_ON_LOOP_BYTES = 64 * 1024
 _MOD = 1 << 256
-# The records this device's view of the server is made of (EngineCore._view).
-VIEW_NAMES = (LAST_GENERATION, INCARNATION, MANIFEST, CLOCK, SENT, PROTOCOL, DEVICE_RECORD)
+# The records this device's view of the server is made of (EngineCore._view); a push reads all
+# but the older sent write ids (SentIds says why).
+PUSH_VIEW_NAMES = (
+    LAST_GENERATION,
+    INCARNATION,
+    MANIFEST,
+    CLOCK,
+    SENT_RECENT,
+    PROTOCOL,
+    DEVICE_RECORD,
+)
+VIEW_NAMES = (*PUSH_VIEW_NAMES, SENT)
 
 
 @dataclass(frozen=True)
@@ -80,7 +91,7 @@ class _View:
     manifest: ManifestState
     clock: hlc.ClockState
     device: bytes
-    sent: list[str]
+    sent: SentIds
     current_protocol: bool
 
 
@@ -135,10 +146,11 @@ class EngineCore:
     # -- state --------------------------------------------------------------------------------
 
     async def _view(self) -> _View:
-        return await self._view_of(await self.store.get_many(VIEW_NAMES))
+        return await self._view_of(await self.store.get_many(VIEW_NAMES), with_older=True)
 
-    async def _view_of(self, found: dict[str, bytes]) -> _View:
-        """The view from its records as read (`VIEW_NAMES`, among others)."""
+    async def _view_of(self, found: dict[str, bytes], *, with_older: bool) -> _View:
+        """The view from its records as read (`VIEW_NAMES`, or `PUSH_VIEW_NAMES` without
+        `with_older`, among others)."""
         device = found.get(DEVICE_RECORD)
         if device is None or len(device) != DEVICE_ID_BYTES:
             device = os.urandom(DEVICE_ID_BYTES)
@@ -149,7 +161,7 @@ class EngineCore:
             manifest=ManifestState.decode(found.get(MANIFEST)),
             clock=hlc.ClockState.decode(found.get(CLOCK)),
             device=device,
-            sent=json.loads(found[SENT]) if SENT in found else [],
+            sent=read_sent(found, with_older=with_older),
             current_protocol=found.get(PROTOCOL) == b"2",
         )
 

@@ -6,9 +6,23 @@ Pure data; cairn.backup.localstate is the one writer of the records themselves.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 
-__all__ = ["FullRequirement", "Incarnation", "ManifestState", "Notice"]
+__all__ = [
+    "SENT_KEPT",
+    "SENT_RECENT_KEPT",
+    "FullRequirement",
+    "Incarnation",
+    "ManifestState",
+    "Notice",
+    "SentIds",
+]
+
+SENT_KEPT = 1024  # older write ids remembered: our own writes are recognised in the feed by them
+# The newest ones, in a record of their own: each batch rewrites a record of at most this many
+# (about a kilobyte) instead of one of every id kept (about 37 KB, past a page of the store).
+SENT_RECENT_KEPT = 32
 
 
 @dataclass(frozen=True)
@@ -104,3 +118,59 @@ class Notice:
             return None
         data = json.loads(raw)
         return cls(str(data["kind"]), str(data["reason"]), float(data["at"]))
+
+
+@dataclass(frozen=True)
+class SentIds:
+    """The write ids of the batches this device sent lately: in the feed, a write carrying one
+    of them is this device's own (its answer was lost, or it came back in a re-listing).
+
+    Two records hold them: `recent`, newest last, at most SENT_RECENT_KEPT, which every batch
+    rewrites; and `older`, at most SENT_KEPT, which takes all but the newest of the recent ones
+    when they fill up. A push reads only the recent ones (`older` is None then): all it asks is
+    whether its spare write id, always the newest, is among them.
+    """
+
+    recent: tuple[str, ...] = ()
+    older: frozenset[str] | None = frozenset()
+
+    @classmethod
+    def decode(cls, recent: bytes | None, older: bytes | None, *, with_older: bool) -> SentIds:
+        return cls(
+            tuple(_ids(recent)),
+            frozenset(_ids(older)) if with_older else None,
+        )
+
+    def __contains__(self, write_id: object) -> bool:
+        if write_id in self.recent:
+            return True
+        if self.older is None:
+            raise LookupError("only the recent write ids were read")
+        return write_id in self.older
+
+    def appended(self, write_id: str) -> SentIds:
+        """As they are once `write_id` is remembered (of the older ones, only what was read)."""
+        recent = (*self.recent, write_id)
+        if len(recent) <= SENT_RECENT_KEPT:
+            return SentIds(recent, self.older)
+        older = None if self.older is None else self.older | set(recent[:-1])
+        return SentIds(recent[-1:], older)
+
+
+def appended_sent(
+    recent: bytes | None, read_older: Callable[[], bytes | None], write_ids: list[str]
+) -> tuple[bytes, bytes | None]:
+    """The two records once `write_ids` are remembered: the recent one, and the older one if it
+    changes (None: it stays as it is, and `read_older` was not called)."""
+    ids = [*_ids(recent), *write_ids]
+    if len(ids) <= SENT_RECENT_KEPT:
+        return _encode_ids(ids), None
+    return _encode_ids(ids[-1:]), _encode_ids([*_ids(read_older()), *ids[:-1]][-SENT_KEPT:])
+
+
+def _ids(raw: bytes | None) -> list[str]:
+    return [] if raw is None else [str(i) for i in json.loads(raw)]
+
+
+def _encode_ids(ids: list[str]) -> bytes:
+    return json.dumps(ids).encode()

@@ -16,7 +16,8 @@ its records from `bookkeeping_records` and `version_record`.
     local/backup/incarnation          JSON {id, previous, previous_generation}: this life of the store
     local/backup/protocol             "2" once this device has re-listed the store under protocol v2
     local/backup/full_required        JSON {reason, since, token, trust_server}: a full resync must run
-    local/backup/sent                 JSON [write id, ...]: the latest batches this device sent
+    local/backup/sent_recent          JSON [write id, ...]: the newest batches this device sent
+    local/backup/sent                 JSON [write id, ...]: older batches it sent (SentIds)
     local/backup/clock                JSON [wall ms, counter]: the hybrid logical clock
     local/backup/notice               JSON {kind, reason, at}: a rollback or an erase elsewhere,
                                       shown until the user dismisses it
@@ -33,7 +34,14 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
-from cairn.backup.localrecords import FullRequirement, Incarnation, ManifestState, Notice
+from cairn.backup.localrecords import (
+    FullRequirement,
+    Incarnation,
+    ManifestState,
+    Notice,
+    SentIds,
+    appended_sent,
+)
 from cairn.storage.protocol import (
     OutboxEntry,
     OutboxStats,
@@ -54,6 +62,7 @@ __all__ = [
     "NOTICE",
     "PROTOCOL",
     "SENT",
+    "SENT_RECENT",
     "SERVER_URL",
     "VERSIONS_PREFIX",
     "AsyncStore",
@@ -63,9 +72,12 @@ __all__ = [
     "ManifestState",
     "Notice",
     "RoundSummary",
+    "SentIds",
     "bookkeeping_records",
     "clear_server_state",
     "full_backup_reason",
+    "read_sent",
+    "remember_sent",
     "require_full_backup",
     "version_name",
     "version_of",
@@ -80,6 +92,7 @@ INCARNATION = PREFIX + "incarnation"
 PROTOCOL = PREFIX + "protocol"
 FULL_REQUIRED = PREFIX + "full_required"
 SENT = PREFIX + "sent"
+SENT_RECENT = PREFIX + "sent_recent"
 CLOCK = PREFIX + "clock"
 NOTICE = PREFIX + "notice"
 SERVER_URL = PREFIX + "server_url"
@@ -136,6 +149,7 @@ _SERVER_NAMES = (
     LAST_SUCCESS,
     SERVER_URL,
     SENT,
+    SENT_RECENT,
     *LEGACY_NAMES,
 )
 
@@ -160,16 +174,15 @@ def bookkeeping_records(
     manifest: ManifestState | None = None,
     incarnation: Incarnation | None = None,
     clock: bytes | None = None,
-    sent: Iterable[str] | None = None,
     server_url: str | None = None,
     synced_at: float | None = None,
     protocol_current: bool = False,
 ) -> dict[str, bytes]:
     """The records for what a write learnt about the server, to go in the caller's transaction.
 
-    `generation`: the feed cursor; `clock`: the encoded hybrid logical clock; `sent`: the latest
-    write ids this device sent; `synced_at`: when the server last acknowledged an exchange;
-    `protocol_current`: this device's view was listed under the current protocol.
+    `generation`: the feed cursor; `clock`: the encoded hybrid logical clock; `synced_at`: when
+    the server last acknowledged an exchange; `protocol_current`: this device's view was listed
+    under the current protocol. (The write ids sent: `remember_sent`.)
     """
     records: dict[str, bytes] = {}
     if generation is not None:
@@ -180,8 +193,6 @@ def bookkeeping_records(
         records[INCARNATION] = incarnation.encode()
     if clock is not None:
         records[CLOCK] = clock
-    if sent is not None:
-        records[SENT] = json.dumps(list(sent)).encode()
     if server_url is not None:
         records[SERVER_URL] = server_url.encode()
     if synced_at is not None:
@@ -189,6 +200,19 @@ def bookkeeping_records(
     if protocol_current:
         records[PROTOCOL] = CURRENT_PROTOCOL
     return records
+
+
+def remember_sent(store: RecordStore, write_ids: list[str]) -> dict[str, bytes]:
+    """The records that add `write_ids` to the sent ones (SentIds), for the caller's
+    transaction. On the store's thread: they are read there and then, so batches prepared ahead
+    of each other's answers each add to what the one before wrote."""
+    recent, older = appended_sent(store.get(SENT_RECENT), lambda: store.get(SENT), write_ids)
+    return {SENT_RECENT: recent} if older is None else {SENT_RECENT: recent, SENT: older}
+
+
+def read_sent(found: Mapping[str, bytes], *, with_older: bool) -> SentIds:
+    """The sent write ids from their records as read (`with_older`: SENT was among them)."""
+    return SentIds.decode(found.get(SENT_RECENT), found.get(SENT), with_older=with_older)
 
 
 def _int(raw: bytes | None) -> int:

@@ -10,9 +10,8 @@ from cairn.backup import hlc
 from cairn.backup.engine import (
     _MOD,
     MAX_PUSH_ROUNDS,
+    PUSH_VIEW_NAMES,
     SEAL_ON_LOOP_BYTES,
-    SENT_KEPT,
-    VIEW_NAMES,
     EngineCore,
     PushResult,
     _View,
@@ -26,9 +25,11 @@ from cairn.backup.localstate import (
     Incarnation,
     ManifestState,
     RoundSummary,
+    SentIds,
     bookkeeping_records,
     full_reason,
     read_summary,
+    remember_sent,
     version_name,
     version_of,
     version_record,
@@ -150,14 +151,14 @@ class Pushing(EngineCore):
                 return _Read([], {}, {}, {}, full, waiting)
             keys = {n: wire_key(n) for n in names}
             pending = store.pending_for(names)
-            wanted = [*VIEW_NAMES, *names, *(version_name(k) for k in keys.values())]
+            wanted = [*PUSH_VIEW_NAMES, *names, *(version_name(k) for k in keys.values())]
             return _Read(names, keys, pending, store.get_many(wanted), full, waiting)
 
         return await self.store.call(read)
 
     async def _prepare(self, got: _Read, after: _Prepared | None) -> _Prepared:
         names, all_keys, pending, found = got.names, got.keys, got.pending, got.found
-        view = await self._view_of(found) if after is None else after.view_after()
+        view = await self._view_of(found, with_older=False) if after is None else after.view_after()
         values = {n: found[n] for n in names if n in found}
         chosen: list[str] = []
         size = 0
@@ -175,7 +176,8 @@ class Pushing(EngineCore):
         incarnation = view.incarnation or await self._new_incarnation(view)
         generation = view.generation + 1
         spare, self._spare_write_id = self._spare_write_id, None  # used at most once
-        remembered = spare is not None and spare in view.sent and incarnation == view.incarnation
+        # The spare is the newest id remembered, so among the recent ones (all a push reads).
+        remembered = spare in view.sent.recent and incarnation == view.incarnation
         write_id = spare if remembered and spare is not None else new_write_id()
         binding = _Binding(bytes.fromhex(write_id), bytes.fromhex(incarnation.id))
         work = _SealWork(chosen, keys, known, pending, values, view, incarnation, generation)
@@ -202,17 +204,20 @@ class Pushing(EngineCore):
         )
         clock, digest, objects = sealed.clock, sealed.digest, sealed.objects
         batch = Batch(incarnation.id, view.generation, write_id, tuple(puts), tuple(deletes))
-        sent = view.sent
         if not prepared.remembered:
             # Remembered before sending: if the answer is lost, the feed shows the write as
             # ours (and the store's new incarnation as the one this device started).
-            sent = [*view.sent, write_id][-SENT_KEPT:]
-            await self.store.batch(
-                bookkeeping_records(
-                    sent=sent,
-                    incarnation=incarnation if view.incarnation != incarnation else None,
+            new_life = incarnation if view.incarnation != incarnation else None
+
+            def remember(store: RecordStore) -> None:
+                store.batch(
+                    {
+                        **bookkeeping_records(incarnation=new_life),
+                        **remember_sent(store, [write_id]),
+                    }
                 )
-            )
+
+            await self.store.call(remember)
         result = await self.client.put_batch(batch)
         if result.generation != generation:
             raise BackupServerError("the server applied a batch at an unexpected generation")
@@ -227,11 +232,11 @@ class Pushing(EngineCore):
                 clock=clock.encode(),
                 protocol_current=True,
                 synced_at=self._clock(),
-                sent=[*sent, spare][-SENT_KEPT:],
             )
         )
 
         def record(store: RecordStore) -> RoundSummary | None:
+            bookkeeping.update(remember_sent(store, [spare]))
             store.apply_synced(bookkeeping, forget, expect={}, ack=seqs)
             return read_summary(store) if summarize else None
 
@@ -362,11 +367,11 @@ class _Prepared:
             current_protocol=True,
         )
 
-    def _sent_after(self) -> list[str]:
+    def _sent_after(self) -> SentIds:
         # As `_send` records them, without the spare id it adds (that one is for later).
         if self.remembered:
-            return list(self.view.sent)
-        return [*self.view.sent, self.write_id][-SENT_KEPT:]
+            return self.view.sent
+        return self.view.sent.appended(self.write_id)
 
     def versions_after(self, keys: Iterable[str]) -> dict[str, int]:
         """The server versions of `keys` this batch changes once accepted (0: deleted)."""

@@ -13,6 +13,7 @@ import pytest
 
 from cairn.backup.client import BackupUnreachable, RemoteBackupClient
 from cairn.backup.conflicts import list_conflicts, resolve_conflict
+from cairn.backup.localrecords import SENT_RECENT_KEPT
 from cairn.backup.localstate import NOTICE
 from cairn.backup.restore import RestoreOutcome
 from cairn.backup.sync import BackupErased
@@ -205,10 +206,17 @@ class LosesAnswers(RemoteBackupClient):
 
 
 @pytest.mark.asyncio
-async def test_our_own_write_whose_answer_was_lost_is_not_a_conflict(server, tmp_path):
+@pytest.mark.parametrize("batches_before", [0, SENT_RECENT_KEPT + 3])
+async def test_our_own_write_whose_answer_was_lost_is_not_a_conflict(
+    server, tmp_path, batches_before
+):
     a = await device(tmp_path / "a.sqlite", server.url)
     lossy = LosesAnswers(server.url, _keys(), "regtest")
     a.service.engine.client = lossy
+    earlier = {f"labels/addr/{i}": b"before" for i in range(batches_before)}
+    for name, value in earlier.items():  # past the recent write ids: some are older ones now
+        await a.store.put(name, value)
+        await a.sync()
     await a.store.batch({"labels/tx/1": b"one", "labels/tx/2": b"two"})
     lossy.lose_next = True
     with pytest.raises(BackupUnreachable):
@@ -217,9 +225,11 @@ async def test_our_own_write_whose_answer_was_lost_is_not_a_conflict(server, tmp
     await a.sync()
     assert a.service.status.current.conflicts == 0
     assert await a.store.scan("conflicts/") == []
+    assert a.service.status.current.notice_kind is None  # not taken for a copied data dir
     await lossy.aclose()
     await a.close()
     assert await restored_records(server.url, tmp_path) == {
+        **earlier,
         "labels/tx/1": b"one, edited",
         "labels/tx/2": b"two",
     }
