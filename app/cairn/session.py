@@ -28,7 +28,7 @@ from cairn.onboarding import WalletPresence
 from cairn.seedfile import keyring_available, load_seed, save_seed, seed_exists, seed_protection
 from cairn.serverurl import normalise_server_url, server_url_problem
 from cairn.session_backups import BackupProgressCallback, _ignore
-from cairn.session_lifecycle import UPLOAD_BATCH_ITEMS, SessionLifecycle, load_wallet_modules
+from cairn.session_lifecycle import SessionLifecycle, load_wallet_modules
 from cairn.upgrade import (
     CURRENT_FORMAT,
     UnknownFormatError,
@@ -43,7 +43,7 @@ if TYPE_CHECKING:
     from cairn.backup.restore import RestoreProgress, RestoreResult
     from cairn.wallet import CairnWallet
 
-__all__ = ["UPLOAD_BATCH_ITEMS", "Session", "SessionError"]
+__all__ = ["Session", "SessionError"]
 
 log = logging.getLogger(__name__)
 

@@ -33,11 +33,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("cairn.session")  # the session's one logger, as before the split
 
 RECORDS_NAME = "records.sqlite"
-# Records per upload batch: the engine's largest. Sealing and encoding a batch of that size run
-# on worker threads; what stays on the event loop is a few milliseconds per batch, and fewer
-# batches mean fewer requests and durable commits in a full backup.
-UPLOAD_BATCH_ITEMS = 500
-
 # What opening a wallet needs beyond the first frame: BDK and the wallet (about 28 MiB), the
 # backup engine and its HTTP client. The main window shows before they are imported.
 WALLET_MODULES = ("cairn.wallet.core", "cairn.backup.service", "cairn.wallet_restore")
@@ -167,7 +162,6 @@ class SessionLifecycle(SessionBackups):
             self.network,
             url,
             timeout=self._backup_timeout,
-            max_items=UPLOAD_BATCH_ITEMS,
             on_remote_changes=self._remote_changes_applied,
             invite=self.config.backup_invite,
         )

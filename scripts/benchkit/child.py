@@ -22,7 +22,6 @@ from cairn.backup.restore import RestoreOutcome, restore_store
 from cairn.backup.service import BackupService
 from cairn.events import EventBus, LabelChanged
 from cairn.keys import BackupKeys, derive_backup_keys, mnemonic_to_seed
-from cairn.session import UPLOAD_BATCH_ITEMS
 from cairn.storage import AsyncRecordStore, SqliteStore
 from cairn.wire.addressing import new_incarnation, new_write_id
 from cairn.wire.messages import Batch, PutItem
@@ -40,7 +39,7 @@ async def full_backup(url: str, path: str, records: int, value_bytes: int) -> di
     store.batch({f"wallet/changeset/{i:08d}": os.urandom(value_bytes) for i in range(records)})
     require_full_backup(store, "the benchmark's upgrade")
     async_store = AsyncRecordStore(store)
-    service = BackupService(async_store, keys(), NETWORK, url, max_items=UPLOAD_BATCH_ITEMS)
+    service = BackupService(async_store, keys(), NETWORK, url)
     await service.prepare()
     started = time.perf_counter()
     result = await service.full_backup()

@@ -43,7 +43,11 @@ log = logging.getLogger("cairn.backup.sync")
 
 MAX_PUSH_ROUNDS = 8  # rounds of pull → rebuild → resend before giving up for now
 MAX_APPLY_ATTEMPTS = 8  # the user keeps writing the records a pull is merging
-MAX_BATCH_ITEMS = 500  # the server allows 1000 per batch; the manifest takes one
+# Records per batch: a server takes 1000 items by default and the manifest is one of them. Fewer
+# batches mean fewer requests and durable commits (a full backup of 100,000 records took about
+# an eighth less time than with 500). A server or proxy that takes fewer answers 413, and the
+# batches halve (push.py).
+MAX_BATCH_ITEMS = 999
 MAX_BATCH_BYTES = 4 * 1024 * 1024
 # Batches larger than this are sealed on a worker thread (about a millisecond of work here).
 SEAL_ON_LOOP_BYTES = 64 * 1024

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
@@ -15,10 +16,12 @@ from cairn.backup.engine import (
     EngineCore,
     PushResult,
     _View,
+    log,
 )
 from cairn.backup.errors import (
     BackupConflict,
     BackupServerError,
+    BackupTooLarge,
 )
 from cairn.backup.localstate import (
     FULL_REQUIRED,
@@ -104,6 +107,12 @@ class Pushing(EngineCore):
                     if await self.local.full_required():
                         return total
                     continue
+                except BackupTooLarge:
+                    if not self._take_smaller_batches(prepared):
+                        raise
+                    _discard(ahead)
+                    ahead = None
+                    continue
                 total = PushResult(
                     total.records + sent.records,
                     total.bytes_sent + sent.bytes_sent,
@@ -118,6 +127,23 @@ class Pushing(EngineCore):
                     return total
         finally:
             _discard(ahead)
+
+    def _take_smaller_batches(self, refused: _Prepared) -> bool:
+        """A batch of several records was over the limits of the server or a proxy in front of
+        it (413): from now on, send half as many at a time. False for a batch of one record,
+        which no smaller batch can carry (the server's limits are not advertised: PROTOCOL.md 8).
+        """
+        sealed = refused.sealed
+        records = 0 if sealed is None else len(sealed.puts) + len(sealed.deletes) - 1
+        if records <= 1:
+            return False
+        self.max_items = records // 2
+        log.info(
+            "the backup server refused a batch of %d records as too large; sending %d at a time",
+            records,
+            self.max_items,
+        )
+        return True
 
     async def _prepare_next(self, after: _Prepared | None) -> _Prepared | None:
         """The next batch from the outbox, sealed; None if nothing is pending.
@@ -179,7 +205,7 @@ class Pushing(EngineCore):
         # The spare is the newest id remembered, so among the recent ones (all a push reads).
         remembered = spare in view.sent.recent and incarnation == view.incarnation
         write_id = spare if remembered and spare is not None else new_write_id()
-        binding = _Binding(bytes.fromhex(write_id), bytes.fromhex(incarnation.id))
+        binding = (bytes.fromhex(write_id), bytes.fromhex(incarnation.id))
         work = _SealWork(chosen, keys, known, pending, values, view, incarnation, generation)
         if size > SEAL_ON_LOOP_BYTES:
             # Compressing and sealing megabytes takes tens of milliseconds: off the loop.
@@ -247,13 +273,20 @@ class Pushing(EngineCore):
         sent_bytes = sum(len(p.value) for p in puts) + sum(len(d.value) for d in deletes)
         return PushResult(len(puts) + len(deletes) - 1, sent_bytes, generation, summary=summary)
 
-    def _seal(self, work: _SealWork, binding: _Binding) -> _Sealed | None:
+    def _seal(self, work: _SealWork, binding: tuple[bytes, bytes]) -> _Sealed | None:
         """Seal one batch and compute the manifest it carries; None if nothing is to be sent."""
         view, generation, incarnation = work.view, work.generation, work.incarnation
         clock = view.clock
         mirror = view.manifest
         digest, objects = mirror.digest, mirror.objects
-        sealer = envelope.Sealer(self._data_key)
+        # Every envelope of one batch is bound to its write id and the store's incarnation.
+        write_id, bound_to = binding
+        seal = functools.partial(
+            envelope.Sealer(self._data_key).seal,
+            self._store_id,
+            write_id=write_id,
+            incarnation=bound_to,
+        )
         puts: list[PutItem] = []
         deletes: list[DeleteItem] = []
         bookkeeping: dict[str, bytes] = {}
@@ -273,7 +306,7 @@ class Pushing(EngineCore):
             body = payload.encode_record(
                 name, view.device, value or b"", reading, deleted=value is None
             )
-            blob = binding.seal(sealer, self._store_id, key, generation, body)
+            blob = seal(key, generation, body)
             if value is None:
                 deletes.append(DeleteItem(key, old, blob))
                 forget.append(version_name(key))
@@ -297,7 +330,7 @@ class Pushing(EngineCore):
                 previous_generation=incarnation.previous_generation,
             )
         )
-        blob = binding.seal(sealer, self._store_id, self._manifest_key, generation, manifest_body)
+        blob = seal(self._manifest_key, generation, manifest_body)
         puts.append(PutItem(self._manifest_key, mirror.version, blob))
         return _Sealed(puts, deletes, bookkeeping, forget, clock, digest, objects)
 
@@ -418,23 +451,3 @@ class _Sealed:
     clock: hlc.ClockState
     digest: int
     objects: int
-
-
-@dataclass(frozen=True)
-class _Binding:
-    """The write id and incarnation every envelope of one batch is bound to."""
-
-    write_id: bytes
-    incarnation: bytes
-
-    def seal(
-        self, sealer: envelope.Sealer, store_id: str, key: str, version: int, body: bytes
-    ) -> bytes:
-        return sealer.seal(
-            store_id,
-            key,
-            version,
-            body,
-            write_id=self.write_id,
-            incarnation=self.incarnation,
-        )

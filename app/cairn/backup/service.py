@@ -17,6 +17,7 @@ import httpx
 
 from cairn.backup.client import BackupUnreachable, RemoteBackupClient
 from cairn.backup.conflicts import migrate_v1_conflicts
+from cairn.backup.engine import MAX_BATCH_BYTES, MAX_BATCH_ITEMS
 from cairn.backup.fullbackup import FullBackupResult, ProgressCallback, run_full_backup
 from cairn.backup.localstate import AsyncStore, LocalBackupState
 from cairn.backup.status import BackupState, BackupStatus
@@ -52,8 +53,8 @@ class BackupService:
         poll_interval: float | None = DEFAULT_POLL_INTERVAL,
         backoff: Backoff | None = None,
         call_later: CallLater | None = None,
-        max_items: int = 500,
-        max_bytes: int = 4 * 1024 * 1024,
+        max_items: int = MAX_BATCH_ITEMS,
+        max_bytes: int = MAX_BATCH_BYTES,
         on_remote_changes: Callable[[int], None] | None = None,
         invite: str | None = None,
     ) -> None:
