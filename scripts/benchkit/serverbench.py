@@ -11,7 +11,9 @@ from benchkit.baselines import durable_commit_rate, verify_cpu_seconds
 from benchkit.report import Check, Report
 from benchkit.serverload import LoadResult, ServerProcess, run_load, start_server
 
-MAX_RATE = 6000.0  # PUT/s the pre-signed requests must last for
+# PUT/s the pre-signed requests must last for. The clients are not served evenly (with 256 of
+# them at 4,465 PUT/s, 61 ran out at 6,000), so every client gets enough for 9,000.
+MAX_RATE = 9000.0
 
 
 def bench_server(
