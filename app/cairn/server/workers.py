@@ -3,8 +3,10 @@
 The event loop of one process uses one core; the kernel spreads the connections accepted on a
 shared socket over every process waiting on it. The parent binds the socket, brings the schema
 up to date once (so workers never race a migration), forks the workers before it starts any
-thread, and then only supervises: a worker that dies is replaced, and SIGTERM or SIGINT is
-passed on to every worker, each of which finishes its requests in flight and exits.
+thread, and then only supervises: a worker that dies is replaced, and SIGTERM or SIGINT makes
+it send SIGTERM to every worker, each of which finishes its requests in flight and exits. Never
+SIGINT: a Ctrl-C in a terminal reaches the workers too, and uvicorn takes a second SIGINT as
+"force quit", which would drop the requests in flight; a second Ctrl-C still forces them.
 
 uvicorn's own `--workers` supervisor would re-import the app in spawned processes from an
 import string and environment variables; forking keeps the settings the command line parsed.
@@ -141,7 +143,7 @@ def supervise(
         stopping = True
         for pid in list(children):
             with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGTERM if signum == signal.SIGTERM else signal.SIGINT)
+                os.kill(pid, signal.SIGTERM)
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)

@@ -208,3 +208,43 @@ def test_workers_share_the_per_node_rate_limit(backupd_factory: BackupdFactory) 
         for _ in range(16)
     ]
     assert statuses == [404] * 4 + [429] * 12
+
+
+def test_a_ctrl_c_lets_the_workers_answer_the_requests_they_are_reading(
+    backupd_factory: BackupdFactory,
+) -> None:
+    import os
+    import signal
+    import socket
+    import time
+
+    server = backupd_factory(workers=2)
+    assert server.process is not None
+    node = Node()
+    target = node.path("/objects")
+    body = node.batch({A: (0, b"v" * 1000)})
+    head = (
+        f"PUT {target} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: {len(body)}\r\n"
+        "Expect: 100-continue\r\n"
+        + "".join(f"{k}: {v}\r\n" for k, v in node.headers("PUT", target, body).items())
+        + "\r\n"
+    )
+    with socket.create_connection(("127.0.0.1", server.port), timeout=30) as conn:
+        conn.sendall(head.encode())
+        assert conn.recv(100).startswith(b"HTTP/1.1 100")  # a worker is reading its body
+        # A terminal's Ctrl-C reaches every process of the group; the supervisor's SIGINT, and
+        # what it passes on, may come after the workers began to shut down.
+        for pid in worker_pids(server):
+            os.kill(pid, signal.SIGINT)
+        deadline = time.monotonic() + 15
+        while "Waiting for connections to close" not in server.log_text():
+            assert time.monotonic() < deadline, server.log_text()
+            time.sleep(0.05)
+        os.kill(server.process.pid, signal.SIGINT)
+        # Time for what the supervisor passes on to reach the workers (a second SIGINT there
+        # would drop this request at once); the answer below does not depend on it.
+        time.sleep(0.5)
+        conn.sendall(body)
+        answer = conn.recv(4096)
+    assert answer.startswith(b"HTTP/1.1 200"), server.log_text()
+    assert server.process.wait(30) == 0
