@@ -389,9 +389,13 @@ def _error_from(status: int, content: bytes, headers: httpx.Headers) -> BackupEr
         data = json.loads(content)
         code = str(data.get("error", ""))
         detail = str(data.get("detail", "") or code)
+        message = f"backup server answered {status}: {detail}"
     except (ValueError, AttributeError, RecursionError):
-        data, code, detail = {}, "", content[:200].decode("utf-8", "replace")
-    message = f"backup server answered {status}: {detail}"
+        # Not the server's JSON: a proxy in front of it, or another program. Its page (often
+        # HTML) would tell the user nothing.
+        phrase = httpx.codes.get_reason_phrase(status) or "error"
+        data, code = {}, ""
+        message = f"the backup server's address answered {status} {phrase}, not as the server does"
     if status == 409:
         try:
             return BackupConflict(message, decode_conflict(data))

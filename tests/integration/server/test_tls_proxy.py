@@ -133,10 +133,14 @@ class Proxy:
     error_log: Path
 
 
-def site_for(backend: BackupServer, port: int, cert: Path, key: Path) -> str:
-    """The shipped site configuration, pointed at this test's server, port and certificate."""
+def site_for(
+    backend: BackupServer, port: int, cert: Path, key: Path, body_limit: str = "24m"
+) -> str:
+    """The shipped site configuration, pointed at this test's server, port and certificate
+    (`body_limit`: another client_max_body_size than the shipped one)."""
     site = SITE.read_text()
     replacements = {
+        "client_max_body_size 24m;": f"client_max_body_size {body_limit};",
         "server 127.0.0.1:8470;": f"server 127.0.0.1:{backend.port};",
         "listen 443 ssl;": f"listen 127.0.0.1:{port} ssl;",
         "listen [::]:443 ssl;": "",
@@ -150,11 +154,11 @@ def site_for(backend: BackupServer, port: int, cert: Path, key: Path) -> str:
     return site
 
 
-def start_nginx(backend: BackupServer, base: Path) -> Proxy:
+def start_nginx(backend: BackupServer, base: Path, body_limit: str = "24m") -> Proxy:
     binary = nginx_binary()
     cert, key = self_signed(base)
     port = free_port()
-    (base / "site.conf").write_text(site_for(backend, port, cert, key))
+    (base / "site.conf").write_text(site_for(backend, port, cert, key, body_limit))
     temp = base / "temp"
     temp.mkdir()
     user = "user root root;\n" if os.geteuid() == 0 else ""
@@ -201,14 +205,15 @@ NginxFactory = Callable[..., tuple[BackupServer, Proxy]]
 
 @pytest.fixture
 def nginx_in_front(backupd_factory: BackupdFactory, tmp_path: Path) -> Iterator[NginxFactory]:
-    """start(**server_options): a real server that trusts 127.0.0.1, and nginx in front."""
+    """start(body_limit="24m", **server_options): a real server that trusts 127.0.0.1, and
+    nginx in front."""
     proxies: list[Proxy] = []
 
-    def start(**options: int) -> tuple[BackupServer, Proxy]:
+    def start(body_limit: str = "24m", **options: int) -> tuple[BackupServer, Proxy]:
         server = backupd_factory(env={"CAIRN_BACKUPD_TRUSTED_PROXIES": "127.0.0.1"}, **options)
         base = tmp_path / f"nginx{len(proxies)}"
         base.mkdir()
-        proxies.append(start_nginx(server, base))
+        proxies.append(start_nginx(server, base, body_limit))
         return server, proxies[-1]
 
     yield start
@@ -254,6 +259,26 @@ async def test_the_backup_client_backs_up_and_restores_over_https(
         check=False,
     )
     assert '"stores": 1' in stats.stdout
+
+
+@pytest.mark.asyncio
+async def test_a_proxy_that_takes_smaller_bodies_gets_smaller_batches(
+    nginx_in_front: NginxFactory,
+    trusting_the_certificate: Callable[[Path], None],
+    tmp_path: Path,
+) -> None:
+    # An operator kept nginx's own default body limit: Cairn's first batch (999 records of
+    # 2 kB, about 2.8 MB) gets nginx's 413 page, which is not JSON.
+    _, proxy = nginx_in_front(body_limit="1m")
+    trusting_the_certificate(proxy.cert)
+    records = sample_records(1500, size=2000)
+    await back_up_records(tmp_path / "wallet.sqlite", records, proxy.url)
+    target = tmp_path / "restored" / "records.sqlite"
+    target.parent.mkdir()
+    result = await restore_to(proxy.url, target)
+    assert result.outcome is RestoreOutcome.RESTORED, result.detail
+    assert records_of(target) == records
+    assert "client intended to send too large body" in proxy.error_log.read_text()
 
 
 @pytest.mark.asyncio
