@@ -86,20 +86,31 @@ def supervise(
 
     parent = os.getpid()
 
-    waiting: set[int] = set()  # workers not started: their writer had gone (it is being replaced)
+    # Workers not started: their writer had gone (they start with its replacement), or a link or
+    # a fork failed (they are tried again every RESPAWN_PAUSE while the writer runs).
+    waiting: set[int] = set()
     relinking: set[int] = set()  # workers stopped to come back linked to a new writer
 
     def start(number: int) -> None:
         if stopping:
             return
         link = None
-        if writer is not None:
-            try:
+        try:
+            if writer is not None:
                 link = writer.connect()
-            except OSError:  # the writer died and is not reaped yet: start it with the next one
-                waiting.add(number)
-                return
-        pid = os.fork()
+            pid = os.fork()
+        except OSError as exc:
+            # The writer died and is not reaped yet (its replacement starts this one), or this
+            # process is out of descriptors or processes for now (it is tried again).
+            if link is not None:
+                link.close()
+            if number not in waiting:
+                log.warning(
+                    "a worker could not be started; trying again",
+                    extra={"fields": {"worker": number, "error": exc.strerror or str(exc)}},
+                )
+            waiting.add(number)
+            return
         if pid == 0:  # the worker
             signal.signal(signal.SIGTERM, signal.SIG_DFL)
             signal.signal(signal.SIGINT, signal.SIG_DFL)
@@ -155,7 +166,16 @@ def supervise(
     failed = False
     while children or (waiting and not stopping):
         try:
-            pid, status = os.wait()
+            if waiting and not stopping:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+                if pid == 0:  # nothing to reap, so the writer runs: the waiting ones try again
+                    time.sleep(RESPAWN_PAUSE)
+                    for number in sorted(waiting):
+                        waiting.discard(number)
+                        start(number)
+                    continue
+            else:
+                pid, status = os.wait()
         except ChildProcessError:
             break
         except InterruptedError:

@@ -129,3 +129,32 @@ def test_the_writer_ends_with_its_supervisor(backupd_factory: BackupdFactory, ho
     wait_until(lambda: not any(alive(pid) for pid in everyone), 10)
     server.start()  # the port is free, and the database opens: nothing holds it
     assert read(server, node, "a" * 64).status_code == 200
+
+
+def test_a_worker_that_cannot_be_linked_for_now_comes_back_once_it_can(
+    backupd_factory: BackupdFactory,
+) -> None:
+    import resource
+
+    server = backupd_factory(workers=2)
+    assert server.process is not None
+    supervisor = server.process.pid
+    soft, hard = resource.prlimit(supervisor, resource.RLIMIT_NOFILE)
+    victim = min(worker_pids(server))
+    # The supervisor may open no more files: the link of the worker it starts next (a socket
+    # pair) cannot be made.
+    in_use = len(os.listdir(f"/proc/{supervisor}/fd"))
+    resource.prlimit(supervisor, resource.RLIMIT_NOFILE, (in_use, hard))
+    try:
+        os.kill(victim, signal.SIGKILL)
+        deadline = time.monotonic() + 6  # several respawn pauses
+        while time.monotonic() < deadline:
+            assert len(worker_pids(server) - {victim}) <= 1
+            assert httpx.get(server.url + "/healthz").status_code == 200  # the other one serves
+            time.sleep(0.2)
+    finally:
+        resource.prlimit(supervisor, resource.RLIMIT_NOFILE, (soft, hard))
+    wait_until(lambda: len(worker_pids(server) - {victim}) == 2, seconds=15)
+    for _ in range(8):  # whichever worker takes each, it writes through the writer
+        node = Node()
+        assert put(server, node, node.batch({"a" * 64: (0, b"v")})).status_code == 200
