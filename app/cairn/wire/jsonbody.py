@@ -73,18 +73,24 @@ def loads(body: bytes) -> object:
 
 MAX_NESTING = 64  # no body of the protocol nests deeper than a few levels
 _NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
+_COUNT_FIRST = 64 * 1024  # bytes
 
 
 def _check_nesting(body: bytes) -> None:
     """Refuse a body nesting deeper than MAX_NESTING, so the parser never recurses that far.
 
-    A cheap upper bound first: a body with few brackets cannot nest deeply. Otherwise only
-    its brackets are walked (those inside strings count too, so this errs on the strict side).
+    Only its brackets are walked (those inside strings count too, so this errs on the strict
+    side), and none at all when there are too few to nest that deep. In a small body counting
+    the openers tells that soonest; in a batch of megabytes, which has many, picking out the
+    brackets in one pass takes less time than counting first did.
     """
-    if body.count(b"[") + body.count(b"{") <= MAX_NESTING:
+    if len(body) <= _COUNT_FIRST and body.count(b"[") + body.count(b"{") <= MAX_NESTING:
+        return
+    brackets = body.translate(None, _NOT_BRACKETS)
+    if len(brackets) <= MAX_NESTING:
         return
     depth = 0
-    for byte in body.translate(None, _NOT_BRACKETS):
+    for byte in brackets:
         if byte in (0x5B, 0x7B):
             depth += 1
             if depth > MAX_NESTING:
