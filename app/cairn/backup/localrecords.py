@@ -6,7 +6,7 @@ Pure data; cairn.backup.localstate is the one writer of the records themselves.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 __all__ = [
@@ -150,11 +150,9 @@ class SentIds:
 
     def appended(self, write_id: str) -> SentIds:
         """As they are once `write_id` is remembered (of the older ones, only what was read)."""
-        recent = (*self.recent, write_id)
-        if len(recent) <= SENT_RECENT_KEPT:
-            return SentIds(recent, self.older)
-        older = None if self.older is None else self.older | set(recent[:-1])
-        return SentIds(recent[-1:], older)
+        recent, moved = _rolled((*self.recent, write_id))
+        older = None if self.older is None else self.older | set(moved)
+        return SentIds(recent, older)
 
 
 def appended_sent(
@@ -162,15 +160,23 @@ def appended_sent(
 ) -> tuple[bytes, bytes | None]:
     """The two records once `write_ids` are remembered: the recent one, and the older one if it
     changes (None: it stays as it is, and `read_older` was not called)."""
-    ids = [*_ids(recent), *write_ids]
+    kept, moved = _rolled((*_ids(recent), *write_ids))
+    if not moved:
+        return _encode_ids(kept), None
+    return _encode_ids(kept), _encode_ids([*_ids(read_older()), *moved][-SENT_KEPT:])
+
+
+def _rolled(ids: tuple[str, ...]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The recent ids to keep, and those that move to the older ones (all but the newest, once
+    there are more than SENT_RECENT_KEPT)."""
     if len(ids) <= SENT_RECENT_KEPT:
-        return _encode_ids(ids), None
-    return _encode_ids(ids[-1:]), _encode_ids([*_ids(read_older()), *ids[:-1]][-SENT_KEPT:])
+        return ids, ()
+    return ids[-1:], ids[:-1]
 
 
 def _ids(raw: bytes | None) -> list[str]:
     return [] if raw is None else [str(i) for i in json.loads(raw)]
 
 
-def _encode_ids(ids: list[str]) -> bytes:
-    return json.dumps(ids).encode()
+def _encode_ids(ids: Sequence[str]) -> bytes:
+    return json.dumps(list(ids)).encode()

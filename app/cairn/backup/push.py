@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from collections.abc import Callable
 
 from cairn.backup import hlc
 from cairn.backup.engine import (
@@ -28,7 +27,6 @@ from cairn.backup.localstate import (
     Incarnation,
     ManifestState,
     RoundSummary,
-    SentIds,
     bookkeeping_records,
     full_reason,
     read_summary,
@@ -37,7 +35,14 @@ from cairn.backup.localstate import (
     version_of,
     version_record,
 )
-from cairn.storage import Pending, RecordStore
+from cairn.backup.push_batch import (
+    BatchRead,
+    PreparedBatch,
+    SealedBatch,
+    SealWork,
+    discard_ahead,
+)
+from cairn.storage import RecordStore
 from cairn.wire import envelope, payload
 from cairn.wire.addressing import new_incarnation, new_write_id
 from cairn.wire.messages import Batch, DeleteItem, PutItem
@@ -70,7 +75,7 @@ class Pushing(EngineCore):
         total = PushResult()
         conflicts = 0
         checking = on_pending is not None
-        ahead: asyncio.Future[_Prepared | None] | None = None
+        ahead: asyncio.Future[PreparedBatch | None] | None = None
         try:
             while True:
                 if ahead is not None:
@@ -93,7 +98,7 @@ class Pushing(EngineCore):
                 try:
                     sent = await sending
                 except BackupConflict:
-                    _discard(ahead)
+                    discard_ahead(ahead)
                     ahead = None
                     conflicts += 1
                     if conflicts > MAX_PUSH_ROUNDS:
@@ -110,7 +115,7 @@ class Pushing(EngineCore):
                 except BackupTooLarge:
                     if not self._take_smaller_batches(prepared):
                         raise
-                    _discard(ahead)
+                    discard_ahead(ahead)
                     ahead = None
                     continue
                 total = PushResult(
@@ -126,9 +131,9 @@ class Pushing(EngineCore):
                     # It took every entry there was: a write since has woken the uploader.
                     return total
         finally:
-            _discard(ahead)
+            discard_ahead(ahead)
 
-    def _take_smaller_batches(self, refused: _Prepared) -> bool:
+    def _take_smaller_batches(self, refused: PreparedBatch) -> bool:
         """A batch of several records was over the limits of the server or a proxy in front of
         it (413): from now on, send half as many at a time. False for a batch of one record,
         which no smaller batch can carry (the server's limits are not advertised: PROTOCOL.md 8).
@@ -145,7 +150,7 @@ class Pushing(EngineCore):
         )
         return True
 
-    async def _prepare_next(self, after: _Prepared | None) -> _Prepared | None:
+    async def _prepare_next(self, after: PreparedBatch | None) -> PreparedBatch | None:
         """The next batch from the outbox, sealed; None if nothing is pending.
 
         `after`: a batch still with the server. The next one follows it as if it is accepted:
@@ -154,13 +159,13 @@ class Pushing(EngineCore):
         got = await self._read_next(after)
         return await self._prepare(got, after) if got.names else None
 
-    async def _read_next(self, after: _Prepared | None, *, checks: bool = False) -> _Read:
+    async def _read_next(self, after: PreparedBatch | None, *, checks: bool = False) -> BatchRead:
         """What the next batch is built from (no names: nothing is pending). `checks`: also
         the full-backup requirement and the number of pending changes."""
         skip = set() if after is None else set(after.seqs)
         limit, wire_key = self.max_items, self.wire_key
 
-        def read(store: RecordStore) -> _Read:
+        def read(store: RecordStore) -> BatchRead:
             # One trip to the store's thread: the entries, the view, the entries' pending
             # state, values and server versions. Pending state before values: a write after
             # this read gets a new seq, which stays pending (read the other way round, an old
@@ -169,20 +174,20 @@ class Pushing(EngineCore):
             if checks:
                 full = full_reason(store.get(FULL_REQUIRED))
                 if full is not None:
-                    return _Read([], {}, {}, {}, full)
+                    return BatchRead([], {}, {}, {}, full)
                 waiting = store.outbox_stats().count
             entries = store.outbox_pending(limit + len(skip))
             names = [e.name for e in entries if e.seq not in skip][:limit]
             if not names:
-                return _Read([], {}, {}, {}, full, waiting)
+                return BatchRead([], {}, {}, {}, full, waiting)
             keys = {n: wire_key(n) for n in names}
             pending = store.pending_for(names)
             wanted = [*PUSH_VIEW_NAMES, *names, *(version_name(k) for k in keys.values())]
-            return _Read(names, keys, pending, store.get_many(wanted), full, waiting)
+            return BatchRead(names, keys, pending, store.get_many(wanted), full, waiting)
 
         return await self.store.call(read)
 
-    async def _prepare(self, got: _Read, after: _Prepared | None) -> _Prepared:
+    async def _prepare(self, got: BatchRead, after: PreparedBatch | None) -> PreparedBatch:
         names, all_keys, pending, found = got.names, got.keys, got.pending, got.found
         view = await self._view_of(found, with_older=False) if after is None else after.view_after()
         values = {n: found[n] for n in names if n in found}
@@ -206,16 +211,18 @@ class Pushing(EngineCore):
         remembered = spare in view.sent.recent and incarnation == view.incarnation
         write_id = spare if remembered and spare is not None else new_write_id()
         binding = (bytes.fromhex(write_id), bytes.fromhex(incarnation.id))
-        work = _SealWork(chosen, keys, known, pending, values, view, incarnation, generation)
+        work = SealWork(chosen, keys, known, pending, values, view, incarnation, generation)
         if size > SEAL_ON_LOOP_BYTES:
             # Compressing and sealing megabytes takes tens of milliseconds: off the loop.
             sealed = await asyncio.to_thread(self._seal, work, binding)
         else:
             sealed = self._seal(work, binding)
         full = len(names) >= self.max_items or len(chosen) < len(names)
-        return _Prepared(view, incarnation, generation, write_id, seqs, sealed, full, remembered)
+        return PreparedBatch(
+            view, incarnation, generation, write_id, seqs, sealed, full, remembered
+        )
 
-    async def _send(self, prepared: _Prepared, *, summarize: bool = False) -> PushResult:
+    async def _send(self, prepared: PreparedBatch, *, summarize: bool = False) -> PushResult:
         """Send one prepared batch and record what the server accepted."""
         view, incarnation, generation = prepared.view, prepared.incarnation, prepared.generation
         sealed, seqs, write_id = prepared.sealed, prepared.seqs, prepared.write_id
@@ -273,7 +280,7 @@ class Pushing(EngineCore):
         sent_bytes = sum(len(p.value) for p in puts) + sum(len(d.value) for d in deletes)
         return PushResult(len(puts) + len(deletes) - 1, sent_bytes, generation, summary=summary)
 
-    def _seal(self, work: _SealWork, binding: tuple[bytes, bytes]) -> _Sealed | None:
+    def _seal(self, work: SealWork, binding: tuple[bytes, bytes]) -> SealedBatch | None:
         """Seal one batch and compute the manifest it carries; None if nothing is to be sent."""
         view, generation, incarnation = work.view, work.generation, work.incarnation
         clock = view.clock
@@ -332,7 +339,7 @@ class Pushing(EngineCore):
         )
         blob = seal(self._manifest_key, generation, manifest_body)
         puts.append(PutItem(self._manifest_key, mirror.version, blob))
-        return _Sealed(puts, deletes, bookkeeping, forget, clock, digest, objects)
+        return SealedBatch(puts, deletes, bookkeeping, forget, clock, digest, objects)
 
     async def _new_incarnation(self, view: _View) -> Incarnation:
         """This device starts the store's first life (as far as it knows)."""
@@ -359,95 +366,3 @@ class Pushing(EngineCore):
             previous = before.id if before is not None else None
             fresh = Incarnation(new_incarnation(), previous, generation, confirmed=False)
         await self.local.set_incarnation(fresh)
-
-
-@dataclass
-class _Read:
-    """What one batch is built from, as read from the store."""
-
-    names: list[str]
-    keys: dict[str, str]  # name → object key
-    pending: dict[str, Pending]
-    found: dict[str, bytes]  # the view's records, the names' values and their version records
-    full_required: str | None = None  # read only when asked for
-    waiting: int = 0  # pending changes, counted only when asked for
-
-
-@dataclass
-class _Prepared:
-    """One batch, sealed and ready to send, and the view it was built on."""
-
-    view: _View
-    incarnation: Incarnation
-    generation: int
-    write_id: str
-    seqs: list[int]  # the outbox entries it acknowledges
-    sealed: _Sealed | None  # None: nothing to send, only entries to acknowledge
-    full: bool  # the outbox had more than one batch could take: more may follow
-    remembered: bool  # its write id is among the sent ones already (a spare one)
-
-    def view_after(self) -> _View:
-        """This device's view once the server has accepted this batch (what `_send` records)."""
-        sealed = self.sealed
-        assert sealed is not None
-        return _View(
-            generation=self.generation,
-            incarnation=self.incarnation.as_confirmed(),
-            manifest=ManifestState(self.generation, sealed.objects, sealed.digest),
-            clock=sealed.clock,
-            device=self.view.device,
-            sent=self._sent_after(),
-            current_protocol=True,
-        )
-
-    def _sent_after(self) -> SentIds:
-        # As `_send` records them, without the spare id it adds (that one is for later).
-        if self.remembered:
-            return self.view.sent
-        return self.view.sent.appended(self.write_id)
-
-    def versions_after(self, keys: Iterable[str]) -> dict[str, int]:
-        """The server versions of `keys` this batch changes once accepted (0: deleted)."""
-        sealed = self.sealed
-        assert sealed is not None
-        changed = {p.key: self.generation for p in sealed.puts}
-        changed.update((d.key, 0) for d in sealed.deletes)
-        return {k: changed[k] for k in keys if k in changed}
-
-
-def _discard(ahead: asyncio.Future[_Prepared | None] | None) -> None:
-    """Drop a batch prepared ahead that will not be sent: its preparation only reads, so it
-    is cancelled and not waited for (waiting could swallow a cancellation of the caller)."""
-    if ahead is not None:
-        ahead.cancel()
-        ahead.add_done_callback(_outcome_ignored)
-
-
-def _outcome_ignored(future: asyncio.Future[_Prepared | None]) -> None:
-    if not future.cancelled():
-        future.exception()  # retrieved, so that it is not reported as never retrieved
-
-
-@dataclass
-class _SealWork:
-    """What one batch is built from."""
-
-    chosen: list[str]
-    keys: dict[str, str]
-    known: dict[str, int]
-    pending: dict[str, Pending]
-    values: dict[str, bytes]
-    view: _View
-    incarnation: Incarnation
-    generation: int
-
-
-@dataclass
-class _Sealed:
-    puts: list[PutItem]
-    deletes: list[DeleteItem]
-    bookkeeping: dict[str, bytes]
-    forget: list[str]
-    clock: hlc.ClockState
-    digest: int
-    objects: int

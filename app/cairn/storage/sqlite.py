@@ -2,13 +2,8 @@
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
-import glob
 import os
-import secrets
 import sqlite3
-import stat
 import threading
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -16,7 +11,6 @@ from contextlib import contextmanager
 from operator import itemgetter
 from pathlib import Path
 
-from cairn.files import fsync_dir, fsync_file, make_private_dir, sqlite_sidecars
 from cairn.storage.migrations import MIGRATIONS, Migration, migrate, schema_version
 from cairn.storage.protocol import (
     LOCAL_PREFIX,
@@ -37,6 +31,7 @@ from cairn.storage.protocol import (
     check_synced,
     is_local,
 )
+from cairn.storage.sqlite_file import check_pages, create_complete, refuse_unusable, translated
 from cairn.storage.walcheckpoint import NO_CHECKPOINTS, Checkpoints, checkpointer_for
 
 # A value written again unchanged dirties no page (a full backup queues every record as it is).
@@ -47,7 +42,6 @@ _UPSERT = (
 # REPLACE drops the name's older pending entry and gives the new one a fresh, higher seq.
 _ENQUEUE = "INSERT OR REPLACE INTO outbox (name, op, at) VALUES (?, ?, ?)"
 _MAX_CODE_POINT = 0x10FFFF
-_CORRUPT_CODES = frozenset({sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB})
 # Another process (a second Cairn, the backup command) may hold the write lock for a moment.
 BUSY_TIMEOUT_MS = 5000
 # SQLite's page cache, in KiB (its default is 2 MiB). With 2 MiB, past about 20,000 records the
@@ -55,7 +49,6 @@ BUSY_TIMEOUT_MS = 5000
 # its cost per record grew 1.16-1.21x from 20,000 to 100,000 records, 1.04x with this. The cache
 # fills only as pages are read, so a small wallet's store never holds this much.
 CACHE_KIB = 16 * 1024
-_NEW_SUFFIX = ".new"
 
 
 class SqliteStore:
@@ -81,15 +74,15 @@ class SqliteStore:
         self.path = Path(path)
         self._lock = threading.Lock()
         journal, sync = ("wal", "FULL") if durable else ("memory", "OFF")
-        created = _create_complete(self.path, journal, migrations)
+        created = create_complete(self.path, journal, migrations)
         if not created:
-            _refuse_unusable(self.path)
-        with _translated(self.path):
+            refuse_unusable(self.path)
+        with translated(self.path):
             conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
             try:
                 if not created:
                     # Before anything writes to it: a damaged file is refused as it was found.
-                    _check_pages(conn, self.path)
+                    check_pages(conn, self.path)
                     if schema_version(conn) == 0:
                         # Ours are created with their schema: this is another program's file.
                         raise StoreCorruptError(
@@ -275,7 +268,7 @@ class SqliteStore:
     def _reading(self) -> Iterator[sqlite3.Connection]:
         with self._lock:
             conn = self._open()
-            with _translated(self.path):
+            with translated(self.path):
                 yield conn
 
     @contextmanager
@@ -327,118 +320,6 @@ def _pending_for(conn: sqlite3.Connection, names: list[str]) -> dict[str, Pendin
         ):
             found[str(name)] = Pending(int(seq), "delete" if op == "delete" else "put", int(at))
     return found
-
-
-@contextmanager
-def _translated(path: Path) -> Iterator[None]:
-    """Map sqlite3's errors to the store's: corruption, or any other failure of the file."""
-    try:
-        yield
-    except sqlite3.DatabaseError as exc:
-        code = getattr(exc, "sqlite_errorcode", None)
-        if code is not None and (code & 0xFF) in _CORRUPT_CODES:  # extended codes keep the base
-            raise StoreCorruptError(f"{path} is damaged or not a record store") from exc
-        raise StoreError(f"{path}: {exc}") from exc
-
-
-def _create_complete(path: Path, journal: str, migrations: Sequence[Migration]) -> bool:
-    """Create `path` as a complete empty store unless something is there; True if created.
-
-    The file is built under a temporary name (0600 before SQLite opens it, schema in place,
-    fsynced) and only then linked to `path`, which never exists half-made. So a store file
-    that is empty or has no schema was never one of ours in the making: it is damage.
-    """
-    _discard_abandoned(path)
-    if os.path.lexists(path):
-        return False
-    make_private_dir(path.parent)
-    new = path.with_name(f".{path.name}.{secrets.token_hex(4)}{_NEW_SUFFIX}")
-    claim = os.open(new, os.O_CREAT | os.O_EXCL | os.O_RDWR, 0o600)
-    try:
-        # Held until the file is in place or gone: `_discard_abandoned` leaves it alone.
-        _lock(claim, blocking=True)
-        with _translated(path):
-            conn = sqlite3.connect(new, isolation_level=None)
-            try:
-                # WAL is recorded in the file's header; closing folds the log into the file.
-                conn.execute(f"PRAGMA journal_mode = {journal}")
-                migrate(conn, new, migrations)
-            finally:
-                conn.close()
-        fsync_file(new)
-        return _link_new(new, path)
-    finally:
-        _unlink_with_sidecars(new)
-        os.close(claim)
-
-
-def _discard_abandoned(path: Path) -> None:
-    """Remove new-store files of creators that died (a crash, a kill) before finishing."""
-    for leftover in path.parent.glob(f".{glob.escape(path.name)}.*{_NEW_SUFFIX}"):
-        try:
-            fd = os.open(leftover, os.O_RDWR)
-        except OSError:
-            continue
-        try:
-            if _lock(fd, blocking=False):
-                _unlink_with_sidecars(leftover)
-        finally:
-            os.close(fd)
-
-
-def _lock(fd: int, *, blocking: bool) -> bool:
-    """An exclusive advisory lock on `fd`; False if another process holds it."""
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
-    except BlockingIOError:
-        return False
-    return True
-
-
-def _unlink_with_sidecars(path: Path) -> None:
-    for leftover in (path, *sqlite_sidecars(path)):
-        with contextlib.suppress(FileNotFoundError):
-            leftover.unlink()
-
-
-def _link_new(new: Path, path: Path) -> bool:
-    """Put the finished file at `path` unless another process put one there first."""
-    try:
-        os.link(new, path)
-    except FileExistsError:
-        return False  # a second Cairn created it a moment ago: open that one
-    except OSError:
-        # A file system without hard links: a rename, which only a racing creator could beat.
-        if os.path.lexists(path):
-            return False
-        os.replace(new, path)
-    fsync_dir(path.parent)
-    return True
-
-
-def _refuse_unusable(path: Path) -> None:
-    """Refuse a store file that cannot be one (a folder, zero bytes); tighten a wide mode."""
-    try:
-        info = path.stat()
-    except OSError as exc:
-        raise StoreError(f"{path} cannot be read: {exc.strerror}") from exc
-    if stat.S_ISDIR(info.st_mode):
-        raise StoreCorruptError(f"{path} is a folder, not a record store")
-    if not stat.S_ISREG(info.st_mode):
-        raise StoreCorruptError(f"{path} is not a regular file, so not a record store")
-    if info.st_size == 0:
-        # Never a store being created (see _create_complete): its records are gone.
-        raise StoreCorruptError(f"{path} is empty (0 bytes): the wallet's records are missing")
-    if info.st_mode & 0o077:
-        os.chmod(path, 0o600)
-
-
-def _check_pages(conn: sqlite3.Connection, path: Path) -> None:
-    """SQLite's quick check (every page, no index contents): milliseconds for a wallet."""
-    rows = conn.execute("PRAGMA quick_check").fetchall()
-    if [tuple(r) for r in rows] != [("ok",)]:
-        detail = str(rows[0][0])[:120] if rows else "no answer"
-        raise StoreCorruptError(f"{path} is damaged (SQLite's check: {detail})")
 
 
 def _prefix_end(prefix: str) -> str | None:
