@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import faulthandler
 import subprocess
 import sys
 from collections.abc import Coroutine
@@ -30,8 +31,19 @@ def run(
 ) -> T:
     """Run `coro` on the shared qasync loop while pytest-qt spins the Qt loop."""
     task = loop.create_task(coro)
-    qtbot.waitUntil(task.done, timeout=timeout)
+    try:
+        qtbot.waitUntil(task.done, timeout=timeout)
+    except Exception:
+        report_stuck(loop)
+        raise
     return task.result()
+
+
+def report_stuck(loop: asyncio.AbstractEventLoop) -> None:
+    """Print where every task and thread waits: what a hang in CI leaves to go on."""
+    for pending in asyncio.all_tasks(loop):
+        pending.print_stack(file=sys.stderr)
+    faulthandler.dump_traceback(file=sys.stderr, all_threads=True)
 
 
 def data_dir_for(tmp: Path, backup_url: str | None, devnet_url: str) -> Path:
