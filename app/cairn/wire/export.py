@@ -8,13 +8,12 @@ One encoder and one decoder for each, used by the server and the client alike.
 
 from __future__ import annotations
 
-import binascii
 import re
 import struct
 from typing import Final
 
 from cairn.wire.addressing import is_valid_object_key
-from cairn.wire.jsonbody import ProtocolError, _canonical_tail, loads
+from cairn.wire.jsonbody import ProtocolError, decode_value, encode_value_ascii, loads
 from cairn.wire.messages import StoredObject, decode_object, encode_object
 
 __all__ = [
@@ -53,7 +52,7 @@ def export_line(obj: StoredObject) -> bytes:
     if not is_valid_object_key(obj.key):
         return encode_object(obj) + b"\n"
     write_id = b"null" if obj.write_id is None else b'"%s"' % obj.write_id.encode("ascii")
-    encoded = binascii.b2a_base64(obj.value, newline=False)
+    encoded = encode_value_ascii(obj.value)
     return b'{"key":"%s","version":%d,"write_id":%s,"value":"%s"}\n' % (
         obj.key.encode("ascii"),
         obj.version,
@@ -113,10 +112,8 @@ def _parse_compact(data: bytes, view: memoryview, start: int, end: int) -> Store
         return None
     try:
         # Strict: the standard alphabet only, so a quote or backslash (JSON syntax) is refused.
-        value = binascii.a2b_base64(view[value_start:value_end], strict_mode=True)
-    except binascii.Error:
-        return None
-    if not _canonical_tail(view[value_start:value_end], value):
+        value = decode_value(view[value_start:value_end])
+    except ValueError:
         return None
     version = int(digits)
     if version >= 2**63:

@@ -3,28 +3,40 @@ decoder shares (docs/PROTOCOL.md)."""
 
 from __future__ import annotations
 
-import base64
 import binascii
 import json
+
+import pybase64
 
 from cairn.wire.addressing import is_valid_id16, is_valid_object_key
 
 # --- Values -------------------------------------------------------------------------------
+#
+# pybase64 rather than the standard library's base64: a full backup's batch is a megabyte of
+# base64, and the standard decoder took about 10 µs per 2 KB value (its strict check a regex
+# over the text), a fifth of the server's work on such a batch; pybase64's SIMD decoder, which
+# also refuses padding beyond the one the length needs, takes about 1 µs.
 
 
 def encode_value(blob: bytes) -> str:
     """Standard base64 with padding, as every value travels in JSON."""
-    return base64.b64encode(blob).decode("ascii")
+    return pybase64.b64encode_as_string(blob)
 
 
-def decode_value(text: str) -> bytes:
-    """Strict standard base64 (padding required, no whitespace, padding bits zero); else ValueError.
+def encode_value_ascii(blob: bytes) -> bytes:
+    """`encode_value`'s text as ASCII bytes, for bodies written out directly."""
+    return pybase64.b64encode(blob)
+
+
+def decode_value(text: str | bytes | memoryview) -> bytes:
+    """Strict standard base64 (padding required and exact, no whitespace, padding bits zero);
+    else ValueError.
 
     Every value has exactly one encoding: "/w==" is the byte 0xff, and "/x==", which differs
-    only in its padding bits, is refused.
+    only in its padding bits, is refused, as is "/w===".
     """
     try:
-        blob = base64.b64decode(text.encode("ascii"), validate=True)
+        blob = pybase64.b64decode(text, validate=True)
     except (binascii.Error, UnicodeEncodeError) as exc:
         raise ValueError("value is not standard base64") from exc
     if not _canonical_tail(text, blob):
@@ -37,7 +49,7 @@ def _canonical_tail(text: str | bytes | memoryview, blob: bytes | memoryview) ->
     rest = len(blob) % 3
     if rest == 0:
         return True
-    tail = base64.b64encode(bytes(blob[-rest:]))
+    tail = pybase64.b64encode(bytes(blob[-rest:]))
     end = text[-4:]
     return tail == (end.encode("ascii") if isinstance(end, str) else bytes(end))
 

@@ -3,7 +3,6 @@ the client and the server alike (docs/PROTOCOL.md)."""
 
 from __future__ import annotations
 
-import binascii
 import functools
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -21,6 +20,7 @@ from cairn.wire.jsonbody import (
     _version,
     dumps,
     encode_value,
+    encode_value_ascii,
 )
 
 
@@ -87,7 +87,7 @@ def _item_json(key: str, version: int, value: bytes) -> bytes:
     return b'{"key":"%s","version":%d,"value":"%s"}' % (
         key.encode(),
         version,
-        binascii.b2a_base64(value, newline=False),
+        encode_value_ascii(value),
     )
 
 

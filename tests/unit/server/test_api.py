@@ -212,6 +212,7 @@ ITEM_A = f'{{"key":"{A}","version":0,"value":"eA=="}}'
         _batch(f'{{"key":"{A}","version":-0,"value":""}}'),
         _batch(f'{{"key":"{A}","version":0,"value":"***"}}'),
         _batch(f'{{"key":"{A}","version":0,"value":"/x=="}}'),  # padding bits set
+        _batch(f'{{"key":"{A}","version":0,"value":"QUJD="}}'),  # padding "ABC" does not need
         _batch(ITEM_A, f'{{"key":"{A}","version":0,"value":"eA=="}}'),
         _batch(f'{{"key":"{A}","version":9223372036854775808,"value":""}}'),
         _batch(f'{{"key":"{A}","version":0}}', head=""),

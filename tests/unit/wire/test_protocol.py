@@ -311,7 +311,10 @@ def test_paths() -> None:
 def test_values_are_strict_base64() -> None:
     assert encode_value(b"\xff\x00") == "/wA="
     assert decode_value("/wA=") == b"\xff\x00"
-    for bad in ("/wA", "-_8=", "/w A=", "é", "/wB=", "/x==", "A===", "=", "AAAA\n"):
+    bad_values = ("/wA", "-_8=", "/w A=", "é", "/wB=", "/x==", "A===", "=", "AAAA\n")
+    # Padding beyond what the length needs is a second spelling of the same bytes.
+    over_padded = ("/w===", "/wA==", "QUJD=", "QUJD====", "AAAA=")
+    for bad in bad_values + over_padded:
         with pytest.raises(ValueError):
             decode_value(bad)
 
@@ -501,6 +504,16 @@ def test_an_object_and_its_export_line_round_trip(obj: StoredObject) -> None:
     line = export_line(obj)
     assert line == encode_object(obj) + b"\n"
     assert parse_export_line(line.rstrip(b"\n")) == obj
+
+
+@pytest.mark.parametrize("value", ["QUJD=", "/x==", "/w===", "QU JD"])
+def test_an_export_line_with_a_second_spelling_of_its_value_is_refused(value: str) -> None:
+    line = b'{"key":"%s","version":1,"write_id":null,"value":"%s"}' % (
+        ("ab" * 32).encode(),
+        value.encode(),
+    )
+    with pytest.raises(ProtocolError):
+        parse_export_line(line)
 
 
 @given(st.lists(stored_objects, max_size=6), st.binary(max_size=30))
