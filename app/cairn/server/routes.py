@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal
 
@@ -16,7 +15,6 @@ from cairn.server.auth import authenticate, claim_for, claim_refusal
 from cairn.server.backend import (
     Backend,
     Conflict,
-    Export,
     QuotaExceeded,
     RateLimited,
     Replayed,
@@ -26,6 +24,7 @@ from cairn.server.backend import (
 from cairn.server.config import Limits
 from cairn.server.dbhealth import DatabaseHealth
 from cairn.server.errors import ApiError, json_response
+from cairn.server.export_response import ExportResponse
 from cairn.server.observability import Metrics
 from cairn.server.registration import StoreAdmission
 from cairn.server.requests import check_query, header, parse_and_check_batch, read_body
@@ -51,17 +50,12 @@ from cairn.wire.constants import (
     NDJSON_MEDIA_TYPE,
 )
 from cairn.wire.export import (
-    FRAMES_MAGIC,
     FRAMES_MEDIA_TYPE,
     accepts_frames,
-    export_end_frame,
-    export_frame,
-    export_line,
 )
 from cairn.wire.messages import (
     BatchResult,
     ListItem,
-    StoredObject,
     encode_batch_result,
     encode_conflict,
     encode_feed_page,
@@ -76,7 +70,6 @@ SMALL_BODY = 64 * 1024
 # Batch bodies above LARGE_BODY are handled at most LARGE_BODY_SLOTS at a time.
 LARGE_BODY = 1024 * 1024
 LARGE_BODY_SLOTS = 4
-EXPORT_CHUNK = 1024 * 1024  # bytes of whole lines or frames per HTTP chunk of an export
 STORE_PREFIX = "/v2/stores/{node_id}/{store_id}"
 
 NodeId = Annotated[str, Path(pattern=NODE_PATTERN, description="the signing node's public key")]
@@ -313,50 +306,6 @@ async def changes(
     return raw_json(encode_feed_page(page))
 
 
-async def ndjson_lines(export: Export) -> AsyncIterator[bytes]:
-    """The NDJSON export body in chunks of whole lines of about EXPORT_CHUNK bytes."""
-    async for chunk in _chunked(export, export_line, b"", lambda _frames: b""):
-        yield chunk
-
-
-async def export_frames(export: Export) -> AsyncIterator[bytes]:
-    """The frame-encoded export body (magic, object frames, end frame) in chunks."""
-    async for chunk in _chunked(export, export_frame, FRAMES_MAGIC, export_end_frame):
-        yield chunk
-
-
-async def _chunked(
-    export: Export,
-    encode: Callable[[StoredObject], bytes],
-    head: bytes,
-    end: Callable[[int], bytes],
-) -> AsyncIterator[bytes]:
-    """Every object encoded, grouped into chunks of about EXPORT_CHUNK bytes; closes `export`.
-
-    One HTTP chunk per object costs both ends a send, a chunk header and a parser event per
-    object; grouping them makes a restore's download several times cheaper.
-    """
-    try:
-        parts: list[bytes] = [head] if head else []
-        size = len(head)
-        count = 0
-        async for page in export.pages():
-            for part in map(encode, page):
-                parts.append(part)
-                size += len(part)
-                if size >= EXPORT_CHUNK:
-                    yield b"".join(parts)
-                    parts, size = [], 0
-            count += len(page)
-        tail = end(count)
-        if tail:
-            parts.append(tail)
-        if parts:
-            yield b"".join(parts)
-    finally:
-        await export.close()
-
-
 @router.get(
     STORE_PREFIX + "/export",
     response_class=StreamingResponse,
@@ -376,10 +325,9 @@ async def export_store(request: Request, node_id: NodeId, store_id: StoreId) -> 
     export = await service.backend.open_export(StoreRef(node_id, store_id))
     if export is None:
         raise ApiError(404, "not_found", "no such store")
-    frames = accepts_frames(request.headers.get("accept", ""))
-    return StreamingResponse(
-        export_frames(export) if frames else ndjson_lines(export),
-        media_type=FRAMES_MEDIA_TYPE if frames else NDJSON_MEDIA_TYPE,
+    return ExportResponse(
+        export,
+        frames=accepts_frames(request.headers.get("accept", "")),
         headers={
             GENERATION_HEADER: str(export.generation),
             INCARNATION_HEADER: export.incarnation or "",

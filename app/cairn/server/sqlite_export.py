@@ -31,11 +31,14 @@ class SqliteExport(PagedExport):
         self._cursor: sqlite3.Cursor | None = None
         self._carried: StoredObject | None = None  # read, but over the last page's budget
         self._reading: asyncio.Future[list[StoredObject]] | None = None
+        self._closed = False
 
     async def pages(self) -> AsyncIterator[list[StoredObject]]:
         self._reading = asyncio.ensure_future(asyncio.to_thread(self._page))
         while True:
-            page = await self._reading
+            # Shielded: a response cancelled meanwhile (its client gone) leaves the read running
+            # on its thread, and `close` waits for it before closing the connection under it.
+            page = await asyncio.shield(self._reading)
             self._reading = None
             if not page:
                 return
@@ -69,6 +72,10 @@ class SqliteExport(PagedExport):
         return page
 
     async def close(self) -> None:
+        """Release the snapshot and the connection; safe to call more than once."""
+        if self._closed:
+            return
+        self._closed = True
         if self._reading is not None:
             # A page still being read on its thread: the connection is closed after it.
             reading, self._reading = self._reading, None
@@ -77,8 +84,9 @@ class SqliteExport(PagedExport):
         await asyncio.to_thread(self._close)
 
     def _close(self) -> None:
-        if self._cursor is not None:
-            self._cursor.close()
+        cursor, self._cursor = self._cursor, None
+        if cursor is not None:
+            cursor.close()
         if self._conn.in_transaction:
             self._conn.execute("ROLLBACK")
         self._conn.close()
