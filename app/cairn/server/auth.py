@@ -67,7 +67,12 @@ def claim_for(credentials: Credentials, limits: Limits, now: int | None = None) 
 
 def claim_refusal(exc: Replayed | RateLimited) -> ApiError:
     if isinstance(exc, Replayed):
-        return ApiError(401, "replayed", "this request was seen before; sign it again")
+        return ApiError(
+            401,
+            "replayed",
+            "this request was seen before; sign it again",
+            headers={"WWW-Authenticate": "Cairn-Sig"},
+        )
     return ApiError(
         429,
         "rate_limited",

@@ -14,6 +14,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 from starlette.responses import Response
 
 from cairn.server.dbhealth import DatabaseHealth, unavailable_errors
@@ -134,6 +135,21 @@ def unavailable_response(exc: Exception, health: DatabaseHealth | None = None) -
     )
 
 
+# nginx's status for a request whose client closed the connection before it was answered.
+CLIENT_CLOSED = 499
+
+
+def client_gone_response() -> Response:
+    """For a request whose client went away while it was being read: no fault of the server's
+    (not a 500, nothing logged as an error), and nothing can reach the client. The status is
+    what the request's log line and metrics show."""
+    return Response(status_code=CLIENT_CLOSED)
+
+
+async def _client_gone(_: Request, _exc: Exception) -> Response:
+    return client_gone_response()
+
+
 async def _unexpected(request: Request, exc: Exception) -> Response:
     _report(request, exc)
     return internal_error_response(exc)
@@ -147,6 +163,7 @@ def internal_error_response(exc: Exception) -> Response:
 
 def install(app: FastAPI) -> None:
     app.add_exception_handler(ApiError, _api_error)
+    app.add_exception_handler(ClientDisconnect, _client_gone)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     for unavailable in unavailable_errors():

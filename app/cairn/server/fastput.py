@@ -13,11 +13,13 @@ from __future__ import annotations
 
 import re
 
+from starlette.requests import ClientDisconnect
 from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from cairn.server.errors import (
     ApiError,
+    client_gone_response,
     error_response,
     internal_error_response,
     unavailable_errors,
@@ -53,6 +55,8 @@ class FastPut:
             response = await put_batch(scope, receive, self.service, node_id, store_id)
         except ApiError as exc:
             response = error_response(exc)
+        except ClientDisconnect:
+            response = client_gone_response()
         except _UNAVAILABLE as exc:
             response = unavailable_response(exc, self.service.health)
         except Exception as exc:

@@ -289,7 +289,10 @@ class StoreAdmission:
     async def _check_invite(self, scope: Scope, node_id: str, now: int) -> None:
         if self._invites is None:
             self._invites = invites_for(self.backend)
-        tokens = [v.decode("latin-1") for k, v in scope["headers"] if k == INVITE_HEADER]
+        # Spaces or tabs around a header's value are not part of it (RFC 9110 section 5.5).
+        tokens = [
+            v.decode("latin-1").strip(" \t") for k, v in scope["headers"] if k == INVITE_HEADER
+        ]
         token = tokens[0] if len(tokens) == 1 else ("" if tokens else None)
         if token is None:
             if await self._invites.admitted(node_id):

@@ -327,7 +327,8 @@ async def export_store(request: Request, node_id: NodeId, store_id: StoreId) -> 
         raise ApiError(404, "not_found", "no such store")
     return ExportResponse(
         export,
-        frames=accepts_frames(request.headers.get("accept", "")),
+        # Several Accept lines are one list (RFC 9110 section 5.3).
+        frames=accepts_frames(", ".join(request.headers.getlist("accept"))),
         headers={
             GENERATION_HEADER: str(export.generation),
             INCARNATION_HEADER: export.incarnation or "",

@@ -149,7 +149,8 @@ class ExportFrameError(ProtocolError):
 
 
 def accepts_frames(accept: str) -> bool:
-    """Whether an `Accept` header asks for the frame encoding (listed, and not with q=0)."""
+    """Whether an `Accept` header (all its lines joined with commas) asks for the frame
+    encoding: listed, with no `q`, or with a `q` that is an RFC 9110 qvalue above 0."""
     for media_range in accept.split(","):
         kind, *params = (part.strip() for part in media_range.split(";"))
         if kind.lower() != FRAMES_MEDIA_TYPE:
@@ -157,13 +158,14 @@ def accepts_frames(accept: str) -> bool:
         for param in params:
             name, _, value = param.partition("=")
             if name.strip().lower() == "q":
-                try:
-                    if float(value) <= 0:
-                        return False
-                except ValueError:
-                    return False
+                value = value.strip()
+                return _QVALUE.fullmatch(value) is not None and value.strip("0.") != ""
         return True
     return False
+
+
+# RFC 9110 section 12.4.2: 0 to 1 with at most three decimals.
+_QVALUE = re.compile(r"0(\.[0-9]{0,3})?|1(\.0{0,3})?")
 
 
 def export_frame(obj: StoredObject) -> bytes:
