@@ -10,18 +10,11 @@ from cairn.server.backend import Claim, RateLimited, Replayed
 from cairn.server.config import Limits
 from cairn.server.errors import ApiError
 from cairn.server.ratelimit import window_start
+from cairn.server.requests import target_as_sent
 from cairn.wire.signing import AuthError, Credentials, verify_request
 
 # A nonce is kept this long past its timestamp; after that the freshness check refuses it anyway.
 NONCE_GRACE = 5
-
-
-def request_target(scope: Scope) -> str:
-    """The request target exactly as sent: raw path and query, no scheme or host."""
-    raw_path = scope.get("raw_path")
-    path = raw_path.decode("latin-1") if raw_path else str(scope["path"])
-    query = scope.get("query_string", b"").decode("latin-1")
-    return f"{path}?{query}" if query else path
 
 
 def authenticate(scope: Scope, body: bytes, node_id: str, limits: Limits) -> Credentials:
@@ -39,7 +32,7 @@ def authenticate(scope: Scope, body: bytes, node_id: str, limits: Limits) -> Cre
         credentials = verify_request(
             headers[0].decode("latin-1") if headers else None,
             str(scope["method"]),
-            request_target(scope),
+            target_as_sent(scope),
             body,
             now=int(time.time()),
             max_skew=limits.max_skew,

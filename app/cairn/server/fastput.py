@@ -25,6 +25,7 @@ from cairn.server.errors import (
     unavailable_errors,
     unavailable_response,
 )
+from cairn.server.requests import spelled_as_sent
 from cairn.server.routes import STORE_PREFIX, Service, put_batch
 
 _PUT_OBJECTS = re.compile(
@@ -45,7 +46,7 @@ class FastPut:
         match = None
         if scope["type"] == "http" and scope["method"] == "PUT" and not scope["query_string"]:
             match = _PUT_OBJECTS.fullmatch(scope["path"])
-        if match is None or b"%" in scope.get("raw_path", b""):
+        if match is None or b"%" in scope.get("raw_path", b"") or not spelled_as_sent(scope):
             await self.app(scope, receive, send)
             return
         node_id, store_id = match.groups()

@@ -16,6 +16,8 @@ from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+from cairn.server.requests import RAW_TARGET
+
 _RESPONSE_START = b"HTTP/1.1 "
 
 
@@ -56,6 +58,14 @@ class _CoalescingTransport:
 
 
 class CoalescingHttpToolsProtocol(HttpToolsProtocol):
+    """Also keeps the request target as it came in the request line, which ASGI's parsed path
+    and query do not (`/x?` and `/x` give the same pair): the signature covers what was sent."""
+
+    def on_headers_complete(self) -> None:
+        extensions: dict[str, Any] = self.scope.setdefault("extensions", {})
+        extensions[RAW_TARGET] = bytes(self.url)
+        super().on_headers_complete()
+
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         coalescing = _CoalescingTransport(transport, self.loop)
         super().connection_made(coalescing)  # type: ignore[arg-type]

@@ -20,6 +20,32 @@ _DECIMAL = re.compile(r"0|[1-9][0-9]{0,18}")
 _QUERY_VALUES = {"since": _DECIMAL, "limit": _DECIMAL, "after": re.compile(r"[0-9a-f]{64}")}
 
 
+# Where the server's HTTP protocol (http_protocol.py) puts the request target as received.
+RAW_TARGET = "cairn.raw_target"
+
+
+def target_as_sent(scope: Scope) -> str:
+    """The request target exactly as sent: raw path and query, no scheme or host."""
+    raw_path = scope.get("raw_path")
+    path = raw_path.decode("latin-1") if raw_path else str(scope["path"])
+    query = scope.get("query_string", b"").decode("latin-1")
+    return f"{path}?{query}" if query else path
+
+
+def spelled_as_sent(scope: Scope) -> bool:
+    """Whether `target_as_sent` is the request line's target: False for `/x?` (an empty query)
+    and for a fragment, which the parsed path and query leave out. True where the raw target is
+    unknown (the app run without the server's HTTP protocol, as in tests)."""
+    raw = scope.get("extensions", {}).get(RAW_TARGET)
+    if raw is None:
+        return True
+    if not raw.startswith(b"/"):  # absolute-form: scheme://authority/path?query
+        rest = raw.partition(b"://")[2]
+        slash = rest.find(b"/")
+        raw = rest[slash:] if slash >= 0 else b"/"
+    return bool(raw.decode("latin-1") == target_as_sent(scope))
+
+
 async def read_body(scope: Scope, receive: Receive, limit: int) -> bytes:
     """The whole body, refusing with 413 as soon as it is known to exceed `limit`."""
     declared = header(scope, b"content-length")
@@ -54,6 +80,8 @@ def check_query(request: Request, allowed: frozenset[str] = frozenset()) -> None
     The framework would ignore unknown names, take the last of repeated ones and percent-decode
     values; the protocol has one spelling of every request instead (docs/PROTOCOL.md section 7).
     """
+    if not spelled_as_sent(request.scope):
+        raise ApiError(400, "bad_request", "a request target has no fragment and no empty query")
     if b"%" in (request.scope.get("raw_path") or b""):
         # The framework routes on the decoded path ("regtest%2Fobjects" would reach /objects);
         # no path of the protocol needs an escape, so none is taken.

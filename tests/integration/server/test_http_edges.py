@@ -103,3 +103,23 @@ def test_spaces_around_an_invite_are_not_part_of_it(backupd_factory: BackupdFact
     headers = {**node.headers("PUT", target, body), "Content-Length": str(len(body))}
     head = request_head("PUT", target, headers) + f"Cairn-Invite: \t {invite} \t\r\n"
     assert send_raw(server, head, body).startswith(b"HTTP/1.1 200")
+
+
+def test_a_target_is_taken_only_as_it_was_sent(backupd: BackupServer) -> None:
+    node = Node()
+    objects, store = node.path("/objects"), node.path()
+    body = node.batch({KEY: (0, b"v")})
+    put = httpx.put(backupd.url + objects, content=body, headers=node.headers("PUT", objects, body))
+    assert put.status_code == 200
+    # An empty query and a fragment are not in the parsed path and query a signature could be
+    # checked against: refused, however the request was signed.
+    for sent, signed in ((store + "?", store + "?"), (store + "?", store), (store + "#x", store)):
+        answer = send_raw(backupd, request_head("GET", sent, node.headers("GET", signed)))
+        assert answer.startswith(b"HTTP/1.1 400"), (sent, signed, answer)
+    sent = objects + "?"
+    headers = {**node.headers("PUT", sent, body), "Content-Length": str(len(body))}
+    assert send_raw(backupd, request_head("PUT", sent, headers), body).startswith(b"HTTP/1.1 400")
+    # The absolute form, which HTTP/1.1 servers must take, is signed over its path.
+    absolute = f"http://127.0.0.1:{backupd.port}{store}"
+    answer = send_raw(backupd, request_head("GET", absolute, node.headers("GET", store)))
+    assert answer.startswith(b"HTTP/1.1 200")
