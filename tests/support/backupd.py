@@ -38,6 +38,7 @@ LIMIT_OPTIONS = (
     "ip_rate_limit",
     "ip_rate_window",
     "new_stores_per_ip",
+    "request_timeout",
 )
 START_TIMEOUT = 30.0
 
@@ -167,7 +168,8 @@ def backupd_factory(
     """Start cairn-backupd processes: factory(postgres=False, db=None, start=True, env=None,
     port=None, workers=1, **limits) where limits are max_object_bytes, max_batch_items,
     max_batch_bytes, store_quota_bytes, rate_limit, rate_window, ip_rate_limit, ip_rate_window,
-    new_stores_per_ip (settings without a limit flag go in env, as CAIRN_BACKUPD_*)."""
+    new_stores_per_ip, request_timeout (settings without a limit flag go in env, as
+    CAIRN_BACKUPD_*)."""
     servers: list[BackupServer] = []
 
     def make(

@@ -40,6 +40,8 @@ LIMIT_HELP = {
     "ip_rate_window": "window of --ip-rate-limit in seconds (default 60)",
     "new_stores_per_ip": "new stores one client address may create per day; 0 = unlimited "
     "(default 0)",
+    "request_timeout": "seconds a request's headers may take, and the longest pause in its "
+    "body, before it is answered 408; 0 = no limit (default 60)",
 }
 
 
@@ -179,7 +181,7 @@ def _server(settings: Settings, writer_link: socket.socket | None = None) -> uvi
     import uvicorn
 
     from cairn.server.app import create_app
-    from cairn.server.http_protocol import CoalescingHttpToolsProtocol
+    from cairn.server.http_protocol import protocol_class
 
     backend = None
     if writer_link is not None:
@@ -202,7 +204,7 @@ def _server(settings: Settings, writer_link: socket.socket | None = None) -> uvi
         lifespan="on",
         server_header=False,
         # httptools, as "auto" would pick; a response's head and body in one write.
-        http=CoalescingHttpToolsProtocol,
+        http=protocol_class(float(settings.limits.request_timeout)),
     )
     return uvicorn.Server(config)
 

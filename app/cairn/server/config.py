@@ -29,6 +29,8 @@ class Limits:
     ip_rate_limit: int = 0
     ip_rate_window: int = 60
     new_stores_per_ip: int = 0  # per day
+    # Seconds for a request's headers, and the longest pause in its body (http_protocol.py).
+    request_timeout: int = 60
 
     @property
     def max_body_bytes(self) -> int:

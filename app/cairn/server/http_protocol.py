@@ -1,4 +1,5 @@
-"""uvicorn's httptools protocol, sending a response's head and body in one write.
+"""uvicorn's httptools protocol, sending a response's head and body in one write, keeping the
+request target as sent, and limiting a request's head and how long it may take to arrive.
 
 uvicorn writes a response's status line and headers when the app sends `http.response.start`
 and the body when it sends `http.response.body`: two socket writes per answer, two segments
@@ -12,6 +13,7 @@ else changes: bytes, their order and flow control are uvicorn's.
 from __future__ import annotations
 
 import asyncio
+import json
 from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
@@ -57,15 +59,132 @@ class _CoalescingTransport:
         return getattr(self._transport, name)
 
 
-class CoalescingHttpToolsProtocol(HttpToolsProtocol):
-    """Also keeps the request target as it came in the request line, which ASGI's parsed path
-    and query do not (`/x?` and `/x` give the same pair): the signature covers what was sent."""
+# A request's line and headers: nginx's default buffers hold 32 KiB; every Cairn request's
+# are well under 2 KiB. Past this the connection is answered 431 and closed, before httptools
+# has buffered more of it.
+MAX_HEAD_BYTES = 64 * 1024
+MAX_HEADERS = 100
+# Seconds a request's line and headers may take from the connection's start (or the last
+# answer's end), and the longest pause while its body comes in: nginx's client_header_timeout
+# and client_body_timeout. A client that sends a little and then nothing holds no connection
+# for longer; a slow but steady upload is never cut.
+REQUEST_TIMEOUT = 60.0
 
-    def on_headers_complete(self) -> None:
-        extensions: dict[str, Any] = self.scope.setdefault("extensions", {})
-        extensions[RAW_TARGET] = bytes(self.url)
-        super().on_headers_complete()
+
+def _closing_answer(status: str, code: str, detail: str) -> bytes:
+    """A whole error answer, written before the app saw the request, that closes the connection."""
+    body = json.dumps({"error": code, "detail": detail}, separators=(",", ":")).encode()
+    head = (
+        f"HTTP/1.1 {status}\r\ncontent-type: application/json\r\n"
+        f"content-length: {len(body)}\r\nconnection: close\r\n\r\n"
+    )
+    return head.encode("ascii") + body
+
+
+_HEAD_TOO_LARGE = _closing_answer(
+    "431 Request Header Fields Too Large", "too_large", "the request's headers are too large"
+)
+_TIMED_OUT = _closing_answer("408 Request Timeout", "timeout", "the request did not arrive in time")
+
+
+class TooManyHeaders(Exception):
+    """Raised from the parser's callback: uvicorn answers 400 and closes the connection."""
+
+
+class CoalescingHttpToolsProtocol(HttpToolsProtocol):
+    """uvicorn's httptools protocol with three additions:
+
+    - a response's head and body in one write (`_CoalescingTransport`, above);
+    - the request target as it came in the request line, which ASGI's parsed path and query do
+      not keep (`/x?` and `/x` give the same pair): the signature covers what was sent;
+    - limits uvicorn does not set: at most MAX_HEAD_BYTES and MAX_HEADERS of head, and
+      REQUEST_TIMEOUT seconds for a request's head, and as the longest pause in its body
+      (else 408), so that a client that sends huge headers, or a little and then nothing,
+      costs neither memory nor a connection for long.
+    """
+
+    request_timeout = REQUEST_TIMEOUT
+    _head_bytes = 0
+    _in_head = True
+    _deadline: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         coalescing = _CoalescingTransport(transport, self.loop)
         super().connection_made(coalescing)  # type: ignore[arg-type]
+        self._start_deadline()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._stop_deadline()
+        super().connection_lost(exc)
+
+    def data_received(self, data: bytes) -> None:
+        was_in_head = self._in_head
+        if not was_in_head and self._deadline is not None:
+            self._start_deadline()  # the body is moving: only a pause counts
+        super().data_received(data)
+        if self._in_head and was_in_head:
+            self._head_bytes += len(data)
+            if self._head_bytes > MAX_HEAD_BYTES:
+                self._refuse(_HEAD_TOO_LARGE)
+
+    def on_message_begin(self) -> None:
+        self._in_head = True
+        self._head_bytes = 0
+        super().on_message_begin()
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        if len(self.headers) >= MAX_HEADERS:
+            raise TooManyHeaders
+        super().on_header(name, value)
+
+    def on_headers_complete(self) -> None:
+        self._in_head = False
+        extensions: dict[str, Any] = self.scope.setdefault("extensions", {})
+        extensions[RAW_TARGET] = bytes(self.url)
+        super().on_headers_complete()
+
+    def on_message_complete(self) -> None:
+        self._stop_deadline()
+        super().on_message_complete()
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        if not self.transport.is_closing():
+            self._start_deadline()  # for the next request on this connection
+
+    def _start_deadline(self) -> None:
+        self._stop_deadline()
+        if self.request_timeout <= 0:  # 0: no limit
+            return
+        self._deadline = self.loop.call_later(self.request_timeout, self._timed_out)
+
+    def _stop_deadline(self) -> None:
+        if self._deadline is not None:
+            self._deadline.cancel()
+            self._deadline = None
+
+    def _timed_out(self) -> None:
+        self._deadline = None
+        cycle = self.cycle
+        if cycle is not None and cycle.response_started:
+            return  # the app is answering: its own limits apply
+        self._refuse(_TIMED_OUT)
+
+    def _refuse(self, answer: bytes) -> None:
+        """Answer `answer` unless a response has begun, and close the connection."""
+        if self.transport.is_closing():
+            return
+        cycle = self.cycle
+        if cycle is None or not cycle.response_started:
+            self.transport.write(answer)
+        if cycle is not None and not cycle.response_complete:
+            cycle.disconnected = True  # a handler reading the body sees its client gone
+            cycle.message_event.set()
+        self.transport.close()
+
+
+def protocol_class(request_timeout: float) -> type[CoalescingHttpToolsProtocol]:
+    """The protocol for uvicorn's `http`, with the server's request timeout."""
+    return type(
+        "BackupdHttpProtocol", (CoalescingHttpToolsProtocol,), {"request_timeout": request_timeout}
+    )

@@ -123,3 +123,56 @@ def test_a_target_is_taken_only_as_it_was_sent(backupd: BackupServer) -> None:
     absolute = f"http://127.0.0.1:{backupd.port}{store}"
     answer = send_raw(backupd, request_head("GET", absolute, node.headers("GET", store)))
     assert answer.startswith(b"HTTP/1.1 200")
+
+
+def read_answer(conn: socket.socket) -> bytes:
+    """Everything the server sends until it closes the connection."""
+    answer = b""
+    while piece := conn.recv(65536):
+        answer += piece
+    return answer
+
+
+def test_huge_or_endless_headers_are_refused_and_cost_nothing(backupd: BackupServer) -> None:
+    with socket.create_connection(("127.0.0.1", backupd.port), timeout=10) as conn:
+        conn.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: ")
+        try:
+            for _ in range(100):  # up to 10 MB, never finished
+                conn.sendall(b"a" * 100_000)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # closed by the server, as it should be
+        answer = read_answer(conn)
+    assert answer.startswith(b"HTTP/1.1 431"), answer[:100]
+    many = "".join(f"X-{n}: {n}\r\n" for n in range(150))
+    with socket.create_connection(("127.0.0.1", backupd.port), timeout=10) as conn:
+        conn.sendall(f"GET /healthz HTTP/1.1\r\nHost: x\r\n{many}\r\n".encode())
+        assert read_answer(conn).startswith(b"HTTP/1.1 400")
+    assert httpx.get(backupd.url + "/healthz").status_code == 200
+
+
+def test_a_request_that_stops_coming_is_timed_out_but_a_slow_one_is_not(
+    backupd_factory: BackupdFactory,
+) -> None:
+    server = backupd_factory(request_timeout=2)
+    node = Node()
+    target = node.path("/objects")
+    started = time.monotonic()
+    with socket.create_connection(("127.0.0.1", server.port), timeout=20) as conn:
+        conn.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")  # and nothing more
+        assert read_answer(conn).startswith(b"HTTP/1.1 408")
+    assert time.monotonic() - started < 15
+    body = node.batch({KEY: (0, b"v" * 1000)})
+    headers = {**node.headers("PUT", target, body), "Content-Length": str(len(body))}
+    with socket.create_connection(("127.0.0.1", server.port), timeout=20) as conn:
+        conn.sendall(request_head("PUT", target, headers).encode() + b"\r\n" + body[:100])
+        assert read_answer(conn).startswith(b"HTTP/1.1 408")  # the body stopped coming
+    # A body that keeps coming, however slowly, is never cut: each pause is under the limit.
+    with socket.create_connection(("127.0.0.1", server.port), timeout=20) as conn:
+        conn.sendall(request_head("PUT", target, headers).encode() + b"\r\n")
+        pieces = [body[i : i + len(body) // 4 + 1] for i in range(0, len(body), len(body) // 4 + 1)]
+        for piece in pieces:
+            time.sleep(1.2)
+            conn.sendall(piece)
+        assert conn.recv(65536).startswith(b"HTTP/1.1 200")
+    log = Path(server.log_path).read_text()
+    assert '"level":"error"' not in log and "Traceback" not in log
