@@ -152,6 +152,7 @@ class SessionLifecycle(SessionBackups):
             return
         await load_wallet_modules()
         from cairn import httpclient
+        from cairn.backup.roundlock import RoundLock
         from cairn.backup.service import BackupService
 
         keys = await asyncio.to_thread(derive_backup_keys, seed)
@@ -164,6 +165,7 @@ class SessionLifecycle(SessionBackups):
             timeout=self._backup_timeout,
             on_remote_changes=self._remote_changes_applied,
             invite=self.config.backup_invite,
+            round_lock=RoundLock.beside(self.records_path),
         )
         await service.prepare()
         # Wallet events → uploader.notify(event.urgent): urgent ones flush at once.

@@ -20,6 +20,7 @@ from cairn.backup.conflicts import migrate_v1_conflicts
 from cairn.backup.engine import MAX_BATCH_BYTES, MAX_BATCH_ITEMS
 from cairn.backup.fullbackup import FullBackupResult, ProgressCallback, run_full_backup
 from cairn.backup.localstate import AsyncStore, LocalBackupState
+from cairn.backup.roundlock import RoundLock
 from cairn.backup.status import BackupState, BackupStatus
 from cairn.backup.sync import SyncEngine, SyncNotice
 from cairn.backup.uploader import (
@@ -57,6 +58,7 @@ class BackupService:
         max_bytes: int = MAX_BATCH_BYTES,
         on_remote_changes: Callable[[int], None] | None = None,
         invite: str | None = None,
+        round_lock: RoundLock | None = None,
     ) -> None:
         self.store = store
         # One spelling per server, so "https://host/" and "https://host" are not a change.
@@ -81,12 +83,15 @@ class BackupService:
             store,
             self.engine,
             self.status,
-            full_backup=self.full_backup,
+            full_backup=self._full_backup_in_round,
             debounce=debounce,
             poll_interval=poll_interval,
             call_later=call_later,
             backoff=backoff,
+            round_lock=round_lock,
         )
+        # `round_lock` None: this process only (tests, a store without a file).
+        self.round_lock = self.uploader.round_lock
 
     async def prepare(self) -> None:
         """Load the persisted status; a new server URL means everything goes up again."""
@@ -138,6 +143,10 @@ class BackupService:
 
     async def full_backup(self) -> FullBackupResult:
         """Run the full backup now (normally the uploader does it when the flag is set)."""
+        async with self.round_lock.held():
+            return await self._full_backup_in_round()
+
+    async def _full_backup_in_round(self) -> FullBackupResult:
         return await run_full_backup(
             self.store, self.engine, status=self.status, progress=self._progress
         )
@@ -155,6 +164,10 @@ class BackupService:
 
     async def delete_server_backup(self) -> None:
         """Erase this store on the server and forget its versions (the user asked for it)."""
+        async with self.round_lock.held():
+            await self._delete_server_backup()
+
+    async def _delete_server_backup(self) -> None:
         before = await self.local.incarnation()
         generation = await self.local.last_generation()
         await self.client.delete_store()
@@ -178,7 +191,8 @@ class BackupService:
 
     async def start_again(self) -> None:
         """After an erase on another device, the user chose to back up here again."""
-        await self.engine.start_again()
+        async with self.round_lock.held():
+            await self.engine.start_again()
         self.status.show_notice(None)
         self.uploader.notify(urgent=True)
 

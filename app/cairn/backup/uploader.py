@@ -30,6 +30,7 @@ from cairn.backup.client import BackupError, BackupUnreachable, RateLimited
 from cairn.backup.errors import BackupErased
 from cairn.backup.fullbackup import FullBackupResult
 from cairn.backup.localstate import AsyncStore, LocalBackupState, Notice, RoundSummary
+from cairn.backup.roundlock import RoundLock
 from cairn.backup.status import BackupState, BackupStatus
 from cairn.backup.sync import SyncEngine
 from cairn.events import Event, EventBus
@@ -90,6 +91,7 @@ class OutboxUploader:
         poll_interval: float | None = DEFAULT_POLL_INTERVAL,
         backoff: Backoff | None = None,
         call_later: CallLater | None = None,
+        round_lock: RoundLock | None = None,
     ) -> None:
         self.store = store
         self.engine = engine
@@ -104,7 +106,8 @@ class OutboxUploader:
         self._call_later = call_later
         self._debounce_timer: Timer | None = None
         self._task: asyncio.Task[None] | None = None
-        self._lock = asyncio.Lock()
+        # One round at a time, in this process and in every other on the same wallet.
+        self.round_lock = round_lock or RoundLock()
         self.rounds = 0  # rounds completed (pull, full backup if required, push)
         self._pulled_at: float | None = None  # time.monotonic() of the last completed pull
         self._counting: set[asyncio.Task[None]] = set()
@@ -234,7 +237,7 @@ class OutboxUploader:
 
         Raises BackupError if the server cannot take them now (the entries stay pending).
         """
-        async with self._lock:
+        async with self.round_lock.held():
             return await self._finish_round(await self._pull_then_push())
 
     async def _background_round(self) -> int:
@@ -244,7 +247,7 @@ class OutboxUploader:
         since (one that had would have made it a 409, a pull and a resend). With nothing sent
         and the last pull `poll_interval` old, the round pulls. The first round, and one when
         a full backup is due: the whole round of `flush`."""
-        async with self._lock:
+        async with self.round_lock.held():
             if self._pulled_at is None or self.status.current.state is BackupState.FULL_BACKUP:
                 # Nothing goes up before this process's first pull: that pull is where a
                 # rollback, an erase or a copied data dir shows.

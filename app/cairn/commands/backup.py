@@ -21,6 +21,7 @@ from cairn.backup.conflicts import list_conflicts, resolve_conflict
 from cairn.backup.errors import BackupCorrupt, BackupErased
 from cairn.backup.fullbackup import FullBackupProgress
 from cairn.backup.restore import RestoreOutcome, RestoreProgress, RestoreResult
+from cairn.backup.roundlock import RoundLock
 from cairn.backup.service import BackupService
 from cairn.config import load_config, resolve_data_dir, wallet_dir
 from cairn.exitcodes import (
@@ -181,7 +182,12 @@ async def _backup(args: argparse.Namespace) -> int:
     keys = derive_backup_keys(mnemonic_to_seed(phrase, passphrase))
     store = AsyncRecordStore(SqliteStore(records))
     service = BackupService(
-        store, keys, network.value, config.backup_server_url, invite=config.backup_invite
+        store,
+        keys,
+        network.value,
+        config.backup_server_url,
+        invite=config.backup_invite,
+        round_lock=RoundLock.beside(records),
     )
     try:
         await service.prepare()
