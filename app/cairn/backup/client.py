@@ -99,6 +99,7 @@ EXPORT_ACCEPT = f"{FRAMES_MEDIA_TYPE}, application/x-ndjson;q=0.5"
 # a batch that creates a store.
 INVITE_ENV = "CAIRN_BACKUP_INVITE"
 INVITE_HEADER = "Cairn-Invite"
+HEALTH_PATH = "/healthz"  # unsigned (docs/PROTOCOL.md)
 
 
 # --- shapes (the wire messages are owned by cairn.wire) -------------------------------------
@@ -166,6 +167,18 @@ class RemoteBackupClient:
     async def store_info(self) -> StoreInfo:
         """The store's generation, incarnation, object count and bytes; BackupNotFound if none."""
         return _decoded(decode_store_info, await self._json("GET", self.store_path))
+
+    async def answers_as_a_backup_server(self) -> bool:
+        """Whether the server's address answers `GET /healthz` as cairn-backupd does (its
+        status, up or with its database down): a 404 from anything else is not "no backup"."""
+        try:
+            response = await self._http.get(self.base_url + HEALTH_PATH, timeout=self._timeout)
+            data = loads(response.content)
+        except (httpx.HTTPError, ProtocolError):
+            return False
+        if not isinstance(data, dict):
+            return False
+        return data.get("status") == "ok" or data.get("error") == "unavailable"
 
     async def put_batch(self, batch: Batch) -> BatchResult:
         """Apply one atomic batch; BackupConflict (nothing applied) if the store moved on."""

@@ -127,6 +127,12 @@ async def restore_store(
     try:
         info = await client.store_info()
     except BackupNotFound:
+        if not await client.answers_as_a_backup_server():
+            # Telling the user there is no backup would send them on without one.
+            return RestoreResult(
+                RestoreOutcome.UNREACHABLE,
+                f"{client.base_url} does not answer as a Cairn backup server: check its address",
+            )
         return RestoreResult(RestoreOutcome.NO_BACKUP, "no backup for these words on this server")
     except BackupUnauthorized as exc:
         return RestoreResult(RestoreOutcome.FAILED, _unauthorized(exc))

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
+import sys
 
 import pytest
 
@@ -137,3 +139,32 @@ async def test_restore_replaces_an_existing_file_and_drops_a_leftover_staging_fi
     assert result.outcome is RestoreOutcome.RESTORED
     assert records_of(target) == records_of(tmp_path / "a.sqlite")
     assert not staging_path(target).exists()
+
+
+@pytest.mark.asyncio
+async def test_an_address_that_is_not_a_backup_server_is_not_taken_for_no_backup(
+    backupd, devnet, tmp_path
+):
+    # A plain web server, the chain server given by mistake, and the right server under a path
+    # that is not its own: each answers 404, and none of them means "no backup".
+    static = subprocess.Popen(
+        [sys.executable, "-m", "http.server", "--bind", "127.0.0.1", "0", "--directory", tmp_path],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        assert static.stdout is not None
+        port = static.stdout.readline().split(" port ")[1].split()[0]
+        for url in (f"http://127.0.0.1:{port}", devnet.url, backupd.url + "/v2"):
+            result = await restore_to(url, tmp_path / "r.sqlite", keys_for(OTHER_WORDS))
+            assert result.outcome is RestoreOutcome.UNREACHABLE, (url, result)
+            assert "does not answer as a Cairn backup server" in result.detail
+    finally:
+        static.terminate()
+        static.wait()
+        if static.stdout is not None:
+            static.stdout.close()
+    # The right address still says there is no backup for these words.
+    result = await restore_to(backupd.url, tmp_path / "r.sqlite", keys_for(OTHER_WORDS))
+    assert result.outcome is RestoreOutcome.NO_BACKUP
