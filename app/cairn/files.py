@@ -72,6 +72,16 @@ def make_private_dir(directory: Path) -> None:
         raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), str(directory))
 
 
+def keep_private(path: Path, mode: int = 0o600) -> None:
+    """Take away what group and others may do with `path` (a wallet file, 0600; its folder,
+    0700), if anything: a secret made readable to others by a copy, an archive or a chmod is
+    private again the next time Cairn opens it. Nothing happens where the user may not change
+    the mode."""
+    with contextlib.suppress(OSError):
+        if os.stat(path).st_mode & 0o077:
+            os.chmod(path, mode)
+
+
 def fsync_dir(directory: Path) -> None:
     """Make a rename or a new file in `directory` durable."""
     fd = os.open(directory, os.O_RDONLY)

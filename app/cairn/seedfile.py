@@ -28,7 +28,7 @@ import secrets
 from pathlib import Path
 from typing import Any, Literal
 
-from cairn.files import write_file_atomically
+from cairn.files import keep_private, write_file_atomically
 from cairn.keys import InvalidMnemonic, validate_mnemonic
 
 __all__ = [
@@ -108,6 +108,9 @@ def _read_document(wallet_dir: Path | str) -> dict[str, Any]:
     path = seed_path(wallet_dir)
     try:
         raw = path.read_bytes()
+        # The words are in it (in plain text without a keyring): for this user only.
+        keep_private(path)
+        keep_private(path.parent, 0o700)
     except FileNotFoundError:
         raise SeedFileError(f"no seed file in {Path(wallet_dir)}") from None
     except IsADirectoryError:

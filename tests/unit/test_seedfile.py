@@ -93,6 +93,18 @@ def test_without_keyring_the_file_is_plain_and_says_so(tmp_path: Path, no_keyrin
     assert _dir_listing(tmp_path) == ["seed"]
 
 
+def test_a_seed_file_made_readable_to_others_is_private_again_once_read(
+    tmp_path: Path, no_keyring: None
+) -> None:
+    wallet = tmp_path / "wallet"
+    save_seed(wallet, PHRASE, "")
+    os.chmod(wallet / "seed", 0o666)  # a copy, an archive, a chmod
+    os.chmod(wallet, 0o755)
+    assert load_seed(wallet) == (PHRASE, "")
+    assert _mode(wallet / "seed") == 0o600
+    assert _mode(wallet) == 0o700
+
+
 def test_with_keyring_the_file_is_encrypted(tmp_path: Path, dict_keyring: DictKeyring) -> None:
     assert keyring_available()
     assert save_seed(tmp_path, PHRASE, "pässphrase") == "keyring"

@@ -14,7 +14,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
-from cairn.files import fsync_dir, fsync_file, make_private_dir, sqlite_sidecars
+from cairn.files import fsync_dir, fsync_file, keep_private, make_private_dir, sqlite_sidecars
 from cairn.storage.migrations import Migration, migrate
 from cairn.storage.protocol import StoreCorruptError, StoreError
 
@@ -124,8 +124,7 @@ def refuse_unusable(path: Path) -> None:
     if info.st_size == 0:
         # Never a store being created (see create_complete): its records are gone.
         raise StoreCorruptError(f"{path} is empty (0 bytes): the wallet's records are missing")
-    if info.st_mode & 0o077:
-        os.chmod(path, 0o600)
+    keep_private(path)
 
 
 def check_pages(conn: sqlite3.Connection, path: Path) -> None:
