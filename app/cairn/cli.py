@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from cairn import __version__, logredact
+from cairn.commands.arguments import Parser
 from cairn.exitcodes import (
     EXIT_OK,
     EXIT_REFUSED,
@@ -64,7 +65,7 @@ def _app_options(parser: argparse.ArgumentParser, *, sub: bool = False) -> None:
     )
 
 
-class _Parser(argparse.ArgumentParser):
+class _Parser(Parser):
     """Takes a `bitcoin:` link anywhere on the command line (a desktop's link handler passes
     it as `cairn %u`) as ``payment_link``, so it never reads as an unknown subcommand."""
 

@@ -95,3 +95,27 @@ def test_help_and_readme_list_every_exit_code(capsys):
 def _is_code_row(line: str) -> bool:
     cells = line.split("|")
     return len(cells) > 2 and cells[1].strip().isdigit()
+
+
+@pytest.mark.parametrize(
+    "command",
+    [["restore", "--data-dir", "/nowhere"], ["wallet", "label", "list"], ["backup", "status"]],
+)
+def test_words_typed_as_arguments_are_never_repeated(command):
+    import subprocess
+    import sys
+
+    from tests.support.words import PHRASE
+
+    result = subprocess.run(
+        [sys.executable, "-m", "cairn", *command, *PHRASE.split()],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
+        check=False,
+    )
+    assert result.returncode == EXIT_USAGE
+    assert "--words-file" in result.stderr
+    for word in set(PHRASE.split()):
+        assert word not in result.stdout + result.stderr

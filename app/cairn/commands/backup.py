@@ -23,6 +23,7 @@ from cairn.backup.fullbackup import FullBackupProgress
 from cairn.backup.restore import RestoreOutcome, RestoreProgress, RestoreResult
 from cairn.backup.roundlock import RoundLock
 from cairn.backup.service import BackupService
+from cairn.commands.arguments import Parser
 from cairn.config import load_config, resolve_data_dir, wallet_dir
 from cairn.exitcodes import (
     EXIT_CODES,
@@ -79,7 +80,7 @@ class _Exit(Exception):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="cairn",
         description="Back up and restore a Cairn wallet without the GUI.",
         epilog="exit codes:\n" + exit_code_table(),

@@ -22,6 +22,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from cairn.commands.arguments import Parser
 from cairn.config import load_config, resolve_data_dir, wallet_dir
 from cairn.events import EventBus
 from cairn.keys import Network
@@ -41,7 +42,7 @@ MAX_LINES_NAMED = 100  # skipped lines named one by one on stderr; the rest are 
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="cairn wallet", description=__doc__.split("\n")[0])
+    parser = Parser(prog="cairn wallet", description=__doc__.split("\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
     label = commands.add_parser(
         "label", aliases=["labels"], help="set, get, list or import BIP-329 labels"
