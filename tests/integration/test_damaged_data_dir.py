@@ -321,3 +321,32 @@ def test_restore_force_on_a_full_disk_keeps_the_wallet_it_replaces(
         assert ran.code == EXIT_NOT_WRITTEN
     if free == FREE_BYTES[-1]:
         assert ran.code == EXIT_OK, ran.err
+
+
+WALLET_COMMANDS = {
+    "wallet label list": ["wallet", "label", "list"],
+    "wallet label set": ["wallet", "label", "set", "addr", "bcrt1qexample", "a note"],
+    "wallet prefs get": ["wallet", "prefs", "get", "unit"],
+}
+# The store and the settings, which every wallet command reads (labels and preferences do
+# not need the seed).
+WALLET_CASES = [n for n, c in CASES.items() if c.file in ("records.sqlite", "config.json")]
+
+
+@pytest.mark.parametrize("command", list(WALLET_COMMANDS))
+@pytest.mark.parametrize("name", WALLET_CASES)
+def test_wallet_commands_refuse_a_damaged_data_dir_in_one_line(
+    name: str, command: str, healthy: Path, tmp_path: Path
+) -> None:
+    case = CASES[name]
+    data = tmp_path / "data"
+    shutil.copytree(healthy, data, symlinks=True)
+    case.damage(data)
+    before = fingerprint(data)
+
+    ran = cairn(WALLET_COMMANDS[command], data, permissions_apply=case.permissions)
+
+    assert "Traceback" not in ran.err, ran.err
+    assert ran.code == EXIT_DAMAGED, (ran.code, ran.err)
+    assert len(ran.said) == 1 and case.file in ran.said[0], ran.err
+    assert fingerprint(data) == before

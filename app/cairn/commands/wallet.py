@@ -26,6 +26,7 @@ from cairn.commands.arguments import Parser
 from cairn.config import load_config, resolve_data_dir, wallet_dir
 from cairn.events import EventBus
 from cairn.keys import Network
+from cairn.localfaults import told_as_local_fault
 from cairn.seedfile import seed_exists
 from cairn.storage import SqliteStore
 from cairn.wallet.labels import LABEL_TYPES, MAX_IMPORT_BYTES, LabelBook, LabelError
@@ -91,6 +92,11 @@ def _common(parser: argparse.ArgumentParser) -> None:
 def main(argv: Sequence[str]) -> int:
     """`cairn wallet label|prefs|receive ...` (argv after `wallet`)."""
     args = build_parser().parse_args(list(argv))
+    # A damaged store, config or seed file, or a full disk: one line and its exit code.
+    return told_as_local_fault(lambda: _run(args))
+
+
+def _run(args: argparse.Namespace) -> int:
     data_dir = resolve_data_dir(args.data_dir)
     config = load_config(data_dir)
     network = Network(args.network) if args.network else config.network
