@@ -20,7 +20,6 @@ import asyncio
 import contextlib
 import logging
 import os
-import sqlite3
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -45,8 +44,8 @@ from cairn.backup.localstate import (
     bookkeeping_records,
     version_record,
 )
-from cairn.backup.staging import discard_staging, staging_path
-from cairn.files import fsync_dir, fsync_file, sqlite_sidecars
+from cairn.backup.staging import discard_staging, staging_path, switch_in
+from cairn.files import fsync_file
 from cairn.keys import BackupKeys
 from cairn.storage import AsyncRecordStore, SqliteStore, is_local
 from cairn.storage.device import DEVICE_ID_BYTES, DEVICE_RECORD
@@ -278,7 +277,7 @@ class _Restore:
         await self._check_staging(store, count)
         self.report(RestoreProgress(RestorePhase.SWITCHING, count, self.total, received, received))
         await self.close()
-        await asyncio.to_thread(_switch, self.staging, self.target)
+        await asyncio.to_thread(switch_in, self.staging, self.target)
         self.switched = True
         self.report(RestoreProgress(RestorePhase.DONE, count, self.total, received, received))
         log.info("restore complete: %d records", count)
@@ -431,25 +430,3 @@ def _decode(decoder: Callable[[bytes], _T], body: bytes) -> _T:
         return decoder(body)
     except payload.PayloadError as exc:
         raise BackupCorrupt(f"an object's contents are malformed: {exc}") from None
-
-
-def _switch(staging: Path, target: Path) -> None:
-    """Put the staged file in place of `target` atomically; a crash leaves one or the other."""
-    for leftover in sqlite_sidecars(staging):
-        if leftover.exists():
-            # Something else holds the staging file open: not the backup's fault.
-            raise BackupError("the staging store is still in use; nothing was switched")
-    fsync_file(staging)
-    if target.exists():
-        # Fold the old file's WAL into it and drop the WAL, so no stale WAL can be replayed
-        # onto the new file after the switch.
-        conn = sqlite3.connect(target)
-        try:
-            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-        finally:
-            conn.close()
-    for sidecar in sqlite_sidecars(target):
-        with contextlib.suppress(FileNotFoundError):
-            sidecar.unlink()
-    os.replace(staging, target)
-    fsync_dir(target.parent)
