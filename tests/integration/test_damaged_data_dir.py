@@ -193,20 +193,28 @@ def healthy(server: BackupServer, tmp_path_factory: pytest.TempPathFactory) -> P
     return data
 
 
+def run_on_damaged(
+    case: Case, args: list[str], healthy: Path, tmp_path: Path
+) -> tuple[Path, dict[str, str], Ran]:
+    """A copy of the healthy data dir with `case`'s damage, its fingerprint before, and
+    `cairn ARGS` run on it (which never answers with a traceback)."""
+    data = tmp_path / "data"
+    shutil.copytree(healthy, data, symlinks=True)
+    case.damage(data)
+    before = fingerprint(data)
+    ran = cairn(args, data, permissions_apply=case.permissions)
+    assert "Traceback" not in ran.err, ran.err
+    return data, before, ran
+
+
 @pytest.mark.parametrize("command", list(COMMANDS))
 @pytest.mark.parametrize("name", list(CASES))
 def test_a_damaged_data_dir_is_refused_in_one_line_and_left_as_it_was(
     name: str, command: str, healthy: Path, tmp_path: Path
 ) -> None:
     case = CASES[name]
-    data = tmp_path / "data"
-    shutil.copytree(healthy, data, symlinks=True)
-    case.damage(data)
-    before = fingerprint(data)
+    data, before, ran = run_on_damaged(case, COMMANDS[command], healthy, tmp_path)
 
-    ran = cairn(COMMANDS[command], data, permissions_apply=case.permissions)
-
-    assert "Traceback" not in ran.err, ran.err
     expected = expected_code(case, command)
     assert ran.code == expected, (ran.code, EXIT_CODES.get(ran.code), ran.err)
     assert expected in EXIT_CODES
@@ -339,14 +347,8 @@ def test_wallet_commands_refuse_a_damaged_data_dir_in_one_line(
     name: str, command: str, healthy: Path, tmp_path: Path
 ) -> None:
     case = CASES[name]
-    data = tmp_path / "data"
-    shutil.copytree(healthy, data, symlinks=True)
-    case.damage(data)
-    before = fingerprint(data)
+    data, before, ran = run_on_damaged(case, WALLET_COMMANDS[command], healthy, tmp_path)
 
-    ran = cairn(WALLET_COMMANDS[command], data, permissions_apply=case.permissions)
-
-    assert "Traceback" not in ran.err, ran.err
     assert ran.code == EXIT_DAMAGED, (ran.code, ran.err)
     assert len(ran.said) == 1 and case.file in ran.said[0], ran.err
     assert fingerprint(data) == before

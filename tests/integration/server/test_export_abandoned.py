@@ -29,6 +29,21 @@ def abandon_export(server: BackupServer, node: Node, *, read_head: bool) -> None
             assert conn.recv(64).startswith(b"HTTP/1.1 200")
 
 
+def store_with_a_large_export(http: httpx.Client, node: Node) -> None:
+    """150 objects of 60 KB: more than the sockets buffer, so a begun export is still sending."""
+    target = node.path("/objects")
+    body = node.batch({f"{i:064x}": (0, os.urandom(60_000)) for i in range(150)})
+    assert http.put(target, content=body, headers=node.headers("PUT", target, body)).is_success
+
+
+def write_more(http: httpx.Client, node: Node, count: int) -> None:
+    target = node.path("/objects")
+    for generation in range(1, count + 1):
+        more = node.batch({f"{9999 + generation:064x}": (0, b"x" * 1000)}, generation=generation)
+        r = http.put(target, content=more, headers=node.headers("PUT", target, more))
+        assert r.is_success, r.text
+
+
 def checkpoint(db: str) -> tuple[int, int]:
     """A checkpoint from outside the server: (frames in the WAL, frames it could copy)."""
     with sqlite3.connect(db) as conn:
@@ -38,20 +53,12 @@ def checkpoint(db: str) -> tuple[int, int]:
 
 def test_abandoned_exports_leave_no_snapshot_open(backupd: BackupServer) -> None:
     node = Node()
-    target = node.path("/objects")
-    # More than the socket buffers hold, so an export that was begun is still being sent.
-    body = node.batch({f"{i:064x}": (0, os.urandom(60_000)) for i in range(150)})
     with httpx.Client(base_url=backupd.url, timeout=30) as http:
-        assert http.put(target, content=body, headers=node.headers("PUT", target, body)).is_success
+        store_with_a_large_export(http, node)
         for n in range(ABANDONED):
             abandon_export(backupd, node, read_head=n % 2 == 1)
         # Writes after them: a snapshot still open would keep their frames from the file.
-        for generation in range(1, 6):
-            more = node.batch(
-                {f"{9999 + generation:064x}": (0, b"x" * 1000)}, generation=generation
-            )
-            r = http.put(target, content=more, headers=node.headers("PUT", target, more))
-            assert r.is_success, r.text
+        write_more(http, node, 5)
         deadline = time.monotonic() + 10
         frames, done = checkpoint(backupd.db)
         while done < frames and time.monotonic() < deadline:
@@ -69,18 +76,11 @@ def test_abandoned_exports_give_their_connections_back_on_postgres(backupd_facto
     # every later request waiting for a connection.
     server = backupd_factory(postgres=True)
     node = Node()
-    target = node.path("/objects")
-    body = node.batch({f"{i:064x}": (0, os.urandom(60_000)) for i in range(150)})
     with httpx.Client(base_url=server.url, timeout=15) as http:
-        assert http.put(target, content=body, headers=node.headers("PUT", target, body)).is_success
+        store_with_a_large_export(http, node)
         for n in range(ABANDONED):
             abandon_export(server, node, read_head=n % 2 == 1)
-        for generation in range(1, 4):
-            more = node.batch(
-                {f"{9999 + generation:064x}": (0, b"x" * 1000)}, generation=generation
-            )
-            r = http.put(target, content=more, headers=node.headers("PUT", target, more))
-            assert r.is_success, r.text
+        write_more(http, node, 3)
         export = node.path("/export")
         r = http.get(export, headers=node.headers("GET", export))
         assert r.status_code == 200 and len(r.content.splitlines()) == 153
