@@ -1,5 +1,6 @@
 """Several Cairn programs on one data dir at once (the app and a script, or scripts in
-parallel): their backup rounds take turns, so the server's backup stays whole and honest."""
+parallel): their backup rounds take turns, so the server's backup stays whole and honest, and
+no two of them hand out one address."""
 
 from __future__ import annotations
 
@@ -64,6 +65,9 @@ def test_programs_on_one_wallet_take_turns_and_lose_nothing(
             for alarm in ("rollback", "integrity", "another copy"):
                 assert alarm not in err, err
             given.append(out.strip().split()[-1])
+
+    # Each program read and wrote the next index in one step: no address went out twice.
+    assert len(set(given)) == len(given), given
 
     now = cairn("backup", "now", "--data-dir", str(first), "--json")
     assert now.returncode == 0, now.stderr

@@ -10,12 +10,14 @@ await service.stop()
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import time
 from collections.abc import Callable
 
 import httpx
 
-from cairn.backup.client import BackupUnreachable, RemoteBackupClient
+from cairn.backup.client import BackupUnreachable, RateLimited, RemoteBackupClient
 from cairn.backup.conflicts import migrate_v1_conflicts
 from cairn.backup.engine import MAX_BATCH_BYTES, MAX_BATCH_ITEMS
 from cairn.backup.fullbackup import FullBackupResult, ProgressCallback, run_full_backup
@@ -36,6 +38,8 @@ from cairn.keys import BackupKeys
 __all__ = ["BackupService"]
 
 log = logging.getLogger(__name__)
+# How long a round the caller waits on waits out the server's 429s before it fails.
+RATE_LIMIT_PATIENCE = 10.0
 
 
 class BackupService:
@@ -181,8 +185,22 @@ class BackupService:
         await self.local.require_full("the server backup was deleted", new_incarnation=True)
 
     async def sync_now(self) -> int:
-        """One round: pull, full backup if required, push; raises BackupError on failure."""
-        return await self.backup_now()
+        """One round the caller waits on: pull, full backup if required, push.
+
+        A 429 is waited out (its Retry-After, up to RATE_LIMIT_PATIENCE in all): the server is
+        there, and an address reservation that gave up on it would hand out an index another
+        device may be taking. Other failures raise their BackupError at once.
+        """
+        deadline = time.monotonic() + RATE_LIMIT_PATIENCE
+        while True:
+            try:
+                return await self.backup_now()
+            except RateLimited as exc:
+                pause = max(exc.retry_after, 0.1)
+                if time.monotonic() + pause > deadline:
+                    raise
+                log.info("the backup server asks to wait %.1f s", pause)
+                await asyncio.sleep(pause)
 
     async def dismiss_notice(self) -> None:
         """The user has read the rollback or erase notice."""

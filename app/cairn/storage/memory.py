@@ -47,6 +47,16 @@ class MemoryStore:
     def put(self, name: str, value: bytes) -> None:
         self.batch({name: value})
 
+    def put_if(self, name: str, value: bytes, *, expect: bytes | None) -> bool:
+        check_batch({name: value}, ())
+        with self._lock:
+            self._check_open()
+            if self._records.get(name) != expect:
+                return False
+            self._records[name] = value
+            self._enqueue(name, "put")
+        return True
+
     def delete(self, name: str) -> None:
         self.batch(deletes=(name,))
 

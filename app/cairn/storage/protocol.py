@@ -5,6 +5,10 @@ write. A name has at most one pending entry: a newer write replaces the older en
 higher sequence number, so an uploader that acknowledges what it read never acknowledges a change
 it has not seen. Names under ``local/`` are machine-local and never queued or snapshotted.
 
+``put_if`` is a compare-and-set for a record several programs on one data dir derive from its
+own value (the next address index): it writes, queued, only if the record still holds
+``expect`` (None: absent), in one transaction, and says whether it wrote.
+
 The writes that queue nothing are ``load_restored``, which fills a store with records that came
 from the backup (a restore), and ``apply_synced``, which applies what another device wrote:
 the server already has those values. ``apply_synced`` is a compare-and-swap against the
@@ -95,6 +99,8 @@ class RecordStore(Protocol):
     def get(self, name: str) -> bytes | None: ...
 
     def put(self, name: str, value: bytes) -> None: ...
+
+    def put_if(self, name: str, value: bytes, *, expect: bytes | None) -> bool: ...
 
     def delete(self, name: str) -> None: ...
 

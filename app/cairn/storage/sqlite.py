@@ -115,6 +115,15 @@ class SqliteStore:
     def put(self, name: str, value: bytes) -> None:
         self.batch({name: value})
 
+    def put_if(self, name: str, value: bytes, *, expect: bytes | None) -> bool:
+        put_items, _ = check_batch({name: value}, ())
+        with self._write() as conn:
+            found = conn.execute("SELECT value FROM records WHERE name = ?", (name,)).fetchone()
+            if (None if found is None else bytes(found[0])) != expect:
+                return False
+            _write_queued(conn, put_items, [])
+        return True
+
     def delete(self, name: str) -> None:
         self.batch(deletes=(name,))
 

@@ -53,8 +53,10 @@ class Receiving:
         `reserve` (the backup engine's sync) runs after the index is on disk and before the
         address is handed out. Two online devices never hand out one address: the device whose
         reservation reached the server second finds the other's index merged in, and takes the
-        next one. Offline, the address is handed out anyway (the reservation travels later, and
-        two offline devices may then show one address twice: same wallet, same funds).
+        next one. Programs on one data dir take turns on the record itself (a compare-and-set).
+        A server that asks to wait (429) is waited for, a while; offline, the address is handed
+        out anyway (the reservation travels later, and two offline devices may then show one
+        address twice: same wallet, same funds).
         """
         self._reserve = reserve
 
@@ -85,22 +87,32 @@ class Receiving:
 
     def _reveal_next(self) -> ReceiveAddress:
         keychain = bdk.KeychainKind.EXTERNAL
+        name = _revealed_name(keychain)
         with self._lock:
-            index = self._wallet.next_derivation_index(keychain)
-            recorded = self._recorded_index(keychain)
-            if recorded is not None:
-                index = max(index, recorded + 1)
+            # Compare-and-set: another program on this data dir (the app and a `cairn wallet
+            # receive`) reads the same record; whichever writes second sees it changed and
+            # takes the index after the other's.
+            while True:
+                before = self._store.get(name)
+                recorded = _parsed(before)
+                index = self._wallet.next_derivation_index(keychain)
+                if recorded is not None:
+                    index = max(index, recorded[0] + 1)
+                if self._saved(name, f"{index} {self._device()}".encode(), before):
+                    break
             address = str(self._wallet.peek_address(keychain, index).address)
-            try:
-                self._store.put(_revealed_name(keychain), f"{index} {self._device()}".encode())
-            except Exception as error:
-                raise WalletStorageError(
-                    f"the new address could not be saved ({type(error).__name__}); "
-                    "no address was handed out"
-                ) from None
             self._wallet.reveal_addresses_to(keychain, index)
             self._persist_quietly()
         return ReceiveAddress(address, index)
+
+    def _saved(self, name: str, value: bytes, before: bytes | None) -> bool:
+        try:
+            return self._store.put_if(name, value, expect=before)
+        except Exception as error:
+            raise WalletStorageError(
+                f"the new address could not be saved ({type(error).__name__}); "
+                "no address was handed out"
+            ) from None
 
     async def current_receive_address(self) -> ReceiveAddress:
         """The last address handed out while nothing paid to it yet; otherwise a new one."""
@@ -122,13 +134,16 @@ class Receiving:
 
     def _recorded(self, keychain: bdk.KeychainKind) -> tuple[int, str] | None:
         """The last index handed out and the device that reserved it ("" before devices)."""
-        value = self._store.get(_revealed_name(keychain))
-        if value is None:
-            return None
-        parsed = parse_revealed(value)
-        if parsed is None:
-            log.error("the revealed-index record is unreadable; using the wallet's own index")
-        return parsed
+        return _parsed(self._store.get(_revealed_name(keychain)))
+
+
+def _parsed(value: bytes | None) -> tuple[int, str] | None:
+    if value is None:
+        return None
+    parsed = parse_revealed(value)
+    if parsed is None:
+        log.error("the revealed-index record is unreadable; using the wallet's own index")
+    return parsed
 
 
 def parse_revealed(value: bytes) -> tuple[int, str] | None:

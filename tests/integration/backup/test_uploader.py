@@ -506,3 +506,19 @@ async def test_back_up_now_also_sends_what_is_written_while_it_runs(backupd, tmp
     await store.aclose()
     restored = await restored_records(backupd.url, tmp_path)
     assert restored["labels/tx/second"] == b"while it was uploading"
+
+
+@pytest.mark.asyncio
+async def test_a_round_the_caller_waits_on_waits_out_the_servers_429(backupd_factory, tmp_path):
+    # An address reservation waits on such a round: a server that says "slow down" is there,
+    # and giving up on it would hand out an index another device may be taking.
+    limited = backupd_factory(rate_limit=2, rate_window=2)
+    store = open_store(tmp_path / "a.sqlite")
+    service = service_for(store, limited.url)
+    await service.prepare()
+    for n in range(4):
+        await store.put(f"labels/tx/{n}", b"rent")
+        await service.sync_now()
+        assert service.status.current.pending_changes == 0
+    await service.stop()
+    await store.aclose()

@@ -54,6 +54,22 @@ def test_put_overwrites(store: RecordStore) -> None:
     assert store.get("prefs/fiat") == b"CHF"
 
 
+def test_put_if_writes_only_over_the_value_expected_and_queues_it(
+    store: RecordStore, peer: PeerFactory
+) -> None:
+    other = peer()
+    assert store.put_if("wallet/revealed/external", b"0 aa", expect=None)
+    assert not other.put_if("wallet/revealed/external", b"0 bb", expect=None)
+    assert not other.put_if("wallet/revealed/external", b"1 bb", expect=b"0 bb")
+    assert other.put_if("wallet/revealed/external", b"1 bb", expect=b"0 aa")
+    assert store.get("wallet/revealed/external") == b"1 bb"
+    assert pending(store) == [("wallet/revealed/external", "put")]
+    with pytest.raises(ValueError):
+        store.put_if("", b"x", expect=None)
+    with pytest.raises(ValueError):
+        store.put_if("a", "x", expect=None)  # type: ignore[arg-type]
+
+
 def test_delete_removes_and_absent_delete_is_a_no_op(store: RecordStore) -> None:
     store.put("labels/tx/ab", b"rent")
     store.delete("labels/tx/ab")
@@ -366,6 +382,7 @@ def test_every_call_after_close_fails_loudly(store: RecordStore) -> None:
     calls = [
         lambda: store.get("a"),
         lambda: store.put("a", b"2"),
+        lambda: store.put_if("a", b"2", expect=b"1"),
         lambda: store.delete("a"),
         lambda: store.scan(),
         lambda: store.batch({"b": b"1"}),

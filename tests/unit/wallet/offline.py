@@ -96,6 +96,11 @@ class FlakyStore(MemoryStore):
     def put(self, name: str, value: bytes) -> None:
         self.batch({name: value})
 
+    def put_if(self, name: str, value: bytes, *, expect: bytes | None) -> bool:
+        if self.fail_writes is not None:
+            raise self.fail_writes
+        return super().put_if(name, value, expect=expect)
+
     def scan(self, prefix: str = "") -> list[tuple[str, bytes]]:
         if self.fail_reads is not None:
             raise self.fail_reads
