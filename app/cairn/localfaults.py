@@ -26,6 +26,7 @@ from cairn.storage import (
     StoreError,
 )
 from cairn.upgrade import UnknownFormatError, UpgradeError
+from cairn.wallet.errors import RecordsNotOfThisSeed
 
 RESTORE_ADVICE = (
     "restore the wallet with `cairn restore --force` (the damaged wallet is kept beside it)"
@@ -88,6 +89,13 @@ def _fault_of(error: BaseException) -> LocalFault | None:
         return LocalFault(EXIT_DAMAGED, str(error))
     if isinstance(error, UnknownFormatError | UpgradeError):
         return LocalFault(EXIT_DAMAGED, f"{error}; {NOTHING_CHANGED}")
+    if isinstance(error, RecordsNotOfThisSeed):
+        return LocalFault(
+            EXIT_DAMAGED,
+            f"{error}; {NOTHING_CHANGED} and nothing was backed up. If this wallet's seed file "
+            "was replaced by another's, put its own back; or restore its recovery words into a "
+            "new data dir",
+        )
     if isinstance(error, StoreClosedError):
         return None  # using a closed store is our bug, not the machine's
     if isinstance(error, StoreCorruptError):

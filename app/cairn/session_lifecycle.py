@@ -154,11 +154,21 @@ class SessionLifecycle(SessionBackups):
         from cairn import httpclient
         from cairn.backup.roundlock import RoundLock
         from cairn.backup.service import BackupService
+        from cairn.wallet.errors import RecordsNotOfThisSeed
+        from cairn.wallet.persistence import records_of_another_seed
 
+        store = self._require_async_store()
+        # The seed is read again when the server changes: a seed file swapped meanwhile must
+        # not back one wallet's records up into another seed's backup.
+        problem = await asyncio.to_thread(
+            records_of_another_seed, store.store, seed, self.config.network
+        )
+        if problem is not None:
+            raise RecordsNotOfThisSeed(f"{self.records_path}: {problem}")
         keys = await asyncio.to_thread(derive_backup_keys, seed)
         await httpclient.prepare()
         service = BackupService(
-            self._require_async_store(),
+            store,
             keys,
             self.network,
             url,

@@ -49,7 +49,9 @@ from cairn.keys import (
 from cairn.localfaults import told_as_local_fault
 from cairn.seedfile import load_seed, seed_exists
 from cairn.serverurl import server_url_problem
-from cairn.storage import AsyncRecordStore, SqliteStore
+from cairn.storage import AsyncRecordStore, RecordStore, SqliteStore
+from cairn.wallet.errors import RecordsNotOfThisSeed
+from cairn.wallet.persistence import records_of_another_seed
 from cairn.wallet_restore import (
     NoBackupServer,
     WalletExists,
@@ -180,8 +182,14 @@ async def _backup(args: argparse.Namespace) -> int:
             f"{problem} Change it in Settings or in config.json",
         )
     phrase, passphrase = load_seed(wallet)  # a damaged seed file: see told_as_local_fault in main()
-    keys = derive_backup_keys(mnemonic_to_seed(phrase, passphrase))
+    seed = mnemonic_to_seed(phrase, passphrase)
     store = AsyncRecordStore(SqliteStore(records))
+    try:
+        _refuse_records_of_another_seed(store.store, seed, network, records)
+    except BaseException:
+        await store.aclose()
+        raise
+    keys = derive_backup_keys(seed)
     service = BackupService(
         store,
         keys,
@@ -205,6 +213,16 @@ async def _backup(args: argparse.Namespace) -> int:
     finally:
         await service.stop()
         await store.aclose()
+
+
+def _refuse_records_of_another_seed(
+    store: RecordStore, seed: bytes, network: Network, records: Path
+) -> None:
+    # The wallet refuses such records when it opens; the backup runs without opening it, and
+    # would upload one wallet's records into the backup of another seed (a swapped seed file).
+    problem = records_of_another_seed(store, seed, network)
+    if problem is not None:
+        raise RecordsNotOfThisSeed(f"{records}: {problem}")
 
 
 async def _backup_now(service: BackupService, *, as_json: bool) -> int:

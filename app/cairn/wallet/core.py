@@ -31,6 +31,7 @@ from cairn.wallet.address_list import AddressInfo, addresses_of
 from cairn.wallet.addresses import BDK_NETWORKS, network_kind
 from cairn.wallet.details import TransactionDetails, details_of
 from cairn.wallet.errors import (
+    RecordsNotOfThisSeed,
     WalletError,
     WalletStorageError,
 )
@@ -141,7 +142,7 @@ class CairnWallet(Paying, Receiving):
         try:
             check_descriptor_record(store, descriptor, change_descriptor, network.value)
         except DescriptorMismatch as error:
-            raise WalletStorageError(str(error)) from None
+            raise RecordsNotOfThisSeed(str(error)) from None
         try:
             if store.scan(CHANGESET_PREFIX):
                 wallet = bdk.Wallet.load(descriptor, change_descriptor, persister)

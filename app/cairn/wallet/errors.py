@@ -73,3 +73,7 @@ class ChainUnavailable(WalletError):
 
 class WalletStorageError(WalletError):
     """The wallet could not read or write its records on this machine."""
+
+
+class RecordsNotOfThisSeed(WalletStorageError):
+    """The records in the data dir are another wallet's (a seed file swapped or copied over)."""

@@ -26,7 +26,9 @@ from typing import TYPE_CHECKING
 
 import bdkpython as bdk
 
+from cairn.keys import Network, bip84_descriptors
 from cairn.storage.device import device_id
+from cairn.wallet.addresses import network_kind
 from cairn.wallet.changeset_codec import (
     decode_changeset,
     encode_shared_and_chain,
@@ -212,20 +214,44 @@ def check_descriptor_record(
     network: str,
 ) -> None:
     """Write ``wallet/descriptor`` (public) once; refuse records of another seed or network."""
-    expected = {
-        "external": str(descriptor),
-        "internal": str(change_descriptor),
-        "network": network,
-    }
+    expected = _descriptor_document(descriptor, change_descriptor, network)
     found = store.get(DESCRIPTOR_RECORD)
     if found is None:
         store.put(DESCRIPTOR_RECORD, json.dumps(expected, sort_keys=True).encode())
         return
+    problem = _descriptor_problem(found, expected)
+    if problem is not None:
+        raise DescriptorMismatch(problem)
+
+
+def records_of_another_seed(store: RecordStore, seed: bytes, network: Network) -> str | None:
+    """Why the store's wallet records are not this seed's (None: they are, or there are none).
+
+    Read only: what runs before the wallet opens (a backup from the command line) asks it, so
+    the records of one wallet never go into the backup of another seed.
+    """
+    found = store.get(DESCRIPTOR_RECORD)
+    if found is None:
+        return None
+    external, internal = bip84_descriptors(seed, network)
+    kind = network_kind(network)
+    expected = _descriptor_document(
+        bdk.Descriptor(external, kind), bdk.Descriptor(internal, kind), network.value
+    )
+    return _descriptor_problem(found, expected)
+
+
+def _descriptor_document(
+    descriptor: bdk.Descriptor, change_descriptor: bdk.Descriptor, network: str
+) -> dict[str, str]:
+    return {"external": str(descriptor), "internal": str(change_descriptor), "network": network}
+
+
+def _descriptor_problem(found: bytes, expected: dict[str, str]) -> str | None:
     try:
         recorded = json.loads(found)
     except ValueError:
-        raise DescriptorMismatch("the wallet descriptor record is unreadable") from None
+        return "the wallet descriptor record is unreadable"
     if recorded != expected:
-        raise DescriptorMismatch(
-            "these wallet records belong to another recovery phrase or network"
-        )
+        return "these wallet records belong to another recovery phrase or network"
+    return None
