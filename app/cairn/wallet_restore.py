@@ -17,6 +17,7 @@ removed. A wallet it did replace is kept beside the restored one.
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import shutil
 import time
@@ -37,11 +38,13 @@ from cairn.files import fsync_dir, make_private_dir
 from cairn.keys import BackupKeys, Network, derive_backup_keys, mnemonic_to_seed
 from cairn.seedfile import save_seed, seed_exists
 from cairn.serverurl import normalise_server_url, server_url_problem
+from cairn.storage.sqlite_file import changes_waiting
 from cairn.upgrade import CURRENT_FORMAT, write_format
 from cairn.usererrors import UserError
 
 __all__ = [
     "RECORDS_NAME",
+    "ChangesWouldBeLeftBehind",
     "NoBackupServer",
     "RestoreRunner",
     "WalletExists",
@@ -64,6 +67,14 @@ class NoBackupServer(UserError):
 
 class WalletExists(UserError):
     """A wallet is already there and replacing it was not asked for."""
+
+
+class ChangesWouldBeLeftBehind(UserError):
+    """The wallet a restore would replace has changes its backup does not have yet."""
+
+    def __init__(self, message: str, waiting: int) -> None:
+        super().__init__(message)
+        self.waiting = waiting
 
 
 @dataclass(frozen=True)
@@ -106,13 +117,15 @@ async def restore_wallet(
     network: Network | None = None,
     server: str | None = None,
     replace: bool = False,
+    leave_changes: bool = False,
     progress: ProgressCallback = _ignore,
     run: RestoreRunner | None = None,
 ) -> WalletRestore:
     """Restore the wallet of `phrase` (validated by the caller) into `data_dir`.
 
     `network` and `server` override config.json's; NoBackupServer when there is none or its
-    address is refused, WalletExists when a wallet is there and `replace` is false. An outcome
+    address is refused, WalletExists when a wallet is there and `replace` is false,
+    ChangesWouldBeLeftBehind when it has changes not backed up and `leave_changes` is false. An outcome
     other than RESTORED changes nothing on disk.
     """
     network = network or config.network
@@ -120,7 +133,11 @@ async def restore_wallet(
     wallet = wallet_dir(data_dir, network)
     target = wallet / RECORDS_NAME
     await asyncio.to_thread(discard_staging, target)
-    await asyncio.to_thread(check_room, data_dir, network, replace=replace)
+    await asyncio.to_thread(
+        functools.partial(
+            check_room, data_dir, network, replace=replace, leave_changes=leave_changes
+        )
+    )
     seed = await asyncio.to_thread(mnemonic_to_seed, phrase, passphrase)
     keys = await asyncio.to_thread(derive_backup_keys, seed)
     runner = run or restore_in_process()
@@ -144,13 +161,28 @@ async def restore_wallet(
     return WalletRestore(result, new_config, seed, kept)
 
 
-def check_room(data_dir: Path, network: Network, *, replace: bool) -> None:
-    """WalletExists if a wallet is in the way and replacing it was not asked for."""
+def check_room(
+    data_dir: Path, network: Network, *, replace: bool, leave_changes: bool = False
+) -> None:
+    """WalletExists if a wallet is in the way and replacing it was not asked for;
+    ChangesWouldBeLeftBehind if it has changes not backed up yet, unless `leave_changes`."""
+    wallet = wallet_dir(data_dir, network)
     # Records without a seed file are what a restore interrupted after its switch leaves.
-    if seed_exists(wallet_dir(data_dir, network)) and not replace:
+    if not seed_exists(wallet):
+        return
+    if not replace:
         raise WalletExists(
             f"A {network.value} wallet already exists in {data_dir}. Open it, or restore again "
             "choosing to replace it (the wallet it replaces is kept beside it)."
+        )
+    # The restored wallet is the backup's: what only the replaced one holds would stay in its
+    # folder, seen by nothing. A damaged store cannot say; it is replaced, as asked.
+    waiting = changes_waiting(wallet / RECORDS_NAME)
+    if waiting and not leave_changes:
+        raise ChangesWouldBeLeftBehind(
+            f"The {network.value} wallet in {data_dir} has {waiting} change(s) that are not "
+            "backed up yet, and a restore would leave them behind. Back them up first.",
+            waiting,
         )
 
 

@@ -53,6 +53,7 @@ from cairn.storage import AsyncRecordStore, RecordStore, SqliteStore
 from cairn.wallet.errors import RecordsNotOfThisSeed
 from cairn.wallet.persistence import records_of_another_seed
 from cairn.wallet_restore import (
+    ChangesWouldBeLeftBehind,
     NoBackupServer,
     WalletExists,
     check_room,
@@ -130,6 +131,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     restore.add_argument("--server", help="backup server URL (default: from config.json)")
     restore.add_argument("--force", action="store_true", help="replace an existing wallet")
+    restore.add_argument(
+        "--leave-pending",
+        action="store_true",
+        help="with --force: replace it even though it has changes not backed up yet "
+        "(they stay only in the folder it is moved to)",
+    )
     return parser
 
 
@@ -377,7 +384,7 @@ async def _restore(args: argparse.Namespace) -> int:
     try:
         # Asked before the words are read: no one types them for a restore that cannot run.
         checked_server(args.server or config.backup_server_url)
-        check_room(data_dir, network, replace=args.force)
+        check_room(data_dir, network, replace=args.force, leave_changes=args.leave_pending)
         phrase, passphrase = _read_words(args)
         done = await restore_wallet(
             data_dir,
@@ -387,6 +394,7 @@ async def _restore(args: argparse.Namespace) -> int:
             network=network,
             server=args.server,
             replace=args.force,
+            leave_changes=args.leave_pending,
             progress=_restore_printer(),
         )
     except NoBackupServer as exc:
@@ -396,6 +404,14 @@ async def _restore(args: argparse.Namespace) -> int:
             EXIT_WALLET_EXISTS,
             f"a {network.value} wallet already exists in {data_dir}; to replace it, run the "
             "restore again with --force (the wallet it replaces is kept beside it)",
+        ) from None
+    except ChangesWouldBeLeftBehind as exc:
+        raise _Exit(
+            EXIT_PENDING,
+            f"the {network.value} wallet in {data_dir} has {exc.waiting} change(s) not backed "
+            "up yet, which the restored wallet would not have; nothing was changed. Run "
+            "`cairn backup now` first, or add --leave-pending to replace it anyway (its "
+            "folder is kept beside the restored wallet)",
         ) from None
     _report_restore(done.result)
     if done.replaced is not None:

@@ -18,7 +18,7 @@ from cairn.files import fsync_dir, fsync_file, keep_private, make_private_dir, s
 from cairn.storage.migrations import Migration, migrate
 from cairn.storage.protocol import StoreCorruptError, StoreError
 
-__all__ = ["check_pages", "create_complete", "refuse_unusable", "translated"]
+__all__ = ["changes_waiting", "check_pages", "create_complete", "refuse_unusable", "translated"]
 
 _CORRUPT_CODES = frozenset({sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB})
 _NEW_SUFFIX = ".new"
@@ -125,6 +125,21 @@ def refuse_unusable(path: Path) -> None:
         # Never a store being created (see create_complete): its records are gone.
         raise StoreCorruptError(f"{path} is empty (0 bytes): the wallet's records are missing")
     keep_private(path)
+
+
+def changes_waiting(path: Path) -> int | None:
+    """How many changes in the store file at `path` wait for the backup (read only, nothing
+    migrated); None when the file cannot be read as a store (missing, damaged, too old)."""
+    try:
+        conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+    except (sqlite3.Error, OSError):
+        return None
+    try:
+        return int(conn.execute("SELECT count(*) FROM outbox").fetchone()[0])
+    except sqlite3.Error:
+        return None
+    finally:
+        conn.close()
 
 
 def check_pages(conn: sqlite3.Connection, path: Path) -> None:

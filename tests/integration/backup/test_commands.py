@@ -137,6 +137,28 @@ def test_the_module_runs_as_a_program_reading_standard_input(backupd, tmp_path):
     assert "restored 3 records" in restore.stdout
 
 
+def test_restore_force_never_leaves_changes_behind_unasked(backupd, tmp_path, monkeypatch, capsys):
+    data = tmp_path / "data"
+    wallet = make_wallet(data, backupd.url, count=5)
+    assert run(["backup", "now", "--data-dir", str(data)], monkeypatch) == 0
+    with SqliteStore(wallet / "records.sqlite") as store:
+        store.put("labels/tx/" + "ab" * 32, b"not backed up yet")
+    before = records_of(wallet / "records.sqlite")
+    capsys.readouterr()
+
+    args = ["restore", "--data-dir", str(data), "--force"]
+    assert run(args, monkeypatch, stdin=current_words()) == commands.EXIT_PENDING
+    err = capsys.readouterr().err
+    assert "1 change(s) not backed up" in err and "cairn backup now" in err
+    assert records_of(wallet / "records.sqlite") == before
+    assert [p.name for p in wallet.parent.iterdir()] == [wallet.name]
+
+    # Once backed up, the restore brings the change back with everything else.
+    assert run(["backup", "now", "--data-dir", str(data)], monkeypatch) == 0
+    assert run(args, monkeypatch, stdin=current_words()) == 0
+    assert records_of(wallet / "records.sqlite") == before
+
+
 def test_restore_force_keeps_the_replaced_wallet_and_puts_it_back_when_nothing_came(
     backupd, tmp_path, monkeypatch, capsys
 ):
@@ -148,7 +170,7 @@ def test_restore_force_keeps_the_replaced_wallet_and_puts_it_back_when_nothing_c
     before = records_of(wallet / "records.sqlite")
 
     # Words without a backup: nothing is replaced, the wallet is back where it was.
-    args = ["restore", "--data-dir", str(data), "--force"]
+    args = ["restore", "--data-dir", str(data), "--force", "--leave-pending"]
     assert run(args, monkeypatch, stdin=OTHER_WORDS) == commands.EXIT_NO_BACKUP
     assert records_of(wallet / "records.sqlite") == before
     assert load_seed(wallet) == (current_words(), "")
