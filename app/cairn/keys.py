@@ -140,8 +140,34 @@ def generate_mnemonic(words: int = 12) -> str:
 
 
 def normalize_phrase(phrase: str) -> str:
-    """NFKD, lower case, single spaces: the form BIP39 hashes."""
-    return " ".join(unicodedata.normalize("NFKD", phrase).lower().split())
+    """NFKD, lower case, single spaces: the form BIP39 hashes.
+
+    Invisible format characters (a byte-order mark an editor put first, a zero-width space a
+    web page copied along) go too: no word of the list has one.
+    """
+    visible = "".join(ch for ch in phrase if unicodedata.category(ch) != "Cf")
+    return " ".join(unicodedata.normalize("NFKD", visible).lower().split())
+
+
+def phrase_and_passphrase(text: str) -> tuple[str, str, bool]:
+    """The phrase and BIP39 passphrase of a words file or piped input, and whether a passphrase
+    line was given.
+
+    The words on the first line and, optionally, the passphrase alone on the second, kept
+    exactly as typed; or the words alone over several lines (one a line, as many write them
+    down). Blank lines count for nothing. InvalidMnemonic says what is wrong.
+    """
+    lines = [line for line in text.lstrip("\ufeff").splitlines() if line.strip()]
+    if not lines:
+        raise InvalidMnemonic("no recovery words were given")
+    if len(normalize_phrase(lines[0]).split()) not in BIP39_WORD_COUNTS and len(lines) > 1:
+        return validate_mnemonic(" ".join(lines)), "", False
+    if len(lines) > 2:
+        raise InvalidMnemonic(
+            f"the words go on the first line and a passphrase, if any, on the second; "
+            f"there are {len(lines)} lines"
+        )
+    return validate_mnemonic(lines[0]), (lines[1] if len(lines) == 2 else ""), len(lines) == 2
 
 
 def closest_words(word: str, limit: int = 3) -> list[str]:

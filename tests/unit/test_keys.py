@@ -24,6 +24,7 @@ from cairn.keys import (
     master_xprv,
     mnemonic_to_seed,
     node_id_of,
+    phrase_and_passphrase,
     validate_mnemonic,
 )
 from cairn.ripemd160 import ripemd160
@@ -252,3 +253,38 @@ def test_hash160_works_without_openssl_ripemd160(monkeypatch: pytest.MonkeyPatch
 
     monkeypatch.setattr(hashlib, "new", without_ripemd)
     assert hash160(key) == expected == ripemd160(hashlib.sha256(key).digest())
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (ABANDON + "\n", (ABANDON, "", False)),
+        ("\ufeff" + ABANDON + "\r\n", (ABANDON, "", False)),  # an editor's BOM, CRLF
+        ("\n" + ABANDON + "\n\n", (ABANDON, "", False)),
+        ("\n".join(ABANDON.split()) + "\n", (ABANDON, "", False)),  # one word a line
+        (
+            "\n".join([" ".join(ABANDON.split()[:6]), " ".join(ABANDON.split()[6:])]),
+            (ABANDON, "", False),
+        ),  # two rows of six
+        (ABANDON + "\n  my pass phrase \r\n", (ABANDON, "  my pass phrase ", True)),
+        ("abandon\u200b " + ABANDON.split(" ", 1)[1], (ABANDON, "", False)),  # zero-width space
+    ],
+)
+def test_words_files_are_read_as_people_write_them(text: str, expected: tuple[str, str, bool]):
+    assert phrase_and_passphrase(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "says"),
+    [
+        ("", "no recovery words"),
+        ("\n \n", "no recovery words"),
+        (ABANDON + "\npass\nmore", "there are 3 lines"),
+        ("abandon abandon\nabandon", "this one has 3"),
+    ],
+)
+def test_a_words_file_that_is_not_one_says_why_without_the_words(text: str, says: str):
+    with pytest.raises(InvalidMnemonic) as caught:
+        phrase_and_passphrase(text)
+    assert says in caught.value.message_without_words
+    assert "more" not in caught.value.message_without_words  # nothing from the file

@@ -44,7 +44,7 @@ from cairn.keys import (
     Network,
     derive_backup_keys,
     mnemonic_to_seed,
-    validate_mnemonic,
+    phrase_and_passphrase,
 )
 from cairn.localfaults import told_as_local_fault
 from cairn.seedfile import load_seed, seed_exists
@@ -126,8 +126,8 @@ def build_parser() -> argparse.ArgumentParser:
     restore.add_argument(
         "--words-file",
         type=Path,
-        help="file with the recovery words (first line) and an optional BIP39 passphrase "
-        "(second line); default: standard input",
+        help="file with the recovery words (first line, or one word a line) and an optional "
+        "BIP39 passphrase (second line, exactly as typed); default: standard input",
     )
     restore.add_argument("--server", help="backup server URL (default: from config.json)")
     restore.add_argument("--force", action="store_true", help="replace an existing wallet")
@@ -364,16 +364,13 @@ def _read_words(args: argparse.Namespace) -> tuple[str, str]:
         text = sys.stdin.readline()
     else:
         text = sys.stdin.read()
-    lines = [line.strip() for line in text.splitlines()]
-    lines = [line for line in lines if line]
-    if not lines:
-        raise _Exit(EXIT_USAGE, "no recovery words were given")
     try:
-        phrase = validate_mnemonic(lines[0])
+        phrase, passphrase, with_passphrase = phrase_and_passphrase(text)
     except InvalidMnemonic as exc:
         # The words themselves never go to the terminal or a log: say where, not what.
         raise _Exit(EXIT_USAGE, exc.message_without_words) from None
-    passphrase = lines[1] if len(lines) > 1 else ""
+    if with_passphrase:
+        print("restore: the second line is taken as the BIP39 passphrase", file=sys.stderr)
     return phrase, passphrase
 
 

@@ -101,6 +101,27 @@ def test_words_are_read_from_a_file_and_never_from_the_command_line(backupd, tmp
     assert run([*argv, "--words-file", str(words)], monkeypatch) == 0
 
 
+def test_a_passphrase_line_is_said_to_be_one_and_opens_another_backup(
+    backupd, tmp_path, monkeypatch, capsys
+):
+    source = tmp_path / "source"
+    make_wallet(source, backupd.url, count=3)
+    assert run(["backup", "now", "--data-dir", str(source)], monkeypatch) == 0
+    capsys.readouterr()
+    words = tmp_path / "words.txt"
+    # One word a line, with an editor's BOM: the words of the backup.
+    words.write_text("\ufeff" + "\r\n".join(current_words().split()) + "\r\n")
+    argv = ["restore", "--server", backupd.url, "--network", "regtest", "--words-file", str(words)]
+    assert run([*argv, "--data-dir", str(tmp_path / "one")], monkeypatch) == 0
+    assert "passphrase" not in capsys.readouterr().err
+    # A second line is a BIP39 passphrase: another wallet, which has no backup here.
+    words.write_text(current_words() + "\nextra words\n")
+    assert run([*argv, "--data-dir", str(tmp_path / "two")], monkeypatch) == commands.EXIT_NO_BACKUP
+    err = capsys.readouterr().err
+    assert "the second line is taken as the BIP39 passphrase" in err
+    assert "extra words" not in err
+
+
 def test_the_module_runs_as_a_program_reading_standard_input(backupd, tmp_path):
     source = tmp_path / "source"
     make_wallet(source, backupd.url, count=3)
