@@ -35,6 +35,13 @@ log = logging.getLogger("cairn")
 
 DELEGATED = ("devnet", "backup", "restore", "sync")
 WALLET_SUBCOMMANDS = ("label", "labels", "prefs", "receive")  # cairn.commands.wallet
+WALLET_SUBCOMMAND_HELP = {
+    "label": "set, get, list or import labels (BIP-329); `labels` is another name",
+    "prefs": "set, get or list preferences",
+    "receive": "reserve and print the next unused receive address",
+}
+# The app's option that the other commands take too: given before the command, it is theirs.
+SHARED_OPTION = "--data-dir"
 
 
 def _app_options(parser: argparse.ArgumentParser, *, sub: bool = False) -> None:
@@ -112,6 +119,10 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument(
         "--no-backup", action="store_true", help="do not upload the first backup now"
     )
+    # Parsed by cairn.commands.wallet (main() hands them over before this parser runs); here
+    # so that `cairn wallet --help` lists them.
+    for name, text in WALLET_SUBCOMMAND_HELP.items():
+        wallet_commands.add_parser(name, help=text, add_help=False)
     return parser
 
 
@@ -307,6 +318,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         from cairn.backup.restore_worker import main as restore_worker_main
 
         return restore_worker_main()
+    argv = _shared_option_moved_after_the_command(argv)
     if argv[:1] == ["wallet"] and argv[1:2] and argv[1] in WALLET_SUBCOMMANDS:
         upgraded = _upgrade_before_headless_command("wallet", argv[1:])
         if upgraded is not None:
@@ -338,6 +350,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     from cairn.config import resolve_data_dir
 
     return _run_gui(resolve_data_dir(args.data_dir), args)
+
+
+def _shared_option_moved_after_the_command(argv: list[str]) -> list[str]:
+    """`cairn --data-dir D backup now` as `cairn backup now --data-dir D` (and so for restore,
+    sync and the wallet tools): they parse their own options, given after the command."""
+    given: list[str] = []
+    rest = argv
+    while rest[:1] and (rest[0] == SHARED_OPTION or rest[0].startswith(SHARED_OPTION + "=")):
+        take = 1 if "=" in rest[0] else 2
+        given, rest = given + rest[:take], rest[take:]
+    if given and rest[:1] and rest[0] in (*DELEGATED[1:], "wallet"):
+        return [*rest, *given]
+    return argv
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ EXIT_PENDING = 9
 EXIT_DAMAGED = 10
 EXIT_NOT_WRITTEN = 11
 EXIT_ERASED = 12
+EXIT_NOT_FOUND = 13
 
 EXIT_CODES = {
     EXIT_OK: "done (restored, created, or everything backed up)",
@@ -36,6 +37,7 @@ EXIT_CODES = {
     EXIT_NOT_WRITTEN: "a file in the data dir could not be written (disk full, read-only): "
     "nothing was changed",
     EXIT_ERASED: "the backup was deleted from another device (`cairn backup start-again`)",
+    EXIT_NOT_FOUND: "no such label or preference (`cairn wallet label get`, `prefs get`)",
 }
 
 

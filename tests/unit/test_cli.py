@@ -9,7 +9,15 @@ import pytest
 
 from cairn import cli
 from cairn.config import load_config
-from cairn.exitcodes import EXIT_CODES, EXIT_USAGE, EXIT_WALLET_EXISTS, exit_code_table
+from cairn.exitcodes import (
+    EXIT_CODES,
+    EXIT_NO_WALLET,
+    EXIT_NOT_FOUND,
+    EXIT_NOT_WRITTEN,
+    EXIT_USAGE,
+    EXIT_WALLET_EXISTS,
+    exit_code_table,
+)
 from cairn.keys import Network
 from cairn.seedfile import load_seed
 
@@ -47,6 +55,31 @@ def test_devnet_and_backup_are_dispatched(capsys):
         cli.main(["backup", "--help"])
     assert backup_help.value.code == 0
     assert "status" in capsys.readouterr().out
+
+
+def test_wallet_help_lists_every_wallet_tool(capsys):
+    with pytest.raises(SystemExit) as shown:
+        cli.main(["wallet", "--help"])
+    assert shown.value.code == 0
+    out = capsys.readouterr().out
+    for tool in ("create", "label", "prefs", "receive"):
+        assert f"    {tool} " in out, out
+
+
+def test_the_data_dir_given_before_a_command_is_the_commands(monkeypatch, tmp_path, capsys):
+    monkeypatch.setattr(cli.sys, "stdin", io.StringIO(WORDS + "\n"))
+    created = ["--data-dir", str(tmp_path), "wallet", "create", "--network", "regtest"]
+    assert cli.main([*created, "--words-stdin", "--no-backup"]) == 0
+    assert load_seed(tmp_path / "wallets" / "regtest")[0] == WORDS
+    capsys.readouterr()
+    assert cli.main([f"--data-dir={tmp_path}", "wallet", "prefs", "set", "fiat", "EUR"]) == 0
+    assert cli.main(["--data-dir", str(tmp_path), "wallet", "prefs", "get", "fiat"]) == 0
+    assert capsys.readouterr().out == "EUR\n"
+    # Not found has a code of its own, not that of a file that could not be written.
+    missing = ["--data-dir", str(tmp_path), "wallet", "prefs", "get", "unit"]
+    assert cli.main(missing) == EXIT_NOT_FOUND != EXIT_NOT_WRITTEN
+    assert cli.main(["--data-dir", str(tmp_path / "none"), "backup", "status"]) == EXIT_NO_WALLET
+    assert str(tmp_path / "none") in capsys.readouterr().err
 
 
 def test_wallet_create_from_stdin_without_backup(monkeypatch, tmp_path, capsys):
@@ -90,6 +123,10 @@ def test_help_and_readme_list_every_exit_code(capsys):
     readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
     documented = {int(line.split("|")[1]) for line in readme.splitlines() if _is_code_row(line)}
     assert documented == set(EXIT_CODES)
+    man = (Path(__file__).resolve().parents[2] / "packaging" / "man" / "cairn.1").read_text()
+    status = man.split(".SH EXIT STATUS", 1)[1].split(".SH", 1)[0].splitlines()
+    in_man = {int(line[3:]) for line in status if line.startswith(".B ")}
+    assert in_man == set(EXIT_CODES)
 
 
 def _is_code_row(line: str) -> bool:

@@ -10,7 +10,7 @@ against the other devices on this seed (when a backup server is set and reachabl
 `label import` merges a BIP-329 file (from Sparrow, Electrum or `label list`; `-` reads standard
 input) and prints what it imported and skipped; `labels` is another name for `label`.
 Exit codes: 0 done, 2 bad arguments (or an import that skipped lines: the valid ones are imported
-all the same), 7 no wallet in this data dir, 11 no such label or preference.
+all the same), 7 no wallet in this data dir, 13 no such label or preference.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from pathlib import Path
 from cairn.commands.arguments import Parser
 from cairn.config import load_config, resolve_data_dir, wallet_dir
 from cairn.events import EventBus
+from cairn.exitcodes import EXIT_NO_WALLET, EXIT_NOT_FOUND, EXIT_USAGE
 from cairn.keys import Network
 from cairn.localfaults import told_as_local_fault
 from cairn.seedfile import seed_exists
@@ -36,9 +37,6 @@ __all__ = ["SUBCOMMANDS", "main"]
 
 SUBCOMMANDS = ("label", "labels", "prefs", "receive")
 RECORDS_FILE = "records.sqlite"
-EXIT_USAGE = 2
-EXIT_NO_WALLET = 7
-EXIT_NOT_FOUND = 11
 MAX_LINES_NAMED = 100  # skipped lines named one by one on stderr; the rest are counted
 
 
