@@ -24,6 +24,21 @@ def sqlite_sidecars(path: Path) -> tuple[Path, Path, Path]:
     )
 
 
+def remove_if_there(path: Path) -> bool:
+    """Remove the file at `path` if there is one; True if there was.
+
+    Looked for first: on a read-only file system unlink fails with EROFS even for a file that
+    is not there, and clearing leftovers that are not there must not stop a data dir on one.
+    """
+    if not os.path.lexists(path):
+        return False
+    try:
+        path.unlink()
+    except FileNotFoundError:
+        return False
+    return True
+
+
 def write_file_atomically(path: Path, data: bytes, mode: int = 0o600) -> None:
     """Temp file created with `mode` before any data, fsync, rename over `path`, fsync the dir.
 

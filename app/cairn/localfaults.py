@@ -24,6 +24,7 @@ from cairn.storage import (
     StoreClosedError,
     StoreCorruptError,
     StoreError,
+    StoreNotWritable,
 )
 from cairn.upgrade import UnknownFormatError, UpgradeError
 from cairn.wallet.errors import RecordsNotOfThisSeed
@@ -98,6 +99,12 @@ def _fault_of(error: BaseException) -> LocalFault | None:
         )
     if isinstance(error, StoreClosedError):
         return None  # using a closed store is our bug, not the machine's
+    if isinstance(error, StoreNotWritable):
+        return LocalFault(
+            EXIT_NOT_WRITTEN,
+            f"{error}. Open the data dir where it can be written (or copy it there), then try "
+            f"again; {NOTHING_CHANGED}",
+        )
     if isinstance(error, StoreCorruptError):
         return LocalFault(EXIT_DAMAGED, f"{error}; {NOTHING_CHANGED}. To recover, {RESTORE_ADVICE}")
     if isinstance(error, StoreError | MigrationError):

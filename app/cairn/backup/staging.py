@@ -13,7 +13,7 @@ import sqlite3
 from pathlib import Path
 
 from cairn.backup.errors import BackupError
-from cairn.files import fsync_dir, fsync_file, sqlite_sidecars
+from cairn.files import fsync_dir, fsync_file, remove_if_there, sqlite_sidecars
 
 
 def staging_path(target: Path) -> Path:
@@ -25,9 +25,7 @@ def discard_staging(target: Path) -> bool:
     found = False
     staging = staging_path(target)
     for path in (staging, *sqlite_sidecars(staging)):
-        with contextlib.suppress(FileNotFoundError):
-            path.unlink()
-            found = True
+        found = remove_if_there(path) or found
     return found
 
 

@@ -19,6 +19,7 @@ from cairn.storage.protocol import (
     StoreClosedError,
     StoreCorruptError,
     StoreError,
+    StoreNotWritable,
     is_local,
 )
 from cairn.storage.sqlite import SqliteStore
@@ -43,6 +44,7 @@ __all__ = [
     "StoreClosedError",
     "StoreCorruptError",
     "StoreError",
+    "StoreNotWritable",
     "device_id",
     "is_local",
     "rotate_device_id",

@@ -39,6 +39,11 @@ class StoreClosedError(StoreError):
         super().__init__("the record store is closed")
 
 
+class StoreNotWritable(StoreError):
+    """The store's folder cannot be written (a read-only disk or folder): SQLite keeps its
+    journal beside the file, so the store cannot even be read there."""
+
+
 class StoreCorruptError(StoreError):
     """The store file fails SQLite's integrity check."""
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from cairn.files import fsync_dir, fsync_file, keep_private, make_private_dir, sqlite_sidecars
 from cairn.storage.migrations import Migration, migrate
-from cairn.storage.protocol import StoreCorruptError, StoreError
+from cairn.storage.protocol import StoreCorruptError, StoreError, StoreNotWritable
 
 __all__ = ["changes_waiting", "check_pages", "create_complete", "refuse_unusable", "translated"]
 
@@ -33,6 +33,11 @@ def translated(path: Path) -> Iterator[None]:
         code = getattr(exc, "sqlite_errorcode", None)
         if code is not None and (code & 0xFF) in _CORRUPT_CODES:  # extended codes keep the base
             raise StoreCorruptError(f"{path} is damaged or not a record store") from exc
+        if code == sqlite3.SQLITE_CANTOPEN and not os.access(path.parent, os.W_OK):
+            raise StoreNotWritable(
+                f"{path.parent} cannot be written (a read-only disk or folder), and the "
+                "record store keeps its journal there, even to be read"
+            ) from exc
         raise StoreError(f"{path}: {exc}") from exc
 
 
@@ -129,9 +134,17 @@ def refuse_unusable(path: Path) -> None:
 
 def changes_waiting(path: Path) -> int | None:
     """How many changes in the store file at `path` wait for the backup (read only, nothing
-    migrated); None when the file cannot be read as a store (missing, damaged, too old)."""
+    migrated); None when the file cannot be read as a store (missing, damaged, too old).
+
+    With no WAL beside it, everything is in the file: it is read as immutable, which makes no
+    side files (a read-only connection would leave a WAL and its index behind, and on a full
+    disk they may not fit). With a WAL, whose side files are there already, it is read as
+    SQLite reads it, the WAL included.
+    """
+    wal = sqlite_sidecars(path)[0]
+    mode = "mode=ro" if wal.exists() else "mode=ro&immutable=1"
     try:
-        conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+        conn = sqlite3.connect(f"{path.resolve().as_uri()}?{mode}", uri=True)
     except (sqlite3.Error, OSError):
         return None
     try:

@@ -30,7 +30,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from cairn.config import CONFIG_NAME, AppConfig, load_config, save_config
-from cairn.files import fsync_dir, sqlite_online_copy, sqlite_sidecars, write_file_atomically
+from cairn.files import (
+    fsync_dir,
+    remove_if_there,
+    sqlite_online_copy,
+    sqlite_sidecars,
+    write_file_atomically,
+)
 from cairn.keys import InvalidMnemonic, Network, validate_mnemonic
 from cairn.seedfile import SeedFileError, SeedKeyUnavailable, load_seed, save_seed, seed_exists
 from cairn.upgrade.errors import UpgradeError
@@ -224,14 +230,14 @@ def _finish(directory: Path) -> list[str]:
     """Remove what a migration leaves once `format` is 2: staging files, plain seed, legacy files."""
     cleaned = _remove_leftovers(directory)
     plain_seed = directory / LEGACY_SEED
-    if plain_seed.exists() and _secure_seed_file(directory) and _unlink(plain_seed):
+    if plain_seed.exists() and _secure_seed_file(directory) and remove_if_there(plain_seed):
         cleaned.append(LEGACY_SEED)
     backup = directory / BACKUP_DIR
     for name in (LEGACY_WALLET_DB, LEGACY_SETTINGS, LEGACY_LABELS):
         legacy = directory / name
         if legacy.exists() and (backup / name).exists():
             for path in (legacy, *_sidecar_paths(legacy)):
-                if _unlink(path):
+                if remove_if_there(path):
                     cleaned.append(path.name)
     if cleaned:
         fsync_dir(directory)
@@ -248,7 +254,7 @@ def _remove_leftovers(directory: Path) -> list[str]:
     leftovers += directory.glob(f".{SEED_FILE}.*.tmp")
     if backup.is_dir():
         leftovers += backup.glob(".*.tmp")
-    return [path.name for path in leftovers if _unlink(path)]
+    return [path.name for path in leftovers if remove_if_there(path)]
 
 
 def _secure_seed_file(directory: Path) -> bool:
@@ -277,15 +283,7 @@ def _sidecar_paths(path: Path) -> list[Path]:
 def _discard_sidecars(path: Path) -> None:
     # A stale WAL next to a file that is about to be replaced would be replayed into it.
     for sidecar in _sidecar_paths(path):
-        _unlink(sidecar)
-
-
-def _unlink(path: Path) -> bool:
-    try:
-        path.unlink()
-    except FileNotFoundError:
-        return False
-    return True
+        remove_if_there(sidecar)
 
 
 # --- config.json from the legacy settings ------------------------------------------------------
