@@ -23,6 +23,8 @@ its records from `bookkeeping_records` and `version_record`.
                                       shown until the user dismisses it
     local/backup/server_url           the server the versions above belong to
     local/backup/last_success         unix time of the last exchange the server acknowledged
+    local/backup/last_failure         JSON {error, at}: the last round that failed, shown (by
+                                      another process too) while no success came after it
 """
 
 from __future__ import annotations
@@ -97,6 +99,7 @@ CLOCK = PREFIX + "clock"
 NOTICE = PREFIX + "notice"
 SERVER_URL = PREFIX + "server_url"
 LAST_SUCCESS = PREFIX + "last_success"
+LAST_FAILURE = PREFIX + "last_failure"
 CURRENT_PROTOCOL = b"2"
 CONFLICTS_PREFIX = "conflicts/"  # not the engine's bookkeeping: records the user settles
 # Names of v1 bookkeeping that v2 no longer keeps (removed when a store is re-listed).
@@ -147,6 +150,7 @@ _SERVER_NAMES = (
     LAST_GENERATION,
     INCARNATION,
     LAST_SUCCESS,
+    LAST_FAILURE,
     SERVER_URL,
     SENT,
     SENT_RECENT,
@@ -309,6 +313,21 @@ class LocalBackupState:
     async def last_success(self) -> float | None:
         raw = await self.store.get(LAST_SUCCESS)
         return None if raw is None else float(raw)
+
+    async def remember_failure(self, error: str, at: float) -> None:
+        """The round that failed at `at` and why, for a status read later or elsewhere."""
+        await self.store.put(LAST_FAILURE, _json({"error": error, "at": at}))
+
+    async def unanswered_failure(self) -> str | None:
+        """Why the last round failed, if no exchange succeeded after it."""
+        found = await self.store.get_many([LAST_FAILURE, LAST_SUCCESS])
+        try:
+            failure = json.loads(found[LAST_FAILURE])
+            error, at = str(failure["error"]), float(failure["at"])
+        except (KeyError, ValueError, TypeError):
+            return None
+        success = found.get(LAST_SUCCESS)
+        return error if success is None or float(success) < at else None
 
     async def conflicts(self) -> int:
         return len(await self.store.scan(CONFLICTS_PREFIX))

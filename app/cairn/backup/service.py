@@ -124,6 +124,7 @@ class BackupService:
             pending_bytes=stats.bytes,
             conflicts=await self.local.conflicts(),
             full_backup_reason=await self.local.full_required(),
+            last_error=await self.local.unanswered_failure(),
         )
 
     async def start(self) -> None:
@@ -160,10 +161,10 @@ class BackupService:
         try:
             return await self.uploader.flush()
         except BackupUnreachable as exc:
-            self.status.update(state=BackupState.OFFLINE, last_error=str(exc))
+            await self.uploader.failed(BackupState.OFFLINE, exc)
             raise
         except Exception as exc:
-            self.status.update(state=BackupState.ERROR, last_error=str(exc))
+            await self.uploader.failed(BackupState.ERROR, exc)
             raise
 
     async def delete_server_backup(self) -> None:

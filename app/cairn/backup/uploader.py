@@ -223,12 +223,20 @@ class OutboxUploader:
 
     async def _fail(self, state: BackupState, exc: Exception, delay: float) -> None:
         log.info("backup %s: %s; retrying in %.1f s", state.value, type(exc).__name__, delay)
-        self.status.update(state=state, last_error=str(exc))
+        await self.failed(state, exc)
         await self._update_pending()
         self._wake.clear()
         # An urgent notify ends the wait early: the user just did something.
         await self._wait_for_wake(delay)
         self._wake.set()
+
+    async def failed(self, state: BackupState, exc: Exception) -> None:
+        """Show a round's failure, and keep it for a status read later (`cairn backup status`)."""
+        self.status.update(state=state, last_error=str(exc))
+        try:
+            await self.local.remember_failure(str(exc), time.time())
+        except Exception as error:  # the store may be what failed: the status still shows it
+            log.info("the failure could not be kept: %s", type(error).__name__)
 
     # -- one round ----------------------------------------------------------------------------
 

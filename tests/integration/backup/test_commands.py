@@ -67,6 +67,27 @@ def test_backup_now_then_restore_into_a_wiped_data_dir(backupd, tmp_path, monkey
     assert run(["restore", "--data-dir", str(data)], monkeypatch, stdin=current_words()) == 8
 
 
+def test_status_tells_the_last_refusal_until_a_backup_succeeds(
+    backupd_factory, tmp_path, monkeypatch, capsys
+):
+    server = backupd_factory()
+    data = tmp_path / "data"
+    make_wallet(data, server.url, count=3)
+    server.stop()
+    assert run(["backup", "now", "--data-dir", str(data)], monkeypatch) == commands.EXIT_UNREACHABLE
+    capsys.readouterr()
+    # Another process, later: the status still says why nothing went up.
+    assert run(["backup", "status", "--data-dir", str(data), "--json"], monkeypatch) == 0
+    status = json.loads(capsys.readouterr().out)
+    assert status["pending_changes"] == 3
+    assert "cannot reach the backup server" in status["last_error"], status
+    server.start()
+    assert run(["backup", "now", "--data-dir", str(data)], monkeypatch) == 0
+    capsys.readouterr()
+    assert run(["backup", "status", "--data-dir", str(data), "--json"], monkeypatch) == 0
+    assert json.loads(capsys.readouterr().out)["last_error"] is None
+
+
 def test_restore_outcomes_have_distinct_exit_codes(backupd, tmp_path, monkeypatch, capsys):
     source = tmp_path / "source"
     make_wallet(source, backupd.url)
