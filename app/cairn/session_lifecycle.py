@@ -9,6 +9,7 @@ shows its main window before that, so none of them is imported at module level h
 from __future__ import annotations
 
 import asyncio
+import functools
 import importlib
 import logging
 import sys
@@ -183,7 +184,7 @@ class SessionLifecycle(SessionBackups):
         self._service = service
         self._status = service.status
         if self._wallet is not None:
-            self._wallet.set_address_reserver(service.sync_now)
+            self._wallet.set_address_reserver(functools.partial(_reserve_with, service))
 
     async def _stop_backup(self) -> None:
         """Detach the backup engine from the wallet's events and stop it (nothing is lost: what
@@ -211,3 +212,15 @@ class SessionLifecycle(SessionBackups):
         if self._wallet is None:
             raise RuntimeError("the wallet is not open")
         return self._wallet
+
+
+async def _reserve_with(service: BackupService) -> None:
+    """An address reservation: one round the wallet waits on; a round that met other devices'
+    writes is told as such, so the wallet tries it again rather than give up on it."""
+    from cairn.backup.errors import BackupConflict
+    from cairn.wallet.receiving import ReservationBusy
+
+    try:
+        await service.sync_now()
+    except BackupConflict as exc:
+        raise ReservationBusy(str(exc)) from exc

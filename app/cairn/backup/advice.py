@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from cairn.backup.errors import (
+    BackupConflict,
     BackupCorrupt,
     BackupErased,
     BackupError,
@@ -14,6 +15,7 @@ from cairn.backup.errors import (
     BackupUnsupported,
     RateLimited,
 )
+from cairn.backup.roundlock import BackupBusy
 
 # The server does not let this wallet create its backup (docs/PROTOCOL.md section 7.1).
 _REGISTRATION = {
@@ -41,6 +43,11 @@ def backup_advice(error: BackupError, server: str) -> str | None:
         )
     if isinstance(error, RateLimited):
         return f"The backup server at {server} is busy. Try again in a minute."
+    if isinstance(error, BackupConflict | BackupBusy):
+        return (
+            "Other devices or programs on this wallet are backing up at the same moment. "
+            "Nothing is lost: the changes made here go up on the next try."
+        )
     if isinstance(error, BackupCorrupt):
         return (
             f"The backup on {server} failed its integrity check, so nothing was taken from it. "

@@ -25,11 +25,12 @@ from pathlib import Path
 from cairn.commands.arguments import Parser
 from cairn.config import load_config, resolve_data_dir, wallet_dir
 from cairn.events import EventBus
-from cairn.exitcodes import EXIT_NO_WALLET, EXIT_NOT_FOUND, EXIT_USAGE
+from cairn.exitcodes import EXIT_NO_WALLET, EXIT_NOT_FOUND, EXIT_REFUSED, EXIT_USAGE
 from cairn.keys import Network
 from cairn.localfaults import told_as_local_fault
 from cairn.seedfile import seed_exists
 from cairn.storage import SqliteStore
+from cairn.wallet.errors import AddressNotReserved
 from cairn.wallet.labels import LABEL_TYPES, MAX_IMPORT_BYTES, LabelBook, LabelError
 from cairn.wallet.preferences import Preferences
 
@@ -190,6 +191,9 @@ async def _receive(data_dir: Path) -> int:
     except SessionError as exc:
         print(f"cairn: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except AddressNotReserved as exc:
+        print(f"cairn: {exc}", file=sys.stderr)
+        return EXIT_REFUSED
     finally:
         await session.close()
     print(f"{address.address} {address.index}")

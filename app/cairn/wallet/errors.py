@@ -77,3 +77,7 @@ class WalletStorageError(WalletError):
 
 class RecordsNotOfThisSeed(WalletStorageError):
     """The records in the data dir are another wallet's (a seed file swapped or copied over)."""
+
+
+class AddressNotReserved(WalletError):
+    """Other devices on this seed kept taking the next address first: nothing handed out."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import threading
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -14,15 +15,23 @@ import bdkpython as bdk
 
 from cairn.events import AddressRevealed, EventBus
 from cairn.storage.device import device_id
-from cairn.wallet.errors import WalletStorageError
+from cairn.wallet.errors import AddressNotReserved, WalletStorageError
 
 if TYPE_CHECKING:
     from cairn.storage import RecordStore
 
 log = logging.getLogger("cairn.wallet.core")  # the wallet's one logger, as before the split
 REVEALED_PREFIX = "wallet/revealed/"
-MAX_RESERVATION_ROUNDS = 5
+# Lost reservations (another device took the index first) before giving up, and retries of
+# one reservation that met other devices' writes; each pause is random, up to a few tenths.
+MAX_RESERVATION_ROUNDS = 12
+MAX_BUSY_RETRIES = 6
+RESERVATION_PAUSE = 0.4
 AddressReserver = Callable[[], Awaitable[object]]
+
+
+class ReservationBusy(Exception):
+    """The reserver met other devices' writes and did not finish; trying again may."""
 
 
 @dataclass(frozen=True)
@@ -61,21 +70,37 @@ class Receiving:
         self._reserve = reserve
 
     async def next_receive_address(self) -> ReceiveAddress:
-        """A new address never handed out before; its index is on disk before it is returned."""
-        for _ in range(MAX_RESERVATION_ROUNDS):
+        """A new address never handed out before; its index is on disk before it is returned.
+
+        AddressNotReserved when other devices on this seed kept taking the next index first,
+        each time (nothing is handed out then: one address shown on two devices is what the
+        reservation is for).
+        """
+        if self._reserve is None:
             candidate = await asyncio.to_thread(self._reveal_next)
-            if self._reserve is not None:
-                try:
-                    await self._reserve()
-                except Exception as error:  # offline: hand it out, the reservation goes later
-                    log.info("address reservation not confirmed: %s", type(error).__name__)
-                    break
-            recorded = await asyncio.to_thread(self._recorded, bdk.KeychainKind.EXTERNAL)
-            if recorded is None or recorded == (candidate.index, self._device()):
-                break
-            # Another device reserved this index first: take the next one.
+        else:
+            candidate = await self._reserved_next(self._reserve)
         self._bus.publish(AddressRevealed("external", candidate.index, candidate.address))
         return candidate
+
+    async def _reserved_next(self, reserve: AddressReserver) -> ReceiveAddress:
+        for _ in range(MAX_RESERVATION_ROUNDS):
+            candidate = await asyncio.to_thread(self._reveal_next)
+            try:
+                await _reserved(reserve)
+            except Exception as error:  # offline: hand it out, the reservation goes later
+                log.info("address reservation not confirmed: %s", type(error).__name__)
+                return candidate
+            recorded = await asyncio.to_thread(self._recorded, bdk.KeychainKind.EXTERNAL)
+            if recorded is None or recorded == (candidate.index, self._device()):
+                return candidate
+            # Another device reserved this index first: take the next one, after a pause
+            # that keeps devices taking addresses at one moment from meeting again.
+            await asyncio.sleep(random.uniform(0.0, RESERVATION_PAUSE))
+        raise AddressNotReserved(
+            "No new address could be reserved: other devices on this wallet kept taking the "
+            "next one at the same moment. Try again."
+        )
 
     def next_receive_address_blocking(self) -> ReceiveAddress:
         address = self._reveal_next()
@@ -144,6 +169,19 @@ def _parsed(value: bytes | None) -> tuple[int, str] | None:
     if parsed is None:
         log.error("the revealed-index record is unreadable; using the wallet's own index")
     return parsed
+
+
+async def _reserved(reserve: AddressReserver) -> None:
+    """Run the reservation; one that met other devices' writes (ReservationBusy) is tried
+    again, after a pause, a few times before it counts as not confirmed."""
+    for attempt in range(MAX_BUSY_RETRIES):
+        try:
+            await reserve()
+            return
+        except ReservationBusy:
+            if attempt == MAX_BUSY_RETRIES - 1:
+                raise
+            await asyncio.sleep(random.uniform(0.0, RESERVATION_PAUSE))
 
 
 def parse_revealed(value: bytes) -> tuple[int, str] | None:
