@@ -10,7 +10,6 @@ from cairn.backup import errors as backup_errors
 from cairn.backup.advice import backup_advice
 from cairn.backup.errors import (
     BackupBadRequest,
-    BackupConflict,
     BackupCorrupt,
     BackupError,
     BackupTooLarge,
@@ -75,7 +74,8 @@ def test_anything_else_is_a_bug_never_dressed_up_as_advice(error, caplog):
 
 
 def test_every_backup_error_is_either_advice_or_a_bug_by_its_type():
-    bugs = {BackupBadRequest, BackupTooLarge, BackupConflict, ResyncRequired, BackupError}
+    # A conflict is advice: other devices backing up at the same moment, not a bug.
+    bugs = {BackupBadRequest, BackupTooLarge, ResyncRequired, BackupError}
     for name in backup_errors.__all__:
         kind = getattr(backup_errors, name)
         error = kind.__new__(kind)
