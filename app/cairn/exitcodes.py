@@ -20,6 +20,7 @@ EXIT_DAMAGED = 10
 EXIT_NOT_WRITTEN = 11
 EXIT_ERASED = 12
 EXIT_NOT_FOUND = 13
+EXIT_INCOMPLETE = 14
 
 EXIT_CODES = {
     EXIT_OK: "done (restored, created, or everything backed up)",
@@ -38,6 +39,8 @@ EXIT_CODES = {
     "nothing was changed",
     EXIT_ERASED: "the backup was deleted from another device (`cairn backup start-again`)",
     EXIT_NOT_FOUND: "no such label or preference (`cairn wallet label get`, `prefs get`)",
+    EXIT_INCOMPLETE: "the backup is incomplete: a device's full backup into it has not "
+    "finished (restore: add --incomplete to restore what it holds); nothing was changed",
 }
 
 

@@ -68,6 +68,7 @@ class LoadingSession(Protocol):
         progress: Callable[[RestoreProgress], None],
         *,
         passphrase: str = "",
+        accept_incomplete: bool = False,
     ) -> RestoreResult: ...
 
     async def run_full_backup(self, progress: Callable[[FullBackupProgress], None]) -> None: ...
@@ -79,6 +80,7 @@ RESTORE_FAILURES: Mapping[RestoreOutcome, Failure | None] = {
     RestoreOutcome.UNREACHABLE: Failure.UNREACHABLE,
     RestoreOutcome.CORRUPT: Failure.CORRUPT,
     RestoreOutcome.FAILED: Failure.REFUSED,
+    RestoreOutcome.INCOMPLETE: Failure.INCOMPLETE,
 }
 
 
@@ -131,7 +133,12 @@ async def _run(
     elif step is LoadingStep.FULL_BACKUP:
         await session.run_full_backup(progress)
     else:
-        result = await session.restore(state.words, progress, passphrase=state.passphrase)
+        result = await session.restore(
+            state.words,
+            progress,
+            passphrase=state.passphrase,
+            accept_incomplete=step is LoadingStep.RESTORE_INCOMPLETE,
+        )
         failure = RESTORE_FAILURES[result.outcome]
         if failure is not None:
             return StepOutcome(failure, result.detail)

@@ -22,7 +22,7 @@ from cairn.config import AppConfig, load_config, save_config, wallet_dir
 from cairn.events import Event
 from cairn.files import make_private_dir
 from cairn.invitecode import invite_problem, normalise_invite
-from cairn.keys import BackupKeys, Network, mnemonic_to_seed, validate_mnemonic
+from cairn.keys import Network, mnemonic_to_seed, validate_mnemonic
 from cairn.new_wallet_files import NewWalletFiles
 from cairn.onboarding import WalletPresence
 from cairn.seedfile import keyring_available, load_seed, save_seed, seed_exists, seed_protection
@@ -40,7 +40,7 @@ from cairn.usererrors import SessionError
 
 if TYPE_CHECKING:
     from cairn.backup.restore import ProgressCallback as RestoreProgressCallback
-    from cairn.backup.restore import RestoreProgress, RestoreResult
+    from cairn.backup.restore import RestoreJob, RestoreProgress, RestoreResult
     from cairn.wallet import CairnWallet
 
 __all__ = ["Session", "SessionError"]
@@ -188,9 +188,11 @@ class Session(SessionLifecycle):
         progress: RestoreProgressCallback = _ignore,
         *,
         passphrase: str = "",
+        accept_incomplete: bool = False,
     ) -> RestoreResult:
         """Restore the wallet from the backup server (`cairn.wallet_restore`); it opens only if
         that worked. `progress` gets the engine's own reports, byte counts included.
+        `accept_incomplete`: the user chose to restore a backup a device has not finished.
 
         The backup's keys come from the words and the passphrase together, as the wallet's do:
         another passphrase finds no backup, never someone else's.
@@ -208,6 +210,7 @@ class Session(SessionLifecycle):
                 phrase,
                 passphrase,
                 progress=progress,
+                accept_incomplete=accept_incomplete,
                 run=self._restore_off_loop,
             )
         except (NoBackupServer, WalletExists) as exc:
@@ -222,12 +225,7 @@ class Session(SessionLifecycle):
         return done.result
 
     async def _restore_off_loop(
-        self,
-        url: str,
-        store_id: str,
-        target: Path,
-        keys: BackupKeys,
-        progress: RestoreProgressCallback,
+        self, job: RestoreJob, progress: RestoreProgressCallback
     ) -> RestoreResult:
         """Run the restore in a child process, its progress forwarded to this loop in order.
 
@@ -245,10 +243,7 @@ class Session(SessionLifecycle):
         try:
             return await asyncio.to_thread(
                 child.run,
-                url,
-                store_id,
-                target,
-                keys,
+                job,
                 timeout=self._backup_timeout,
                 progress=forward,
             )

@@ -28,6 +28,7 @@ from pathlib import Path
 from cairn.backup.client import RemoteBackupClient
 from cairn.backup.restore import (
     ProgressCallback,
+    RestoreJob,
     RestoreOutcome,
     RestoreResult,
     discard_staging,
@@ -35,7 +36,7 @@ from cairn.backup.restore import (
 )
 from cairn.config import AppConfig, save_config, wallet_dir
 from cairn.files import fsync_dir, make_private_dir
-from cairn.keys import BackupKeys, Network, derive_backup_keys, mnemonic_to_seed
+from cairn.keys import Network, derive_backup_keys, mnemonic_to_seed
 from cairn.seedfile import save_seed, seed_exists
 from cairn.serverurl import normalise_server_url, server_url_problem
 from cairn.storage.sqlite_file import changes_waiting
@@ -57,8 +58,8 @@ __all__ = [
 
 RECORDS_NAME = "records.sqlite"
 
-# (server URL, store id, target file, keys, progress) → the engine's result.
-RestoreRunner = Callable[[str, str, Path, BackupKeys, ProgressCallback], Awaitable[RestoreResult]]
+# (what to restore, progress) → the engine's result.
+RestoreRunner = Callable[[RestoreJob, ProgressCallback], Awaitable[RestoreResult]]
 
 
 class NoBackupServer(UserError):
@@ -95,11 +96,15 @@ class WalletRestore:
 def restore_in_process(timeout: float = 15.0) -> RestoreRunner:
     """Restore in this process (the CLI: nothing else needs the CPU meanwhile)."""
 
-    async def run(
-        url: str, store_id: str, target: Path, keys: BackupKeys, progress: ProgressCallback
-    ) -> RestoreResult:
-        async with RemoteBackupClient(url, keys, store_id, timeout=timeout) as client:
-            return await restore_store(client, keys, target, progress=progress)
+    async def run(job: RestoreJob, progress: ProgressCallback) -> RestoreResult:
+        async with RemoteBackupClient(job.url, job.keys, job.store_id, timeout=timeout) as client:
+            return await restore_store(
+                client,
+                job.keys,
+                job.target,
+                progress=progress,
+                accept_incomplete=job.accept_incomplete,
+            )
 
     return run
 
@@ -118,6 +123,7 @@ async def restore_wallet(
     server: str | None = None,
     replace: bool = False,
     leave_changes: bool = False,
+    accept_incomplete: bool = False,
     progress: ProgressCallback = _ignore,
     run: RestoreRunner | None = None,
 ) -> WalletRestore:
@@ -125,8 +131,9 @@ async def restore_wallet(
 
     `network` and `server` override config.json's; NoBackupServer when there is none or its
     address is refused, WalletExists when a wallet is there and `replace` is false,
-    ChangesWouldBeLeftBehind when it has changes not backed up and `leave_changes` is false. An outcome
-    other than RESTORED changes nothing on disk.
+    ChangesWouldBeLeftBehind when it has changes not backed up and `leave_changes` is false.
+    A backup a device has not finished filling is INCOMPLETE unless `accept_incomplete`. An
+    outcome other than RESTORED changes nothing on disk.
     """
     network = network or config.network
     url = checked_server(server or config.backup_server_url)
@@ -148,7 +155,8 @@ async def restore_wallet(
     new_config = config.with_changes(network=network, backup_server_url=url)
     try:
         make_private_dir(wallet)
-        result = await runner(url, network.value, target, keys, progress)
+        job = RestoreJob(url, network.value, target, keys, accept_incomplete)
+        result = await runner(job, progress)
         if result.outcome is RestoreOutcome.RESTORED:
             await asyncio.to_thread(_finish, data_dir, wallet, phrase, passphrase, new_config)
     except BaseException:

@@ -14,6 +14,7 @@ from cairn.ui.wizard.restore import RestoreWordsPage
 
 from .wizard_support import (
     RESTORE_WORDS,
+    cut_full_backup,
     data_dir_for,
     make_backed_up_wallet,
     run,
@@ -172,4 +173,35 @@ def test_no_backup_found_is_a_choice_never_a_silent_empty_wallet(
     assert app.wizard.state.without_backup
     assert app.session.has_wallet
     assert app.session.seed_words() == RESTORE_WORDS.split()
+    run(qtbot, qasync_loop, app.shutdown())
+
+
+def test_an_incomplete_backup_is_told_and_restored_only_when_the_user_chooses(
+    qasync_loop, qtbot, tmp_path, backupd_factory, devnet
+):
+    old, new = backupd_factory(), backupd_factory()
+    old_dir = data_dir_for(tmp_path / "old", old.url, devnet.url)
+    run(qtbot, qasync_loop, make_backed_up_wallet(old_dir, RESTORE_WORDS), timeout=60_000)
+    # The old laptop moves to the new server and is switched off after a few records.
+    run(qtbot, qasync_loop, cut_full_backup(old_dir, new, RESTORE_WORDS), timeout=60_000)
+    new.start()
+
+    app = CairnApp(data_dir_for(tmp_path / "new", new.url, devnet.url))
+    page = open_restore_page(qtbot, app)
+    window = app.wizard_window
+    paste_phrase(qtbot, page, 0, RESTORE_WORDS)
+    qtbot.mouseClick(window.next_button, Qt.MouseButton.LeftButton)
+    loading = window.current_page
+    assert isinstance(loading, LoadingPage)
+    qtbot.waitUntil(lambda: loading.problem.isVisible(), timeout=30_000)
+    assert "is not complete" in loading.problem.text()
+    qtbot.waitUntil(lambda: not loading.running, timeout=5_000)
+    assert loading.anyway_button.isVisible() and loading.retry_button.isVisible()
+    assert app.main_window is None
+    assert not app.session.has_wallet  # nothing was restored unasked
+
+    qtbot.mouseClick(loading.anyway_button, Qt.MouseButton.LeftButton)
+    wait_for_main_window(qtbot, app, timeout=30_000)
+    assert app.session.has_wallet
+    assert not app.wizard.state.without_backup
     run(qtbot, qasync_loop, app.shutdown())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import faulthandler
 import subprocess
 import sys
@@ -13,10 +14,14 @@ from typing import Any, TypeVar
 from PySide6.QtCore import Qt
 
 from cairn.backup.client import RemoteBackupClient
-from cairn.backup.errors import BackupNotFound
-from cairn.config import AppConfig, save_config
+from cairn.backup.errors import BackupError, BackupNotFound
+from cairn.backup.fullbackup import FullBackupProgress
+from cairn.backup.localstate import FULL_REQUIRED
+from cairn.backup.service import BackupService
+from cairn.config import AppConfig, save_config, wallet_dir
 from cairn.keys import Network, derive_backup_keys, mnemonic_to_seed
 from cairn.session import Session
+from cairn.storage import AsyncRecordStore, SqliteStore
 from cairn.wire.addressing import wire_key
 from cairn.wire.messages import StoreInfo
 from tests.support.words import PHRASE
@@ -99,6 +104,28 @@ async def make_backed_up_wallet(data_dir: Path, words: str) -> tuple[str, str]:
         return txid, address
     finally:
         await session.close()
+
+
+async def cut_full_backup(data_dir: Path, server: Any, words: str) -> None:
+    """The wallet in `data_dir` starts its full backup to `server` (another server than its
+    own) and `server` dies after the first few records: a full backup cut off partway."""
+    store = AsyncRecordStore(SqliteStore(wallet_dir(data_dir, Network.REGTEST) / "records.sqlite"))
+    keys = derive_backup_keys(mnemonic_to_seed(words))
+    service = BackupService(store, keys, "regtest", server.url, max_items=3, timeout=5.0)
+
+    def kill_early(progress: FullBackupProgress) -> None:
+        if progress.done >= 3 and server.process.poll() is None:
+            server.kill()
+
+    service.set_progress(kill_early)
+    try:
+        await service.prepare()
+        with contextlib.suppress(BackupError):
+            await service.backup_now()
+        assert await store.get(FULL_REQUIRED) is not None, "the full backup was not cut off"
+    finally:
+        await service.stop()
+        await store.aclose()
 
 
 def wait_for_main_window(qtbot: Any, app: Any, timeout: int = 30_000) -> Any:

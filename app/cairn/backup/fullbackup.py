@@ -9,7 +9,9 @@ cut short by a crash or a lost connection starts the comparison again, which fin
 already uploaded and queues only the rest.
 
 The flag is cleared only when the server holds everything (the outbox is empty) and the flag
-still holds the token it started with (a requirement set meanwhile stays).
+still holds the token it started with (a requirement set meanwhile stays). Until then the
+manifests this device writes name it as still filling the store (PROTOCOL.md 11.5): a restore
+from a full backup cut off partway is told as incomplete, never as the whole wallet.
 """
 
 from __future__ import annotations
@@ -97,8 +99,13 @@ async def run_full_backup(
         done, sent_bytes = min(total, sent.records), sent.bytes_sent
         report()
 
-    result = await engine.push(on_sent)
+    # Its batches name this device as still filling the store, so that a restore meanwhile
+    # is told the backup is incomplete; once everything is up, one last manifest says it is
+    # not (before the flag goes: a crash in between only sends that manifest again).
+    result = await engine.push(on_sent, filling=True)
     completed = (await store.outbox_stats()).count == 0
+    if completed:
+        await engine.end_filling()
     if completed and await engine.clear_full_requirement(flag):
         log.info("full backup complete: %d records uploaded", result.records)
     if status is not None:

@@ -27,23 +27,31 @@ SENT_RECENT_KEPT = 32
 
 @dataclass(frozen=True)
 class ManifestState:
-    """The server's live set as this device knows it: count and set digest of live objects."""
+    """The server's live set as this device knows it: count and set digest of live objects,
+    and the devices the manifest names as still filling the store (PROTOCOL.md 5.4)."""
 
     version: int = 0
     objects: int = 0
     digest: int = 0
+    filling: tuple[str, ...] = ()
 
     def encode(self) -> bytes:
-        return json.dumps(
-            {"version": self.version, "objects": self.objects, "digest": f"{self.digest:064x}"}
-        ).encode()
+        data: dict[str, object] = {
+            "version": self.version,
+            "objects": self.objects,
+            "digest": f"{self.digest:064x}",
+        }
+        if self.filling:
+            data["filling"] = list(self.filling)
+        return json.dumps(data).encode()
 
     @classmethod
     def decode(cls, raw: bytes | None) -> ManifestState:
         if raw is None:
             return cls()
         data = json.loads(raw)
-        return cls(int(data["version"]), int(data["objects"]), int(data["digest"], 16))
+        filling = tuple(str(d) for d in data.get("filling", ()))
+        return cls(int(data["version"]), int(data["objects"]), int(data["digest"], 16), filling)
 
 
 @dataclass(frozen=True)

@@ -10,8 +10,9 @@ other records (a pulled page, an acknowledged batch, a resync, a restore's stagi
 its records from `bookkeeping_records` and `version_record`.
 
     local/backup/versions/<wire key>  server version of that live object (ASCII decimal)
-    local/backup/manifest             JSON {version, objects, digest}: the server's live set as
-                                      this device knows it (version: the manifest's generation)
+    local/backup/manifest             JSON {version, objects, digest[, filling]}: the server's
+                                      live set as this device knows it (version: the manifest's
+                                      generation; filling: devices whose full backup is unfinished)
     local/backup/last_generation      the feed cursor: every change up to it is applied here
     local/backup/incarnation          JSON {id, previous, previous_generation}: this life of the store
     local/backup/protocol             "2" once this device has re-listed the store under protocol v2

@@ -212,9 +212,10 @@ class Pulling(EngineCore):
                 decision = decide(record.name, local_side, remote)
                 _settle(record.name, decision, entry.seq if entry else None, changes)
             result.clock = clock
-            new_mirror = ManifestState(
-                manifest[0] if manifest is not None else mirror.version, objects, digest
-            )
+            if manifest is not None:
+                new_mirror = ManifestState(manifest[0], objects, digest, manifest[1].filling)
+            else:
+                new_mirror = ManifestState(mirror.version, objects, digest, mirror.filling)
             puts.update(
                 bookkeeping_records(generation=cursor, clock=clock.encode(), manifest=new_mirror)
             )

@@ -37,6 +37,7 @@ from cairn.backup.localstate import (
 )
 from cairn.backup.push_batch import (
     BatchRead,
+    Mark,
     PreparedBatch,
     SealedBatch,
     SealWork,
@@ -58,6 +59,7 @@ class Pushing(EngineCore):
         until_empty: bool = True,
         summarize: bool = False,
         on_pending: Callable[[int], None] | None = None,
+        filling: bool = False,
     ) -> PushResult:
         """Send every pending change, pulling and rebuilding whenever another device wrote first.
 
@@ -71,7 +73,10 @@ class Pushing(EngineCore):
         reads the round's summary in the same trip as that batch's bookkeeping.
         `on_pending`: the first read also reads whether a full backup is required (then nothing
         is sent: `PushResult.full_required`) and hears how many changes are pending, if any.
+        `filling`: the push of a full backup; its manifests name this device as still filling
+        the store until `end_filling` (PROTOCOL.md 11.5).
         """
+        mark = Mark.ADD if filling else Mark.KEEP
         total = PushResult()
         conflicts = 0
         checking = on_pending is not None
@@ -88,13 +93,13 @@ class Pushing(EngineCore):
                             return PushResult(full_required=True)
                         if got.waiting:
                             on_pending(got.waiting)
-                    prepared = await self._prepare(got, None) if got.names else None
+                    prepared = await self._prepare(got, None, mark) if got.names else None
                 if prepared is None:
                     return total
                 last = summarize and not until_empty and not prepared.full
                 sending = asyncio.ensure_future(self._send(prepared, summarize=last))
                 if prepared.sealed is not None and prepared.full:
-                    ahead = asyncio.ensure_future(self._prepare_next(prepared))
+                    ahead = asyncio.ensure_future(self._prepare_next(prepared, mark))
                 try:
                     sent = await sending
                 except BackupConflict:
@@ -150,14 +155,35 @@ class Pushing(EngineCore):
         )
         return True
 
-    async def _prepare_next(self, after: PreparedBatch | None) -> PreparedBatch | None:
+    async def end_filling(self) -> bool:
+        """This device's full backup has put everything up: send the manifest alone, without
+        this device among those still filling the store. False if it was not among them.
+
+        Another device's write first (409): pull, and try again on what it left.
+        """
+        for _ in range(MAX_PUSH_ROUNDS + 1):
+            found = await self.store.get_many(PUSH_VIEW_NAMES)
+            view = await self._view_of(found, with_older=False)
+            if view.device.hex() not in view.manifest.filling:
+                return False
+            got = BatchRead([], {}, {}, found)
+            try:
+                await self._send(await self._prepare(got, None, Mark.REMOVE))
+            except BackupConflict:
+                await self.pull()
+                continue
+            log.info("full backup: the server's manifest no longer names this device as filling")
+            return True
+        raise BackupConflict("other devices keep writing to this backup; will retry")
+
+    async def _prepare_next(self, after: PreparedBatch | None, mark: Mark) -> PreparedBatch | None:
         """The next batch from the outbox, sealed; None if nothing is pending.
 
         `after`: a batch still with the server. The next one follows it as if it is accepted:
         its view is the one that batch leaves, and its entries are the ones after it.
         """
         got = await self._read_next(after)
-        return await self._prepare(got, after) if got.names else None
+        return await self._prepare(got, after, mark) if got.names else None
 
     async def _read_next(self, after: PreparedBatch | None, *, checks: bool = False) -> BatchRead:
         """What the next batch is built from (no names: nothing is pending). `checks`: also
@@ -187,7 +213,9 @@ class Pushing(EngineCore):
 
         return await self.store.call(read)
 
-    async def _prepare(self, got: BatchRead, after: PreparedBatch | None) -> PreparedBatch:
+    async def _prepare(
+        self, got: BatchRead, after: PreparedBatch | None, mark: Mark
+    ) -> PreparedBatch:
         names, all_keys, pending, found = got.names, got.keys, got.pending, got.found
         view = await self._view_of(found, with_older=False) if after is None else after.view_after()
         values = {n: found[n] for n in names if n in found}
@@ -211,7 +239,10 @@ class Pushing(EngineCore):
         remembered = spare in view.sent.recent and incarnation == view.incarnation
         write_id = spare if remembered and spare is not None else new_write_id()
         binding = (bytes.fromhex(write_id), bytes.fromhex(incarnation.id))
-        work = SealWork(chosen, keys, known, pending, values, view, incarnation, generation)
+        filling = mark.applied(view.manifest.filling, view.device.hex())
+        work = SealWork(
+            chosen, keys, known, pending, values, view, incarnation, generation, filling
+        )
         if size > SEAL_ON_LOOP_BYTES:
             # Compressing and sealing megabytes takes tens of milliseconds: off the loop.
             sealed = await asyncio.to_thread(self._seal, work, binding)
@@ -259,7 +290,7 @@ class Pushing(EngineCore):
         spare = new_write_id()
         bookkeeping.update(
             bookkeeping_records(
-                manifest=ManifestState(generation, objects, digest),
+                manifest=ManifestState(generation, objects, digest, sealed.filling),
                 generation=generation,
                 incarnation=incarnation,
                 clock=clock.encode(),
@@ -323,7 +354,7 @@ class Pushing(EngineCore):
                 objects += 1
                 kept_name, kept_version = version_record(key, generation)
                 bookkeeping[kept_name] = kept_version
-        if not puts and not deletes:
+        if not puts and not deletes and work.filling == mirror.filling:
             return None
         manifest_body = payload.encode_manifest(
             payload.Manifest(
@@ -335,11 +366,12 @@ class Pushing(EngineCore):
                 incarnation=incarnation.id,
                 previous_incarnation=incarnation.previous,
                 previous_generation=incarnation.previous_generation,
+                filling=work.filling,
             )
         )
         blob = seal(self._manifest_key, generation, manifest_body)
         puts.append(PutItem(self._manifest_key, mirror.version, blob))
-        return SealedBatch(puts, deletes, bookkeeping, forget, clock, digest, objects)
+        return SealedBatch(puts, deletes, bookkeeping, forget, clock, digest, objects, work.filling)
 
     async def _new_incarnation(self, view: _View) -> Incarnation:
         """This device starts the store's first life (as far as it knows)."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterable
 from dataclasses import dataclass
+from enum import Enum
 
 from cairn.backup import hlc
 from cairn.backup.engine import _View
@@ -12,7 +13,23 @@ from cairn.backup.localstate import Incarnation, ManifestState, SentIds
 from cairn.storage import Pending
 from cairn.wire.messages import DeleteItem, PutItem
 
-__all__ = ["BatchRead", "PreparedBatch", "SealWork", "SealedBatch", "discard_ahead"]
+__all__ = ["BatchRead", "Mark", "PreparedBatch", "SealWork", "SealedBatch", "discard_ahead"]
+
+
+class Mark(Enum):
+    """What a batch's manifest says of this device filling the store (PROTOCOL.md 11.5)."""
+
+    KEEP = "keep"  # the devices the manifest it replaces names, as they are
+    ADD = "add"  # and this device: a batch of its full backup
+    REMOVE = "remove"  # without this device: its full backup has put everything up
+
+    def applied(self, filling: tuple[str, ...], device: str) -> tuple[str, ...]:
+        marks = set(filling)
+        if self is Mark.ADD:
+            marks.add(device)
+        elif self is Mark.REMOVE:
+            marks.discard(device)
+        return tuple(sorted(marks))
 
 
 @dataclass
@@ -47,7 +64,7 @@ class PreparedBatch:
         return _View(
             generation=self.generation,
             incarnation=self.incarnation.as_confirmed(),
-            manifest=ManifestState(self.generation, sealed.objects, sealed.digest),
+            manifest=ManifestState(self.generation, sealed.objects, sealed.digest, sealed.filling),
             clock=sealed.clock,
             device=self.view.device,
             sent=self._sent_after(),
@@ -94,6 +111,7 @@ class SealWork:
     view: _View
     incarnation: Incarnation
     generation: int
+    filling: tuple[str, ...]  # the devices its manifest names as still filling the store
 
 
 @dataclass
@@ -105,3 +123,4 @@ class SealedBatch:
     clock: hlc.ClockState
     digest: int
     objects: int
+    filling: tuple[str, ...]

@@ -22,7 +22,7 @@ import logging
 import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 from typing import NamedTuple, TypeVar
@@ -54,6 +54,7 @@ from cairn.wire.addressing import WireKeys
 from cairn.wire.messages import StoredObject
 
 __all__ = [
+    "RestoreJob",
     "RestoreOutcome",
     "RestorePhase",
     "RestoreProgress",
@@ -80,6 +81,9 @@ class RestoreOutcome(StrEnum):
     UNREACHABLE = "unreachable"  # retry, or continue without a backup if the user chooses
     CORRUPT = "corrupt"  # tampered or damaged: refused, nothing was changed
     FAILED = "failed"  # the server refused us (clock off by minutes, misconfigured server)
+    # A device's full backup into it has not finished: it may lack records (PROTOCOL.md 11.8).
+    # Nothing was changed; restored only when the user asks for it (`accept_incomplete`).
+    INCOMPLETE = "incomplete"
 
 
 class RestorePhase(StrEnum):
@@ -96,6 +100,17 @@ class RestoreProgress(NamedTuple):
     total: int  # objects the server reported
     bytes_received: int
     bytes_total: int
+
+
+@dataclass(frozen=True)
+class RestoreJob:
+    """What one restore is asked to do: which store of which server, into which file."""
+
+    url: str
+    store_id: str
+    target: Path
+    keys: BackupKeys = field(repr=False)
+    accept_incomplete: bool = False  # the user chose to restore an incomplete backup
 
 
 @dataclass(frozen=True)
@@ -117,8 +132,13 @@ async def restore_store(
     target: Path,
     *,
     progress: ProgressCallback | None = None,
+    accept_incomplete: bool = False,
 ) -> RestoreResult:
-    """Restore the record store at `target` from the server (replacing any file there)."""
+    """Restore the record store at `target` from the server (replacing any file there).
+
+    A backup whose manifest names a device as still filling it is INCOMPLETE, and nothing is
+    changed, unless `accept_incomplete`: then what it holds is restored.
+    """
     target = Path(target)
     discard_staging(target)
     report = progress or (lambda _p: None)
@@ -144,7 +164,15 @@ async def restore_store(
     if info.objects == 0:
         return RestoreResult(RestoreOutcome.NO_BACKUP, "the backup on this server is empty")
     # The manifest is one of the objects; progress counts records.
-    job = _Restore(client, keys, target, info.objects - 1, info.bytes, report=report)
+    job = _Restore(
+        client,
+        keys,
+        target,
+        info.objects - 1,
+        info.bytes,
+        report=report,
+        accept_incomplete=accept_incomplete,
+    )
     try:
         result = await job.run(info.state.generation)
     except BackupNotFound:
@@ -165,6 +193,14 @@ async def restore_store(
     return result
 
 
+def _incomplete(devices: int) -> str:
+    whose = "a device's" if devices == 1 else f"{devices} devices'"
+    return (
+        f"the backup is incomplete: {whose} full backup into it has not finished, so it may "
+        "lack records, labels or addresses that only that device holds"
+    )
+
+
 def _unauthorized(exc: BackupUnauthorized) -> str:
     if exc.code == "stale_timestamp":
         return "the backup server refused the request: this computer's clock is wrong"
@@ -183,7 +219,9 @@ class _Restore:
         total_bytes: int,
         *,
         report: ProgressCallback,
+        accept_incomplete: bool = False,
     ) -> None:
+        self.accept_incomplete = accept_incomplete
         self.client = client
         self.keys = keys
         self.target = target
@@ -259,6 +297,15 @@ class _Restore:
             raise BackupCorrupt(
                 "the backup does not match its manifest: objects are missing, added or older "
                 "than they should be (a replay)"
+            )
+        if manifest.filling and not self.accept_incomplete:
+            return RestoreResult(
+                RestoreOutcome.INCOMPLETE,
+                _incomplete(len(manifest.filling)),
+                count,
+                received,
+                generation,
+                manifest.written_at,
             )
         chunk.extend(
             self._bookkeeping(

@@ -23,6 +23,7 @@ from typing import IO, Any
 from cairn import logredact
 from cairn.backup.client import RemoteBackupClient
 from cairn.backup.restore import (
+    RestoreJob,
     RestoreOutcome,
     RestorePhase,
     RestoreProgress,
@@ -34,18 +35,20 @@ from cairn.keys import BackupKeys
 log = logging.getLogger(__name__)
 
 
-def _job_line(url: str, store_id: str, target: Path, keys: BackupKeys, timeout: float) -> bytes:
-    job = {
-        "url": url,
-        "store_id": store_id,
-        "target": str(target),
+def _job_line(job: RestoreJob, timeout: float) -> bytes:
+    keys = job.keys
+    line = {
+        "accept_incomplete": job.accept_incomplete,
+        "url": job.url,
+        "store_id": job.store_id,
+        "target": str(job.target),
         "timeout": timeout,
         "node_id": keys.node_id,
         "signing_key": keys.signing_key.hex(),
         "data_key": keys.data_key.hex(),
         "key_name_key": keys.key_name_key.hex(),
     }
-    return json.dumps(job).encode() + b"\n"
+    return json.dumps(line).encode() + b"\n"
 
 
 def _emit(out: IO[str], message: dict[str, Any]) -> None:
@@ -66,7 +69,13 @@ async def _run(job: dict[str, Any], out: IO[str]) -> RestoreResult:
         _emit(out, {"progress": [p.phase.value, p.done, p.total, p.bytes_received, p.bytes_total]})
 
     try:
-        return await restore_store(client, keys, Path(job["target"]), progress=progress)
+        return await restore_store(
+            client,
+            keys,
+            Path(job["target"]),
+            progress=progress,
+            accept_incomplete=bool(job["accept_incomplete"]),
+        )
     finally:
         await client.aclose()
 
@@ -100,10 +109,7 @@ class RestoreChild:
 
     def run(
         self,
-        url: str,
-        store_id: str,
-        target: Path,
-        keys: BackupKeys,
+        job: RestoreJob,
         *,
         timeout: float,
         progress: Callable[[RestoreProgress], None],
@@ -112,7 +118,7 @@ class RestoreChild:
         self._process = process
         assert process.stdin is not None and process.stdout is not None
         try:
-            process.stdin.write(_job_line(url, store_id, target, keys, timeout))
+            process.stdin.write(_job_line(job, timeout))
             process.stdin.close()
             result: RestoreResult | None = None
             with process.stdout:

@@ -87,6 +87,11 @@ class Resyncing(EngineCore):
                     )
         elif info is not None:
             generation, incarnation = info.state.generation, info.state.incarnation
+        filling = manifest.filling if manifest is not None else ()
+        if set(filling) - {view.device.hex()}:
+            # Another device is still filling this life: what it lacks may yet come, and a
+            # record it never uploads must not be lost here. Kept and uploaded, not deleted.
+            trust = False
         applied += await self._queue_local_only(server, trust)
         life = None
         if incarnation is not None:
@@ -97,7 +102,7 @@ class Resyncing(EngineCore):
                 follows.previous_incarnation if follows is not None else None,
                 follows.previous_generation if follows is not None else 0,
             )
-        await self._reset_view(server, (generation, manifest_version), life, view)
+        await self._reset_view(server, (generation, manifest_version, filling), life, view)
         if applied and self._on_applied is not None:
             self._on_applied(applied)
         return applied
@@ -197,22 +202,23 @@ class Resyncing(EngineCore):
     async def _reset_view(
         self,
         server: dict[str, int],
-        versions_at: tuple[int, int],
+        versions_at: tuple[int, int, tuple[str, ...]],
         life: Incarnation | None,
         view: _View,
     ) -> None:
         """The exact view of the server after a resync: versions, manifest, cursor, incarnation.
 
-        `versions_at` is the store's generation and its manifest's version (0: none).
+        `versions_at` is the store's generation, its manifest's version (0: none) and the
+        devices that manifest names as still filling the store.
         """
-        generation, manifest_version = versions_at
+        generation, manifest_version, filling = versions_at
         old = [n for n, _ in await self.store.scan(VERSIONS_PREFIX)]
         # Two MACs per record: tens of milliseconds for a large wallet, so off the loop.
         versions, digest = await asyncio.to_thread(self._server_view, server)
         puts: dict[str, bytes] = {
             **versions,
             **bookkeeping_records(
-                manifest=ManifestState(manifest_version, len(server), digest),
+                manifest=ManifestState(manifest_version, len(server), digest, filling),
                 generation=generation,
                 protocol_current=True,
                 synced_at=self._clock(),

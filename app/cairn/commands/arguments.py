@@ -21,3 +21,11 @@ class Parser(argparse.ArgumentParser):
                 "command line: type them when asked, or use --words-file"
             )
         super().error(message)
+
+
+class CommandExit(Exception):
+    """Ends a command with `code` (cairn.exitcodes) and one line for the user."""
+
+    def __init__(self, code: int, message: str) -> None:
+        super().__init__(message)
+        self.code = code

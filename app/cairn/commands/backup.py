@@ -20,31 +20,27 @@ from cairn.backup.client import BackupError, BackupUnreachable, RateLimited
 from cairn.backup.conflicts import list_conflicts, resolve_conflict
 from cairn.backup.errors import BackupCorrupt, BackupErased
 from cairn.backup.fullbackup import FullBackupProgress
-from cairn.backup.restore import RestoreOutcome, RestoreProgress, RestoreResult
 from cairn.backup.roundlock import RoundLock
 from cairn.backup.service import BackupService
-from cairn.commands.arguments import Parser
+from cairn.commands.arguments import CommandExit, Parser
+from cairn.commands.restore import restore_command
 from cairn.config import load_config, resolve_data_dir, wallet_dir
 from cairn.exitcodes import (
     EXIT_CODES,
     EXIT_CORRUPT,
     EXIT_ERASED,
-    EXIT_NO_BACKUP,
     EXIT_NO_WALLET,
     EXIT_OK,
     EXIT_PENDING,
     EXIT_REFUSED,
     EXIT_UNREACHABLE,
     EXIT_USAGE,
-    EXIT_WALLET_EXISTS,
     exit_code_table,
 )
 from cairn.keys import (
-    InvalidMnemonic,
     Network,
     derive_backup_keys,
     mnemonic_to_seed,
-    phrase_and_passphrase,
 )
 from cairn.localfaults import told_as_local_fault
 from cairn.seedfile import load_seed, seed_exists
@@ -52,34 +48,12 @@ from cairn.serverurl import server_url_problem
 from cairn.storage import AsyncRecordStore, RecordStore, SqliteStore
 from cairn.wallet.errors import RecordsNotOfThisSeed
 from cairn.wallet.persistence import records_of_another_seed
-from cairn.wallet_restore import (
-    ChangesWouldBeLeftBehind,
-    NoBackupServer,
-    WalletExists,
-    check_room,
-    checked_server,
-    restore_wallet,
-)
 
 __all__ = ["EXIT_CODES", "main"]
 
 RECORDS_FILE = "records.sqlite"
 
 __doc__ = (__doc__ or "") + "\n".join(f"    {k}  {v}" for k, v in EXIT_CODES.items()) + "\n"
-
-_RESTORE_EXIT = {
-    RestoreOutcome.RESTORED: EXIT_OK,
-    RestoreOutcome.NO_BACKUP: EXIT_NO_BACKUP,
-    RestoreOutcome.UNREACHABLE: EXIT_UNREACHABLE,
-    RestoreOutcome.CORRUPT: EXIT_CORRUPT,
-    RestoreOutcome.FAILED: EXIT_REFUSED,
-}
-
-
-class _Exit(Exception):
-    def __init__(self, code: int, message: str) -> None:
-        super().__init__(message)
-        self.code = code
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -137,6 +111,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="with --force: replace it even though it has changes not backed up yet "
         "(they stay only in the folder it is moved to)",
     )
+    restore.add_argument(
+        "--incomplete",
+        action="store_true",
+        help="restore even a backup that a device's full backup has not finished filling "
+        "(it may lack records that device holds)",
+    )
     return parser
 
 
@@ -156,11 +136,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     def run() -> int:
         try:
             if args.command == "restore":
-                return asyncio.run(_restore(args))
+                return asyncio.run(restore_command(args))
             if args.command == "sync":
                 args.action = "now"
             return asyncio.run(_backup(args))
-        except _Exit as exc:
+        except CommandExit as exc:
             print(f"cairn: {exc}", file=sys.stderr)
             return exc.code
 
@@ -178,12 +158,12 @@ async def _backup(args: argparse.Namespace) -> int:
     wallet = wallet_dir(data_dir, network)
     records = wallet / RECORDS_FILE
     if not records.exists() or not seed_exists(wallet):
-        raise _Exit(EXIT_NO_WALLET, f"no {network.value} wallet in {data_dir}")
+        raise CommandExit(EXIT_NO_WALLET, f"no {network.value} wallet in {data_dir}")
     if not config.backup_server_url:
-        raise _Exit(EXIT_USAGE, "no backup server is configured in config.json")
+        raise CommandExit(EXIT_USAGE, "no backup server is configured in config.json")
     problem = server_url_problem(config.backup_server_url)
     if problem is not None:
-        raise _Exit(
+        raise CommandExit(
             EXIT_USAGE,
             f"the backup server {config.backup_server_url!r} in config.json is refused: "
             f"{problem} Change it in Settings or in config.json",
@@ -315,9 +295,9 @@ async def _conflicts(service: BackupService, args: argparse.Namespace) -> int:
     if args.action == "resolve":
         found = next((c for c in conflicts if c.name == args.name), None)
         if found is None:
-            raise _Exit(EXIT_USAGE, "there is no conflict about that record")
+            raise CommandExit(EXIT_USAGE, "there is no conflict about that record")
         if not 1 <= args.keep <= len(found.candidates):
-            raise _Exit(EXIT_USAGE, f"--keep must be from 1 to {len(found.candidates)}")
+            raise CommandExit(EXIT_USAGE, f"--keep must be from 1 to {len(found.candidates)}")
         await resolve_conflict(service.store, found, args.keep - 1)
         await _backup_now(service, as_json=args.json)
         return EXIT_OK
@@ -348,100 +328,6 @@ def _full_progress_printer(out: TextIO) -> Callable[[FullBackupProgress], None]:
         )
 
     return show
-
-
-# --- restore -------------------------------------------------------------------------------
-
-
-def _read_words(args: argparse.Namespace) -> tuple[str, str]:
-    if args.words_file is not None:
-        try:
-            text = Path(args.words_file).read_text(encoding="utf-8")
-        except OSError as exc:
-            raise _Exit(EXIT_USAGE, f"cannot read the words file: {exc.strerror}") from None
-    elif sys.stdin.isatty():
-        print("Type the recovery words, then Enter:", file=sys.stderr)
-        text = sys.stdin.readline()
-    else:
-        text = sys.stdin.read()
-    try:
-        phrase, passphrase, with_passphrase = phrase_and_passphrase(text)
-    except InvalidMnemonic as exc:
-        # The words themselves never go to the terminal or a log: say where, not what.
-        raise _Exit(EXIT_USAGE, exc.message_without_words) from None
-    if with_passphrase:
-        print("restore: the second line is taken as the BIP39 passphrase", file=sys.stderr)
-    return phrase, passphrase
-
-
-async def _restore(args: argparse.Namespace) -> int:
-    data_dir = resolve_data_dir(args.data_dir)
-    config = load_config(data_dir)
-    network = Network(args.network) if args.network else config.network
-    try:
-        # Asked before the words are read: no one types them for a restore that cannot run.
-        checked_server(args.server or config.backup_server_url)
-        check_room(data_dir, network, replace=args.force, leave_changes=args.leave_pending)
-        phrase, passphrase = _read_words(args)
-        done = await restore_wallet(
-            data_dir,
-            config,
-            phrase,
-            passphrase,
-            network=network,
-            server=args.server,
-            replace=args.force,
-            leave_changes=args.leave_pending,
-            progress=_restore_printer(),
-        )
-    except NoBackupServer as exc:
-        raise _Exit(EXIT_USAGE, str(exc)) from None
-    except WalletExists:
-        raise _Exit(
-            EXIT_WALLET_EXISTS,
-            f"a {network.value} wallet already exists in {data_dir}; to replace it, run the "
-            "restore again with --force (the wallet it replaces is kept beside it)",
-        ) from None
-    except ChangesWouldBeLeftBehind as exc:
-        raise _Exit(
-            EXIT_PENDING,
-            f"the {network.value} wallet in {data_dir} has {exc.waiting} change(s) not backed "
-            "up yet, which the restored wallet would not have; nothing was changed. Run "
-            "`cairn backup now` first, or add --leave-pending to replace it anyway (its "
-            "folder is kept beside the restored wallet)",
-        ) from None
-    _report_restore(done.result)
-    if done.replaced is not None:
-        print(f"restore: the replaced wallet is kept in {done.replaced}", file=sys.stderr)
-    return _RESTORE_EXIT[done.result.outcome]
-
-
-def _restore_printer() -> Callable[[RestoreProgress], None]:
-    last = [0.0]
-
-    def show(p: RestoreProgress) -> None:
-        now = time.monotonic()
-        if p.phase == "downloading" and now - last[0] < 0.5:
-            return
-        last[0] = now
-        print(
-            f"restore: {p.phase}: {p.done}/{p.total} objects, {p.bytes_received} bytes",
-            file=sys.stderr,
-        )
-
-    return show
-
-
-def _report_restore(result: RestoreResult) -> None:
-    if result.outcome is RestoreOutcome.RESTORED:
-        when = (
-            time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(result.backup_time))
-            if result.backup_time
-            else "unknown"
-        )
-        print(f"restored {result.records} records ({result.bytes} bytes); backup as of {when}")
-    else:
-        print(f"restore {result.outcome.value}: {result.detail}")
 
 
 if __name__ == "__main__":

@@ -4,7 +4,8 @@ feeds back each one's typed outcome, and renders `view`.
 
     start(facts) → steps … step_done(step, outcome) … → FINISHED (next view) or FAILED
     FAILED: RETRY (start again), CHANGE_SERVER (the server page), WITHOUT_BACKUP (only by the
-    user's choice: a wallet from the words alone after a restore, then the main window)
+    user's choice: a wallet from the words alone after a restore, then the main window);
+    after an INCOMPLETE backup also RESTORE_ANYWAY (what the backup holds, by the user's choice)
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ class LoadingStep(Enum):
     CREATE_WALLET = "create_wallet"  # a new wallet, with the email given
     INITIAL_BACKUP = "initial_backup"
     RESTORE = "restore"
+    RESTORE_INCOMPLETE = "restore_incomplete"  # the user chose to restore an incomplete backup
     FULL_BACKUP = "full_backup"
     CREATE_FROM_WORDS = "create_from_words"  # the user chose to go on without a backup
 
@@ -41,6 +43,7 @@ class Failure(Enum):
     NO_BACKUP = "no_backup"  # nothing on this server for these words
     UNREACHABLE = "unreachable"
     CORRUPT = "corrupt"  # the backup failed its checks and was not used
+    INCOMPLETE = "incomplete"  # a device's full backup into it has not finished; not used
     REFUSED = "refused"  # the server refused (its reason in `detail`)
     USER_PROBLEM = "user_problem"  # something the user can act on; `detail` says what
     BUG = "bug"  # ours: `detail` names the error's type, the log has the rest
@@ -63,6 +66,7 @@ class LoadingChoice(Enum):
     RETRY = "retry"
     CHANGE_SERVER = "change_server"
     WITHOUT_BACKUP = "without_backup"
+    RESTORE_ANYWAY = "restore_anyway"  # offered only for an incomplete backup
 
 
 class LoadingStage(Enum):
@@ -118,11 +122,15 @@ PHASES = {
     LoadingStep.CREATE_WALLET: "Creating the wallet",
     LoadingStep.INITIAL_BACKUP: "Uploading the first backup",
     LoadingStep.RESTORE: "Contacting the backup server",
+    LoadingStep.RESTORE_INCOMPLETE: "Restoring what the backup holds",
     LoadingStep.FULL_BACKUP: "Preparing the full backup",
     LoadingStep.CREATE_FROM_WORDS: "Creating the wallet from your words",
 }
 
-ALL_CHOICES = frozenset(LoadingChoice)
+FAILURE_CHOICES = frozenset(
+    {LoadingChoice.RETRY, LoadingChoice.CHANGE_SERVER, LoadingChoice.WITHOUT_BACKUP}
+)
+INCOMPLETE_CHOICES = FAILURE_CHOICES | {LoadingChoice.RESTORE_ANYWAY}
 
 
 class LoadingFlow:
@@ -134,6 +142,7 @@ class LoadingFlow:
         self._stage = LoadingStage.RUNNING
         self._phase = "Starting…"
         self._problem: str | None = None
+        self._failure: Failure | None = None
         self._steps: tuple[LoadingStep, ...] = ()
         self._server = state.backup_server_url or "the server"
 
@@ -151,7 +160,7 @@ class LoadingFlow:
             stage=self._stage,
             phase=self._phase,
             problem=self._problem,
-            choices=ALL_CHOICES if self._stage is LoadingStage.FAILED else frozenset(),
+            choices=self._choices(),
             busy=self._stage is LoadingStage.RUNNING
             and self._steps != (LoadingStep.CREATE_FROM_WORDS,),
         )
@@ -187,8 +196,12 @@ class LoadingFlow:
             raise ValueError(f"{choice.value} is offered only after a failure")
         if choice is LoadingChoice.RETRY:
             return self.start(facts)
+        if choice not in self._choices():
+            raise ValueError(f"{choice.value} is not offered after this failure")
         if choice is LoadingChoice.CHANGE_SERVER:
             return ()
+        if choice is LoadingChoice.RESTORE_ANYWAY:
+            return self._begin((LoadingStep.RESTORE_INCOMPLETE,))
         if self.task is LoadingTask.RESTORE and not facts.has_wallet:
             # The user chose this: a wallet from the words alone, funds from the chain.
             return self._begin((LoadingStep.CREATE_FROM_WORDS,))
@@ -204,6 +217,7 @@ class LoadingFlow:
             raise ValueError(f"{step.value} is not a step of this run")
         if not outcome.ok:
             self._stage = LoadingStage.FAILED
+            self._failure = outcome.failure
             self._phase = "Stopped"
             self._problem = self._message(step, outcome)
             return False
@@ -214,8 +228,14 @@ class LoadingFlow:
 
     # --- internals -------------------------------------------------------------------------------
 
+    def _choices(self) -> frozenset[LoadingChoice]:
+        if self._stage is not LoadingStage.FAILED:
+            return frozenset()
+        return INCOMPLETE_CHOICES if self._failure is Failure.INCOMPLETE else FAILURE_CHOICES
+
     def _begin(self, steps: tuple[LoadingStep, ...]) -> tuple[LoadingStep, ...]:
         self._steps = steps
+        self._failure = None
         self._stage = LoadingStage.RUNNING
         self._phase = "Starting…"
         self._problem = None
@@ -244,6 +264,14 @@ class LoadingFlow:
             return (
                 f"The backup on {server} failed its integrity check and was not used. Nothing "
                 "was changed on this computer. Try again later or contact the server's operator."
+            )
+        if failure is Failure.INCOMPLETE:
+            return (
+                f"The backup on {server} is not complete: a computer with this wallet began "
+                "copying everything to it and has not finished. It may lack labels, settings "
+                "or addresses that only that computer holds. If it still runs Cairn, let it "
+                "finish and try again; or restore what the backup holds now. Nothing was "
+                "changed on this computer."
             )
         if failure is Failure.REFUSED:
             reason = f": {outcome.detail}" if outcome.detail else ""

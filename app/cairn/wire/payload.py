@@ -9,7 +9,8 @@ edits; a tombstone is the same with the deleted flag set and no value.
                     || u64be(clock wall ms) || u32be(clock counter) || flags(1) || value
                     (flags bit 0: deleted; the value is then empty)
     manifest = 0x04 || JSON {"digest", "objects", "generation", "incarnation",
-                             "previous_incarnation", "previous_generation", "written_at", "writer"}
+                             "previous_incarnation", "previous_generation", "written_at", "writer"
+                             [, "filling"]}
 
 Protocol v1 wrote `0x01 || u16be(len) || name || writer(16) || value` and a manifest `0x02 ||
 JSON {"digest", "objects", "written_at", "writer"}`; both are still read (objects migrated
@@ -112,6 +113,9 @@ class Manifest:
     incarnation: str | None = None
     previous_incarnation: str | None = None
     previous_generation: int = 0
+    # Devices whose full backup into this life has not finished yet (device ids, hex): while
+    # any is named, the store may lack records those devices hold (PROTOCOL.md 5.4, 11.8).
+    filling: tuple[str, ...] = ()
 
 
 def encode_record(
@@ -183,7 +187,7 @@ def _record_fields(payload: bytes) -> tuple[str, bytes, bytes, int, int, bool]:
 
 
 def encode_manifest(manifest: Manifest) -> bytes:
-    body = {
+    body: dict[str, object] = {
         "objects": manifest.objects,
         "digest": f"{manifest.digest:064x}",
         "generation": manifest.generation,
@@ -193,6 +197,8 @@ def encode_manifest(manifest: Manifest) -> bytes:
         "written_at": manifest.written_at,
         "writer": manifest.writer.hex(),
     }
+    if manifest.filling:
+        body["filling"] = sorted(set(manifest.filling))
     return bytes([MANIFEST_FORMAT]) + json.dumps(body, sort_keys=True).encode("ascii")
 
 
@@ -219,12 +225,27 @@ def decode_manifest(payload: bytes) -> Manifest:
                 incarnation=_optional_text(body["incarnation"]),
                 previous_incarnation=_optional_text(body["previous_incarnation"]),
                 previous_generation=int(body["previous_generation"]),
+                filling=_device_ids(body.get("filling", [])),
             )
     except (ValueError, KeyError, TypeError) as exc:
         raise PayloadError(f"malformed manifest: {type(exc).__name__}") from None
     if manifest.objects < 0 or not 0 <= manifest.digest < _MOD:
         raise PayloadError("manifest values out of range")
     return manifest
+
+
+def _device_ids(value: object) -> tuple[str, ...]:
+    if not isinstance(value, list) or not all(_is_device_id(v) for v in value):
+        raise ValueError("filling is not a list of device ids")
+    return tuple(sorted(set(value)))
+
+
+def _is_device_id(value: object) -> bool:
+    return (
+        isinstance(value, str)
+        and len(value) == 2 * WRITER_SIZE
+        and all(c in "0123456789abcdef" for c in value)
+    )
 
 
 def _optional_text(value: object) -> str | None:

@@ -61,10 +61,16 @@ def records_of(path: Path) -> dict[str, bytes]:
         store.close()
 
 
-async def restore_to(url: str, target: Path, keys: BackupKeys | None = None) -> RestoreResult:
+async def restore_to(
+    url: str,
+    target: Path,
+    keys: BackupKeys | None = None,
+    *,
+    accept_incomplete: bool = False,
+) -> RestoreResult:
     keys = keys or keys_for()
     async with RemoteBackupClient(url, keys, NETWORK) as client:
-        return await restore_store(client, keys, target)
+        return await restore_store(client, keys, target, accept_incomplete=accept_incomplete)
 
 
 async def back_up_records(path: Path, records: dict[str, bytes], url: str) -> None:

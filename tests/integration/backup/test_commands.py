@@ -13,8 +13,10 @@ from pathlib import Path
 
 import pytest
 
+from cairn import exitcodes
 from cairn.commands import backup as commands
 from cairn.config import AppConfig, save_config, wallet_dir
+from cairn.exitcodes import EXIT_INCOMPLETE
 from cairn.keys import Network
 from cairn.seedfile import load_seed, save_seed
 from cairn.storage import SqliteStore
@@ -74,7 +76,9 @@ def test_status_tells_the_last_refusal_until_a_backup_succeeds(
     data = tmp_path / "data"
     make_wallet(data, server.url, count=3)
     server.stop()
-    assert run(["backup", "now", "--data-dir", str(data)], monkeypatch) == commands.EXIT_UNREACHABLE
+    assert (
+        run(["backup", "now", "--data-dir", str(data)], monkeypatch) == exitcodes.EXIT_UNREACHABLE
+    )
     capsys.readouterr()
     # Another process, later: the status still says why nothing went up.
     assert run(["backup", "status", "--data-dir", str(data), "--json"], monkeypatch) == 0
@@ -95,16 +99,16 @@ def test_restore_outcomes_have_distinct_exit_codes(backupd, tmp_path, monkeypatc
 
     fresh = tmp_path / "fresh"
     args = ["restore", "--data-dir", str(fresh), "--server", backupd.url, "--network", "regtest"]
-    assert run(args, monkeypatch, stdin=OTHER_WORDS) == commands.EXIT_NO_BACKUP
-    assert run(args, monkeypatch, stdin="legal winner thank year") == commands.EXIT_USAGE
+    assert run(args, monkeypatch, stdin=OTHER_WORDS) == exitcodes.EXIT_NO_BACKUP
+    assert run(args, monkeypatch, stdin="legal winner thank year") == exitcodes.EXIT_USAGE
     err = capsys.readouterr().err
     assert "legal" not in err
     backupd.stop()
-    assert run(args, monkeypatch, stdin=current_words()) == commands.EXIT_UNREACHABLE
+    assert run(args, monkeypatch, stdin=current_words()) == exitcodes.EXIT_UNREACHABLE
     assert not (wallet_dir(fresh, Network.REGTEST) / "seed").exists()
     assert run(["backup", "now", "--data-dir", str(source)], monkeypatch) in (0, 4)
     assert (
-        run(["backup", "status", "--data-dir", str(fresh)], monkeypatch) == commands.EXIT_NO_WALLET
+        run(["backup", "status", "--data-dir", str(fresh)], monkeypatch) == exitcodes.EXIT_NO_WALLET
     )
 
 
@@ -137,7 +141,9 @@ def test_a_passphrase_line_is_said_to_be_one_and_opens_another_backup(
     assert "passphrase" not in capsys.readouterr().err
     # A second line is a BIP39 passphrase: another wallet, which has no backup here.
     words.write_text(current_words() + "\nextra words\n")
-    assert run([*argv, "--data-dir", str(tmp_path / "two")], monkeypatch) == commands.EXIT_NO_BACKUP
+    assert (
+        run([*argv, "--data-dir", str(tmp_path / "two")], monkeypatch) == exitcodes.EXIT_NO_BACKUP
+    )
     err = capsys.readouterr().err
     assert "the second line is taken as the BIP39 passphrase" in err
     assert "extra words" not in err
@@ -189,7 +195,7 @@ def test_restore_force_never_leaves_changes_behind_unasked(backupd, tmp_path, mo
     capsys.readouterr()
 
     args = ["restore", "--data-dir", str(data), "--force"]
-    assert run(args, monkeypatch, stdin=current_words()) == commands.EXIT_PENDING
+    assert run(args, monkeypatch, stdin=current_words()) == exitcodes.EXIT_PENDING
     err = capsys.readouterr().err
     assert "1 change(s) not backed up" in err and "cairn backup now" in err
     assert records_of(wallet / "records.sqlite") == before
@@ -213,7 +219,7 @@ def test_restore_force_keeps_the_replaced_wallet_and_puts_it_back_when_nothing_c
 
     # Words without a backup: nothing is replaced, the wallet is back where it was.
     args = ["restore", "--data-dir", str(data), "--force", "--leave-pending"]
-    assert run(args, monkeypatch, stdin=OTHER_WORDS) == commands.EXIT_NO_BACKUP
+    assert run(args, monkeypatch, stdin=OTHER_WORDS) == exitcodes.EXIT_NO_BACKUP
     assert records_of(wallet / "records.sqlite") == before
     assert load_seed(wallet) == (current_words(), "")
     assert [p.name for p in wallet.parent.iterdir()] == [wallet.name]
@@ -225,3 +231,54 @@ def test_restore_force_keeps_the_replaced_wallet_and_puts_it_back_when_nothing_c
     assert len(kept) == 1
     assert records_of(kept[0] / "records.sqlite") == before
     assert "prefs/only-here" not in records_of(wallet / "records.sqlite")
+
+
+def test_a_full_backup_killed_partway_is_refused_by_restore_until_asked(
+    backupd_factory, tmp_path, monkeypatch, capsys
+):
+    """The old laptop moves to a new server and is switched off mid-upload; the new laptop's
+    restore says the backup is incomplete (exit 14) and changes nothing, unless --incomplete."""
+    old, new = backupd_factory(), backupd_factory()
+    source = tmp_path / "source"
+    wallet = make_wallet(source, old.url, count=6000)
+    assert run(["backup", "now", "--data-dir", str(source)], monkeypatch) == 0
+    save_config(source, AppConfig(network=Network.REGTEST, backup_server_url=new.url))
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "app")}
+    backup = subprocess.Popen(
+        [sys.executable, "-m", "cairn.commands.backup", "backup", "now", "--data-dir", str(source)],
+        stderr=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        text=True,
+        env=env,
+    )
+    assert backup.stderr is not None
+    for line in backup.stderr:
+        done, total = (
+            line.split(": ")[1].split(" ")[0].split("/") if "full backup" in line else (0, 0)
+        )
+        if 0 < int(done) < int(total):
+            backup.kill()  # as a power cut would
+            break
+    backup.wait(timeout=60)
+    backup.stderr.close()
+    assert backup.returncode == -9, "the full backup ended before it could be cut off"
+
+    fresh = tmp_path / "fresh"
+    args = ["restore", "--data-dir", str(fresh), "--server", new.url, "--network", "regtest"]
+    capsys.readouterr()
+    assert run(args, monkeypatch, stdin=current_words()) == EXIT_INCOMPLETE
+    out = capsys.readouterr().out
+    assert "incomplete" in out and "--incomplete" in out and "Nothing was changed" in out
+    assert not wallet_dir(fresh, Network.REGTEST).exists()
+
+    assert run([*args, "--incomplete"], monkeypatch, stdin=current_words()) == 0
+    part = records_of(wallet_dir(fresh, Network.REGTEST) / "records.sqlite")
+    assert 0 < len(part) < 6000
+
+    # The old laptop comes back and finishes; now the backup is whole.
+    assert run(["backup", "now", "--data-dir", str(source)], monkeypatch) == 0
+    again = tmp_path / "again"
+    args = ["restore", "--data-dir", str(again), "--server", new.url, "--network", "regtest"]
+    assert run(args, monkeypatch, stdin=current_words()) == 0
+    restored = records_of(wallet_dir(again, Network.REGTEST) / "records.sqlite")
+    assert restored == records_of(wallet / "records.sqlite")

@@ -9,10 +9,12 @@ import pytest
 from cairn.backup.client import BackupUnreachable
 from cairn.backup.fullbackup import FullBackupProgress, full_backup_reason, require_full_backup
 from cairn.backup.localstate import FULL_REQUIRED
+from cairn.backup.restore import RestoreOutcome
 from cairn.storage import SqliteStore
 from tests.integration.backup.helpers import (
     open_store,
     records_of,
+    restore_to,
     restored_records,
     sample_records,
     service_for,
@@ -83,6 +85,16 @@ async def test_an_interrupted_full_backup_resumes_where_it_stopped(backupd, tmp_
     await store.put("labels/tx/written-meanwhile", b"new")  # must reach the server too
 
     backupd.start()
+    # A new machine restoring now is told the backup is incomplete, and nothing is written.
+    target = tmp_path / "meanwhile.sqlite"
+    cut = await restore_to(backupd.url, target)
+    assert cut.outcome is RestoreOutcome.INCOMPLETE, cut.detail
+    assert cut.records == 30 and "incomplete" in cut.detail
+    assert not target.exists()
+    # By the user's choice it restores what the backup holds.
+    anyway = await restore_to(backupd.url, target, accept_incomplete=True)
+    assert anyway.outcome is RestoreOutcome.RESTORED
+    assert len(records_of(target)) == 30
     seen.clear()
     await service.backup_now()
     # Progress shows the work that is left: the first three batches are not sent again.
@@ -92,6 +104,7 @@ async def test_an_interrupted_full_backup_resumes_where_it_stopped(backupd, tmp_
     assert service.status.current.full_backup_reason is None
     await service.stop()
     await store.aclose()
+    # Finished: the backup is whole again, and a restore says so.
     assert await restored_records(backupd.url, tmp_path) == records_of(path)
 
 

@@ -36,6 +36,11 @@ def state(flow: Flow | None, **changes: object) -> WizardState:
     return base.with_changes(**changes)
 
 
+THREE_CHOICES = frozenset(
+    {LoadingChoice.RETRY, LoadingChoice.CHANGE_SERVER, LoadingChoice.WITHOUT_BACKUP}
+)
+
+
 def run_all(flow: LoadingFlow, steps: tuple[LoadingStep, ...], **failing: StepOutcome) -> None:
     """Feed each step its outcome: DONE unless `failing` names the step."""
     for step in steps:
@@ -85,14 +90,14 @@ def test_a_run_that_succeeds_finishes_and_offers_nothing():
         (Failure.BUG, "Something went wrong that should not have (the clock is wrong)"),
     ],
 )
-def test_every_failure_says_what_happened_and_offers_every_choice(failure, fragment):
+def test_every_failure_says_what_happened_and_offers_the_three_choices(failure, fragment):
     flow = LoadingFlow(state(Flow.RESTORE))
     run_all(flow, flow.start(READY), restore=StepOutcome(failure, "the clock is wrong"))
     view = flow.view
     assert view.stage is LoadingStage.FAILED
     assert fragment in (view.problem or "")
     assert view.phase == "Stopped"
-    assert view.choices == frozenset(LoadingChoice)
+    assert view.choices == THREE_CHOICES
 
 
 def test_no_backup_with_a_passphrase_asks_to_check_the_passphrase_too():
@@ -143,7 +148,33 @@ def test_without_backup_when_it_cannot_make_the_wallet_fails_again_with_every_ch
     steps = flow.choose(LoadingChoice.WITHOUT_BACKUP, READY)
     run_all(flow, steps, create_from_words=StepOutcome(Failure.BUG, "OSError"))
     assert flow.view.problem == "The wallet could not be created (OSError)."
-    assert flow.view.choices == frozenset(LoadingChoice)
+    assert flow.view.choices == THREE_CHOICES
+
+
+def test_an_incomplete_backup_is_explained_and_restored_only_when_the_user_chooses():
+    flow = LoadingFlow(state(Flow.RESTORE))
+    run_all(flow, flow.start(READY), restore=StepOutcome(Failure.INCOMPLETE, "incomplete"))
+    view = flow.view
+    assert view.stage is LoadingStage.FAILED
+    assert "is not complete" in (view.problem or "")
+    assert "Nothing was changed" in (view.problem or "")
+    assert view.choices == THREE_CHOICES | {LoadingChoice.RESTORE_ANYWAY}
+    # Trying again asks the same question of the server (the other device may have finished).
+    assert flow.choose(LoadingChoice.RETRY, READY) == (LoadingStep.RESTORE,)
+    run_all(flow, (LoadingStep.RESTORE,), restore=StepOutcome(Failure.INCOMPLETE))
+    steps = flow.choose(LoadingChoice.RESTORE_ANYWAY, READY)
+    assert steps == (LoadingStep.RESTORE_INCOMPLETE,)
+    assert flow.view.busy and flow.view.choices == frozenset()
+    run_all(flow, steps)
+    assert flow.stage is LoadingStage.FINISHED
+
+
+def test_restoring_anyway_is_not_offered_after_other_failures():
+    flow = LoadingFlow(state(Flow.RESTORE))
+    run_all(flow, flow.start(READY), restore=StepOutcome(Failure.CORRUPT))
+    assert LoadingChoice.RESTORE_ANYWAY not in flow.view.choices
+    with pytest.raises(ValueError, match="not offered"):
+        flow.choose(LoadingChoice.RESTORE_ANYWAY, READY)
 
 
 def test_without_backup_after_a_failed_backup_goes_straight_on():

@@ -123,6 +123,29 @@ def test_the_manifest_json_form_is_exact():
     )  # fmt: skip
 
 
+def test_a_manifest_names_the_devices_still_filling_it_sorted_and_only_when_there_are_any():
+    one, two = "ab" * 16, "01" * 16
+    manifest = payload.Manifest(3, 5, 1_700_000_000, WRITER, 9, "1" * 32, None, 0, (one, two))
+    encoded = payload.encode_manifest(manifest)
+    assert b'"digest": "' + b"0" * 63 + b'5", "filling": ["' + two.encode() in encoded
+    decoded = payload.decode_manifest(encoded)
+    assert decoded.filling == (two, one)
+    # Without `filling` (every manifest of a store not being filled, and older writers').
+    plain = payload.encode_manifest(payload.Manifest(3, 5, 1, WRITER, 9, "1" * 32))
+    assert b"filling" not in plain
+    assert payload.decode_manifest(plain).filling == ()
+
+
+@pytest.mark.parametrize(
+    "filling", ['"ab"', "[1]", '["' + "AB" * 16 + '"]', '["' + "a" * 31 + '"]', "null", "{}"]
+)
+def test_a_filling_that_is_not_a_list_of_device_ids_is_a_malformed_manifest(filling):
+    good = payload.encode_manifest(payload.Manifest(3, 5, 1, WRITER, 9, "1" * 32))
+    bad = good[:-1] + b', "filling": ' + filling.encode() + b"}"
+    with pytest.raises(payload.PayloadError):
+        payload.decode_manifest(bad)
+
+
 def test_a_v1_manifest_is_still_read_and_garbage_is_refused():
     legacy = b'\x02{"digest": "ff", "objects": 2, "writer": "' + WRITER.hex().encode()
     legacy += b'", "written_at": 5}'

@@ -72,7 +72,9 @@ class LoadingPage(WizardPage):
         self.change_button = QPushButton("Change server…")
         self.without_button = QPushButton("Continue without backup")
         self.without_button.setObjectName("danger")
+        self.anyway_button = QPushButton("Restore what it holds")
         actions.addWidget(self.without_button)
+        actions.addWidget(self.anyway_button)
         actions.addStretch(1)
         actions.addWidget(self.change_button)
         actions.addWidget(self.retry_button)
@@ -85,6 +87,7 @@ class LoadingPage(WizardPage):
         self.retry_button.clicked.connect(lambda: self._choose(LoadingChoice.RETRY))
         self.change_button.clicked.connect(lambda: self._choose(LoadingChoice.CHANGE_SERVER))
         self.without_button.clicked.connect(lambda: self._choose(LoadingChoice.WITHOUT_BACKUP))
+        self.anyway_button.clicked.connect(lambda: self._choose(LoadingChoice.RESTORE_ANYWAY))
         self.flow: LoadingFlow | None = None
         self._task: asyncio.Task[None] | None = None
 
@@ -165,6 +168,7 @@ class LoadingPage(WizardPage):
         self.problem.setText(view.problem or "")
         self.problem.setVisible(view.problem is not None)
         self.choices.setVisible(bool(view.choices))
+        self.anyway_button.setVisible(LoadingChoice.RESTORE_ANYWAY in view.choices)
         self.choices.setEnabled(view.stage is LoadingStage.FAILED)
 
     def _show_progress(self, progress: Progress) -> None:
