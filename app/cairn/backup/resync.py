@@ -21,6 +21,7 @@ from cairn.backup.localstate import (
     version_record,
 )
 from cairn.backup.merge import (
+    REVEALED_PREFIX,
     Side,
     conflict_record_name,
     decide,
@@ -190,7 +191,9 @@ class Resyncing(EngineCore):
                     again[name] = value
             expect: dict[str, int | None] = {n: None for n in [*removed, *again]}
             try:
-                await self.store.apply_synced({}, removed, expect=expect, queue=again)
+                await self.store.apply_synced(
+                    {}, removed, expect=expect, queue=_most_needed_first(again)
+                )
             except PendingChanged:
                 continue
             return len(removed)
@@ -270,3 +273,13 @@ class _SetChecker:
 
     def matches(self, manifest: payload.Manifest) -> bool:
         return manifest.objects == self.count and manifest.digest == self.digest % _MOD
+
+
+# Queued (and so uploaded) before everything else: a full backup that is cut off and then
+# restored anyway still knows every address handed out, and hands none out again.
+FIRST_UP = (REVEALED_PREFIX,)
+
+
+def _most_needed_first(queue: dict[str, bytes]) -> dict[str, bytes]:
+    first = {n: v for n, v in queue.items() if n.startswith(FIRST_UP)}
+    return {**first, **{n: v for n, v in queue.items() if n not in first}}
