@@ -21,6 +21,8 @@ EXIT_NOT_WRITTEN = 11
 EXIT_ERASED = 12
 EXIT_NOT_FOUND = 13
 EXIT_INCOMPLETE = 14
+# As a program killed by SIGPIPE reports itself to the shell (128 + 13).
+EXIT_OUTPUT_CLOSED = 141
 
 EXIT_CODES = {
     EXIT_OK: "done (restored, created, or everything backed up)",
@@ -41,6 +43,7 @@ EXIT_CODES = {
     EXIT_NOT_FOUND: "no such label or preference (`cairn wallet label get`, `prefs get`)",
     EXIT_INCOMPLETE: "the backup is incomplete: a device's full backup into it has not "
     "finished (restore: add --incomplete to restore what it holds); nothing was changed",
+    EXIT_OUTPUT_CLOSED: "the output was closed before all of it was written (`| head`)",
 }
 
 

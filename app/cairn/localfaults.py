@@ -10,13 +10,14 @@ treats it as a bug.
 from __future__ import annotations
 
 import errno
+import os
 import sqlite3
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from cairn.config import ConfigError
-from cairn.exitcodes import EXIT_DAMAGED, EXIT_NOT_WRITTEN
+from cairn.exitcodes import EXIT_DAMAGED, EXIT_NOT_WRITTEN, EXIT_OUTPUT_CLOSED
 from cairn.seedfile import SeedFileError
 from cairn.storage import (
     MigrationError,
@@ -59,12 +60,24 @@ def told_as_local_fault(command: Callable[[], int], *, doing: str = "") -> int:
     """
     try:
         return command()
+    except BrokenPipeError:
+        return _output_closed()
     except Exception as exc:
         fault = local_fault(exc)
         if fault is None:
             raise
         print(f"cairn: {doing + ': ' if doing else ''}{fault.message}", file=sys.stderr)
         return fault.code
+
+
+def _output_closed() -> int:
+    """The reader of the output went away (`cairn wallet label list | head`): not a fault of
+    the data dir. Ends quietly, as a program killed by SIGPIPE does; what is still buffered
+    goes nowhere instead of failing again at exit."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+    return EXIT_OUTPUT_CLOSED
 
 
 def local_fault(error: BaseException) -> LocalFault | None:

@@ -37,6 +37,7 @@ from cairn.upgrade import (
     write_format,
 )
 from cairn.usererrors import SessionError
+from cairn.wallet.preferences import EMAIL_PREFERENCE
 
 if TYPE_CHECKING:
     from cairn.backup.restore import ProgressCallback as RestoreProgressCallback
@@ -46,8 +47,6 @@ if TYPE_CHECKING:
 __all__ = ["Session", "SessionError"]
 
 log = logging.getLogger(__name__)
-
-EMAIL_PREFERENCE = "email"
 
 
 class Session(SessionLifecycle):

@@ -22,10 +22,10 @@ import os
 import shutil
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from cairn.backup.client import RemoteBackupClient
+from cairn.backup.client import BackupError, RemoteBackupClient
 from cairn.backup.restore import (
     ProgressCallback,
     RestoreJob,
@@ -36,7 +36,7 @@ from cairn.backup.restore import (
 )
 from cairn.config import AppConfig, save_config, wallet_dir
 from cairn.files import fsync_dir, make_private_dir
-from cairn.keys import Network, derive_backup_keys, mnemonic_to_seed
+from cairn.keys import BackupKeys, Network, derive_backup_keys, mnemonic_to_seed
 from cairn.seedfile import save_seed, seed_exists
 from cairn.serverurl import normalise_server_url, server_url_problem
 from cairn.storage.sqlite_file import changes_waiting
@@ -165,8 +165,32 @@ async def restore_wallet(
         raise
     if result.outcome is not RestoreOutcome.RESTORED:
         await asyncio.to_thread(_put_back, kept, wallet, made)
+        if result.outcome is RestoreOutcome.NO_BACKUP:
+            result = await _said_where_it_is(result, url, keys, network)
         return WalletRestore(result, config, seed)
     return WalletRestore(result, new_config, seed, kept)
+
+
+async def _said_where_it_is(
+    result: RestoreResult, url: str, keys: BackupKeys, network: Network
+) -> RestoreResult:
+    """No backup of `network`: one of another network on the server is named, so that a
+    wrong network is told as one and not as wrong words."""
+    for other in Network:
+        if other is network:
+            continue
+        try:
+            async with RemoteBackupClient(url, keys, other.value, timeout=10.0) as client:
+                info = await client.store_info()
+        except BackupError:
+            continue  # none there, or the server cannot say: the answer stays as it was
+        if info.objects > 0 and not info.state.erased:
+            return replace(
+                result,
+                detail=f"no {network.value} backup for these words on this server, but there "
+                f"is a {other.value} one: restore it as {other.value} (--network {other.value})",
+            )
+    return result
 
 
 def check_room(

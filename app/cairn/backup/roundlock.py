@@ -58,9 +58,10 @@ class RoundLock:
         try:
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
         except OSError as exc:
+            # Chained: a command tells it as the data dir's fault (cairn.localfaults).
             raise BackupError(
                 f"the wallet's backup lock {self.path} cannot be opened ({exc.strerror})"
-            ) from None
+            ) from exc
         deadline = time.monotonic() + self._wait
         try:
             while True:

@@ -42,7 +42,7 @@ from cairn.keys import (
     derive_backup_keys,
     mnemonic_to_seed,
 )
-from cairn.localfaults import told_as_local_fault
+from cairn.localfaults import local_fault, told_as_local_fault
 from cairn.seedfile import load_seed, seed_exists
 from cairn.serverurl import server_url_problem
 from cairn.storage import AsyncRecordStore, RecordStore, SqliteStore
@@ -225,6 +225,8 @@ async def _backup_now(service: BackupService, *, as_json: bool) -> int:
     except BackupErased as exc:
         sent, code, error = 0, EXIT_ERASED, str(exc)
     except BackupError as exc:
+        if local_fault(exc) is not None:
+            raise  # the data dir's, not the server's: one line and its code (main)
         sent, code, error = 0, EXIT_REFUSED, str(exc)
     status = service.status.current
     if code == EXIT_OK and (status.pending_changes or status.full_backup_reason):
@@ -321,7 +323,16 @@ def _shown(value: bytes) -> str:
 
 
 def _full_progress_printer(out: TextIO) -> Callable[[FullBackupProgress], None]:
+    compared = [False]  # the first report comes before the comparison, the next after it
+
     def show(p: FullBackupProgress) -> None:
+        if p.total == 0:
+            done = "the server has every record already"
+            text = done if compared[0] else "comparing every record with the server"
+            compared[0] = True
+            print(f"full backup: {text}", file=out)
+            return
+        compared[0] = True
         print(
             f"full backup: {p.done}/{p.total} records, {p.bytes_sent} bytes sealed and sent",
             file=out,

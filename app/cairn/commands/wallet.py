@@ -28,11 +28,13 @@ from cairn.events import EventBus
 from cairn.exitcodes import EXIT_NO_WALLET, EXIT_NOT_FOUND, EXIT_REFUSED, EXIT_USAGE
 from cairn.keys import Network
 from cairn.localfaults import told_as_local_fault
+from cairn.onboarding.validation import email_problem
 from cairn.seedfile import seed_exists
 from cairn.storage import SqliteStore
+from cairn.wallet.amounts import Unit
 from cairn.wallet.errors import AddressNotReserved
 from cairn.wallet.labels import LABEL_TYPES, MAX_IMPORT_BYTES, LabelBook, LabelError
-from cairn.wallet.preferences import Preferences
+from cairn.wallet.preferences import EMAIL_PREFERENCE, UNIT_PREFERENCE, Preferences
 
 __all__ = ["SUBCOMMANDS", "main"]
 
@@ -125,10 +127,10 @@ def _label(book: LabelBook, args: argparse.Namespace, network: Network) -> int:
         text = book.get(args.type, args.ref)
         if text is None:
             return EXIT_NOT_FOUND
-        print(text)
+        print(printable(text))
         return 0
     try:
-        book.set(args.type, args.ref, args.text or None)
+        book.set(args.type, args.ref, args.text or None, network)
     except LabelError as exc:
         print(f"cairn: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -159,6 +161,34 @@ def _import_labels(book: LabelBook, file: str, network: Network) -> int:
     return EXIT_USAGE if result.errors else 0
 
 
+def printable(text: str) -> str:
+    """`text` with control characters shown as escapes (`\\n`, `\\x1b`): a label or a value
+    written elsewhere must not move the cursor or recolour the terminal it is printed on, and
+    stays one line."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() or c == " " else repr(c)[1:-1] for c in text)
+
+
+def checked_preference(name: str, value: str) -> str | None:
+    """The value to store for `name` (None: remove it); ValueError for one the app would not
+    understand. The preferences the app reads are checked as its settings check them."""
+    text = value.strip()
+    if not text:
+        return None
+    if name == UNIT_PREFERENCE:
+        units = {u.value.lower(): u.value for u in Unit}
+        if text.lower() not in units:
+            raise ValueError(f"unit is one of {', '.join(u.value for u in Unit)}")
+        return units[text.lower()]
+    if name == EMAIL_PREFERENCE:
+        problem = email_problem(text)
+        if problem is not None:
+            raise ValueError(problem)
+        return text
+    return value
+
+
 def _prefs(preferences: Preferences, args: argparse.Namespace) -> int:
     try:
         if args.action == "list":
@@ -168,9 +198,9 @@ def _prefs(preferences: Preferences, args: argparse.Namespace) -> int:
             value = preferences.get(args.name)
             if value is None:
                 return EXIT_NOT_FOUND
-            print(value)
+            print(printable(value))
             return 0
-        preferences.set(args.name, args.value or None)
+        preferences.set(args.name, checked_preference(args.name, args.value))
     except ValueError as exc:
         print(f"cairn: {exc}", file=sys.stderr)
         return EXIT_USAGE

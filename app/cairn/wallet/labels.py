@@ -116,8 +116,12 @@ def check_label_ref(type_: str, ref: str) -> None:
     """Raise LabelError unless ``ref`` is a reference BIP-329 allows for ``type_``."""
     if type_ not in LABEL_TYPES:
         raise LabelError(f'unknown label type "{type_}" (BIP-329 has {", ".join(LABEL_TYPES)})')
-    if not ref or len(ref) > MAX_REF_CHARS or any(ord(c) < 32 for c in ref):
+    if not ref or len(ref) > MAX_REF_CHARS:
         raise LabelError(f"a {type_} label needs a reference of 1 to {MAX_REF_CHARS} characters")
+    if any(ord(c) < 32 or ord(c) == 127 for c in ref):
+        raise LabelError(
+            f"a {type_} label's reference cannot contain control characters (such as a newline)"
+        )
     if type_ == "tx" and not _TXID.fullmatch(ref):
         raise LabelError("a tx label's ref must be a transaction id (64 hex characters)")
     if type_ in ("input", "output") and not _OUTPOINT.fullmatch(ref):
@@ -245,9 +249,15 @@ class LabelBook:
         with self._lock:
             return [self._labels[key] for key in sorted(self._labels)]
 
-    def set(self, type_: str, ref: str, label: str | None) -> None:
-        """Set (or with None or blank text, remove) a label; publishes LabelChanged."""
+    def set(self, type_: str, ref: str, label: str | None, network: Network | None = None) -> None:
+        """Set (or with None or blank text, remove) a label; publishes LabelChanged.
+
+        With ``network``, an ``addr`` label must name an address of that network (as an
+        import checks it), so that a `label list` file can always be imported again.
+        """
         check_label_ref(type_, ref)
+        if type_ == "addr" and network is not None and label is not None and label.strip():
+            _check_address_network(ref, network)
         text = label.strip() if label is not None else ""
         if len(text) > MAX_LABEL_CHARS:
             raise LabelError(f"a label has at most {MAX_LABEL_CHARS} characters")

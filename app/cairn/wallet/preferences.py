@@ -11,6 +11,9 @@ if TYPE_CHECKING:
     from cairn.storage import RecordStore
 
 PREFS_PREFIX = "prefs/"
+# The preferences the app reads (others may be stored, and are kept as they are).
+UNIT_PREFERENCE = "unit"  # cairn.wallet.amounts.Unit
+EMAIL_PREFERENCE = "email"  # the address the backup server may write to
 _NAME = re.compile(r"[a-z0-9][a-z0-9_.-]{0,63}")
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -100,6 +101,12 @@ def test_restore_outcomes_have_distinct_exit_codes(backupd, tmp_path, monkeypatc
     fresh = tmp_path / "fresh"
     args = ["restore", "--data-dir", str(fresh), "--server", backupd.url, "--network", "regtest"]
     assert run(args, monkeypatch, stdin=OTHER_WORDS) == exitcodes.EXIT_NO_BACKUP
+    capsys.readouterr()
+    # The right words on the wrong network: told as the network, not as the words.
+    on_mainnet = [*args[:-1], "bitcoin"]
+    assert run(on_mainnet, monkeypatch, stdin=current_words()) == exitcodes.EXIT_NO_BACKUP
+    out = capsys.readouterr().out
+    assert "no bitcoin backup" in out and "--network regtest" in out, out
     assert run(args, monkeypatch, stdin="legal winner thank year") == exitcodes.EXIT_USAGE
     err = capsys.readouterr().err
     assert "legal" not in err
@@ -253,10 +260,8 @@ def test_a_full_backup_killed_partway_is_refused_by_restore_until_asked(
     )
     assert backup.stderr is not None
     for line in backup.stderr:
-        done, total = (
-            line.split(": ")[1].split(" ")[0].split("/") if "full backup" in line else (0, 0)
-        )
-        if 0 < int(done) < int(total):
+        shown = re.search(r"full backup: (\d+)/(\d+) records", line)
+        if shown is not None and 0 < int(shown[1]) < int(shown[2]):
             backup.kill()  # as a power cut would
             break
     backup.wait(timeout=60)
@@ -282,3 +287,34 @@ def test_a_full_backup_killed_partway_is_refused_by_restore_until_asked(
     assert run(args, monkeypatch, stdin=current_words()) == 0
     restored = records_of(wallet_dir(again, Network.REGTEST) / "records.sqlite")
     assert restored == records_of(wallet / "records.sqlite")
+
+
+def test_a_folder_where_the_backup_lock_goes_is_the_data_dirs_fault(
+    backupd, tmp_path, monkeypatch, capsys
+):
+    data = tmp_path / "data"
+    wallet = make_wallet(data, backupd.url, count=2)
+    (wallet / "backup.lock").mkdir()
+    for command in (["backup", "now"], ["sync"]):
+        assert run([*command, "--data-dir", str(data)], monkeypatch) == exitcodes.EXIT_DAMAGED
+        err = capsys.readouterr().err
+        assert "backup.lock: Is a directory" in err and "Move it away" in err
+    (wallet / "backup.lock").rmdir()
+    assert run(["backup", "now", "--data-dir", str(data)], monkeypatch) == 0
+
+
+def test_output_closed_early_ends_quietly(backupd, tmp_path):
+    data = tmp_path / "data"
+    make_wallet(data, backupd.url, count=2)
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "app")}
+    status = subprocess.Popen(
+        [sys.executable, "-m", "cairn", "backup", "status", "--data-dir", str(data)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+    )
+    assert status.stdout is not None and status.stderr is not None
+    status.stdout.close()  # as `| head -0` does
+    assert status.wait(timeout=60) == exitcodes.EXIT_OUTPUT_CLOSED
+    assert status.stderr.read() == b""
+    status.stderr.close()

@@ -121,3 +121,49 @@ def test_unreadable_and_oversized_files_are_refused_whole(data_dir, tmp_path, ca
     assert cli.main(["wallet", "labels", "import", "-", "--data-dir", str(data_dir)]) == 2
     assert "was not imported: the file is larger than 16 MiB" in capsys.readouterr().err
     assert labels_in(data_dir) == before
+
+
+def wallet_cli(data: Path, *argv: str) -> int:
+    return cli.main(["wallet", *argv, "--data-dir", str(data)])
+
+
+def test_a_label_set_by_hand_is_checked_as_an_import_checks_it(data_dir, tmp_path, capsys):
+    assert wallet_cli(data_dir, "label", "set", "addr", "not-an-address", "x") == 2
+    assert "must be a Bitcoin address" in capsys.readouterr().err
+    assert wallet_cli(data_dir, "label", "set", "addr", MAINNET_ADDRESS, "x") == 2
+    assert "mainnet (bitcoin) address, but this wallet is on regtest" in capsys.readouterr().err
+    assert wallet_cli(data_dir, "label", "set", "addr", "bcrt1\nq", "x") == 2
+    assert "cannot contain control characters" in capsys.readouterr().err
+    assert wallet_cli(data_dir, "label", "set", "addr", ADDRESS, "Shop") == 0
+    # What `label list` writes is always taken back by `label import`.
+    exported = tmp_path / "list.jsonl"
+    capsys.readouterr()
+    assert wallet_cli(data_dir, "label", "list") == 0
+    exported.write_text(capsys.readouterr().out)
+    assert wallet_cli(data_dir, "label", "import", str(exported)) == 0
+    assert "skipped" not in capsys.readouterr().err
+
+
+def test_get_prints_control_characters_as_escapes_on_one_line(data_dir, capsys):
+    assert wallet_cli(data_dir, "label", "set", "tx", TXID, "paid\x1b[2J\nrent") == 0
+    capsys.readouterr()
+    assert wallet_cli(data_dir, "label", "get", "tx", TXID) == 0
+    assert capsys.readouterr().out == "paid\\x1b[2J\\nrent\n"
+    assert wallet_cli(data_dir, "prefs", "set", "note", "a\tb") == 0
+    assert wallet_cli(data_dir, "prefs", "get", "note") == 0
+    assert capsys.readouterr().out == "a\\tb\n"
+
+
+def test_the_preferences_the_app_reads_are_checked_as_its_settings_check_them(data_dir, capsys):
+    assert wallet_cli(data_dir, "prefs", "set", "unit", "garbage") == 2
+    assert "unit is one of BTC, sat" in capsys.readouterr().err
+    assert wallet_cli(data_dir, "prefs", "set", "unit", "SAT") == 0
+    assert wallet_cli(data_dir, "prefs", "get", "unit") == 0
+    assert capsys.readouterr().out == "sat\n"
+    assert wallet_cli(data_dir, "prefs", "set", "email", "not mail") == 2
+    assert "does not look like an email address" in capsys.readouterr().err
+    assert wallet_cli(data_dir, "prefs", "set", "email", " alice@example.com ") == 0
+    assert wallet_cli(data_dir, "prefs", "get", "email") == 0
+    assert capsys.readouterr().out == "alice@example.com\n"
+    assert wallet_cli(data_dir, "prefs", "set", "unit", "") == 0  # empty: removed
+    assert wallet_cli(data_dir, "prefs", "get", "unit") == 13

@@ -17,8 +17,6 @@ from cairn.wallet.amounts import (
     parse_fee_rate,
 )
 
-UNIT_PREFERENCE = "unit"
-
 
 def locale_number_format(locale: QLocale | None = None) -> NumberFormat:
     """The decimal point and group separator of ``locale`` (default: the user's)."""

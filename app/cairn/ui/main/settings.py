@@ -20,7 +20,7 @@ from PySide6.QtWidgets import (
 )
 
 from cairn.files import write_file_atomically
-from cairn.ui.main.amounts import UNIT_PREFERENCE, Amounts
+from cairn.ui.main.amounts import Amounts
 from cairn.ui.main.confirm import ask
 from cairn.ui.main.errors import user_message
 from cairn.ui.main.model import MainWindowSession
@@ -36,6 +36,7 @@ from cairn.ui.main.settings_parts import (
 from cairn.ui.main.tasks import TaskGroup
 from cairn.wallet.amounts import Unit
 from cairn.wallet.labels import MAX_IMPORT_BYTES, LabelError
+from cairn.wallet.preferences import UNIT_PREFERENCE
 
 NETWORKS = ("bitcoin", "testnet", "signet", "regtest")
 

@@ -26,7 +26,7 @@ from PySide6.QtWidgets import (
 )
 
 from cairn.events import PaymentReceived
-from cairn.ui.main.amounts import UNIT_PREFERENCE, Amounts
+from cairn.ui.main.amounts import Amounts
 from cairn.ui.main.backup_actions import BackupActions
 from cairn.ui.main.backup_status import BackupStatusWidget
 from cairn.ui.main.balance import BalancePanel
@@ -44,6 +44,7 @@ from cairn.ui.main.tasks import TaskGroup
 from cairn.ui.main.wallet_loading import WalletLoadingPage
 from cairn.ui.main.window_size import fit_to_screen, remember_size
 from cairn.wallet.amounts import Unit
+from cairn.wallet.preferences import UNIT_PREFERENCE
 from cairn.wallet.watch import ChainProbe, ChainWatcher, SyncRound
 
 if TYPE_CHECKING:
