@@ -11,6 +11,9 @@ remote one) and the two differ. Then, by the record's kind:
 * `wallet/revealed/...` (the last address index handed out, and the device that reserved it):
   the larger index; at the same index the server's copy wins, so the device that reached the
   server second sees its reservation lost and takes the next index;
+* `wallet/reserved/<index>` (the device that reserved one receive index): the server's copy,
+  always: the device whose reservation reached the server first has the index, and every
+  other sees it lost, however many indexes the devices have taken since;
 * `conflicts/...`: the union of the values kept;
 * everything else (labels, preferences, payment memos, records of kinds this version does not
   know): the later change by hybrid logical clock, device id breaking ties; the other value is
@@ -33,6 +36,7 @@ from cairn.wire.payload import Clock
 CONFLICT_PREFIX: Final = "conflicts/"
 CHANGESET_PREFIX: Final = "wallet/changeset/"
 REVEALED_PREFIX: Final = "wallet/revealed/"
+RESERVED_PREFIX: Final = "wallet/reserved/"
 # A conflict record keeps every value until the user settles it; only one that would outgrow
 # what one record may hold (the wallet's 1 MiB) sheds its oldest values.
 MAX_CONFLICT_BYTES: Final = 1024 * 1024
@@ -41,6 +45,7 @@ MAX_CONFLICT_BYTES: Final = 1024 * 1024
 class Kind(Enum):
     UNION = "union"
     MAXIMUM = "maximum"
+    FIRST_WRITER = "first_writer"
     CONFLICTS = "conflicts"
     LAST_WRITER = "last_writer"
 
@@ -50,6 +55,8 @@ def kind_of(name: str) -> Kind:
         return Kind.UNION
     if name.startswith(REVEALED_PREFIX):
         return Kind.MAXIMUM
+    if name.startswith(RESERVED_PREFIX):
+        return Kind.FIRST_WRITER
     if name.startswith(CONFLICT_PREFIX):
         return Kind.CONFLICTS
     return Kind.LAST_WRITER
@@ -167,6 +174,8 @@ def decide(name: str, local: Side | None, remote: Side) -> Decision:
     kind = kind_of(name)
     if kind is Kind.UNION:
         return Decision(remote.value, settled=True, resave=local.value)
+    if kind is Kind.FIRST_WRITER and remote.value is not None:
+        return Decision(remote.value, settled=True)
     if kind is Kind.MAXIMUM and local.value is not None and remote.value is not None:
         if _index(local.value) > _index(remote.value):
             return Decision(KEEP, settled=False)

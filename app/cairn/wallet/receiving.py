@@ -22,6 +22,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("cairn.wallet.core")  # the wallet's one logger, as before the split
 REVEALED_PREFIX = "wallet/revealed/"
+# One record per receive index handed out: the device that reserved it. The first to reach
+# the backup server keeps it (cairn.backup.merge), so each index has exactly one owner.
+RESERVED_PREFIX = "wallet/reserved/external/"
 # Lost reservations (another device took the index first) before giving up, and retries of
 # one reservation that met other devices' writes; each pause is random, up to a few tenths.
 MAX_RESERVATION_ROUNDS = 12
@@ -91,8 +94,7 @@ class Receiving:
             except Exception as error:  # offline: hand it out, the reservation goes later
                 log.info("address reservation not confirmed: %s", type(error).__name__)
                 return candidate
-            recorded = await asyncio.to_thread(self._recorded, bdk.KeychainKind.EXTERNAL)
-            if recorded is None or recorded == (candidate.index, self._device()):
+            if await asyncio.to_thread(self._owns, candidate.index):
                 return candidate
             # Another device reserved this index first: take the next one, after a pause
             # that keeps devices taking addresses at one moment from meeting again.
@@ -110,6 +112,22 @@ class Receiving:
     def _device(self) -> str:
         return device_id(self._store).hex()
 
+    def _owns(self, index: int) -> bool:
+        """Whether this device's reservation of `index` is the one the server kept.
+
+        The index's own record says so, whatever indexes the devices have taken since. The
+        last-index record still counts where it names another device at this index (one
+        written by a version without per-index records).
+        """
+        me = self._device()
+        owner = self._store.get(_reserved_name(index))
+        recorded = self._recorded(bdk.KeychainKind.EXTERNAL)
+        if recorded is not None and recorded[0] == index and recorded[1] not in ("", me):
+            return False
+        if owner is not None:
+            return owner.decode("ascii", "replace") == me
+        return recorded is None or recorded == (index, me)
+
     def _reveal_next(self) -> ReceiveAddress:
         keychain = bdk.KeychainKind.EXTERNAL
         name = _revealed_name(keychain)
@@ -123,12 +141,25 @@ class Receiving:
                 index = self._wallet.next_derivation_index(keychain)
                 if recorded is not None:
                     index = max(index, recorded[0] + 1)
+                while self._store.get(_reserved_name(index)) is not None:
+                    index += 1  # another device's, pulled before its last-index record
                 if self._saved(name, f"{index} {self._device()}".encode(), before):
                     break
+            # Ours from here: another program on this data dir takes the next index.
+            self._write_reservation(index)
             address = str(self._wallet.peek_address(keychain, index).address)
             self._wallet.reveal_addresses_to(keychain, index)
             self._persist_quietly()
         return ReceiveAddress(address, index)
+
+    def _write_reservation(self, index: int) -> None:
+        try:
+            self._store.put(_reserved_name(index), self._device().encode("ascii"))
+        except Exception as error:
+            raise WalletStorageError(
+                f"the new address could not be saved ({type(error).__name__}); "
+                "no address was handed out"
+            ) from None
 
     def _saved(self, name: str, value: bytes, before: bytes | None) -> bool:
         try:
@@ -191,6 +222,10 @@ def parse_revealed(value: bytes) -> tuple[int, str] | None:
         return int(index), device
     except ValueError:
         return None
+
+
+def _reserved_name(index: int) -> str:
+    return f"{RESERVED_PREFIX}{index}"
 
 
 def _revealed_name(keychain: bdk.KeychainKind) -> str:
