@@ -11,7 +11,14 @@ import asyncio
 import logging
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QPushButton, QWidget
+from PySide6.QtWidgets import (
+    QHBoxLayout,
+    QLabel,
+    QProgressBar,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
 
 from cairn.loading_steps import LoadingSession, Progress, describe_progress, facts_of, run_step
 from cairn.onboarding import View, Wizard, WizardState
@@ -74,12 +81,19 @@ class LoadingPage(WizardPage):
         self.without_button.setObjectName("danger")
         self.anyway_button = QPushButton("Restore what it holds")
         actions.addWidget(self.without_button)
-        actions.addWidget(self.anyway_button)
         actions.addStretch(1)
         actions.addWidget(self.change_button)
         actions.addWidget(self.retry_button)
+        # Offered only for an incomplete backup: a row of its own, so every label fits.
+        anyway = QHBoxLayout()
+        anyway.addStretch(1)
+        anyway.addWidget(self.anyway_button)
+        rows = QVBoxLayout()
+        rows.setContentsMargins(0, 0, 0, 0)
+        rows.addLayout(anyway)
+        rows.addLayout(actions)
         self.choices = QWidget()
-        self.choices.setLayout(actions)
+        self.choices.setLayout(rows)
         self.choices.hide()
         self.body.addWidget(self.choices)
         self.body.addStretch(1)
