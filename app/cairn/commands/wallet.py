@@ -3,10 +3,12 @@
     cairn wallet label set TYPE REF TEXT | get TYPE REF | list | import FILE
     cairn wallet prefs set NAME VALUE | get NAME | list
     cairn wallet receive
+    cairn wallet send ADDRESS AMOUNT --fee-rate R [--memo TEXT] [--yes]
 
 Labels and preferences are written to the wallet's records as the app writes them (queued for
 backup; `cairn sync` sends them). `receive` opens the wallet, reserves the next unused address
-against the other devices on this seed (when a backup server is set and reachable) and prints it.
+against the other devices on this seed (when a backup server is set and reachable) and prints it;
+`send` shows a payment and sends it once confirmed (cairn.commands.send), then prints its txid.
 `label import` merges a BIP-329 file (from Sparrow, Electrum or `label list`; `-` reads standard
 input) and prints what it imported and skipped; `labels` is another name for `label`.
 Exit codes: 0 done, 2 bad arguments (or an import that skipped lines: the valid ones are imported
@@ -23,6 +25,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from cairn.commands.arguments import Parser
+from cairn.commands.send import add_send_parser, send_command
 from cairn.config import load_config, resolve_data_dir, wallet_dir
 from cairn.events import EventBus
 from cairn.exitcodes import EXIT_NO_WALLET, EXIT_NOT_FOUND, EXIT_REFUSED, EXIT_USAGE
@@ -38,7 +41,7 @@ from cairn.wallet.preferences import EMAIL_PREFERENCE, UNIT_PREFERENCE, Preferen
 
 __all__ = ["SUBCOMMANDS", "main"]
 
-SUBCOMMANDS = ("label", "labels", "prefs", "receive")
+SUBCOMMANDS = ("label", "labels", "prefs", "receive", "send")
 RECORDS_FILE = "records.sqlite"
 MAX_LINES_NAMED = 100  # skipped lines named one by one on stderr; the rest are counted
 
@@ -71,6 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
     prefs_get.add_argument("name")
     prefs_actions.add_parser("list", help="every preference as JSON")
     commands.add_parser("receive", help="reserve and print the next unused receive address")
+    add_send_parser(commands)
     for sub in (
         label_set,
         label_get,
@@ -78,6 +82,7 @@ def build_parser() -> argparse.ArgumentParser:
         prefs_set,
         prefs_get,
         commands.choices["receive"],
+        commands.choices["send"],
     ):
         _common(sub)
     for sub in (label_actions.choices["list"], prefs_actions.choices["list"]):
@@ -108,6 +113,8 @@ def _run(args: argparse.Namespace) -> int:
         return EXIT_NO_WALLET
     if args.command == "receive":
         return asyncio.run(_receive(data_dir))
+    if args.command == "send":
+        return asyncio.run(send_command(data_dir, args))
     store = SqliteStore(records)
     try:
         if args.command in ("label", "labels"):

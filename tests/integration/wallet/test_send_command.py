@@ -1,0 +1,99 @@
+"""`cairn wallet send` on a real data dir against the devnet and a real backup server: it shows
+the payment, sends only once confirmed, and the payment and its memo come back on a restore."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from cairn.config import AppConfig, save_config
+from cairn.exitcodes import EXIT_REFUSED, EXIT_USAGE
+from cairn.keys import Network, generate_mnemonic
+from tests.support.backupd import BackupServer
+from tests.support.devnet import DevnetProcess
+
+OTHER = "bcrt1q6rz28mcfaxtmd6v789l9rrlrusdprr9pz3cppk"
+
+
+def cairn(home: Path, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k != "CAIRN_DATA_DIR"}
+    return subprocess.run(
+        [sys.executable, "-m", "cairn", *args, "--data-dir", str(home)],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+        env=env,
+    )
+
+
+def test_a_payment_is_shown_confirmed_sent_and_backed_up(
+    tmp_path: Path, backupd: BackupServer, devnet: DevnetProcess
+) -> None:
+    words = generate_mnemonic()
+    home = tmp_path / "laptop"
+    home.mkdir(mode=0o700)
+    config = AppConfig(
+        network=Network.REGTEST, backup_server_url=backupd.url, esplora_url=devnet.url
+    )
+    save_config(home, config)
+    made = cairn(home, "wallet", "create", "--words-stdin", stdin=words)
+    assert made.returncode == 0, made.stderr
+    received = cairn(home, "wallet", "receive")
+    assert received.returncode == 0, received.stderr
+    devnet.faucet(received.stdout.split()[0], 200_000, mine=True)
+
+    # Bad input is refused before anything is planned; without a terminal, only with --yes.
+    bad = cairn(home, "wallet", "send", OTHER, "1,5", "--fee-rate", "2", "--yes")
+    assert bad.returncode == EXIT_USAGE and "1,5" in bad.stderr
+    unasked = cairn(home, "wallet", "send", OTHER, "50000 sat", "--fee-rate", "2")
+    assert unasked.returncode == EXIT_USAGE and "add --yes" in unasked.stderr
+    too_much = cairn(home, "wallet", "send", OTHER, "1", "--fee-rate", "2", "--yes")
+    assert too_much.returncode == EXIT_USAGE and "not enough funds" in too_much.stderr
+
+    sent = cairn(
+        home, "wallet", "send", OTHER, "50000 sat", "--fee-rate", "2", "--memo", "rent", "--yes"
+    )
+    assert sent.returncode == 0, sent.stderr
+    txid = sent.stdout.strip()
+    assert len(txid) == 64
+    assert "0.00050000 BTC" in sent.stderr and "fee:" in sent.stderr
+    # Its memo is its label, and it went to the backup with the payment.
+    assert cairn(home, "wallet", "label", "get", "tx", txid).stdout == "rent\n"
+
+    restored_home = tmp_path / "new-laptop"
+    restored_home.mkdir(mode=0o700)
+    save_config(restored_home, config)
+    restored = cairn(restored_home, "restore", stdin=words)
+    assert restored.returncode == 0, restored.stderr
+    assert cairn(restored_home, "wallet", "label", "get", "tx", txid).stdout == "rent\n"
+
+
+def test_a_payment_not_confirmed_at_the_terminal_is_not_sent(
+    tmp_path: Path, backupd: BackupServer, devnet: DevnetProcess
+) -> None:
+    home = tmp_path / "laptop"
+    home.mkdir(mode=0o700)
+    save_config(
+        home,
+        AppConfig(network=Network.REGTEST, backup_server_url=backupd.url, esplora_url=devnet.url),
+    )
+    made = cairn(home, "wallet", "create", "--words-stdin", stdin=generate_mnemonic())
+    assert made.returncode == 0, made.stderr
+    address = cairn(home, "wallet", "receive").stdout.split()[0]
+    devnet.faucet(address, 100_000, mine=True)
+    # A terminal that answers "n": `script` gives the command one.
+    command = f"{sys.executable} -m cairn wallet send {OTHER} max --fee-rate 1 --data-dir {home}"
+    answered = subprocess.run(
+        ["script", "-qec", command, "/dev/null"],
+        input="n\n",
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+    assert answered.returncode == EXIT_REFUSED, answered.stdout
+    assert "everything spendable" in answered.stdout and "nothing was sent" in answered.stdout
