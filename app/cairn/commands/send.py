@@ -26,9 +26,10 @@ from cairn.wallet.amounts import (
 )
 
 if TYPE_CHECKING:
+    from cairn.session import Session
     from cairn.wallet.payments import PaymentPlan
 
-__all__ = ["add_send_parser", "send_command"]
+__all__ = ["add_send_parser", "back_up_now_or_later", "send_command"]
 
 SEND_ALL = "max"
 
@@ -79,10 +80,7 @@ async def send_command(data_dir: Path, args: argparse.Namespace) -> int:
             print("cairn: nothing was sent", file=sys.stderr)
             return EXIT_REFUSED
         txid = await wallet.send(plan, memo=args.memo.strip())
-        try:
-            await session.back_up_now()
-        except SessionError as exc:
-            print(f"cairn: {exc} (the payment is recorded and goes up later)", file=sys.stderr)
+        await back_up_now_or_later(session, "the payment")
     except ChainUnavailable as exc:
         print(f"cairn: {exc}", file=sys.stderr)
         return EXIT_UNREACHABLE
@@ -96,6 +94,16 @@ async def send_command(data_dir: Path, args: argparse.Namespace) -> int:
         await session.close()
     print(txid)
     return 0
+
+
+async def back_up_now_or_later(session: Session, what: str) -> None:
+    """Back up what a command just wrote; if the server cannot take it now, say it goes later."""
+    from cairn.session import SessionError
+
+    try:
+        await session.back_up_now()
+    except SessionError as exc:
+        print(f"cairn: {exc} ({what} is recorded and goes up later)", file=sys.stderr)
 
 
 def _show(plan: PaymentPlan) -> None:

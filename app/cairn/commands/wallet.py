@@ -25,7 +25,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from cairn.commands.arguments import Parser
-from cairn.commands.send import add_send_parser, send_command
+from cairn.commands.send import add_send_parser, back_up_now_or_later, send_command
 from cairn.config import load_config, resolve_data_dir, wallet_dir
 from cairn.events import EventBus
 from cairn.exitcodes import EXIT_NO_WALLET, EXIT_NOT_FOUND, EXIT_REFUSED, EXIT_USAGE
@@ -221,10 +221,7 @@ async def _receive(data_dir: Path) -> int:
     try:
         await session.open_existing()
         address = await session.wallet.next_receive_address()
-        try:
-            await session.back_up_now()
-        except SessionError as exc:
-            print(f"cairn: {exc} (the address is recorded and goes up later)", file=sys.stderr)
+        await back_up_now_or_later(session, "the address")
     except SessionError as exc:
         print(f"cairn: {exc}", file=sys.stderr)
         return EXIT_USAGE
