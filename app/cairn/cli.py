@@ -34,12 +34,14 @@ from cairn.exitcodes import (
 log = logging.getLogger("cairn")
 
 DELEGATED = ("devnet", "backup", "restore", "sync")
-WALLET_SUBCOMMANDS = ("label", "labels", "prefs", "receive", "send")  # cairn.commands.wallet
+# cairn.commands.wallet
+WALLET_SUBCOMMANDS = ("label", "labels", "prefs", "receive", "send", "history")
 WALLET_SUBCOMMAND_HELP = {
     "label": "set, get, list or import labels (BIP-329); `labels` is another name",
     "prefs": "set, get or list preferences",
     "receive": "reserve and print the next unused receive address",
     "send": "pay an address (shows the payment and asks before it is sent)",
+    "history": "sync with the chain, then print the balance and every payment",
 }
 # The app's option that the other commands take too: given before the command, it is theirs.
 SHARED_OPTION = "--data-dir"

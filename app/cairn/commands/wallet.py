@@ -4,6 +4,7 @@
     cairn wallet prefs set NAME VALUE | get NAME | list
     cairn wallet receive
     cairn wallet send ADDRESS AMOUNT --fee-rate R [--memo TEXT] [--yes]
+    cairn wallet history [--json]
 
 Labels and preferences are written to the wallet's records as the app writes them (queued for
 backup; `cairn sync` sends them). `receive` opens the wallet, reserves the next unused address
@@ -25,6 +26,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from cairn.commands.arguments import Parser
+from cairn.commands.history import add_history_parser, history_command
 from cairn.commands.send import add_send_parser, back_up_now_or_later, send_command
 from cairn.config import load_config, resolve_data_dir, wallet_dir
 from cairn.events import EventBus
@@ -41,7 +43,7 @@ from cairn.wallet.preferences import EMAIL_PREFERENCE, UNIT_PREFERENCE, Preferen
 
 __all__ = ["SUBCOMMANDS", "main"]
 
-SUBCOMMANDS = ("label", "labels", "prefs", "receive", "send")
+SUBCOMMANDS = ("label", "labels", "prefs", "receive", "send", "history")
 RECORDS_FILE = "records.sqlite"
 MAX_LINES_NAMED = 100  # skipped lines named one by one on stderr; the rest are counted
 
@@ -75,6 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
     prefs_actions.add_parser("list", help="every preference as JSON")
     commands.add_parser("receive", help="reserve and print the next unused receive address")
     add_send_parser(commands)
+    add_history_parser(commands)
     for sub in (
         label_set,
         label_get,
@@ -83,6 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
         prefs_get,
         commands.choices["receive"],
         commands.choices["send"],
+        commands.choices["history"],
     ):
         _common(sub)
     for sub in (label_actions.choices["list"], prefs_actions.choices["list"]):
@@ -115,6 +119,8 @@ def _run(args: argparse.Namespace) -> int:
         return asyncio.run(_receive(data_dir))
     if args.command == "send":
         return asyncio.run(send_command(data_dir, args))
+    if args.command == "history":
+        return asyncio.run(history_command(data_dir, args))
     store = SqliteStore(records)
     try:
         if args.command in ("label", "labels"):

@@ -3,6 +3,7 @@ the payment, sends only once confirmed, and the payment and its memo come back o
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -70,6 +71,21 @@ def test_a_payment_is_shown_confirmed_sent_and_backed_up(
     restored = cairn(restored_home, "restore", stdin=words)
     assert restored.returncode == 0, restored.stderr
     assert cairn(restored_home, "wallet", "label", "get", "tx", txid).stdout == "rent\n"
+    # Both laptops show the payment, with its memo, and the same balance.
+    shown = [cairn(h, "wallet", "history", "--json") for h in (home, restored_home)]
+    assert all(s.returncode == 0 for s in shown), [s.stderr for s in shown]
+    first, second = (json.loads(s.stdout) for s in shown)
+    assert first["balance"] == second["balance"]
+
+    def seen(history):  # an unconfirmed payment's time is when that device first saw it
+        return [{k: v for k, v in t.items() if k != "time"} for t in history["transactions"]]
+
+    assert seen(first) == seen(second)
+    paid = next(t for t in first["transactions"] if t["txid"] == txid)
+    assert (paid["direction"], paid["amount_sat"], paid["label"]) == ("out", 50_000, "rent")
+    assert first["balance"]["spendable_sat"] == 200_000 - 50_000 - paid["fee_sat"]
+    text = cairn(home, "wallet", "history")
+    assert txid in text.stdout and "rent" in text.stdout and text.stdout.startswith("spendable:")
 
 
 def test_a_payment_not_confirmed_at_the_terminal_is_not_sent(
