@@ -3,6 +3,8 @@
 The wallet is brought up to date with the chain first (and with the other devices' labels, by
 a sync with the backup server when one is set). Text output is one line a payment, newest
 first; `--json` prints one object with the balance and the payments, amounts in satoshis.
+When the chain server cannot be reached, what the wallet last knew is printed and the exit
+code is 4.
 """
 
 from __future__ import annotations
@@ -45,7 +47,7 @@ async def history_command(data_dir: Path, args: argparse.Namespace) -> int:
             except SessionError as exc:
                 print(f"cairn: {exc} (shown without other devices' changes)", file=sys.stderr)
             await asyncio.to_thread(wallet.reload_shared_records)
-        await wallet.sync()
+        synced = await wallet.sync()
         balance, items = wallet.balance(), wallet.history()
     except ChainUnavailable as exc:
         print(f"cairn: {exc}", file=sys.stderr)
@@ -59,6 +61,9 @@ async def history_command(data_dir: Path, args: argparse.Namespace) -> int:
         print(json.dumps(_as_json(balance, items), sort_keys=True))
     else:
         print(_as_text(balance, items))
+    if synced.error is not None:
+        print(f"cairn: {synced.error}; shown as of the last sync", file=sys.stderr)
+        return EXIT_UNREACHABLE
     return 0
 
 

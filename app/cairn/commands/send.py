@@ -73,7 +73,11 @@ async def send_command(data_dir: Path, args: argparse.Namespace) -> int:
     try:
         await session.open_existing()
         wallet = session.wallet
-        await wallet.sync()
+        synced = await wallet.sync()
+        if synced.error is not None:
+            # Planned on an old view, a payment could spend coins already spent.
+            print(f"cairn: {synced.error}; nothing was sent", file=sys.stderr)
+            return EXIT_UNREACHABLE
         plan = wallet.plan_payment(args.address, amount, fee_rate)
         _show(plan)
         if not args.yes and not _confirmed():
