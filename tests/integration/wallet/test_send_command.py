@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 from cairn.config import AppConfig, save_config
-from cairn.exitcodes import EXIT_REFUSED, EXIT_USAGE
+from cairn.exitcodes import EXIT_REFUSED, EXIT_UNREACHABLE, EXIT_USAGE
 from cairn.keys import Network, generate_mnemonic
 from tests.support.backupd import BackupServer
 from tests.support.devnet import DevnetProcess
@@ -113,3 +113,22 @@ def test_a_payment_not_confirmed_at_the_terminal_is_not_sent(
     )
     assert answered.returncode == EXIT_REFUSED, answered.stdout
     assert "everything spendable" in answered.stdout and "nothing was sent" in answered.stdout
+
+
+def test_without_the_chain_server_nothing_is_sent_and_history_says_so(
+    tmp_path: Path, backupd: BackupServer
+) -> None:
+    home = tmp_path / "laptop"
+    home.mkdir(mode=0o700)
+    offline = AppConfig(
+        network=Network.REGTEST, backup_server_url=backupd.url, esplora_url="http://127.0.0.1:9"
+    )
+    save_config(home, offline)
+    made = cairn(home, "wallet", "create", "--words-stdin", stdin=generate_mnemonic())
+    assert made.returncode == 0, made.stderr
+    sent = cairn(home, "wallet", "send", OTHER, "1000 sat", "--fee-rate", "2", "--yes")
+    assert sent.returncode == EXIT_UNREACHABLE and "nothing was sent" in sent.stderr
+    assert sent.stdout == ""
+    shown = cairn(home, "wallet", "history", "--json")
+    assert shown.returncode == EXIT_UNREACHABLE and "as of the last sync" in shown.stderr
+    assert json.loads(shown.stdout)["transactions"] == []
