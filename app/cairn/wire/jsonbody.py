@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import binascii
 import json
+import re
 
 import pybase64
 
@@ -75,6 +76,10 @@ def _reject_duplicates(pairs: list[tuple[str, object]]) -> dict[str, object]:
 def loads(body: bytes) -> object:
     """Strict JSON: UTF-8, no duplicate member names, no NaN, bounded nesting; else ProtocolError."""
     _check_nesting(body)
+    if b"\\u" in body and _LONE_SURROGATE.search(body) is not None:
+        # json accepts "\ud800" and makes a string no UTF-8 can hold; it would fail later, as
+        # a 500 or in a log line, instead of now as the malformed body it is.
+        raise ProtocolError("not valid JSON: a \\u escape names half a surrogate pair")
     try:
         return _DECODER.decode(body.decode("utf-8"))
     except ProtocolError:
@@ -84,6 +89,11 @@ def loads(body: bytes) -> object:
 
 
 MAX_NESTING = 64  # no body of the protocol nests deeper than a few levels
+# A high surrogate escape not followed by a low one, or a low one not after a high one.
+_LONE_SURROGATE = re.compile(
+    rb"\\u[dD][89abAB][0-9a-fA-F]{2}(?!\\u[dD][c-fC-F][0-9a-fA-F]{2})"
+    rb"|(?<!\\u[dD][89abAB][0-9a-fA-F]{2})\\u[dD][c-fC-F][0-9a-fA-F]{2}"
+)
 _NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
 _COUNT_FIRST = 64 * 1024  # bytes
 

@@ -339,6 +339,10 @@ async def test_the_feed_holds_objects_and_tombstones_in_version_and_key_order(
     later = await backend.changes(STORE, 2, 1000)
     assert later is not None and [i.key for i in later.items] == [key(3)]
     assert await backend.changes(OTHER, 0, 10) is None  # never existed
+    # Beyond the generation (a client that was rolled back): empty, and the generation says so.
+    ahead = await backend.changes(STORE, 7, 1000)
+    assert ahead is not None and ahead.items == () and ahead.next is None
+    assert ahead.state.generation == 3
 
 
 @pytest.mark.asyncio

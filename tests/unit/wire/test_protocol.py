@@ -537,3 +537,15 @@ def test_a_list_page_round_trips(items: list[ListItem], nxt: str | None) -> None
 @given(st.binary(max_size=100))
 def test_a_value_round_trips_and_has_one_encoding(blob: bytes) -> None:
     assert decode_value(encode_value(blob)) == blob
+
+
+@pytest.mark.parametrize(
+    "body", [rb'{"a":"\ud800"}', rb'{"a":"\uDC00x"}', rb'["x\ud83dy"]', rb'["\ude00\ud83d"]']
+)
+def test_an_escape_of_half_a_surrogate_pair_is_refused(body: bytes) -> None:
+    with pytest.raises(ProtocolError, match="surrogate"):
+        loads(body)
+
+
+def test_escapes_of_whole_characters_are_read() -> None:
+    assert loads(rb'["\ud83d\ude00", "\u00e9", "\u20bf"]') == ["\U0001f600", "é", "₿"]
