@@ -369,12 +369,12 @@ async def delete_store(request: Request, node_id: NodeId, store_id: StoreId) -> 
     return json_response({"deleted": True})
 
 
-@router.api_route(
-    "/v1/{rest:path}",
-    methods=["GET", "PUT", "DELETE", "POST", "HEAD", "OPTIONS", "PATCH"],
-    include_in_schema=False,
-)
-async def protocol_v1(rest: str) -> Response:
+V1_METHODS = ["GET", "PUT", "DELETE", "POST", "HEAD", "OPTIONS", "PATCH"]
+
+
+@router.api_route("/v1", methods=V1_METHODS, include_in_schema=False)
+@router.api_route("/v1/{rest:path}", methods=V1_METHODS, include_in_schema=False)
+async def protocol_v1(rest: str = "") -> Response:
     """Protocol v1 clients are told to update rather than left guessing."""
     raise ApiError(
         410,

@@ -77,3 +77,9 @@ async def test_a_v1_request_is_told_to_upgrade(backupd_factory: BackupdFactory) 
         r = await http.get(f"/v1/stores/{'02' + '11' * 32}/regtest")
     assert r.status_code == 410 and r.json()["error"] == "upgrade_required"
     assert isinstance(_error_from(r.status_code, r.content, r.headers), BackupUnsupported)
+    async with httpx.AsyncClient(base_url=server.url) as http:
+        for path in ("/v1", "/v1/", "/v1?x=1"):
+            answer = await http.request("PUT", path)
+            assert answer.status_code == 410, path
+            assert answer.json()["error"] == "upgrade_required"
+        assert (await http.get("/v3")).status_code == 404
