@@ -6,6 +6,7 @@ Pure data; cairn.backup.localstate is the one writer of the records themselves.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -23,6 +24,9 @@ SENT_KEPT = 1024  # older write ids remembered: our own writes are recognised in
 # The newest ones, in a record of their own: each batch rewrites a record of at most this many
 # (about a kilobyte) instead of one of every id kept (about 37 KB, past a page of the store).
 SENT_RECENT_KEPT = 32
+
+
+_DEVICE_ID = re.compile(r"[0-9a-f]{32}")
 
 
 @dataclass(frozen=True)
@@ -50,7 +54,14 @@ class ManifestState:
         if raw is None:
             return cls()
         data = json.loads(raw)
-        filling = tuple(str(d) for d in data.get("filling", ()))
+        marks = data.get("filling", [])
+        # What the next manifest carries on: a damaged entry must never reach the other
+        # devices (they would find the manifest malformed), so only device ids are kept.
+        filling = tuple(
+            sorted({m for m in marks if isinstance(m, str) and _DEVICE_ID.fullmatch(m)})
+            if isinstance(marks, list)
+            else ()
+        )
         return cls(int(data["version"]), int(data["objects"]), int(data["digest"], 16), filling)
 
 
