@@ -168,6 +168,12 @@ class CoalescingHttpToolsProtocol(HttpToolsProtocol):
         cycle = self.cycle
         if cycle is not None and cycle.response_started:
             return  # the app is answering: its own limits apply
+        if not self._in_head and self.flow.read_paused:
+            # The server stopped reading (a body waiting for a slot, a pipelined request
+            # waiting for the one before): no pause of the client's. Reading resumes when
+            # the app asks for the body, and from then on its pauses count again.
+            self._start_deadline()
+            return
         self._refuse(_TIMED_OUT)
 
     def _refuse(self, answer: bytes) -> None:
