@@ -121,8 +121,9 @@ async def signed_and_claimed(request: Request, service: Service, node_id: str) -
     return credentials
 
 
-@router.get("/healthz", response_model=HealthModel, responses=errors(503))
+@router.get("/healthz", response_model=HealthModel, responses=errors(400, 503))
 async def healthz(request: Request) -> Response:
+    check_query(request)
     health = service_of(request).health
     try:
         await service_of(request).backend.ping()
@@ -133,8 +134,13 @@ async def healthz(request: Request) -> Response:
     return json_response({"status": "ok"})
 
 
-@router.get("/metrics", response_class=Response, responses={200: {"content": {"text/plain": {}}}})
+@router.get(
+    "/metrics",
+    response_class=Response,
+    responses={200: {"content": {"text/plain": {}}}, **errors(400)},
+)
 async def metrics(request: Request) -> Response:
+    check_query(request)
     service = service_of(request)
     await service.metrics.scrape.refresh(service.backend, service.health)
     return Response(generate_latest(service.metrics.registry), media_type=CONTENT_TYPE_LATEST)
