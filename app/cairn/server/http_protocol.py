@@ -98,6 +98,11 @@ _BAD_REQUEST = _closing_answer(
 _TOO_MANY_HEADERS = _closing_answer(
     "400 Bad Request", "bad_request", f"a request has at most {MAX_HEADERS} header lines"
 )
+_NOT_IMPLEMENTED = _closing_answer(
+    "501 Not Implemented",
+    "not_implemented",
+    "the only transfer coding this server takes is chunked, alone",
+)
 # After an answer that closes the connection, what the client still sends is read and dropped
 # for this long, so that closing does not reset the connection before the client has read the
 # answer (a close with unread data sends a TCP reset, which may destroy what was sent).
@@ -197,6 +202,10 @@ class CoalescingHttpToolsProtocol(HttpToolsProtocol):
         super().on_header(name, value)
 
     def on_headers_complete(self) -> None:
+        refusal = _transfer_coding_refusal(self.headers)
+        if refusal is not None:
+            self._refusal = refusal
+            raise Refused
         self._in_head = False
         self._body_left = _content_length(self.headers)
         extensions: dict[str, Any] = self.scope.setdefault("extensions", {})
@@ -276,3 +285,21 @@ def protocol_class(request_timeout: float) -> type[CoalescingHttpToolsProtocol]:
     return type(
         "BackupdHttpProtocol", (CoalescingHttpToolsProtocol,), {"request_timeout": request_timeout}
     )
+
+
+def _transfer_coding_refusal(headers: list[tuple[bytes, bytes]]) -> bytes | None:
+    """The answer to a Transfer-Encoding other than exactly `chunked` (in any case), or None.
+
+    Without `chunked` last the body has no length (RFC 9112 section 6.3: 400). With codings
+    before it (`gzip, chunked`) the parser would frame the body by `chunked` and ignore the
+    rest, reading the body as something it is not: 501, as RFC 9112 section 6.1 advises.
+    """
+    codings = [
+        coding.strip(b" \t").lower()
+        for name, value in headers
+        if name == b"transfer-encoding"
+        for coding in value.split(b",")
+    ]
+    if not codings or codings == [b"chunked"]:
+        return None
+    return _NOT_IMPLEMENTED if codings[-1] == b"chunked" else _BAD_REQUEST
