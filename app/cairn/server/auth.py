@@ -22,12 +22,13 @@ def _refused(exc: AuthError) -> ApiError:
 
 
 def authorization(scope: Scope) -> str | None:
-    """The one Authorization value, or None."""
+    """The one Authorization value, trimmed of the OWS around it (RFC 9110 section 5.5), or
+    None; inside it, the rules of PROTOCOL.md section 6 apply unchanged."""
     headers = [value for name, value in scope["headers"] if name == b"authorization"]
     if len(headers) > 1:
         # Which one a proxy or framework would pick differs; none is taken.
         raise _refused(AuthError("unauthorized", "exactly one Authorization header is allowed"))
-    return headers[0].decode("latin-1") if headers else None
+    return headers[0].decode("latin-1").strip(" \t") if headers else None
 
 
 def check_head(scope: Scope, node_id: str, limits: Limits) -> Credentials:

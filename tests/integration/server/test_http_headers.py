@@ -52,3 +52,21 @@ def test_a_transfer_coding_other_than_chunked_is_refused(backupd: BackupServer) 
     fresh = signed_put(node, {"Transfer-Encoding": "Chunked"}, body)
     assert answer_to(backupd, fresh + chunked(body))[0] == 200
 
+
+def test_whitespace_around_the_authorization_value_is_not_part_of_it(
+    backupd: BackupServer,
+) -> None:
+    node = Node()
+    body = node.batch({KEY: (0, b"v")})
+    target = node.path("/objects")
+    authorization = node.headers("PUT", target, body)["Authorization"]
+    head = request_head("PUT", target, {"Content-Length": str(len(body)), "Connection": "close"})
+    # RFC 9110 section 5.5: a field value is what lies between leading and trailing OWS.
+    padded = f"{head}Authorization: \t {authorization} \t \r\n\r\n".encode()
+    assert answer_to(backupd, padded + body)[0] == 200
+    # Inside the value nothing changed: a space after a comma is still malformed.
+    store = node.path()
+    spaced = node.headers("GET", store)["Authorization"].replace(",", ", ", 1)
+    loose = request_head("GET", store, {"Authorization": spaced, "Connection": "close"})
+    status, refusal = answer_to(backupd, f"{loose}\r\n".encode())
+    assert (status, refusal["error"]) == (401, "unauthorized")
