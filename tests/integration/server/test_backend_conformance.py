@@ -427,7 +427,12 @@ async def test_compaction_drops_old_tombstones_and_requires_a_resync_from_before
     assert err.value.compacted == 2 and err.value.state.generation == 3
     page = await backend.changes(STORE, 2, 100)
     assert page is not None and [i.key for i in page.items] == [key(3)]
-    # The key whose tombstone went is absent: version 0 creates it, at a new version.
+    # The key whose tombstone went is absent (PROTOCOL.md section 4): at version 0, with no
+    # write id, and the tombstone's version no longer matches it.
+    with pytest.raises(Conflict) as conflict:
+        await apply(backend, [(key(1), 2, b"again")])
+    assert conflict.value.info.current == {key(1): 0} and conflict.value.info.write_ids == {}
+    # Version 0 creates it, at a new version.
     assert (await apply(backend, [(key(1), 0, b"again")])).versions == {key(1): 4}
 
 
