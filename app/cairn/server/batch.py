@@ -3,7 +3,8 @@
 Both backends run this inside their write transaction (with the store row locked), so the rules
 of docs/PROTOCOL.md section 7 have exactly one owner:
 
-1. the batch's incarnation must be the store's (a store without one takes the batch's);
+1. the batch's incarnation must be the store's; a store without one (new, or erased) takes the
+   batch's, unless it is the incarnation of a life of the store that was erased;
 2. the batch's generation must be the store's generation (the client has seen every write);
 3. each item's version must be the key's current version; 0 also matches a key that is absent
    or only a tombstone;
@@ -28,6 +29,7 @@ from cairn.wire.messages import Conflict as ConflictInfo
 # Why a batch was refused, by the rule it broke (the order in which they are checked).
 CONFLICT_DETAILS = {
     "incarnation": "the store has another incarnation (erased and started again elsewhere)",
+    "erased_life": "the batch's incarnation is of a life of the store that was erased",
     "generation": "the store has changed since the generation this batch is based on",
     "version": "a version does not match the stored one",
 }
@@ -64,13 +66,23 @@ class BatchPlan:
     versions: dict[str, int]
 
 
-def plan_batch(batch: Batch, stored: Mapping[str, Stored], row: StoreRow, quota: int) -> BatchPlan:
+def plan_batch(
+    batch: Batch,
+    stored: Mapping[str, Stored],
+    row: StoreRow,
+    quota: int,
+    *,
+    erased_life: bool = False,
+) -> BatchPlan:
     """The store's state after the batch; raises Conflict or QuotaExceeded and changes nothing.
 
-    `stored` holds the row of every key of the batch that exists (live or tombstone).
+    `stored` holds the row of every key of the batch that exists (live or tombstone);
+    `erased_life` tells whether the batch's incarnation is that of an erased life of the store.
     """
     if row.incarnation is not None and batch.incarnation != row.incarnation:
         raise _refusal(batch, stored, row, "incarnation")
+    if row.incarnation is None and erased_life:
+        raise _refusal(batch, stored, row, "erased_life")
     if batch.generation != row.generation:
         raise _refusal(batch, stored, row, "generation")
     for items in (batch.puts, batch.deletes):

@@ -175,6 +175,15 @@ class Metrics:
         self.in_flight = GaugeFamily(
             "cairn_backupd_requests_in_flight", "Requests being handled now"
         )
+        # Batch bodies over 1 MiB are read and applied a few at a time (routes.py).
+        self.large_batches_in_slot = GaugeFamily(
+            "cairn_backupd_large_batches_in_slot",
+            "Batch PUTs over 1 MiB holding a large-body slot (being read or applied)",
+        )
+        self.large_batches_waiting = GaugeFamily(
+            "cairn_backupd_large_batches_waiting",
+            "Batch PUTs over 1 MiB, their heads checked, waiting for a large-body slot",
+        )
         for family in (
             self.requests,
             self.duration,
@@ -182,6 +191,8 @@ class Metrics:
             self.objects_written,
             self.bytes_written,
             self.in_flight,
+            self.large_batches_in_slot,
+            self.large_batches_waiting,
         ):
             counters.add(family)
         self.registry.register(counters)

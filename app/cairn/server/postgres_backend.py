@@ -353,8 +353,18 @@ class PostgresBackend:
 
     async def delete_store(self, store: StoreRef) -> bool:
         async with self.pool.acquire() as conn, conn.transaction():
-            # Updating the store row first takes its lock, so no batch interleaves. The
-            # generation stays, so no version ever repeats; feeds from before must re-list.
+            # The life's incarnation is remembered: no later batch may bring that life back.
+            # Its row locked first, so no batch interleaves. The generation stays, so no
+            # version ever repeats; feeds from before must re-list.
+            await conn.execute(
+                "WITH life AS (SELECT incarnation FROM stores WHERE node_id = $1 "
+                "AND store_id = $2 AND NOT erased FOR UPDATE) "
+                "INSERT INTO erased_lives (node_id, store_id, incarnation) "
+                "SELECT $1, $2, incarnation FROM life WHERE incarnation IS NOT NULL "
+                "ON CONFLICT DO NOTHING",
+                store.node_id,
+                store.store_id,
+            )
             erased = await conn.fetchval(
                 "WITH u AS (UPDATE stores SET incarnation = NULL, erased = true, objects = 0, "
                 "bytes = 0, compacted = generation WHERE node_id = $1 AND store_id = $2 "

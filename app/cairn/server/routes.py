@@ -11,7 +11,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.responses import Response, StreamingResponse
 from starlette.types import Receive, Scope
 
-from cairn.server.auth import authenticate, claim_for, claim_refusal
+from cairn.server.auth import authenticate, check_head, claim_for, claim_refusal
 from cairn.server.backend import (
     Backend,
     Conflict,
@@ -121,8 +121,9 @@ async def signed_and_claimed(request: Request, service: Service, node_id: str) -
     return credentials
 
 
-@router.get("/healthz", response_model=HealthModel, responses=errors(503))
+@router.get("/healthz", response_model=HealthModel, responses=errors(400, 503))
 async def healthz(request: Request) -> Response:
+    check_query(request)
     health = service_of(request).health
     try:
         await service_of(request).backend.ping()
@@ -133,8 +134,13 @@ async def healthz(request: Request) -> Response:
     return json_response({"status": "ok"})
 
 
-@router.get("/metrics", response_class=Response, responses={200: {"content": {"text/plain": {}}}})
+@router.get(
+    "/metrics",
+    response_class=Response,
+    responses={200: {"content": {"text/plain": {}}}, **errors(400)},
+)
 async def metrics(request: Request) -> Response:
+    check_query(request)
     service = service_of(request)
     await service.metrics.scrape.refresh(service.backend, service.health)
     return Response(generate_latest(service.metrics.registry), media_type=CONTENT_TYPE_LATEST)
@@ -165,11 +171,28 @@ async def put_batch(
     """PUT {S}/objects once its path and query are known to be well formed (also fastput.py)."""
     store = StoreRef(node_id, store_id)
     declared = header(scope, b"content-length")
+    if declared.isdigit():
+        limit = service.limits.max_body_bytes
+        if int(declared) > limit:
+            raise ApiError(413, "too_large", f"the request body exceeds {limit} bytes")
+        # Refused from its head alone, a request never waits for its body, nor holds a slot
+        # below while it comes: only the signature needs the body (it covers its hash).
+        check_head(scope, node_id, service.limits)
     if declared.isdigit() and int(declared) > LARGE_BODY:
         # A maximal batch takes several times its size in memory while it is parsed and
         # applied; a few at a time keep a burst of full backups from exhausting memory.
-        async with service.large_batches:
+        metrics = service.metrics
+        metrics.large_batches_waiting.inc()
+        try:
+            await service.large_batches.acquire()
+        finally:
+            metrics.large_batches_waiting.dec()
+        metrics.large_batches_in_slot.inc()
+        try:
             return await apply_batch(scope, receive, service, store)
+        finally:
+            metrics.large_batches_in_slot.dec()
+            service.large_batches.release()
     return await apply_batch(scope, receive, service, store)
 
 

@@ -13,7 +13,7 @@ against both, so they cannot drift apart unnoticed.
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 MIGRATION_LOCK = 0x63616972  # pg_advisory_xact_lock key: one migrating instance at a time
 
 SCHEMA = r"""
@@ -90,6 +90,13 @@ CREATE INDEX IF NOT EXISTS objects_tombstones ON objects (written_at) WHERE dele
 ALTER TABLE stores ADD COLUMN IF NOT EXISTS incarnation text;
 ALTER TABLE stores ADD COLUMN IF NOT EXISTS erased boolean NOT NULL DEFAULT false;
 ALTER TABLE stores ADD COLUMN IF NOT EXISTS compacted bigint NOT NULL DEFAULT 0;
+-- Schema 3: the incarnation of every erased life of a store, which no later batch may name.
+CREATE TABLE IF NOT EXISTS erased_lives (
+    node_id text NOT NULL,
+    store_id text NOT NULL,
+    incarnation text NOT NULL,
+    PRIMARY KEY (node_id, store_id, incarnation)
+);
 -- The v1 batch functions applied per-key version + 1; v2's is cairn_put_batch below.
 DROP FUNCTION IF EXISTS cairn_apply_batches(
     text[], text[], bigint[], text[], bigint[], bigint[], integer[], integer[], integer[],
@@ -98,7 +105,7 @@ DROP FUNCTION IF EXISTS cairn_apply_batch(
     text, text, text[], bigint[], bytea[], text[], bigint[], bigint, text, bigint, bigint, integer);
 
 -- A whole PUT in one round trip. The outcome is one of 'applied', 'replayed', 'rate_limited',
--- 'incarnation', 'generation', 'version' (the three conflicts, checked in that order) or
+-- 'incarnation', 'erased_life', 'generation', 'version' (the conflicts, in that order) or
 -- 'quota'; for a conflict the store's state and, per key in p_keys order, the current version,
 -- whether a row exists and the write that made it; for 'quota' the bytes the store would hold.
 CREATE OR REPLACE FUNCTION cairn_put_batch(
@@ -149,6 +156,10 @@ BEGIN
             AND o.key = k.key COLLATE "C";
     IF o_incarnation IS NOT NULL AND p_incarnation <> o_incarnation THEN
         o_outcome := 'incarnation';
+    ELSIF o_incarnation IS NULL AND o_erased AND EXISTS (
+            SELECT 1 FROM erased_lives e WHERE e.node_id = p_node AND e.store_id = p_store
+                AND e.incarnation = p_incarnation) THEN
+        o_outcome := 'erased_life';
     ELSIF p_generation <> o_generation THEN
         o_outcome := 'generation';
     ELSIF v_mismatch THEN

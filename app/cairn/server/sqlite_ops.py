@@ -127,7 +127,7 @@ def apply_batch(
         query = _stored_rows_query(len(chunk))
         for key, version, size, deleted, write_id in conn.execute(query, (*ids, *chunk)):
             stored[key] = Stored(version, size, bool(deleted), write_id)
-    plan = plan_batch(batch, stored, row, quota)
+    plan = plan_batch(batch, stored, row, quota, erased_life=_erased_life(conn, store, row, batch))
     generation, write_id = plan.generation, batch.write_id
     rows = [(*ids, p.key, generation, len(p.value), p.value, 0, write_id, now) for p in batch.puts]
     rows += [
@@ -141,8 +141,28 @@ def apply_batch(
     return BatchApplied(generation=generation, versions=plan.versions)
 
 
+def _erased_life(conn: sqlite3.Connection, store: StoreRef, row: StoreRow, batch: Batch) -> bool:
+    """Whether a store without an incarnation had the batch's in a life that was erased."""
+    if row.incarnation is not None or not row.erased:
+        return False
+    return (
+        conn.execute(
+            "SELECT 1 FROM erased_lives WHERE node_id = ? AND store_id = ? AND incarnation = ?",
+            (store.node_id, store.store_id, batch.incarnation),
+        ).fetchone()
+        is not None
+    )
+
+
 def erase_store(conn: sqlite3.Connection, store: StoreRef) -> bool:
     args = (store.node_id, store.store_id)
+    # The life's incarnation is remembered: no later batch may bring that life back.
+    conn.execute(
+        "INSERT OR IGNORE INTO erased_lives (node_id, store_id, incarnation) "
+        "SELECT node_id, store_id, incarnation FROM stores WHERE node_id = ? AND store_id = ? "
+        "AND erased = 0 AND incarnation IS NOT NULL",
+        args,
+    )
     # The generation stays, so no version ever repeats; feeds from before must re-list.
     erased = conn.execute(
         "UPDATE stores SET incarnation = NULL, erased = 1, objects = 0, bytes = 0, "

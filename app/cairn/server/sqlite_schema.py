@@ -8,7 +8,7 @@ from pathlib import Path
 from cairn.server.sqlite_ops import nonce_digest
 from cairn.server.sqlite_worker import connect
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 VERSION_TABLE = "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)"
 SCHEMA_V1 = """
 CREATE TABLE IF NOT EXISTS stores (
@@ -58,6 +58,16 @@ CREATE TABLE seen_nonces (digest INTEGER PRIMARY KEY, expires_at INTEGER NOT NUL
 CREATE INDEX seen_nonces_expiry ON seen_nonces (expires_at);
 """
 
+# The incarnation of every erased life of a store, which no later batch may name again.
+MIGRATION_V4 = """
+CREATE TABLE erased_lives (
+    node_id TEXT NOT NULL,
+    store_id TEXT NOT NULL,
+    incarnation TEXT NOT NULL,
+    PRIMARY KEY (node_id, store_id, incarnation)
+) WITHOUT ROWID;
+"""
+
 
 def _statements(script: str) -> list[str]:
     return [statement for statement in script.split(";") if statement.strip()]
@@ -101,6 +111,9 @@ def migrate_file(path: Path) -> None:
                 conn.execute(statement)
         if current < 3:
             _migrate_v3(conn)
+        if current < 4:
+            for statement in _statements(MIGRATION_V4):
+                conn.execute(statement)
         if row is None:
             conn.execute("INSERT INTO schema_version (version) VALUES (?)", (SCHEMA_VERSION,))
         else:

@@ -150,18 +150,25 @@ class ExportFrameError(ProtocolError):
 
 def accepts_frames(accept: str) -> bool:
     """Whether an `Accept` header (all its lines joined with commas) asks for the frame
-    encoding: listed, with no `q`, or with a `q` that is an RFC 9110 qvalue above 0."""
+    encoding (PROTOCOL.md 7.5, by RFC 9110 section 12.5.1): some media range names it with
+    no `q` or a qvalue above 0, and none names it with `q` = 0 ("not acceptable"). A media
+    range with a `q` that is not a qvalue, or with `q` twice, is invalid and ignored."""
+    listed = False
     for media_range in accept.split(","):
         kind, *params = (part.strip() for part in media_range.split(";"))
         if kind.lower() != FRAMES_MEDIA_TYPE:
             continue
-        for param in params:
-            name, _, value = param.partition("=")
-            if name.strip().lower() == "q":
-                value = value.strip()
-                return _QVALUE.fullmatch(value) is not None and value.strip("0.") != ""
-        return True
-    return False
+        weights = [
+            value.strip()
+            for name, _, value in (param.partition("=") for param in params)
+            if name.strip().lower() == "q"
+        ]
+        if len(weights) > 1 or (weights and _QVALUE.fullmatch(weights[0]) is None):
+            continue
+        if weights and weights[0].strip("0.") == "":
+            return False  # q=0: refused, whatever else the list says
+        listed = True
+    return listed
 
 
 # RFC 9110 section 12.4.2: 0 to 1 with at most three decimals.

@@ -281,13 +281,34 @@ async def test_a_delete_leaves_a_tombstone_and_a_recreate_gets_a_new_version(
 async def test_versions_never_repeat_across_delete_recreate_and_erase(backend: Backend) -> None:
     seen: list[int] = []
     for round_ in range(3):
-        v = (await apply(backend, [(key(1), 0, b"x%d" % round_)])).versions[key(1)]
-        seen.append(v)
-        seen.append((await apply(backend, [(key(1), v, b"y")])).versions[key(1)])
-        seen.append((await apply(backend, deletes=[(key(1), seen[-1], b"t")])).versions[key(1)])
+        life = f"{round_ + 5:x}" * 32  # each life after an erase has an incarnation of its own
+        v = (await apply(backend, [(key(1), 0, b"x%d" % round_)], incarnation=life)).versions
+        seen.append(v[key(1)])
+        again = await apply(backend, [(key(1), seen[-1], b"y")], incarnation=life)
+        seen.append(again.versions[key(1)])
+        gone = await apply(backend, deletes=[(key(1), seen[-1], b"t")], incarnation=life)
+        seen.append(gone.versions[key(1)])
         assert await backend.delete_store(STORE) is True
     assert seen == sorted(seen) and len(set(seen)) == len(seen)
     assert await generation_of(backend) == seen[-1]
+
+
+@pytest.mark.asyncio
+async def test_no_erased_life_comes_back(backend: Backend) -> None:
+    await put(backend, (key(1), 0, b"x"))
+    assert await backend.delete_store(STORE) is True
+    with pytest.raises(Conflict) as err:
+        await apply(backend, [(key(1), 0, b"x")], generation=1)  # under the erased life
+    assert err.value.detail == "the batch's incarnation is of a life of the store that was erased"
+    assert (err.value.info.state.incarnation, err.value.info.state.erased) == (None, True)
+    await apply(backend, [(key(1), 0, b"y")], generation=1, incarnation="6" * 32)
+    assert await backend.delete_store(STORE) is True
+    for erased in (INC, "6" * 32):
+        with pytest.raises(Conflict):
+            await apply(backend, [(key(1), 0, b"z")], generation=2, incarnation=erased)
+    # Another store of the node is another history: its first life may have any incarnation.
+    await put(backend, (key(1), 0, b"x"), store=OTHER)
+    assert await generation_of(backend) == 2
 
 
 @pytest.mark.asyncio
@@ -410,7 +431,12 @@ async def test_compaction_drops_old_tombstones_and_requires_a_resync_from_before
     assert err.value.compacted == 2 and err.value.state.generation == 3
     page = await backend.changes(STORE, 2, 100)
     assert page is not None and [i.key for i in page.items] == [key(3)]
-    # The key whose tombstone went is absent: version 0 creates it, at a new version.
+    # The key whose tombstone went is absent (PROTOCOL.md section 4): at version 0, with no
+    # write id, and the tombstone's version no longer matches it.
+    with pytest.raises(Conflict) as conflict:
+        await apply(backend, [(key(1), 2, b"again")])
+    assert conflict.value.info.current == {key(1): 0} and conflict.value.info.write_ids == {}
+    # Version 0 creates it, at a new version.
     assert (await apply(backend, [(key(1), 0, b"again")])).versions == {key(1): 4}
 
 

@@ -111,3 +111,38 @@ def test_an_empty_store_exports_an_end_frame_alone(backupd: BackupServer) -> Non
         assert http.put(target, content=gone, headers=node.headers("PUT", target, gone)).is_success
         r = export(http, node, FRAMES)
     assert r.content == b"CRNX\x01" + b"\x00" + bytes(8)
+
+
+# Accept lines (several = one list) and whether the answer is frames, by RFC 9110 section
+# 12.5.1: q=0 says "not acceptable" and no other mention overrides it; a media range with a
+# parameter repeated (a second q) is invalid and ignored, as if it were not there.
+NEGOTIATED = [
+    ([f"{FRAMES}, {FRAMES};q=0"], False),
+    ([f"{FRAMES};q=0, {FRAMES}"], False),
+    ([FRAMES, f"{FRAMES};q=0.000"], False),
+    ([f"{FRAMES};q=0.5", f"application/x-ndjson, {FRAMES};Q=0"], False),
+    ([f"{FRAMES};q=1;q=0"], False),
+    ([f"{FRAMES};q=0;q=1"], False),
+    ([f"{FRAMES};q=0;q=1, {FRAMES};q=0.2"], True),
+    ([f"{FRAMES};q=1.5", f"{FRAMES};q=0.5"], True),
+    ([f"{FRAMES};q=0.001"], True),
+    ([f"application/x-ndjson;q=0, {FRAMES};q=0"], False),  # never 406: lines
+]
+
+
+def test_accept_lists_that_mention_frames_twice_or_badly(backupd: BackupServer) -> None:
+    node = Node()
+    target = node.path("/objects")
+    body = node.batch({"ab" * 32: (0, b"value")})
+    with httpx.Client(base_url=backupd.url, timeout=30) as http:
+        assert http.put(target, content=body, headers=node.headers("PUT", target, body)).is_success
+        got = []
+        for lines, _ in NEGOTIATED:
+            export_target = node.path("/export")
+            headers = httpx.Headers(
+                [*node.headers("GET", export_target).items(), *(("Accept", a) for a in lines)]
+            )
+            r = http.get(export_target, headers=headers)
+            assert r.status_code == 200
+            got.append((lines, r.headers["content-type"] == FRAMES))
+    assert got == NEGOTIATED

@@ -176,3 +176,14 @@ def test_a_request_that_stops_coming_is_timed_out_but_a_slow_one_is_not(
         assert conn.recv(65536).startswith(b"HTTP/1.1 200")
     log = Path(server.log_path).read_text()
     assert '"level":"error"' not in log and "Traceback" not in log
+
+
+def test_healthz_and_metrics_take_no_query(backupd: BackupServer) -> None:
+    for path in ("/healthz", "/metrics"):
+        for query in ("?x", "?x=1", "?since=0"):
+            answer = httpx.get(backupd.url + path + query)
+            assert answer.status_code == 400, (path, query, answer.text)
+            assert answer.json()["error"] == "bad_request"
+        # An empty query, which httpx would not send.
+        assert send_raw(backupd, request_head("GET", path + "?", {})).startswith(b"HTTP/1.1 400")
+        assert httpx.get(backupd.url + path).status_code == 200

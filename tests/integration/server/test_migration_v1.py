@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from cairn.server import sqlite_schema
+from cairn.server import schema_postgres, sqlite_schema
 from cairn.server.backend import Backend, Claim, Replayed, StoreRef
 from cairn.server.postgres_backend import PostgresBackend
 from cairn.server.sqlite_backend import SqliteBackend
@@ -68,7 +68,9 @@ async def test_a_v1_sqlite_file_migrates_without_renumbering(tmp_path: Path) -> 
     finally:
         await backend.close()
     with sqlite3.connect(path) as conn:
-        assert conn.execute("SELECT version FROM schema_version").fetchall() == [(3,)]
+        assert conn.execute("SELECT version FROM schema_version").fetchall() == [
+            (sqlite_schema.SCHEMA_VERSION,)
+        ]
     # Opening it again migrates nothing twice.
     backend = SqliteBackend(path)
     await backend.open()
@@ -101,7 +103,8 @@ async def test_a_v1_postgres_database_migrates_without_renumbering(
         await check_migrated(backend)
     finally:
         await backend.close()
-    assert postgres_cluster.psql("SELECT version FROM cairn_schema", "backupd_v1_upgrade") == "2\n"
+    version = postgres_cluster.psql("SELECT version FROM cairn_schema", "backupd_v1_upgrade")
+    assert version == f"{schema_postgres.SCHEMA_VERSION}\n"
 
 
 @pytest.mark.asyncio

@@ -141,6 +141,12 @@ def test_garbage_is_only_ever_refused_as_a_damaged_export(garbage: bytes, magic:
         ("application/x-ndjson", False),
         ("*/*", False),
         ("", False),
+        # q=0 is "not acceptable" and no other mention overrides it (RFC 9110 12.5.1).
+        ("application/x-cairn-export, application/x-cairn-export;q=0", False),
+        # A repeated q, or one that is not a qvalue, makes the media range invalid: ignored.
+        ("application/x-cairn-export;q=1;q=0", False),
+        ("application/x-cairn-export;q=0;q=1, application/x-cairn-export", True),
+        ("application/x-cairn-export;q=2, application/x-cairn-export;q=0.3", True),
     ],
 )
 def test_frames_are_served_only_to_a_client_that_asks_for_them(accept: str, frames: bool) -> None:
