@@ -46,13 +46,14 @@ def spelled_as_sent(scope: Scope) -> bool:
     return bool(raw.decode("latin-1") == target_as_sent(scope))
 
 
-async def read_body(scope: Scope, receive: Receive, limit: int) -> bytes:
-    """The whole body, refusing with 413 as soon as it is known to exceed `limit`."""
+async def read_body(scope: Scope, receive: Receive, limit: int, start: bytes = b"") -> bytes:
+    """The whole body (after `start`, read before), refusing with 413 as soon as it is known
+    to exceed `limit`."""
     declared = header(scope, b"content-length")
     if declared.isdigit() and int(declared) > limit:
         raise ApiError(413, "too_large", f"the request body exceeds {limit} bytes")
-    chunks: list[bytes] = []
-    total = 0
+    chunks: list[bytes] = [start]
+    total = len(start)
     while True:
         message = await receive()
         if message["type"] == "http.disconnect":
@@ -64,6 +65,21 @@ async def read_body(scope: Scope, receive: Receive, limit: int) -> bytes:
         chunks.append(chunk)
         if not message.get("more_body", False):
             return b"".join(chunks)
+
+
+async def read_start(receive: Receive, size: int) -> tuple[bytes, bool]:
+    """The body's first `size` bytes or more (whole messages), and whether that was all of it."""
+    chunks: list[bytes] = []
+    total = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ClientDisconnect()
+        chunk = message.get("body", b"")
+        chunks.append(chunk)
+        total += len(chunk)
+        if not message.get("more_body", False) or total > size:
+            return b"".join(chunks), not message.get("more_body", False)
 
 
 def header(scope: Scope, name: bytes) -> str:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal
 
@@ -27,7 +29,13 @@ from cairn.server.errors import ApiError, json_response
 from cairn.server.export_response import ExportResponse
 from cairn.server.observability import Metrics
 from cairn.server.registration import StoreAdmission
-from cairn.server.requests import check_query, header, parse_and_check_batch, read_body
+from cairn.server.requests import (
+    check_query,
+    header,
+    parse_and_check_batch,
+    read_body,
+    read_start,
+)
 from cairn.server.schemas import (
     KEY_PATTERN,
     MAX_VERSION,
@@ -170,36 +178,51 @@ async def put_batch(
 ) -> Response:
     """PUT {S}/objects once its path and query are known to be well formed (also fastput.py)."""
     store = StoreRef(node_id, store_id)
+    limit = service.limits.max_body_bytes
     declared = header(scope, b"content-length")
     if declared.isdigit():
-        limit = service.limits.max_body_bytes
         if int(declared) > limit:
             raise ApiError(413, "too_large", f"the request body exceeds {limit} bytes")
         # Refused from its head alone, a request never waits for its body, nor holds a slot
         # below while it comes: only the signature needs the body (it covers its hash).
         check_head(scope, node_id, service.limits)
-    if declared.isdigit() and int(declared) > LARGE_BODY:
-        # A maximal batch takes several times its size in memory while it is parsed and
-        # applied; a few at a time keep a burst of full backups from exhausting memory.
-        metrics = service.metrics
-        metrics.large_batches_waiting.inc()
-        try:
-            await service.large_batches.acquire()
-        finally:
-            metrics.large_batches_waiting.dec()
-        metrics.large_batches_in_slot.inc()
-        try:
-            return await apply_batch(scope, receive, service, store)
-        finally:
-            metrics.large_batches_in_slot.dec()
-            service.large_batches.release()
-    return await apply_batch(scope, receive, service, store)
+        if int(declared) <= LARGE_BODY:
+            return await apply_batch(scope, await read_body(scope, receive, limit), service, store)
+        async with large_body_slot(service):
+            return await apply_batch(scope, await read_body(scope, receive, limit), service, store)
+    # A chunked body shows its size only as it comes: its first LARGE_BODY bytes are read as
+    # any small body is; a larger one is read on, and applied, in a slot like a declared one.
+    start, complete = await read_start(receive, min(LARGE_BODY, limit))
+    if len(start) > limit:
+        raise ApiError(413, "too_large", f"the request body exceeds {limit} bytes")
+    if complete:
+        return await apply_batch(scope, start, service, store)
+    check_head(scope, node_id, service.limits)
+    async with large_body_slot(service):
+        body = await read_body(scope, receive, limit, start)
+        return await apply_batch(scope, body, service, store)
 
 
-async def apply_batch(
-    scope: Scope, receive: Receive, service: Service, store: StoreRef
-) -> Response:
-    body = await read_body(scope, receive, service.limits.max_body_bytes)
+@contextlib.asynccontextmanager
+async def large_body_slot(service: Service) -> AsyncIterator[None]:
+    """One of the LARGE_BODY_SLOTS: a maximal batch takes several times its size in memory
+    while it is read, parsed and applied, and a few at a time keep a burst of full backups
+    from exhausting memory."""
+    metrics = service.metrics
+    metrics.large_batches_waiting.inc()
+    try:
+        await service.large_batches.acquire()
+    finally:
+        metrics.large_batches_waiting.dec()
+    metrics.large_batches_in_slot.inc()
+    try:
+        yield
+    finally:
+        metrics.large_batches_in_slot.dec()
+        service.large_batches.release()
+
+
+async def apply_batch(scope: Scope, body: bytes, service: Service, store: StoreRef) -> Response:
     credentials = authenticate(scope, body, store.node_id, service.limits)
     batch = parse_and_check_batch(body, service.limits)
     admitted = None

@@ -133,3 +133,36 @@ def test_a_signed_batch_waiting_for_a_slot_is_not_timed_out(
         thread.join(60)
     assert [answer.split(b"\r\n")[0] for answer in slow] == [b"HTTP/1.1 200 OK"] * SLOTS
     assert result[0].status_code == 200, result[0].text
+
+
+def test_a_chunked_batch_over_1_mib_waits_for_a_slot_too(backupd_factory: BackupdFactory) -> None:
+    server = backupd_factory(request_timeout=2)
+    slow: list[bytes] = []
+    threads = [
+        threading.Thread(target=trickle, args=(server, Node(), 8, 0.6, slow)) for _ in range(SLOTS)
+    ]
+    for thread in threads:
+        thread.start()
+    wait_for(lambda: gauge(server, "cairn_backupd_large_batches_in_slot") == SLOTS, "slots taken")
+    node = Node()
+    target, body = large_batch(node)
+    result: list[httpx.Response] = []
+    pieces = [body[i : i + 256 * 1024] for i in range(0, len(body), 256 * 1024)]
+    chunked = threading.Thread(
+        target=lambda: result.append(
+            httpx.put(
+                server.url + target,
+                content=iter(pieces),  # no Content-Length: Transfer-Encoding: chunked
+                headers=node.headers("PUT", target, body),
+                timeout=60,
+            )
+        )
+    )
+    chunked.start()
+    # Its size unknown from its head, it is read until it has shown itself large: then it
+    # waits like any other, so that memory stays bounded however a body is framed.
+    wait_for(lambda: gauge(server, "cairn_backupd_large_batches_waiting") == 1, "a batch waiting")
+    for thread in [*threads, chunked]:
+        thread.join(60)
+    assert [answer.split(b"\r\n")[0] for answer in slow] == [b"HTTP/1.1 200 OK"] * SLOTS
+    assert result[0].status_code == 200, result[0].text
