@@ -103,6 +103,11 @@ _NOT_IMPLEMENTED = _closing_answer(
     "not_implemented",
     "the only transfer coding this server takes is chunked, alone",
 )
+_UNSUPPORTED_ENCODING = _closing_answer(
+    "415 Unsupported Media Type",
+    "unsupported_encoding",
+    "request bodies are not content-coded here (Content-Encoding: identity only)",
+)
 # After an answer that closes the connection, what the client still sends is read and dropped
 # for this long, so that closing does not reset the connection before the client has read the
 # answer (a close with unread data sends a TCP reset, which may destroy what was sent).
@@ -202,7 +207,7 @@ class CoalescingHttpToolsProtocol(HttpToolsProtocol):
         super().on_header(name, value)
 
     def on_headers_complete(self) -> None:
-        refusal = _transfer_coding_refusal(self.headers)
+        refusal = _transfer_coding_refusal(self.headers) or _content_coding_refusal(self.headers)
         if refusal is not None:
             self._refusal = refusal
             raise Refused
@@ -285,6 +290,23 @@ def protocol_class(request_timeout: float) -> type[CoalescingHttpToolsProtocol]:
     return type(
         "BackupdHttpProtocol", (CoalescingHttpToolsProtocol,), {"request_timeout": request_timeout}
     )
+
+
+def _content_coding_refusal(headers: list[tuple[bytes, bytes]]) -> bytes | None:
+    """The answer to a request body said to be content-coded (`gzip`, ...), or None.
+
+    Nothing here decodes a body, and a signature covers the bytes as sent: a coded body would
+    be read as the JSON it is not. RFC 9110 section 15.5.16: 415.
+    """
+    codings = [
+        coding.strip(b" \t").lower()
+        for name, value in headers
+        if name == b"content-encoding"
+        for coding in value.split(b",")
+    ]
+    if all(coding in (b"identity", b"") for coding in codings):
+        return None
+    return _UNSUPPORTED_ENCODING
 
 
 def _transfer_coding_refusal(headers: list[tuple[bytes, bytes]]) -> bytes | None:

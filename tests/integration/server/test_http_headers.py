@@ -53,6 +53,21 @@ def test_a_transfer_coding_other_than_chunked_is_refused(backupd: BackupServer) 
     assert answer_to(backupd, fresh + chunked(body))[0] == 200
 
 
+def test_a_content_coded_body_is_refused_and_identity_is_taken(backupd: BackupServer) -> None:
+    node = Node()
+    body = node.batch({KEY: (0, b"v")})  # not compressed, whatever the header claims
+    for coding in ("gzip", "br", "identity, gzip", "X-Custom"):
+        head = signed_put(
+            node, {"Content-Encoding": coding, "Content-Length": str(len(body))}, body
+        )
+        status, refusal = answer_to(backupd, head + body)
+        assert (status, refusal["error"]) == (415, "unsupported_encoding"), coding
+    same = signed_put(
+        node, {"Content-Encoding": "Identity", "Content-Length": str(len(body))}, body
+    )
+    assert answer_to(backupd, same + body)[0] == 200  # nothing of the refused ones was applied
+
+
 def test_whitespace_around_the_authorization_value_is_not_part_of_it(
     backupd: BackupServer,
 ) -> None:
