@@ -138,6 +138,16 @@ def _worker_pids(server: BackupServer) -> set[int]:
     return worker_pids(server)  # the writer process is not a worker
 
 
+def _every_worker(server: BackupServer, count: int = 2) -> set[int]:
+    """The workers once all `count` are up: the server answers as soon as the first is."""
+    import time
+
+    deadline = time.monotonic() + 30
+    while len(found := _worker_pids(server)) < count and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return found
+
+
 def test_workers_share_the_port_are_replaced_and_stop_together(
     backupd_factory: BackupdFactory,
 ) -> None:
@@ -146,7 +156,7 @@ def test_workers_share_the_port_are_replaced_and_stop_together(
     import time
 
     server = backupd_factory(workers=2)
-    workers = _worker_pids(server)
+    workers = _every_worker(server)
     assert len(workers) == 2
     # Writes through many connections land in one database whichever worker takes them.
     nodes = [Node() for _ in range(8)]
@@ -178,7 +188,8 @@ def test_workers_share_the_port_are_replaced_and_stop_together(
 
 def test_killing_the_supervisor_takes_its_workers_with_it(backupd_factory: BackupdFactory) -> None:
     server = backupd_factory(workers=2)
-    workers = _worker_pids(server)
+    workers = _every_worker(server)
+    assert len(workers) == 2
     server.kill()
     import time
 
