@@ -50,6 +50,10 @@ class WalCheckpointer:
                 if self._closing.wait(self._delay):
                     return
                 self._written.clear()
+                # `close` sets closing before written: a close that came after the wait timed
+                # out is seen here (had it come after the clear, the next wait would return).
+                if self._closing.is_set():
+                    return
                 # Busy only postpones the checkpoint to the next write's.
                 with contextlib.suppress(sqlite3.Error):
                     self._conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()

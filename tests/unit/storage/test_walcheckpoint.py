@@ -72,3 +72,29 @@ def test_a_store_written_for_a_restore_has_no_checkpointer(tmp_path: Path) -> No
         assert checkpointers() == running
     finally:
         store.close()
+
+
+def test_a_close_that_meets_the_thread_between_its_wait_and_its_clear_still_stops_it(
+    tmp_path: Path,
+) -> None:
+    from cairn.storage.walcheckpoint import WalCheckpointer
+
+    path = tmp_path / "c.sqlite"
+    checkpointer = WalCheckpointer(lambda: sqlite3.connect(path, check_same_thread=False), delay=0)
+
+    class CloseArrivesFirst(threading.Event):
+        """The close happens just as the thread's wait has timed out: before its clear."""
+
+        def clear(self) -> None:
+            checkpointer._closing.set()
+            checkpointer._written.set()
+            super().clear()
+
+    waiting_on = checkpointer._written  # the thread waits on this one already
+    checkpointer._written = CloseArrivesFirst()
+    try:
+        waiting_on.set()  # a write: the thread wakes, its wait times out, it clears
+        checkpointer._thread.join(5)
+        assert not checkpointer._thread.is_alive(), "the close was lost: the thread waits on"
+    finally:
+        checkpointer.close()
