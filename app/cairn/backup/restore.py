@@ -25,9 +25,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
-from typing import NamedTuple, TypeVar
+from typing import NamedTuple
 
-from cairn.backup.client import RemoteBackupClient
+from cairn.backup.client import ExportStream, RemoteBackupClient
 from cairn.backup.errors import (
     BackupCorrupt,
     BackupError,
@@ -42,16 +42,14 @@ from cairn.backup.localstate import (
     Incarnation,
     ManifestState,
     bookkeeping_records,
-    version_record,
 )
+from cairn.backup.opening import ObjectOpener
 from cairn.backup.staging import discard_staging, staging_path, switch_in
 from cairn.files import fsync_file
 from cairn.keys import BackupKeys
-from cairn.storage import AsyncRecordStore, SqliteStore, is_local
+from cairn.storage import AsyncRecordStore, SqliteStore
 from cairn.storage.device import DEVICE_ID_BYTES, DEVICE_RECORD
-from cairn.wire import envelope, payload
-from cairn.wire.addressing import WireKeys
-from cairn.wire.messages import StoredObject
+from cairn.wire import payload
 
 __all__ = [
     "RestoreJob",
@@ -70,9 +68,7 @@ log = logging.getLogger(__name__)
 # worker writes one chunk while the loop decrypts the next.
 CHUNK_RECORDS = 2000
 REPORT_EVERY = 256  # objects between two progress reports
-WRITE_ID_CACHE = 4096  # write ids kept parsed: bounded, whatever a server sends
 _MOD = 1 << 256
-_T = TypeVar("_T")
 
 
 class RestoreOutcome(StrEnum):
@@ -233,6 +229,8 @@ class _Restore:
         self.switched = False
         self.writing: asyncio.Future[None] | None = None
         self.flushing: asyncio.Future[None] | None = None
+        self.chunk: list[tuple[str, bytes]] = []  # opened, not yet handed to the staging store
+        self.next_report = REPORT_EVERY
 
     async def close(self) -> None:
         for pending in (self.writing, self.flushing):
@@ -248,46 +246,21 @@ class _Restore:
     async def run(self, info_generation: int) -> RestoreResult:
         # Not durable while it fills: the file is checked and fsynced before the switch, and
         # thrown away if anything fails before it.
-        self.store = AsyncRecordStore(SqliteStore(self.staging, durable=False))
-        store = self.store
-        chunk: list[tuple[str, bytes]] = []
-        next_report = REPORT_EVERY
+        self.store = store = AsyncRecordStore(SqliteStore(self.staging, durable=False))
         async with self.client.export() as stream:
             generation = stream.generation
             incarnation = stream.incarnation
-            opener = _Opener(self.keys, self.client.store_id, incarnation)
             if generation < info_generation:
                 raise BackupCorrupt("the server's export is older than its own store information")
             self.report(
                 RestoreProgress(RestorePhase.DOWNLOADING, 0, self.total, 0, self.total_bytes)
             )
-            # One network read at a time: its objects are verified and decrypted here while
-            # the next read arrives and the worker thread writes the previous chunk.
-            async for objects in stream.batches():
-                opener.open(objects, chunk)
-                if len(chunk) >= 2 * CHUNK_RECORDS:
-                    if self.writing is not None:
-                        await self.writing
-                    self.writing = asyncio.ensure_future(self._write(store, chunk))
-                    chunk = []
-                if opener.count >= next_report:
-                    next_report = opener.count + REPORT_EVERY
-                    self.report(
-                        RestoreProgress(
-                            RestorePhase.DOWNLOADING,
-                            opener.count,
-                            self.total,
-                            opener.received,
-                            self.total_bytes,
-                        )
-                    )
-                    # Reads from a socket yield to the loop; this keeps it responsive with any
-                    # transport.
-                    await asyncio.sleep(0)
+            opener = await self._open(stream, incarnation)
         if self.writing is not None:
             await self.writing
         count, received, digest = opener.count, opener.received, opener.digest % _MOD
         manifest = opener.manifest
+        chunk = self.chunk
         self.report(RestoreProgress(RestorePhase.VERIFYING, count, self.total, received, received))
         if manifest is None:
             if count == 0:
@@ -337,6 +310,34 @@ class _Restore:
             manifest.written_at,
         )
 
+    async def _open(self, stream: ExportStream, incarnation: str | None) -> ObjectOpener:
+        opener = ObjectOpener.for_keys(self.keys, self.client.store_id, incarnation)
+        # One network read at a time: its objects are verified and decrypted here while
+        # the next read arrives and the worker thread writes the previous chunk.
+        async for objects in stream.batches():
+            opener.open(objects, self.chunk)
+            await self._staged(opener.count, opener.received)
+        return opener
+
+    async def _staged(self, count: int, received: int) -> None:
+        """Hand a full chunk to the staging store, and report progress now and then."""
+        store = self.store
+        assert store is not None
+        if len(self.chunk) >= 2 * CHUNK_RECORDS:
+            if self.writing is not None:
+                await self.writing
+            self.writing = asyncio.ensure_future(self._write(store, self.chunk))
+            self.chunk = []
+        if count >= self.next_report:
+            self.next_report = count + REPORT_EVERY
+            self.report(
+                RestoreProgress(
+                    RestorePhase.DOWNLOADING, count, self.total, received, self.total_bytes
+                )
+            )
+            # Reads from a socket yield to the loop; this keeps it responsive with any transport.
+            await asyncio.sleep(0)
+
     async def _write(self, store: AsyncRecordStore, chunk: list[tuple[str, bytes]]) -> None:
         await store.load_restored(chunk)
         if self.flushing is None or self.flushing.done():
@@ -383,97 +384,3 @@ class _Restore:
             raise BackupCorrupt("the staging store does not hold what was downloaded")
         if (await store.outbox_stats()).count:
             raise BackupError("the staging store has changes queued for upload; nothing switched")
-
-
-class _Opener:
-    """Verifies and decrypts the export's objects, one network read at a time.
-
-    Each object must come after the one before it in key order (so none repeats), open under
-    its own (store, key, version, write id, incarnation), and be either the manifest or a
-    record whose name is not local and whose wire key is the object's key. The counts and the
-    set digest are kept for the manifest check. Nothing grows with the number of objects.
-    """
-
-    def __init__(self, keys: BackupKeys, store_id: str, incarnation: str | None) -> None:
-        self._incarnation = None if incarnation is None else bytes.fromhex(incarnation)
-        self._unsealer = envelope.StoreUnsealer(keys.data_key, store_id, self._incarnation)
-        self._wire_key = WireKeys(keys.key_name_key)
-        self._set_term = payload.SetTerms(payload.manifest_key(keys.key_name_key))
-        self._manifest_key = payload.manifest_wire_key(keys.key_name_key)
-        # A full backup writes thousands of objects per write id: each is parsed once.
-        self._write_ids: dict[str, bytes] = {}
-        self._last_key = ""  # every key is 64 hex digits: "" sorts before all of them
-        self.count = 0  # records, the manifest not included
-        self.received = 0  # bytes of sealed objects
-        self.digest = 0  # the sum of terms; reduced mod 2^256 by the reader
-        self.manifest: payload.Manifest | None = None
-        self.manifest_version = 0
-
-    def open(self, objects: list[StoredObject], rows: list[tuple[str, bytes]]) -> None:
-        """Check and open `objects`, appending each record and its server version to `rows`."""
-        # Bound once per read, and the counters kept in locals: this loop runs for every
-        # object, and each attribute access or global look-up in it costs.
-        unseal, incarnation, wire_key = self._unsealer.unseal, self._incarnation, self._wire_key
-        set_term, decode_entry = self._set_term, payload.decode_record_entry
-        manifest_key = self._manifest_key
-        write_ids, append, last = self._write_ids, rows.append, self._last_key
-        received, digest, count = self.received, self.digest, self.count
-        try:
-            for key, version, write_id, blob in objects:
-                # Strictly ascending, as the export is sent: a repeated object cannot pass,
-                # and no set of every key seen is kept. A malformed key needs no check of its
-                # own: no record's wire key and not the manifest's, it is refused below.
-                if key <= last:
-                    raise BackupCorrupt("the export repeats an object or is out of key order")
-                last = key
-                received += len(blob)
-                written: bytes | None = None
-                if write_id is not None:
-                    if incarnation is None:
-                        raise BackupCorrupt(
-                            "an object names a write but the store has no incarnation"
-                        )
-                    written = write_ids.get(write_id)
-                    if written is None:
-                        written = _write_id_bytes(write_id)
-                        if len(write_ids) < WRITE_ID_CACHE:
-                            write_ids[write_id] = written
-                try:
-                    body = unseal(key, version, blob, written)
-                except envelope.DecryptionError as exc:
-                    raise BackupCorrupt(f"an object does not decrypt: {exc}") from None
-                if key == manifest_key:
-                    self.manifest = _decode(payload.decode_manifest, body)
-                    self.manifest_version = version
-                    continue
-                try:
-                    name, value, deleted = decode_entry(body)
-                except payload.PayloadError as exc:
-                    raise BackupCorrupt(f"an object's contents are malformed: {exc}") from None
-                if deleted:
-                    raise BackupCorrupt("the export lists a tombstone as an object")
-                if wire_key(name) != key or is_local(name):
-                    raise BackupCorrupt("an object is stored under a key that is not its name's")
-                append((name, value))
-                append(version_record(key, version))
-                digest += set_term(key, version)
-                count += 1
-        finally:
-            self._last_key, self.received, self.digest, self.count = last, received, digest, count
-
-
-def _write_id_bytes(write_id: str) -> bytes:
-    try:
-        written = bytes.fromhex(write_id)
-    except ValueError:
-        written = b""
-    if len(written) != 16:
-        raise BackupCorrupt("an object names a malformed write id")
-    return written
-
-
-def _decode(decoder: Callable[[bytes], _T], body: bytes) -> _T:
-    try:
-        return decoder(body)
-    except payload.PayloadError as exc:
-        raise BackupCorrupt(f"an object's contents are malformed: {exc}") from None
