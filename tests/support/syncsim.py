@@ -31,7 +31,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from cairn.backup.client import BackupConflict, BackupError, RemoteBackupClient
+from cairn.backup.client import BackupConflict, BackupError, BackupNotFound, RemoteBackupClient
 from cairn.backup.conflicts import list_conflicts
 from cairn.backup.service import BackupService
 from cairn.backup.sync import BackupErased
@@ -168,16 +168,17 @@ class SimDevice:
             await store.aclose()
         await self.open()
 
-    async def sync(self) -> bool:
+    async def sync(self) -> str:
+        """One round; what became of it ("ok", or the error's kind and message)."""
         assert self.service is not None
         try:
             await self.service.backup_now()
         except BackupErased:
             await self.service.start_again()
-            return False
-        except BackupError:
-            return False
-        return True
+            return "erased elsewhere: started again"
+        except BackupError as exc:
+            return f"{type(exc).__name__}: {exc}"
+        return "ok"
 
 
 class Simulation:
@@ -199,6 +200,7 @@ class Simulation:
         self.erased = False
         self.erased_at_write = 0  # writes before an erase are compared with less knowledge
         self.steps = 0
+        self.trace: list[str] = []  # what each step did, for the failure's report
 
     # -- history ------------------------------------------------------------------------------
 
@@ -222,8 +224,17 @@ class Simulation:
             await device.store.put(name, value)
         write = Write(len(self.writes), device.index, name, value, parent)
         self.writes.append(write)
+        self._note(device, f"write {write.id} to {name} (parent {parent})")
         if value is not None:
             self.by_value[value] = write.id
+
+    def _note(self, device: SimDevice, what: str) -> None:
+        self.trace.append(f"step {self.steps} device {device.index}: {what}")
+
+    def history_of(self, problems: list[str]) -> str:
+        """The steps that wrote a name `problems` speak of, and every other kind of step."""
+        names = {n for n in {w.name for w in self.writes} if any(n in p for p in problems)}
+        return "\n".join(t for t in self.trace if " to " not in t or any(n in t for n in names))
 
     # -- steps --------------------------------------------------------------------------------
 
@@ -240,20 +251,24 @@ class Simulation:
             name = self.rng.choice(SHARED)
             await self.write(device, name, None)
         elif roll < 0.75:
-            await device.sync()
+            self._note(device, f"sync: {await device.sync()}")
         elif roll < 0.80:
             device.client.lose_next_answer = True
-            await device.sync()
+            self._note(device, f"sync, its answer lost: {await device.sync()}")
         elif roll < 0.85:
             device.client.send_next_twice = True
-            await device.sync()
+            self._note(device, f"sync, its batch sent twice: {await device.sync()}")
         elif roll < 0.92:
+            self._note(device, "sync cut off, then a restart")
             await self.cut_off(device)
         elif roll < 0.96:
             device.skew = self.rng.choice([-240.0, -30.0, 0.0, 45.0, 3600.0 * 5])
+            self._note(device, f"clock skew {device.skew:+.0f} s")
         elif roll < 0.99:
+            self._note(device, "compaction")
             await self.compact()
         elif not self.erased:
+            self._note(device, "erase and start again")
             await self.erase_and_start_again(device)
 
     async def cut_off(self, device: SimDevice) -> None:
@@ -275,7 +290,10 @@ class Simulation:
     async def erase_and_start_again(self, device: SimDevice) -> None:
         await self.quiesce()
         assert device.service is not None
-        await device.service.delete_server_backup()
+        try:
+            await device.service.delete_server_backup()
+        except BackupNotFound:
+            return  # nothing was ever backed up: nothing to erase
         await device.service.start_again()
         await device.sync()
         self.erased = True
@@ -381,7 +399,8 @@ class Simulation:
                     write = self.writes[value]
                     problems.append(
                         f"the conflict about {name} keeps write {value} (device {write.device}, "
-                        f"parent {write.parent}), concurrent with none of the others"
+                        f"parent {write.parent}), concurrent with none of the others "
+                        f"(it keeps writes {sorted(values)})"
                     )
         return problems
 

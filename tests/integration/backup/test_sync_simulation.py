@@ -41,5 +41,9 @@ async def test_devices_converge_and_lose_nothing(backupd_factory, tmp_path, devi
         problems = await simulation.check(restored)
     finally:
         await simulation.close()
-    assert not problems, f"seed {seed}, {simulation.steps} steps: {problems[:10]}"
+    if problems:
+        (tmp_path / "history.txt").write_text(simulation.history_of(problems))
+    assert not problems, (
+        f"seed {seed}, {simulation.steps} steps: {problems[:10]} (history in {tmp_path})"
+    )
     assert simulation.steps >= STEPS
