@@ -13,9 +13,11 @@ from cairn.backup import hlc
 from cairn.backup.client import RemoteBackupClient
 from cairn.backup.errors import (
     BackupCorrupt,
+    BackupNotFound,
 )
 from cairn.backup.localstate import (
     CLOCK,
+    IN_DOUBT,
     INCARNATION,
     LAST_GENERATION,
     MANIFEST,
@@ -24,6 +26,7 @@ from cairn.backup.localstate import (
     SENT_RECENT,
     AsyncStore,
     Incarnation,
+    InDoubt,
     LocalBackupState,
     ManifestState,
     Notice,
@@ -53,7 +56,7 @@ MAX_BATCH_BYTES = 4 * 1024 * 1024
 SEAL_ON_LOOP_BYTES = 64 * 1024
 _MOD = 1 << 256
 # The records this device's view of the server is made of (EngineCore._view); a push reads all
-# but the older sent write ids (SentIds says why).
+# but the older sent write ids (SentIds says why) and the batch in doubt (only a pull settles it).
 PUSH_VIEW_NAMES = (
     LAST_GENERATION,
     INCARNATION,
@@ -63,7 +66,7 @@ PUSH_VIEW_NAMES = (
     PROTOCOL,
     DEVICE_RECORD,
 )
-VIEW_NAMES = (*PUSH_VIEW_NAMES, SENT)
+VIEW_NAMES = (*PUSH_VIEW_NAMES, SENT, IN_DOUBT)
 
 
 @dataclass(frozen=True)
@@ -97,6 +100,7 @@ class _View:
     device: bytes
     sent: SentIds
     current_protocol: bool
+    in_doubt: InDoubt | None = None  # read by a pull's view only
 
 
 @dataclass
@@ -167,6 +171,7 @@ class EngineCore:
             device=device,
             sent=read_sent(found, with_older=with_older),
             current_protocol=found.get(PROTOCOL) == b"2",
+            in_doubt=InDoubt.decode(found.get(IN_DOUBT)),
         )
 
     def _notify(self, kind: str, reason: str, at: float | None = None) -> None:
@@ -207,6 +212,33 @@ class EngineCore:
         if self.wire_key(record.name) != key or is_local(record.name):
             raise BackupCorrupt("an object on the server is stored under a key not its name's")
         return record
+
+    # -- a batch whose answer never came ------------------------------------------------------
+
+    async def _settle_in_doubt(self, view: _View) -> None:
+        """Before merging anything: did the batch in doubt go in? Ask the manifest.
+
+        If the server's manifest was written by that batch or names it among its recent
+        writes, the entries it carried are acknowledged now, so that what other devices wrote
+        on top of them since is applied as a later change, not kept as a conflict. Anything
+        else (no manifest, another life, an error) leaves the doubt for the feed (its items
+        with the batch's write id) and the next accepted batch (which carries the entries
+        again) to settle.
+        """
+        doubt = view.in_doubt
+        if doubt is None or view.incarnation is None:
+            return
+        try:
+            obj = await self.client.get_object(self._manifest_key)
+            content = self._open(obj.key, obj.version, obj.write_id, obj.value, view.incarnation.id)
+        except (BackupNotFound, BackupCorrupt):
+            return
+        if not isinstance(content, payload.Manifest) or (
+            obj.write_id != doubt.write_id and doubt.write_id not in content.recent_writes
+        ):
+            return
+        await self.store.apply_synced({}, [IN_DOUBT], expect={}, ack=doubt.seqs)
+        log.info("a batch whose answer was lost had been applied: %d changes", len(doubt.seqs))
 
     # -- what one part of the engine asks of another ------------------------------------------
 

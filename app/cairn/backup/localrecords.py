@@ -10,10 +10,13 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from cairn.wire.payload import RECENT_WRITES
+
 __all__ = [
     "SENT_KEPT",
     "SENT_RECENT_KEPT",
     "FullRequirement",
+    "InDoubt",
     "Incarnation",
     "ManifestState",
     "Notice",
@@ -32,12 +35,15 @@ _DEVICE_ID = re.compile(r"[0-9a-f]{32}")
 @dataclass(frozen=True)
 class ManifestState:
     """The server's live set as this device knows it: count and set digest of live objects,
-    and the devices the manifest names as still filling the store (PROTOCOL.md 5.4)."""
+    the devices the manifest names as still filling the store (PROTOCOL.md 5.4), and the write
+    ids of the batches that wrote this manifest version and the ones before it (newest first:
+    what the next manifest names as its `recent_writes`)."""
 
     version: int = 0
     objects: int = 0
     digest: int = 0
     filling: tuple[str, ...] = ()
+    recent: tuple[str, ...] = ()
 
     def encode(self) -> bytes:
         data: dict[str, object] = {
@@ -47,6 +53,8 @@ class ManifestState:
         }
         if self.filling:
             data["filling"] = list(self.filling)
+        if self.recent:
+            data["recent"] = list(self.recent)
         return json.dumps(data).encode()
 
     @classmethod
@@ -54,15 +62,51 @@ class ManifestState:
         if raw is None:
             return cls()
         data = json.loads(raw)
-        marks = data.get("filling", [])
         # What the next manifest carries on: a damaged entry must never reach the other
-        # devices (they would find the manifest malformed), so only device ids are kept.
-        filling = tuple(
-            sorted({m for m in marks if isinstance(m, str) and _DEVICE_ID.fullmatch(m)})
-            if isinstance(marks, list)
-            else ()
+        # devices (they would find the manifest malformed), so only well-formed ids are kept.
+        filling = tuple(sorted(set(_well_formed(data.get("filling")))))
+        recent = tuple(_well_formed(data.get("recent")))[:RECENT_WRITES]
+        return cls(
+            int(data["version"]), int(data["objects"]), int(data["digest"], 16), filling, recent
         )
-        return cls(int(data["version"]), int(data["objects"]), int(data["digest"], 16), filling)
+
+
+def _well_formed(marks: object) -> list[str]:
+    """The 16-byte ids (device or write ids, lower-case hex) in a list as stored."""
+    if not isinstance(marks, list):
+        return []
+    return [m for m in marks if isinstance(m, str) and _DEVICE_ID.fullmatch(m)]
+
+
+@dataclass(frozen=True)
+class InDoubt:
+    """A batch whose answer never came: applied or not, the server knows and this device not.
+
+    `seqs` are the outbox entries it carried. When the manifest names `write_id` among the
+    recent writes, the batch was applied: those entries are acknowledged before any change
+    another device made on top of them is merged (PROTOCOL.md 11.3), so it is not a conflict.
+    """
+
+    write_id: str
+    seqs: tuple[int, ...]
+
+    def encode(self) -> bytes:
+        return json.dumps({"write_id": self.write_id, "seqs": list(self.seqs)}).encode()
+
+    @classmethod
+    def decode(cls, raw: bytes | None) -> InDoubt | None:
+        if raw is None:
+            return None
+        try:
+            data = json.loads(raw)
+            write_id, seqs = data["write_id"], data["seqs"]
+        except (ValueError, TypeError, KeyError):
+            return None  # none, or damaged: the entries are simply sent again
+        if not _well_formed([write_id]) or not isinstance(seqs, list):
+            return None
+        if not all(type(q) is int for q in seqs):
+            return None
+        return cls(write_id, tuple(seqs))
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,8 @@ its records from `bookkeeping_records` and `version_record`.
     local/backup/full_required        JSON {reason, since, token, trust_server}: a full resync must run
     local/backup/sent_recent          JSON [write id, ...]: the newest batches this device sent
     local/backup/sent                 JSON [write id, ...]: older batches it sent (SentIds)
+    local/backup/in_doubt             JSON {write_id, seqs}: the last batch whose answer never came
+                                      and the outbox entries it carried (InDoubt)
     local/backup/clock                JSON [wall ms, counter]: the hybrid logical clock
     local/backup/notice               JSON {kind, reason, at}: a rollback or an erase elsewhere,
                                       shown until the user dismisses it
@@ -40,6 +42,7 @@ from typing import Any, Protocol, TypeVar
 from cairn.backup.localrecords import (
     FullRequirement,
     Incarnation,
+    InDoubt,
     ManifestState,
     Notice,
     SentIds,
@@ -59,6 +62,7 @@ __all__ = [
     "CLOCK",
     "FULL_REQUIRED",
     "INCARNATION",
+    "IN_DOUBT",
     "LAST_GENERATION",
     "LAST_SUCCESS",
     "MANIFEST",
@@ -70,6 +74,7 @@ __all__ = [
     "VERSIONS_PREFIX",
     "AsyncStore",
     "FullRequirement",
+    "InDoubt",
     "Incarnation",
     "LocalBackupState",
     "ManifestState",
@@ -97,6 +102,7 @@ FULL_REQUIRED = PREFIX + "full_required"
 SENT = PREFIX + "sent"
 SENT_RECENT = PREFIX + "sent_recent"
 CLOCK = PREFIX + "clock"
+IN_DOUBT = PREFIX + "in_doubt"
 NOTICE = PREFIX + "notice"
 SERVER_URL = PREFIX + "server_url"
 LAST_SUCCESS = PREFIX + "last_success"
@@ -155,6 +161,7 @@ _SERVER_NAMES = (
     SERVER_URL,
     SENT,
     SENT_RECENT,
+    IN_DOUBT,
     *LEGACY_NAMES,
 )
 
@@ -182,12 +189,14 @@ def bookkeeping_records(
     server_url: str | None = None,
     synced_at: float | None = None,
     protocol_current: bool = False,
+    in_doubt: InDoubt | None = None,
 ) -> dict[str, bytes]:
     """The records for what a write learnt about the server, to go in the caller's transaction.
 
     `generation`: the feed cursor; `clock`: the encoded hybrid logical clock; `synced_at`: when
     the server last acknowledged an exchange; `protocol_current`: this device's view was listed
-    under the current protocol. (The write ids sent: `remember_sent`.)
+    under the current protocol; `in_doubt`: a batch whose answer never came. (The write ids
+    sent: `remember_sent`.)
     """
     records: dict[str, bytes] = {}
     if generation is not None:
@@ -204,6 +213,8 @@ def bookkeeping_records(
         records[LAST_SUCCESS] = repr(synced_at).encode()
     if protocol_current:
         records[PROTOCOL] = CURRENT_PROTOCOL
+    if in_doubt is not None:
+        records[IN_DOUBT] = in_doubt.encode()
     return records
 
 

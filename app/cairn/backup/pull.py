@@ -38,6 +38,7 @@ class Pulling(EngineCore):
     async def pull(self) -> int:
         """Apply every change other devices made since the cursor; the records changed here."""
         view = await self._view()
+        await self._settle_in_doubt(view)
         start = since = view.generation
         applied = 0
         latest: tuple[int, payload.Manifest] | None = None
@@ -66,19 +67,20 @@ class Pulling(EngineCore):
             incarnation = final.incarnation
             opened = []
             manifest: tuple[int, payload.Manifest] | None = None
+            manifest_write: str | None = None
             for item in page.items:
                 if not since < item.version <= final.generation:
                     await self.rollback("the change feed returned an object out of order")
                     return applied
                 content = self._open(item.key, item.version, item.write_id, item.value, incarnation)
                 if isinstance(content, payload.Manifest):
-                    manifest = (item.version, content)
+                    manifest, manifest_write = (item.version, content), item.write_id
                     continue
                 if content.deleted != item.deleted:
                     raise BackupCorrupt("a tombstone and its payload disagree")
                 opened.append(_Opened(item.key, item.version, item.write_id, content))
             cursor = page.next if page.next is not None else final.generation
-            result = await self._apply(opened, view, cursor, manifest)
+            result = await self._apply(opened, view, cursor, manifest, manifest_write)
             applied += result.applied
             latest = manifest or latest
             view = await self._view()
@@ -163,8 +165,12 @@ class Pulling(EngineCore):
         view: _View,
         cursor: int,
         manifest: tuple[int, payload.Manifest] | None,
+        manifest_write: str | None = None,
     ) -> _PageResult:
-        """Merge one page into the local store in one transaction, with the new cursor."""
+        """Merge one page into the local store in one transaction, with the new cursor.
+
+        `manifest`: the page's manifest and its version; `manifest_write`: the write id of the
+        batch that wrote it."""
         names = [o.record.name for o in items]
         conflict_names = [conflict_record_name(n) for n in names]
         for _ in range(MAX_APPLY_ATTEMPTS):
@@ -213,9 +219,13 @@ class Pulling(EngineCore):
                 _settle(record.name, decision, entry.seq if entry else None, changes)
             result.clock = clock
             if manifest is not None:
-                new_mirror = ManifestState(manifest[0], objects, digest, manifest[1].filling)
+                version, content = manifest
+                recent = payload.following(manifest_write, content.recent_writes)
+                new_mirror = ManifestState(version, objects, digest, content.filling, recent)
             else:
-                new_mirror = ManifestState(mirror.version, objects, digest, mirror.filling)
+                new_mirror = ManifestState(
+                    mirror.version, objects, digest, mirror.filling, mirror.recent
+                )
             puts.update(
                 bookkeeping_records(generation=cursor, clock=clock.encode(), manifest=new_mirror)
             )

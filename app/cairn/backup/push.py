@@ -21,11 +21,13 @@ from cairn.backup.errors import (
     BackupConflict,
     BackupServerError,
     BackupTooLarge,
+    BackupUnreachable,
 )
 from cairn.backup.localstate import (
     FULL_REQUIRED,
+    IN_DOUBT,
     Incarnation,
-    ManifestState,
+    InDoubt,
     RoundSummary,
     bookkeeping_records,
     full_reason,
@@ -266,7 +268,7 @@ class Pushing(EngineCore):
             dict(sealed.bookkeeping),
             sealed.forget,
         )
-        clock, digest, objects = sealed.clock, sealed.digest, sealed.objects
+        clock = sealed.clock
         batch = Batch(incarnation.id, view.generation, write_id, tuple(puts), tuple(deletes))
         if not prepared.remembered:
             # Remembered before sending: if the answer is lost, the feed shows the write as
@@ -282,7 +284,13 @@ class Pushing(EngineCore):
                 )
 
             await self.store.call(remember)
-        result = await self.client.put_batch(batch)
+        try:
+            result = await self.client.put_batch(batch)
+        except (BackupUnreachable, BackupServerError):
+            # No answer, or a proxy's 5xx after the server may have applied it: the next pull
+            # asks the manifest whether this batch went in (PROTOCOL.md 11.3).
+            await self.store.batch(bookkeeping_records(in_doubt=InDoubt(write_id, tuple(seqs))))
+            raise
         if result.generation != generation:
             raise BackupServerError("the server applied a batch at an unexpected generation")
         # The next batch's write id, remembered now with this one's bookkeeping: that batch
@@ -290,7 +298,7 @@ class Pushing(EngineCore):
         spare = new_write_id()
         bookkeeping.update(
             bookkeeping_records(
-                manifest=ManifestState(generation, objects, digest, sealed.filling),
+                manifest=prepared.manifest_after(),
                 generation=generation,
                 incarnation=incarnation,
                 clock=clock.encode(),
@@ -301,7 +309,8 @@ class Pushing(EngineCore):
 
         def record(store: RecordStore) -> RoundSummary | None:
             bookkeeping.update(remember_sent(store, [spare]))
-            store.apply_synced(bookkeeping, forget, expect={}, ack=seqs)
+            # A batch in doubt before this one is settled: this one carried what it still owed.
+            store.apply_synced(bookkeeping, [*forget, IN_DOUBT], expect={}, ack=seqs)
             return read_summary(store) if summarize else None
 
         summary = await self.store.call(record)
@@ -367,11 +376,14 @@ class Pushing(EngineCore):
                 previous_incarnation=incarnation.previous,
                 previous_generation=incarnation.previous_generation,
                 filling=work.filling,
+                recent_writes=mirror.recent,
             )
         )
         blob = seal(self._manifest_key, generation, manifest_body)
         puts.append(PutItem(self._manifest_key, mirror.version, blob))
-        return SealedBatch(puts, deletes, bookkeeping, forget, clock, digest, objects, work.filling)
+        return SealedBatch(
+            puts, deletes, bookkeeping, forget, clock, digest, objects, work.filling, mirror.recent
+        )
 
     async def _new_incarnation(self, view: _View) -> Incarnation:
         """This device starts the store's first life (as far as it knows)."""

@@ -11,6 +11,7 @@ from cairn.backup import hlc
 from cairn.backup.engine import _View
 from cairn.backup.localstate import Incarnation, ManifestState, SentIds
 from cairn.storage import Pending
+from cairn.wire import payload
 from cairn.wire.messages import DeleteItem, PutItem
 
 __all__ = ["BatchRead", "Mark", "PreparedBatch", "SealWork", "SealedBatch", "discard_ahead"]
@@ -64,12 +65,19 @@ class PreparedBatch:
         return _View(
             generation=self.generation,
             incarnation=self.incarnation.as_confirmed(),
-            manifest=ManifestState(self.generation, sealed.objects, sealed.digest, sealed.filling),
+            manifest=self.manifest_after(),
             clock=sealed.clock,
             device=self.view.device,
             sent=self._sent_after(),
             current_protocol=True,
         )
+
+    def manifest_after(self) -> ManifestState:
+        """The manifest as this device knows it once the server has accepted this batch."""
+        sealed = self.sealed
+        assert sealed is not None
+        recent = payload.following(self.write_id, sealed.recent)
+        return ManifestState(self.generation, sealed.objects, sealed.digest, sealed.filling, recent)
 
     def _sent_after(self) -> SentIds:
         # As `_send` records them, without the spare id it adds (that one is for later).
@@ -124,3 +132,4 @@ class SealedBatch:
     digest: int
     objects: int
     filling: tuple[str, ...]
+    recent: tuple[str, ...]  # the write ids its manifest names as the recent writes

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 
 from cairn.backup import hlc
 from cairn.backup.changes import _Changes, _PageResult, _reconcile, _same, _settle
@@ -47,6 +48,7 @@ class Resyncing(EngineCore):
         except BackupNotFound:
             info = None
         view = await self._view()
+        await self._settle_in_doubt(view)
         may_restart = requirement is not None and requirement.new_incarnation
         if (
             info is not None
@@ -59,6 +61,7 @@ class Resyncing(EngineCore):
         applied = 0
         generation, incarnation, manifest_version = 0, None, 0
         manifest: payload.Manifest | None = None
+        manifest_write: str | None = None
         if info is not None and info.objects > 0:
             async with self.client.export() as stream:
                 generation, incarnation = stream.generation, stream.incarnation
@@ -76,6 +79,7 @@ class Resyncing(EngineCore):
                         )
                         if isinstance(content, payload.Manifest):
                             manifest, manifest_version = content, obj.version
+                            manifest_write = obj.write_id
                             continue
                         checker.add(obj.key, obj.version)
                         opened.append(_Opened(obj.key, obj.version, obj.write_id, content))
@@ -89,6 +93,7 @@ class Resyncing(EngineCore):
         elif info is not None:
             generation, incarnation = info.state.generation, info.state.incarnation
         filling = manifest.filling if manifest is not None else ()
+        recent = payload.following(manifest_write, manifest.recent_writes) if manifest else ()
         if set(filling) - {view.device.hex()}:
             # Another device is still filling this life: what it lacks may yet come, and a
             # record it never uploads must not be lost here. Kept and uploaded, not deleted.
@@ -103,7 +108,8 @@ class Resyncing(EngineCore):
                 follows.previous_incarnation if follows is not None else None,
                 follows.previous_generation if follows is not None else 0,
             )
-        await self._reset_view(server, (generation, manifest_version, filling), life, view)
+        listed = ManifestState(manifest_version, len(server), 0, filling, recent)
+        await self._reset_view(server, listed, (generation, life), view)
         if applied and self._on_applied is not None:
             self._on_applied(applied)
         return applied
@@ -205,23 +211,24 @@ class Resyncing(EngineCore):
     async def _reset_view(
         self,
         server: dict[str, int],
-        versions_at: tuple[int, int, tuple[str, ...]],
-        life: Incarnation | None,
+        listed: ManifestState,
+        at: tuple[int, Incarnation | None],
         view: _View,
     ) -> None:
         """The exact view of the server after a resync: versions, manifest, cursor, incarnation.
 
-        `versions_at` is the store's generation, its manifest's version (0: none) and the
-        devices that manifest names as still filling the store.
+        `listed` is the manifest as the export gave it (its version, 0: none; the devices it
+        names as filling the store, its recent writes; the digest is computed here), `at` the
+        store's generation and the life it is in.
         """
-        generation, manifest_version, filling = versions_at
+        generation, life = at
         old = [n for n, _ in await self.store.scan(VERSIONS_PREFIX)]
         # Two MACs per record: tens of milliseconds for a large wallet, so off the loop.
         versions, digest = await asyncio.to_thread(self._server_view, server)
         puts: dict[str, bytes] = {
             **versions,
             **bookkeeping_records(
-                manifest=ManifestState(manifest_version, len(server), digest, filling),
+                manifest=dataclasses.replace(listed, digest=digest),
                 generation=generation,
                 protocol_current=True,
                 synced_at=self._clock(),

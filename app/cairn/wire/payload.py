@@ -10,7 +10,7 @@ edits; a tombstone is the same with the deleted flag set and no value.
                     (flags bit 0: deleted; the value is then empty)
     manifest = 0x04 || JSON {"digest", "objects", "generation", "incarnation",
                              "previous_incarnation", "previous_generation", "written_at", "writer"
-                             [, "filling"]}
+                             [, "filling"] [, "recent_writes"]}
 
 Protocol v1 wrote `0x01 || u16be(len) || name || writer(16) || value` and a manifest `0x02 ||
 JSON {"digest", "objects", "written_at", "writer"}`; both are still read (objects migrated
@@ -43,6 +43,7 @@ from cairn.wire.keyedhash import KeyedSha256
 
 __all__ = [
     "MANIFEST_NAME",
+    "RECENT_WRITES",
     "WRITER_SIZE",
     "Clock",
     "Manifest",
@@ -54,6 +55,7 @@ __all__ = [
     "digest_remove",
     "encode_manifest",
     "encode_record",
+    "following",
     "manifest_key",
     "manifest_wire_key",
     "set_term",
@@ -68,6 +70,10 @@ _CLOCK = struct.Struct(">QI")
 WRITER_SIZE = 16
 MANIFEST_NAME = "\x00cairn/manifest"
 _MOD = 1 << 256
+# How many write ids of the batches before it a manifest names (`recent_writes`), and the most
+# a manifest may name: a device whose batch's answer was lost finds it there (PROTOCOL.md 11.3).
+RECENT_WRITES = 16
+MAX_RECENT_WRITES = 64
 _HKDF_SALT = b"cairn-backup/v1"
 _MANIFEST_INFO = b"manifest-mac"
 
@@ -116,6 +122,16 @@ class Manifest:
     # Devices whose full backup into this life has not finished yet (device ids, hex): while
     # any is named, the store may lack records those devices hold (PROTOCOL.md 5.4, 11.8).
     filling: tuple[str, ...] = ()
+    # The write ids of the batches that wrote the manifest versions before this one, newest
+    # first (at most RECENT_WRITES when Cairn writes them): a device whose batch's answer was
+    # lost learns here that the batch was applied (PROTOCOL.md 5.4, 11.3).
+    recent_writes: tuple[str, ...] = ()
+
+
+def following(write_id: str | None, earlier: tuple[str, ...]) -> tuple[str, ...]:
+    """The recent write ids after the batch `write_id` wrote a manifest naming `earlier`."""
+    chain = earlier if write_id is None else (write_id, *earlier)
+    return chain[:RECENT_WRITES]
 
 
 def encode_record(
@@ -199,6 +215,8 @@ def encode_manifest(manifest: Manifest) -> bytes:
     }
     if manifest.filling:
         body["filling"] = sorted(set(manifest.filling))
+    if manifest.recent_writes:
+        body["recent_writes"] = list(manifest.recent_writes)
     return bytes([MANIFEST_FORMAT]) + json.dumps(body, sort_keys=True).encode("ascii")
 
 
@@ -226,6 +244,7 @@ def decode_manifest(payload: bytes) -> Manifest:
                 previous_incarnation=_optional_text(body["previous_incarnation"]),
                 previous_generation=int(body["previous_generation"]),
                 filling=_device_ids(body.get("filling", [])),
+                recent_writes=_write_ids(body.get("recent_writes", [])),
             )
     except (ValueError, KeyError, TypeError) as exc:
         raise PayloadError(f"malformed manifest: {type(exc).__name__}") from None
@@ -238,6 +257,16 @@ def _device_ids(value: object) -> tuple[str, ...]:
     if not isinstance(value, list) or not all(_is_device_id(v) for v in value):
         raise ValueError("filling is not a list of device ids")
     return tuple(sorted(set(value)))
+
+
+def _write_ids(value: object) -> tuple[str, ...]:
+    if (
+        not isinstance(value, list)
+        or len(value) > MAX_RECENT_WRITES
+        or not all(_is_device_id(v) for v in value)  # a write id is 16 bytes too
+    ):
+        raise ValueError("recent_writes is not a list of write ids")
+    return tuple(value)
 
 
 def _is_device_id(value: object) -> bool:

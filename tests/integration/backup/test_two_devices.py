@@ -235,6 +235,62 @@ async def test_our_own_write_whose_answer_was_lost_is_not_a_conflict(
     }
 
 
+async def _a_write_whose_answer_is_lost(server, tmp_path):
+    """Devices a and b; a wrote `labels/tx/1` = "from a", applied, its answer lost."""
+    a = await device(tmp_path / "a.sqlite", server.url)
+    await a.store.put("prefs/unit", b"sat")
+    await a.sync()
+    b = await restored_device(tmp_path, "b", server.url)
+    lossy = LosesAnswers(server.url, _keys(), "regtest")
+    a.service.engine.client = lossy
+    await a.store.put("labels/tx/1", b"from a")
+    lossy.lose_next = True
+    with pytest.raises(BackupUnreachable):
+        await a.sync()
+    return a, b, lossy
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("edits_on_top", [1, 5])
+async def test_an_edit_on_top_of_a_write_whose_answer_was_lost_is_not_a_conflict(
+    server, tmp_path, edits_on_top
+):
+    """The other device overwrites the record before this one hears of its own write: the
+    write's items are gone from the feed, and only the manifest can tell it went in."""
+    a, b, lossy = await _a_write_whose_answer_is_lost(server, tmp_path)
+    await b.sync()
+    assert (await b.records())["labels/tx/1"] == b"from a"
+    for i in range(edits_on_top):  # each in a batch of its own
+        await b.store.put("labels/tx/1", f"from b, on top of a's ({i})".encode())
+        await b.sync()
+    view = await converged(a, b)
+    assert view["labels/tx/1"] == f"from b, on top of a's ({edits_on_top - 1})".encode()
+    assert await a.store.scan("conflicts/") == []
+    assert a.service.status.current.conflicts == 0
+    await lossy.aclose()
+    for d in (a, b):
+        await d.close()
+
+
+@pytest.mark.asyncio
+async def test_an_edit_made_after_the_lost_answer_still_meets_the_other_device_as_a_conflict(
+    server, tmp_path
+):
+    a, b, lossy = await _a_write_whose_answer_is_lost(server, tmp_path)
+    await a.store.put("labels/tx/1", b"from a again, offline")  # not yet seen by b
+    await b.sync()
+    await b.store.put("labels/tx/1", b"from b")
+    await b.sync()
+    await converged(a, b)
+    (conflict,) = await list_conflicts(a.store)
+    kept = {c.value for c in conflict.candidates}
+    assert {b"from a again, offline", b"from b"} <= kept
+    assert b"from a" not in kept  # b's edit was made on top of it: no conflict with it
+    await lossy.aclose()
+    for d in (a, b):
+        await d.close()
+
+
 def _keys():
     from tests.integration.backup.helpers import keys_for
 

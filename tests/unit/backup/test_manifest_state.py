@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 
-from cairn.backup.localrecords import ManifestState
+from cairn.backup.localrecords import InDoubt, ManifestState
+from cairn.wire.payload import RECENT_WRITES
 
 DEVICE = "ab" * 16
 
@@ -24,3 +25,24 @@ def test_a_damaged_filling_never_reaches_the_next_manifest():
         assert ManifestState.decode(raw).filling in ((), (DEVICE,))
     raw = json.dumps({**base, "filling": ["AB" * 16, DEVICE]}).encode()
     assert ManifestState.decode(raw).filling == (DEVICE,)
+
+
+def test_the_recent_writes_round_trip_and_a_damaged_one_is_dropped():
+    write = "cd" * 16
+    mirror = ManifestState(7, 3, 5, (), (write, DEVICE))
+    assert ManifestState.decode(mirror.encode()) == mirror
+    base = {"version": 7, "objects": 3, "digest": "0" * 63 + "5"}
+    raw = json.dumps({**base, "recent": ["zz", write, 3]}).encode()
+    assert ManifestState.decode(raw).recent == (write,)
+    raw = json.dumps({**base, "recent": [write] * 40}).encode()
+    assert len(ManifestState.decode(raw).recent) == RECENT_WRITES
+
+
+def test_a_batch_in_doubt_round_trips_and_a_damaged_record_is_none():
+    doubt = InDoubt("cd" * 16, (3, 4, 9))
+    assert InDoubt.decode(doubt.encode()) == doubt
+    for damaged in (b"", b"[]", b"{}", b'{"write_id": "xx", "seqs": []}',
+                    b'{"write_id": "' + b"cd" * 16 + b'", "seqs": "12"}',
+                    b'{"write_id": "' + b"cd" * 16 + b'", "seqs": [1.5]}'):  # fmt: skip
+        assert InDoubt.decode(damaged) is None
+    assert InDoubt.decode(None) is None

@@ -188,3 +188,34 @@ def test_an_older_version_changes_the_digest():
     current = payload.digest_add(0, key, [("a" * 64, 5), ("b" * 64, 2)])
     replayed = payload.digest_add(0, key, [("a" * 64, 4), ("b" * 64, 2)])
     assert current != replayed
+
+
+def test_a_manifest_names_the_recent_writes_in_order_and_only_when_there_are_any():
+    newer, older = "cd" * 16, "01" * 16
+    manifest = payload.Manifest(3, 5, 1, WRITER, 9, "1" * 32, recent_writes=(newer, older))
+    encoded = payload.encode_manifest(manifest)
+    assert b'"recent_writes": ["' + newer.encode() + b'", "' + older.encode() in encoded
+    assert payload.decode_manifest(encoded).recent_writes == (newer, older)
+    plain = payload.encode_manifest(payload.Manifest(3, 5, 1, WRITER, 9, "1" * 32))
+    assert b"recent_writes" not in plain
+    assert payload.decode_manifest(plain).recent_writes == ()
+
+
+@pytest.mark.parametrize(
+    "recent",
+    ['"ab"', "[1]", '["' + "AB" * 16 + '"]', "null", "{}", "[" + ",".join(['"' + "a" * 32 + '"'] * 65) + "]"],
+)  # fmt: skip
+def test_recent_writes_that_are_not_a_short_list_of_write_ids_are_a_malformed_manifest(recent):
+    good = payload.encode_manifest(payload.Manifest(3, 5, 1, WRITER, 9, "1" * 32))
+    bad = good[:-1] + b', "recent_writes": ' + recent.encode() + b"}"
+    with pytest.raises(payload.PayloadError):
+        payload.decode_manifest(bad)
+
+
+def test_each_batch_names_the_one_before_it_and_the_window_stays_bounded():
+    chain: tuple[str, ...] = ()
+    ids = [f"{i:032x}" for i in range(payload.RECENT_WRITES + 5)]
+    for write_id in ids:
+        chain = payload.following(write_id, chain)
+    assert chain == tuple(reversed(ids))[: payload.RECENT_WRITES]
+    assert payload.following(None, chain) == chain  # a legacy manifest, with no write id
