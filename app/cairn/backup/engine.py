@@ -220,10 +220,11 @@ class EngineCore:
 
         If the server's manifest was written by that batch or names it among its recent
         writes, the entries it carried are acknowledged now, so that what other devices wrote
-        on top of them since is applied as a later change, not kept as a conflict. Anything
-        else (no manifest, another life, an error) leaves the doubt for the feed (its items
-        with the batch's write id) and the next accepted batch (which carries the entries
-        again) to settle.
+        on top of them since is applied as a later change, not kept as a conflict. If the
+        manifest speaks of the generation the batch would have made and names another write,
+        the batch was not applied: its entries go up again as they are. Anything else (no
+        manifest, another life, an error) leaves the doubt for the feed (its items with the
+        batch's write id) and the next accepted batch (which carries the entries again).
         """
         doubt = view.in_doubt
         if doubt is None or view.incarnation is None:
@@ -233,12 +234,15 @@ class EngineCore:
             content = self._open(obj.key, obj.version, obj.write_id, obj.value, view.incarnation.id)
         except (BackupNotFound, BackupCorrupt):
             return
-        if not isinstance(content, payload.Manifest) or (
-            obj.write_id != doubt.write_id and doubt.write_id not in content.recent_writes
-        ):
+        if not isinstance(content, payload.Manifest):
             return
-        await self.store.apply_synced({}, [IN_DOUBT], expect={}, ack=doubt.seqs)
-        log.info("a batch whose answer was lost had been applied: %d changes", len(doubt.seqs))
+        applied = doubt.settled_by(obj.version, obj.write_id, content.recent_writes)
+        if applied is None:
+            return
+        acks = doubt.seqs if applied else ()
+        await self.store.apply_synced({}, [IN_DOUBT], expect={}, ack=acks)
+        if applied:
+            log.info("a batch whose answer was lost had been applied: %d changes", len(acks))
 
     # -- what one part of the engine asks of another ------------------------------------------
 

@@ -80,18 +80,21 @@ def _well_formed(marks: object) -> list[str]:
 
 @dataclass(frozen=True)
 class InDoubt:
-    """A batch whose answer never came: applied or not, the server knows and this device not.
+    """A batch sent without an answer yet: applied or not, the server knows and this device not.
 
-    `seqs` are the outbox entries it carried. When the manifest names `write_id` among the
-    recent writes, the batch was applied: those entries are acknowledged before any change
-    another device made on top of them is merged (PROTOCOL.md 11.3), so it is not a conflict.
+    `generation` is the one the batch creates if applied; `seqs` are the outbox entries it
+    carried. When the manifest names `write_id` among the recent writes, the batch was applied:
+    those entries are acknowledged before any change another device made on top of them is
+    merged (PROTOCOL.md 11.3), so it is not taken for a conflict.
     """
 
     write_id: str
+    generation: int
     seqs: tuple[int, ...]
 
     def encode(self) -> bytes:
-        return json.dumps({"write_id": self.write_id, "seqs": list(self.seqs)}).encode()
+        data = {"write_id": self.write_id, "generation": self.generation, "seqs": list(self.seqs)}
+        return json.dumps(data).encode()
 
     @classmethod
     def decode(cls, raw: bytes | None) -> InDoubt | None:
@@ -99,14 +102,30 @@ class InDoubt:
             return None
         try:
             data = json.loads(raw)
-            write_id, seqs = data["write_id"], data["seqs"]
+            write_id, generation, seqs = data["write_id"], data["generation"], data["seqs"]
         except (ValueError, TypeError, KeyError):
-            return None  # none, or damaged: the entries are simply sent again
-        if not _well_formed([write_id]) or not isinstance(seqs, list):
+            return None  # damaged: its entries are simply sent again
+        if (
+            not _well_formed([write_id])
+            or type(generation) is not int
+            or not isinstance(seqs, list)
+        ):
             return None
         if not all(type(q) is int for q in seqs):
             return None
-        return cls(write_id, tuple(seqs))
+        return cls(write_id, generation, tuple(seqs))
+
+    def settled_by(
+        self, version: int, write_id: str | None, recent: tuple[str, ...]
+    ) -> bool | None:
+        """Whether the manifest at `version`, written by `write_id` and naming `recent`, says
+        this batch was applied (True) or not (False); None if it cannot tell."""
+        if write_id == self.write_id or self.write_id in recent:
+            return True
+        # The manifest versions it speaks of: its own and, one generation each, those before.
+        if version - len(recent) <= self.generation <= version:
+            return False
+        return None
 
 
 @dataclass(frozen=True)

@@ -270,6 +270,9 @@ class Pushing(EngineCore):
         )
         clock = sealed.clock
         batch = Batch(incarnation.id, view.generation, write_id, tuple(puts), tuple(deletes))
+        # In doubt until its answer comes: if it never does (a kill, a lost connection), the
+        # next pull asks the manifest whether it went in (PROTOCOL.md 11.3).
+        doubt = InDoubt(write_id, generation, tuple(seqs))
         if not prepared.remembered:
             # Remembered before sending: if the answer is lost, the feed shows the write as
             # ours (and the store's new incarnation as the one this device started).
@@ -278,7 +281,7 @@ class Pushing(EngineCore):
             def remember(store: RecordStore) -> None:
                 store.batch(
                     {
-                        **bookkeeping_records(incarnation=new_life),
+                        **bookkeeping_records(incarnation=new_life, in_doubt=doubt),
                         **remember_sent(store, [write_id]),
                     }
                 )
@@ -289,7 +292,7 @@ class Pushing(EngineCore):
         except (BackupUnreachable, BackupServerError):
             # No answer, or a proxy's 5xx after the server may have applied it: the next pull
             # asks the manifest whether this batch went in (PROTOCOL.md 11.3).
-            await self.store.batch(bookkeeping_records(in_doubt=InDoubt(write_id, tuple(seqs))))
+            await self.store.batch(bookkeeping_records(in_doubt=doubt))
             raise
         if result.generation != generation:
             raise BackupServerError("the server applied a batch at an unexpected generation")

@@ -6,6 +6,7 @@ what a restore brings back, and a genuinely concurrent edit is kept, visibly, on
 
 from __future__ import annotations
 
+import asyncio
 import json
 import shutil
 
@@ -268,6 +269,44 @@ async def test_an_edit_on_top_of_a_write_whose_answer_was_lost_is_not_a_conflict
     assert await a.store.scan("conflicts/") == []
     assert a.service.status.current.conflicts == 0
     await lossy.aclose()
+    for d in (a, b):
+        await d.close()
+
+
+class KilledBeforeTheAnswer(RemoteBackupClient):
+    """The process dies once the server has applied the batch, before its answer is read."""
+
+    async def put_batch(self, batch):
+        await super().put_batch(batch)
+        raise asyncio.CancelledError  # nothing after this runs, as in a kill
+
+
+@pytest.mark.asyncio
+async def test_a_device_killed_before_its_answer_knows_after_a_restart_that_its_write_went_in(
+    server, tmp_path
+):
+    a = await device(tmp_path / "a.sqlite", server.url)
+    await a.store.put("prefs/unit", b"sat")
+    await a.sync()
+    b = await restored_device(tmp_path, "b", server.url)
+    await a.service.stop()
+    await a.store.aclose()
+    a = Device(tmp_path / "a.sqlite", server.url)  # a new process: no spare write id
+    await a.service.prepare()
+    killed = KilledBeforeTheAnswer(server.url, _keys(), "regtest")
+    a.service.engine.client = killed
+    await a.store.put("labels/tx/1", b"from a")
+    with pytest.raises(asyncio.CancelledError):
+        await a.service.engine.push()
+    await killed.aclose()
+    await a.store.aclose()  # the kill: nothing more is written
+    await b.sync()
+    await b.store.put("labels/tx/1", b"from b, on top of a's")
+    await b.sync()
+    a = await device(tmp_path / "a.sqlite", server.url)
+    view = await converged(a, b)
+    assert view["labels/tx/1"] == b"from b, on top of a's"
+    assert await a.store.scan("conflicts/") == []
     for d in (a, b):
         await d.close()
 

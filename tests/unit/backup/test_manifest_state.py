@@ -39,10 +39,23 @@ def test_the_recent_writes_round_trip_and_a_damaged_one_is_dropped():
 
 
 def test_a_batch_in_doubt_round_trips_and_a_damaged_record_is_none():
-    doubt = InDoubt("cd" * 16, (3, 4, 9))
+    doubt = InDoubt("cd" * 16, 12, (3, 4, 9))
     assert InDoubt.decode(doubt.encode()) == doubt
-    for damaged in (b"", b"[]", b"{}", b'{"write_id": "xx", "seqs": []}',
-                    b'{"write_id": "' + b"cd" * 16 + b'", "seqs": "12"}',
-                    b'{"write_id": "' + b"cd" * 16 + b'", "seqs": [1.5]}'):  # fmt: skip
+    ours = b'"write_id": "' + b"cd" * 16 + b'"'
+    for damaged in (b"", b"[]", b"{}", b'{"write_id": "xx", "generation": 1, "seqs": []}',
+                    b"{" + ours + b', "generation": 1, "seqs": "12"}',
+                    b"{" + ours + b', "generation": "1", "seqs": []}',
+                    b"{" + ours + b', "generation": 1, "seqs": [1.5]}'):  # fmt: skip
         assert InDoubt.decode(damaged) is None
     assert InDoubt.decode(None) is None
+
+
+def test_the_manifest_tells_whether_a_batch_in_doubt_was_applied_only_within_its_window():
+    ours, other = "cd" * 16, "ef" * 16
+    doubt = InDoubt(ours, 12, (3,))
+    assert doubt.settled_by(12, ours, ()) is True  # it wrote the manifest
+    assert doubt.settled_by(20, other, (other, ours)) is True  # named among the recent writes
+    assert doubt.settled_by(12, other, ()) is False  # another batch made generation 12
+    assert doubt.settled_by(14, other, (other, other)) is False  # 12, 13 and 14 spoken for
+    assert doubt.settled_by(15, other, (other, other)) is None  # 13 to 15: cannot tell
+    assert doubt.settled_by(11, other, (other,)) is None  # not at that generation yet
