@@ -42,6 +42,18 @@ def stamp(state: ClockState, at_ms: int, device: bytes) -> tuple[Clock, ClockSta
     return Clock(new.wall_ms, new.counter, device), new
 
 
+def pending_reading(at_ms: int, device: bytes) -> Clock:
+    """The reading a pending local change is merged with against a remote one it never saw.
+
+    The change's own time, not a stamp of the clock as it is now: the clock has since observed
+    other devices' readings (the remote change itself, as the pull reads it), and stamping the
+    change after them would make it win against every edit made later elsewhere. A change that
+    was made after seeing another one was made on the record as it then was; that one is not
+    the remote change it is merged with now.
+    """
+    return Clock(at_ms, 0, device)
+
+
 def observe(state: ClockState, remote: Clock, now_ms: int) -> ClockState:
     """The clock after seeing `remote`; it never moves past now + MAX_AHEAD_MS because of it."""
     wall, counter = remote.wall_ms, remote.counter

@@ -212,7 +212,7 @@ class Pulling(EngineCore):
                 entry = pending.get(record.name)
                 local_side = None
                 if entry is not None:
-                    reading, _ = hlc.stamp(clock, entry.at_ms, view.device)
+                    reading = hlc.pending_reading(entry.at_ms, view.device)
                     local_side = Side(values.get(record.name), reading)
                 remote = Side(None if record.deleted else record.value, record.clock)
                 decision = decide(record.name, local_side, remote)

@@ -148,7 +148,7 @@ class Resyncing(EngineCore):
                     continue  # the pending change is based on this version (or a later one)
                 local_side = None
                 if entry is not None:
-                    reading, _ = hlc.stamp(view.clock, entry.at_ms, view.device)
+                    reading = hlc.pending_reading(entry.at_ms, view.device)
                     local_side = Side(local_value, reading)
                 elif not seen and local_value is not None and local_value != record.value:
                     # Never synced with this server: both copies count, the server's first.

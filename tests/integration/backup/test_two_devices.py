@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import shutil
+import time
 
 import pytest
 
@@ -191,6 +192,36 @@ async def test_a_delete_against_a_concurrent_edit_is_a_conflict(server, tmp_path
     assert await list_conflicts(a.store) == []
     for d in (a, b):
         await d.close()
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("later_syncs_first", [True, False])
+async def test_of_two_concurrent_edits_the_later_one_wins_whichever_device_syncs_last(
+    server, tmp_path, later_syncs_first
+):
+    a = await device(tmp_path / "a.sqlite", server.url)
+    await a.store.put("prefs/fiat", b"EUR")
+    await a.sync()
+    b = await restored_device(tmp_path, "b", server.url)
+    await a.store.put("prefs/fiat", b"GBP")  # the earlier edit
+    await _next_millisecond()
+    await b.store.put("prefs/fiat", b"AUD")  # the later one, made without seeing GBP
+    first, second = (b, a) if later_syncs_first else (a, b)
+    await first.sync()
+    await second.sync()
+    view = await converged(a, b)
+    assert view["prefs/fiat"] == b"AUD"
+    (conflict,) = await list_conflicts(a.store)
+    assert {c.value for c in conflict.candidates} == {b"GBP", b"AUD"}
+    for d in (a, b):
+        await d.close()
+
+
+async def _next_millisecond():
+    """Until the wall clock's millisecond (the outbox's resolution) has moved on."""
+    start = time.time_ns() // 1_000_000
+    while time.time_ns() // 1_000_000 <= start:
+        await asyncio.sleep(0.001)
 
 
 class LosesAnswers(RemoteBackupClient):
