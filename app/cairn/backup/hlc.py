@@ -15,6 +15,10 @@ from typing import Final
 from cairn.wire.payload import Clock
 
 MAX_AHEAD_MS: Final = 10 * 60 * 1000
+# When a resync queues a record again as it is (the server lost it, or is another one), the
+# change is recorded at this time: a copy of a value synced before claims no time of its own,
+# so an edit made elsewhere since wins over it, as the value it copies would have lost.
+COPY_AT_MS: Final = 0
 
 
 @dataclass(frozen=True)
@@ -34,7 +38,12 @@ class ClockState:
 
 
 def stamp(state: ClockState, at_ms: int, device: bytes) -> tuple[Clock, ClockState]:
-    """The reading of a change made at `at_ms`, and the clock after it."""
+    """The reading of a change made at `at_ms`, and the clock after it.
+
+    A copy (`COPY_AT_MS`) reads (0, 0) and leaves the clock as it is.
+    """
+    if at_ms == COPY_AT_MS:
+        return Clock(0, 0, device), state
     if at_ms > state.wall_ms:
         new = ClockState(at_ms, 0)
     else:

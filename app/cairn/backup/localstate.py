@@ -148,6 +148,7 @@ class AsyncStore(Protocol):
         expect: Mapping[str, int | None],
         ack: Iterable[int] = (),
         queue: Mapping[str, bytes] | None = None,
+        queued_at: int | None = None,
     ) -> None: ...
 
 

@@ -164,6 +164,7 @@ class Resyncing(EngineCore):
                     expect=expect,
                     ack=changes.acks,
                     queue=queue,
+                    queued_at=hlc.COPY_AT_MS,  # copies and merges: neither is a new edit
                 )
             except PendingChanged:
                 continue
@@ -198,7 +199,11 @@ class Resyncing(EngineCore):
             expect: dict[str, int | None] = {n: None for n in [*removed, *again]}
             try:
                 await self.store.apply_synced(
-                    {}, removed, expect=expect, queue=_most_needed_first(again)
+                    {},
+                    removed,
+                    expect=expect,
+                    queue=_most_needed_first(again),
+                    queued_at=hlc.COPY_AT_MS,
                 )
             except PendingChanged:
                 continue

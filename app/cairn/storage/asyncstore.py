@@ -130,6 +130,7 @@ class AsyncRecordStore:
         expect: Mapping[str, int | None],
         ack: Iterable[int] = (),
         queue: Mapping[str, bytes] | None = None,
+        queued_at: int | None = None,
     ) -> None:
         """Apply another device's changes if the outbox is as the caller saw it (PendingChanged)."""
         await self._run(
@@ -140,6 +141,7 @@ class AsyncRecordStore:
                 expect=dict(expect),
                 ack=list(ack),
                 queue=dict(queue or {}),
+                queued_at=queued_at,
             )
         )
 

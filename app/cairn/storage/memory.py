@@ -114,6 +114,7 @@ class MemoryStore:
         expect: Mapping[str, int | None],
         ack: Iterable[int] = (),
         queue: Mapping[str, bytes] | None = None,
+        queued_at: int | None = None,
     ) -> None:
         put_items, delete_names, expected, queued = check_synced(puts, deletes, expect, queue)
         acks = check_seqs(ack)
@@ -132,7 +133,7 @@ class MemoryStore:
                 self._records.pop(name, None)
             for name, value in queued:
                 self._records[name] = value
-                self._enqueue(name, "put")
+                self._enqueue(name, "put", at=queued_at)
 
     def outbox_pending(self, limit: int = 500) -> list[OutboxEntry]:
         check_limit(limit)
@@ -179,7 +180,7 @@ class MemoryStore:
     def __exit__(self, *exc_info: object) -> None:
         self.close()
 
-    def _enqueue(self, name: str, op: OutboxOp) -> None:
+    def _enqueue(self, name: str, op: OutboxOp, *, at: int | None = None) -> None:
         if is_local(name):
             return
         old = self._pending_seq.pop(name, None)
@@ -189,7 +190,7 @@ class MemoryStore:
         self._last_seq += 1
         self._outbox[self._last_seq] = OutboxEntry(self._last_seq, name, op)
         self._pending_seq[name] = self._last_seq
-        self._pending_at[self._last_seq] = int(time.time() * 1000)
+        self._pending_at[self._last_seq] = int(time.time() * 1000) if at is None else at
 
     def _check_open(self) -> None:
         if self._closed:

@@ -129,6 +129,7 @@ class RecordStore(Protocol):
         expect: Mapping[str, int | None],
         ack: Iterable[int] = (),
         queue: Mapping[str, bytes] | None = None,
+        queued_at: int | None = None,
     ) -> None: ...
 
     def outbox_pending(self, limit: int = 500) -> list[OutboxEntry]: ...

@@ -185,8 +185,13 @@ class SqliteStore:
         expect: Mapping[str, int | None],
         ack: Iterable[int] = (),
         queue: Mapping[str, bytes] | None = None,
+        queued_at: int | None = None,
     ) -> None:
-        """Apply another device's changes without queueing them, if the outbox is as expected."""
+        """Apply another device's changes without queueing them, if the outbox is as expected.
+
+        `queue`: records to write and queue for upload, recorded as changed at `queued_at` (ms
+        since the epoch; None: now).
+        """
         put_items, delete_names, expected, queued = check_synced(puts, deletes, expect, queue)
         acks = [(seq,) for seq in check_seqs(ack)]
         with self._write() as conn:
@@ -199,7 +204,7 @@ class SqliteStore:
             if put_items:
                 conn.executemany(_UPSERT, put_items)
             conn.executemany("DELETE FROM records WHERE name = ?", [(n,) for n in delete_names])
-            _write_queued(conn, queued, [])
+            _write_queued(conn, queued, [], at=queued_at)
 
     def load_restored(self, records: Iterable[tuple[str, bytes]]) -> None:
         """Write records that came from the backup, in one transaction, queueing nothing.
@@ -304,9 +309,13 @@ def _now_ms() -> int:
 
 
 def _write_queued(
-    conn: sqlite3.Connection, put_items: list[tuple[str, bytes]], delete_names: list[str]
+    conn: sqlite3.Connection,
+    put_items: list[tuple[str, bytes]],
+    delete_names: list[str],
+    *,
+    at: int | None = None,
 ) -> None:
-    now = _now_ms()
+    now = _now_ms() if at is None else at
     queued = [(n, "put", now) for n, _ in put_items if not is_local(n)]
     if put_items:
         conn.executemany(_UPSERT, put_items)

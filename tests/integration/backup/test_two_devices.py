@@ -396,6 +396,39 @@ async def test_an_erase_from_another_device_is_reported_and_nothing_goes_up(serv
 
 
 @pytest.mark.asyncio
+@pytest.mark.parametrize("erased_on", ["a", "b"])
+async def test_an_edit_made_after_an_erase_wins_over_the_old_values_the_new_backup_copies(
+    server, tmp_path, erased_on
+):
+    """The new backup after an erase uploads what its device held: copies of values synced
+    long ago, which must not beat an edit another device made since."""
+    a = await device(tmp_path / "a.sqlite", server.url)
+    await a.store.batch({"prefs/fiat": b"GBP", "labels/tx/3": b"a's old label"})
+    await a.sync()
+    b = await restored_device(tmp_path, "b", server.url)
+    await (a if erased_on == "a" else b).service.delete_server_backup()
+    await b.store.put("prefs/fiat", b"NZD")  # the newer edits, made after the erase
+    await b.store.put("labels/tx/3", b"b's new label")
+    await _next_millisecond()
+    await _back_up_again(a)  # the new backup, later than b's edits
+    await _back_up_again(b)
+    view = await converged(a, b)
+    assert view["prefs/fiat"] == b"NZD"
+    assert view["labels/tx/3"] == b"b's new label"
+    for d in (a, b):
+        await d.close()
+
+
+async def _back_up_again(d):
+    """A sync; after an erase told by the server, the user's choice to back up here again."""
+    try:
+        await d.sync()
+    except BackupErased:
+        await d.service.start_again()
+        await d.sync()
+
+
+@pytest.mark.asyncio
 async def test_a_cloned_data_dir_is_told_apart_and_loses_nothing(server, tmp_path):
     a = await device(tmp_path / "a.sqlite", server.url)
     await a.store.put("wallet/changeset/x/000000000000", b"base")

@@ -26,3 +26,15 @@ def test_a_label_edited_on_two_devices_keeps_both_values():
     decision = decide("labels/tx/1", Side(b"mine", LATE), Side(b"theirs", EARLY))
     assert decision.local is KEEP and not decision.settled
     assert {c.value for c in decision.conflict} == {b"mine", b"theirs"}
+
+
+def test_a_copy_reads_zero_and_leaves_the_clock_where_it_was():
+    from cairn.backup import hlc
+
+    state = hlc.ClockState(5_000, 3)
+    reading, after = hlc.stamp(state, hlc.COPY_AT_MS, b"d" * 16)
+    assert (reading.wall_ms, reading.counter) == (0, 0) and after == state
+    edit, _ = hlc.stamp(state, 1_000, b"d" * 16)
+    assert (edit.wall_ms, edit.counter) == (5_000, 4)
+    # A pending change meets a remote one with its own time, whatever the clock saw since.
+    assert hlc.pending_reading(1_000, b"d" * 16).wall_ms == 1_000

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import tempfile
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -505,3 +506,13 @@ def test_a_load_is_checked_as_each_record_would_be(names: list[str], as_bytes: b
     except ValueError:
         whole = ValueError
     assert whole == one_by_one
+
+
+def test_apply_synced_queues_at_the_time_given_or_now(store: RecordStore) -> None:
+    before = int(time.time() * 1000)
+    store.apply_synced({}, [], expect={}, queue={"labels/a": b"copy"}, queued_at=0)
+    store.apply_synced({}, [], expect={}, queue={"labels/b": b"merged"})
+    pending = store.pending_for(["labels/a", "labels/b"])
+    assert pending["labels/a"].at_ms == 0  # a copy of a value synced before
+    assert pending["labels/b"].at_ms >= before
+    assert store.get("labels/a") == b"copy"
