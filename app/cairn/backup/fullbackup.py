@@ -102,10 +102,8 @@ async def run_full_backup(
     # Its batches name this device as still filling the store, so that a restore meanwhile
     # is told the backup is incomplete; once everything is up, one last manifest says it is
     # not (before the flag goes: a crash in between only sends that manifest again).
-    # Not after a compaction or when joining another device's life (the server is trusted
-    # then): what goes up is only what this device changed, as in any push.
     requirement = await local.full_requirement()
-    filling = requirement is None or not requirement.trust_server
+    filling = requirement is None or requirement.fills_store
     result = await engine.push(on_sent, filling=filling)
     completed = (await store.outbox_stats()).count == 0
     if completed:

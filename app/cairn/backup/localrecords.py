@@ -182,6 +182,13 @@ class FullRequirement:
     trust_server: bool = False
     new_incarnation: bool = True
 
+    @property
+    def fills_store(self) -> bool:
+        """Its full backup names the device as still filling the store (PROTOCOL.md 11.5):
+        it uploads what the server lacks. Not when the server is trusted (after a compaction,
+        or joining another device's life): what goes up then is only what the device changed."""
+        return not self.trust_server
+
 
 @dataclass(frozen=True)
 class Notice:
