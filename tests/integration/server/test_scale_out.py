@@ -77,7 +77,11 @@ async def final_count(http: httpx.AsyncClient, node: Node, key: str) -> int:
 async def test_two_instances_count_exactly(backupd_factory: BackupdFactory) -> None:
     instances: list[BackupServer] = [backupd_factory(postgres=True) for _ in range(2)]
     node = Node()
-    https = [httpx.AsyncClient(base_url=s.url, timeout=30) for s in instances]
+    # Idle connections are dropped well before the server's keep-alive timeout (5 s): a request
+    # on one the server is closing would fail with no answer, and a PUT cannot simply be sent
+    # again here (it may have been applied).
+    limits = httpx.Limits(keepalive_expiry=1.0)
+    https = [httpx.AsyncClient(base_url=s.url, timeout=30, limits=limits) for s in instances]
     try:
         clients = [Client(node, https[i % 2 :] + https[: i % 2]) for i in range(CLIENTS)]
         async with asyncio.timeout(120):
