@@ -224,7 +224,8 @@ class Simulation:
             await device.store.put(name, value)
         write = Write(len(self.writes), device.index, name, value, parent)
         self.writes.append(write)
-        self._note(device, f"write {write.id} to {name} (parent {parent})")
+        kind = "write" if value is not None else "write (a delete)"
+        self._note(device, f"{kind} {write.id} to {name} (parent {parent})")
         if value is not None:
             self.by_value[value] = write.id
 
