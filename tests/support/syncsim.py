@@ -391,9 +391,18 @@ class Simulation:
             others = set(values)
             if any(c.value is None for c in candidates):
                 others |= {w.id for w in self.writes if w.name == name and w.value is None}
-            if self.erased and any(v < self.erased_at_write for v in values):
+            kept_delete = any(c.value is None for c in candidates)
+            early_deletes = [
+                w.id
+                for w in self.writes
+                if w.name == name and w.value is None and w.id < self.erased_at_write
+            ]
+            if self.erased and (
+                any(v < self.erased_at_write for v in values) or (kept_delete and early_deletes)
+            ):
                 # After an erase and a new backup from another device, a device cannot tell
-                # what its pending edits were based on: both copies are kept, as a conflict.
+                # what its pending edits (deletes too) were based on: both copies are kept, as
+                # a conflict.
                 continue
             for value in values:
                 if not any(self._concurrent(value, other) for other in others):
