@@ -19,8 +19,9 @@ its records from `bookkeeping_records` and `version_record`.
     local/backup/full_required        JSON {reason, since, token, trust_server}: a full resync must run
     local/backup/sent_recent          JSON [write id, ...]: the newest batches this device sent
     local/backup/sent                 JSON [write id, ...]: older batches it sent (SentIds)
-    local/backup/in_doubt             JSON {write_id, seqs}: the last batch whose answer never came
-                                      and the outbox entries it carried (InDoubt)
+    local/backup/in_doubt             JSON {write_id, generation, seqs}: the last batch sent
+                                      without an answer yet, the generation it would make and
+                                      the outbox entries it carried (InDoubt)
     local/backup/clock                JSON [wall ms, counter]: the hybrid logical clock
     local/backup/notice               JSON {kind, reason, at}: a rollback or an erase elsewhere,
                                       shown until the user dismisses it

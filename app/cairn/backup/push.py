@@ -19,6 +19,7 @@ from cairn.backup.engine import (
 )
 from cairn.backup.errors import (
     BackupConflict,
+    BackupError,
     BackupServerError,
     BackupTooLarge,
     BackupUnreachable,
@@ -293,6 +294,13 @@ class Pushing(EngineCore):
             # No answer, or a proxy's 5xx after the server may have applied it: the next pull
             # asks the manifest whether this batch went in (PROTOCOL.md 11.3).
             await self.store.batch(bookkeeping_records(in_doubt=doubt))
+            raise
+        except BackupConflict:
+            raise  # the pull that follows a 409 finds the store past the batch's generation
+        except BackupError:
+            # Refused (401, 413, 507...): not applied, and nothing for every pull to ask about.
+            if not prepared.remembered:
+                await self.store.batch(deletes=[IN_DOUBT])
             raise
         if result.generation != generation:
             raise BackupServerError("the server applied a batch at an unexpected generation")

@@ -13,10 +13,10 @@ import time
 
 import pytest
 
-from cairn.backup.client import BackupUnreachable, RemoteBackupClient
+from cairn.backup.client import BackupUnauthorized, BackupUnreachable, RemoteBackupClient
 from cairn.backup.conflicts import list_conflicts, resolve_conflict
 from cairn.backup.localrecords import SENT_RECENT_KEPT
-from cairn.backup.localstate import NOTICE
+from cairn.backup.localstate import IN_DOUBT, NOTICE
 from cairn.backup.restore import RestoreOutcome
 from cairn.backup.sync import BackupErased
 from cairn.storage.device import DEVICE_RECORD
@@ -340,6 +340,34 @@ async def test_a_device_killed_before_its_answer_knows_after_a_restart_that_its_
     assert await a.store.scan("conflicts/") == []
     for d in (a, b):
         await d.close()
+
+
+class RefusesOnce(RemoteBackupClient):
+    """A server that refuses the next batch outright (it applies nothing)."""
+
+    refuse_next = True
+
+    async def put_batch(self, batch):
+        if self.refuse_next:
+            self.refuse_next = False
+            raise BackupUnauthorized("refused", status=401, code="stale_timestamp")
+        return await super().put_batch(batch)
+
+
+@pytest.mark.asyncio
+async def test_a_refused_batch_leaves_no_doubt_for_every_pull_to_ask_about(server, tmp_path):
+    a = await device(tmp_path / "a.sqlite", server.url)
+    refusing = RefusesOnce(server.url, _keys(), "regtest")
+    a.service.engine.client = refusing
+    await a.store.put("labels/tx/1", b"from a")
+    with pytest.raises(BackupUnauthorized):
+        await a.service.engine.push()
+    assert await a.store.get(IN_DOUBT) is None  # a refusal is an answer: nothing was applied
+    await a.service.engine.push()
+    assert await a.store.get(IN_DOUBT) is None
+    await refusing.aclose()
+    await a.close()
+    assert await restored_records(server.url, tmp_path) == {"labels/tx/1": b"from a"}
 
 
 @pytest.mark.asyncio
