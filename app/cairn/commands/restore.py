@@ -17,6 +17,7 @@ from cairn.backup.restore import RestoreOutcome, RestoreProgress, RestoreResult
 from cairn.commands.arguments import CommandExit
 from cairn.config import load_config, resolve_data_dir
 from cairn.exitcodes import (
+    EXIT_BUSY,
     EXIT_CORRUPT,
     EXIT_INCOMPLETE,
     EXIT_NO_BACKUP,
@@ -31,6 +32,7 @@ from cairn.keys import InvalidMnemonic, Network, phrase_and_passphrase
 from cairn.wallet_restore import (
     ChangesWouldBeLeftBehind,
     NoBackupServer,
+    WalletBusy,
     WalletExists,
     check_room,
     checked_server,
@@ -94,6 +96,8 @@ async def restore_command(args: argparse.Namespace) -> int:
         )
     except NoBackupServer as exc:
         raise CommandExit(EXIT_USAGE, str(exc)) from None
+    except WalletBusy as exc:
+        raise CommandExit(EXIT_BUSY, str(exc)) from None
     except WalletExists:
         raise CommandExit(
             EXIT_WALLET_EXISTS,
