@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from cairn import __version__, logredact
-from cairn.commands.arguments import Parser
+from cairn.commands.arguments import CommandExit, Parser, read_input
 from cairn.exitcodes import (
     EXIT_BUSY,
     EXIT_OK,
@@ -214,7 +214,10 @@ def _wallet_create(args: argparse.Namespace) -> int:
         )
         return EXIT_USAGE
     try:
-        phrase = validate_mnemonic(sys.stdin.read())
+        phrase = validate_mnemonic(read_input("the recovery words"))
+    except CommandExit as exc:
+        print(f"cairn: {exc}", file=sys.stderr)
+        return exc.code
     except InvalidMnemonic as exc:
         # The words never go to the terminal: say where, not what.
         print(f"cairn: {exc.message_without_words}", file=sys.stderr)

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from cairn.backup.restore import RestoreOutcome, RestoreProgress, RestoreResult
-from cairn.commands.arguments import CommandExit
+from cairn.commands.arguments import CommandExit, decoded, read_input, stdin_is_terminal
 from cairn.config import load_config, resolve_data_dir
 from cairn.exitcodes import (
     EXIT_BUSY,
@@ -54,14 +54,14 @@ _RESTORE_EXIT = {
 def _read_words(args: argparse.Namespace) -> tuple[str, str]:
     if args.words_file is not None:
         try:
-            text = Path(args.words_file).read_text(encoding="utf-8")
+            text = decoded(Path(args.words_file).read_bytes())
         except OSError as exc:
             raise CommandExit(EXIT_USAGE, f"cannot read the words file: {exc.strerror}") from None
-    elif sys.stdin.isatty():
+    elif stdin_is_terminal():
         print("Type the recovery words, then Enter:", file=sys.stderr)
-        text = sys.stdin.readline()
+        text = read_input("the recovery words", line=True)
     else:
-        text = sys.stdin.read()
+        text = read_input("the recovery words")
     try:
         phrase, passphrase, with_passphrase = phrase_and_passphrase(text)
     except InvalidMnemonic as exc:

@@ -25,7 +25,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from cairn.commands.arguments import Parser
+from cairn.commands.arguments import CommandExit, Parser, read_input_bytes
 from cairn.commands.history import add_history_parser, history_command
 from cairn.commands.send import add_send_parser, back_up_now_or_later, send_command
 from cairn.config import load_config, resolve_data_dir, wallet_dir
@@ -153,13 +153,16 @@ def _label(book: LabelBook, args: argparse.Namespace, network: Network) -> int:
 def _import_labels(book: LabelBook, file: str, network: Network) -> int:
     try:
         if file == "-":
-            data = sys.stdin.buffer.read(MAX_IMPORT_BYTES + 1)
+            data = read_input_bytes("the labels", MAX_IMPORT_BYTES + 1)
         else:
             with open(file, "rb") as handle:
                 data = handle.read(MAX_IMPORT_BYTES + 1)
     except OSError as exc:
         print(f"cairn: cannot read {file}: {exc.strerror or exc}", file=sys.stderr)
         return EXIT_USAGE
+    except CommandExit as exc:
+        print(f"cairn: {exc}", file=sys.stderr)
+        return exc.code
     try:
         result = book.import_jsonl(data, network)
     except LabelError as exc:
