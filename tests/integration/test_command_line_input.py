@@ -1,5 +1,5 @@
-"""What the commands are given that is not text, or not there: bytes that are not UTF-8 in a
-words file, standard input closed. Each is one clear line on stderr and the
+"""What the commands are given that is not text, or not there: bytes that are not UTF-8 in an
+argument or a words file, standard input closed. Each is one clear line on stderr and the
 usage exit code, never a traceback, and nothing stored."""
 
 from __future__ import annotations
@@ -62,6 +62,25 @@ def labels_stored(data: Path) -> list[str]:
         return [name for name, _ in store.scan("labels/")] + [n for n, _ in store.scan("prefs/")]
     finally:
         store.close()
+
+
+@pytest.mark.parametrize(
+    ("argv", "words"),
+    [
+        (["wallet", "label", "set", "tx", TXID, NOT_UTF8], "a label must be UTF-8 text"),
+        (["wallet", "label", "set", "addr", ADDRESS, b"rent " + NOT_UTF8], "UTF-8 text"),
+        (["wallet", "label", "set", "pubkey", NOT_UTF8, "x"], "reference is not UTF-8 text"),
+        (["wallet", "prefs", "set", "fiat_currency", NOT_UTF8], "must be UTF-8 text"),
+        (["wallet", "prefs", "set", NOT_UTF8, "EUR"], "name that is not UTF-8 text"),
+        (["wallet", "prefs", "get", NOT_UTF8], "name that is not UTF-8 text"),
+    ],
+)
+def test_arguments_that_are_not_utf8_are_refused_in_words(
+    data_dir: Path, argv: list[str | bytes], words: str
+) -> None:
+    code, err = cairn(*argv, "--data-dir", str(data_dir))
+    said_once(code, err, words)
+    assert labels_stored(data_dir) == []
 
 
 def test_a_words_file_that_is_not_utf8_is_refused_in_words(tmp_path: Path) -> None:
