@@ -34,7 +34,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
         "invitecode",
     ),
     ("keys",),
-    ("config", "seedfile", "storage", "wire"),
+    ("config", "seedfile", "storage", "wire", "walletlock"),
     # The engine: the backup (its wire format included), the wallet, the wizard's state machine.
     ("backup", "wallet", "onboarding"),
     ("upgrade",),

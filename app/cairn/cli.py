@@ -18,11 +18,12 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cairn import __version__, logredact
-from cairn.commands.arguments import Parser
+from cairn.commands.arguments import CommandExit, Parser, read_input
 from cairn.exitcodes import (
+    EXIT_BUSY,
     EXIT_OK,
     EXIT_REFUSED,
     EXIT_UNREACHABLE,
@@ -30,6 +31,9 @@ from cairn.exitcodes import (
     EXIT_WALLET_EXISTS,
     exit_code_table,
 )
+
+if TYPE_CHECKING:
+    from cairn.session import Session
 
 log = logging.getLogger("cairn")
 
@@ -210,7 +214,10 @@ def _wallet_create(args: argparse.Namespace) -> int:
         )
         return EXIT_USAGE
     try:
-        phrase = validate_mnemonic(sys.stdin.read())
+        phrase = validate_mnemonic(read_input("the recovery words"))
+    except CommandExit as exc:
+        print(f"cairn: {exc}", file=sys.stderr)
+        return exc.code
     except InvalidMnemonic as exc:
         # The words never go to the terminal: say where, not what.
         print(f"cairn: {exc.message_without_words}", file=sys.stderr)
@@ -224,9 +231,9 @@ def _wallet_create(args: argparse.Namespace) -> int:
 
 async def _create_wallet(data_dir: Path, args: argparse.Namespace, phrase: str) -> int:
     from cairn.backup.client import BackupUnreachable
-    from cairn.config import save_config
     from cairn.keys import Network
     from cairn.session import Session, SessionError
+    from cairn.walletlock import WalletBusy, WalletExists
 
     session = await Session.open(data_dir)
     saved = session.config
@@ -236,22 +243,16 @@ async def _create_wallet(data_dir: Path, args: argparse.Namespace, phrase: str) 
             # Regtest has no public server: the devnet's default address.
             session.config = session.config.with_changes(esplora_url="http://127.0.0.1:3002")
     if session.has_wallet:
-        print(
-            f"cairn: a {session.network} wallet already exists in {session.wallet_dir}",
-            file=sys.stderr,
-        )
-        return EXIT_WALLET_EXISTS
+        return _wallet_exists(session)
     try:
-        await session.create_wallet(phrase.split())
-        if session.config != saved:
-            try:
-                await asyncio.to_thread(save_config, data_dir, session.config)
-            except BaseException:
-                # Without its settings the app would not find the new wallet: undo it whole.
-                await session.abandon_new_wallet()
-                raise
+        await session.create_wallet(phrase.split(), save_settings=session.config != saved)
         if not args.no_backup:
             await session.run_initial_backup()
+    except WalletExists:  # another program created it since
+        return _wallet_exists(session)
+    except WalletBusy as exc:
+        print(f"cairn: {exc}", file=sys.stderr)
+        return EXIT_BUSY
     except SessionError as exc:
         if not session.has_wallet:
             print(f"cairn: {exc}", file=sys.stderr)
@@ -267,6 +268,14 @@ async def _create_wallet(data_dir: Path, args: argparse.Namespace, phrase: str) 
         await session.close()
     print(f"created a {session.network} wallet in {session.wallet_dir}")
     return EXIT_OK
+
+
+def _wallet_exists(session: Session) -> int:
+    print(
+        f"cairn: a {session.network} wallet already exists in {session.wallet_dir}",
+        file=sys.stderr,
+    )
+    return EXIT_WALLET_EXISTS
 
 
 def _data_dir_argument(argv: Sequence[str]) -> str | None:

@@ -21,6 +21,7 @@ EXIT_NOT_WRITTEN = 11
 EXIT_ERASED = 12
 EXIT_NOT_FOUND = 13
 EXIT_INCOMPLETE = 14
+EXIT_BUSY = 15
 # As a program killed by SIGPIPE reports itself to the shell (128 + 13).
 EXIT_OUTPUT_CLOSED = 141
 
@@ -43,6 +44,8 @@ EXIT_CODES = {
     EXIT_NOT_FOUND: "no such label or preference (`cairn wallet label get`, `prefs get`)",
     EXIT_INCOMPLETE: "the backup is incomplete: a device's full backup into it has not "
     "finished (restore: add --incomplete to restore what it holds); nothing was changed",
+    EXIT_BUSY: "another Cairn program is creating or restoring this wallet right now: "
+    "nothing was changed (try again when it is done)",
     EXIT_OUTPUT_CLOSED: "the output was closed before all of it was written (`| head`)",
 }
 

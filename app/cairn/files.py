@@ -1,13 +1,14 @@
 """Durable file writes shared by every package: a crash leaves the old file or the new one.
 
 A leaf module (standard library only), so the record store, the seed file, the config and the
-upgrade all write files the same way.
+upgrade all write files the same way, and take the same advisory locks (`take_lock`).
 """
 
 from __future__ import annotations
 
 import contextlib
 import errno
+import fcntl
 import os
 import secrets
 import sqlite3
@@ -22,6 +23,16 @@ def sqlite_sidecars(path: Path) -> tuple[Path, Path, Path]:
         path.with_name(path.name + "-shm"),
         path.with_name(path.name + "-journal"),
     )
+
+
+def take_lock(fd: int, *, blocking: bool = False) -> bool:
+    """An exclusive advisory lock on the open file `fd`, released when `fd` is closed; False
+    if another process holds it (only when not `blocking`: then it waits for it)."""
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
+    except BlockingIOError:
+        return False
+    return True
 
 
 def remove_if_there(path: Path) -> bool:

@@ -19,7 +19,7 @@ from enum import StrEnum
 from typing import TYPE_CHECKING
 
 from cairn.ripemd160 import ripemd160
-from cairn.usererrors import UserError
+from cairn.usererrors import UserError, undecodable
 
 if TYPE_CHECKING:
     import bdkpython as bdk
@@ -157,6 +157,7 @@ def phrase_and_passphrase(text: str) -> tuple[str, str, bool]:
     exactly as typed; or the words alone over several lines (one a line, as many write them
     down). Blank lines count for nothing. InvalidMnemonic says what is wrong.
     """
+    _refuse_undecodable(text)
     lines = [line for line in text.lstrip("\ufeff").splitlines() if line.strip()]
     if not lines:
         raise InvalidMnemonic("no recovery words were given")
@@ -168,6 +169,14 @@ def phrase_and_passphrase(text: str) -> tuple[str, str, bool]:
             f"there are {len(lines)} lines"
         )
     return validate_mnemonic(lines[0]), (lines[1] if len(lines) == 2 else ""), len(lines) == 2
+
+
+def _refuse_undecodable(text: str) -> None:
+    if undecodable(text):
+        raise InvalidMnemonic(
+            "the recovery words are not UTF-8 text (a file in another encoding, or not a "
+            "text file): save them as UTF-8 and try again"
+        )
 
 
 def closest_words(word: str, limit: int = 3) -> list[str]:
@@ -188,6 +197,7 @@ def closest_words(word: str, limit: int = 3) -> list[str]:
 
 def validate_mnemonic(phrase: str) -> str:
     """The normalised phrase, or InvalidMnemonic saying what is wrong with it."""
+    _refuse_undecodable(phrase)
     normalized = normalize_phrase(phrase)
     words = normalized.split(" ") if normalized else []
     known = set(_wordlist().wordlist)

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from cairn.backup.localstate import full_backup_reason
-from cairn.backup.staging import discard_staging
+from cairn.backup.staging import discard_staging, staging_path
 from cairn.backup.status import BackupStatus
 from cairn.config import AppConfig, load_config, save_config, wallet_dir
 from cairn.events import Event
@@ -38,6 +38,7 @@ from cairn.upgrade import (
 )
 from cairn.usererrors import SessionError
 from cairn.wallet.preferences import EMAIL_PREFERENCE
+from cairn.walletlock import WalletBusy, WalletExists, WalletLock
 
 if TYPE_CHECKING:
     from cairn.backup.restore import ProgressCallback as RestoreProgressCallback
@@ -54,7 +55,6 @@ class Session(SessionLifecycle):
 
     def __init__(self, data_dir: Path, config: AppConfig, *, backup_timeout: float = 15.0) -> None:
         super().__init__(data_dir, config, backup_timeout=backup_timeout)
-        self._new_files: NewWalletFiles | None = None
 
     @classmethod
     async def open(cls, data_dir: Path, **kwargs: float) -> Session:
@@ -69,7 +69,7 @@ class Session(SessionLifecycle):
         config = await asyncio.to_thread(load_config, data_dir)
         session = cls(data_dir, config, **kwargs)
         # What a restore interrupted by a crash left behind is never a wallet.
-        await asyncio.to_thread(discard_staging, session.records_path)
+        await asyncio.to_thread(_discard_staging_unless_restoring, session.records_path)
         return session
 
     def set_backup_server(self, url: str) -> None:
@@ -146,13 +146,20 @@ class Session(SessionLifecycle):
     # --- the wizard's loading screen -------------------------------------------------------------
 
     async def create_wallet(
-        self, words: Sequence[str], *, email: str | None = None, passphrase: str = ""
+        self,
+        words: Sequence[str],
+        *,
+        email: str | None = None,
+        passphrase: str = "",
+        save_settings: bool = False,
     ) -> None:
         """A new wallet from `words` and an optional BIP39 `passphrase` (or, by the user's
-        choice, a restore without backup).
+        choice, a restore without backup); `save_settings`: config.json is written with it.
 
         A wallet that could not be created (a full disk, say) leaves nothing behind: the
         files and folders it made are removed, whatever was there before stays as it was.
+        WalletExists if one is there already, WalletBusy if another Cairn program is creating
+        or restoring it right now (cairn.walletlock): either way nothing is changed.
         """
         phrase = validate_mnemonic(" ".join(words))
         if self.config.chain_url is None:
@@ -160,26 +167,34 @@ class Session(SessionLifecycle):
                 f"No chain server is set for {self.network}. Set esplora_url in "
                 f"{self.data_dir / 'config.json'}, or run `cairn demo`."
             )
+        lock = await asyncio.to_thread(WalletLock.take, self.wallet_dir)
+        try:
+            await self._create_locked(phrase, passphrase, save_settings)
+        finally:
+            await asyncio.to_thread(lock.release)
+        if email:
+            await self.require_wallet().set_preference(EMAIL_PREFERENCE, email)
+
+    async def _create_locked(self, phrase: str, passphrase: str, save_settings: bool) -> None:
+        """`create_wallet` while it holds the wallet's lock: no other program creates or
+        restores this wallet meanwhile, so what it removes after a failure is its own."""
+        if await asyncio.to_thread(seed_exists, self.wallet_dir):
+            raise WalletExists(
+                f"A {self.network} wallet already exists in {self.data_dir}; nothing was changed."
+            )
         made = NewWalletFiles.before(self.wallet_dir, self.records_path)
         try:
             make_private_dir(self.wallet_dir)
             await asyncio.to_thread(save_seed, self.wallet_dir, phrase, passphrase)
             await self._open_wallet(phrase, passphrase)
             await asyncio.to_thread(write_format, self.wallet_dir, CURRENT_FORMAT)
+            if save_settings:
+                # Without its settings the app would not find the new wallet: one step.
+                await asyncio.to_thread(save_config, self.data_dir, self.config)
         except BaseException:
             await self.close()
             await asyncio.to_thread(made.remove)
             raise
-        self._new_files = made
-        if email:
-            await self.require_wallet().set_preference(EMAIL_PREFERENCE, email)
-
-    async def abandon_new_wallet(self) -> None:
-        """Undo `create_wallet` (a caller whose next step failed): close and remove its files."""
-        await self.close()
-        if self._new_files is not None:
-            await asyncio.to_thread(self._new_files.remove)
-            self._new_files = None
 
     async def restore(
         self,
@@ -200,7 +215,7 @@ class Session(SessionLifecycle):
         # The restore replaces records.sqlite: nothing may hold the old file open.
         await self.close()
         await load_wallet_modules()
-        from cairn.wallet_restore import NoBackupServer, WalletExists, restore_wallet
+        from cairn.wallet_restore import NoBackupServer, restore_wallet
 
         try:
             done = await restore_wallet(
@@ -359,3 +374,15 @@ class Session(SessionLifecycle):
             raise SessionError(f"The devnet faucet refused: {response.text[:200]}")
         txid: str = response.json()["txid"]
         return txid
+
+
+def _discard_staging_unless_restoring(records: Path) -> None:
+    """Remove a restore's staging file, unless a restore running now is filling it."""
+    if not staging_path(records).exists():
+        return
+    try:
+        lock = WalletLock.take(records.parent)
+    except WalletBusy:
+        return
+    with lock:
+        discard_staging(records)

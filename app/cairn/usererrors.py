@@ -8,7 +8,7 @@ such, never as advice, with the details in the log.
 
 from __future__ import annotations
 
-__all__ = ["RefusedInput", "UserError"]
+__all__ = ["RefusedInput", "UserError", "undecodable"]
 
 
 class UserError(Exception):
@@ -21,3 +21,11 @@ class RefusedInput(UserError, ValueError):
 
 class SessionError(UserError):
     """Something the user can act on (server down, no server set); the message says what."""
+
+
+def undecodable(text: str) -> bool:
+    """Whether `text` holds bytes that were not UTF-8: Python passes those on (from the command
+    line, a file read with "surrogateescape", a JSON escape such as "\\udcff") as lone
+    surrogates, which no file, record or screen can take. Every check of text the user gives
+    refuses it with its own message."""
+    return any("\ud800" <= c <= "\udfff" for c in text)

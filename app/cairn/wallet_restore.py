@@ -9,7 +9,9 @@ the caller's choice (`run`): in this process (the CLI), or in a child process so
 stays responsive (`cairn.backup.restore_worker`, chosen by the session). Either way the engine's
 `RestoreProgress` reaches the caller's `progress` unchanged, byte counts included.
 
-A restore that does not happen leaves the data dir as it was: a wallet it replaced (only when
+One program at a time restores or creates a network's wallet in a data dir
+(`cairn.walletlock`): another one at the same moment is refused (`WalletBusy`) and changes
+nothing. A restore that does not happen leaves the data dir as it was: a wallet it replaced (only when
 asked to, `replace=True`) is set aside whole first and put back; the folders it made are
 removed. A wallet it did replace is kept beside the restored one.
 """
@@ -42,12 +44,14 @@ from cairn.serverurl import normalise_server_url, server_url_problem
 from cairn.storage.sqlite_file import changes_waiting
 from cairn.upgrade import CURRENT_FORMAT, write_format
 from cairn.usererrors import UserError
+from cairn.walletlock import WalletBusy, WalletExists, WalletLock
 
 __all__ = [
     "RECORDS_NAME",
     "ChangesWouldBeLeftBehind",
     "NoBackupServer",
     "RestoreRunner",
+    "WalletBusy",
     "WalletExists",
     "WalletRestore",
     "check_room",
@@ -64,10 +68,6 @@ RestoreRunner = Callable[[RestoreJob, ProgressCallback], Awaitable[RestoreResult
 
 class NoBackupServer(UserError):
     """No backup server is set, or its address is refused; the message says which and why."""
-
-
-class WalletExists(UserError):
-    """A wallet is already there and replacing it was not asked for."""
 
 
 class ChangesWouldBeLeftBehind(UserError):
@@ -131,12 +131,48 @@ async def restore_wallet(
 
     `network` and `server` override config.json's; NoBackupServer when there is none or its
     address is refused, WalletExists when a wallet is there and `replace` is false,
-    ChangesWouldBeLeftBehind when it has changes not backed up and `leave_changes` is false.
+    ChangesWouldBeLeftBehind when it has changes not backed up and `leave_changes` is false,
+    WalletBusy when another program is creating or restoring this wallet right now.
     A backup a device has not finished filling is INCOMPLETE unless `accept_incomplete`. An
     outcome other than RESTORED changes nothing on disk.
     """
     network = network or config.network
     url = checked_server(server or config.backup_server_url)
+    wallet = wallet_dir(data_dir, network)
+    lock = await asyncio.to_thread(WalletLock.take, wallet)
+    try:
+        return await _restore_locked(
+            data_dir,
+            config,
+            phrase,
+            passphrase,
+            network=network,
+            url=url,
+            replace=replace,
+            leave_changes=leave_changes,
+            accept_incomplete=accept_incomplete,
+            progress=progress,
+            run=run,
+        )
+    finally:
+        await asyncio.to_thread(lock.release)
+
+
+async def _restore_locked(
+    data_dir: Path,
+    config: AppConfig,
+    phrase: str,
+    passphrase: str,
+    *,
+    network: Network,
+    url: str,
+    replace: bool,
+    leave_changes: bool,
+    accept_incomplete: bool,
+    progress: ProgressCallback,
+    run: RestoreRunner | None,
+) -> WalletRestore:
+    """`restore_wallet` while it holds the wallet's lock."""
     wallet = wallet_dir(data_dir, network)
     target = wallet / RECORDS_NAME
     await asyncio.to_thread(discard_staging, target)

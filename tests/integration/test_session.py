@@ -14,6 +14,7 @@ from cairn.keys import Network, mnemonic_to_seed
 from cairn.onboarding import WalletPresence
 from cairn.session import Session, SessionError
 from cairn.upgrade import CURRENT_FORMAT, detect_format
+from cairn.walletlock import WalletBusy, WalletExists, WalletLock
 from tests.support.words import WORDS as TEST_WORDS
 
 WORDS = list(TEST_WORDS)
@@ -117,6 +118,34 @@ async def test_open_removes_what_an_interrupted_restore_left(tmp_path, backupd, 
     assert not staging.exists()
     assert await session.presence() is WalletPresence.NONE
     await session.close()
+
+
+@pytest.mark.asyncio
+async def test_the_wizard_neither_creates_nor_restores_a_wallet_another_program_is_making(
+    tmp_path, backupd, devnet
+):
+    path = data_dir(tmp_path, "busy", backupd.url, devnet.url)
+    session = await Session.open(path)
+    staging = session.wallet_dir / "records.sqlite.restore-staging"
+    try:
+        with WalletLock.take(session.wallet_dir):
+            staging.parent.mkdir(parents=True)
+            staging.write_bytes(b"another program's restore, under way")
+            with pytest.raises(WalletBusy, match="Another Cairn program is creating or restoring"):
+                await session.create_wallet(WORDS)
+            with pytest.raises(WalletBusy):
+                await session.restore(WORDS)
+            # Nor does a Cairn starting meanwhile take the other's staging file for a leftover.
+            await (await Session.open(path)).close()
+            assert staging.read_bytes() == b"another program's restore, under way"
+            assert sorted(p.name for p in session.wallet_dir.iterdir()) == [staging.name]
+        staging.unlink()
+        await session.create_wallet(WORDS)  # once the other is done
+        assert session.has_wallet
+        with pytest.raises(WalletExists):
+            await session.create_wallet(OTHER)
+    finally:
+        await session.close()
 
 
 @pytest.mark.asyncio

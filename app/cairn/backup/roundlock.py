@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import fcntl
 import os
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 from cairn.backup.errors import BackupError
+from cairn.files import take_lock
 
 LOCK_NAME = "backup.lock"
 # How long a round waits for another process's round (a full backup of a large wallet takes
@@ -64,17 +64,14 @@ class RoundLock:
             ) from exc
         deadline = time.monotonic() + self._wait
         try:
-            while True:
-                try:
-                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                    return fd
-                except BlockingIOError:
-                    if time.monotonic() >= deadline:
-                        raise BackupBusy(
-                            "another Cairn program on this wallet has been backing up for "
-                            f"{self._wait:.0f} s; will try again"
-                        ) from None
-                    await asyncio.sleep(POLL)
+            while not take_lock(fd):
+                if time.monotonic() >= deadline:
+                    raise BackupBusy(
+                        "another Cairn program on this wallet has been backing up for "
+                        f"{self._wait:.0f} s; will try again"
+                    )
+                await asyncio.sleep(POLL)
+            return fd
         except BaseException:
             os.close(fd)
             raise

@@ -14,9 +14,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 from cairn.backup.restore import RestoreOutcome, RestoreProgress, RestoreResult
-from cairn.commands.arguments import CommandExit
+from cairn.commands.arguments import CommandExit, decoded, read_input, stdin_is_terminal
 from cairn.config import load_config, resolve_data_dir
 from cairn.exitcodes import (
+    EXIT_BUSY,
     EXIT_CORRUPT,
     EXIT_INCOMPLETE,
     EXIT_NO_BACKUP,
@@ -31,6 +32,7 @@ from cairn.keys import InvalidMnemonic, Network, phrase_and_passphrase
 from cairn.wallet_restore import (
     ChangesWouldBeLeftBehind,
     NoBackupServer,
+    WalletBusy,
     WalletExists,
     check_room,
     checked_server,
@@ -52,14 +54,14 @@ _RESTORE_EXIT = {
 def _read_words(args: argparse.Namespace) -> tuple[str, str]:
     if args.words_file is not None:
         try:
-            text = Path(args.words_file).read_text(encoding="utf-8")
+            text = decoded(Path(args.words_file).read_bytes())
         except OSError as exc:
             raise CommandExit(EXIT_USAGE, f"cannot read the words file: {exc.strerror}") from None
-    elif sys.stdin.isatty():
+    elif stdin_is_terminal():
         print("Type the recovery words, then Enter:", file=sys.stderr)
-        text = sys.stdin.readline()
+        text = read_input("the recovery words", line=True)
     else:
-        text = sys.stdin.read()
+        text = read_input("the recovery words")
     try:
         phrase, passphrase, with_passphrase = phrase_and_passphrase(text)
     except InvalidMnemonic as exc:
@@ -94,6 +96,8 @@ async def restore_command(args: argparse.Namespace) -> int:
         )
     except NoBackupServer as exc:
         raise CommandExit(EXIT_USAGE, str(exc)) from None
+    except WalletBusy as exc:
+        raise CommandExit(EXIT_BUSY, str(exc)) from None
     except WalletExists:
         raise CommandExit(
             EXIT_WALLET_EXISTS,

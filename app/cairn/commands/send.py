@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from cairn.commands.arguments import stdin_is_terminal
 from cairn.exitcodes import EXIT_REFUSED, EXIT_UNREACHABLE, EXIT_USAGE
 from cairn.wallet.amounts import (
     AmountError,
@@ -62,7 +63,7 @@ async def send_command(data_dir: Path, args: argparse.Namespace) -> int:
     except AmountError as exc:
         print(f"cairn: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    if not args.yes and not sys.stdin.isatty():
+    if not args.yes and not stdin_is_terminal():
         print("cairn: no terminal to confirm the payment on: add --yes to send", file=sys.stderr)
         return EXIT_USAGE
 

@@ -12,6 +12,8 @@ against the other devices on this seed (when a backup server is set and reachabl
 `send` shows a payment and sends it once confirmed (cairn.commands.send), then prints its txid.
 `label import` merges a BIP-329 file (from Sparrow, Electrum or `label list`; `-` reads standard
 input) and prints what it imported and skipped; `labels` is another name for `label`.
+A txid or a bech32 address names the same label in upper or lower case; a base58 address is
+taken as written. A label or preference that is not there is said on stderr (exit 13).
 Exit codes: 0 done, 2 bad arguments (or an import that skipped lines: the valid ones are imported
 all the same), 7 no wallet in this data dir, 13 no such label or preference.
 """
@@ -25,7 +27,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from cairn.commands.arguments import Parser
+from cairn.commands.arguments import CommandExit, Parser, read_input_bytes
 from cairn.commands.history import add_history_parser, history_command
 from cairn.commands.send import add_send_parser, back_up_now_or_later, send_command
 from cairn.config import load_config, resolve_data_dir, wallet_dir
@@ -38,8 +40,19 @@ from cairn.seedfile import seed_exists
 from cairn.storage import SqliteStore
 from cairn.wallet.amounts import Unit
 from cairn.wallet.errors import AddressNotReserved
-from cairn.wallet.labels import LABEL_TYPES, MAX_IMPORT_BYTES, LabelBook, LabelError
-from cairn.wallet.preferences import EMAIL_PREFERENCE, UNIT_PREFERENCE, Preferences
+from cairn.wallet.labels import (
+    LABEL_TYPES,
+    MAX_IMPORT_BYTES,
+    LabelBook,
+    LabelError,
+    canonical_label_ref,
+)
+from cairn.wallet.preferences import (
+    EMAIL_PREFERENCE,
+    UNIT_PREFERENCE,
+    Preferences,
+    check_preference_value,
+)
 
 __all__ = ["SUBCOMMANDS", "main"]
 
@@ -136,30 +149,39 @@ def _label(book: LabelBook, args: argparse.Namespace, network: Network) -> int:
     if args.action == "list":
         sys.stdout.write(book.export_jsonl())
         return 0
-    if args.action == "get":
-        text = book.get(args.type, args.ref)
-        if text is None:
-            return EXIT_NOT_FOUND
-        print(printable(text))
-        return 0
     try:
-        book.set(args.type, args.ref, args.text or None, network)
+        ref = canonical_label_ref(args.type, args.ref)
+        if args.action == "get":
+            return _print_label(book, args.type, ref)
+        book.set(args.type, ref, args.text or None, network)
     except LabelError as exc:
         print(f"cairn: {exc}", file=sys.stderr)
         return EXIT_USAGE
     return 0
 
 
+def _print_label(book: LabelBook, type_: str, ref: str) -> int:
+    text = book.get(type_, ref)
+    if text is None:
+        print(f"cairn: no {type_} label for {ref}", file=sys.stderr)
+        return EXIT_NOT_FOUND
+    print(printable(text))
+    return 0
+
+
 def _import_labels(book: LabelBook, file: str, network: Network) -> int:
     try:
         if file == "-":
-            data = sys.stdin.buffer.read(MAX_IMPORT_BYTES + 1)
+            data = read_input_bytes("the labels", MAX_IMPORT_BYTES + 1)
         else:
             with open(file, "rb") as handle:
                 data = handle.read(MAX_IMPORT_BYTES + 1)
     except OSError as exc:
         print(f"cairn: cannot read {file}: {exc.strerror or exc}", file=sys.stderr)
         return EXIT_USAGE
+    except CommandExit as exc:
+        print(f"cairn: {exc}", file=sys.stderr)
+        return exc.code
     try:
         result = book.import_jsonl(data, network)
     except LabelError as exc:
@@ -186,6 +208,7 @@ def printable(text: str) -> str:
 def checked_preference(name: str, value: str) -> str | None:
     """The value to store for `name` (None: remove it); ValueError for one the app would not
     understand. The preferences the app reads are checked as its settings check them."""
+    check_preference_value(value)
     text = value.strip()
     if not text:
         return None
@@ -210,6 +233,7 @@ def _prefs(preferences: Preferences, args: argparse.Namespace) -> int:
         if args.action == "get":
             value = preferences.get(args.name)
             if value is None:
+                print(f"cairn: no preference {args.name} is set", file=sys.stderr)
                 return EXIT_NOT_FOUND
             print(printable(value))
             return 0

@@ -4,7 +4,6 @@ and sqlite3's errors told as the store's (SqliteStore opens it; sqlite.py)."""
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import glob
 import os
 import secrets
@@ -14,7 +13,14 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
-from cairn.files import fsync_dir, fsync_file, keep_private, make_private_dir, sqlite_sidecars
+from cairn.files import (
+    fsync_dir,
+    fsync_file,
+    keep_private,
+    make_private_dir,
+    sqlite_sidecars,
+    take_lock,
+)
 from cairn.storage.migrations import Migration, migrate
 from cairn.storage.protocol import StoreCorruptError, StoreError, StoreNotWritable
 
@@ -56,7 +62,7 @@ def create_complete(path: Path, journal: str, migrations: Sequence[Migration]) -
     claim = os.open(new, os.O_CREAT | os.O_EXCL | os.O_RDWR, 0o600)
     try:
         # Held until the file is in place or gone: `_discard_abandoned` leaves it alone.
-        _lock(claim, blocking=True)
+        take_lock(claim, blocking=True)
         with translated(path):
             conn = sqlite3.connect(new, isolation_level=None)
             try:
@@ -80,19 +86,10 @@ def _discard_abandoned(path: Path) -> None:
         except OSError:
             continue
         try:
-            if _lock(fd, blocking=False):
+            if take_lock(fd):
                 _unlink_with_sidecars(leftover)
         finally:
             os.close(fd)
-
-
-def _lock(fd: int, *, blocking: bool) -> bool:
-    """An exclusive advisory lock on `fd`; False if another process holds it."""
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
-    except BlockingIOError:
-        return False
-    return True
 
 
 def _unlink_with_sidecars(path: Path) -> None:

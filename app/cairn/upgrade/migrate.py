@@ -21,7 +21,6 @@ Nothing here logs the seed, record names or values.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import logging
 import os
 import sqlite3
@@ -35,6 +34,7 @@ from cairn.files import (
     remove_if_there,
     sqlite_online_copy,
     sqlite_sidecars,
+    take_lock,
     write_file_atomically,
 )
 from cairn.keys import InvalidMnemonic, Network, validate_mnemonic
@@ -56,6 +56,7 @@ from cairn.upgrade.formats import (
     detect_format,
     write_format,
 )
+from cairn.walletlock import WalletBusy, WalletLock
 
 __all__ = [
     "BACKUP_DIR",
@@ -130,7 +131,7 @@ def _exclusive(directory: Path) -> Iterator[None]:
     """
     fd = os.open(directory, os.O_RDONLY)
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
+        take_lock(fd, blocking=True)
         yield
     finally:
         os.close(fd)  # closing the descriptor releases the lock
@@ -139,7 +140,7 @@ def _exclusive(directory: Path) -> Iterator[None]:
 def _upgrade_locked(directory: Path, network: Network, *, use_keyring: bool) -> UpgradeResult:
     before = detect_format(directory)
     if before != LEGACY_FORMAT:
-        cleaned = _finish(directory) if before == CURRENT_FORMAT else []
+        cleaned = _finish_unless_being_made(directory) if before == CURRENT_FORMAT else []
         return UpgradeResult(directory, before, migrated=False, cleaned=cleaned)
     log.info("upgrading a wallet from format %d to %d", LEGACY_FORMAT, CURRENT_FORMAT)
     # Building the store loads the wallet and BDK: only a migration pays for that, never the
@@ -224,6 +225,19 @@ def _back_up_legacy_files(directory: Path) -> Path:
 
 
 # --- step 5: after the commit --------------------------------------------------------------------
+
+
+def _finish_unless_being_made(directory: Path) -> list[str]:
+    """`_finish`, unless another program is creating or restoring this wallet right now
+    (cairn.walletlock): the temporary files it is writing are its own, not leftovers."""
+    try:
+        lock = WalletLock.take(directory)
+    except WalletBusy:
+        return []
+    except OSError:
+        return _finish(directory)  # a folder no one can write to: no one is making a wallet there
+    with lock:
+        return _finish(directory)
 
 
 def _finish(directory: Path) -> list[str]:

@@ -10,6 +10,12 @@ labelled updates the fields it carries and keeps the others, so a line with only
 ``"spendable"`` never wipes a label's text. Files come from anywhere, so every line is checked
 (size, JSON, type, reference, for ``addr`` the wallet's network) and a bad line is skipped with
 its reason while the others are kept.
+
+References are kept in one form (`canonical_label_ref`): a txid in lower case, a bech32 address
+in lower case (BIP173 allows it all in upper case too; mixed case is no address), a base58
+address as it is (its case is part of it). So `ABCD…` and `abcd…` are one label, whichever way
+it was typed or imported. Records an older Cairn stored under another form of their reference
+are read as the same label, and the next change to it replaces them.
 """
 
 from __future__ import annotations
@@ -23,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 from cairn.events import EventBus, LabelChanged
 from cairn.keys import Network
-from cairn.usererrors import UserError
+from cairn.usererrors import UserError, undecodable
 from cairn.wallet.addresses import parse_address
 from cairn.wallet.errors import InvalidAddress, WrongNetworkAddress
 
@@ -42,6 +48,8 @@ MAX_REASONS_SHOWN = 5
 
 _TXID = re.compile(r"[0-9a-fA-F]{64}")
 _OUTPOINT = re.compile(r"[0-9a-fA-F]{64}:[0-9]{1,10}")
+# The human-readable parts of Bitcoin's bech32 addresses (mainnet, testnet and signet, regtest).
+_BECH32_PREFIXES = ("bc1", "tb1", "bcrt1")
 
 
 @dataclass(frozen=True)
@@ -112,20 +120,42 @@ def label_record_name(type_: str, ref: str) -> str:
     return f"{LABEL_PREFIX}{type_}/{ref}"
 
 
-def check_label_ref(type_: str, ref: str) -> None:
-    """Raise LabelError unless ``ref`` is a reference BIP-329 allows for ``type_``."""
+def canonical_label_ref(type_: str, ref: str) -> str:
+    """``ref`` in the one form labels are kept under (see the module's docstring); LabelError
+    unless it is a reference BIP-329 allows for ``type_``."""
     if type_ not in LABEL_TYPES:
         raise LabelError(f'unknown label type "{type_}" (BIP-329 has {", ".join(LABEL_TYPES)})')
     if not ref or len(ref) > MAX_REF_CHARS:
         raise LabelError(f"a {type_} label needs a reference of 1 to {MAX_REF_CHARS} characters")
+    if undecodable(ref):
+        raise LabelError(f"a {type_} label's reference is not UTF-8 text")
     if any(ord(c) < 32 or ord(c) == 127 for c in ref):
         raise LabelError(
             f"a {type_} label's reference cannot contain control characters (such as a newline)"
         )
-    if type_ == "tx" and not _TXID.fullmatch(ref):
-        raise LabelError("a tx label's ref must be a transaction id (64 hex characters)")
-    if type_ in ("input", "output") and not _OUTPOINT.fullmatch(ref):
-        raise LabelError(f"an {type_} label's ref must be txid:index")
+    if type_ == "tx":
+        if not _TXID.fullmatch(ref):
+            raise LabelError("a tx label's ref must be a transaction id (64 hex characters)")
+        return ref.lower()
+    if type_ in ("input", "output"):
+        if not _OUTPOINT.fullmatch(ref):
+            raise LabelError(f"an {type_} label's ref must be txid:index")
+        return ref.lower()
+    if type_ == "addr" and ref.lower().startswith(_BECH32_PREFIXES):
+        if ref not in (ref.lower(), ref.upper()):
+            raise LabelError(
+                "an addr label's ref mixes upper and lower case, which no bech32 address does"
+            )
+        return ref.lower()
+    return ref
+
+
+def check_label_text(text: str) -> None:
+    """LabelError unless ``text`` can be a label's text."""
+    if undecodable(text):
+        raise LabelError("a label must be UTF-8 text; this one holds bytes that are not")
+    if len(text) > MAX_LABEL_CHARS:
+        raise LabelError(f"a label has at most {MAX_LABEL_CHARS} characters")
 
 
 def parse_label_line(text: str, network: Network | None = None) -> Label:
@@ -150,9 +180,9 @@ def parse_label_line(text: str, network: Network | None = None) -> Label:
         raise LabelError('missing "ref"')
     if label is not None and not isinstance(label, str):
         raise LabelError('"label" must be a string')
-    if label is not None and len(label) > MAX_LABEL_CHARS:
-        raise LabelError(f'"label" is longer than {MAX_LABEL_CHARS} characters')
-    check_label_ref(type_, ref)
+    if label is not None:
+        check_label_text(label)
+    ref = canonical_label_ref(type_, ref)
     if type_ == "addr" and network is not None:
         _check_address_network(ref, network)
     extra = {k: v for k, v in document.items() if k not in ("type", "ref", "label")}
@@ -224,22 +254,35 @@ class LabelBook:
         self._bus = bus
         self._lock = threading.Lock()
         self._labels: dict[tuple[str, str], Label] = {}
+        # Records of a label under another form of its reference, replaced by its next change.
+        self._other_names: dict[tuple[str, str], list[str]] = {}
         self.reload()
 
     def reload(self) -> None:
         """Read every label record again (after a restore replaced the store's contents)."""
         labels: dict[tuple[str, str], Label] = {}
-        for _name, value in self._store.scan(LABEL_PREFIX):
+        others: dict[tuple[str, str], list[str]] = {}
+        for name, value in self._store.scan(LABEL_PREFIX):
             try:
                 label = parse_label_line(value.decode())
             except (LabelError, UnicodeDecodeError):
                 continue  # an unreadable record stays on disk untouched; it is not shown
-            labels[(label.type, label.ref)] = label
+            key = (label.type, label.ref)
+            if name != label_record_name(*key):
+                others.setdefault(key, []).append(name)  # an older Cairn's form of the ref
+                if key in labels:
+                    continue  # the record under the canonical name wins
+            labels[key] = label
         with self._lock:
             self._labels = labels
+            self._other_names = others
 
     def get(self, type_: str, ref: str) -> str | None:
-        """The label text of ``ref``, or None."""
+        """The label text of ``ref`` (in any form it may be written in), or None."""
+        try:
+            ref = canonical_label_ref(type_, ref)
+        except LabelError:
+            return None  # no such reference, so no label for it
         with self._lock:
             found = self._labels.get((type_, ref))
         return found.label if found is not None else None
@@ -255,22 +298,23 @@ class LabelBook:
         With ``network``, an ``addr`` label must name an address of that network (as an
         import checks it), so that a `label list` file can always be imported again.
         """
-        check_label_ref(type_, ref)
+        ref = canonical_label_ref(type_, ref)
         if type_ == "addr" and network is not None and label is not None and label.strip():
             _check_address_network(ref, network)
         text = label.strip() if label is not None else ""
-        if len(text) > MAX_LABEL_CHARS:
-            raise LabelError(f"a label has at most {MAX_LABEL_CHARS} characters")
+        check_label_text(text)
         key = (type_, ref)
         with self._lock:
             current = self._labels.get(key)
+            others = self._other_names.pop(key, [])
             if text:
                 extra = current.extra if current is not None else {}
                 updated = Label(type_, ref, text, extra)
-                self._store.put(label_record_name(type_, ref), _encode(updated))
+                puts = {label_record_name(type_, ref): _encode(updated)}
+                self._store.batch(puts=puts, deletes=others)
                 self._labels[key] = updated
             elif current is not None:
-                self._store.delete(label_record_name(type_, ref))
+                self._store.batch(deletes=[label_record_name(type_, ref), *others])
                 del self._labels[key]
             else:
                 return
@@ -299,8 +343,12 @@ class LabelBook:
                 if self._labels.get(key) is None or self._labels[key].to_json() != label.to_json()
             }
             if changed:
+                others = [n for key in changed for n in self._other_names.pop(key, [])]
                 self._store.batch(
-                    puts={label_record_name(*key): _encode(label) for key, label in changed.items()}
+                    puts={
+                        label_record_name(*key): _encode(label) for key, label in changed.items()
+                    },
+                    deletes=others,
                 )
                 self._labels.update(changed)
         for (type_, ref), label in changed.items():

@@ -6,6 +6,7 @@ import re
 from typing import TYPE_CHECKING
 
 from cairn.events import EventBus, PreferencesChanged
+from cairn.usererrors import undecodable
 
 if TYPE_CHECKING:
     from cairn.storage import RecordStore
@@ -19,8 +20,17 @@ _NAME = re.compile(r"[a-z0-9][a-z0-9_.-]{0,63}")
 
 def preference_record_name(name: str) -> str:
     if not _NAME.fullmatch(name):
-        raise ValueError(f"bad preference name {name!r} (lower-case letters, digits, _ . -)")
+        shown = "that is not UTF-8 text" if undecodable(name) else repr(name)
+        raise ValueError(f"bad preference name {shown} (lower-case letters, digits, _ . -)")
     return PREFS_PREFIX + name
+
+
+def check_preference_value(value: str) -> None:
+    """ValueError unless ``value`` can be stored as a preference (UTF-8 text)."""
+    if undecodable(value):
+        raise ValueError(
+            "a preference's value must be UTF-8 text; this one holds bytes that are not"
+        )
 
 
 class Preferences:
@@ -47,6 +57,7 @@ class Preferences:
                 return
             self._store.delete(record)
         else:
+            check_preference_value(value)
             encoded = value.encode()
             if current == encoded:
                 return

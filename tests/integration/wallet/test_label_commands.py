@@ -167,3 +167,55 @@ def test_the_preferences_the_app_reads_are_checked_as_its_settings_check_them(da
     assert capsys.readouterr().out == "alice@example.com\n"
     assert wallet_cli(data_dir, "prefs", "set", "unit", "") == 0  # empty: removed
     assert wallet_cli(data_dir, "prefs", "get", "unit") == 13
+
+
+BASE58_ADDRESS = "mipcBbFg9gMiCh81Kj8tqqdgoZub1ZJRfn"  # its case is part of it
+
+
+def test_a_ref_in_upper_case_names_the_same_label_everywhere(data_dir, tmp_path, capsys):
+    assert wallet_cli(data_dir, "label", "set", "tx", TXID.upper(), "Rent, March") == 0
+    assert wallet_cli(data_dir, "label", "get", "tx", TXID) == 0
+    assert capsys.readouterr().out == "Rent, March\n"
+    assert wallet_cli(data_dir, "label", "set", "addr", ADDRESS.upper(), "Shop") == 0
+    assert wallet_cli(data_dir, "label", "get", "addr", ADDRESS) == 0
+    assert wallet_cli(data_dir, "label", "get", "addr", ADDRESS.upper()) == 0
+    assert capsys.readouterr().out == "Shop\nShop\n"
+    assert set(labels_in(data_dir)) == {("tx", TXID), ("addr", ADDRESS)}
+    # A bech32 address in mixed case is no address; a base58 one is kept exactly as it is.
+    mixed = ADDRESS[:10].upper() + ADDRESS[10:]
+    assert wallet_cli(data_dir, "label", "set", "addr", mixed, "x") == 2
+    assert "mixes upper and lower case" in capsys.readouterr().err
+    assert wallet_cli(data_dir, "label", "set", "addr", BASE58_ADDRESS, "Old") == 0
+    assert wallet_cli(data_dir, "label", "set", "addr", BASE58_ADDRESS.lower(), "x") == 2
+    assert ("addr", BASE58_ADDRESS) in labels_in(data_dir)
+    # An import names them in any case too: one label each, merged.
+    exported = tmp_path / "upper.jsonl"
+    exported.write_text(
+        json.dumps({"type": "tx", "ref": TXID.upper(), "label": "Rent"})
+        + "\n"
+        + json.dumps({"type": "output", "ref": f"{TXID.upper()}:1", "label": "change"})
+        + "\n"
+    )
+    assert wallet_cli(data_dir, "label", "import", str(exported)) == 0
+    assert set(labels_in(data_dir)) == {
+        ("tx", TXID),
+        ("addr", ADDRESS),
+        ("addr", BASE58_ADDRESS),
+        ("output", f"{TXID}:1"),
+    }
+    capsys.readouterr()
+    # And removing it in upper case removes it.
+    assert wallet_cli(data_dir, "label", "set", "tx", TXID.upper(), "") == 0
+    assert wallet_cli(data_dir, "label", "get", "tx", TXID) == 13
+
+
+def test_what_is_not_there_is_said_on_stderr(data_dir, capsys):
+    capsys.readouterr()
+    assert wallet_cli(data_dir, "label", "get", "addr", ADDRESS) == 13
+    out = capsys.readouterr()
+    assert out.out == "" and out.err == f"cairn: no addr label for {ADDRESS}\n"
+    assert wallet_cli(data_dir, "prefs", "get", "fiat_currency") == 13
+    out = capsys.readouterr()
+    assert out.out == "" and out.err == "cairn: no preference fiat_currency is set\n"
+    assert wallet_cli(data_dir, "label", "get", "tx", "not-a-txid") == 2
+    assert "must be a transaction id" in capsys.readouterr().err

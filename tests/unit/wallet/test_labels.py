@@ -220,3 +220,29 @@ def test_a_file_far_too_large_for_labels_is_refused_whole():
     with pytest.raises(LabelError, match="larger than 16 MiB"):
         book.import_jsonl(line * (17 * 1024 * 1024 // len(line)), Network.REGTEST)
     assert book.all() == []
+
+
+def test_a_label_an_older_cairn_stored_under_an_upper_case_ref_is_the_same_label(bus_events):
+    bus, _seen = bus_events
+    store = MemoryStore()
+    old = f"labels/tx/{TXID.upper()}"
+    store.put(old, json.dumps({"type": "tx", "ref": TXID.upper(), "label": "rent"}).encode())
+    book = LabelBook(store, bus)
+    assert book.get("tx", TXID) == book.get("tx", TXID.upper()) == "rent"
+    assert [(label.type, label.ref) for label in book.all()] == [("tx", TXID)]
+    # Its next change is stored under the one name, and the old record goes.
+    book.set("tx", TXID, "rent, March")
+    assert store.get(old) is None
+    assert json.loads(store.get(f"labels/tx/{TXID}") or b"")["label"] == "rent, March"
+    assert LabelBook(store, bus).all() == book.all()
+
+
+@pytest.mark.parametrize("text", ["\udcff", "rent \udc80"])
+def test_text_that_is_not_utf8_is_refused_set_or_imported(text: str):
+    book = LabelBook(MemoryStore(), EventBus())
+    with pytest.raises(LabelError, match="UTF-8"):
+        book.set("tx", TXID, text)
+    line = json.dumps({"type": "tx", "ref": TXID, "label": text})  # "\udcff" as a JSON escape
+    result = book.import_jsonl(line + "\n")
+    assert result.imported == 0 and "UTF-8" in result.errors[0].reason
+    assert book.all() == []
