@@ -43,7 +43,8 @@ EXIT_CODES = {
     EXIT_NOT_FOUND: "no such label or preference (`cairn wallet label get`, `prefs get`)",
     EXIT_INCOMPLETE: "the backup is incomplete: a device's full backup into it has not "
     "finished (restore: add --incomplete to restore what it holds); nothing was changed",
-    EXIT_OUTPUT_CLOSED: "the output was closed before all of it was written (`| head`)",
+    EXIT_OUTPUT_CLOSED: "the output could not be written: closed before all of it was written "
+    "(`| head`), closed from the start, or on a full disk (the message says what was done)",
 }
 
 

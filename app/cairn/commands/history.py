@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from cairn.exitcodes import EXIT_UNREACHABLE, EXIT_USAGE
+from cairn.localfaults import write_output
 from cairn.wallet.amounts import Unit, format_amount
 
 if TYPE_CHECKING:
@@ -58,9 +59,9 @@ async def history_command(data_dir: Path, args: argparse.Namespace) -> int:
     finally:
         await session.close()
     if args.json:
-        print(json.dumps(_as_json(balance, items), sort_keys=True))
+        write_output(json.dumps(_as_json(balance, items), sort_keys=True))
     else:
-        print(_as_text(balance, items))
+        write_output(_as_text(balance, items))
     if synced.error is not None:
         print(f"cairn: {synced.error}; shown as of the last sync", file=sys.stderr)
         return EXIT_UNREACHABLE

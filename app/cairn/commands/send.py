@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from cairn.exitcodes import EXIT_REFUSED, EXIT_UNREACHABLE, EXIT_USAGE
+from cairn.localfaults import OutputNotWritten, write_output
 from cairn.wallet.amounts import (
     AmountError,
     Unit,
@@ -96,8 +97,21 @@ async def send_command(data_dir: Path, args: argparse.Namespace) -> int:
         return EXIT_USAGE
     finally:
         await session.close()
-    print(txid)
+    _tell_sent(txid)
     return 0
+
+
+def _tell_sent(txid: str) -> None:
+    """Print the txid; if standard output cannot take it, stderr says the payment went out
+    (a script that retried on a failure would pay twice)."""
+    try:
+        write_output(txid)
+    except OutputNotWritten as exc:
+        raise OutputNotWritten(
+            exc.reason,
+            message=f"the payment was sent (txid {txid}), but its txid could not be written "
+            f"to standard output: {exc.reason}; do not send it again",
+        ) from None
 
 
 async def back_up_now_or_later(session: Session, what: str) -> None:

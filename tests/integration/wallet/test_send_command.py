@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 from cairn.config import AppConfig, save_config
-from cairn.exitcodes import EXIT_REFUSED, EXIT_UNREACHABLE, EXIT_USAGE
+from cairn.exitcodes import EXIT_OUTPUT_CLOSED, EXIT_REFUSED, EXIT_UNREACHABLE, EXIT_USAGE
 from cairn.keys import Network, generate_mnemonic
 from tests.support.backupd import BackupServer
 from tests.support.devnet import DevnetProcess
@@ -18,17 +18,41 @@ from tests.support.devnet import DevnetProcess
 OTHER = "bcrt1q6rz28mcfaxtmd6v789l9rrlrusdprr9pz3cppk"
 
 
-def cairn(home: Path, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+def cairn(
+    home: Path, *args: str, stdin: str | None = None, stdout: str = "pipe"
+) -> subprocess.CompletedProcess[str]:
+    """Run `cairn ARGS --data-dir HOME`; `stdout` "full" writes to /dev/full, "closed" starts
+    it with standard output closed (`>&-`)."""
     env = {k: v for k, v in os.environ.items() if k != "CAIRN_DATA_DIR"}
-    return subprocess.run(
-        [sys.executable, "-m", "cairn", *args, "--data-dir", str(home)],
-        input=stdin,
-        capture_output=True,
-        text=True,
-        timeout=180,
-        check=False,
-        env=env,
-    )
+    with open(os.devnull if stdout != "full" else "/dev/full", "w") as sink:
+        return subprocess.run(
+            [sys.executable, "-m", "cairn", *args, "--data-dir", str(home)],
+            input=stdin,
+            stdout=subprocess.PIPE if stdout == "pipe" else sink,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=180,
+            check=False,
+            env=env,
+            preexec_fn=(lambda: os.close(1)) if stdout == "closed" else None,
+        )
+
+
+def funded_wallet(
+    tmp_path: Path, devnet: DevnetProcess, backupd: BackupServer | None, sat: int
+) -> Path:
+    """A new wallet on the devnet (backed up to `backupd`) holding `sat`, confirmed."""
+    home = tmp_path / "laptop"
+    home.mkdir(mode=0o700)
+    url = backupd.url if backupd is not None else None
+    config = AppConfig(network=Network.REGTEST, backup_server_url=url, esplora_url=devnet.url)
+    save_config(home, config)
+    made = cairn(home, "wallet", "create", "--words-stdin", stdin=generate_mnemonic())
+    assert made.returncode == 0, made.stderr
+    received = cairn(home, "wallet", "receive")
+    assert received.returncode == 0, received.stderr
+    devnet.faucet(received.stdout.split()[0], sat, mine=True)
+    return home
 
 
 def test_a_payment_is_shown_confirmed_sent_and_backed_up(
@@ -132,3 +156,36 @@ def test_without_the_chain_server_nothing_is_sent_and_history_says_so(
     shown = cairn(home, "wallet", "history", "--json")
     assert shown.returncode == EXIT_UNREACHABLE and "as of the last sync" in shown.stderr
     assert json.loads(shown.stdout)["transactions"] == []
+
+
+def test_an_output_that_cannot_be_written_is_told_and_a_payment_sent_says_it_was(
+    tmp_path: Path, backupd: BackupServer, devnet: DevnetProcess
+) -> None:
+    home = funded_wallet(tmp_path, devnet, backupd, 100_000)
+    # Started with standard output closed, nothing is done: no payment, no address handed out.
+    for command in (["send", OTHER, "1000 sat", "--fee-rate", "2", "--yes"], ["receive"]):
+        closed = cairn(home, "wallet", *command, stdout="closed")
+        assert closed.returncode == EXIT_OUTPUT_CLOSED, closed.stderr
+        assert "standard output is closed; nothing was done" in closed.stderr
+    for command in (["history"], ["label", "list"]):
+        closed = cairn(home, "wallet", *command, stdout="closed")
+        assert closed.returncode == EXIT_OUTPUT_CLOSED, closed.stderr
+    (faucet,) = json.loads(cairn(home, "wallet", "history", "--json").stdout)["transactions"]
+    assert cairn(home, "wallet", "label", "set", "tx", faucet["txid"], "coins").returncode == 0
+    assert cairn(home, "wallet", "receive").stdout.split()[1] == "1"  # index 0 was the faucet's
+
+    # On a full disk, the output's failure is told as such, never as the data dir's.
+    for command in (["history"], ["receive"], ["label", "list"]):
+        full = cairn(home, "wallet", *command, stdout="full")
+        assert full.returncode == EXIT_OUTPUT_CLOSED, full.stderr
+        assert "could not write to standard output: No space left on device" in full.stderr
+        assert "data dir" not in full.stderr
+    # A payment broadcast before its txid could be printed: stderr says it went, and which.
+    sent = cairn(
+        home, "wallet", "send", OTHER, "1000 sat", "--fee-rate", "2", "--yes", stdout="full"
+    )
+    assert sent.returncode == EXIT_OUTPUT_CLOSED, sent.stderr
+    assert "the payment was sent (txid " in sent.stderr and "do not send it again" in sent.stderr
+    txid = sent.stderr.split("(txid ", 1)[1][:64]
+    shown = json.loads(cairn(home, "wallet", "history", "--json").stdout)
+    assert [t["txid"] for t in shown["transactions"] if t["direction"] == "out"] == [txid]
