@@ -189,3 +189,23 @@ def test_an_output_that_cannot_be_written_is_told_and_a_payment_sent_says_it_was
     txid = sent.stderr.split("(txid ", 1)[1][:64]
     shown = json.loads(cairn(home, "wallet", "history", "--json").stdout)
     assert [t["txid"] for t in shown["transactions"] if t["direction"] == "out"] == [txid]
+
+
+def test_a_payment_spends_only_what_is_spendable_never_an_unconfirmed_one_from_others(
+    tmp_path: Path, backupd: BackupServer, devnet: DevnetProcess
+) -> None:
+    home = funded_wallet(tmp_path, devnet, backupd, 2_000_000)
+    devnet.faucet(cairn(home, "wallet", "receive").stdout.split()[0], 300_000)  # not mined
+    before = json.loads(cairn(home, "wallet", "history", "--json").stdout)["balance"]
+    assert before["spendable_sat"] == 2_000_000 and before["pending_sat"] == 300_000
+
+    more = cairn(home, "wallet", "send", OTHER, "0.0205 BTC", "--fee-rate", "2", "--yes")
+    assert more.returncode == EXIT_USAGE, more.stderr
+    assert "not enough funds: 2,000,000 sat available" in more.stderr
+    everything = cairn(home, "wallet", "send", OTHER, "max", "--fee-rate", "2", "--yes")
+    assert everything.returncode == 0, everything.stderr
+    assert "(everything spendable)" in everything.stderr
+    assert "total:   0.02000000 BTC" in everything.stderr
+    # The payment from others still waiting for its block is untouched, and still incoming.
+    after = json.loads(cairn(home, "wallet", "history", "--json").stdout)["balance"]
+    assert after["spendable_sat"] == 0 and after["pending_sat"] == 300_000
