@@ -25,6 +25,7 @@ from cairn.wallet.amounts import (
     parse_amount,
     parse_fee_rate,
 )
+from cairn.wallet.labels import LabelError, checked_label_text
 
 if TYPE_CHECKING:
     from cairn.session import Session
@@ -63,6 +64,14 @@ async def send_command(data_dir: Path, args: argparse.Namespace) -> int:
     except AmountError as exc:
         print(f"cairn: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    try:
+        memo = checked_label_text(args.memo)
+    except LabelError as exc:
+        print(
+            f"cairn: the memo (the payment's label) is refused: {exc}; nothing was sent",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
     if not args.yes and not sys.stdin.isatty():
         print("cairn: no terminal to confirm the payment on: add --yes to send", file=sys.stderr)
         return EXIT_USAGE
@@ -84,7 +93,7 @@ async def send_command(data_dir: Path, args: argparse.Namespace) -> int:
         if not args.yes and not _confirmed():
             print("cairn: nothing was sent", file=sys.stderr)
             return EXIT_REFUSED
-        txid = await wallet.send(plan, memo=args.memo.strip())
+        txid = await wallet.send(plan, memo=memo)
         await back_up_now_or_later(session, "the payment")
     except ChainUnavailable as exc:
         print(f"cairn: {exc}", file=sys.stderr)

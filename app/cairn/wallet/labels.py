@@ -108,6 +108,22 @@ class LabelError(ValueError, UserError):
     """A label that cannot be stored (bad type or reference)."""
 
 
+def checked_label_text(text: str | None) -> str:
+    """The text to keep as a label or a payment's memo, stripped ("" for none); LabelError for
+    one that cannot be kept: too long, or not text (bytes that are not UTF-8, as a command-line
+    argument brings them, surrogate-escaped). The one check of a label's text."""
+    stripped = (text or "").strip()
+    if len(stripped) > MAX_LABEL_CHARS:
+        raise LabelError(
+            f"a label has at most {MAX_LABEL_CHARS:,} characters; this one has {len(stripped):,}"
+        )
+    try:
+        stripped.encode("utf-8")
+    except UnicodeEncodeError:
+        raise LabelError("a label must be text: this one has bytes that are not UTF-8") from None
+    return stripped
+
+
 def label_record_name(type_: str, ref: str) -> str:
     return f"{LABEL_PREFIX}{type_}/{ref}"
 
@@ -150,8 +166,11 @@ def parse_label_line(text: str, network: Network | None = None) -> Label:
         raise LabelError('missing "ref"')
     if label is not None and not isinstance(label, str):
         raise LabelError('"label" must be a string')
-    if label is not None and len(label) > MAX_LABEL_CHARS:
-        raise LabelError(f'"label" is longer than {MAX_LABEL_CHARS} characters')
+    if label is not None:
+        try:
+            checked_label_text(label)
+        except LabelError as error:
+            raise LabelError(f'"label": {error}') from None
     check_label_ref(type_, ref)
     if type_ == "addr" and network is not None:
         _check_address_network(ref, network)
@@ -258,9 +277,7 @@ class LabelBook:
         check_label_ref(type_, ref)
         if type_ == "addr" and network is not None and label is not None and label.strip():
             _check_address_network(ref, network)
-        text = label.strip() if label is not None else ""
-        if len(text) > MAX_LABEL_CHARS:
-            raise LabelError(f"a label has at most {MAX_LABEL_CHARS} characters")
+        text = checked_label_text(label)
         key = (type_, ref)
         with self._lock:
             current = self._labels.get(key)

@@ -16,7 +16,7 @@ from cairn.events import EventBus, PaymentFailed, PaymentSent
 from cairn.keys import Network
 from cairn.wallet.errors import BroadcastRejected, ChainUnavailable, WalletError
 from cairn.wallet.feebump import BumpableTx, FeeBumpPlan, build_fee_bump, bumpable, sign_psbt
-from cairn.wallet.labels import LabelBook
+from cairn.wallet.labels import LabelBook, checked_label_text
 from cairn.wallet.payments import (
     PAYMENT_PREFIX,
     PaymentPlan,
@@ -67,8 +67,11 @@ class Paying:
 
         Raises BroadcastRejected (the server's reason) or ChainUnavailable, after publishing
         PaymentFailed; on success publishes PaymentSent. Idempotent: a plan already sent (a
-        second click on Send) returns its txid without sending or announcing it again.
+        second click on Send) returns its txid without sending or announcing it again. A memo
+        that cannot be kept as the payment's label is refused first (LabelError): nothing is
+        signed or sent.
         """
+        memo = checked_label_text(memo)
         with self._lock:
             tx = sign_payment(self._wallet, plan)
             already_sent = self._wallet.get_tx(tx.compute_txid()) is not None
@@ -166,7 +169,7 @@ class Paying:
         try:
             name, value = payment_record(plan, txid, memo)
             self._store.put(name, value)
-            if memo.strip():
+            if memo:
                 self._labels.set("tx", txid, memo)
         except Exception as error:
             log.error("the sent payment could not be recorded: %s", type(error).__name__)

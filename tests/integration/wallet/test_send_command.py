@@ -209,3 +209,23 @@ def test_a_payment_spends_only_what_is_spendable_never_an_unconfirmed_one_from_o
     # The payment from others still waiting for its block is untouched, and still incoming.
     after = json.loads(cairn(home, "wallet", "history", "--json").stdout)["balance"]
     assert after["spendable_sat"] == 0 and after["pending_sat"] == 300_000
+
+
+def test_a_memo_that_cannot_be_its_label_is_refused_before_anything_is_sent(
+    tmp_path: Path, backupd: BackupServer, devnet: DevnetProcess
+) -> None:
+    home = funded_wallet(tmp_path, devnet, backupd, 100_000)
+    # Too long for a label, or bytes that are not UTF-8 ($'\xff' arrives surrogate-escaped).
+    for memo in ("m" * 10_001, "rent \udcff"):
+        refused = cairn(
+            home, "wallet", "send", OTHER, "1000 sat", "--fee-rate", "2", "--memo", memo, "--yes"
+        )
+        assert refused.returncode == EXIT_USAGE, refused.stderr
+        assert "the memo (the payment's label) is refused" in refused.stderr
+        assert "nothing was sent" in refused.stderr and "pay to:" not in refused.stderr
+    shown = json.loads(cairn(home, "wallet", "history", "--json").stdout)
+    assert [t["direction"] for t in shown["transactions"]] == ["in"]
+    # The same text is refused as a label, with the same reason.
+    txid = shown["transactions"][0]["txid"]
+    labelled = cairn(home, "wallet", "label", "set", "tx", txid, "rent \udcff")
+    assert labelled.returncode == EXIT_USAGE and "not UTF-8" in labelled.stderr
