@@ -14,6 +14,7 @@ import bdkpython as bdk
 
 from cairn.events import EventBus, PaymentFailed, PaymentSent
 from cairn.keys import Network
+from cairn.wallet.chaincall import CHAIN_TIMEOUT, in_own_thread
 from cairn.wallet.errors import BroadcastRejected, ChainUnavailable, WalletError
 from cairn.wallet.feebump import BumpableTx, FeeBumpPlan, build_fee_bump, bumpable, sign_psbt
 from cairn.wallet.labels import LabelBook, checked_label_text
@@ -31,7 +32,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("cairn.wallet.core")  # the wallet's one logger, as before the split
 # bdkpython's Esplora client has no timeout of its own: a hung server must not hang the UI.
-REQUEST_TIMEOUT = 60.0
+REQUEST_TIMEOUT = CHAIN_TIMEOUT
 
 
 class Paying:
@@ -91,7 +92,7 @@ class Paying:
         """Hand ``tx`` to the chain server; BroadcastRejected or ChainUnavailable if not."""
         try:
             async with asyncio.timeout(REQUEST_TIMEOUT):
-                await asyncio.to_thread(self._client.broadcast, tx)
+                await in_own_thread(lambda: self._client.broadcast(tx))
         except Exception as error:
             reason = rejection_reason(error)
             if reason is not None:
@@ -178,7 +179,7 @@ class Paying:
         """Esplora's fee estimates: confirmation target in blocks -> sat/vB."""
         try:
             async with asyncio.timeout(REQUEST_TIMEOUT):
-                estimates = await asyncio.to_thread(self._client.get_fee_estimates)
+                estimates = await in_own_thread(self._client.get_fee_estimates)
         except Exception as error:
             raise ChainUnavailable(describe_chain_error(error, self._esplora_url)) from None
         return {int(target): float(rate) for target, rate in sorted(estimates.items())}

@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from cairn.config import AppConfig, save_config
@@ -19,7 +20,7 @@ OTHER = "bcrt1q6rz28mcfaxtmd6v789l9rrlrusdprr9pz3cppk"
 
 
 def cairn(
-    home: Path, *args: str, stdin: str | None = None, stdout: str = "pipe"
+    home: Path, *args: str, stdin: str | None = None, stdout: str = "pipe", timeout: float = 180
 ) -> subprocess.CompletedProcess[str]:
     """Run `cairn ARGS --data-dir HOME`; `stdout` "full" writes to /dev/full, "closed" starts
     it with standard output closed (`>&-`)."""
@@ -31,7 +32,7 @@ def cairn(
             stdout=subprocess.PIPE if stdout == "pipe" else sink,
             stderr=subprocess.PIPE,
             text=True,
-            timeout=180,
+            timeout=timeout,
             check=False,
             env=env,
             preexec_fn=(lambda: os.close(1)) if stdout == "closed" else None,
@@ -229,3 +230,28 @@ def test_a_memo_that_cannot_be_its_label_is_refused_before_anything_is_sent(
     txid = shown["transactions"][0]["txid"]
     labelled = cairn(home, "wallet", "label", "set", "tx", txid, "rent \udcff")
     assert labelled.returncode == EXIT_USAGE and "not UTF-8" in labelled.stderr
+
+
+def test_a_stalled_chain_server_ends_the_command_after_its_timeout(
+    tmp_path: Path, backupd: BackupServer, devnet: DevnetProcess
+) -> None:
+    home = funded_wallet(tmp_path, devnet, backupd, 100_000)
+    assert cairn(home, "wallet", "history").returncode == 0
+    devnet.pause()  # it accepts connections and never answers
+    try:
+        ran: dict[str, subprocess.CompletedProcess[str]] = {}
+        for command, said in (
+            (["history"], "shown as of the last sync"),
+            (["send", OTHER, "1000 sat", "--fee-rate", "2", "--yes"], "nothing was sent"),
+        ):
+            started = time.monotonic()
+            ran[command[0]] = cairn(home, "wallet", *command, timeout=90)
+            took = time.monotonic() - started
+            assert ran[command[0]].returncode == EXIT_UNREACHABLE, ran[command[0]].stderr
+            assert "did not answer in time" in ran[command[0]].stderr
+            assert said in ran[command[0]].stderr
+            assert took < 45, took  # about 15 s for the chain server, as for the backup server
+    finally:
+        devnet.resume()
+    assert ran["history"].stdout.startswith("spendable: 0.00100000 BTC")  # what it last knew
+    assert cairn(home, "wallet", "history").returncode == 0
