@@ -3,12 +3,13 @@
 An error is a `UserError` when its message says what happened and what the user can do about
 it (a server that cannot be reached, a wallet already there, an address that is refused): the
 screens show that message as advice. Any other exception is ours — a bug — and is shown as
-such, never as advice, with the details in the log.
+such, never as advice, with the details in the log. What the user or another program wrote
+(an address, a label) goes into a message or an output line through `printable`.
 """
 
 from __future__ import annotations
 
-__all__ = ["RefusedInput", "UserError"]
+__all__ = ["RefusedInput", "UserError", "printable"]
 
 
 class UserError(Exception):
@@ -21,3 +22,12 @@ class RefusedInput(UserError, ValueError):
 
 class SessionError(UserError):
     """Something the user can act on (server down, no server set); the message says what."""
+
+
+def printable(text: str) -> str:
+    """`text` with control characters shown as escapes (`\\n`, `\\x1b`): a label, a value or
+    an argument written elsewhere must not move the cursor or recolour the terminal it is
+    printed on, and stays one line."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() or c == " " else repr(c)[1:-1] for c in text)

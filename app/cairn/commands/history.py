@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from cairn.exitcodes import EXIT_UNREACHABLE, EXIT_USAGE
 from cairn.localfaults import write_output
+from cairn.usererrors import printable
 from cairn.wallet.amounts import Unit, format_amount
 
 if TYPE_CHECKING:
@@ -99,7 +100,7 @@ def _as_text(balance: Balance, items: list[HistoryItem]) -> str:
     for item in items:
         when = time.strftime("%Y-%m-%d %H:%M", time.gmtime(item.time)) if item.time else "?"
         state = f"{item.confirmations} conf" if item.confirmed else "unconfirmed"
-        label = item.shown_label.replace("\n", " ")
+        label = printable(item.shown_label)
         lines.append(
             f"{when}  {item.direction.value:<4} {format_amount(item.amount_sat, Unit.BTC):>18}"
             f"  {state:<12} {item.txid}  {label}".rstrip()

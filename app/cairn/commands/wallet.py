@@ -42,6 +42,7 @@ from cairn.localfaults import output_is_open, told_as_local_fault, write_output
 from cairn.onboarding.validation import email_problem
 from cairn.seedfile import seed_exists
 from cairn.storage import SqliteStore
+from cairn.usererrors import printable
 from cairn.wallet.amounts import Unit
 from cairn.wallet.errors import AddressNotReserved
 from cairn.wallet.labels import LABEL_TYPES, MAX_IMPORT_BYTES, LabelBook, LabelError
@@ -188,15 +189,6 @@ def _import_labels(book: LabelBook, file: str, network: Network) -> int:
         print(f"cairn: {file}: {more:,} more lines skipped", file=sys.stderr)
     write_output(result.summary())
     return EXIT_USAGE if result.errors else 0
-
-
-def printable(text: str) -> str:
-    """`text` with control characters shown as escapes (`\\n`, `\\x1b`): a label or a value
-    written elsewhere must not move the cursor or recolour the terminal it is printed on, and
-    stays one line."""
-    if text.isprintable():
-        return text
-    return "".join(c if c.isprintable() or c == " " else repr(c)[1:-1] for c in text)
 
 
 def checked_preference(name: str, value: str) -> str | None:

@@ -48,7 +48,8 @@ def funded_wallet(
     url = backupd.url if backupd is not None else None
     config = AppConfig(network=Network.REGTEST, backup_server_url=url, esplora_url=devnet.url)
     save_config(home, config)
-    made = cairn(home, "wallet", "create", "--words-stdin", stdin=generate_mnemonic())
+    create = ["wallet", "create", "--words-stdin", *([] if url else ["--no-backup"])]
+    made = cairn(home, *create, stdin=generate_mnemonic())
     assert made.returncode == 0, made.stderr
     received = cairn(home, "wallet", "receive")
     assert received.returncode == 0, received.stderr
@@ -255,3 +256,28 @@ def test_a_stalled_chain_server_ends_the_command_after_its_timeout(
         devnet.resume()
     assert ran["history"].stdout.startswith("spendable: 0.00100000 BTC")  # what it last knew
     assert cairn(home, "wallet", "history").returncode == 0
+
+
+def test_labels_and_addresses_from_elsewhere_reach_the_terminal_escaped(
+    tmp_path: Path, devnet: DevnetProcess
+) -> None:
+    home = funded_wallet(tmp_path, devnet, None, 100_000)
+    (faucet,) = json.loads(cairn(home, "wallet", "history", "--json").stdout)["transactions"]
+    hostile = "\x1b[31mpaid\x1b[0m\rfrom Bob\x07"
+    assert cairn(home, "wallet", "label", "set", "tx", faucet["txid"], hostile).returncode == 0
+    shown = cairn(home, "wallet", "history")
+    assert shown.returncode == 0, shown.stderr
+    assert "\\x1b[31mpaid\\x1b[0m\\rfrom Bob\\x07" in shown.stdout
+    assert not any(c in shown.stdout for c in "\x1b\r\x07")
+    # As `label get` shows it; --json keeps the label as it is (JSON escapes it).
+    got = cairn(home, "wallet", "label", "get", "tx", faucet["txid"]).stdout
+    assert got.strip() in shown.stdout
+    as_json = json.loads(cairn(home, "wallet", "history", "--json").stdout)
+    assert as_json["transactions"][0]["label"] == hostile.strip()
+
+    refused = cairn(
+        home, "wallet", "send", "bcrt1q\x1b[2Jx", "1000 sat", "--fee-rate", "2", "--yes"
+    )
+    assert refused.returncode == EXIT_USAGE, refused.stderr
+    assert '"bcrt1q\\x1b[2Jx" is not a valid Bitcoin address' in refused.stderr
+    assert "\x1b" not in refused.stderr
