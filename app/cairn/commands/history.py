@@ -17,7 +17,16 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from cairn.exitcodes import EXIT_UNREACHABLE, EXIT_USAGE
+from cairn.exitcodes import (
+    EXIT_DAMAGED,
+    EXIT_NO_WALLET,
+    EXIT_NOT_WRITTEN,
+    EXIT_OK,
+    EXIT_OUTPUT_CLOSED,
+    EXIT_UNREACHABLE,
+    EXIT_USAGE,
+    exit_code_table,
+)
 from cairn.localfaults import write_output
 from cairn.usererrors import printable
 from cairn.wallet.amounts import Unit, format_amount
@@ -27,10 +36,26 @@ if TYPE_CHECKING:
 
 __all__ = ["add_history_parser", "history_command"]
 
+EXIT_CODES_OF_HISTORY = (
+    EXIT_OK,
+    EXIT_USAGE,
+    EXIT_UNREACHABLE,
+    EXIT_NO_WALLET,
+    EXIT_DAMAGED,
+    EXIT_NOT_WRITTEN,
+    EXIT_OUTPUT_CLOSED,
+)
+
 
 def add_history_parser(commands: argparse._SubParsersAction[Any]) -> None:
     history = commands.add_parser(
-        "history", help="sync with the chain, then print the balance and every payment"
+        "history",
+        help="sync with the chain, then print the balance and every payment",
+        description="Sync with the backup server and the chain, then print the balance and "
+        "every payment, newest first. When the chain server cannot be reached, what the wallet "
+        "last knew is printed and the exit code is 4.",
+        epilog="exit codes:\n" + exit_code_table(codes=EXIT_CODES_OF_HISTORY),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     history.add_argument("--json", action="store_true", help="machine-readable output")
 
@@ -66,7 +91,7 @@ async def history_command(data_dir: Path, args: argparse.Namespace) -> int:
     if synced.error is not None:
         print(f"cairn: {synced.error}; shown as of the last sync", file=sys.stderr)
         return EXIT_UNREACHABLE
-    return 0
+    return EXIT_OK
 
 
 def _as_json(balance: Balance, items: list[HistoryItem]) -> dict[str, object]:

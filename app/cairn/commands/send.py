@@ -15,7 +15,18 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from cairn.exitcodes import EXIT_REFUSED, EXIT_UNREACHABLE, EXIT_USAGE
+from cairn.exitcodes import (
+    EXIT_DAMAGED,
+    EXIT_DECLINED,
+    EXIT_NO_WALLET,
+    EXIT_NOT_WRITTEN,
+    EXIT_OK,
+    EXIT_OUTPUT_CLOSED,
+    EXIT_REFUSED,
+    EXIT_UNREACHABLE,
+    EXIT_USAGE,
+    exit_code_table,
+)
 from cairn.localfaults import OutputNotWritten, write_output
 from cairn.wallet.amounts import (
     AmountError,
@@ -34,11 +45,27 @@ if TYPE_CHECKING:
 __all__ = ["add_send_parser", "back_up_now_or_later", "send_command"]
 
 SEND_ALL = "max"
+EXIT_CODES_OF_SEND = (
+    EXIT_OK,
+    EXIT_USAGE,
+    EXIT_UNREACHABLE,
+    EXIT_REFUSED,
+    EXIT_NO_WALLET,
+    EXIT_DAMAGED,
+    EXIT_NOT_WRITTEN,
+    EXIT_DECLINED,
+    EXIT_OUTPUT_CLOSED,
+)
 
 
 def add_send_parser(commands: argparse._SubParsersAction[Any]) -> None:
     send = commands.add_parser(
-        "send", help="pay an address (shows the payment and asks before it is sent)"
+        "send",
+        help="pay an address (shows the payment and asks before it is sent)",
+        description="Sync with the chain, show the payment (amount, fee, total, change), send "
+        "it once confirmed, and print its txid.",
+        epilog="exit codes:\n" + exit_code_table(codes=EXIT_CODES_OF_SEND),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     send.add_argument("address", help="the recipient's Bitcoin address")
     send.add_argument(
@@ -91,8 +118,8 @@ async def send_command(data_dir: Path, args: argparse.Namespace) -> int:
         plan = wallet.plan_payment(args.address, amount, fee_rate)
         _show(plan)
         if not args.yes and not _confirmed():
-            print("cairn: nothing was sent", file=sys.stderr)
-            return EXIT_REFUSED
+            print("cairn: not confirmed; nothing was sent", file=sys.stderr)
+            return EXIT_DECLINED
         txid = await wallet.send(plan, memo=memo)
         await back_up_now_or_later(session, "the payment")
     except ChainUnavailable as exc:
@@ -107,7 +134,7 @@ async def send_command(data_dir: Path, args: argparse.Namespace) -> int:
     finally:
         await session.close()
     _tell_sent(txid)
-    return 0
+    return EXIT_OK
 
 
 def _tell_sent(txid: str) -> None:

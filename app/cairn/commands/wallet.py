@@ -13,7 +13,9 @@ against the other devices on this seed (when a backup server is set and reachabl
 `label import` merges a BIP-329 file (from Sparrow, Electrum or `label list`; `-` reads standard
 input) and prints what it imported and skipped; `labels` is another name for `label`.
 Exit codes: 0 done, 2 bad arguments (or an import that skipped lines: the valid ones are imported
-all the same), 7 no wallet in this data dir, 13 no such label or preference.
+all the same), 7 no wallet in this data dir, 13 no such label or preference, 141 the output could
+not be written; `send --help` and `history --help` list theirs (4: the chain server cannot be
+reached, 15: a payment not confirmed at its prompt).
 """
 
 from __future__ import annotations

@@ -11,7 +11,14 @@ import time
 from pathlib import Path
 
 from cairn.config import AppConfig, save_config
-from cairn.exitcodes import EXIT_OUTPUT_CLOSED, EXIT_REFUSED, EXIT_UNREACHABLE, EXIT_USAGE
+from cairn.exitcodes import (
+    EXIT_CODES,
+    EXIT_DECLINED,
+    EXIT_OUTPUT_CLOSED,
+    EXIT_REFUSED,
+    EXIT_UNREACHABLE,
+    EXIT_USAGE,
+)
 from cairn.keys import Network, generate_mnemonic
 from tests.support.backupd import BackupServer
 from tests.support.devnet import DevnetProcess
@@ -137,8 +144,12 @@ def test_a_payment_not_confirmed_at_the_terminal_is_not_sent(
         timeout=180,
         check=False,
     )
-    assert answered.returncode == EXIT_REFUSED, answered.stdout
-    assert "everything spendable" in answered.stdout and "nothing was sent" in answered.stdout
+    # Declined: its own exit code, not a server's refusal.
+    assert answered.returncode == EXIT_DECLINED, answered.stdout
+    assert "everything spendable" in answered.stdout
+    assert "not confirmed; nothing was sent" in answered.stdout
+    shown = json.loads(cairn(home, "wallet", "history", "--json").stdout)
+    assert [t["direction"] for t in shown["transactions"]] == ["in"]
 
 
 def test_without_the_chain_server_nothing_is_sent_and_history_says_so(
@@ -281,3 +292,16 @@ def test_labels_and_addresses_from_elsewhere_reach_the_terminal_escaped(
     assert refused.returncode == EXIT_USAGE, refused.stderr
     assert '"bcrt1q\\x1b[2Jx" is not a valid Bitcoin address' in refused.stderr
     assert "\x1b" not in refused.stderr
+
+
+def test_send_and_history_list_their_exit_codes_in_their_help(tmp_path: Path) -> None:
+    for command, codes in (
+        ("send", (0, 2, 4, EXIT_REFUSED, EXIT_DECLINED, EXIT_OUTPUT_CLOSED)),
+        ("history", (0, 2, 4, EXIT_OUTPUT_CLOSED)),
+    ):
+        helped = cairn(tmp_path, "wallet", command, "--help")
+        assert helped.returncode == 0, helped.stderr
+        listed = helped.stdout.split("exit codes:\n", 1)[1]
+        for code in codes:
+            assert f"{code:>3}  {EXIT_CODES[code]}" in listed
+    assert "chain server cannot be reached" in EXIT_CODES[EXIT_UNREACHABLE]
