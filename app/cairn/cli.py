@@ -99,8 +99,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Cairn: a Bitcoin wallet that backs up every change and restores everything "
         "from twelve words.",
         epilog="Also: `cairn devnet ...`, `cairn backup ...`, `cairn restore ...` (see their "
-        "--help).\n\nexit codes (the app, `wallet create`, `backup` and `restore`):\n"
-        + exit_code_table(),
+        "--help).\n\nexit codes (the app, `wallet`, `backup` and `restore`):\n" + exit_code_table(),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"cairn {__version__}")

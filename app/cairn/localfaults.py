@@ -5,6 +5,10 @@ Cairn's: the user is told which file, what is wrong with it and what to do, and 
 exits with a documented code (cairn.exitcodes). Every entry point (the app's start, `cairn
 backup`, `cairn restore`, `cairn wallet create`) asks `local_fault` about an error before it
 treats it as a bug.
+
+Standard output is not the data dir: a command writes its output with `write_output`, and an
+output that cannot be written (closed, on a full disk, its reader gone) is told as such, with
+its own exit code, never as a file of the data dir that could not be written.
 """
 
 from __future__ import annotations
@@ -44,6 +48,40 @@ _SQLITE_NOT_WRITTEN = frozenset(
 )
 
 
+class OutputNotWritten(Exception):
+    """Standard output could not be written, for ``reason``; ``str(error)`` says so, or says
+    ``message`` instead (what a command had done that the output was to tell).
+
+    ``quiet``: the reader went away (`| head`), which needs no message, as a program killed by
+    SIGPIPE prints none.
+    """
+
+    def __init__(self, reason: str, *, quiet: bool = False, message: str = "") -> None:
+        super().__init__(message or f"could not write to standard output: {reason}")
+        self.reason = reason
+        self.quiet = quiet
+
+
+def output_is_open() -> bool:
+    """False when the command was started with its standard output closed (`>&-`)."""
+    return sys.stdout is not None
+
+
+def write_output(text: str, *, end: str = "\n") -> None:
+    """Write `text` on standard output and flush it: OutputNotWritten if it cannot be written."""
+    if sys.stdout is None:
+        raise OutputNotWritten("it is closed")
+    try:
+        if text or end:  # even an empty write reaches the file, and a full disk refuses it
+            sys.stdout.write(text + end)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        raise OutputNotWritten("its reader closed it", quiet=True) from None
+    except (OSError, ValueError) as error:
+        reason = error.strerror if isinstance(error, OSError) else None
+        raise OutputNotWritten(reason or str(error) or type(error).__name__) from None
+
+
 @dataclass(frozen=True)
 class LocalFault:
     """What to print (one line, without the program name) and the exit code."""
@@ -59,8 +97,15 @@ def told_as_local_fault(command: Callable[[], int], *, doing: str = "") -> int:
     upgraded"). Any other error is not the machine's fault and goes on up.
     """
     try:
-        return command()
+        code = command()
+        if output_is_open():
+            write_output("", end="")  # what is still buffered, while a failure can be told
+        return code
     except BrokenPipeError:
+        return _output_closed()
+    except OutputNotWritten as exc:
+        if not exc.quiet:
+            print(f"cairn: {exc}", file=sys.stderr)
         return _output_closed()
     except Exception as exc:
         fault = local_fault(exc)
@@ -71,9 +116,11 @@ def told_as_local_fault(command: Callable[[], int], *, doing: str = "") -> int:
 
 
 def _output_closed() -> int:
-    """The reader of the output went away (`cairn wallet label list | head`): not a fault of
-    the data dir. Ends quietly, as a program killed by SIGPIPE does; what is still buffered
-    goes nowhere instead of failing again at exit."""
+    """The output could not be written (`cairn wallet label list | head`, a full disk): not a
+    fault of the data dir. What is still buffered goes nowhere instead of failing again at
+    exit."""
+    if sys.stdout is None:
+        return EXIT_OUTPUT_CLOSED
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, sys.stdout.fileno())
     os.close(devnull)

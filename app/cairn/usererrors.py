@@ -3,12 +3,13 @@
 An error is a `UserError` when its message says what happened and what the user can do about
 it (a server that cannot be reached, a wallet already there, an address that is refused): the
 screens show that message as advice. Any other exception is ours — a bug — and is shown as
-such, never as advice, with the details in the log.
+such, never as advice, with the details in the log. What the user or another program wrote
+(an address, a label) goes into a message or an output line through `printable`.
 """
 
 from __future__ import annotations
 
-__all__ = ["RefusedInput", "UserError", "undecodable"]
+__all__ = ["RefusedInput", "UserError", "printable", "undecodable"]
 
 
 class UserError(Exception):
@@ -29,3 +30,12 @@ def undecodable(text: str) -> bool:
     surrogates, which no file, record or screen can take. Every check of text the user gives
     refuses it with its own message."""
     return any("\ud800" <= c <= "\udfff" for c in text)
+
+
+def printable(text: str) -> str:
+    """`text` with control characters shown as escapes (`\\n`, `\\x1b`): a label, a value or
+    an argument written elsewhere must not move the cursor or recolour the terminal it is
+    printed on, and stays one line."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() or c == " " else repr(c)[1:-1] for c in text)

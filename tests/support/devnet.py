@@ -11,7 +11,9 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -93,6 +95,8 @@ class DevnetProcess:
         process, self._process = self._process, None
         if process is None:
             return
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(process.pid, signal.SIGCONT)  # a paused devnet must be running to stop
         process.terminate()
         try:
             process.wait(timeout=10)
@@ -103,6 +107,17 @@ class DevnetProcess:
     def close(self) -> None:
         self.stop()
         self._http.close()
+
+    def pause(self) -> None:
+        """Stop the process where it is (SIGSTOP): connections are still accepted by the
+        kernel, and no request is ever answered, as with a stalled server."""
+        assert self._process is not None
+        os.kill(self._process.pid, signal.SIGSTOP)
+
+    def resume(self) -> None:
+        """Let a paused process run again (SIGCONT)."""
+        assert self._process is not None
+        os.kill(self._process.pid, signal.SIGCONT)
 
     @property
     def running(self) -> bool:

@@ -17,7 +17,18 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from cairn.exitcodes import EXIT_UNREACHABLE, EXIT_USAGE
+from cairn.exitcodes import (
+    EXIT_DAMAGED,
+    EXIT_NO_WALLET,
+    EXIT_NOT_WRITTEN,
+    EXIT_OK,
+    EXIT_OUTPUT_CLOSED,
+    EXIT_UNREACHABLE,
+    EXIT_USAGE,
+    exit_code_table,
+)
+from cairn.localfaults import write_output
+from cairn.usererrors import printable
 from cairn.wallet.amounts import Unit, format_amount
 
 if TYPE_CHECKING:
@@ -25,10 +36,26 @@ if TYPE_CHECKING:
 
 __all__ = ["add_history_parser", "history_command"]
 
+EXIT_CODES_OF_HISTORY = (
+    EXIT_OK,
+    EXIT_USAGE,
+    EXIT_UNREACHABLE,
+    EXIT_NO_WALLET,
+    EXIT_DAMAGED,
+    EXIT_NOT_WRITTEN,
+    EXIT_OUTPUT_CLOSED,
+)
+
 
 def add_history_parser(commands: argparse._SubParsersAction[Any]) -> None:
     history = commands.add_parser(
-        "history", help="sync with the chain, then print the balance and every payment"
+        "history",
+        help="sync with the chain, then print the balance and every payment",
+        description="Sync with the backup server and the chain, then print the balance and "
+        "every payment, newest first. When the chain server cannot be reached, what the wallet "
+        "last knew is printed and the exit code is 4.",
+        epilog="exit codes:\n" + exit_code_table(codes=EXIT_CODES_OF_HISTORY),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     history.add_argument("--json", action="store_true", help="machine-readable output")
 
@@ -58,13 +85,13 @@ async def history_command(data_dir: Path, args: argparse.Namespace) -> int:
     finally:
         await session.close()
     if args.json:
-        print(json.dumps(_as_json(balance, items), sort_keys=True))
+        write_output(json.dumps(_as_json(balance, items), sort_keys=True))
     else:
-        print(_as_text(balance, items))
+        write_output(_as_text(balance, items))
     if synced.error is not None:
         print(f"cairn: {synced.error}; shown as of the last sync", file=sys.stderr)
         return EXIT_UNREACHABLE
-    return 0
+    return EXIT_OK
 
 
 def _as_json(balance: Balance, items: list[HistoryItem]) -> dict[str, object]:
@@ -98,7 +125,7 @@ def _as_text(balance: Balance, items: list[HistoryItem]) -> str:
     for item in items:
         when = time.strftime("%Y-%m-%d %H:%M", time.gmtime(item.time)) if item.time else "?"
         state = f"{item.confirmations} conf" if item.confirmed else "unconfirmed"
-        label = item.shown_label.replace("\n", " ")
+        label = printable(item.shown_label)
         lines.append(
             f"{when}  {item.direction.value:<4} {format_amount(item.amount_sat, Unit.BTC):>18}"
             f"  {state:<12} {item.txid}  {label}".rstrip()

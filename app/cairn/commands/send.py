@@ -16,7 +16,19 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from cairn.commands.arguments import stdin_is_terminal
-from cairn.exitcodes import EXIT_REFUSED, EXIT_UNREACHABLE, EXIT_USAGE
+from cairn.exitcodes import (
+    EXIT_DAMAGED,
+    EXIT_DECLINED,
+    EXIT_NO_WALLET,
+    EXIT_NOT_WRITTEN,
+    EXIT_OK,
+    EXIT_OUTPUT_CLOSED,
+    EXIT_REFUSED,
+    EXIT_UNREACHABLE,
+    EXIT_USAGE,
+    exit_code_table,
+)
+from cairn.localfaults import OutputNotWritten, write_output
 from cairn.wallet.amounts import (
     AmountError,
     Unit,
@@ -25,6 +37,7 @@ from cairn.wallet.amounts import (
     parse_amount,
     parse_fee_rate,
 )
+from cairn.wallet.labels import LabelError, checked_label_text
 
 if TYPE_CHECKING:
     from cairn.session import Session
@@ -33,11 +46,27 @@ if TYPE_CHECKING:
 __all__ = ["add_send_parser", "back_up_now_or_later", "send_command"]
 
 SEND_ALL = "max"
+EXIT_CODES_OF_SEND = (
+    EXIT_OK,
+    EXIT_USAGE,
+    EXIT_UNREACHABLE,
+    EXIT_REFUSED,
+    EXIT_NO_WALLET,
+    EXIT_DAMAGED,
+    EXIT_NOT_WRITTEN,
+    EXIT_DECLINED,
+    EXIT_OUTPUT_CLOSED,
+)
 
 
 def add_send_parser(commands: argparse._SubParsersAction[Any]) -> None:
     send = commands.add_parser(
-        "send", help="pay an address (shows the payment and asks before it is sent)"
+        "send",
+        help="pay an address (shows the payment and asks before it is sent)",
+        description="Sync with the chain, show the payment (amount, fee, total, change), send "
+        "it once confirmed, and print its txid.",
+        epilog="exit codes:\n" + exit_code_table(codes=EXIT_CODES_OF_SEND),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     send.add_argument("address", help="the recipient's Bitcoin address")
     send.add_argument(
@@ -63,6 +92,14 @@ async def send_command(data_dir: Path, args: argparse.Namespace) -> int:
     except AmountError as exc:
         print(f"cairn: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    try:
+        memo = checked_label_text(args.memo)
+    except LabelError as exc:
+        print(
+            f"cairn: the memo (the payment's label) is refused: {exc}; nothing was sent",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
     if not args.yes and not stdin_is_terminal():
         print("cairn: no terminal to confirm the payment on: add --yes to send", file=sys.stderr)
         return EXIT_USAGE
@@ -82,9 +119,9 @@ async def send_command(data_dir: Path, args: argparse.Namespace) -> int:
         plan = wallet.plan_payment(args.address, amount, fee_rate)
         _show(plan)
         if not args.yes and not _confirmed():
-            print("cairn: nothing was sent", file=sys.stderr)
-            return EXIT_REFUSED
-        txid = await wallet.send(plan, memo=args.memo.strip())
+            print("cairn: not confirmed; nothing was sent", file=sys.stderr)
+            return EXIT_DECLINED
+        txid = await wallet.send(plan, memo=memo)
         await back_up_now_or_later(session, "the payment")
     except ChainUnavailable as exc:
         print(f"cairn: {exc}", file=sys.stderr)
@@ -97,8 +134,21 @@ async def send_command(data_dir: Path, args: argparse.Namespace) -> int:
         return EXIT_USAGE
     finally:
         await session.close()
-    print(txid)
-    return 0
+    _tell_sent(txid)
+    return EXIT_OK
+
+
+def _tell_sent(txid: str) -> None:
+    """Print the txid; if standard output cannot take it, stderr says the payment went out
+    (a script that retried on a failure would pay twice)."""
+    try:
+        write_output(txid)
+    except OutputNotWritten as exc:
+        raise OutputNotWritten(
+            exc.reason,
+            message=f"the payment was sent (txid {txid}), but its txid could not be written "
+            f"to standard output: {exc.reason}; do not send it again",
+        ) from None
 
 
 async def back_up_now_or_later(session: Session, what: str) -> None:

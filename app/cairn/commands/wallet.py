@@ -15,7 +15,9 @@ input) and prints what it imported and skipped; `labels` is another name for `la
 A txid or a bech32 address names the same label in upper or lower case; a base58 address is
 taken as written. A label or preference that is not there is said on stderr (exit 13).
 Exit codes: 0 done, 2 bad arguments (or an import that skipped lines: the valid ones are imported
-all the same), 7 no wallet in this data dir, 13 no such label or preference.
+all the same), 7 no wallet in this data dir, 13 no such label or preference, 141 the output could
+not be written; `send --help` and `history --help` list theirs (4: the chain server cannot be
+reached, 16: a payment not confirmed at its prompt).
 """
 
 from __future__ import annotations
@@ -32,12 +34,19 @@ from cairn.commands.history import add_history_parser, history_command
 from cairn.commands.send import add_send_parser, back_up_now_or_later, send_command
 from cairn.config import load_config, resolve_data_dir, wallet_dir
 from cairn.events import EventBus
-from cairn.exitcodes import EXIT_NO_WALLET, EXIT_NOT_FOUND, EXIT_REFUSED, EXIT_USAGE
+from cairn.exitcodes import (
+    EXIT_NO_WALLET,
+    EXIT_NOT_FOUND,
+    EXIT_OUTPUT_CLOSED,
+    EXIT_REFUSED,
+    EXIT_USAGE,
+)
 from cairn.keys import Network
-from cairn.localfaults import told_as_local_fault
+from cairn.localfaults import output_is_open, told_as_local_fault, write_output
 from cairn.onboarding.validation import email_problem
 from cairn.seedfile import seed_exists
 from cairn.storage import SqliteStore
+from cairn.usererrors import printable
 from cairn.wallet.amounts import Unit
 from cairn.wallet.errors import AddressNotReserved
 from cairn.wallet.labels import (
@@ -115,8 +124,18 @@ def _common(parser: argparse.ArgumentParser) -> None:
 def main(argv: Sequence[str]) -> int:
     """`cairn wallet label|prefs|receive ...` (argv after `wallet`)."""
     args = build_parser().parse_args(list(argv))
+    if _prints(args) and not output_is_open():
+        # Checked before anything is opened: a payment sent or an address handed out that
+        # could not be told would be lost to the script that asked for it.
+        print("cairn: standard output is closed; nothing was done", file=sys.stderr)
+        return EXIT_OUTPUT_CLOSED
     # A damaged store, config or seed file, or a full disk: one line and its exit code.
     return told_as_local_fault(lambda: _run(args))
+
+
+def _prints(args: argparse.Namespace) -> bool:
+    """Whether the command's answer goes to standard output (all but `set`)."""
+    return getattr(args, "action", None) != "set"
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -147,7 +166,7 @@ def _label(book: LabelBook, args: argparse.Namespace, network: Network) -> int:
     if args.action == "import":
         return _import_labels(book, args.file, network)
     if args.action == "list":
-        sys.stdout.write(book.export_jsonl())
+        write_output(book.export_jsonl(), end="")
         return 0
     try:
         ref = canonical_label_ref(args.type, args.ref)
@@ -165,7 +184,7 @@ def _print_label(book: LabelBook, type_: str, ref: str) -> int:
     if text is None:
         print(f"cairn: no {type_} label for {ref}", file=sys.stderr)
         return EXIT_NOT_FOUND
-    print(printable(text))
+    write_output(printable(text))
     return 0
 
 
@@ -192,17 +211,8 @@ def _import_labels(book: LabelBook, file: str, network: Network) -> int:
     if len(result.errors) > MAX_LINES_NAMED:
         more = len(result.errors) - MAX_LINES_NAMED
         print(f"cairn: {file}: {more:,} more lines skipped", file=sys.stderr)
-    print(result.summary())
+    write_output(result.summary())
     return EXIT_USAGE if result.errors else 0
-
-
-def printable(text: str) -> str:
-    """`text` with control characters shown as escapes (`\\n`, `\\x1b`): a label or a value
-    written elsewhere must not move the cursor or recolour the terminal it is printed on, and
-    stays one line."""
-    if text.isprintable():
-        return text
-    return "".join(c if c.isprintable() or c == " " else repr(c)[1:-1] for c in text)
 
 
 def checked_preference(name: str, value: str) -> str | None:
@@ -228,14 +238,14 @@ def checked_preference(name: str, value: str) -> str | None:
 def _prefs(preferences: Preferences, args: argparse.Namespace) -> int:
     try:
         if args.action == "list":
-            print(json.dumps(preferences.all(), sort_keys=True))
+            write_output(json.dumps(preferences.all(), sort_keys=True))
             return 0
         if args.action == "get":
             value = preferences.get(args.name)
             if value is None:
                 print(f"cairn: no preference {args.name} is set", file=sys.stderr)
                 return EXIT_NOT_FOUND
-            print(printable(value))
+            write_output(printable(value))
             return 0
         preferences.set(args.name, checked_preference(args.name, args.value))
     except ValueError as exc:
@@ -260,5 +270,5 @@ async def _receive(data_dir: Path) -> int:
         return EXIT_REFUSED
     finally:
         await session.close()
-    print(f"{address.address} {address.index}")
+    write_output(f"{address.address} {address.index}")
     return 0

@@ -1,8 +1,9 @@
 """CairnWallet: a BDK wallet from the seed, persisted as records, synced through Esplora.
 
 Threading: every call into the BDK wallet and its persister holds ``_lock``; network calls run
-without it, in a worker thread (``asyncio.to_thread``), so the event loop never blocks and the
-UI can read balance and history during a slow sync. ``sync`` and ``send`` publish their events
+without it, in a thread of their own (``chaincall.in_own_thread``: one the process does not
+wait for at exit, as a call to a stalled server never returns), so the event loop never blocks
+and the UI can read balance and history during a slow sync. ``sync`` and ``send`` publish their events
 on the calling loop's thread; receive addresses, labels and preferences publish from the worker
 thread that wrote them (see ``EventBus``: subscribers tied to a loop hand events over
 themselves).
@@ -29,6 +30,7 @@ from cairn.events import (
 from cairn.keys import Network, bip84_descriptors
 from cairn.wallet.address_list import AddressInfo, addresses_of
 from cairn.wallet.addresses import BDK_NETWORKS, network_kind
+from cairn.wallet.chaincall import in_own_thread, sync_timeout_for
 from cairn.wallet.details import TransactionDetails, details_of
 from cairn.wallet.errors import (
     RecordsNotOfThisSeed,
@@ -66,7 +68,6 @@ log = logging.getLogger(__name__)
 SCANNED_RECORD = "local/wallet/full_scan_done"
 DEFAULT_STOP_GAP = 20
 DEFAULT_PARALLEL_REQUESTS = 2
-DEFAULT_SYNC_TIMEOUT = 120.0
 # Incremental syncs watch only revealed addresses; a periodic full scan also finds payments to
 # addresses handed out elsewhere (the same words on another machine, or a backup that lagged).
 DEFAULT_FULL_SCAN_EVERY = 60
@@ -87,7 +88,7 @@ class CairnWallet(Paying, Receiving):
         persister: bdk.Persister,
         stop_gap: int,
         parallel_requests: int,
-        sync_timeout: float,
+        sync_timeout: float | None,
         full_scan_every: int = DEFAULT_FULL_SCAN_EVERY,
     ) -> None:
         self._store = store
@@ -125,10 +126,13 @@ class CairnWallet(Paying, Receiving):
         compact_every: int = DEFAULT_COMPACT_EVERY,
         stop_gap: int = DEFAULT_STOP_GAP,
         parallel_requests: int = DEFAULT_PARALLEL_REQUESTS,
-        sync_timeout: float = DEFAULT_SYNC_TIMEOUT,
+        sync_timeout: float | None = None,
         full_scan_every: int = DEFAULT_FULL_SCAN_EVERY,
     ) -> CairnWallet:
         """Load the wallet from its records, or create it when the store has none.
+
+        ``sync_timeout``: how long a sync may take; by default 15 s (as a backup server's
+        request) and a tenth of a second more for every address it asks about.
 
         Blocks on the store (run it with ``asyncio.to_thread`` or use ``open_async``).
         Raises WalletStorageError when the records cannot be read or belong to another seed.
@@ -329,13 +333,15 @@ class CairnWallet(Paying, Receiving):
             self._status = SyncStatus(SyncState.SYNCING, previous.height, previous.last_success)
             # The worker thread cannot be stopped: after a timeout or a cancellation it may still
             # finish, and then its events are published late rather than lost.
-            work = asyncio.ensure_future(asyncio.to_thread(self._sync_blocking, full))
+            with self._lock:
+                timeout = self._sync_timeout or sync_timeout_for(self._wallet, full, self._stop_gap)
+            work = asyncio.ensure_future(in_own_thread(lambda: self._sync_blocking(full)))
             self._in_flight.add(work)
             work.add_done_callback(self._in_flight.discard)
             try:
                 # asyncio.timeout, not wait_for: on Python 3.11 wait_for drops a cancellation
                 # that arrives as the work finishes, and whoever stops the sync waits on.
-                async with asyncio.timeout(self._sync_timeout):
+                async with asyncio.timeout(timeout):
                     events = await asyncio.shield(work)
             except asyncio.CancelledError:
                 work.add_done_callback(self._publish_late)
@@ -343,6 +349,8 @@ class CairnWallet(Paying, Receiving):
                 raise
             except Exception as error:
                 if not work.done():
+                    # Timed out: the server is not answering, so closing waits for it no more.
+                    self._in_flight.discard(work)
                     work.add_done_callback(self._publish_late)
                 message = (
                     str(error)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from cairn.usererrors import UserError
+from cairn.usererrors import UserError, printable
 
 
 class WalletError(UserError):
@@ -13,7 +13,9 @@ class InvalidAddress(WalletError):
     """The recipient is not a Bitcoin address at all."""
 
     def __init__(self, text: str) -> None:
-        super().__init__(f'"{text}" is not a valid Bitcoin address; check it and paste it again')
+        super().__init__(
+            f'"{printable(text)}" is not a valid Bitcoin address; check it and paste it again'
+        )
         self.text = text
 
 
@@ -23,7 +25,7 @@ class WrongNetworkAddress(WalletError):
     def __init__(self, address: str, address_network: str, wallet_network: str) -> None:
         super().__init__(
             f"this is a {address_network} address, but this wallet is on {wallet_network}; "
-            f"ask the recipient for a {wallet_network} address ({address})"
+            f"ask the recipient for a {wallet_network} address ({printable(address)})"
         )
         self.address = address
         self.address_network = address_network

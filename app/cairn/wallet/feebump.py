@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 import bdkpython as bdk
 
 from cairn.wallet.errors import InsufficientFunds, WalletError
+from cairn.wallet.history import balance_of
 from cairn.wallet.payments import MAX_FEE_RATE_SAT_VB, fee_rate
 
 BIP125_MAX_SEQUENCE = 0xFFFFFFFD  # an input at or below this signals replaceability
@@ -94,7 +95,7 @@ def build_fee_bump(wallet: bdk.Wallet, txid: str, fee_rate_sat_vb: float) -> Fee
             | bdk.CreateTxError.CoinSelection
             | bdk.CreateTxError.NoUtxosSelected,
         ):
-            raise InsufficientFunds(wallet.balance().total.to_sat()) from None
+            raise InsufficientFunds(balance_of(wallet).spendable_sat) from None
         raise CannotBumpFee(
             f"the replacement could not be built ({type(error).__name__})"
         ) from None

@@ -77,17 +77,31 @@ class Balance:
 def balance_of(wallet: bdk.Wallet) -> Balance:
     raw = wallet.balance()
     pending = raw.trusted_pending.to_sat() + raw.untrusted_pending.to_sat() + raw.immature.to_sat()
-    own = 0
-    for utxo in wallet.list_unspent():
-        if utxo.chain_position.is_confirmed():
-            continue
-        # BDK trusts only change outputs; a send to one's own receive address is just as safe.
-        created = wallet.get_tx(utxo.outpoint.txid)
-        if created is not None and wallet.sent_and_received(created.transaction).sent.to_sat():
-            own += utxo.txout.value.to_sat()
+    own = sum(
+        utxo.txout.value.to_sat()
+        for utxo in wallet.list_unspent()
+        if not utxo.chain_position.is_confirmed() and _created_by_this_wallet(wallet, utxo)
+    )
     return Balance(
         confirmed_sat=raw.confirmed.to_sat(), pending_sat=pending, own_pending_sat=min(own, pending)
     )
+
+
+def not_spendable(wallet: bdk.Wallet) -> list[bdk.OutPoint]:
+    """The coins ``Balance.spendable_sat`` leaves out: unconfirmed payments from others. A
+    payment never spends them (their sender could still replace them), so what it can spend
+    is what the balance calls spendable."""
+    return [
+        utxo.outpoint
+        for utxo in wallet.list_unspent()
+        if not utxo.chain_position.is_confirmed() and not _created_by_this_wallet(wallet, utxo)
+    ]
+
+
+def _created_by_this_wallet(wallet: bdk.Wallet, utxo: bdk.LocalOutput) -> bool:
+    # BDK trusts only change outputs; a send to one's own receive address is just as safe.
+    created = wallet.get_tx(utxo.outpoint.txid)
+    return created is not None and wallet.sent_and_received(created.transaction).sent.to_sat() > 0
 
 
 def history_of(

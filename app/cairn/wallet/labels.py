@@ -116,6 +116,20 @@ class LabelError(ValueError, UserError):
     """A label that cannot be stored (bad type or reference)."""
 
 
+def checked_label_text(text: str | None) -> str:
+    """The text to keep as a label or a payment's memo, stripped ("" for none); LabelError for
+    one that cannot be kept: too long, or not text (bytes that are not UTF-8, as a command-line
+    argument brings them, surrogate-escaped). The one check of a label's text."""
+    stripped = (text or "").strip()
+    if len(stripped) > MAX_LABEL_CHARS:
+        raise LabelError(
+            f"a label has at most {MAX_LABEL_CHARS:,} characters; this one has {len(stripped):,}"
+        )
+    if undecodable(stripped):
+        raise LabelError("a label must be UTF-8 text: this one has bytes that are not UTF-8")
+    return stripped
+
+
 def label_record_name(type_: str, ref: str) -> str:
     return f"{LABEL_PREFIX}{type_}/{ref}"
 
@@ -150,14 +164,6 @@ def canonical_label_ref(type_: str, ref: str) -> str:
     return ref
 
 
-def check_label_text(text: str) -> None:
-    """LabelError unless ``text`` can be a label's text."""
-    if undecodable(text):
-        raise LabelError("a label must be UTF-8 text; this one holds bytes that are not")
-    if len(text) > MAX_LABEL_CHARS:
-        raise LabelError(f"a label has at most {MAX_LABEL_CHARS} characters")
-
-
 def parse_label_line(text: str, network: Network | None = None) -> Label:
     """One BIP-329 JSONL line as a Label; LabelError saying what is wrong otherwise.
 
@@ -181,7 +187,10 @@ def parse_label_line(text: str, network: Network | None = None) -> Label:
     if label is not None and not isinstance(label, str):
         raise LabelError('"label" must be a string')
     if label is not None:
-        check_label_text(label)
+        try:
+            checked_label_text(label)
+        except LabelError as error:
+            raise LabelError(f'"label": {error}') from None
     ref = canonical_label_ref(type_, ref)
     if type_ == "addr" and network is not None:
         _check_address_network(ref, network)
@@ -301,8 +310,7 @@ class LabelBook:
         ref = canonical_label_ref(type_, ref)
         if type_ == "addr" and network is not None and label is not None and label.strip():
             _check_address_network(ref, network)
-        text = label.strip() if label is not None else ""
-        check_label_text(text)
+        text = checked_label_text(label)
         key = (type_, ref)
         with self._lock:
             current = self._labels.get(key)

@@ -14,9 +14,10 @@ import bdkpython as bdk
 
 from cairn.events import EventBus, PaymentFailed, PaymentSent
 from cairn.keys import Network
+from cairn.wallet.chaincall import CHAIN_TIMEOUT, in_own_thread
 from cairn.wallet.errors import BroadcastRejected, ChainUnavailable, WalletError
 from cairn.wallet.feebump import BumpableTx, FeeBumpPlan, build_fee_bump, bumpable, sign_psbt
-from cairn.wallet.labels import LabelBook
+from cairn.wallet.labels import LabelBook, checked_label_text
 from cairn.wallet.payments import (
     PAYMENT_PREFIX,
     PaymentPlan,
@@ -31,7 +32,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("cairn.wallet.core")  # the wallet's one logger, as before the split
 # bdkpython's Esplora client has no timeout of its own: a hung server must not hang the UI.
-REQUEST_TIMEOUT = 60.0
+REQUEST_TIMEOUT = CHAIN_TIMEOUT
 
 
 class Paying:
@@ -67,8 +68,11 @@ class Paying:
 
         Raises BroadcastRejected (the server's reason) or ChainUnavailable, after publishing
         PaymentFailed; on success publishes PaymentSent. Idempotent: a plan already sent (a
-        second click on Send) returns its txid without sending or announcing it again.
+        second click on Send) returns its txid without sending or announcing it again. A memo
+        that cannot be kept as the payment's label is refused first (LabelError): nothing is
+        signed or sent.
         """
+        memo = checked_label_text(memo)
         with self._lock:
             tx = sign_payment(self._wallet, plan)
             already_sent = self._wallet.get_tx(tx.compute_txid()) is not None
@@ -88,7 +92,7 @@ class Paying:
         """Hand ``tx`` to the chain server; BroadcastRejected or ChainUnavailable if not."""
         try:
             async with asyncio.timeout(REQUEST_TIMEOUT):
-                await asyncio.to_thread(self._client.broadcast, tx)
+                await in_own_thread(lambda: self._client.broadcast(tx))
         except Exception as error:
             reason = rejection_reason(error)
             if reason is not None:
@@ -166,7 +170,7 @@ class Paying:
         try:
             name, value = payment_record(plan, txid, memo)
             self._store.put(name, value)
-            if memo.strip():
+            if memo:
                 self._labels.set("tx", txid, memo)
         except Exception as error:
             log.error("the sent payment could not be recorded: %s", type(error).__name__)
@@ -175,7 +179,7 @@ class Paying:
         """Esplora's fee estimates: confirmation target in blocks -> sat/vB."""
         try:
             async with asyncio.timeout(REQUEST_TIMEOUT):
-                estimates = await asyncio.to_thread(self._client.get_fee_estimates)
+                estimates = await in_own_thread(self._client.get_fee_estimates)
         except Exception as error:
             raise ChainUnavailable(describe_chain_error(error, self._esplora_url)) from None
         return {int(target): float(rate) for target, rate in sorted(estimates.items())}

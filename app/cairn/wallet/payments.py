@@ -12,6 +12,7 @@ import bdkpython as bdk
 from cairn.keys import Network
 from cairn.wallet.addresses import dust_limit, parse_address
 from cairn.wallet.errors import DustAmount, InsufficientFunds, InvalidAmount, WalletError
+from cairn.wallet.history import balance_of, not_spendable
 
 PAYMENT_PREFIX = "payments/"
 MIN_FEE_RATE_SAT_VB = 1.0
@@ -19,6 +20,7 @@ MIN_FEE_RATE_SAT_VB = 1.0
 MAX_FEE_RATE_SAT_VB = 1000.0
 MAX_MONEY_SAT = 21_000_000 * 100_000_000
 
+# The error names what the balance calls spendable, as the balance shows it, not BDK's sum.
 _INSUFFICIENT = re.compile(r"([0-9.]+) BTC available of ([0-9.]+) BTC needed")
 
 
@@ -65,7 +67,8 @@ def build_plan(
     rate = fee_rate(fee_rate_sat_vb)
     script = address.script_pubkey()
     limit = dust_limit(address)
-    builder = bdk.TxBuilder().fee_rate(rate)
+    # Only what the balance calls spendable: never a payment from others still unconfirmed.
+    builder = bdk.TxBuilder().fee_rate(rate).unspendable(not_spendable(wallet))
     if amount_sat is None:
         builder = builder.drain_wallet().drain_to(script)
     else:
@@ -106,16 +109,16 @@ def build_plan(
 def _create_error(
     error: bdk.CreateTxError, wallet: bdk.Wallet, amount_sat: int | None, limit: int
 ) -> WalletError:
-    spendable = wallet.balance().total.to_sat()
+    spendable = balance_of(wallet).spendable_sat
     if isinstance(error, bdk.CreateTxError.OutputBelowDustLimit):
         return DustAmount(amount_sat if amount_sat is not None else 0, limit)
     if isinstance(error, bdk.CreateTxError.CoinSelection | bdk.CreateTxError.NoUtxosSelected):
         found = _INSUFFICIENT.search(str(error))
         if found:
-            return InsufficientFunds(_sat(found.group(1)), _sat(found.group(2)))
+            return InsufficientFunds(spendable, _sat(found.group(2)))
         return InsufficientFunds(spendable)
     if isinstance(error, bdk.CreateTxError.InsufficientFunds):
-        return InsufficientFunds(int(error.available), int(error.needed))
+        return InsufficientFunds(spendable, int(error.needed))
     return WalletError(f"the payment could not be built: {type(error).__name__}")
 
 

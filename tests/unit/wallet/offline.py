@@ -1,4 +1,5 @@
-"""Real BDK wallets without a chain: funded by applying a transaction as if seen in the mempool."""
+"""Real BDK wallets without a chain: funded by applying a transaction as if seen in the mempool,
+or as if in a block (`confirmed_wallet`)."""
 
 from __future__ import annotations
 
@@ -54,6 +55,36 @@ def fund(wallet: bdk.Wallet, address: str, sat: int, *, tag: int = 0x11) -> str:
     tx = funding_tx(address, sat, tag=tag)
     wallet.apply_unconfirmed_txs([bdk.UnconfirmedTx(tx=tx, last_seen=int(time.time()))])
     return str(tx.compute_txid())
+
+
+def confirmed_wallet(sat: int, seed: bytes = SEED) -> tuple[bdk.Wallet, str]:
+    """A wallet whose first receive address holds ``sat`` in a block at height 1, and the
+    txid of that payment."""
+    wallet, collector, persister = collecting_wallet(seed)
+    address = str(wallet.reveal_next_address(bdk.KeychainKind.EXTERNAL).address)
+    wallet.persist(persister)
+    tx = funding_tx(address, sat)
+    block = bdk.BlockId(height=1, hash=bdk.BlockHash.from_string("11" * 32))
+    anchor = bdk.Anchor(
+        confirmation_block_time=bdk.ConfirmationBlockTime(block_id=block, confirmation_time=1),
+        txid=tx.compute_txid(),
+    )
+    collector.changesets.append(
+        bdk.ChangeSet.from_aggregate_with_locked_outpoints(
+            descriptor=None,
+            change_descriptor=None,
+            network=None,
+            local_chain=bdk.LocalChainChangeSet(
+                changes=[bdk.ChainChange(height=1, hash=block.hash)]
+            ),
+            tx_graph=bdk.TxGraphChangeSet(
+                txs=[tx], txouts={}, anchors=[anchor], last_seen={}, first_seen={}, last_evicted={}
+            ),
+            indexer=bdk.IndexerChangeSet(last_revealed={}),
+            locked_outpoints={},
+        )
+    )
+    return bdk.Wallet.load(*descriptors(seed), persister), str(tx.compute_txid())
 
 
 class Collector(bdk.Persistence):

@@ -7,10 +7,10 @@ import time
 import bdkpython as bdk
 
 from cairn.keys import Network
-from cairn.wallet.history import Direction, HistoryItem, balance_of, history_of
+from cairn.wallet.history import Direction, HistoryItem, balance_of, history_of, not_spendable
 from cairn.wallet.payments import build_plan, sign_payment
 
-from .offline import OTHER_SEED, collecting_wallet, fund
+from .offline import OTHER_SEED, collecting_wallet, confirmed_wallet, fund
 
 
 def apply(wallet: bdk.Wallet, tx: bdk.Transaction) -> str:
@@ -23,7 +23,10 @@ def item_of(wallet: bdk.Wallet, txid: str) -> HistoryItem:
     return found
 
 
-def funded_wallet() -> tuple[bdk.Wallet, str]:
+def funded_wallet(*, confirmed: bool = False) -> tuple[bdk.Wallet, str]:
+    """A wallet paid 100,000 sat by someone else: in a block, or still unconfirmed."""
+    if confirmed:
+        return confirmed_wallet(100_000)
     wallet, _, _ = collecting_wallet()
     address = str(wallet.reveal_next_address(bdk.KeychainKind.EXTERNAL).address)
     return wallet, fund(wallet, address, 100_000)
@@ -42,7 +45,7 @@ def test_incoming_payment_is_pending_with_its_label():
 
 
 def test_outgoing_payment_shows_what_the_recipient_got_and_the_fee():
-    wallet, _ = funded_wallet()
+    wallet, _ = funded_wallet(confirmed=True)
     other, _, _ = collecting_wallet(OTHER_SEED)
     recipient = str(other.reveal_next_address(bdk.KeychainKind.EXTERNAL).address)
     plan = build_plan(wallet, Network.REGTEST, recipient, 30_000, 2)
@@ -52,7 +55,7 @@ def test_outgoing_payment_shows_what_the_recipient_got_and_the_fee():
 
 
 def test_a_payment_to_itself_shows_the_amount_moved_not_the_change():
-    wallet, _ = funded_wallet()
+    wallet, _ = funded_wallet(confirmed=True)
     own = str(wallet.reveal_next_address(bdk.KeychainKind.EXTERNAL).address)
     plan = build_plan(wallet, Network.REGTEST, own, 25_000, 2)
     assert plan.change_sat > 0
@@ -65,10 +68,20 @@ def test_a_payment_to_itself_shows_the_amount_moved_not_the_change():
     assert balance_of(wallet).total_sat == 100_000 - plan.fee_sat
 
 
-def test_after_a_send_the_change_is_spendable_and_nothing_is_incoming():
+def test_a_payment_from_others_is_incoming_until_it_is_in_a_block():
     wallet, _ = funded_wallet()
     assert balance_of(wallet).incoming_sat == 100_000  # someone else's unconfirmed payment
     assert balance_of(wallet).spendable_sat == 0
+    assert [str(o.txid) for o in not_spendable(wallet)] == [
+        item.txid for item in history_of(wallet, lambda _: None)
+    ]
+    wallet, _ = funded_wallet(confirmed=True)
+    assert (balance_of(wallet).spendable_sat, balance_of(wallet).incoming_sat) == (100_000, 0)
+    assert not_spendable(wallet) == []
+
+
+def test_after_a_send_the_change_is_spendable_and_nothing_is_incoming():
+    wallet, _ = funded_wallet(confirmed=True)
     other, _, _ = collecting_wallet(OTHER_SEED)
     recipient = str(other.reveal_next_address(bdk.KeychainKind.EXTERNAL).address)
     plan = build_plan(wallet, Network.REGTEST, recipient, 30_000, 2)
@@ -80,7 +93,7 @@ def test_after_a_send_the_change_is_spendable_and_nothing_is_incoming():
 
 
 def test_a_payment_to_an_own_receive_address_stays_spendable():
-    wallet, _ = funded_wallet()
+    wallet, _ = funded_wallet(confirmed=True)
     own = str(wallet.reveal_next_address(bdk.KeychainKind.EXTERNAL).address)
     plan = build_plan(wallet, Network.REGTEST, own, 25_000, 2)
     apply(wallet, sign_payment(wallet, plan))
@@ -108,7 +121,7 @@ def test_a_transaction_without_a_label_shows_the_labels_of_the_addresses_it_pays
 
 
 def test_change_address_labels_are_not_shown_on_a_send():
-    wallet, _ = funded_wallet()
+    wallet, _ = funded_wallet(confirmed=True)
     other, _, _ = collecting_wallet(OTHER_SEED)
     recipient = str(other.reveal_next_address(bdk.KeychainKind.EXTERNAL).address)
     plan = build_plan(wallet, Network.REGTEST, recipient, 30_000, 2)
@@ -125,7 +138,7 @@ def test_change_address_labels_are_not_shown_on_a_send():
 def test_transaction_details_list_inputs_and_outputs_with_labels():
     from cairn.wallet.details import details_of
 
-    wallet, funding = funded_wallet()
+    wallet, funding = funded_wallet(confirmed=True)
     other, _, _ = collecting_wallet(OTHER_SEED)
     recipient = str(other.reveal_next_address(bdk.KeychainKind.EXTERNAL).address)
     plan = build_plan(wallet, Network.REGTEST, recipient, 30_000, 2)
@@ -152,7 +165,7 @@ def test_transaction_details_list_inputs_and_outputs_with_labels():
 def test_the_address_list_shows_receive_and_change_with_use_balance_and_label():
     from cairn.wallet.address_list import CHANGE, RECEIVE, addresses_of
 
-    wallet, _ = funded_wallet()  # index 0 paid 100,000
+    wallet, _ = funded_wallet(confirmed=True)  # index 0 paid 100,000
     unused = str(wallet.reveal_next_address(bdk.KeychainKind.EXTERNAL).address)
     other, _, _ = collecting_wallet(OTHER_SEED)
     recipient = str(other.reveal_next_address(bdk.KeychainKind.EXTERNAL).address)

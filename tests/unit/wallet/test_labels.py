@@ -59,6 +59,17 @@ def test_bad_references_are_refused(type_: str, ref: str):
         LabelBook(MemoryStore(), EventBus()).set(type_, ref, "x")
 
 
+@pytest.mark.parametrize("text", ["x" * 10_001, "rent \udcff", "\ud800"])
+def test_text_that_cannot_be_a_label_is_refused_as_it_is_set_or_imported(text: str):
+    book = LabelBook(MemoryStore(), EventBus())
+    with pytest.raises(LabelError):
+        book.set("tx", TXID, text)
+    line = json.dumps({"type": "tx", "ref": TXID, "label": text})  # "\ud800" is valid JSON
+    result = book.import_jsonl(line)
+    assert (result.imported, [e.line for e in result.errors]) == (0, [1])
+    assert book.get("tx", TXID) is None
+
+
 def test_export_then_import_into_another_wallet_round_trips():
     source = LabelBook(MemoryStore(), EventBus())
     source.set("tx", TXID, "coffee ☕")

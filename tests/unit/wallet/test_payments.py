@@ -15,17 +15,14 @@ from cairn.wallet.errors import (
 )
 from cairn.wallet.payments import build_plan, payment_record, sign_payment
 
-from .offline import OTHER_SEED, collecting_wallet, fund
+from .offline import OTHER_SEED, collecting_wallet, confirmed_wallet, fund
 
 FUNDS = 70_000
 
 
 @pytest.fixture
 def wallet() -> bdk.Wallet:
-    wallet, _, _ = collecting_wallet()
-    address = str(wallet.reveal_next_address(bdk.KeychainKind.EXTERNAL).address)
-    fund(wallet, address, FUNDS)
-    return wallet
+    return confirmed_wallet(FUNDS)[0]
 
 
 @pytest.fixture
@@ -73,6 +70,19 @@ def test_too_much_is_insufficient_funds_with_the_available_amount(
     assert caught.value.needed_sat is not None
     assert caught.value.needed_sat > 100_000
     assert "70,000 sat available" in str(caught.value)
+
+
+def test_a_payment_from_others_not_in_a_block_yet_is_never_spent(
+    wallet: bdk.Wallet, recipient: str
+):
+    address = str(wallet.reveal_next_address(bdk.KeychainKind.EXTERNAL).address)
+    fund(wallet, address, 30_000, tag=0x22)  # unconfirmed: its sender could still replace it
+    with pytest.raises(InsufficientFunds) as caught:
+        build_plan(wallet, Network.REGTEST, recipient, 80_000, 2)
+    assert caught.value.available_sat == FUNDS
+    everything = build_plan(wallet, Network.REGTEST, recipient, None, 2)
+    assert everything.total_sat == FUNDS
+    assert len(everything.psbt.extract_tx_unchecked_fee_rate().input()) == 1
 
 
 def test_an_empty_wallet_has_nothing_available(recipient: str):
