@@ -265,7 +265,10 @@ async def _create_wallet(data_dir: Path, args: argparse.Namespace, phrase: str) 
         return EXIT_UNREACHABLE if unreachable else EXIT_REFUSED
     finally:
         await session.close()
-    print(f"created a {session.network} wallet in {session.wallet_dir}")
+    from cairn.localfaults import tell_done
+
+    made = f"created a {session.network} wallet in {session.wallet_dir}"
+    tell_done(made, done=made)
     return EXIT_OK
 
 

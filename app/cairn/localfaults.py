@@ -82,6 +82,19 @@ def write_output(text: str, *, end: str = "\n") -> None:
         raise OutputNotWritten(reason or str(error) or type(error).__name__) from None
 
 
+def tell_done(text: str, *, done: str) -> None:
+    """`write_output(text)` after the command did what it was for: if standard output cannot
+    take it, stderr says `done` ("the payment was sent (txid …)") rather than only that the
+    output failed, so that nobody does it again."""
+    try:
+        write_output(text)
+    except OutputNotWritten as exc:
+        raise OutputNotWritten(
+            exc.reason,
+            message=f"{done}, but standard output could not be written: {exc.reason}",
+        ) from None
+
+
 @dataclass(frozen=True)
 class LocalFault:
     """What to print (one line, without the program name) and the exit code."""

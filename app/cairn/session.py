@@ -38,7 +38,7 @@ from cairn.upgrade import (
 )
 from cairn.usererrors import SessionError
 from cairn.wallet.preferences import EMAIL_PREFERENCE
-from cairn.walletlock import WalletBusy, WalletExists, WalletLock
+from cairn.walletlock import WalletBusy, WalletExists, WalletLock, take_for_making
 
 if TYPE_CHECKING:
     from cairn.backup.restore import ProgressCallback as RestoreProgressCallback
@@ -167,7 +167,7 @@ class Session(SessionLifecycle):
                 f"No chain server is set for {self.network}. Set esplora_url in "
                 f"{self.data_dir / 'config.json'}, or run `cairn demo`."
             )
-        lock = await asyncio.to_thread(WalletLock.take, self.wallet_dir)
+        lock = await take_for_making(self.wallet_dir)
         try:
             await self._create_locked(phrase, passphrase, save_settings)
         finally:

@@ -44,7 +44,7 @@ from cairn.serverurl import normalise_server_url, server_url_problem
 from cairn.storage.sqlite_file import changes_waiting
 from cairn.upgrade import CURRENT_FORMAT, write_format
 from cairn.usererrors import UserError
-from cairn.walletlock import WalletBusy, WalletExists, WalletLock
+from cairn.walletlock import WalletBusy, WalletExists, take_for_making
 
 __all__ = [
     "RECORDS_NAME",
@@ -139,7 +139,7 @@ async def restore_wallet(
     network = network or config.network
     url = checked_server(server or config.backup_server_url)
     wallet = wallet_dir(data_dir, network)
-    lock = await asyncio.to_thread(WalletLock.take, wallet)
+    lock = await take_for_making(wallet)
     try:
         return await _restore_locked(
             data_dir,

@@ -5,7 +5,10 @@ new data dir would each write their own seed and records and, failing, remove wh
 thought was theirs — the other's wallet. So each holds `WalletLock` on `wallets/<network>.lock`
 (beside the wallet folder, which a restore may set aside whole) while it checks that the room is
 free, writes, and cleans up after itself; a second one is refused at once (`WalletBusy`) and
-touches nothing.
+touches nothing. Every start also takes the lock for a moment, to clear what a crashed creation
+or restore left (cairn.upgrade.migrate, cairn.session) and skips that when the lock is held; so
+a creation or restore waits a little (`CREATOR_WAIT`) for a lock held that briefly before it
+calls the other program a creator too.
 
 The lock file is removed when the lock is released, and so are the folders taking it made, if
 they are still empty: a creation or restore that did not happen leaves the data dir as it was.
@@ -15,17 +18,23 @@ finds the path no longer names what it locked, and tries again.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
+import time
 from pathlib import Path
 
 from cairn.files import make_private_dir, take_lock
 from cairn.usererrors import UserError
 
-__all__ = ["WalletBusy", "WalletExists", "WalletLock"]
+__all__ = ["CREATOR_WAIT", "WalletBusy", "WalletExists", "WalletLock", "take_for_making"]
 
 LOCK_SUFFIX = ".lock"
 ATTEMPTS = 5  # the file replaced under us this often in a row: told as busy
+# Seconds a creation or restore waits for the lock: far longer than a start's clean-up holds
+# it (milliseconds), far shorter than another creation or restore does.
+CREATOR_WAIT = 2.0
+RETRY_EVERY = 0.05
 
 
 class WalletBusy(UserError):
@@ -45,19 +54,30 @@ class WalletLock:
         self._made = made  # folders taking the lock created, outermost first
 
     @classmethod
-    def take(cls, wallet_dir: Path) -> WalletLock:
-        """The lock of the wallet folder `wallet_dir`; WalletBusy if another program holds it."""
+    def take(cls, wallet_dir: Path, *, wait: float = 0.0) -> WalletLock:
+        """The lock of the wallet folder `wallet_dir`; WalletBusy if another program still
+        holds it after `wait` seconds."""
         path = wallet_dir.with_name(wallet_dir.name + LOCK_SUFFIX)
         made = [p for p in reversed(path.parents) if not p.exists()]
-        make_private_dir(path.parent)
-        for _ in range(ATTEMPTS):
-            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        deadline = time.monotonic() + wait
+        replaced = 0
+        while replaced < ATTEMPTS:
+            try:
+                make_private_dir(path.parent)
+                fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            except FileNotFoundError:  # its folder removed meanwhile by a holder letting go
+                replaced += 1
+                continue
             if not take_lock(fd):
                 os.close(fd)
-                break
+                if time.monotonic() >= deadline:
+                    break
+                time.sleep(RETRY_EVERY)
+                continue
             if _names(path, fd):
                 return cls(path, fd, made)
             os.close(fd)  # removed or replaced since it was opened: take the one there now
+            replaced += 1
         _remove_empty(made)
         raise WalletBusy(
             f"Another Cairn program is creating or restoring the {wallet_dir.name} wallet in "
@@ -97,3 +117,21 @@ def _remove_empty(folders: list[Path]) -> None:
     for folder in reversed(folders):
         with contextlib.suppress(OSError):  # not empty: something was put there meanwhile
             folder.rmdir()
+
+
+async def take_for_making(wallet_dir: Path) -> WalletLock:
+    """`WalletLock.take` for a creation or restore (waiting up to `CREATOR_WAIT`), off the
+    event loop; a lock taken after the waiter was cancelled is released, not left held."""
+    taking = asyncio.ensure_future(
+        asyncio.to_thread(WalletLock.take, wallet_dir, wait=CREATOR_WAIT)
+    )
+    try:
+        return await asyncio.shield(taking)
+    except asyncio.CancelledError:
+        taking.add_done_callback(_release_taken)
+        raise
+
+
+def _release_taken(taking: asyncio.Future[WalletLock]) -> None:
+    if not taking.cancelled() and taking.exception() is None:
+        taking.result().release()

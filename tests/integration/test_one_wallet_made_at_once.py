@@ -132,3 +132,41 @@ def test_a_wallet_being_made_by_another_program_is_refused_and_left_alone(
     assert not (data / WALLET).exists()
     assert {k: v for k, v in during.items() if k != "wallets/regtest.lock"} == before
     assert fingerprint(data) == before
+
+
+@pytest.mark.parametrize("command", ["wallet create", "restore"])
+def test_a_lock_held_for_a_moment_by_a_start_does_not_refuse_a_creation(
+    tmp_path: Path, backupd: BackupServer, command: str
+) -> None:
+    # Every start takes the lock for a moment to clear leftovers (`cairn backup status` run
+    # beside a restore, say); a creation meeting it waits for it instead of calling it busy.
+    words = generate_mnemonic()
+    if command == "restore":
+        source = settings(tmp_path / "source", backupd.url)
+        assert cairn(["wallet", "create", "--words-stdin"], source, stdin=words).code == EXIT_OK
+    data = settings(tmp_path / "data", backupd.url)
+    argv = (
+        ["wallet", "create", "--words-stdin"]
+        if command == "wallet create"
+        else ["restore", "--server", backupd.url, "--network", "regtest"]
+    )
+    with subprocess.Popen(
+        [sys.executable, "-c", HOLD_FOR_A_MOMENT, str(data / WALLET)],
+        stdout=subprocess.PIPE,
+        text=True,
+    ) as holder:
+        assert holder.stdout is not None and holder.stdout.readline() == "held\n"
+        ran = cairn(argv, data, stdin=words + "\n")
+        assert holder.wait(timeout=30) == 0
+    assert ran.code == EXIT_OK, ran
+    check_wallet(data, words)
+
+
+HOLD_FOR_A_MOMENT = """
+import sys, time
+from pathlib import Path
+from cairn.walletlock import WalletLock
+with WalletLock.take(Path(sys.argv[1])):
+    print("held", flush=True)
+    time.sleep(1.5)
+"""

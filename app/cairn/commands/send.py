@@ -28,7 +28,7 @@ from cairn.exitcodes import (
     EXIT_USAGE,
     exit_code_table,
 )
-from cairn.localfaults import OutputNotWritten, write_output
+from cairn.localfaults import tell_done
 from cairn.wallet.amounts import (
     AmountError,
     Unit,
@@ -122,7 +122,13 @@ async def send_command(data_dir: Path, args: argparse.Namespace) -> int:
             print("cairn: not confirmed; nothing was sent", file=sys.stderr)
             return EXIT_DECLINED
         txid = await wallet.send(plan, memo=memo)
-        await back_up_now_or_later(session, "the payment")
+        try:
+            await back_up_now_or_later(session, "the payment")
+        except Exception:  # told on the way out (a local fault, a bug): not as "nothing sent"
+            print(
+                f"cairn: the payment was sent (txid {txid}); do not send it again", file=sys.stderr
+            )
+            raise
     except ChainUnavailable as exc:
         print(f"cairn: {exc}", file=sys.stderr)
         return EXIT_UNREACHABLE
@@ -134,21 +140,8 @@ async def send_command(data_dir: Path, args: argparse.Namespace) -> int:
         return EXIT_USAGE
     finally:
         await session.close()
-    _tell_sent(txid)
+    tell_done(txid, done=f"the payment was sent (txid {txid}); do not send it again")
     return EXIT_OK
-
-
-def _tell_sent(txid: str) -> None:
-    """Print the txid; if standard output cannot take it, stderr says the payment went out
-    (a script that retried on a failure would pay twice)."""
-    try:
-        write_output(txid)
-    except OutputNotWritten as exc:
-        raise OutputNotWritten(
-            exc.reason,
-            message=f"the payment was sent (txid {txid}), but its txid could not be written "
-            f"to standard output: {exc.reason}; do not send it again",
-        ) from None
 
 
 async def back_up_now_or_later(session: Session, what: str) -> None:

@@ -33,15 +33,20 @@ T = TypeVar("T")
 CHAIN_TIMEOUT = 15.0
 # A sync asks about each address in turn (two at a time): a large wallet's takes longer.
 SYNC_TIMEOUT_PER_ADDRESS = 0.1
+# A full scan also asks about addresses no one has revealed here yet, as many as the wallet
+# used on other devices or before a restore from its words: it may take this long at least.
+FULL_SCAN_TIMEOUT = 120.0
 
 
 def sync_timeout_for(wallet: bdk.Wallet, full: bool, stop_gap: int) -> float:
     """How long a sync of ``wallet`` may take: its revealed addresses, and for a full scan the
-    ``stop_gap`` unused ones after them on each keychain."""
+    ``stop_gap`` unused ones after them on each keychain, and never less than
+    ``FULL_SCAN_TIMEOUT`` for a full scan."""
     keychains = (bdk.KeychainKind.EXTERNAL, bdk.KeychainKind.INTERNAL)
     revealed = sum((wallet.derivation_index(keychain) or 0) + 1 for keychain in keychains)
     addresses = revealed + (len(keychains) * stop_gap if full else 0)
-    return CHAIN_TIMEOUT + SYNC_TIMEOUT_PER_ADDRESS * addresses
+    timeout = CHAIN_TIMEOUT + SYNC_TIMEOUT_PER_ADDRESS * addresses
+    return max(timeout, FULL_SCAN_TIMEOUT) if full else timeout
 
 
 async def in_own_thread(function: Callable[[], T], *, name: str = "cairn-chain") -> T:

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 from cairn.events import EventBus, LabelChanged
 from cairn.keys import Network
-from cairn.usererrors import UserError, undecodable
+from cairn.usererrors import UserError, printable, undecodable
 from cairn.wallet.addresses import parse_address
 from cairn.wallet.errors import InvalidAddress, WrongNetworkAddress
 
@@ -138,7 +138,9 @@ def canonical_label_ref(type_: str, ref: str) -> str:
     """``ref`` in the one form labels are kept under (see the module's docstring); LabelError
     unless it is a reference BIP-329 allows for ``type_``."""
     if type_ not in LABEL_TYPES:
-        raise LabelError(f'unknown label type "{type_}" (BIP-329 has {", ".join(LABEL_TYPES)})')
+        raise LabelError(
+            f'unknown label type "{printable(type_)}" (BIP-329 has {", ".join(LABEL_TYPES)})'
+        )
     if not ref or len(ref) > MAX_REF_CHARS:
         raise LabelError(f"a {type_} label needs a reference of 1 to {MAX_REF_CHARS} characters")
     if undecodable(ref):
@@ -188,7 +190,7 @@ def parse_label_line(text: str, network: Network | None = None) -> Label:
         raise LabelError('"label" must be a string')
     if label is not None:
         try:
-            checked_label_text(label)
+            label = checked_label_text(label)
         except LabelError as error:
             raise LabelError(f'"label": {error}') from None
     ref = canonical_label_ref(type_, ref)

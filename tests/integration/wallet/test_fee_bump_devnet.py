@@ -9,6 +9,7 @@ import pytest
 
 from cairn.events import EventBus, PaymentSent
 from cairn.wallet import Direction
+from cairn.wallet.errors import InsufficientFunds
 from cairn.wallet.feebump import BIP125_MAX_SEQUENCE, CannotBumpFee
 from tests.support.devnet import DevnetProcess
 
@@ -86,3 +87,22 @@ async def test_what_cannot_be_bumped_is_refused_with_the_reason(
     with pytest.raises(Exception, match="out of range"):
         wallet.plan_fee_bump(txid, 5000)
     assert devnet.get("/mempool/txids").json() == [txid]  # nothing was replaced
+
+
+async def test_a_bump_never_spends_a_payment_from_others_still_waiting_for_its_block(
+    devnet: DevnetProcess, open_wallet: OpenWallet, new_seed: Callable[[], bytes]
+):
+    # A payment spends only what the balance calls spendable; so must its replacement, whose
+    # higher fee the change cannot cover here: the sender of the unconfirmed coin could still
+    # replace it, and the replacement would vanish with it.
+    wallet = open_wallet(new_seed())
+    payee = open_wallet(new_seed())
+    await fund(wallet, devnet, 100_000)
+    to = (await payee.next_receive_address()).address
+    original = await wallet.send(wallet.plan_payment(to, 95_000, 2))
+    incoming = devnet.faucet((await wallet.next_receive_address()).address, 500_000)
+    await wallet.sync()
+    assert wallet.balance().incoming_sat == 500_000
+    with pytest.raises(InsufficientFunds, match="wait for incoming payments to confirm"):
+        wallet.plan_fee_bump(original, 100)
+    assert sorted(devnet.get("/mempool/txids").json()) == sorted([original, incoming])

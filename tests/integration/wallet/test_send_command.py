@@ -204,6 +204,24 @@ def test_an_output_that_cannot_be_written_is_told_and_a_payment_sent_says_it_was
     assert [t["txid"] for t in shown["transactions"] if t["direction"] == "out"] == [txid]
 
 
+def test_a_wallet_created_before_its_line_could_be_printed_says_it_was(
+    tmp_path: Path, devnet: DevnetProcess
+) -> None:
+    home = tmp_path / "laptop"
+    home.mkdir(mode=0o700)
+    save_config(home, AppConfig(network=Network.REGTEST, esplora_url=devnet.url))
+    words = generate_mnemonic()
+    made = cairn(
+        home, "wallet", "create", "--words-stdin", "--no-backup", stdin=words, stdout="full"
+    )
+    assert made.returncode == EXIT_OUTPUT_CLOSED, made.stderr
+    assert made.stderr == (
+        f"cairn: created a regtest wallet in {home / 'wallets' / 'regtest'}, but standard "
+        "output could not be written: No space left on device\n"
+    )
+    assert cairn(home, "wallet", "receive").returncode == 0  # the wallet is there
+
+
 def test_a_payment_spends_only_what_is_spendable_never_an_unconfirmed_one_from_others(
     tmp_path: Path, backupd: BackupServer, devnet: DevnetProcess
 ) -> None:

@@ -257,3 +257,13 @@ def test_text_that_is_not_utf8_is_refused_set_or_imported(text: str):
     result = book.import_jsonl(line + "\n")
     assert result.imported == 0 and "UTF-8" in result.errors[0].reason
     assert book.all() == []
+
+
+def test_an_import_keeps_a_label_as_set_would_and_escapes_what_it_quotes():
+    padded = json.dumps({"type": "tx", "ref": TXID, "label": "  rent \n"})
+    # Past the limit only by its padding: what is kept is within it, as `set` keeps it.
+    long = json.dumps({"type": "tx", "ref": TXID.replace("f", "e"), "label": "x" * 10_000 + " "})
+    hostile = json.dumps({"type": "tx\x1b[2J", "ref": TXID, "label": "x"})
+    labels, errors = parse_labels("\n".join([padded, long, hostile]))
+    assert [label.label for label in labels] == ["rent", "x" * 10_000]
+    assert len(errors) == 1 and "\x1b" not in errors[0].reason and "\\x1b" in errors[0].reason
