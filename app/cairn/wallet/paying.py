@@ -161,12 +161,8 @@ class Paying:
 
     def _record_sent(self, tx: bdk.Transaction, plan: PaymentPlan, txid: str, memo: str) -> None:
         # The payment is on the network now: a failure to record it locally is logged, not
-        # raised, because the next sync finds the transaction anyway.
-        with self._lock:
-            self._wallet.apply_unconfirmed_txs(
-                [bdk.UnconfirmedTx(tx=tx, last_seen=int(time.time()))]
-            )
-            self._persist_quietly()
+        # raised, because the next sync finds the transaction anyway. Its label first: whoever
+        # reads the history as the payment enters it (a screen refreshing) sees it labelled.
         try:
             name, value = payment_record(plan, txid, memo)
             self._store.put(name, value)
@@ -174,6 +170,11 @@ class Paying:
                 self._labels.set("tx", txid, memo)
         except Exception as error:
             log.error("the sent payment could not be recorded: %s", type(error).__name__)
+        with self._lock:
+            self._wallet.apply_unconfirmed_txs(
+                [bdk.UnconfirmedTx(tx=tx, last_seen=int(time.time()))]
+            )
+            self._persist_quietly()
 
     async def fee_estimates(self) -> dict[int, float]:
         """Esplora's fee estimates: confirmation target in blocks -> sat/vB."""

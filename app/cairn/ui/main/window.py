@@ -155,6 +155,9 @@ class MainWindow(QMainWindow):
         self.notice_timer.setInterval(NOTICE_MS)
         self.notice_timer.timeout.connect(self.clear_notice)
         self._incoming: list[int] = []  # amounts announced by the notice on show
+        # Reads of the wallet run in threads and may finish out of order: the newest shown wins.
+        self._reads_started = 0
+        self._read_shown = 0
         if session.wallet_is_open:
             self.attach_wallet()
         else:
@@ -238,11 +241,16 @@ class MainWindow(QMainWindow):
             unit = Unit.from_preference(wallet.preference(UNIT_PREFERENCE))
             return wallet.balance(), wallet.history(), unit
 
+        self._reads_started += 1
+        ticket = self._reads_started
         try:
             balance, items, unit = await asyncio.to_thread(read)
         except Exception as error:
             self.sync_label.setText(user_message(error, "The wallet could not be read"))
         else:
+            if ticket < self._read_shown:
+                return  # a read started after this one is on screen already: this one is older
+            self._read_shown = ticket
             # Balance and history change together, so they never disagree on screen.
             self.amounts.set_unit(unit)
             self.balance.show_balance(balance)
