@@ -47,6 +47,7 @@ MAX_IMPORT_BYTES = 16 * 1024 * 1024
 MAX_REASONS_SHOWN = 5
 
 _TXID = re.compile(r"[0-9a-fA-F]{64}")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _OUTPOINT = re.compile(r"[0-9a-fA-F]{64}:[0-9]{1,10}")
 # The human-readable parts of Bitcoin's bech32 addresses (mainnet, testnet and signet, regtest).
 _BECH32_PREFIXES = ("bc1", "tb1", "bcrt1")
@@ -145,7 +146,7 @@ def canonical_label_ref(type_: str, ref: str) -> str:
         raise LabelError(f"a {type_} label needs a reference of 1 to {MAX_REF_CHARS} characters")
     if undecodable(ref):
         raise LabelError(f"a {type_} label's reference is not UTF-8 text")
-    if any(ord(c) < 32 or ord(c) == 127 for c in ref):
+    if _CONTROL.search(ref):
         raise LabelError(
             f"a {type_} label's reference cannot contain control characters (such as a newline)"
         )
