@@ -40,6 +40,7 @@ class ObjectOpener:
         self.digest = 0  # the sum of terms; reduced mod 2^256 by the reader
         self.manifest: payload.Manifest | None = None
         self.manifest_version = 0
+        self.manifest_write: str | None = None  # the write id of the batch that wrote it
 
     @classmethod
     def for_keys(cls, keys: BackupKeys, store_id: str, incarnation: str | None) -> ObjectOpener:
@@ -80,7 +81,7 @@ class ObjectOpener:
                     raise BackupCorrupt(f"an object does not decrypt: {exc}") from None
                 if key == manifest_key:
                     self.manifest = decode_manifest(body)
-                    self.manifest_version = version
+                    self.manifest_version, self.manifest_write = version, write_id
                     continue
                 try:
                     name, value, deleted = decode_entry(body)

@@ -282,7 +282,15 @@ class _Restore:
             )
         chunk.extend(
             self._bookkeeping(
-                ManifestState(opener.manifest_version, count, digest),
+                # With the recent write ids, which the next batch carries on (PROTOCOL.md 11.5),
+                # and no `filling`: restored by the user's choice, its next batch clears it.
+                ManifestState(
+                    opener.manifest_version,
+                    count,
+                    digest,
+                    (),
+                    payload.following(opener.manifest_write, manifest.recent_writes),
+                ),
                 generation,
                 incarnation,
                 manifest,

@@ -12,6 +12,7 @@ import pytest
 
 from cairn.backup.client import BackupUnreachable
 from cairn.backup.fullbackup import FullBackupProgress
+from cairn.backup.localstate import LocalBackupState
 from cairn.backup.restore import RestoreOutcome
 from tests.integration.backup.helpers import (
     open_store,
@@ -65,11 +66,26 @@ async def test_a_full_backup_to_a_new_server_cut_off_partway_restores_as_incompl
     assert part["wallet/revealed/external"] == b"41 " + b"ab" * 16
     assert 0 < len(part) < 61
 
+    # The new laptop writes before the old one is back: its batch carries on the write ids
+    # before it (PROTOCOL.md 11.5), and clears the mark the user chose to restore past (11.8).
+    restored_store = open_store(target)
+    mirror = await LocalBackupState(restored_store).manifest()
+    assert len(mirror.recent) >= 2 and not mirror.filling
+    await restored_store.put("labels/tx/new", b"written on the new laptop")
+    restored_service = service_for(restored_store, new.url)
+    await restored_service.prepare()
+    await restored_service.backup_now()
+    after = await LocalBackupState(restored_store).manifest()
+    assert not after.filling and after.recent[1:] == mirror.recent[:15]
+    await restored_service.stop()
+    await restored_store.aclose()
+
     service.set_progress(None)
     await service.backup_now()  # the old laptop comes back and finishes
     await service.stop()
     await store.aclose()
-    assert await restored_records(new.url, tmp_path) == records_of(path)
+    everything = {**records_of(path), "labels/tx/new": b"written on the new laptop"}
+    assert await restored_records(new.url, tmp_path) == everything
 
 
 @pytest.mark.asyncio
