@@ -304,6 +304,26 @@ async def test_an_edit_on_top_of_a_write_whose_answer_was_lost_is_not_a_conflict
         await d.close()
 
 
+@pytest.mark.asyncio
+async def test_an_edit_by_a_device_restored_after_a_lost_answer_is_not_a_conflict(
+    server, tmp_path
+):
+    """A new laptop restored just after the lost answer edits the record first: its first
+    batch carries on the manifest's recent write ids, which tell `a` that its write went in."""
+    a, b, lossy = await _a_write_whose_answer_is_lost(server, tmp_path)
+    c = await restored_device(tmp_path, "c", server.url)
+    assert (await c.records())["labels/tx/1"] == b"from a"
+    await c.store.put("labels/tx/1", b"from c, on top of a's")
+    await c.sync()
+    view = await converged(a, b, c)
+    assert view["labels/tx/1"] == b"from c, on top of a's"
+    assert await a.store.scan("conflicts/") == []
+    assert a.service.status.current.conflicts == 0
+    await lossy.aclose()
+    for d in (a, b, c):
+        await d.close()
+
+
 class KilledBeforeTheAnswer(RemoteBackupClient):
     """The process dies once the server has applied the batch, before its answer is read."""
 
