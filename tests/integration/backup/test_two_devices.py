@@ -305,9 +305,7 @@ async def test_an_edit_on_top_of_a_write_whose_answer_was_lost_is_not_a_conflict
 
 
 @pytest.mark.asyncio
-async def test_an_edit_by_a_device_restored_after_a_lost_answer_is_not_a_conflict(
-    server, tmp_path
-):
+async def test_an_edit_by_a_device_restored_after_a_lost_answer_is_not_a_conflict(server, tmp_path):
     """A new laptop restored just after the lost answer edits the record first: its first
     batch carries on the manifest's recent write ids, which tell `a` that its write went in."""
     a, b, lossy = await _a_write_whose_answer_is_lost(server, tmp_path)
