@@ -170,4 +170,8 @@ def _show(plan: PaymentPlan) -> None:
 
 def _confirmed() -> bool:
     print("Send this payment? Type y and Enter to send: ", end="", file=sys.stderr, flush=True)
-    return sys.stdin.readline().strip().lower() in ("y", "yes")
+    try:
+        answer = sys.stdin.readline()
+    except (UnicodeDecodeError, OSError):  # bytes that are not text, a terminal gone: not a yes
+        return False
+    return answer.strip().lower() in ("y", "yes")
