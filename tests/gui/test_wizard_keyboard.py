@@ -21,6 +21,28 @@ pytestmark = pytest.mark.gui
 NO_SERVER_NEEDED = "http://127.0.0.1:9"  # nothing on these pages talks to a server
 
 
+@pytest.fixture(autouse=True)
+def words_whose_popup_is_one_line(monkeypatch):
+    """New words none of which begins another BIP39 word ("sad" begins "saddle"): typed in
+    full, each leaves a popup of one line, which covers no other field. (A longer popup lies
+    over the next field, and a click there picks a completion, as it should.)"""
+    from mnemonic import Mnemonic
+
+    import cairn.keys
+
+    wordlist = Mnemonic("english").wordlist
+    begins_another = {w for w in wordlist if any(o != w and o.startswith(w) for o in wordlist)}
+    generate = cairn.keys.generate_mnemonic
+
+    def without_prefixes(words: int = 12) -> str:
+        while True:
+            phrase = generate(words)
+            if not set(phrase.split()) & begins_another:
+                return phrase
+
+    monkeypatch.setattr(cairn.keys, "generate_mnemonic", without_prefixes)
+
+
 def open_wizard(qtbot, tmp_path) -> CairnApp:
     app = CairnApp(data_dir_for(tmp_path / "data", "https://backup.example.com", NO_SERVER_NEEDED))
     app.start()
