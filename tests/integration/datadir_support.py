@@ -80,6 +80,19 @@ def write_settings(data_dir: Path, server_url: str) -> None:
     )
 
 
+def offline_wallet(data_dir: Path) -> Path:
+    """`data_dir` with a regtest wallet (seed file, empty records) and no server that answers."""
+    from cairn.seedfile import save_seed
+    from cairn.storage import SqliteStore
+
+    save_config(data_dir, AppConfig(network=Network.REGTEST, esplora_url=UNUSED_ESPLORA))
+    wallet = data_dir / WALLET
+    wallet.mkdir(parents=True)
+    save_seed(wallet, PHRASE, use_keyring=False)
+    SqliteStore(wallet / "records.sqlite").close()
+    return data_dir
+
+
 def fingerprint(root: Path) -> dict[str, str]:
     """Every file's SHA-256 and every folder, by path under `root` (read as root may)."""
     seen: dict[str, str] = {}

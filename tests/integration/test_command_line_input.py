@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from cairn.config import AppConfig, save_config, wallet_dir
+from cairn.config import wallet_dir
 from cairn.exitcodes import EXIT_USAGE
 from cairn.keys import Network
-from cairn.seedfile import save_seed
 from cairn.storage import SqliteStore
+from tests.integration.datadir_support import offline_wallet
 from tests.support.words import PHRASE
 
 TXID = "f91d0a8a78462bc59398f2c5d7a84fcff491c26ba54c4833478b202796c8aafd"
@@ -26,12 +26,7 @@ SERVER = "http://127.0.0.1:9"  # never reached: each command stops before it wou
 
 @pytest.fixture
 def data_dir(tmp_path: Path) -> Path:
-    data = tmp_path / "data"
-    save_config(data, AppConfig(network=Network.REGTEST, esplora_url="http://127.0.0.1:9"))
-    wallet = wallet_dir(data, Network.REGTEST)
-    wallet.mkdir(parents=True)
-    save_seed(wallet, PHRASE, use_keyring=False)
-    SqliteStore(wallet / "records.sqlite").close()
+    data = offline_wallet(tmp_path / "data")
     return data
 
 

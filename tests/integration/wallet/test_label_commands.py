@@ -11,12 +11,11 @@ from pathlib import Path
 import pytest
 
 from cairn import cli
-from cairn.config import AppConfig, save_config, wallet_dir
+from cairn.config import wallet_dir
 from cairn.keys import Network
-from cairn.seedfile import save_seed
 from cairn.storage import SqliteStore
 from cairn.wallet.labels import MAX_IMPORT_BYTES
-from tests.support.words import PHRASE
+from tests.integration.datadir_support import offline_wallet
 
 TXID = "f91d0a8a78462bc59398f2c5d7a84fcff491c26ba54c4833478b202796c8aafd"
 ADDRESS = "bcrt1q6rz28mcfaxtmd6v789l9rrlrusdprr9pz3cppk"
@@ -25,12 +24,7 @@ MAINNET_ADDRESS = "bc1qcr8te4kr609gcawutmrza0j4xv80jy8z306fyu"
 
 @pytest.fixture
 def data_dir(tmp_path: Path) -> Path:
-    data = tmp_path / "data"
-    save_config(data, AppConfig(network=Network.REGTEST, esplora_url="http://127.0.0.1:9"))
-    wallet = wallet_dir(data, Network.REGTEST)
-    wallet.mkdir(parents=True)
-    save_seed(wallet, PHRASE, use_keyring=False)
-    SqliteStore(wallet / "records.sqlite").close()
+    data = offline_wallet(tmp_path / "data")
     assert cli.main(["wallet", "label", "set", "tx", TXID, "rent", "--data-dir", str(data)]) == 0
     return data
 
