@@ -31,16 +31,10 @@ from cairn.storage.protocol import (
     check_synced,
     is_local,
 )
+from cairn.storage.sqlite_bulk import delete_outbox_entries, enqueue_many, upsert_many
 from cairn.storage.sqlite_file import check_pages, create_complete, refuse_unusable, translated
 from cairn.storage.walcheckpoint import NO_CHECKPOINTS, Checkpoints, checkpointer_for
 
-# A value written again unchanged dirties no page (a full backup queues every record as it is).
-_UPSERT = (
-    "INSERT INTO records (name, value) VALUES (?, ?)"
-    " ON CONFLICT (name) DO UPDATE SET value = excluded.value WHERE value IS NOT excluded.value"
-)
-# REPLACE drops the name's older pending entry and gives the new one a fresh, higher seq.
-_ENQUEUE = "INSERT OR REPLACE INTO outbox (name, op, at) VALUES (?, ?, ?)"
 _MAX_CODE_POINT = 0x10FFFF
 # Another process (a second Cairn, the backup command) may hold the write lock for a moment.
 BUSY_TIMEOUT_MS = 5000
@@ -193,16 +187,16 @@ class SqliteStore:
         since the epoch; None: now).
         """
         put_items, delete_names, expected, queued = check_synced(puts, deletes, expect, queue)
-        acks = [(seq,) for seq in check_seqs(ack)]
+        acks = check_seqs(ack)
         with self._write() as conn:
             pending = _pending_for(conn, [n for n, _ in expected])
             for name, seq in expected:
                 found = pending.get(name)
                 if (found.seq if found is not None else None) != seq:
                     raise PendingChanged(f"{name!r} changed while its sync was being decided")
-            conn.executemany("DELETE FROM outbox WHERE seq = ?", acks)
+            delete_outbox_entries(conn, acks)
             if put_items:
-                conn.executemany(_UPSERT, put_items)
+                upsert_many(conn, put_items)
             conn.executemany("DELETE FROM records WHERE name = ?", [(n,) for n in delete_names])
             _write_queued(conn, queued, [], at=queued_at)
 
@@ -216,7 +210,7 @@ class SqliteStore:
         # In name order (names are unique: no need to compare values) the inserts walk the index.
         items.sort(key=itemgetter(0))
         with self._write() as conn:
-            conn.executemany(_UPSERT, items)
+            upsert_many(conn, items)
 
     def outbox_pending(self, limit: int = 500) -> list[OutboxEntry]:
         check_limit(limit)
@@ -229,9 +223,9 @@ class SqliteStore:
         ]
 
     def outbox_ack(self, seqs: Iterable[int]) -> None:
-        keys = [(seq,) for seq in check_seqs(seqs)]
+        keys = check_seqs(seqs)
         with self._write() as conn:
-            conn.executemany("DELETE FROM outbox WHERE seq = ?", keys)
+            delete_outbox_entries(conn, keys)
 
     def outbox_stats(self) -> OutboxStats:
         with self._reading() as conn:
@@ -318,13 +312,13 @@ def _write_queued(
     now = _now_ms() if at is None else at
     queued = [(n, "put", now) for n, _ in put_items if not is_local(n)]
     if put_items:
-        conn.executemany(_UPSERT, put_items)
+        upsert_many(conn, put_items)
     for name in delete_names:
         gone = conn.execute("DELETE FROM records WHERE name = ?", (name,)).rowcount
         if gone and not is_local(name):
             queued.append((name, "delete", now))
     if queued:
-        conn.executemany(_ENQUEUE, queued)
+        enqueue_many(conn, queued)
 
 
 def _pending_for(conn: sqlite3.Connection, names: list[str]) -> dict[str, Pending]:
