@@ -31,8 +31,9 @@ __all__ = [
 # Below this, `executemany` is as quick and there are few steps to wait for.
 BULK_MIN_ROWS = 64
 # Values joined into one parameter, at most about this many bytes: far below SQLite's limit
-# on one blob (a billion bytes by default), whatever one batch holds.
-STATEMENT_BYTES = 32 * 1024 * 1024
+# on one blob (a billion bytes by default), whatever one batch holds, and each statement's
+# copies of them (the joined blob, SQLite's own) stay small beside the rows themselves.
+STATEMENT_BYTES = 4 * 1024 * 1024
 # The `->>` operator came with SQLite 3.38; an older library writes row by row, as before.
 BULK_WORKS = sqlite3.sqlite_version_info >= (3, 38, 0)
 
