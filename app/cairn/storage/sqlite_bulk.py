@@ -53,7 +53,7 @@ _BULK_ENQUEUE = (
     " SELECT CAST(substr(?2, r.value ->> 0, r.value ->> 1) AS TEXT), r.value ->> 2, r.value ->> 3"
     " FROM json_each(?1) AS r"
 )
-_OPS = {"put": "put", "delete": "delete"}  # the outbox's operations: a KeyError for any other
+_OPS = frozenset({"put", "delete"})  # the outbox's operations, written into the JSON as they are
 _ROW_ENQUEUE = "INSERT OR REPLACE INTO outbox (name, op, at) VALUES (?, ?, ?)"
 _ROW_UPSERT = (
     "INSERT INTO records (name, value) VALUES (?, ?)"
@@ -82,9 +82,11 @@ def enqueue_many(conn: sqlite3.Connection, entries: Sequence[tuple[str, str, int
     if len(entries) < BULK_MIN_ROWS or not BULK_WORKS:
         conn.executemany(_ROW_ENQUEUE, entries)
         return
+    if not {op for _, op, _ in entries} <= _OPS:
+        raise ValueError("an outbox entry's operation is put or delete")
     names, spans = _joined([name.encode("utf-8") for name, _, _ in entries])
     rows = [
-        f'[{start},{size},"{_OPS[op]}",{int(at)}]'
+        f'[{start},{size},"{op}",{int(at)}]'
         for (start, size), (_, op, at) in zip(spans, entries, strict=True)
     ]
     conn.execute(_BULK_ENQUEUE, (_array(rows), names))
@@ -97,7 +99,7 @@ def delete_outbox_entries(conn: sqlite3.Connection, seqs: Sequence[int]) -> None
         return
     conn.execute(
         "DELETE FROM outbox WHERE seq IN (SELECT value FROM json_each(?))",
-        (_array([str(int(seq)) for seq in seqs]),),
+        (_array([str(seq) for seq in seqs]),),
     )
 
 
