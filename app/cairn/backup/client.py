@@ -68,7 +68,7 @@ from cairn.wire.messages import (
     decode_store_info,
     encode_batch,
 )
-from cairn.wire.signing import sign_request
+from cairn.wire.signing import RequestSigner
 
 __all__ = [
     "BackupBadRequest",
@@ -135,7 +135,7 @@ class RemoteBackupClient:
         self.use_invite(invite)
         self.store_id = store_id
         self.node_id = keys.node_id
-        self._signing_key = keys.signing_key
+        self._signer = RequestSigner(keys.signing_key)
         self._owns_http = http is None
         self._http = http if http is not None else httpclient.async_client(timeout)
         self._timeout = httpx.Timeout(timeout)
@@ -229,7 +229,7 @@ class RemoteBackupClient:
         url = httpx.URL(self.base_url + target)
         # The signature covers the request target exactly as it goes on the wire.
         sent_target = url.raw_path.decode("ascii")
-        header = sign_request(self._signing_key, method, sent_target, body, ts=int(self._clock()))
+        header = self._signer.sign(method, sent_target, body, ts=int(self._clock()))
         headers = {"Authorization": header, **(extra or {})}
         if body:
             headers["Content-Type"] = "application/json"

@@ -131,6 +131,7 @@ class EngineCore:
         self.client = client
         self.local = LocalBackupState(store)
         self._data_key = keys.data_key
+        self._sealers = envelope.SealerPool(keys.data_key)
         self._name_key = keys.key_name_key
         self._mac_key = payload.manifest_key(keys.key_name_key)
         # Keyed once: a full backup or a resync computes these for every record.

@@ -333,6 +333,12 @@ class Pushing(EngineCore):
 
     def _seal(self, work: SealWork, binding: tuple[bytes, bytes]) -> SealedBatch | None:
         """Seal one batch and compute the manifest it carries; None if nothing is to be sent."""
+        with self._sealers.borrowed() as sealer:
+            return self._seal_with(sealer, work, binding)
+
+    def _seal_with(
+        self, sealer: envelope.Sealer, work: SealWork, binding: tuple[bytes, bytes]
+    ) -> SealedBatch | None:
         view, generation, incarnation = work.view, work.generation, work.incarnation
         clock = view.clock
         mirror = view.manifest
@@ -340,7 +346,7 @@ class Pushing(EngineCore):
         # Every envelope of one batch is bound to its write id and the store's incarnation.
         write_id, bound_to = binding
         seal = functools.partial(
-            envelope.Sealer(self._data_key).seal,
+            sealer.seal,
             self._store_id,
             write_id=write_id,
             incarnation=bound_to,

@@ -16,8 +16,10 @@ DecryptionError.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import struct
+from collections.abc import Iterator
 
 import zstandard
 from cryptography.exceptions import InvalidTag
@@ -180,6 +182,30 @@ class Sealer:
                 flags, body = FLAG_ZSTD, packed
         aad = associated_data(store_id, object_key, version, write_id, incarnation)
         return HEADER + nonce + self._cipher.encrypt(nonce, bytes([flags]) + body, aad)
+
+
+class SealerPool:
+    """Sealers under one data key, kept for reuse: building one costs as much as sealing a
+    small batch, and a backup seals a batch for every change. A thread borrows one at a time,
+    so threads never share one (list.pop and append are atomic)."""
+
+    __slots__ = ("_data_key", "_idle")
+
+    def __init__(self, data_key: bytes) -> None:
+        _check_key(data_key)
+        self._data_key = data_key
+        self._idle: list[Sealer] = []
+
+    @contextlib.contextmanager
+    def borrowed(self) -> Iterator[Sealer]:
+        try:
+            sealer = self._idle.pop()
+        except IndexError:
+            sealer = Sealer(self._data_key)
+        try:
+            yield sealer
+        finally:
+            self._idle.append(sealer)
 
 
 def unseal(
