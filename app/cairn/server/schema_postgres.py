@@ -9,6 +9,8 @@ rules of `cairn.server.batch.plan_batch` in SQL, then the writes. A refusal writ
 the claim, which commits with it, so a refused batch still uses up its nonce. The rules are
 written twice (Python for SQLite, SQL here); the backend conformance suite runs every rule
 against both, so they cannot drift apart unnoticed.
+`cairn_put_batches` is several of those PUTs in one statement and one commit, each checked and
+answered as `cairn_put_batch` does; the lanes send it for PUTs that arrive together (pg_lanes.py).
 """
 
 from __future__ import annotations
@@ -198,6 +200,34 @@ BEGIN
     o_current := NULL;
     o_present := NULL;
     o_write_ids := NULL;
+END;
+$$;
+-- Several PUTs in one statement, so in one round trip and one commit: their arguments in
+-- arrays, one element per batch, the items of every batch one after another (p_counts says
+-- how many are each batch's). One row per batch, in order, as cairn_put_batch answers it.
+CREATE OR REPLACE FUNCTION cairn_put_batches(
+    p_node text[], p_store text[],
+    p_nonce text[], p_expires bigint[], p_window bigint[], p_limit integer[],
+    p_incarnation text[], p_generation bigint[], p_write_id text[], p_counts integer[],
+    p_keys text[], p_versions bigint[], p_values bytea[], p_deleted boolean[],
+    p_quota bigint[], p_now bigint
+) RETURNS TABLE (
+    o_outcome text, o_generation bigint, o_incarnation text, o_erased boolean,
+    o_current bigint[], o_present boolean[], o_write_ids text[], o_used bigint
+) LANGUAGE plpgsql AS $$
+DECLARE
+    v_at integer := 1;
+    v_last integer;
+BEGIN
+    FOR i IN 1 .. coalesce(array_length(p_node, 1), 0) LOOP
+        v_last := v_at + p_counts[i] - 1;
+        RETURN QUERY SELECT * FROM cairn_put_batch(
+            p_node[i], p_store[i], p_nonce[i], p_expires[i], p_window[i], p_limit[i],
+            p_incarnation[i], p_generation[i], p_write_id[i],
+            p_keys[v_at:v_last], p_versions[v_at:v_last], p_values[v_at:v_last],
+            p_deleted[v_at:v_last], p_quota[i], p_now);
+        v_at := v_last + 1;
+    END LOOP;
 END;
 $$;
 """

@@ -684,3 +684,33 @@ async def test_concurrent_batches_keep_their_own_outcomes(backend: Backend) -> N
     assert len(written) == 1
     assert await backend.get_object(OTHER, key("q")) is None
     assert await backend.store_info(OTHER) is None
+
+
+@pytest.mark.asyncio
+async def test_batches_that_arrive_together_each_get_their_own_outcome(backend: Backend) -> None:
+    """Applied, conflicting, replayed and over-quota batches of many stores at once: each
+    caller hears its own answer, and only the applied ones are stored (PostgreSQL commits
+    batches that come together in one statement)."""
+    stores = [StoreRef(NODE, f"s{i}") for i in range(24)]
+    for store in stores:
+        await put(backend, (key("seed"), 0, b"v"), store=store)
+    seen = secrets.token_hex(16)
+    await backend.claim(claim(seen))
+    kinds = [Conflict, QuotaExceeded, Replayed, BatchApplied]
+    calls = []
+    for i, store in enumerate(stores):
+        kind = kinds[i % 4]
+        if kind is Conflict:  # a generation the store is not at
+            calls.append(apply(backend, [(key("new"), 0, b"v")], store=store, generation=9))
+        elif kind is QuotaExceeded:
+            calls.append(apply(backend, [(key("new"), 0, b"x" * 200)], store=store, quota=100))
+        elif kind is Replayed:
+            calls.append(apply(backend, [(key("new"), 0, b"v")], store=store, claim=claim(seen)))
+        else:
+            calls.append(apply(backend, [(key("new"), 0, b"v")], store=store, claim=claim()))
+    outcomes = await asyncio.gather(*calls, return_exceptions=True)
+    assert [type(o) for o in outcomes] == [kinds[i % 4] for i in range(len(stores))]
+    for i, store in enumerate(stores):
+        applied = kinds[i % 4] is BatchApplied
+        assert set(await listing(backend, store)) == {key("seed"), *([key("new")] * applied)}
+        assert await generation_of(backend, store) == 1 + applied

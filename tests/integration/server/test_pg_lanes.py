@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 import asyncpg
 import pytest
@@ -73,3 +74,95 @@ async def test_a_closed_lane_set_refuses_and_fails_what_was_in_flight(pool: asyn
             await caller
     with pytest.raises(RuntimeError, match="closed"):
         await lanes.fetchrow("SELECT 1")
+
+
+def doubled_together(
+    groups: list[int],
+) -> Callable[[list[tuple[Any, ...]]], tuple[str, tuple[Any, ...]]]:
+    """A `combine` for "SELECT $1::int * 2" that records the size of every group it makes."""
+
+    def combine(jobs: list[tuple[Any, ...]]) -> tuple[str, tuple[Any, ...]]:
+        groups.append(len(jobs))
+        return (
+            "SELECT x * 2, pg_backend_pid() FROM unnest($1::int[]) WITH ORDINALITY AS u(x, i) "
+            "ORDER BY i",
+            ([args[0] for args in jobs],),
+        )
+
+    return combine
+
+
+async def busy_lane(lanes: Lanes, pool: asyncpg.Pool) -> asyncio.Future[Any]:
+    """Keep the only lane on a slow statement, so that what callers queue meanwhile waits."""
+    slow = asyncio.ensure_future(lanes.fetchrow("SELECT pg_sleep(0.3)", alone=True))
+    async with asyncio.timeout(10):
+        while pool.get_idle_size() == pool.get_size():
+            await asyncio.sleep(0.01)
+    return slow
+
+
+async def test_statements_queued_together_run_as_one_and_each_caller_gets_its_row(
+    pool: asyncpg.Pool,
+) -> None:
+    groups: list[int] = []
+    lanes = Lanes(pool, 1, group=8, combine=doubled_together(groups))
+    try:
+        slow = await busy_lane(lanes, pool)
+        rows = await asyncio.gather(*(lanes.fetchrow("SELECT $1::int * 2", i) for i in range(20)))
+        await slow
+    finally:
+        await lanes.close()
+    assert [row[0] for row in rows] == [i * 2 for i in range(20)]
+    # Twenty queued behind the slow one: groups of at most eight, the last four together.
+    assert groups == [8, 8, 4]
+    await until_all_idle(pool)
+
+
+async def test_a_statement_sent_alone_never_joins_a_group(pool: asyncpg.Pool) -> None:
+    groups: list[int] = []
+    lanes = Lanes(pool, 1, group=8, combine=doubled_together(groups))
+    try:
+        slow = await busy_lane(lanes, pool)
+        rows = await asyncio.gather(
+            *(lanes.fetchrow("SELECT $1::int * 2", i, alone=i % 2 == 0) for i in range(6))
+        )
+        await slow
+    finally:
+        await lanes.close()
+    assert [row[0] for row in rows] == [i * 2 for i in range(6)]
+    assert sum(groups) <= 3  # only the three that may be grouped were ever combined
+
+
+async def test_a_failing_group_is_rolled_back_and_only_the_caller_at_fault_fails(
+    pool: asyncpg.Pool,
+) -> None:
+    await pool.execute("CREATE TABLE lane_rows (k int PRIMARY KEY)")
+    await pool.execute("INSERT INTO lane_rows VALUES (3)")
+
+    groups: list[int] = []
+
+    def inserted_together(jobs: list[tuple[Any, ...]]) -> tuple[str, tuple[Any, ...]]:
+        groups.append(len(jobs))
+        return (
+            "INSERT INTO lane_rows SELECT k FROM unnest($1::int[]) WITH ORDINALITY AS u(k, i) "
+            "ORDER BY i RETURNING k",
+            ([args[0] for args in jobs],),
+        )
+
+    lanes = Lanes(pool, 1, group=8, combine=inserted_together)
+    try:
+        slow = await busy_lane(lanes, pool)
+        outcomes = await asyncio.gather(
+            *(lanes.fetchrow("INSERT INTO lane_rows VALUES ($1) RETURNING k", k) for k in range(6)),
+            return_exceptions=True,
+        )
+        await slow
+        assert groups == [6]  # tried as one statement first
+        assert isinstance(outcomes[3], asyncpg.UniqueViolationError)
+        assert [o[0] for i, o in enumerate(outcomes) if i != 3] == [0, 1, 2, 4, 5]  # type: ignore[index]
+        # The group's own insert was rolled back: every row is there once, none twice.
+        stored = [r[0] for r in await pool.fetch("SELECT k FROM lane_rows ORDER BY k")]
+        assert stored == [0, 1, 2, 3, 4, 5]
+        assert (await lanes.fetchrow("SELECT 7"))[0] == 7  # the lane goes on
+    finally:
+        await lanes.close()
