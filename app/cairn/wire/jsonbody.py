@@ -76,7 +76,9 @@ def _reject_duplicates(pairs: list[tuple[str, object]]) -> dict[str, object]:
 def loads(body: bytes) -> object:
     """Strict JSON: UTF-8, no duplicate member names, no NaN, bounded nesting; else ProtocolError."""
     _check_nesting(body)
-    if b"\\u" in body and _LONE_SURROGATE.search(body) is not None:
+    # A backslash first: one byte is found by memchr, several times faster than a pair, and
+    # no body Cairn writes has one (base64, hex and plain names need no escapes).
+    if b"\\" in body and b"\\u" in body and _LONE_SURROGATE.search(body) is not None:
         # json accepts "\ud800" and makes a string no UTF-8 can hold; it would fail later, as
         # a 500 or in a log line, instead of now as the malformed body it is.
         raise ProtocolError("not valid JSON: a \\u escape names half a surrogate pair")
