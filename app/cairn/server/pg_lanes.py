@@ -15,11 +15,12 @@ WAL flushes of the others (about three commits per flush) and for the event loop
 to it between round trips; grouped, the same two workers answered a third more PUTs per second
 at a lower p99. Nothing waits for a group to fill: a lane takes what is there, so a quiet server
 sends one statement at a time as before. Grouped statements must not depend on each other
-(each is a whole request of its own). If the grouped statement fails on a connection that is
-still open (a deadlock with another lane's group, say), it was rolled back and nothing of it
-applied: each statement then runs alone, so only the caller at fault hears of an error. If the
-connection broke, whether it committed is not known, as for a single statement: every caller
-of the group hears the error.
+(each is a whole request of its own), and go in the order `order` gives, so that groups lock
+rows in one order and cannot deadlock each other. If the grouped statement fails on a
+connection that is still open (one of its statements is refused, or cancelled), it was rolled
+back and nothing of it applied: each statement then runs alone, so only the caller at fault
+hears of an error. If the connection broke, whether it committed is not known, as for a single
+statement: every caller of the group hears the error.
 """
 
 from __future__ import annotations
@@ -35,17 +36,27 @@ import asyncpg
 _Job = tuple[str, tuple[Any, ...], "asyncio.Future[Any]", bool]
 # Several jobs' arguments (all of one query) as one statement answering a row per job, in order.
 Combine = Callable[[list[tuple[Any, ...]]], tuple[str, tuple[Any, ...]]]
+# What a group's statements are put in order by (their arguments' sort key): groups that lock
+# rows in one order cannot deadlock each other.
+Order = Callable[[tuple[Any, ...]], Any]
 
 
 class Lanes:
     def __init__(
-        self, pool: asyncpg.Pool, lanes: int, *, group: int = 1, combine: Combine | None = None
+        self,
+        pool: asyncpg.Pool,
+        lanes: int,
+        *,
+        group: int = 1,
+        combine: Combine | None = None,
+        order: Order | None = None,
     ) -> None:
         if group < 1 or (group > 1 and combine is None):
             raise ValueError("a group holds at least one statement, more only with `combine`")
         self._pool = pool
         self._group = group
         self._combine = combine
+        self._order = order
         self._queue: asyncio.Queue[_Job] = asyncio.Queue()
         self._tasks = [
             asyncio.create_task(self._run(), name=f"cairn-backupd-pg-lane-{i}")
@@ -98,6 +109,9 @@ class Lanes:
                     return
             elif live:
                 assert self._combine is not None
+                if self._order is not None:
+                    order = self._order
+                    live.sort(key=lambda j: order(j[1]))
                 if not await _run_group(conn, live, self._combine):
                     return
             try:

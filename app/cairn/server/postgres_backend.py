@@ -213,6 +213,8 @@ class PostgresBackend:
             max(1, min(PUT_LANES, self.pool_size - max(1, self.pool_size // 8))),
             group=PUT_GROUP,
             combine=_put_batches,
+            # By store: two groups then lock store rows (and a node's rate window) in one order.
+            order=lambda args: (args[0], args[1]),
         )
 
     async def close(self) -> None:

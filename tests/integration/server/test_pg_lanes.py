@@ -166,3 +166,23 @@ async def test_a_failing_group_is_rolled_back_and_only_the_caller_at_fault_fails
         assert (await lanes.fetchrow("SELECT 7"))[0] == 7  # the lane goes on
     finally:
         await lanes.close()
+
+
+async def test_a_group_is_sent_in_the_order_given_and_each_caller_still_gets_its_row(
+    pool: asyncpg.Pool,
+) -> None:
+    sent: list[list[int]] = []
+
+    def doubled(jobs: list[tuple[Any, ...]]) -> tuple[str, tuple[Any, ...]]:
+        sent.append([args[0] for args in jobs])
+        return doubled_together([])(jobs)
+
+    lanes = Lanes(pool, 1, group=8, combine=doubled, order=lambda args: -args[0])
+    try:
+        slow = await busy_lane(lanes, pool)
+        rows = await asyncio.gather(*(lanes.fetchrow("SELECT $1::int * 2", i) for i in range(5)))
+        await slow
+    finally:
+        await lanes.close()
+    assert sent == [[4, 3, 2, 1, 0]]  # in the order's order, so groups lock rows alike
+    assert [row[0] for row in rows] == [0, 2, 4, 6, 8]  # and each answer to its own caller
