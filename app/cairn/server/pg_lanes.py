@@ -149,7 +149,12 @@ async def _run_alone(conn: asyncpg.Connection, job: _Job) -> bool:
 async def _run_group(conn: asyncpg.Connection, jobs: list[_Job], combine: Combine) -> bool:
     """Run several jobs as the one statement `combine` makes of them, and answer each with
     its row once that statement has committed; False after an error."""
-    query, args = combine([job[1] for job in jobs])
+    try:
+        query, args = combine([job[1] for job in jobs])
+    except Exception as exc:  # arguments it cannot put together: nothing was sent
+        for _, _, future, _ in jobs:
+            _fail(future, exc)
+        return True
     try:
         rows = await conn.fetch(query, *args)
     except asyncio.CancelledError:
