@@ -15,8 +15,10 @@ WAL flushes of the others (about three commits per flush) and for the event loop
 to it between round trips; grouped, the same two workers answered a third more PUTs per second
 at a lower p99. Nothing waits for a group to fill: a lane takes what is there, so a quiet server
 sends one statement at a time as before. Grouped statements must not depend on each other
-(each is a whole request of its own), and go in the order `order` gives, so that groups lock
-rows in one order and cannot deadlock each other. If the grouped statement fails on a
+(each is a whole request of its own). A group holds at most one statement per `key` (for
+PUTs, the node: everything a PUT locks, its node's rate-limit window, nonce and store rows,
+belongs to its node) and sends them in key order, so that every group takes its locks in one
+order: no two groups can deadlock, nor a group and a single statement. If the grouped statement fails on a
 connection that is still open (one of its statements is refused, or cancelled), it was rolled
 back and nothing of it applied: each statement then runs alone, so only the caller at fault
 hears of an error. If the connection broke, whether it committed is not known, as for a single
@@ -36,9 +38,8 @@ import asyncpg
 _Job = tuple[str, tuple[Any, ...], "asyncio.Future[Any]", bool]
 # Several jobs' arguments (all of one query) as one statement answering a row per job, in order.
 Combine = Callable[[list[tuple[Any, ...]]], tuple[str, tuple[Any, ...]]]
-# What a group's statements are put in order by (their arguments' sort key): groups that lock
-# rows in one order cannot deadlock each other.
-Order = Callable[[tuple[Any, ...]], Any]
+# What a group holds at most one statement of, and is sorted by (from a statement's arguments).
+Key = Callable[[tuple[Any, ...]], Any]
 
 
 class Lanes:
@@ -49,14 +50,14 @@ class Lanes:
         *,
         group: int = 1,
         combine: Combine | None = None,
-        order: Order | None = None,
+        key: Key | None = None,
     ) -> None:
         if group < 1 or (group > 1 and combine is None):
             raise ValueError("a group holds at least one statement, more only with `combine`")
         self._pool = pool
         self._group = group
         self._combine = combine
-        self._order = order
+        self._key = key
         self._queue: asyncio.Queue[_Job] = asyncio.Queue()
         self._tasks = [
             asyncio.create_task(self._run(), name=f"cairn-backupd-pg-lane-{i}")
@@ -80,6 +81,9 @@ class Lanes:
                 continue
             try:
                 conn = await self._pool.acquire()
+            except asyncio.CancelledError:  # closing
+                _fail(job[2], RuntimeError("the PostgreSQL backend is closed"))
+                raise
             except Exception as exc:  # e.g. the database is down: this caller is told
                 _fail(job[2], exc)
                 continue
@@ -92,32 +96,42 @@ class Lanes:
         """Run `job` and whatever is queued with it, group by group, on `conn`; return at an
         empty queue, or after an error (the connection goes back to the pool, which checks it)."""
         while True:
-            jobs = [job]
-            while job[3] and len(jobs) < self._group:
-                try:
-                    more = self._queue.get_nowait()
-                except asyncio.QueueEmpty:
-                    break
-                if not more[3] or more[0] != job[0]:
-                    # Not for this group: queued again, for a free lane or this one's next turn.
-                    self._queue.put_nowait(more)
-                    break
-                jobs.append(more)
+            jobs = self._group_of(job)
             live = [j for j in jobs if not j[2].done()]  # not those whose caller went away
             if len(live) == 1:
                 if not await _run_alone(conn, live[0]):
                     return
             elif live:
                 assert self._combine is not None
-                if self._order is not None:
-                    order = self._order
-                    live.sort(key=lambda j: order(j[1]))
                 if not await _run_group(conn, live, self._combine):
                     return
             try:
                 job = self._queue.get_nowait()
             except asyncio.QueueEmpty:
                 return
+
+    def _group_of(self, job: _Job) -> list[_Job]:
+        """`job` and what may join it from the queue now, in key order (see above)."""
+        if not job[3]:
+            return [job]
+        key = self._key
+        jobs = [job]
+        keys = {None if key is None else key(job[1])}
+        while len(jobs) < self._group:
+            try:
+                more = self._queue.get_nowait()
+            except asyncio.QueueEmpty:
+                break
+            more_key = None if key is None else key(more[1])
+            if not more[3] or more[0] != job[0] or (key is not None and more_key in keys):
+                # Not for this group: queued again, for a free lane or this one's next turn.
+                self._queue.put_nowait(more)
+                break
+            jobs.append(more)
+            keys.add(more_key)
+        if key is not None:
+            jobs.sort(key=lambda j: key(j[1]))
+        return jobs
 
     async def close(self) -> None:
         """Stop every lane (their connections go back to the pool); queued callers fail."""
@@ -169,7 +183,13 @@ async def _run_group(conn: asyncpg.Connection, jobs: list[_Job], combine: Combin
         # Rolled back, nothing of it applied: each one alone, so only the one at fault fails.
         failed = False
         for at, job in enumerate(jobs):
-            if not await _run_alone(conn, job):
+            try:
+                ran = await _run_alone(conn, job)
+            except asyncio.CancelledError:
+                for _, _, future, _ in jobs[at + 1 :]:
+                    _fail(future, RuntimeError("the PostgreSQL backend is closed"))
+                raise
+            if not ran:
                 failed = True
                 if conn.is_closed():
                     for _, _, future, _ in jobs[at + 1 :]:

@@ -213,8 +213,8 @@ class PostgresBackend:
             max(1, min(PUT_LANES, self.pool_size - max(1, self.pool_size // 8))),
             group=PUT_GROUP,
             combine=_put_batches,
-            # By store: two groups then lock store rows (and a node's rate window) in one order.
-            order=lambda args: (args[0], args[1]),
+            # One batch per node, by node: what a PUT locks is its node's (pg_lanes.py).
+            key=lambda args: args[0],
         )
 
     async def close(self) -> None:
@@ -429,7 +429,9 @@ class PostgresBackend:
         async with self.pool.acquire() as conn, conn.transaction():
             dropped = await conn.fetch(
                 "SELECT node_id, store_id, max(version), count(*), sum(size) FROM objects "
-                "WHERE deleted AND written_at < $1 GROUP BY node_id, store_id",
+                "WHERE deleted AND written_at < $1 GROUP BY node_id, store_id "
+                # Store rows locked in the order the lanes' groups lock them (pg_lanes.py).
+                "ORDER BY node_id, store_id",
                 older_than,
             )
             for node_id, store_id, newest, _count, size in dropped:

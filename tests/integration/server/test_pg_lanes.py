@@ -168,21 +168,23 @@ async def test_a_failing_group_is_rolled_back_and_only_the_caller_at_fault_fails
         await lanes.close()
 
 
-async def test_a_group_is_sent_in_the_order_given_and_each_caller_still_gets_its_row(
-    pool: asyncpg.Pool,
-) -> None:
+async def test_a_group_holds_one_statement_per_key_in_key_order(pool: asyncpg.Pool) -> None:
     sent: list[list[int]] = []
 
     def doubled(jobs: list[tuple[Any, ...]]) -> tuple[str, tuple[Any, ...]]:
         sent.append([args[0] for args in jobs])
         return doubled_together([])(jobs)
 
-    lanes = Lanes(pool, 1, group=8, combine=doubled, order=lambda args: -args[0])
+    # The key: a number's tens. 12 and 15 share one, so they never go in one group.
+    lanes = Lanes(pool, 1, group=8, combine=doubled, key=lambda args: -(args[0] // 10))
     try:
         slow = await busy_lane(lanes, pool)
-        rows = await asyncio.gather(*(lanes.fetchrow("SELECT $1::int * 2", i) for i in range(5)))
+        numbers = [5, 12, 33, 15, 41]
+        rows = await asyncio.gather(*(lanes.fetchrow("SELECT $1::int * 2", n) for n in numbers))
         await slow
     finally:
         await lanes.close()
-    assert sent == [[4, 3, 2, 1, 0]]  # in the order's order, so groups lock rows alike
-    assert [row[0] for row in rows] == [0, 2, 4, 6, 8]  # and each answer to its own caller
+    assert [row[0] for row in rows] == [n * 2 for n in numbers]  # each answer to its own caller
+    assert sent[0] == [33, 12, 5]  # in key order; 15 has 12's key: it waits for the next turn
+    assert sorted(n for group in sent for n in group) == sorted(numbers)
+    assert all(len({n // 10 for n in group}) == len(group) for group in sent)
