@@ -94,7 +94,7 @@ def doubled_together(
 
 async def busy_lane(lanes: Lanes, pool: asyncpg.Pool) -> asyncio.Future[Any]:
     """Keep the only lane on a slow statement, so that what callers queue meanwhile waits."""
-    slow = asyncio.ensure_future(lanes.fetchrow("SELECT pg_sleep(0.3)", alone=True))
+    slow = asyncio.ensure_future(lanes.fetchrow("SELECT pg_sleep(1)", alone=True))
     async with asyncio.timeout(10):
         while pool.get_idle_size() == pool.get_size():
             await asyncio.sleep(0.01)
