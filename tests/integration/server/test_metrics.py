@@ -128,7 +128,9 @@ def test_the_writer_queue_shows_writes_waiting_for_the_disk(backupd: BackupServe
             except AssertionError:
                 if len(writers) >= 6:
                     raise
-        assert 1 <= waiting <= len(writers) - 1
+        # At most every write sent: usually one is in the writer's hands, waiting on the lock,
+        # but the server's own once-a-minute clean-up may be the one there instead.
+        assert 1 <= waiting <= len(writers)
     finally:
         blocker.execute("ROLLBACK")
         blocker.close()
