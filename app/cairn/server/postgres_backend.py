@@ -7,7 +7,6 @@ each statement once per connection.
 
 from __future__ import annotations
 
-import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -17,74 +16,28 @@ from cairn.server.backend import (
     EXPORT_PAGE_ROWS,
     BatchApplied,
     Claim,
-    Conflict,
     ObjectSummary,
-    QuotaExceeded,
-    RateLimited,
-    Replayed,
     ResyncRequired,
     ServerStats,
     StoreRef,
     export_page_end,
     feed_cut,
 )
-from cairn.server.batch import CONFLICT_DETAILS, StoreRow
+from cairn.server.batch import StoreRow
 from cairn.server.paged_export import PagedExport
 from cairn.server.pg_lanes import Lanes
-from cairn.server.ratelimit import retry_after
+from cairn.server.pg_put import (
+    GROUP_VALUE_BYTES,
+    PUT_BATCH,
+    claim_refusal,
+    put_arguments,
+    put_lanes,
+    put_outcome,
+)
 from cairn.server.schema_postgres import MIGRATION_LOCK, SCHEMA, SCHEMA_VERSION
-from cairn.wire.messages import Batch, FeedItem, FeedPage, StoredObject, StoreInfo, StoreState
-from cairn.wire.messages import Conflict as ConflictInfo
+from cairn.wire.messages import Batch, FeedItem, FeedPage, StoredObject, StoreInfo
 
 RATE_WINDOW_RETENTION = 86400
-# PUTs in one grouped statement at most, lanes per instance at most (pg_lanes.py): with 64
-# writers on two workers, 8 lanes of up to 16 answered 2,200-2,300 PUT/s where 18 lanes of one
-# answered 1,500-1,700; 2 or 4 lanes of 16-64, and 12 or 16 lanes, did less well.
-PUT_GROUP = 16
-PUT_LANES = 8
-# A batch carrying more than this in values goes alone: a full backup's megabytes would hold
-# up the small PUTs of its group, and the group's statement would copy them once more.
-GROUP_VALUE_BYTES = 64 * 1024
-_PUT_BATCH = (
-    "SELECT * FROM cairn_put_batch($1, $2, $3, $4, $5, $6, $7, $8, $9, $10::text[], "
-    "$11::bigint[], $12::bytea[], $13::boolean[], $14, $15)"
-)
-
-
-_PUT_BATCHES = (
-    "SELECT * FROM cairn_put_batches($1::text[], $2::text[], $3::text[], $4::bigint[], "
-    "$5::bigint[], $6::integer[], $7::text[], $8::bigint[], $9::text[], $10::integer[], "
-    "$11::text[], $12::bigint[], $13::bytea[], $14::boolean[], $15::bigint[], $16)"
-)
-
-
-def _put_batches(jobs: list[tuple[Any, ...]]) -> tuple[str, tuple[Any, ...]]:
-    """Several `_PUT_BATCH` argument tuples as one `cairn_put_batches` call (pg_lanes.py)."""
-    columns: list[list[Any]] = [[] for _ in range(9)]
-    counts: list[int] = []
-    keys: list[str] = []
-    versions: list[int] = []
-    values: list[bytes] = []
-    deleted: list[bool] = []
-    quotas: list[int] = []
-    for args in jobs:
-        for column, value in zip(columns, args[:9], strict=True):
-            column.append(value)
-        counts.append(len(args[9]))
-        keys += args[9]
-        versions += args[10]
-        values += args[11]
-        deleted += args[12]
-        quotas.append(args[13])
-    return _PUT_BATCHES, (*columns, counts, keys, versions, values, deleted, quotas, jobs[0][14])
-
-
-def _claim_refusal(outcome: str, claim: Claim) -> Replayed | RateLimited | None:
-    if outcome == "replayed":
-        return Replayed("this request was seen before")
-    if outcome == "rate_limited":
-        return RateLimited(retry_after(claim.window_start, claim.window_seconds))
-    return None
 
 
 async def migrate(conn: asyncpg.Connection) -> None:
@@ -205,17 +158,8 @@ class PostgresBackend:
             # Answered means durable, whatever the cluster's default for synchronous_commit.
             server_settings={"synchronous_commit": "on", "application_name": "cairn-backupd"},
         )
-        # Batch PUTs, nearly every request of a busy server, go through lanes (pg_lanes.py),
-        # grouped: fewer lanes than connections, so that PUTs that come together commit
-        # together. A few connections stay free for everything else.
-        self._lanes = Lanes(
-            self._pool,
-            max(1, min(PUT_LANES, self.pool_size - max(1, self.pool_size // 8))),
-            group=PUT_GROUP,
-            combine=_put_batches,
-            # One batch per node, by node: what a PUT locks is its node's (pg_lanes.py).
-            key=lambda args: args[0],
-        )
+        # Batch PUTs, nearly every request of a busy server, go through lanes (pg_put.py).
+        self._lanes = put_lanes(self._pool, self.pool_size)
 
     async def close(self) -> None:
         lanes, self._lanes = self._lanes, None
@@ -251,7 +195,7 @@ class PostgresBackend:
             claim.window_start,
             claim.rate_limit,
         )
-        refusal = _claim_refusal(outcome, claim)
+        refusal = claim_refusal(outcome, claim)
         if refusal is not None:
             raise refusal
 
@@ -259,49 +203,16 @@ class PostgresBackend:
         self, store: StoreRef, batch: Batch, *, quota: int, claim: Claim | None = None
     ) -> BatchApplied:
         """One statement (`cairn_put_batch`): one round trip and one commit per batch, or per
-        group of batches that came together (`cairn_put_batches`, pg_lanes.py)."""
-        items = [(p.key, p.value, False) for p in batch.puts] + [
-            (d.key, d.value, True) for d in batch.deletes
-        ]
-        versions = [p.version for p in batch.puts] + [d.version for d in batch.deletes]
-        keys = batch.keys
+        group of batches that came together (`cairn_put_batches`, pg_put.py)."""
         if self._lanes is None:
             raise RuntimeError("the PostgreSQL backend is not open")
         row = await self._lanes.fetchrow(
-            _PUT_BATCH,
-            store.node_id,
-            store.store_id,
-            None if claim is None else claim.nonce,
-            0 if claim is None else claim.nonce_expires,
-            0 if claim is None else claim.window_start,
-            0 if claim is None else claim.rate_limit,
-            batch.incarnation,
-            batch.generation,
-            batch.write_id,
-            keys,
-            versions,
-            [i[1] for i in items],
-            [i[2] for i in items],
-            quota,
-            int(time.time()),
+            PUT_BATCH,
+            *put_arguments(store, batch, quota, claim),
             alone=batch.value_bytes > GROUP_VALUE_BYTES,
         )
         assert row is not None
-        outcome, generation, incarnation, erased, current, present, write_ids, used = row
-        if outcome == "applied":
-            return BatchApplied(generation=generation, versions=dict.fromkeys(keys, generation))
-        if claim is not None:
-            refusal = _claim_refusal(outcome, claim)
-            if refusal is not None:
-                raise refusal
-        if outcome == "quota":
-            raise QuotaExceeded(used, quota)
-        info = ConflictInfo(
-            StoreState(generation, incarnation, bool(erased)),
-            dict(zip(keys, current, strict=True)),
-            {k: w for k, w, here in zip(keys, write_ids, present, strict=True) if here},
-        )
-        raise Conflict(info, CONFLICT_DETAILS[outcome])
+        return put_outcome(row, batch, quota, claim)
 
     async def get_object(self, store: StoreRef, key: str) -> StoredObject | None:
         row = await self.pool.fetchrow(
